@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make report` and `make test`.
+# The venv is (re)installed only when pyproject.toml changes (the stamp file records the last install).
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: report test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/reportgen build
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/build_time.py
+
+clean:
+	rm -rf $(VENV) output/report.* output/results.json output/summary.md output/models

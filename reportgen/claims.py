@@ -1,0 +1,164 @@
+"""The seed study's claims turned into measurements with computed verdicts, and the observations text."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from reportgen.analysis import StudyAnalysis, metric_label, per_seed, summary_value
+from reportgen.stats import Comparison, paired
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A claim and the measurement that tests it: variant vs reference (or vs zero) on one metric."""
+
+    key: str
+    claim: str
+    variant: str
+    reference: str | None  # None: the claim is about the variant's own value being above / below zero
+    metric: str
+    direction: int  # +1: the claim expects a larger value, -1: a smaller one
+    measure: str
+
+
+def _sparsity_metric(analysis: StudyAnalysis) -> str:
+    return f"below_{max(analysis.thresholds):g}"
+
+
+def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
+    """The claims of the seed study and the usual claims for the other regularizers."""
+    sparse, t = _sparsity_metric(analysis), max(analysis.thresholds)
+    gap = "generalization gap (train − test accuracy)"
+    specs = [
+        ClaimSpec("baseline_overfits", "The baseline model, without regularization, overfits the training data.",
+                  "baseline", None, "gap", +1, f"{gap} of the baseline, above zero"),
+        ClaimSpec("baseline_overfits_loss", "The baseline model, without regularization, overfits the training data.",
+                  "baseline", None, "loss_gap", +1, "test loss minus train loss of the baseline, above zero"),
+        ClaimSpec("l1_simpler_boundary", "L1 regularization produces a simpler decision boundary.",
+                  "l1", "baseline", "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
+        ClaimSpec("l1_sparsity", "L1 regularization pushes many weights towards zero (sparsity).",
+                  "l1", "baseline", sparse, +1, f"share of hidden-layer weights with |w| < {t:g}, larger than the baseline's"),
+        ClaimSpec("l1_stable_loss", "The L1-regularized model has more stable loss curves.",
+                  "l1", "baseline", "val_loss_tv", -1, "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"),
+        ClaimSpec("l2_small_weights", "L2 regularization (weight decay) keeps weights small.",
+                  "l2", "baseline", "kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
+        ClaimSpec("batchnorm_stable", "Batch normalization stabilizes learning.",
+                  "batchnorm", "baseline", "val_loss_tv", -1, "validation-loss roughness late in training, smaller than the baseline's"),
+    ]
+    for name in ("l1", "l2", "dropout", "batchnorm", "early_stopping"):
+        specs.append(ClaimSpec(f"{name}_smaller_gap", f"{_pretty(name)} reduces overfitting.",
+                               name, "baseline", "gap", -1, f"{gap}, smaller than the baseline's"))
+        specs.append(ClaimSpec(f"{name}_test_accuracy", f"{_pretty(name)} improves generalization to unseen data.",
+                               name, "baseline", "test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"))
+    return [s for s in specs if s.variant in analysis.variants and (s.reference is None or s.reference in analysis.variants)]
+
+
+def _pretty(name: str) -> str:
+    return {"l1": "L1 regularization", "l2": "L2 regularization", "dropout": "Dropout",
+            "batchnorm": "Batch normalization", "early_stopping": "Early stopping"}.get(name, name)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A measured claim: effect (variant − reference, or the value itself), its interval, test and verdict."""
+
+    spec: ClaimSpec
+    value: float
+    reference_value: float | None
+    comparison: Comparison
+    verdict: str
+    sentence: str
+
+    def as_dict(self) -> dict:
+        """Return the claim as JSON-ready values."""
+        c = self.comparison
+        return {
+            "key": self.spec.key, "claim": self.spec.claim, "measure": self.spec.measure, "variant": self.spec.variant,
+            "reference": self.spec.reference, "metric": self.spec.metric, "expected_direction": self.spec.direction,
+            "variant_mean": self.value, "reference_mean": self.reference_value, "effect": c.diff.as_dict(),
+            "relative_effect": None if math.isnan(c.relative) else c.relative,
+            "p_value": None if math.isnan(c.p_value) else c.p_value, "verdict": self.verdict, "sentence": self.sentence,
+        }
+
+
+def _verdict(comparison: Comparison, direction: int) -> str:
+    sign = comparison.diff.excludes_zero()
+    return INCONCLUSIVE if sign == 0 else SUPPORTED if sign == direction else NOT_SUPPORTED
+
+
+def _num(v: float) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
+
+
+def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref: float | None, confidence: float) -> str:
+    d, label, n = comp.diff, metric_label(spec.metric).lower(), comp.diff.n
+    if spec.reference is None:
+        head = f"{spec.variant}: {label} = {_num(value)}"
+    else:
+        head = f"{spec.variant}: {label} {_num(value)} vs {_num(ref)} for {spec.reference}, difference {_num(d.mean)}"
+        if math.isfinite(comp.relative):
+            head += f" ({comp.relative:+.0%})"
+    if not d.has_interval:
+        return f"{head}; one seed gives no interval, so no verdict (run at least two seeds)."
+    ci = f"{confidence:.0%} CI {_num(d.low)} to {_num(d.high)}, p = {comp.p_value:.2g}, {n} seeds"
+    tail = {
+        SUPPORTED: "the data support the claim",
+        NOT_SUPPORTED: "the data show the opposite of the claim",
+        INCONCLUSIVE: "the interval includes zero, so these seeds cannot tell",
+    }[verdict]
+    return f"{head} ({ci}): {tail}."
+
+
+def evaluate_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
+    """Measure every applicable claim with a paired comparison across seeds."""
+    out = []
+    for spec in claim_specs(analysis):
+        values = per_seed(analysis, spec.variant, spec.metric)
+        ref = per_seed(analysis, spec.reference, spec.metric) if spec.reference else np.zeros_like(values)
+        comp = paired(values, ref, analysis.confidence)
+        verdict = _verdict(comp, spec.direction) if comp.diff.has_interval else INCONCLUSIVE
+        value = float(np.nanmean(values))
+        ref_value = float(np.nanmean(ref)) if spec.reference else None
+        out.append(ClaimResult(spec, value, ref_value, comp, verdict,
+                               _sentence(spec, comp, verdict, value, ref_value, analysis.confidence)))
+    return out
+
+
+def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str]:
+    """Plain sentences computed from this build's numbers: rankings, sparsity, stopping, and claim tallies."""
+    mean = lambda v, m: summary_value(analysis, v, m)["mean"]  # noqa: E731
+    names = analysis.variants
+    n = len(analysis.seeds)
+    acc = sorted(names, key=lambda v: -mean(v, "test_accuracy"))
+    gap = sorted(names, key=lambda v: mean(v, "gap"))
+    out = [
+        f"Highest mean test accuracy: {acc[0]} ({mean(acc[0], 'test_accuracy'):.1%}); lowest: {acc[-1]} "
+        f"({mean(acc[-1], 'test_accuracy'):.1%}); the spread between variants is "
+        f"{mean(acc[0], 'test_accuracy') - mean(acc[-1], 'test_accuracy'):.1%} over {n} seed{'s' if n != 1 else ''}.",
+        f"Smallest generalization gap: {gap[0]} ({mean(gap[0], 'gap'):+.1%}); largest: {gap[-1]} ({mean(gap[-1], 'gap'):+.1%}).",
+    ]
+    sparse = _sparsity_metric(analysis)
+    if "baseline" in names:
+        base = mean("baseline", sparse)
+        for v in (v for v in names if v != "baseline"):
+            s = mean(v, sparse)
+            if s > 2 * base and s > 0.05:
+                out.append(f"{v} has {s:.0%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
+                           f"against {base:.0%} for the baseline ({s / max(base, 1e-12):.1f}×).")
+    for v in names:
+        e = analysis.main_runs[analysis.main_runs["variant"] == v]
+        if e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
+            out.append(f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
+                       f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).")
+    tally = {k: sum(c.verdict == k for c in claims) for k in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)}
+    if claims:
+        out.append(f"Of {len(claims)} measured claims, {tally[SUPPORTED]} are supported, {tally[NOT_SUPPORTED]} are contradicted "
+                   f"and {tally[INCONCLUSIVE]} are inconclusive at {analysis.confidence:.0%} confidence.")
+    return out

@@ -1,0 +1,261 @@
+"""The schema of a study: every field documented, unknown keys rejected, the seed study as default."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from reportgen.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+Positive = Annotated[float, Field(gt=0)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
+
+
+class DataConfig(_Strict):
+    """Where the points come from and how they are split."""
+
+    n_samples: int = Field(100, ge=10, description="Points drawn by make_moons for training plus validation.")
+    noise: float = Field(0.25, ge=0, description="Standard deviation of the Gaussian noise make_moons adds.")
+    seed: int = Field(42, ge=0, description="Seed of the data draw (the same data for every run).")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of the points held out for validation (the last ones, as Keras' validation_split)."
+    )
+    test_samples: int = Field(
+        2000, ge=10, description="Fresh points from the same generator for the test set (seeded with seed + 1)."
+    )
+
+
+class ModelConfig(_Strict):
+    """The network every variant starts from."""
+
+    hidden_units: list[Annotated[int, Field(ge=1)]] = Field(
+        [128, 128], min_length=1, description="Width of each hidden Dense layer (ReLU)."
+    )
+    learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
+
+
+class TrainingConfig(_Strict):
+    """How every run is trained."""
+
+    epochs: int = Field(500, ge=1, description="Training epochs (an early-stopping variant may stop sooner).")
+    batch_size: int = Field(32, ge=1, description="Mini-batch size.")
+    shuffle: bool = Field(True, description="Reshuffle the training rows every epoch, as Keras' fit does.")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        [0, 1, 2, 3, 4], min_length=1, description="One run per seed and variant; a seed fixes initial weights, batch order and dropout masks."
+    )
+    engine: Literal["fast", "keras"] = Field(
+        "fast", description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference)."
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        return seeds
+
+
+class EarlyStopping(_Strict):
+    """Keras EarlyStopping on the validation loss."""
+
+    patience: int = Field(50, ge=1, description="Epochs without improvement of the validation loss before stopping.")
+    restore_best_weights: bool = Field(True, description="Go back to the weights of the best epoch when stopping.")
+
+
+class VariantConfig(_Strict):
+    """One model variant: the base network plus regularizers."""
+
+    name: str = Field(description="Short unique name, used in tables and figures.", min_length=1, max_length=40)
+    label: str = Field("", description="Longer human name; defaults to a description of the settings.")
+    l1: float = Field(0.0, ge=0, description="L1 penalty on the kernels of the hidden layers.")
+    l2: float = Field(0.0, ge=0, description="L2 penalty on the kernels of the hidden layers.")
+    dropout: Rate = Field(0.0, description="Dropout rate after each hidden layer (0 = none).")
+    batchnorm: bool = Field(False, description="Batch normalization after each hidden layer.")
+    early_stopping: EarlyStopping | None = Field(None, description="Stop on the validation loss.")
+
+    def describe(self) -> str:
+        """Say what regularizers this variant adds, in a few words."""
+        parts = [f"L1 {self.l1:g}" if self.l1 else "", f"L2 {self.l2:g}" if self.l2 else ""]
+        parts += [f"dropout {self.dropout:g}" if self.dropout else "", "batch norm" if self.batchnorm else ""]
+        if self.early_stopping:
+            parts.append(f"early stopping (patience {self.early_stopping.patience})")
+        return ", ".join(p for p in parts if p) or "no regularization"
+
+
+def _default_variants() -> list[VariantConfig]:
+    return [
+        VariantConfig(name="baseline"),
+        VariantConfig(name="l1", l1=0.001),
+        VariantConfig(name="l2", l2=0.001),
+        VariantConfig(name="dropout", dropout=0.2),
+        VariantConfig(name="batchnorm", batchnorm=True),
+        VariantConfig(name="early_stopping", early_stopping=EarlyStopping()),
+    ]
+
+
+class SweepConfig(_Strict):
+    """Strength sweeps: the baseline with one regularizer at many strengths."""
+
+    l1: list[Positive] = Field([1e-5, 1e-4, 1e-3, 1e-2, 1e-1], description="L1 strengths to train.")
+    l2: list[Positive] = Field([1e-5, 1e-4, 1e-3, 1e-2, 1e-1], description="L2 strengths to train.")
+    dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.1, 0.2, 0.3, 0.4, 0.5], description="Dropout rates to train.")
+
+
+class AnalysisConfig(_Strict):
+    """How results are measured."""
+
+    sparsity_thresholds: list[Positive] = Field(
+        [1e-3, 1e-2], min_length=1, description="|w| below each of these counts as (near) zero in the tables."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals.")
+    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the decision-boundary grid.")
+    stability_window: float = Field(
+        0.5, gt=0, le=1, description="Last share of training over which the stability of the validation loss is measured."
+    )
+
+
+class OutputConfig(_Strict):
+    """What is written, and where."""
+
+    dir: Path = Field(Path("output"), description="Output folder (relative to the study file's folder).")
+    formats: list[Literal["html", "pdf"]] = Field(["html", "pdf"], min_length=1, description="Report formats.")
+    save_models: bool = Field(False, description="Also write each run's trained model as a .keras file.")
+
+
+class StudyConfig(_Strict):
+    """A regularization study: data, network, training, variants, sweeps, analysis and output."""
+
+    title: str = Field("Regularization in deep learning: make_moons", min_length=1, max_length=200, description="Report title.")
+    data: DataConfig = Field(default_factory=DataConfig, description="The dataset.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The base network.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training settings.")
+    variants: list[VariantConfig] = Field(default_factory=_default_variants, min_length=1, description="The variants to compare.")
+    sweeps: SweepConfig = Field(default_factory=SweepConfig, description="Strength sweeps (empty lists switch one off).")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Measurement settings.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StudyConfig:
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate variant names: {', '.join(dupes)}")
+        return self
+
+    @property
+    def n_train(self) -> int:
+        """Rows used for training (the rest of n_samples is validation)."""
+        return self.data.n_samples - round(self.data.n_samples * self.data.validation_fraction)
+
+
+def _parse_value(text: str) -> Any:
+    """Read an override value as TOML (numbers, booleans, lists), else as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
+    """Set dotted keys (`training.epochs=5`) in a raw study dict."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"{source}: --set {item!r}: expected key=value"])
+        node = raw
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"{source}: --set {key}: '{part}' is not a table"])
+        node[leaf] = _parse_value(value.strip())
+    return raw
+
+
+def _format_errors(err: ValidationError, source: str, raw: dict) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if loc.startswith("variants.") and isinstance(raw.get("variants"), list):
+            idx = e["loc"][1]
+            name = raw["variants"][idx].get("name") if isinstance(idx, int) and idx < len(raw["variants"]) else None
+            if isinstance(name, str):
+                loc = f"{loc} (variant '{name}')"
+        msg = e["msg"].removeprefix("Value error, ")
+        value = e.get("input")
+        shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"{source}: {loc}: {msg}{shown}")
+    return lines
+
+
+def validate(raw: dict, source: str = "study") -> StudyConfig:
+    """Validate a raw study dict, reporting every problem at once."""
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source, raw)) from None
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
+    """Load a study file (or the built-in default), apply overrides, and resolve the output folder."""
+    overrides = overrides or []
+    if path is None:
+        raw, source, base = {}, "default study", Path.cwd()
+    else:
+        source, base = str(path), path.resolve().parent
+        if not path.is_file():
+            raise ConfigError([f"{path}: study file not found"])
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError([f"{path}: TOML syntax error: {err}"]) from None
+        except UnicodeDecodeError as err:
+            raise ConfigError([f"{path}: not UTF-8 text: {err}"]) from None
+    config = validate(apply_overrides(raw, overrides, source), source)
+    out = config.output.dir if config.output.dir.is_absolute() else base / config.output.dir
+    return config.model_copy(update={"output": config.output.model_copy(update={"dir": out})})
+
+
+def _toml_value(value: Any) -> str:
+    import tomli_w
+
+    if isinstance(value, list):  # inline, one line per key: easier to edit than tomli_w's multi-line arrays
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
+
+
+def _commented_table(model: BaseModel, header: str | None) -> list[str]:
+    lines = [f"[{header}]"] if header else []
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) or name == "variants" or value is None:
+            continue
+        lines += [f"# {info.description}", f"{name} = {_toml_value(model.model_dump(mode='json')[name])}"]
+    return lines
+
+
+def commented_study() -> str:
+    """The default study as a TOML file with a comment on every key."""
+    default = StudyConfig()
+    lines = ["# reportgen study file: every key is optional; a missing key takes the value shown here.",
+             "# Build it with: reportgen build --config study.toml", ""]
+    lines += _commented_table(default, None)
+    for name in ("data", "model", "training", "sweeps", "analysis", "output"):
+        lines += ["", f"# {StudyConfig.model_fields[name].description}"] + _commented_table(getattr(default, name), name)
+    lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
+              "# Keys of a variant:"] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]
+    for v in default.variants:
+        lines += ["", "[[variants]]"]
+        lines += [f"{k} = {_toml_value(val)}" for k, val in v.model_dump(mode="json", exclude_defaults=True).items() if k != "early_stopping"]
+        if v.early_stopping:
+            lines += ["[variants.early_stopping]"]
+            lines += [f"{k} = {_toml_value(val)}" for k, val in v.early_stopping.model_dump(mode="json").items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,21 @@
+"""The small exception hierarchy; the CLI turns any of these into a message and an exit code."""
+
+
+class ReportgenError(Exception):
+    """A problem the user can act on; its message is shown without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(ReportgenError):
+    """The study file or the command line is invalid; carries one line per problem."""
+
+    exit_code = 2
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class TrainingError(ReportgenError):
+    """A run could not be trained (for example its loss became NaN)."""

@@ -1,0 +1,114 @@
+"""A Keras model from a variant spec, its weight layout, and a numpy forward pass for analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from reportgen.config import ModelConfig, VariantConfig
+
+BN_EPSILON = 1e-3  # Keras BatchNormalization defaults
+BN_MOMENTUM = 0.99
+
+
+@dataclass(frozen=True)
+class Network:
+    """The shape of a network: hidden widths and whether batch norm follows each hidden layer."""
+
+    hidden: tuple[int, ...]
+    batchnorm: bool
+
+    @classmethod
+    def of(cls, variant: VariantConfig, model: ModelConfig) -> Network:
+        """Return the network shape of a variant."""
+        return cls(tuple(model.hidden_units), variant.batchnorm)
+
+    def layout(self) -> list[tuple[str, int]]:
+        """Name each array of Keras' get_weights() order as (kind, layer index)."""
+        names = []
+        for i in range(len(self.hidden)):
+            names += [("kernel", i), ("bias", i)]
+            if self.batchnorm:
+                names += [("gamma", i), ("beta", i), ("moving_mean", i), ("moving_variance", i)]
+        return names + [("kernel", len(self.hidden)), ("bias", len(self.hidden))]
+
+    def kernel_indices(self) -> list[int]:
+        """Positions of the Dense kernels (hidden layers first, output last) in the weight list."""
+        return [i for i, (kind, _) in enumerate(self.layout()) if kind == "kernel"]
+
+
+def _regularizer_table() -> dict[tuple[str, ...], Callable[[VariantConfig], object]]:
+    from reportgen._tf import keras
+
+    return {
+        (): lambda v: None,
+        ("l1",): lambda v: keras.regularizers.L1(v.l1),
+        ("l2",): lambda v: keras.regularizers.L2(v.l2),
+        ("l1", "l2"): lambda v: keras.regularizers.L1L2(l1=v.l1, l2=v.l2),
+    }
+
+
+def kernel_regularizer(variant: VariantConfig):
+    """Return the Keras regularizer for the hidden kernels of a variant (None if it has none)."""
+    key = tuple(name for name in ("l1", "l2") if getattr(variant, name))
+    return _regularizer_table()[key](variant)
+
+
+def build_model(variant: VariantConfig, model: ModelConfig):
+    """Build and compile the Keras Sequential model of a variant (the seed notebook's network)."""
+    from reportgen._tf import keras
+
+    layers: list = [keras.Input(shape=(2,))]
+    for units in model.hidden_units:
+        layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=kernel_regularizer(variant)))
+        if variant.batchnorm:
+            layers.append(keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON))
+        if variant.dropout:
+            layers.append(keras.layers.Dropout(variant.dropout))
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    net = keras.Sequential(layers, name=_keras_name(variant.name))
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
+    return net
+
+
+def _keras_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model"
+
+
+def initial_dense_weights(model: ModelConfig, seed: int) -> list[np.ndarray]:
+    """Draw the Dense kernels and biases for a seed; every variant of that seed starts from them (paired runs)."""
+    from reportgen._tf import keras
+
+    keras.utils.set_random_seed(seed)
+    plain = build_model(VariantConfig(name="init"), model)
+    return plain.get_weights()
+
+
+def initial_weights(network: Network, dense: list[np.ndarray]) -> list[np.ndarray]:
+    """Expand the seed's Dense weights to the full weight list of a network (fresh batch-norm state)."""
+    out, dense_iter = [], iter(dense)
+    for kind, layer in network.layout():
+        if kind in ("kernel", "bias"):
+            out.append(next(dense_iter))
+        else:
+            width = network.hidden[layer]
+            fill = 0.0 if kind in ("beta", "moving_mean") else 1.0
+            out.append(np.full(width, fill, dtype=np.float32))
+    return out
+
+
+def predict_proba(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Inference-mode probabilities; weights may carry a leading run axis (stacked) or not."""
+    h = x.astype(np.float32)
+    it = iter(weights)
+    for _ in network.hidden:
+        kernel, bias = next(it), next(it)
+        h = np.maximum(h @ kernel + bias[..., None, :], 0.0)
+        if network.batchnorm:
+            gamma, beta, mean, var = next(it), next(it), next(it), next(it)
+            h = (h - mean[..., None, :]) / np.sqrt(var[..., None, :] + BN_EPSILON) * gamma[..., None, :] + beta[..., None, :]
+    kernel, bias = next(it), next(it)
+    logits = (h @ kernel + bias[..., None, :])[..., 0]
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))

@@ -1,0 +1,158 @@
+"""build(config): the stages in order, their timings and progress, and the only writer of the output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reportgen.config import StudyConfig
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build wrote and how long each stage took."""
+
+    out_dir: Path
+    files: list[Path]
+    timings: list[tuple[str, float]]
+
+
+class _Stages:
+    """Time named stages and show them on the terminal."""
+
+    def __init__(self, console, quiet: bool):
+        self.timings: list[tuple[str, float]] = []
+        self.console, self.quiet = console, quiet
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.timings.append((name, seconds))
+        if not self.quiet:
+            self.console.print(f"[green]✓[/] {name} [dim]{seconds:.1f} s[/]")
+
+
+def _training_progress(console, quiet: bool, total: int, n_runs: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn(f"training {n_runs} models"), BarColumn(), MofNCompleteColumn(), TextColumn("run-epochs"),
+        TimeElapsedColumn(), console=console, transient=True, disable=quiet,
+    )
+    return progress, progress.add_task("train", total=total)
+
+
+def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult:
+    """Run every stage of a study and write the report; nothing is written unless every stage succeeds."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    stages = _Stages(console, quiet)
+    with stages("start-up (TensorFlow)"):
+        from reportgen import analysis, claims, data, figures, report, training
+    with stages("data"):
+        dataset = data.make_dataset(config.data)
+        runs = training.plan_runs(config)
+    progress, task = _training_progress(console, quiet, len(runs) * config.training.epochs, len(runs))
+    with stages(f"training ({len(runs)} models, {config.training.engine} engine)"), progress:
+        results = training.train_runs(runs, dataset, config, lambda n: progress.advance(task, n))
+    with stages("analysis"):
+        measured = analysis.analyse(results, dataset, config)
+        verdicts = claims.evaluate_claims(measured)
+        notes = claims.observations(measured, verdicts)
+    with stages("figures"):
+        drawn = figures.make_figures(measured, dataset, config)
+    outputs: dict[str, bytes] = {}
+    with stages("report"):
+        ctx = report.build_context(config, measured, verdicts, notes, drawn, list(stages.timings), len(runs),
+                                   os.environ.get("SOURCE_DATE_EPOCH"))
+        html = report.render_html(ctx)
+        if "html" in config.output.formats:
+            outputs["report.html"] = html.encode("utf-8")
+        if "pdf" in config.output.formats:
+            outputs["report.pdf"] = report.render_pdf(html)
+        outputs["summary.md"] = report.render_summary(ctx).encode("utf-8")
+        outputs["results.json"] = results_json(config, results, measured, verdicts, notes, stages.timings).encode("utf-8")
+    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings)
+
+
+def _clean(value):
+    """JSON-ready values: NaN and infinities become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def results_json(config, results, measured, verdicts, notes, timings) -> str:
+    """Everything a build measured: the resolved study, every run's metrics and history, summaries, claims."""
+    from reportgen import __version__
+
+    metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
+    by_key = {(m["variant"], m["seed"]): m for m in metrics}
+    runs = [{**by_key[(r.run.variant.name, r.run.seed)], "settings": r.run.variant.model_dump(mode="json"),
+             "history": {k: v for k, v in r.history.items()}} for r in results]
+    doc = {
+        "reportgen": __version__,
+        "study": config.model_dump(mode="json"),
+        "confidence": measured.confidence,
+        "summary": measured.summary.to_dict(orient="records"),
+        "sweeps": measured.sweeps.to_dict(orient="records"),
+        "claims": [c.as_dict() for c in verdicts],
+        "observations": notes,
+        "runs": runs,
+        "timings_seconds": dict(timings),
+    }
+    return json.dumps(_clean(doc), indent=1, allow_nan=False)
+
+
+def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config) -> list[Path]:
+    """Write into a temporary folder next to the output, then move each file into place."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for name, payload in outputs.items():
+            (tmp / name).write_bytes(payload)
+        if results:
+            _save_models(tmp / "models", results, config)
+        out_dir.mkdir(exist_ok=True)
+        written = []
+        for src in sorted(tmp.iterdir()):
+            dest = out_dir / src.name
+            if src.is_dir():
+                shutil.rmtree(dest, ignore_errors=True)
+            os.replace(src, dest)
+            written.append(dest)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_models(folder: Path, results, config) -> None:
+    from reportgen.models import build_model
+
+    folder.mkdir()
+    for r in results:
+        model = r.extras.get("model") or build_model(r.run.variant, config.model)
+        model.set_weights(r.weights)
+        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in r.run.key.replace("/", "-"))
+        model.save(folder / f"{safe}.keras")

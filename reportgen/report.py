@@ -1,0 +1,260 @@
+"""The report context, the Jinja environment and its filters, and the HTML, PDF, markdown and JSON renderers."""
+
+from __future__ import annotations
+
+import base64
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+import tomli_w
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from reportgen import __version__
+from reportgen.stats import CI_METHOD, PAIRED_METHOD
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib",
+             "seaborn", "jinja2", "weasyprint", "pydantic")
+
+
+def _help(text: str, **kw):
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One summarised number: mean and interval over seeds."""
+
+    mean: float = _help("Mean over seeds.")
+    low: float = _help("Lower end of the confidence interval (NaN with one seed).")
+    high: float = _help("Upper end of the confidence interval (NaN with one seed).")
+    n: int = _help("Number of seeds behind the mean.")
+    kind: str = _help("How to format it: 'pct' (share shown as percent), 'num' or 'int'.")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of variants (rows) by metrics (columns)."""
+
+    caption: str = _help("What the table shows.")
+    columns: list[str] = _help("Column headings after the variant name.")
+    rows: list[tuple[str, list[Cell]]] = _help("Variant name and one cell per column.")
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One measured claim as shown in the report."""
+
+    claim: str = _help("The claim in words, as the seed study makes it.")
+    measure: str = _help("How this build measured it.")
+    verdict: str = _help("'supported', 'not supported' or 'inconclusive', computed from the interval.")
+    sentence: str = _help("The numbers behind the verdict, in one sentence.")
+
+
+@dataclass(frozen=True)
+class FigureRef:
+    """A figure embedded in the report."""
+
+    key: str = _help("Stable id, also the HTML anchor.")
+    title: str = _help("Heading.")
+    caption: str = _help("What the figure shows and how to read it.")
+    png: bytes = _help("The image, embedded as a data URI.")
+    width_cm: float = _help("Display width.")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the templates may use; each field carries help text (tests enforce it)."""
+
+    title: str = _help("Report title from the study file (escaped like all study text).")
+    generated: str = _help("Build time, from SOURCE_DATE_EPOCH when set, in UTC.")
+    version: str = _help("reportgen version.")
+    n_seeds: int = _help("Seeds per variant.")
+    seeds: list[int] = _help("The seeds.")
+    confidence: float = _help("Confidence level of every interval.")
+    ci_method: str = _help("How intervals are computed.")
+    paired_method: str = _help("How variants are compared with the baseline.")
+    dataset: dict = _help("Counts and settings of the dataset: n_train, n_val, n_test, noise, seed.")
+    variants: list[tuple[str, str]] = _help("Variant name and the regularizers it adds.")
+    training: dict = _help("Shared training settings: hidden, epochs, batch_size, learning_rate, engine.")
+    tables: list[Table] = _help("Result tables (means with intervals).")
+    layer_table: Table = _help("Per-layer weight statistics.")
+    claims: list[ClaimRow] = _help("Every measured claim with its verdict.")
+    verdict_counts: dict = _help("How many claims got each verdict.")
+    observations: list[str] = _help("Sentences computed from this build's numbers.")
+    figures: dict[str, FigureRef] = _help("Figures by key.")
+    study_toml: str = _help("The resolved study file.")
+    libraries: list[tuple[str, str]] = _help("Library names and versions.")
+    machine: str = _help("Platform and CPU count.")
+    timings: list[tuple[str, float]] = _help("Seconds per build stage.")
+    n_runs: int = _help("Models trained in this build (variants and sweep points times seeds).")
+
+
+# ---- filters: every number in the templates goes through one of these --------------------------------
+
+def fmt_num(v: float, digits: int = 3) -> str:
+    """Format a number with a few significant digits; NaN as an en dash."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:,.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
+
+
+def fmt_pct(v: float, digits: int = 1) -> str:
+    """Format a share as a percentage."""
+    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
+
+
+def fmt_cell(c: Cell) -> str:
+    """Format a cell's mean."""
+    return {"pct": fmt_pct, "int": lambda v: f"{v:.0f}" if math.isfinite(v) else "–"}.get(c.kind, fmt_num)(c.mean)
+
+
+def fmt_interval(c: Cell) -> str:
+    """Format a cell's confidence interval as [low, high] (empty with one seed)."""
+    if not math.isfinite(c.low):
+        return ""
+    f = {"pct": fmt_pct, "int": lambda v: f"{v:.0f}"}.get(c.kind, fmt_num)
+    return f"[{f(c.low)}, {f(c.high)}]"
+
+
+def data_uri(png: bytes) -> str:
+    """Embed PNG bytes as a data URI."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def md_cell(text: str) -> str:
+    """Make text safe inside a markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def environment() -> Environment:
+    """The Jinja environment: autoescaping for HTML, strict undefined, the number filters."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
+    return env
+
+
+def build_time(epoch: str | None) -> str:
+    """Build time from SOURCE_DATE_EPOCH (reproducible builds) or now, in UTC."""
+    from datetime import timezone
+
+    when = datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch else datetime.now(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def library_versions() -> list[tuple[str, str]]:
+    """Versions of the libraries that shape the results."""
+    out = []
+    for name in LIBRARIES:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def machine() -> str:
+    """Describe the machine the build ran on."""
+    import os
+
+    return f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPU cores"
+
+
+def study_toml(config) -> str:
+    """The resolved study as TOML (None values left out, as TOML has no null)."""
+    raw = config.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(raw)
+
+
+def render_html(ctx: ReportContext) -> str:
+    """Render the self-contained HTML report."""
+    return environment().get_template("report.html").render(ctx=ctx, __version__=__version__)
+
+
+def render_summary(ctx: ReportContext) -> str:
+    """Render the markdown summary for a CI step summary or a pull-request comment."""
+    return environment().get_template("summary.md.j2").render(ctx=ctx)
+
+
+def _refuse_fetch(url: str, *args, **kwargs):
+    """WeasyPrint URL fetcher: only the embedded data: URIs are allowed; no file:, no network."""
+    if url.startswith("data:"):
+        from weasyprint.urls import default_url_fetcher
+
+        return default_url_fetcher(url, *args, **kwargs)
+    raise ValueError(f"reportgen does not fetch external resources: {url[:80]}")
+
+
+def render_pdf(html: str) -> bytes:
+    """Render the HTML report to PDF with WeasyPrint, fetching nothing but embedded figures."""
+    import logging
+
+    from weasyprint import HTML
+
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return HTML(string=html, url_fetcher=_refuse_fetch, base_url=None).write_pdf()
+
+
+def _cell(summary, variant: str, metric: str) -> Cell:
+    row = summary[(summary["variant"] == variant) & (summary["metric"] == metric)].iloc[0]
+    kind = "pct" if metric.endswith("accuracy") or metric in ("gap",) or metric.startswith("below_") else "int" if metric == "epochs_run" else "num"
+    return Cell(mean=float(row["mean"]), low=float(row["low"]), high=float(row["high"]), n=int(row["n"]), kind=kind)
+
+
+def _table(analysis, caption: str, metrics: list[str]) -> Table:
+    from reportgen.analysis import metric_label
+
+    rows = [(v, [_cell(analysis.summary, v, m) for m in metrics]) for v in analysis.variants]
+    return Table(caption=caption, columns=[metric_label(m) for m in metrics], rows=rows)
+
+
+def _layer_table(analysis) -> Table:
+    from reportgen.analysis import summarise
+
+    cols = [f"below_{t:g}" for t in analysis.thresholds] + ["mean_abs", "max_abs"]
+    layers = analysis.layers.copy()
+    layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
+    summary = summarise(layers, ["variant"], cols, analysis.confidence)
+    names = list(dict.fromkeys(layers["variant"]))
+    order = [n for v in analysis.variants for n in names if n.startswith(v + " · layer ")]
+    rows = [(n, [_cell(summary, n, m) for m in cols]) for n in order]
+    columns = [f"|w| < {t:g}" for t in analysis.thresholds] + ["mean |w|", "max |w|"]
+    return Table(caption="Hidden-layer kernels, per layer: share of near-zero weights and magnitudes.", columns=columns, rows=rows)
+
+
+def build_context(config, analysis, claims, observations, figures, timings, n_runs: int, source_date_epoch: str | None) -> ReportContext:
+    """Arrange the analysis, claims and figures into the template context."""
+    n = len(analysis.seeds)
+    conf = f"{analysis.confidence:.0%}"
+    tables = [
+        _table(analysis, f"Accuracy and loss: mean over {n} seeds, {conf} interval below.",
+               ["test_accuracy", "train_accuracy", "gap", "test_loss", "epochs_run"]),
+        _table(analysis, f"Weights and decision boundary: mean over {n} seeds, {conf} interval below.",
+               [f"below_{t:g}" for t in analysis.thresholds] + ["kernel_l2", "boundary_length", "val_loss_tv"]),
+    ]
+    counts = {k: sum(c.verdict == k for c in claims) for k in ("supported", "not supported", "inconclusive")}
+    d = config.data
+    return ReportContext(
+        title=config.title, generated=build_time(source_date_epoch), version=__version__, n_seeds=n, seeds=analysis.seeds,
+        confidence=analysis.confidence, ci_method=CI_METHOD, paired_method=PAIRED_METHOD,
+        dataset={"n_train": config.n_train, "n_val": d.n_samples - config.n_train, "n_test": d.test_samples, "noise": d.noise, "seed": d.seed},
+        variants=[(v.name, v.label or v.describe()) for v in config.variants],
+        training={"hidden": " → ".join(str(u) for u in config.model.hidden_units), "epochs": config.training.epochs,
+                  "batch_size": config.training.batch_size, "learning_rate": config.model.learning_rate, "engine": config.training.engine},
+        tables=tables, layer_table=_layer_table(analysis),
+        claims=[ClaimRow(c.spec.claim, c.spec.measure, c.verdict, c.sentence) for c in claims], verdict_counts=counts,
+        observations=observations,
+        figures={f.key: FigureRef(f.key, f.title, f.caption, f.png, f.width_cm) for f in figures},
+        study_toml=study_toml(config), libraries=library_versions(), machine=machine(), timings=timings, n_runs=n_runs,
+    )

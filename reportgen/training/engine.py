@@ -1,0 +1,281 @@
+"""The fast engine: many runs of one network shape trained together inside one compiled XLA graph.
+
+Weights of M runs are stacked on a leading axis; the epoch loop, the mini-batch loop, Adam, the
+penalties, dropout, batch normalization and early stopping all run in the graph. Each run has its own
+hyper-parameters (penalties, dropout rate, patience) and its own random streams, derived from its seed
+alone, so a run gives the same result whichever other runs share its graph.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from reportgen._tf import tf
+from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
+from reportgen.training.runs import HISTORY_KEYS
+
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
+NO_PATIENCE = 0  # patience 0 marks a run without early stopping
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What is fixed for one compiled graph."""
+
+    network: Network
+    n_runs: int
+    n_train: int
+    batch_size: int
+    shuffle: bool
+    learning_rate: float
+    chunk: int  # epochs per call of the graph (progress is reported between calls)
+
+    @property
+    def steps(self) -> int:
+        """Mini-batches per epoch (the last one may be partial, as in Keras)."""
+        return math.ceil(self.n_train / self.batch_size)
+
+
+@dataclass(frozen=True)
+class GroupHyper:
+    """Per-run settings, one entry per stacked run."""
+
+    l1: np.ndarray
+    l2: np.ndarray
+    dropout: np.ndarray
+    patience: np.ndarray
+    restore_best: np.ndarray
+    shuffle_seed: np.ndarray
+    dropout_seed: np.ndarray
+
+
+def _u32(x: int) -> np.uint32:
+    return np.uint32(x & 0xFFFFFFFF)
+
+
+def run_streams(seed: int) -> tuple[np.uint32, np.uint32]:
+    """Return the (shuffle, dropout) stream keys of a seed."""
+    mix = lambda a: _u32((a ^ (a >> 16)) * 0x45D9F3B)  # noqa: E731
+    return mix(int(mix(seed * 2 + 1))), mix(int(mix(seed * 2 + 2)) + 0x9E3779B9)
+
+
+def _hash(x):
+    """Mix uint32 values (lowbias32): a counter-based random number generator, vectorised."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    x = x * tf.constant(0x7FEB352D, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15))
+    x = x * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def _uniform(keys, stream, tail: tuple[int, ...]):
+    """Uniform [0, 1) numbers of shape [M, *tail], a function of (run key, stream counter, position) only."""
+    run_key = _hash(keys + _hash(tf.cast(stream, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32)))
+    positions = tf.reshape(tf.cast(tf.range(math.prod(tail)), tf.uint32), (1, *tail))
+    run_key = tf.reshape(run_key, (-1,) + (1,) * len(tail))
+    bits = _hash(tf.bitwise.bitwise_xor(run_key, positions * tf.constant(0x85EBCA6B, tf.uint32)))
+    return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
+
+
+def _where(mask, new, old):
+    """Per-run select: mask [M] broadcast over the trailing axes of new and old."""
+    return tf.where(tf.reshape(mask, (-1,) + (1,) * (len(new.shape) - 1)), new, old)
+
+
+class _Layers:
+    """Views of a flat Keras-order weight list by kind and layer."""
+
+    def __init__(self, network: Network):
+        self.layout = network.layout()
+        self.trainable = [i for i, (k, _) in enumerate(self.layout) if not k.startswith("moving_")]
+        self.hidden_kernels = [i for i, (k, layer) in enumerate(self.layout) if k == "kernel" and layer < len(network.hidden)]
+
+    def index(self, kind: str, layer: int) -> int:
+        return self.layout.index((kind, layer))
+
+
+def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, batch_mask=None, noise=None):
+    """Logits [M, B] for inputs [M, B, 2]; in training mode also the batch statistics of each BN layer."""
+    net, h, batch_stats = spec.network, x, []
+    for i in range(len(net.hidden)):
+        h = tf.nn.relu(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
+        if net.batchnorm:
+            gamma, beta = w[lay.index("gamma", i)][:, None, :], w[lay.index("beta", i)][:, None, :]
+            if batch_mask is None:
+                mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
+            else:
+                wts = batch_mask[None, :, None]
+                n = tf.reduce_sum(batch_mask)
+                mean = tf.reduce_sum(h * wts, axis=1, keepdims=True) / n
+                var = tf.reduce_sum(tf.square(h - mean) * wts, axis=1, keepdims=True) / n
+                batch_stats.append((mean[:, 0, :], var[:, 0, :]))
+            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta
+        if noise is not None:
+            rate = hyper["dropout"][:, None, None]
+            keep = noise(i, tuple(h.shape[1:])) >= rate
+            h = tf.where(keep, h / (1.0 - rate), 0.0)
+    out = tf.matmul(h, w[lay.index("kernel", len(net.hidden))]) + w[lay.index("bias", len(net.hidden))][:, None, :]
+    return out[..., 0], batch_stats
+
+
+def _penalty(lay: _Layers, w: list, hyper):
+    """Keras L1/L2 kernel penalties of the hidden layers, per run [M]."""
+    total = 0.0
+    for i in lay.hidden_kernels:
+        total += hyper["l1"] * tf.reduce_sum(tf.abs(w[i]), axis=(1, 2)) + hyper["l2"] * tf.reduce_sum(tf.square(w[i]), axis=(1, 2))
+    return total
+
+
+def _bce(labels, logits):
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def _accuracy(labels, logits):
+    return tf.cast(tf.equal(tf.cast(logits > 0.0, tf.float32), labels), tf.float32)
+
+
+def build_trainer(spec: GroupSpec) -> Callable:
+    """Compile the function that advances a group's state by up to spec.chunk epochs."""
+    lay = _Layers(spec.network)
+    n_layers, steps, bsz, n = len(spec.network.hidden), spec.steps, spec.batch_size, spec.n_train
+    padded = steps * bsz
+    lr = spec.learning_rate
+
+    def batch_order(hyper, epoch):
+        if spec.shuffle:
+            order = tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
+        else:
+            order = tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
+        return tf.pad(order, [[0, 0], [0, padded - n]])
+
+    def train_step(state, data, hyper, epoch, step, order, mask):
+        idx = tf.slice(order, [0, step * bsz], [spec.n_runs, bsz])
+        bmask = tf.slice(mask, [step * bsz], [bsz])
+        xb, yb = tf.gather(data["x_train"], idx), tf.gather(data["y_train"], idx)
+        counter = (epoch * steps + step) * n_layers
+
+        def noise(layer, tail):
+            return _uniform(hyper["dropout_seed"], counter + layer, tail)
+
+        w, active = state["w"], state["active"]
+        trainable = [w[i] for i in lay.trainable]
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            logits, batch_stats = _forward(spec, lay, w, xb, hyper, batch_mask=bmask, noise=noise)
+            n_b = tf.reduce_sum(bmask)
+            data_loss = tf.reduce_sum(_bce(yb, logits) * bmask, axis=1) / n_b
+            penalty = _penalty(lay, w, hyper)
+            total = tf.reduce_sum(data_loss + penalty)
+        grads = tape.gradient(total, trainable)
+        t = state["t"] + 1.0
+        alpha = lr * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+        new_w, new_m, new_v = list(w), [], []
+        for j, (i, g) in enumerate(zip(lay.trainable, grads)):
+            m = state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1)
+            v = state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2)
+            new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
+            new_m.append(_where(active, m, state["m"][j]))
+            new_v.append(_where(active, v, state["v"][j]))
+        for layer, (mean, var) in enumerate(batch_stats):
+            for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
+                i = lay.index(kind, layer)
+                new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
+        sums = {
+            "loss": data_loss * n_b,
+            "correct": tf.reduce_sum(_accuracy(yb, logits) * bmask, axis=1),
+        }
+        return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}, sums
+
+    def end_of_epoch(state, data, hyper, epoch, sums):
+        w = state["w"]
+        x_val = tf.tile(data["x_val"][None], (spec.n_runs, 1, 1))
+        logits, _ = _forward(spec, lay, w, x_val, hyper)
+        y_val = tf.broadcast_to(data["y_val"][None, :], tf.shape(logits))
+        val_loss = tf.reduce_mean(_bce(y_val, logits), axis=1)
+        val_acc = tf.reduce_mean(_accuracy(y_val, logits), axis=1)
+        penalty = _penalty(lay, w, hyper)
+        record = tf.stack([sums["loss"] / n, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
+        # Keras EarlyStopping on Keras' val_loss, which includes the penalty.
+        monitor = val_loss + penalty
+        watched = state["active"] & (hyper["patience"] > NO_PATIENCE)
+        improved = watched & (monitor < state["best"])
+        wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
+        stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+        new = {
+            **state,
+            "best": tf.where(improved, monitor, state["best"]),
+            "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
+            "best_w": [_where(improved, a, b) for a, b in zip(w, state["best_w"])],
+            "wait": wait,
+            "active": state["active"] & ~stop,
+            "epochs_run": tf.where(state["active"], epoch + 1, state["epochs_run"]),
+        }
+        return new, record
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def advance(state, data, hyper, start, stop):
+        mask = tf.cast(tf.range(padded) < n, tf.float32)
+        history = tf.fill((spec.chunk, spec.n_runs, len(HISTORY_KEYS)), float("nan"))
+
+        def epoch_body(epoch, state, history):
+            order = batch_order(hyper, epoch)
+            zeros = tf.zeros((spec.n_runs,))
+            sums = {"loss": zeros, "correct": zeros}
+
+            def step_body(step, state, sums):
+                state, batch = train_step(state, data, hyper, epoch, step, order, mask)
+                return step + 1, state, {k: sums[k] + batch[k] for k in sums}
+
+            _, state, sums = tf.while_loop(lambda s, *_: s < steps, step_body, (0, state, sums))
+            was_active = state["active"]
+            state, record = end_of_epoch(state, data, hyper, epoch, sums)
+            record = tf.where(was_active[:, None], record, float("nan"))
+            history = tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
+            return epoch + 1, state, history
+
+        _, state, history = tf.while_loop(lambda e, *_: e < stop, epoch_body, (start, state, history))
+        return state, history
+
+    return advance
+
+
+def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
+    """The state of a group before its first epoch, from stacked initial weights (Keras order)."""
+    lay = _Layers(spec.network)
+    w = [tf.constant(a, tf.float32) for a in stacked]
+    zeros = [tf.zeros_like(w[i]) for i in lay.trainable]
+    m_runs = spec.n_runs
+    return {
+        "w": w,
+        "m": zeros,
+        "v": [tf.zeros_like(z) for z in zeros],
+        "t": tf.constant(0.0),
+        "best_w": list(w),
+        "best": tf.fill((m_runs,), float("inf")),
+        "best_epoch": tf.fill((m_runs,), -1),
+        "wait": tf.zeros((m_runs,), tf.int32),
+        "active": tf.ones((m_runs,), tf.bool),
+        "epochs_run": tf.zeros((m_runs,), tf.int32),
+    }
+
+
+def hyper_tensors(hyper: GroupHyper) -> dict:
+    """Per-run settings as tensors for the graph."""
+    return {
+        "l1": tf.constant(hyper.l1, tf.float32),
+        "l2": tf.constant(hyper.l2, tf.float32),
+        "dropout": tf.constant(hyper.dropout, tf.float32),
+        "patience": tf.constant(hyper.patience, tf.int32),
+        "shuffle_seed": tf.constant(hyper.shuffle_seed, tf.uint32),
+        "dropout_seed": tf.constant(hyper.dropout_seed, tf.uint32),
+    }
+
+
+def final_weights(state: dict, restore_best: np.ndarray) -> list[np.ndarray]:
+    """Stacked final weights; runs with restore_best take the weights of their best epoch (as Keras does)."""
+    mask = tf.constant(restore_best & (np.asarray(state["best_epoch"]) >= 0))
+    return [np.asarray(_where(mask, b, w)) for w, b in zip(state["w"], state["best_w"])]

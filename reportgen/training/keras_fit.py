@@ -1,0 +1,64 @@
+"""The reference engine: stock Keras model.fit, one run at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reportgen.config import StudyConfig
+from reportgen.data import Dataset
+from reportgen.errors import TrainingError
+from reportgen.models import Network, build_model, initial_weights
+from reportgen.training.runs import Run, RunResult
+
+
+def _recorder(progress):
+    from reportgen._tf import keras
+
+    class Recorder(keras.callbacks.Callback):
+        """Keep the penalty at the end of each epoch, to split Keras' losses into data loss and penalty."""
+
+        def on_train_begin(self, logs=None):
+            self.penalty = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
+            if not np.isfinite(logs.get("loss", 0.0)):
+                raise TrainingError(f"loss became NaN or infinite at epoch {epoch + 1}")
+            progress(1)
+
+    return Recorder()
+
+
+def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress) -> RunResult:
+    """Train one run with model.fit and return its result in the engines' common form."""
+    from reportgen._tf import keras
+
+    keras.utils.set_random_seed(run.seed)
+    model = build_model(run.variant, config.model)
+    model.set_weights(initial_weights(Network.of(run.variant, config.model), dense_init))
+    recorder = _recorder(progress)
+    callbacks = [recorder]
+    es = run.variant.early_stopping
+    if es:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights))
+    tc = config.training
+    try:
+        fit = model.fit(
+            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=tc.epochs,
+            batch_size=tc.batch_size, shuffle=tc.shuffle, verbose=0, callbacks=callbacks,
+        )
+    except TrainingError as err:
+        raise TrainingError(f"run '{run.key}': {err}") from None
+    h, penalty = fit.history, np.array(recorder.penalty)
+    epochs_run = len(h["loss"])
+    progress((tc.epochs - epochs_run))
+    history = {
+        # Keras' training loss averages the penalty over the epoch; the end-of-epoch penalty is a close stand-in.
+        "train_loss": np.array(h["loss"]) - penalty,
+        "train_accuracy": np.array(h["accuracy"]),
+        "val_loss": np.array(h["val_loss"]) - penalty,
+        "val_accuracy": np.array(h["val_accuracy"]),
+        "penalty": penalty,
+    }
+    best = callbacks[0].best_epoch + 1 if es else None
+    return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best, extras={"model": model})

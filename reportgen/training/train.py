@@ -1,0 +1,101 @@
+"""Train the runs of a study with the chosen engine, grouped by network shape."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable
+
+import numpy as np
+
+from reportgen.config import StudyConfig
+from reportgen.data import Dataset
+from reportgen.errors import TrainingError
+from reportgen.models import Network, initial_dense_weights, initial_weights
+from reportgen.training.runs import HISTORY_KEYS, Run, RunResult
+
+Progress = Callable[[int], None]  # called with the number of run-epochs just finished
+MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
+
+
+def train_runs(runs: list[Run], data: Dataset, config: StudyConfig, progress: Progress | None = None) -> list[RunResult]:
+    """Train every run and return results in the order of runs."""
+    progress = progress or (lambda n: None)
+    init = {seed: initial_dense_weights(config.model, seed) for seed in sorted({r.seed for r in runs})}
+    if config.training.engine == "keras":
+        from reportgen.training.keras_fit import train_one
+
+        return [train_one(run, data, config, init[run.seed], progress) for run in runs]
+    groups: dict[Network, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[Network.of(run.variant, config.model)].append(run)
+    results = {}
+    for network, members in groups.items():
+        for result in _train_group(network, members, data, config, init, progress):
+            results[result.run.key] = result
+    return [results[r.key] for r in runs]
+
+
+def _train_group(network, runs, data, config, init, progress) -> list[RunResult]:
+    from reportgen._tf import tf
+    from reportgen.training import engine
+
+    tc = config.training
+    spec = engine.GroupSpec(
+        network=network, n_runs=len(runs), n_train=len(data.x_train), batch_size=tc.batch_size,
+        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=min(tc.epochs, MAX_CHUNK),
+    )
+    hyper = _group_hyper(runs)
+    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(network, init[r.seed]) for r in runs))]
+    state = engine.initial_state(spec, stacked)
+    tensors = {k: tf.constant(getattr(data, k)) for k in ("x_train", "y_train", "x_val", "y_val")}
+    advance = engine.build_trainer(spec)
+    hyper_t = engine.hyper_tensors(hyper)
+    chunks = []
+    for start in range(0, tc.epochs, spec.chunk):
+        stop = min(start + spec.chunk, tc.epochs)
+        state, history = advance(state, tensors, hyper_t, tf.constant(start), tf.constant(stop))
+        history = history.numpy()[: stop - start]
+        _check_finite(history, runs, start)
+        chunks.append(history)
+        progress((stop - start) * len(runs))
+        if not state["active"].numpy().any():
+            progress((tc.epochs - stop) * len(runs))
+            break
+    history = np.concatenate(chunks)  # [epochs, runs, keys]
+    weights = engine.final_weights(state, hyper.restore_best)
+    epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
+    return [
+        RunResult(
+            run=run,
+            weights=[w[m] for w in weights],
+            history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
+            epochs_run=int(epochs_run[m]),
+            best_epoch=int(best[m]) + 1 if run.variant.early_stopping else None,
+        )
+        for m, run in enumerate(runs)
+    ]
+
+
+def _group_hyper(runs: list[Run]):
+    from reportgen.training import engine
+
+    streams = [engine.run_streams(r.seed) for r in runs]
+    es = [r.variant.early_stopping for r in runs]
+    return engine.GroupHyper(
+        l1=np.array([r.variant.l1 for r in runs], np.float32),
+        l2=np.array([r.variant.l2 for r in runs], np.float32),
+        dropout=np.array([r.variant.dropout for r in runs], np.float32),
+        patience=np.array([e.patience if e else engine.NO_PATIENCE for e in es], np.int32),
+        restore_best=np.array([bool(e and e.restore_best_weights) for e in es]),
+        shuffle_seed=np.array([s[0] for s in streams], np.uint32),
+        dropout_seed=np.array([s[1] for s in streams], np.uint32),
+    )
+
+
+def _check_finite(history: np.ndarray, runs: list[Run], start: int) -> None:
+    losses = history[:, :, [HISTORY_KEYS.index("train_loss"), HISTORY_KEYS.index("val_loss")]]
+    stopped = np.isnan(history).all(axis=2)  # rows of runs that early stopping had already frozen
+    bad = ~np.isfinite(losses).all(axis=2) & ~stopped
+    if bad.any():
+        epoch, m = np.argwhere(bad)[0]
+        raise TrainingError(f"run '{runs[m].key}': loss became NaN or infinite at epoch {start + epoch + 1}")

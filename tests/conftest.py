@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny valid study with overrides, and one tiny end-to-end build per test session."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from reportgen.config import StudyConfig, validate
+
+TINY = {
+    "title": "Tiny study <b>&</b>",
+    "data": {"n_samples": 60, "test_samples": 200},
+    "training": {"epochs": 6, "seeds": [0, 1], "batch_size": 16},
+    "variants": [
+        {"name": "baseline"},
+        {"name": "l1", "l1": 0.001},
+        {"name": "l1+drop <i>", "l1": 0.001, "dropout": 0.2, "early_stopping": {"patience": 2}},
+    ],
+    "sweeps": {"l1": [0.01], "l2": [], "dropout": []},
+    "analysis": {"grid_resolution": 30},
+}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def tiny_raw(**overrides) -> dict:
+    """A tiny study as a raw dict; keyword arguments replace or merge top-level sections."""
+    return _merge(TINY, overrides)
+
+
+def tiny_config(**overrides) -> StudyConfig:
+    """A validated tiny study (a few epochs, two seeds) with overrides."""
+    return validate(tiny_raw(**overrides), "tiny")
+
+
+def write_study(path: Path, raw: dict) -> Path:
+    """Write a raw study dict as TOML."""
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory):
+    """Run `reportgen build` once on the tiny study; return (output folder, study file)."""
+    from reportgen.cli import main
+
+    root = tmp_path_factory.mktemp("build")
+    study = write_study(root / "study.toml", tiny_raw(output={"dir": "out"}))
+    assert main(["build", "--config", str(study), "--quiet"]) == 0
+    return root / "out", study

@@ -1,0 +1,49 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from reportgen.cli import main
+from tests.conftest import tiny_raw, write_study
+
+
+def _run(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    return subprocess.run([sys.executable, "-m", "reportgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "raw_change, needle",
+    [
+        ({"training": {"epochs": 0}}, "training.epochs"),
+        ({"variants": [{"name": "x", "dropout": 1.5}]}, "variants.0.dropout"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_study_exits_2_without_traceback_and_leaves_output(tmp_path, raw_change, needle):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous report")
+    study = write_study(tmp_path / "s.toml", tiny_raw(output={"dir": "out"}, **raw_change))
+    proc = _run("build", "--config", str(study), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr and str(study) in proc.stderr
+    assert [p.name for p in out.iterdir()] == ["report.html"] and (out / "report.html").read_text() == "previous report"
+
+
+def test_missing_file_and_bad_format_and_bad_set(tmp_path, capsys):
+    assert main(["build", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert main(["build", "--format", "html,docx", "--out", str(tmp_path / "o")]) == 2
+    assert main(["build", "--set", "training.epochs"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.toml: study file not found" in err
+    assert "output.formats" in err and "docx" in err
+    assert "expected key=value" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_python_dash_m_version():
+    proc = subprocess.run([sys.executable, "-m", "reportgen", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("reportgen ")

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from reportgen.cli import main
+from reportgen.config import StudyConfig, commented_study, load_config
+from reportgen.errors import ConfigError
+from tests.conftest import tiny_raw, write_study
+
+
+def test_default_is_the_seed_study():
+    c = StudyConfig()
+    assert (c.data.n_samples, c.data.noise, c.data.validation_fraction, c.data.test_samples) == (100, 0.25, 0.2, 2000)
+    assert (c.model.hidden_units, c.model.learning_rate) == ([128, 128], 0.01)
+    assert (c.training.epochs, c.training.batch_size) == (500, 32)
+    assert [v.name for v in c.variants] == ["baseline", "l1", "l2", "dropout", "batchnorm", "early_stopping"]
+    by = {v.name: v for v in c.variants}
+    assert by["l1"].l1 == 0.001 and by["l2"].l2 == 0.001 and by["dropout"].dropout == 0.2 and by["batchnorm"].batchnorm
+    assert by["early_stopping"].early_stopping.patience == 50 and by["early_stopping"].early_stopping.restore_best_weights
+
+
+def test_overrides_and_paths_relative_to_the_study(tmp_path):
+    study = write_study(tmp_path / "s.toml", tiny_raw())
+    c = load_config(study, ["training.epochs=3", "training.seeds=[4, 5]", "title=Hello world", "output.dir=rep"])
+    assert c.training.epochs == 3 and c.training.seeds == [4, 5] and c.title == "Hello world"
+    assert c.output.dir == tmp_path / "rep"
+
+
+def test_combined_variant_needs_no_code_change(tmp_path):
+    raw = tiny_raw(variants=[{"name": "mix", "l1": 1e-3, "l2": 1e-2, "dropout": 0.3, "batchnorm": True}])
+    c = load_config(write_study(tmp_path / "s.toml", raw))
+    assert "L1 0.001, L2 0.01, dropout 0.3, batch norm" == c.variants[0].describe()
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"training": {"epochs": 0}}, "training.epochs"),
+        ({"model": {"learning_rate": 0}}, "model.learning_rate"),
+        ({"data": {"noise": -0.1}}, "data.noise"),
+        ({"variants": [{"name": "d", "dropout": 1.0}]}, "variants.0.dropout"),
+        ({"variants": []}, "variants"),
+        ({"variants": [{"name": "a"}, {"name": "a"}]}, "duplicate variant names: a"),
+        ({"training": {"epochs": "many"}}, "training.epochs"),
+        ({"trainig": {"epochs": 3}}, "trainig"),
+    ],
+)
+def test_bad_values_name_file_key_and_value(tmp_path, change, expected):
+    study = write_study(tmp_path / "s.toml", tiny_raw(**change))
+    with pytest.raises(ConfigError) as err:
+        load_config(study)
+    assert all(line.startswith(str(study)) for line in err.value.lines)
+    assert expected in str(err.value)
+
+
+def test_every_problem_reported_at_once(tmp_path):
+    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 0, "batch_size": -1}, data={"noise": -1}))
+    with pytest.raises(ConfigError) as err:
+        load_config(study)
+    text = str(err.value)
+    assert len(err.value.lines) == 3
+    assert "training.epochs" in text and "training.batch_size" in text and "data.noise" in text and "(got -1" in text
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('title = "x"\n[training\nepochs = 3\n')
+    with pytest.raises(ConfigError, match=r"line 2"):
+        load_config(study)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="study file not found"):
+        load_config(Path("/nonexistent/study.toml"))
+
+
+def test_init_round_trips_to_the_default(tmp_path):
+    path = tmp_path / "study.toml"
+    assert main(["init", str(path)]) == 0
+    loaded = load_config(path)
+    assert loaded.model_dump(exclude={"output"}) == StudyConfig().model_dump(exclude={"output"})
+    assert commented_study().count("# ") > 20
+    assert main(["init", str(path)]) == 2  # refuses to overwrite

@@ -1,0 +1,92 @@
+"""The fast engine against stock Keras: same weights, same predictions, same early-stopping rules."""
+
+import numpy as np
+import pytest
+
+from reportgen.data import make_dataset
+from reportgen.models import Network, build_model, predict_proba
+from reportgen.training import Run, plan_runs, train_runs
+from tests.conftest import tiny_config
+
+PARITY_VARIANTS = [
+    {"name": "baseline"},
+    {"name": "l1", "l1": 0.01},
+    {"name": "l2", "l2": 0.01},
+    {"name": "both", "l1": 0.001, "l2": 0.001},
+    {"name": "bn", "batchnorm": True},
+]
+
+
+@pytest.fixture(scope="module")
+def parity():
+    base = dict(training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False}, variants=PARITY_VARIANTS,
+                sweeps={"l1": []}, model={"hidden_units": [16, 8]})
+    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
+    data = make_dataset(fast.data)
+    runs = plan_runs(fast)
+    return fast, data, train_runs(runs, data, fast), train_runs(runs, data, ref)
+
+
+def test_deterministic_variants_match_keras_fit(parity):
+    _, _, fast, ref = parity
+    for a, b in zip(fast, ref):
+        assert a.run.key == b.run.key
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=a.run.key)
+        np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.history["train_accuracy"], b.history["train_accuracy"], atol=1e-6)
+
+
+def test_keras_predict_equals_engine_predictions(parity):
+    config, data, fast, _ = parity
+    for result in fast:
+        model = build_model(result.run.variant, config.model)
+        model.set_weights(result.weights)
+        keras_p = model.predict(data.x_test, verbose=0)[:, 0]
+        ours = predict_proba(Network.of(result.run.variant, config.model), result.weights, data.x_test)
+        np.testing.assert_allclose(ours, keras_p, rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_does_not_depend_on_its_group():
+    config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
+    data = make_dataset(config.data)
+    runs = plan_runs(config)
+    together = {r.run.key: r for r in train_runs(runs, data, config)}
+    alone = train_runs([runs[-1]], data, config)[0]
+    for wa, wb in zip(alone.weights, together[alone.run.key].weights):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_seeds_reproduce_and_differ():
+    config = tiny_config(training={"epochs": 3, "seeds": [0, 1]}, variants=[{"name": "d", "dropout": 0.5}], sweeps={"l1": []})
+    data = make_dataset(config.data)
+    a = train_runs(plan_runs(config), data, config)
+    b = train_runs(plan_runs(config), data, config)
+    np.testing.assert_array_equal(a[0].weights[0], b[0].weights[0])
+    assert not np.allclose(a[0].weights[0], a[1].weights[0])
+
+
+def test_early_stopping_follows_keras_rules():
+    """Patience 1 on a noisy tiny problem stops early; the kept weights are those of the best epoch."""
+    config = tiny_config(
+        training={"epochs": 60, "seeds": [0, 1, 2]}, sweeps={"l1": []},
+        variants=[{"name": "es", "early_stopping": {"patience": 1}}, {"name": "plain"}],
+    )
+    data = make_dataset(config.data)
+    es, plain = [r for r in train_runs(plan_runs(config), data, config) if r.run.seed == 0]
+    assert es.epochs_run < 60 and plain.epochs_run == 60
+    monitor = es.history["val_loss"] + es.history["penalty"]
+    assert es.best_epoch == int(np.argmin(monitor)) + 1
+    # Keras stops once `patience` epochs in a row fail to improve on the best so far.
+    assert es.epochs_run - es.best_epoch == 1
+    assert len(es.history["val_loss"]) == es.epochs_run and np.isfinite(es.history["val_loss"]).all()
+
+
+def test_dropout_masks_keep_the_expected_share():
+    from reportgen._tf import tf
+    from reportgen.training.engine import _uniform
+
+    u = _uniform(tf.constant([1, 2, 3], tf.uint32), tf.constant(7), (64, 128)).numpy()
+    assert u.shape == (3, 64, 128) and 0 <= u.min() and u.max() < 1
+    assert abs((u < 0.2).mean() - 0.2) < 0.01
+    assert not np.allclose(u[0], u[1])
