@@ -32,7 +32,6 @@ def _sparsity_metric(analysis: StudyAnalysis) -> str:
 
 def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
     """The claims of the seed study and the usual claims for the other regularizers."""
-    sparse, t = _sparsity_metric(analysis), max(analysis.thresholds)
     gap = "generalization gap (train − test accuracy)"
     specs = [
         ClaimSpec("baseline_overfits", "The baseline model, without regularization, overfits the training data.",
@@ -41,8 +40,6 @@ def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
                   "baseline", None, "loss_gap", +1, "test loss minus train loss of the baseline, above zero"),
         ClaimSpec("l1_simpler_boundary", "L1 regularization produces a simpler decision boundary.",
                   "l1", "baseline", "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
-        ClaimSpec("l1_sparsity", "L1 regularization pushes many weights towards zero (sparsity).",
-                  "l1", "baseline", sparse, +1, f"share of hidden-layer weights with |w| < {t:g}, larger than the baseline's"),
         ClaimSpec("l1_stable_loss", "The L1-regularized model has more stable loss curves.",
                   "l1", "baseline", "val_loss_tv", -1, "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"),
         ClaimSpec("l2_small_weights", "L2 regularization (weight decay) keeps weights small.",
@@ -50,6 +47,12 @@ def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
         ClaimSpec("batchnorm_stable", "Batch normalization stabilizes learning.",
                   "batchnorm", "baseline", "val_loss_tv", -1, "validation-loss roughness late in training, smaller than the baseline's"),
     ]
+    for t in sorted(analysis.thresholds):  # every configured threshold, so no single cut-off is cherry-picked
+        below = f"share of hidden-layer weights with |w| < {t:g}"
+        specs.append(ClaimSpec(f"l1_sparsity_{t:g}", "L1 regularization pushes many weights towards zero (sparsity).",
+                               "l1", "baseline", f"below_{t:g}", +1, f"{below}, larger than the baseline's"))
+        specs.append(ClaimSpec(f"l1_sparser_than_l2_{t:g}", "L1 gives sparser weights than L2 (the textbook difference between them).",
+                               "l1", "l2", f"below_{t:g}", +1, f"{below}, larger than L2's"))
     for name in ("l1", "l2", "dropout", "batchnorm", "early_stopping"):
         specs.append(ClaimSpec(f"{name}_smaller_gap", f"{_pretty(name)} reduces overfitting.",
                                name, "baseline", "gap", -1, f"{gap}, smaller than the baseline's"))
@@ -97,17 +100,30 @@ def _num(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
 
 
+def _is_share(metric: str) -> bool:
+    return metric.endswith("accuracy") or metric == "gap" or metric.startswith("below_")
+
+
+def _formatters(metric: str):
+    """(value, difference) formatters: shares as percent and percentage points, the rest as plain numbers."""
+    if _is_share(metric):
+        return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a")
+    return _num, (lambda d: ("+" if d > 0 else "") + _num(d))
+
+
 def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref: float | None, confidence: float) -> str:
-    d, label, n = comp.diff, metric_label(spec.metric).lower(), comp.diff.n
+    d, label, n = comp.diff, metric_label(spec.metric), comp.diff.n
+    val, diff = _formatters(spec.metric)
     if spec.reference is None:
-        head = f"{spec.variant}: {label} = {_num(value)}"
+        head = f"{label}: {val(value)} for {spec.variant}"
     else:
-        head = f"{spec.variant}: {label} {_num(value)} vs {_num(ref)} for {spec.reference}, difference {_num(d.mean)}"
-        if math.isfinite(comp.relative):
+        head = f"{label}: {val(value)} for {spec.variant} vs {val(ref)} for {spec.reference}, a difference of {diff(d.mean)}"
+        if math.isfinite(comp.relative) and not _is_share(spec.metric):
             head += f" ({comp.relative:+.0%})"
     if not d.has_interval:
         return f"{head}; one seed gives no interval, so no verdict (run at least two seeds)."
-    ci = f"{confidence:.0%} CI {_num(d.low)} to {_num(d.high)}, p = {comp.p_value:.2g}, {n} seeds"
+    bound = val if spec.reference is None else diff  # an interval of the value itself, or of a difference
+    ci = f"{confidence:.0%} CI {bound(d.low)} to {bound(d.high)}, p = {comp.p_value:.2g}, {n} seeds"
     tail = {
         SUPPORTED: "the data support the claim",
         NOT_SUPPORTED: "the data show the opposite of the claim",

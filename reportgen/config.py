@@ -101,11 +101,14 @@ def _default_variants() -> list[VariantConfig]:
     ]
 
 
+_HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+
 class SweepConfig(_Strict):
     """Strength sweeps: the baseline with one regularizer at many strengths."""
 
-    l1: list[Positive] = Field([1e-5, 1e-4, 1e-3, 1e-2, 1e-1], description="L1 strengths to train.")
-    l2: list[Positive] = Field([1e-5, 1e-4, 1e-3, 1e-2, 1e-1], description="L2 strengths to train.")
+    l1: list[Positive] = Field(list(_HALF_DECADES), description="L1 strengths to train.")
+    l2: list[Positive] = Field(list(_HALF_DECADES), description="L2 strengths to train.")
     dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.1, 0.2, 0.3, 0.4, 0.5], description="Dropout rates to train.")
 
 
@@ -232,30 +235,37 @@ def _toml_value(value: Any) -> str:
     return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
 
 
-def _commented_table(model: BaseModel, header: str | None) -> list[str]:
+def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[str]:
     lines = [f"[{header}]"] if header else []
+    dumped = model.model_dump(mode="json")
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if isinstance(value, BaseModel) or name == "variants" or value is None:
             continue
-        lines += [f"# {info.description}", f"{name} = {_toml_value(model.model_dump(mode='json')[name])}"]
+        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {_toml_value(dumped[name])}"]
     return lines
 
 
-def commented_study() -> str:
-    """The default study as a TOML file with a comment on every key."""
-    default = StudyConfig()
+def study_toml(config: StudyConfig, comments: bool = False) -> str:
+    """A study as a TOML file, optionally with a comment on every key; loading it gives the same study."""
     lines = ["# reportgen study file: every key is optional; a missing key takes the value shown here.",
-             "# Build it with: reportgen build --config study.toml", ""]
-    lines += _commented_table(default, None)
+             "# Build it with: reportgen build --config study.toml", ""] if comments else []
+    lines += _table_lines(config, None, comments)
     for name in ("data", "model", "training", "sweeps", "analysis", "output"):
-        lines += ["", f"# {StudyConfig.model_fields[name].description}"] + _commented_table(getattr(default, name), name)
-    lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
-              "# Keys of a variant:"] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]
-    for v in default.variants:
+        head = ["", f"# {StudyConfig.model_fields[name].description}"] if comments else [""]
+        lines += head + _table_lines(getattr(config, name), name, comments)
+    if comments:
+        lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
+                  "# Keys of a variant:"] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]
+    for v in config.variants:
         lines += ["", "[[variants]]"]
         lines += [f"{k} = {_toml_value(val)}" for k, val in v.model_dump(mode="json", exclude_defaults=True).items() if k != "early_stopping"]
         if v.early_stopping:
             lines += ["[variants.early_stopping]"]
             lines += [f"{k} = {_toml_value(val)}" for k, val in v.early_stopping.model_dump(mode="json").items()]
     return "\n".join(lines) + "\n"
+
+
+def commented_study() -> str:
+    """The default study as a TOML file with a comment on every key."""
+    return study_toml(StudyConfig(), comments=True)

@@ -10,10 +10,10 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-import tomli_w
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from reportgen import __version__
+from reportgen import config as config_module
 from reportgen.stats import CI_METHOD, PAIRED_METHOD
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -130,7 +130,7 @@ def data_uri(png: bytes) -> str:
 
 def md_cell(text: str) -> str:
     """Make text safe inside a markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def environment() -> Environment:
@@ -170,12 +170,6 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPU cores"
 
 
-def study_toml(config) -> str:
-    """The resolved study as TOML (None values left out, as TOML has no null)."""
-    raw = config.model_dump(mode="json", exclude_none=True)
-    return tomli_w.dumps(raw)
-
-
 def render_html(ctx: ReportContext) -> str:
     """Render the self-contained HTML report."""
     return environment().get_template("report.html").render(ctx=ctx, __version__=__version__)
@@ -186,13 +180,11 @@ def render_summary(ctx: ReportContext) -> str:
     return environment().get_template("summary.md.j2").render(ctx=ctx)
 
 
-def _refuse_fetch(url: str, *args, **kwargs):
-    """WeasyPrint URL fetcher: only the embedded data: URIs are allowed; no file:, no network."""
-    if url.startswith("data:"):
-        from weasyprint.urls import default_url_fetcher
+def url_fetcher():
+    """WeasyPrint fetcher that allows only the embedded data: URIs: no file:, no network."""
+    from weasyprint.urls import URLFetcher
 
-        return default_url_fetcher(url, *args, **kwargs)
-    raise ValueError(f"reportgen does not fetch external resources: {url[:80]}")
+    return URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
 
 
 def render_pdf(html: str) -> bytes:
@@ -203,7 +195,7 @@ def render_pdf(html: str) -> bytes:
 
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return HTML(string=html, url_fetcher=_refuse_fetch, base_url=None).write_pdf()
+    return HTML(string=html, url_fetcher=url_fetcher(), base_url=None).write_pdf()
 
 
 def _cell(summary, variant: str, metric: str) -> Cell:
@@ -256,5 +248,5 @@ def build_context(config, analysis, claims, observations, figures, timings, n_ru
         claims=[ClaimRow(c.spec.claim, c.spec.measure, c.verdict, c.sentence) for c in claims], verdict_counts=counts,
         observations=observations,
         figures={f.key: FigureRef(f.key, f.title, f.caption, f.png, f.width_cm) for f in figures},
-        study_toml=study_toml(config), libraries=library_versions(), machine=machine(), timings=timings, n_runs=n_runs,
+        study_toml=config_module.study_toml(config), libraries=library_versions(), machine=machine(), timings=timings, n_runs=n_runs,
     )

@@ -1,0 +1,77 @@
+"""`reportgen build` end to end on a tiny study: the files a user gets, and what happens when a build fails."""
+
+import io
+import json
+import re
+
+import pytest
+
+from reportgen import pipeline
+from reportgen.cli import main
+from reportgen.config import load_config
+
+VARIANTS = ["baseline", "l1", "l1+drop <i>"]
+
+
+def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
+    out, _ = tiny_build
+    html = (out / "report.html").read_text()
+    for name in VARIANTS:
+        assert name.replace("<", "&lt;").replace(">", "&gt;") in html
+    assert "<i>" not in html and "<b>&</b>" not in html  # study text is text, not markup
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) >= 8
+    assert not re.search(r'(src|href)="(?!data:|#)', html) and "http" not in html.lower().replace("http-equiv", "")
+    for section in ("summary", "dataset", "setup", "results", "boundaries", "loss", "weights", "observations", "reproducibility"):
+        assert f'id="{section}"' in html
+
+
+def test_pdf_opens_and_names_every_variant(tiny_build):
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO((tiny_build[0] / "report.pdf").read_bytes()))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 4
+    for name in VARIANTS:
+        assert name in text
+
+
+def test_results_json_keeps_every_run_and_claim(tiny_build):
+    doc = json.loads((tiny_build[0] / "results.json").read_text())
+    assert doc["study"]["training"]["epochs"] == 6
+    keys = {(r["variant"], r["seed"]) for r in doc["runs"]}
+    assert keys == {(v, s) for v in VARIANTS + ["l1=0.01"] for s in (0, 1)}
+    run = doc["runs"][0]
+    assert len(run["history"]["val_loss"]) == run["epochs_run"] and 0 <= run["test_accuracy"] <= 1
+    assert {c["verdict"] for c in doc["claims"]} <= {"supported", "not supported", "inconclusive"}
+    assert any(c["key"].startswith("l1_sparsity_") for c in doc["claims"]) and doc["observations"]
+
+
+def test_summary_md_is_a_markdown_table(tiny_build):
+    md = (tiny_build[0] / "summary.md").read_text()
+    assert md.startswith("## Tiny study") and "| baseline |" in md and "| l1+drop &lt;i&gt; |" in md
+
+
+def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypatch):
+    _, study = tiny_build
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("figure stage exploded")
+
+    monkeypatch.setattr("reportgen.figures.make_figures", boom)
+    with pytest.raises(RuntimeError):
+        pipeline.build(load_config(study, [f'output.dir="{out}"']), quiet=True)
+    assert [p.name for p in out.iterdir()] == ["report.html"] and (out / "report.html").read_text() == "previous"
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_html_only_and_save_models(tmp_path, tiny_build):
+    _, study = tiny_build
+    out = tmp_path / "o"
+    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models", "--quiet",
+            "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["models", "report.html", "results.json", "summary.md"]
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]

@@ -1,0 +1,165 @@
+"""The report's figures, drawn from a small hand-made analysis (no training)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from reportgen.analysis import BoundarySet, StudyAnalysis
+from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
+from reportgen.data import Dataset
+from reportgen.figures import Figure, make_figures
+
+ALL_KEYS = ["dataset", "boundaries", "loss_curves", "weights_box", "weights_hist", "weight_extremes",
+            "sparsity_curve", "pruning", "sweeps", "sweep_boundaries"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EPOCHS, STOP, GRID = 30, 20, 20
+# "$x^$" is broken mathtext: drawing it unescaped would raise, so these names also test the escaping.
+NAMES = ["baseline", "l1 $x^$"]
+
+
+def _dataset(rng) -> Dataset:
+    def split(n):
+        x = rng.normal(size=(n, 2)).astype(np.float32)
+        return x, (x[:, 0] > 0).astype(np.float32)
+    return Dataset(*split(40), *split(10), *split(200))
+
+
+def _estimates(rng, keys: dict, metrics: list[str], n: int) -> list[dict]:
+    """Summary rows (mean, low, high, n) for one group of keys; no interval with a single seed."""
+    rows = []
+    for metric in metrics:
+        mean = rng.uniform(0.01, 0.9)
+        half = 0.05 if n > 1 else np.nan
+        rows.append({**keys, "metric": metric, "mean": mean, "low": mean - half, "high": mean + half, "n": n})
+    return rows
+
+
+def _curve(rng, variants, x, column, n, **extra) -> pd.DataFrame:
+    """A rising mean with a band, per variant: the shape of analysis.sparsity_curves / pruning."""
+    rows = []
+    for v in variants:
+        mean = np.linspace(0.1, 0.9, len(x)) * rng.uniform(0.5, 1)
+        half = np.full(len(x), 0.05 if n > 1 else np.nan)
+        rows += [{"variant": v, **extra, column: t, "mean": m, "low": m - h, "high": m + h}
+                 for t, m, h in zip(x, mean, half)]
+    return pd.DataFrame(rows)
+
+
+def _boundary(rng, n_seeds: int) -> BoundarySet:
+    xs, ys = np.linspace(-2, 2, GRID), np.linspace(-1.5, 1.5, GRID)
+    xx, yy = np.meshgrid(xs, ys)
+    probs = np.stack([1 / (1 + np.exp(-(xx + rng.normal(0, 0.3) * yy) * 3)) for _ in range(n_seeds)])
+    return BoundarySet(xs=xs, ys=ys, probs=probs)
+
+
+def _histories(n_seeds: int, early: bool) -> dict[str, np.ndarray]:
+    epochs = np.arange(1, EPOCHS + 1)
+    train = np.tile(0.7 * np.exp(-epochs / 10) + 0.05, (n_seeds, 1))
+    val = train + 0.1
+    if early:  # the last seed stopped early: NaN after STOP, as analysis pads histories
+        train[-1, STOP:], val[-1, STOP:] = np.nan, np.nan
+    return {"train_loss": train, "val_loss": val}
+
+
+def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = NAMES):
+    """Build a small (analysis, data, config) by hand, shaped like a real build's; sweeps: kind -> strengths."""
+    rng = np.random.default_rng(0)
+    seeds, thresholds = list(range(n_seeds)), [1e-3, 1e-2]
+    sweeps = {"l1": [1e-4, 1e-2], "dropout": [0.2]} if sweeps is None else sweeps  # a lone point in one column
+    points = [(kind, s) for kind, strengths in sweeps.items() for s in strengths]
+    metrics = ["test_accuracy", "gap", "first_min_abs", "first_max_abs", *(f"below_{t:g}" for t in thresholds)]
+    runs = pd.DataFrame([{"variant": v, "seed": s, **{m: rng.uniform(1e-6, 1) for m in metrics}}
+                         for v in names for s in seeds])
+    config = StudyConfig(
+        variants=[VariantConfig(name=n, l1=0.001 * (i > 0)) for i, n in enumerate(names)],
+        training=TrainingConfig(epochs=EPOCHS, seeds=seeds),
+        sweeps=SweepConfig(**{kind: sweeps.get(kind, []) for kind in ("l1", "l2", "dropout")}),
+        analysis={"sparsity_thresholds": thresholds, "grid_resolution": GRID},
+    )
+    analysis = StudyAnalysis(
+        variants=names, seeds=seeds, runs=runs, main_runs=runs,
+        layers=pd.DataFrame({"variant": names, "seed": 0, "layer": 1, "weights": 64}),
+        summary=pd.DataFrame([r for v in names for r in _estimates(rng, {"variant": v}, metrics, n_seeds)]),
+        sweeps=pd.DataFrame([r for kind, strength in points
+                             for r in _estimates(rng, {"kind": kind, "strength": strength}, metrics, n_seeds)]),
+        sparsity_curves=pd.concat([_curve(rng, names, np.logspace(-5, 0, 11), "threshold", n_seeds, layer=layer)
+                                   for layer in (1, 2)]),
+        pruning=_curve(rng, names, np.array([0, 0.5, 0.9, 0.99]), "fraction", n_seeds),
+        histories={v: _histories(n_seeds, early=i == len(names) - 1) for i, v in enumerate(names)},
+        boundaries={v: _boundary(rng, n_seeds) for v in names},
+        sweep_boundaries={point: _boundary(rng, 1) for point in points},
+        first_layer={v: rng.laplace(0, 0.2, size=32 * n_seeds) for v in names},
+        thresholds=thresholds,
+        confidence=0.95,
+    )
+    return analysis, _dataset(rng), config  # the argument order of make_figures
+
+
+@pytest.fixture(scope="module")
+def figures() -> list[Figure]:
+    return make_figures(*make_study())
+
+
+def one_seed_study():
+    """A single seed, no sweeps, one variant: the smallest study there is."""
+    return make_study(n_seeds=1, sweeps={}, names=["solo"])
+
+
+@pytest.fixture(scope="module")
+def one_seed_figures() -> list[Figure]:
+    return make_figures(*one_seed_study())
+
+
+def test_every_figure_in_report_order(figures):
+    assert [f.key for f in figures] == ALL_KEYS
+
+
+def test_pngs_decode_to_real_images(figures):
+    for f in figures:
+        assert f.png.startswith(PNG_SIGNATURE), f.key
+        with Image.open(io.BytesIO(f.png)) as image:
+            assert image.width >= 300 and image.height >= 200, f.key
+        assert 0 < f.width_cm <= 17, f.key
+
+
+def test_titles_and_captions_describe_the_figure(figures):
+    for f in figures:
+        assert f.title and not f.title.endswith("."), f.key
+        assert "2 seeds" in f.caption, f.key
+    captions = {f.key: f.caption for f in figures}
+    assert "95% confidence interval" in captions["loss_curves"]
+    assert "penalty" in captions["loss_curves"] and "stopped early" in captions["loss_curves"]
+    assert "0.001, 0.01" in captions["sparsity_curve"]
+    assert "baseline variant (no regularization)" in captions["sweeps"]
+
+
+def test_no_figure_is_left_open(figures):
+    assert plt.get_fignums() == []
+
+
+def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
+    assert [f.key for f in one_seed_figures] == ALL_KEYS[:-2]
+    for f in one_seed_figures:
+        assert "1 seed" in f.caption and "confidence interval" not in f.caption, f.key
+        assert f.png.startswith(PNG_SIGNATURE)
+    assert plt.get_fignums() == []
+
+
+def test_same_input_gives_same_bytes(one_seed_figures):
+    again = make_figures(*one_seed_study())
+    assert [f.png for f in again] == [f.png for f in one_seed_figures]
+
+
+def test_many_variants_with_odd_names_and_no_baseline():
+    names = ["plain $"] + [f"variant {i} $" + "a" * i for i in range(11)]
+    figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}))}
+    assert list(figures) == ALL_KEYS
+    # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
+    assert "plain $ variant (no regularization)" in figures["sweeps"].caption
+    assert plt.get_fignums() == []
