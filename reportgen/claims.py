@@ -156,8 +156,8 @@ def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str
     gap = sorted(names, key=lambda v: mean(v, "gap"))
     out = [
         f"Highest mean test accuracy: {acc[0]} ({mean(acc[0], 'test_accuracy'):.1%}); lowest: {acc[-1]} "
-        f"({mean(acc[-1], 'test_accuracy'):.1%}); the spread between variants is "
-        f"{mean(acc[0], 'test_accuracy') - mean(acc[-1], 'test_accuracy'):.1%} over {n} seed{'s' if n != 1 else ''}.",
+        f"({mean(acc[-1], 'test_accuracy'):.1%}); a spread of "
+        f"{(mean(acc[0], 'test_accuracy') - mean(acc[-1], 'test_accuracy')) * 100:.1f} percentage points between variants, means over {n} seed{'s' if n != 1 else ''}.",
         f"Smallest generalization gap: {gap[0]} ({mean(gap[0], 'gap'):+.1%}); largest: {gap[-1]} ({mean(gap[-1], 'gap'):+.1%}).",
     ]
     sparse = _sparsity_metric(analysis)
@@ -166,15 +166,37 @@ def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str
         for v in (v for v in names if v != "baseline"):
             s = mean(v, sparse)
             if s > 2 * base and s > 0.05:
-                out.append(f"{v} has {s:.0%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
-                           f"against {base:.0%} for the baseline ({s / max(base, 1e-12):.1f}×).")
+                out.append(f"{v} has {s:.1%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
+                           f"against {base:.1%} for the baseline ({s / max(base, 1e-12):.1f}×).")
     for v in names:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
         if e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
             out.append(f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
                        f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).")
+    out += _sweep_observations(analysis)
     tally = {k: sum(c.verdict == k for c in claims) for k in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)}
     if claims:
         out.append(f"Of {len(claims)} measured claims, {tally[SUPPORTED]} are supported, {tally[NOT_SUPPORTED]} are contradicted "
                    f"and {tally[INCONCLUSIVE]} are inconclusive at {analysis.confidence:.0%} confidence.")
+    return out
+
+
+def _sweep_observations(analysis: StudyAnalysis) -> list[str]:
+    """Per sweep: the best strength by test accuracy and where accuracy falls to near chance."""
+    if analysis.sweeps.empty:
+        return []
+    acc = analysis.sweeps[analysis.sweeps["metric"] == "test_accuracy"]
+    base = summary_value(analysis, "baseline", "test_accuracy") if "baseline" in analysis.variants else None
+    out = []
+    for kind, part in acc.groupby("kind", sort=False):
+        best = part.loc[part["mean"].idxmax()]
+        text = (f"{_pretty(kind)} sweep: the best mean test accuracy is {best['mean']:.1%} at {kind} = {best['strength']:g}"
+                f" ({analysis.confidence:.0%} CI {best['low']:.1%} to {best['high']:.1%})")
+        if base is not None:
+            overlap = best["low"] <= base["high"] and base["low"] <= best["high"]
+            text += f", against {base['mean']:.1%} for the baseline; the intervals {'overlap' if overlap else 'do not overlap'}"
+        chance = part[part["mean"] < 0.6]
+        if not chance.empty:
+            text += f". At {kind} = {chance['strength'].min():g} and above, mean accuracy falls as low as {chance['mean'].min():.0%}, near chance (50%)"
+        out.append(text + ".")
     return out

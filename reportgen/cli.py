@@ -29,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(args) -> int:
+    import warnings
+
     from reportgen.config import load_config
+
+    warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader; tests still see them
 
     overrides = list(args.overrides)
     if args.format is not None:

@@ -81,3 +81,14 @@ def test_init_round_trips_to_the_default(tmp_path):
     assert loaded.model_dump(exclude={"output"}) == StudyConfig().model_dump(exclude={"output"})
     assert commented_study().count("# ") > 20
     assert main(["init", str(path)]) == 2  # refuses to overwrite
+
+
+def test_readme_example_study_is_valid(tmp_path):
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    study = tmp_path / "s.toml"
+    study.write_text(block)
+    config = load_config(study)
+    assert [v.name for v in config.variants] == ["baseline", "l1", "l1+dropout", "early_stopping"]
