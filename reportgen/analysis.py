@@ -92,8 +92,10 @@ def roughness(val_loss: np.ndarray, window: float) -> float:
 def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) -> list[dict]:
     rows = []
     for layer, idx in enumerate(network.kernel_indices()[:-1]):
-        w = np.abs(result.weights[idx]).ravel()
-        row = {"layer": layer + 1, "weights": w.size, "min_abs": float(w.min()), "max_abs": float(w.max()),
+        signed = result.weights[idx].ravel()
+        w = np.abs(signed)
+        row = {"layer": layer + 1, "weights": w.size, "min": float(signed.min()), "max": float(signed.max()),
+               "min_abs": float(w.min()), "max_abs": float(w.max()), "exact_zeros": int(np.sum(signed == 0)),
                "mean_abs": float(w.mean()), "l1_norm": float(w.sum()), "l2_norm": float(np.sqrt(np.sum(w**2)))}
         row.update({f"below_{t:g}": float(np.mean(w < t)) for t in thresholds})
         rows.append(row)

@@ -166,8 +166,11 @@ def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str
         for v in (v for v in names if v != "baseline"):
             s = mean(v, sparse)
             if s > 2 * base and s > 0.05:
+                layers = analysis.layers[analysis.layers["variant"] == v]
+                zeros, total = int(layers["exact_zeros"].sum()), int(layers["weights"].sum())
                 out.append(f"{v} has {s:.1%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
-                           f"against {base:.1%} for the baseline ({s / max(base, 1e-12):.1f}×).")
+                           f"against {base:.1%} for the baseline ({s / max(base, 1e-12):.1f}×); "
+                           f"{zeros:,} of its {total:,} hidden-layer weights (all seeds) are exactly zero.")
     for v in names:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
         if e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:

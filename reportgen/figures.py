@@ -498,33 +498,59 @@ def _sweep_legend(fig: MplFigure, study: _Study, ref: str | None, ncols: int) ->
 
 
 def _sweep_title(kind: str, strength: float) -> str:
-    """Name a sweep point, e.g. 'L1 1e-04' or 'Dropout 0.2'."""
-    name = SWEEP_LABELS.get(kind, (_text(kind),))[0]
-    return f"{name} {strength:.0e}" if kind in ("l1", "l2") else f"{name} {strength:g}"
+    """Name a sweep point briefly, e.g. 'L1 1e-04', 'L2 2.5e-04' or 'dropout 0.2'."""
+    if kind in ("l1", "l2"):
+        short = f"{strength:.0e}"
+        return f"{kind.upper()} {short if float(short) == strength else f'{strength:.1e}'}"
+    return f"{'dropout' if kind == 'dropout' else _text(kind)} {strength:g}"
+
+
+SWEEP_BOUNDARY_COLUMNS = 5  # panels per row: 5 across the text width keeps each panel >= 3 cm wide in print
 
 
 def _draw_sweep_boundaries(fig: MplFigure, study: _Study) -> str | None:
-    """Show the decision boundary of every sweep point (first seed), one row per regularizer."""
+    """Show the decision boundary of every sweep point (first seed): per regularizer a header, then its strengths
+    in rows of at most SWEEP_BOUNDARY_COLUMNS panels, with one shared colorbar below."""
     bounds = study.analysis.sweep_boundaries
     if not bounds:
         return None
     by_kind = {k: sorted(s for kind, s in bounds if kind == k) for k in _sweep_kinds(k for k, _ in bounds)}
-    ncols = max(len(s) for s in by_kind.values())
-    panel = min(1.6, (FULL_WIDTH_IN - 0.9) / ncols)
-    fig.set_size_inches(0.9 + panel * ncols, len(by_kind) * (panel * _aspect(next(iter(bounds.values()))) + 0.35) + 0.2)
-    axes = fig.subplots(len(by_kind), ncols, squeeze=False)
-    for r, (kind, strengths) in enumerate(by_kind.items()):
-        for c, ax in enumerate(axes[r]):
-            if c >= len(strengths):
-                ax.set_visible(False)
+    ncols = min(SWEEP_BOUNDARY_COLUMNS, max(len(s) for s in by_kind.values()))
+    rows = {k: -(-len(s) // ncols) for k, s in by_kind.items()}
+    # One frame for every panel, so positions compare across strengths and regularizers.
+    x0, x1 = min(b.xs[0] for b in bounds.values()), max(b.xs[-1] for b in bounds.values())
+    y0, y1 = min(b.ys[0] for b in bounds.values()), max(b.ys[-1] for b in bounds.values())
+    # Width chosen so the saved PNG, with the 0.1 in bbox padding on each side, is at most MAX_WIDTH_CM: it is then
+    # printed at its own size, fonts unshrunk, and each of 5 panels is ~3 cm wide.
+    panel = min(1.6, (MAX_WIDTH_CM / 2.54 - 0.35) / ncols - 0.1)
+    panel_h, header_h = panel * (y1 - y0) / (x1 - x0), 0.12
+    # Per row of panels 0.3 in go to its title and padding; per header 0.2 in; 0.6 in to the colorbar below.
+    fig.set_size_inches(0.1 + ncols * (panel + 0.1),
+                        sum(rows.values()) * (panel_h + 0.3) + len(by_kind) * (header_h + 0.2) + 0.6)
+    heights = [h for k in by_kind for h in [header_h] + [panel_h] * rows[k]]
+    grid = fig.add_gridspec(len(heights), ncols, height_ratios=heights)
+    panels, r = [], 0
+    for i, (kind, strengths) in enumerate(by_kind.items()):
+        header = fig.add_subplot(grid[r, :])
+        header.axis("off")
+        header.text(0, 0, f"{SWEEP_LABELS.get(kind, (_text(kind),))[0]} sweep", transform=header.transAxes,
+                    fontweight="bold", va="bottom")
+        if i:  # a thin rule where the previous regularizer's panels end
+            header.plot([0, 1], [1.6, 1.6], transform=header.transAxes, color="0.6", linewidth=0.8, clip_on=False)
+        for j in range(rows[kind] * ncols):
+            ax = fig.add_subplot(grid[r + 1 + j // ncols, j % ncols])
+            panels.append(ax)
+            if j >= len(strengths):  # an unused cell after the last strength stays empty
+                ax.axis("off")
                 continue
-            filled = _probability_panel(ax, bounds[(kind, strengths[c])], study.data, point_size=4)
-            ax.set(title=_sweep_title(kind, strengths[c]), xticks=[], yticks=[])
-    fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.9)
-    return (f"Decision boundaries of the sweeps, one row per regularizer and one column per strength, for the first "
-            f"run only (seed {study.analysis.seeds[0]} of {study.seeds}): background is the predicted probability of "
-            f"class 1, the black line the 0.5 boundary, dots the training points; axes as in the decision-boundary "
-            f"figure.")
+            filled = _probability_panel(ax, bounds[(kind, strengths[j])], study.data, point_size=4)
+            ax.set(title=_sweep_title(kind, strengths[j]), xticks=[], yticks=[], xlim=(x0, x1), ylim=(y0, y1))
+        r += 1 + rows[kind]
+    fig.colorbar(filled, ax=panels, location="bottom", label="P(class 1)", shrink=min(0.9, 2.5 / ncols), aspect=35)
+    return (f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
+            f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
+            f"is the predicted probability of class 1, the black line the 0.5 boundary, dots the training points; "
+            f"all panels share the axes of the decision-boundary figure.")
 
 
 _FIGURES = (

@@ -47,15 +47,16 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        TextColumn(f"training {n_runs} models"), BarColumn(), MofNCompleteColumn(), TextColumn("run-epochs"),
-        TimeElapsedColumn(), console=console, transient=True, disable=quiet,
+        BarColumn(), MofNCompleteColumn(), TextColumn("run-epochs"), TimeElapsedColumn(),
+        TextColumn("[dim]{task.description}"), console=console, transient=True, disable=quiet,
     )
-    return progress, progress.add_task("train", total=total)
+    return progress, progress.add_task(f"training {n_runs} models", total=total)
 
 
 def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = console or Console(stderr=True)
     stages = _Stages(console, quiet)
@@ -66,7 +67,7 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
         runs = training.plan_runs(config)
     progress, task = _training_progress(console, quiet, len(runs) * config.training.epochs, len(runs))
     with stages(f"training ({len(runs)} models, {config.training.engine} engine)"), progress:
-        results = training.train_runs(runs, dataset, config, lambda n: progress.advance(task, n))
+        results = training.train_runs(runs, dataset, config, lambda n, label: progress.update(task, advance=n, description=escape(label)))
     with stages("analysis"):
         measured = analysis.analyse(results, dataset, config)
         verdicts = claims.evaluate_claims(measured)
@@ -109,8 +110,10 @@ def results_json(config, results, measured, verdicts, notes, timings) -> str:
 
     metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
     by_key = {(m["variant"], m["seed"]): m for m in metrics}
+    layers = measured.layers.groupby(["variant", "seed"])
     runs = [{**by_key[(r.run.variant.name, r.run.seed)], "settings": r.run.variant.model_dump(mode="json"),
-             "history": {k: v for k, v in r.history.items()}} for r in results]
+             "layers": layers.get_group((r.run.variant.name, r.run.seed)).drop(columns=["variant", "seed"]).to_dict(orient="records"),
+             "history": dict(r.history)} for r in results]
     doc = {
         "reportgen": __version__,
         "study": config.model_dump(mode="json"),

@@ -42,6 +42,8 @@ def test_results_json_keeps_every_run_and_claim(tiny_build):
     assert keys == {(v, s) for v in VARIANTS + ["l1=0.01"] for s in (0, 1)}
     run = doc["runs"][0]
     assert len(run["history"]["val_loss"]) == run["epochs_run"] and 0 <= run["test_accuracy"] <= 1
+    assert [layer["layer"] for layer in run["layers"]] == [1, 2]
+    assert {"min", "max", "mean_abs", "l1_norm", "l2_norm", "below_0.001", "below_0.01"} <= set(run["layers"][0])
     assert {c["verdict"] for c in doc["claims"]} <= {"supported", "not supported", "inconclusive"}
     assert any(c["key"].startswith("l1_sparsity_") for c in doc["claims"]) and doc["observations"]
 

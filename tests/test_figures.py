@@ -163,3 +163,39 @@ def test_many_variants_with_odd_names_and_no_baseline():
     # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
     assert "plain $ variant (no regularization)" in figures["sweeps"].caption
     assert plt.get_fignums() == []
+
+
+def test_long_sweeps_wrap_into_readable_rows():
+    """The default study's 9 + 9 + 5 sweep points: rows of at most 5 panels, each >= 3 cm wide in print, no title
+    overlapping another, one colorbar, and every panel on the same axes."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from reportgen import figures
+
+    strengths = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    analysis, data, config = make_study(n_seeds=1, sweeps={"l1": strengths, "l2": strengths,
+                                                           "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    study = figures._Study(analysis, data, config, figures._palette(analysis.variants))
+    with figures._style():
+        fig = MplFigure(layout="constrained")
+        figures._draw_sweep_boundaries(fig, study)
+        fig.draw_without_rendering()
+        panels = [ax for ax in fig.axes if ax.get_title()]
+        titles = [ax.get_title() for ax in panels]
+        assert titles[:2] == ["L1 1e-05", "L1 3e-05"] and titles[-1] == "dropout 0.5" and len(titles) == 23
+        rows = sorted({round(ax.get_position().y0, 3) for ax in panels})
+        cols = sorted({round(ax.get_position().x0, 3) for ax in panels})
+        assert len(rows) == 5 > 3 and len(cols) == 5  # l1 and l2 take two rows each, dropout one
+        png, width_cm = figures._png(fig)
+        with Image.open(io.BytesIO(png)) as image:
+            scale = width_cm / (image.width / figures.DPI * 2.54)  # print size over natural size
+        assert image.height / image.width * width_cm < 25  # fits on an A4 page
+        for ax in panels:
+            assert ax.get_position().width * fig.get_figwidth() * 2.54 * scale >= 2.9, ax.get_title()
+            assert ax.get_xlim() == panels[0].get_xlim() and ax.get_ylim() == panels[0].get_ylim()
+        assert ax.title.get_fontsize() * scale >= 8
+        boxes = [ax.title.get_window_extent() for ax in panels]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert sum(ax.get_label() == "<colorbar>" for ax in fig.axes) == 1
+        assert sum(not ax.axison for ax in fig.axes) == 3 + 2  # three headers, two empty cells
+    assert plt.get_fignums() == []

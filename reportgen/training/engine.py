@@ -216,7 +216,7 @@ def build_trainer(spec: GroupSpec) -> Callable:
         }
         return new, record
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def advance(state, data, hyper, start, stop):
         mask = tf.cast(tf.range(padded) < n, tf.float32)
         history = tf.fill((spec.chunk, spec.n_runs, len(HISTORY_KEYS)), float("nan"))

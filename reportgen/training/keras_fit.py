@@ -11,7 +11,7 @@ from reportgen.models import Network, build_model, initial_weights
 from reportgen.training.runs import Run, RunResult
 
 
-def _recorder(progress):
+def _recorder(progress, key: str):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
@@ -24,7 +24,7 @@ def _recorder(progress):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
             if not np.isfinite(logs.get("loss", 0.0)):
                 raise TrainingError(f"loss became NaN or infinite at epoch {epoch + 1}")
-            progress(1)
+            progress(1, f"model.fit {key}, epoch {epoch + 1}")
 
     return Recorder()
 
@@ -36,7 +36,7 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.variant, config.model)
     model.set_weights(initial_weights(Network.of(run.variant, config.model), dense_init))
-    recorder = _recorder(progress)
+    recorder = _recorder(progress, run.key)
     callbacks = [recorder]
     es = run.variant.early_stopping
     if es:
@@ -51,7 +51,7 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
         raise TrainingError(f"run '{run.key}': {err}") from None
     h, penalty = fit.history, np.array(recorder.penalty)
     epochs_run = len(h["loss"])
-    progress((tc.epochs - epochs_run))
+    progress(tc.epochs - epochs_run, run.key)
     history = {
         # Keras' training loss averages the penalty over the epoch; the end-of-epoch penalty is a close stand-in.
         "train_loss": np.array(h["loss"]) - penalty,

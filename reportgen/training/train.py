@@ -13,13 +13,13 @@ from reportgen.errors import TrainingError
 from reportgen.models import Network, initial_dense_weights, initial_weights
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult
 
-Progress = Callable[[int], None]  # called with the number of run-epochs just finished
+Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
 
 
 def train_runs(runs: list[Run], data: Dataset, config: StudyConfig, progress: Progress | None = None) -> list[RunResult]:
     """Train every run and return results in the order of runs."""
-    progress = progress or (lambda n: None)
+    progress = progress or (lambda n, label: None)
     init = {seed: initial_dense_weights(config.model, seed) for seed in sorted({r.seed for r in runs})}
     if config.training.engine == "keras":
         from reportgen.training.keras_fit import train_one
@@ -50,6 +50,9 @@ def _train_group(network, runs, data, config, init, progress) -> list[RunResult]
     tensors = {k: tf.constant(getattr(data, k)) for k in ("x_train", "y_train", "x_val", "y_val")}
     advance = engine.build_trainer(spec)
     hyper_t = engine.hyper_tensors(hyper)
+    names = list(dict.fromkeys(r.variant.name for r in runs))
+    label = f"{len(runs)} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
+    progress(0, f"compiling the graph for {label}")
     chunks = []
     for start in range(0, tc.epochs, spec.chunk):
         stop = min(start + spec.chunk, tc.epochs)
@@ -57,9 +60,9 @@ def _train_group(network, runs, data, config, init, progress) -> list[RunResult]
         history = history.numpy()[: stop - start]
         _check_finite(history, runs, start)
         chunks.append(history)
-        progress((stop - start) * len(runs))
+        progress((stop - start) * len(runs), f"training {label}, epoch {stop}")
         if not state["active"].numpy().any():
-            progress((tc.epochs - stop) * len(runs))
+            progress((tc.epochs - stop) * len(runs), label)
             break
     history = np.concatenate(chunks)  # [epochs, runs, keys]
     weights = engine.final_weights(state, hyper.restore_best)
