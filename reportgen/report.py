@@ -105,6 +105,11 @@ def fmt_num(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:,.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
 
 
+def fmt_setting(v) -> str:
+    """Format a setting as written in a study file (0.01, not 0.0100)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def fmt_pct(v: float, digits: int = 1) -> str:
     """Format a share as a percentage."""
     return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
@@ -140,7 +145,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
+    env.filters.update(setting=fmt_setting, num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
     return env
 
 

@@ -69,11 +69,14 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
-def test_html_only_and_save_models(tmp_path, tiny_build):
+def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     _, study = tiny_build
     out = tmp_path / "o"
-    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models", "--quiet",
+    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models",
             "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["models", "report.html", "results.json", "summary.md"]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]
+    printed = capsys.readouterr()
+    assert [line.split()[1] for line in printed.out.splitlines()] == [str(p) for p in sorted(out.iterdir())]
+    assert all(line.startswith("✓") for line in printed.err.splitlines() if line.strip())

@@ -47,3 +47,13 @@ def test_missing_file_and_bad_format_and_bad_set(tmp_path, capsys):
 def test_python_dash_m_version():
     proc = subprocess.run([sys.executable, "-m", "reportgen", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("reportgen ")
+
+
+def test_terminal_shows_only_stages_and_files(tmp_path):
+    """A fresh process: TensorFlow's start-up chatter and library warnings stay off the terminal."""
+    raw = tiny_raw(training={"epochs": 2}, variants=[{"name": "baseline"}], sweeps={"l1": []}, output={"dir": "out"})
+    proc = _run("build", "--config", str(write_study(tmp_path / "s.toml", raw)), "--format", "html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 3
+    noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("✓")]
+    assert noise == []
