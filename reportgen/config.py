@@ -59,7 +59,7 @@ class TrainingConfig(_Strict):
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {seeds}")
+            raise ValueError("seeds must be distinct")
         return seeds
 
 
@@ -192,19 +192,28 @@ def _format_errors(err: ValidationError, source: str, raw: dict) -> list[str]:
             name = raw["variants"][idx].get("name") if isinstance(idx, int) and idx < len(raw["variants"]) else None
             if isinstance(name, str):
                 loc = f"{loc} (variant '{name}')"
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         value = e.get("input")
         shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
         lines.append(f"{source}: {loc}: {msg}{shown}")
     return lines
 
 
+def _duplicate_names(raw: dict, source: str) -> list[str]:
+    """Duplicate variant names, found on the raw file so they are reported with every other problem."""
+    variants = raw.get("variants")
+    names = [v.get("name") for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
+    dupes = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    return [f"{source}: variants: duplicate variant names: {', '.join(dupes)}"] if dupes else []
+
+
 def validate(raw: dict, source: str = "study") -> StudyConfig:
     """Validate a raw study dict, reporting every problem at once."""
+    dupes = _duplicate_names(raw, source)
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source, raw)) from None
+        raise ConfigError(dupes + [line for line in _format_errors(err, source, raw) if "duplicate variant names" not in line]) from None
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> StudyConfig:

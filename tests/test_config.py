@@ -54,12 +54,13 @@ def test_bad_values_name_file_key_and_value(tmp_path, change, expected):
 
 
 def test_every_problem_reported_at_once(tmp_path):
-    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 0, "batch_size": -1}, data={"noise": -1}))
+    raw = tiny_raw(training={"epochs": 0, "batch_size": -1}, data={"noise": -1}, variants=[{"name": "a", "colour": 1}, {"name": "a"}])
     with pytest.raises(ConfigError) as err:
-        load_config(study)
+        load_config(write_study(tmp_path / "s.toml", raw))
     text = str(err.value)
-    assert len(err.value.lines) == 3
+    assert len(err.value.lines) == 5
     assert "training.epochs" in text and "training.batch_size" in text and "data.noise" in text and "(got -1" in text
+    assert "variants.0.colour (variant 'a'): unknown key" in text and "duplicate variant names: a" in text
 
 
 def test_toml_syntax_error_names_the_line(tmp_path):
