@@ -42,6 +42,13 @@ def metric_label(metric: str) -> str:
     return METRICS.get(metric, metric)
 
 
+def metric_kind(metric: str) -> str:
+    """How a metric reads: 'pct' (a share, shown in percent), 'int' (a count) or 'num'."""
+    if metric.endswith("accuracy") or metric == "gap" or metric.startswith("below_"):
+        return "pct"
+    return "int" if metric == "epochs_run" else "num"
+
+
 @dataclass(frozen=True)
 class BoundarySet:
     """Predicted probabilities on a grid: probs[seed, row, col]."""

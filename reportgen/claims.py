@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.analysis import StudyAnalysis, metric_label, per_seed, summary_value
+from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, per_seed, summary_value
 from reportgen.stats import Comparison, paired
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
@@ -100,13 +100,9 @@ def _num(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
 
 
-def _is_share(metric: str) -> bool:
-    return metric.endswith("accuracy") or metric == "gap" or metric.startswith("below_")
-
-
 def _formatters(metric: str):
     """(value, difference) formatters: shares as percent and percentage points, the rest as plain numbers."""
-    if _is_share(metric):
+    if metric_kind(metric) == "pct":
         return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a")
     return _num, (lambda d: ("+" if d > 0 else "") + _num(d))
 
@@ -118,7 +114,7 @@ def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref
         head = f"{label}: {val(value)} for {spec.variant}"
     else:
         head = f"{label}: {val(value)} for {spec.variant} vs {val(ref)} for {spec.reference}, a difference of {diff(d.mean)}"
-        if math.isfinite(comp.relative) and not _is_share(spec.metric):
+        if math.isfinite(comp.relative) and metric_kind(spec.metric) != "pct":
             head += f" ({comp.relative:+.0%})"
     if not d.has_interval:
         return f"{head}; one seed gives no interval, so no verdict (run at least two seeds)."
@@ -197,7 +193,8 @@ def _sweep_observations(analysis: StudyAnalysis) -> list[str]:
                 f" ({analysis.confidence:.0%} CI {best['low']:.1%} to {best['high']:.1%})")
         if base is not None:
             overlap = best["low"] <= base["high"] and base["low"] <= best["high"]
-            text += f", against {base['mean']:.1%} for the baseline; the intervals {'overlap' if overlap else 'do not overlap'}"
+            text += (f", against {base['mean']:.1%} for the baseline; the intervals {'overlap' if overlap else 'do not overlap'}"
+                     f" (the best of {len(part)} strengths, picked after the fact: an optimistic estimate)")
         chance = part[part["mean"] < 0.6]
         if not chance.empty:
             text += f". At {kind} = {chance['strength'].min():g} and above, mean accuracy falls as low as {chance['mean'].min():.0%}, near chance (50%)"

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from reportgen import __version__
 from reportgen import config as config_module
+from reportgen.analysis import metric_kind, metric_label, summarise
 from reportgen.stats import CI_METHOD, PAIRED_METHOD
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -205,20 +206,15 @@ def render_pdf(html: str) -> bytes:
 
 def _cell(summary, variant: str, metric: str) -> Cell:
     row = summary[(summary["variant"] == variant) & (summary["metric"] == metric)].iloc[0]
-    kind = "pct" if metric.endswith("accuracy") or metric in ("gap",) or metric.startswith("below_") else "int" if metric == "epochs_run" else "num"
-    return Cell(mean=float(row["mean"]), low=float(row["low"]), high=float(row["high"]), n=int(row["n"]), kind=kind)
+    return Cell(mean=float(row["mean"]), low=float(row["low"]), high=float(row["high"]), n=int(row["n"]), kind=metric_kind(metric))
 
 
 def _table(analysis, caption: str, metrics: list[str]) -> Table:
-    from reportgen.analysis import metric_label
-
     rows = [(v, [_cell(analysis.summary, v, m) for m in metrics]) for v in analysis.variants]
     return Table(caption=caption, columns=[metric_label(m) for m in metrics], rows=rows)
 
 
 def _layer_table(analysis) -> Table:
-    from reportgen.analysis import summarise
-
     cols = [f"below_{t:g}" for t in analysis.thresholds] + ["mean_abs", "max_abs"]
     layers = analysis.layers.copy()
     layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
