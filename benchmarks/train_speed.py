@@ -20,6 +20,14 @@ import time
 import numpy as np
 
 
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process (VmHWM), in MiB."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _train(engine: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
     from reportgen.config import StudyConfig, validate
     from reportgen.data import make_dataset
@@ -49,7 +57,7 @@ def _train(engine: str, epochs: int, seeds: list[int], variants: list[str], queu
         acc = float(((predict_proba(net, r.weights, data.x_test) > 0.5) == data.y_test).mean())
         hidden = np.concatenate([np.abs(r.weights[i]).ravel() for i in net.kernel_indices()[:-1]])
         rows.append((r.run.variant.name, r.run.seed, acc, float(np.mean(hidden < 1e-2)), r.epochs_run))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = _peak_rss_mib()
     queue.put({"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": peak_mib, "n": len(runs)})
 
 

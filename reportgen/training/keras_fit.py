@@ -29,6 +29,21 @@ def _recorder(progress, key: str):
     return Recorder()
 
 
+def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int):
+    """Training batches, reshuffled every epoch.
+
+    Not fit(x, y, shuffle=True): once keras.utils.set_random_seed has run, Keras 3 replays the same
+    permutation every epoch (its shuffle op is re-created with a fixed seed for each epoch's iterator).
+    tf.data's reshuffle_each_iteration gives a new, still reproducible, order per epoch, as fit documents.
+    """
+    from reportgen._tf import tf
+
+    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+    if shuffle:
+        ds = ds.shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size)
+
+
 def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress) -> RunResult:
     """Train one run with model.fit and return its result in the engines' common form."""
     from reportgen._tf import keras
@@ -44,8 +59,8 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     tc = config.training
     try:
         fit = model.fit(
-            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=tc.epochs,
-            batch_size=tc.batch_size, shuffle=tc.shuffle, verbose=0, callbacks=callbacks,
+            _batches(data, tc.batch_size, tc.shuffle, run.seed), validation_data=(data.x_val, data.y_val),
+            epochs=tc.epochs, verbose=0, callbacks=callbacks,
         )
     except TrainingError as err:
         raise TrainingError(f"run '{run.key}': {err}") from None
