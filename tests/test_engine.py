@@ -90,3 +90,17 @@ def test_dropout_masks_keep_the_expected_share():
     assert u.shape == (3, 64, 128) and 0 <= u.min() and u.max() < 1
     assert abs((u < 0.2).mean() - 0.2) < 0.01
     assert not np.allclose(u[0], u[1])
+
+
+def test_reference_engine_reshuffles_every_epoch():
+    """Stock fit(shuffle=True) replays one permutation per epoch after set_random_seed; ours must not."""
+    from reportgen._tf import keras
+    from reportgen.training.keras_fit import _batches
+
+    config = tiny_config()
+    data = make_dataset(config.data)
+    keras.utils.set_random_seed(0)
+    ds = _batches(data, 16, True, seed=0)
+    first, second = ([float(x) for xb, _ in ds for x in xb[:, 0].numpy()] for _ in range(2))
+    assert sorted(first) == sorted(second) == sorted(float(x) for x in data.x_train[:, 0])
+    assert first != second

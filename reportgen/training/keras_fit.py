@@ -60,7 +60,7 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     try:
         fit = model.fit(
             _batches(data, tc.batch_size, tc.shuffle, run.seed), validation_data=(data.x_val, data.y_val),
-            epochs=tc.epochs, verbose=0, callbacks=callbacks,
+            epochs=tc.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # the dataset already reshuffles
         )
     except TrainingError as err:
         raise TrainingError(f"run '{run.key}': {err}") from None
