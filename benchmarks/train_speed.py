@@ -1,13 +1,16 @@
 """Stock Keras model.fit against the fast engine on the default study's variants, in one run.
 
-    .venv/bin/python benchmarks/train_speed.py [--epochs 500] [--seeds 5] [--variants baseline,l1] [--stock-seeds 1]
+    .venv/bin/python benchmarks/train_speed.py [--epochs 500] [--seeds 5] [--stock-seeds 1] [--agree-seeds 0]
+                                               [--variants baseline,l1,...]
 
-Each engine runs in its own process (so its peak memory is its own): the engine trains every variant x seed
-together, cold (graph compilation included); stock fit trains one model at a time, by default only the first
-`--stock-seeds` seeds of each variant, because its time per model does not depend on how many it trains
-(30 stock models at 500 epochs would take about 25 minutes). Prints per-model
-times, peak memory, test accuracy and L1 sparsity per variant (mean and spread over seeds, to check that
-the engines agree), and as its last line `speedup: X` (stock seconds per model / engine seconds per model).
+Three phases, each in its own process (so each peak memory is its own):
+1. the engine trains every variant x seed together, cold (graph compilation included);
+2. stock fit, the way the seed notebook trains (numpy arrays into model.fit, one model at a time), on the
+   first --stock-seeds seeds of each variant: its time per model does not depend on how many it trains;
+3. with --agree-seeds K: the reference engine (engine = "keras": model.fit fed batches reshuffled every
+   epoch) on K seeds, and a table of test accuracy and L1 sparsity per variant, mean and spread over seeds,
+   to check that the engines agree.
+The last line is `speedup: X` (stock seconds per model / engine seconds per model).
 """
 
 from __future__ import annotations
@@ -28,79 +31,100 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _train(engine: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
+def _plain_fit(run, data, config) -> list[np.ndarray]:
+    """Train one run as the notebook does: numpy arrays straight into model.fit."""
+    from reportgen._tf import keras
+    from reportgen.models import Network, build_model, initial_dense_weights, initial_weights
+
+    keras.utils.set_random_seed(run.seed)
+    model = build_model(run.variant, config.model)
+    model.set_weights(initial_weights(Network.of(run.variant, config.model), initial_dense_weights(config.model, run.seed)))
+    es = run.variant.early_stopping
+    callbacks = [keras.callbacks.EarlyStopping(patience=es.patience, restore_best_weights=es.restore_best_weights)] if es else []
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=config.training.epochs,
+              batch_size=config.training.batch_size, verbose=0, callbacks=callbacks)
+    return model.get_weights()
+
+
+def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
     from reportgen.config import StudyConfig, validate
     from reportgen.data import make_dataset
     from reportgen.models import Network, predict_proba
     from reportgen.training import plan_runs, train_runs
 
-    default = StudyConfig()
-    chosen = [v.model_dump(mode="json", exclude_none=True) for v in default.variants if v.name in variants]
+    chosen = [v.model_dump(mode="json", exclude_none=True) for v in StudyConfig().variants if v.name in variants]
+    engine = "fast" if phase == "engine" else "keras"
     config = validate({"training": {"epochs": epochs, "seeds": seeds, "engine": engine}, "variants": chosen,
                        "sweeps": {"l1": [], "l2": [], "dropout": []}})
     data = make_dataset(config.data)
     runs = plan_runs(config)
     times: list[float] = []
     start = time.perf_counter()
-    if engine == "keras":
-        results = []
+    if phase == "engine":
+        weights = [r.weights for r in train_runs(runs, data, config)]
+    else:
+        weights = []
         for run in runs:
             t = time.perf_counter()
-            results += train_runs([run], data, config)
+            weights.append(_plain_fit(run, data, config) if phase == "stock" else train_runs([run], data, config)[0].weights)
             times.append(time.perf_counter() - t)
-    else:
-        results = train_runs(runs, data, config)
     total = time.perf_counter() - start
     rows = []
-    for r in results:
-        net = Network.of(r.run.variant, config.model)
-        acc = float(((predict_proba(net, r.weights, data.x_test) > 0.5) == data.y_test).mean())
-        hidden = np.concatenate([np.abs(r.weights[i]).ravel() for i in net.kernel_indices()[:-1]])
-        rows.append((r.run.variant.name, r.run.seed, acc, float(np.mean(hidden < 1e-2)), r.epochs_run))
-    peak_mib = _peak_rss_mib()
-    queue.put({"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": peak_mib, "n": len(runs)})
+    for run, w in zip(runs, weights):
+        net = Network.of(run.variant, config.model)
+        acc = float(((predict_proba(net, w, data.x_test) > 0.5) == data.y_test).mean())
+        hidden = np.concatenate([np.abs(w[i]).ravel() for i in net.kernel_indices()[:-1]])
+        rows.append((run.variant.name, run.seed, acc, float(np.mean(hidden < 1e-2))))
+    queue.put({"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": _peak_rss_mib(), "n": len(runs)})
 
 
-def _run(engine: str, args) -> dict:
+def _run(phase: str, seeds: int, args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    seeds = args.seeds if engine == "fast" else min(args.seeds, args.stock_seeds or args.seeds)
-    proc = ctx.Process(target=_train, args=(engine, args.epochs, list(range(seeds)), args.variants.split(","), queue))
+    proc = ctx.Process(target=_train, args=(phase, args.epochs, list(range(seeds)), args.variants.split(","), queue))
     proc.start()
     out = queue.get()
     proc.join()
     return out
 
 
-def _agreement(stock: dict, fast: dict) -> None:
-    print(f"\n{'variant':<16}{'metric':<16}{'stock mean ± sd':>22}{'engine mean ± sd':>22}  agree?")
-    for name in dict.fromkeys(r[0] for r in stock["rows"]):
+def _sd(a: np.ndarray) -> float:
+    return float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+def _agreement(ref: dict, fast: dict) -> None:
+    print(f"\n{'variant':<16}{'metric':<16}{'reference mean ± sd':>24}{'engine mean ± sd':>22}  within 2 sd?")
+    for name in dict.fromkeys(r[0] for r in ref["rows"]):
         for j, metric in ((2, "test accuracy"), (3, "share |w|<0.01")):
-            a = np.array([r[j] for r in stock["rows"] if r[0] == name])
+            a = np.array([r[j] for r in ref["rows"] if r[0] == name])
             b = np.array([r[j] for r in fast["rows"] if r[0] == name])
-            spread = max(a.std(ddof=1) if a.size > 1 else 0.0, b.std(ddof=1) if b.size > 1 else 0.0)
-            ok = "yes" if abs(a.mean() - b.mean()) <= 2 * spread else ("no" if spread > 0 else "n/a (1 seed)")
-            print(f"{name:<16}{metric:<16}{a.mean():>14.4f} ± {a.std(ddof=1) if a.size > 1 else 0:.4f}"
-                  f"{b.mean():>14.4f} ± {b.std(ddof=1) if b.size > 1 else 0:.4f}  {ok}")
+            spread = max(_sd(a), _sd(b))
+            ok = "yes" if abs(a.mean() - b.mean()) <= 2 * spread else "no"
+            print(f"{name:<16}{metric:<16}{a.mean():>16.4f} ± {_sd(a):.4f}{b.mean():>14.4f} ± {_sd(b):.4f}  {ok}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--seeds", type=int, default=5, help="seeds per variant for the engine (the default study has 5)")
-    p.add_argument("--stock-seeds", type=int, default=1, help="seeds per variant for stock fit (0: as many as --seeds)")
+    p.add_argument("--stock-seeds", type=int, default=1, help="seeds per variant for the plain model.fit timing")
+    p.add_argument("--agree-seeds", type=int, default=0, help="seeds per variant for the reference-engine agreement check")
     p.add_argument("--variants", default="baseline,l1,l2,dropout,batchnorm,early_stopping")
     args = p.parse_args()
-    fast = _run("fast", args)
+    fast = _run("engine", args.seeds, args)
+    engine_per_model = fast["total"] / fast["n"]
     print(f"engine: {fast['n']} models in {fast['total']:.2f} s cold (compile included): "
-          f"{fast['total'] / fast['n']:.3f} s per model, peak memory {fast['peak_mib']:.0f} MiB")
-    stock = _run("keras", args)
+          f"{engine_per_model:.3f} s per model, peak memory {fast['peak_mib']:.0f} MiB")
+    stock = _run("stock", args.stock_seeds, args)
     per = stock["per_model"]
-    print(f"stock fit: {stock['n']} models, {np.mean(per):.2f} s per model (min {min(per):.2f}, max {max(per):.2f}), "
+    print(f"stock model.fit: {stock['n']} models, {np.mean(per):.2f} s per model (min {min(per):.2f}, max {max(per):.2f}), "
           f"peak memory {stock['peak_mib']:.0f} MiB")
-    _agreement(stock, fast)
-    print(f"\nepochs {args.epochs}, variants {args.variants}, seeds: engine {args.seeds}, stock {stock['n'] // len(args.variants.split(','))}")
-    print(f"speedup: {np.mean(per) / (fast['total'] / fast['n']):.1f}")
+    for (name, seed, *_), t in zip(stock["rows"], per):
+        print(f"  {name}/seed{seed}: {t:.2f} s")
+    if args.agree_seeds:
+        _agreement(_run("reference", args.agree_seeds, args), fast)
+    print(f"\nepochs {args.epochs}, variants {args.variants}, engine seeds {args.seeds}, stock seeds {args.stock_seeds}")
+    print(f"speedup: {np.mean(per) / engine_per_model:.1f}")
 
 
 if __name__ == "__main__":
