@@ -9,7 +9,7 @@ import pandas as pd
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset, grid
-from reportgen.models import Network, predict_proba
+from reportgen.models import Network, accuracy_and_loss, predict_logits, predict_proba
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
 from reportgen.training.runs import SWEEP_KINDS
@@ -30,6 +30,7 @@ METRICS = {
     "epochs_run": "Epochs run",
     "boundary_length": "Decision-boundary length",
     "val_loss_tv": "Validation-loss roughness",
+    "val_loss_slope": "Late validation-loss trend (per 100 epochs)",
     "kernel_l1": "L1 norm of hidden kernels",
     "kernel_l2": "L2 norm of hidden kernels",
 }
@@ -77,11 +78,7 @@ class StudyAnalysis:
     first_layer: dict[str, np.ndarray]  # variant -> first-layer kernel weights of every seed, flattened
     thresholds: list[float]
     confidence: float
-
-
-def _accuracy_and_loss(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(((p > 0.5) == y).mean()), float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    chance: float = 0.5  # accuracy of always predicting the test set's majority class
 
 
 def boundary_length(probs: np.ndarray, dx: float, dy: float) -> float:
@@ -94,6 +91,12 @@ def roughness(val_loss: np.ndarray, window: float) -> float:
     """Mean absolute epoch-to-epoch change of the validation loss over the last `window` share of training."""
     tail = val_loss[int(len(val_loss) * (1 - window)):]
     return float(np.mean(np.abs(np.diff(tail)))) if tail.size > 1 else float("nan")
+
+
+def late_slope(val_loss: np.ndarray, window: float) -> float:
+    """Least-squares slope of the validation loss over the last `window` share of training, per 100 epochs."""
+    tail = val_loss[int(len(val_loss) * (1 - window)):]
+    return float(np.polyfit(np.arange(tail.size), tail, 1)[0] * 100) if tail.size > 2 else float("nan")
 
 
 def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) -> list[dict]:
@@ -113,8 +116,8 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     xs, ys, pts = cgrid
     row = {"variant": result.run.variant.name, "seed": result.run.seed, "settings": settings_key(result.run.variant)}
     for split in ("train", "val", "test"):
-        p = predict_proba(network, result.weights, getattr(data, f"x_{split}"))
-        row[f"{split}_accuracy"], row[f"{split}_loss"] = _accuracy_and_loss(p, getattr(data, f"y_{split}"))
+        z = predict_logits(network, result.weights, getattr(data, f"x_{split}"))
+        row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z, getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
     row["loss_gap"] = row["test_loss"] - row["train_loss"]
     row["epochs_run"] = result.epochs_run
@@ -122,6 +125,7 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     probs = predict_proba(network, result.weights, pts).reshape(len(ys), len(xs))
     row["boundary_length"] = boundary_length(probs, float(xs[1] - xs[0]), float(ys[1] - ys[0]))
     row["val_loss_tv"] = roughness(result.history["val_loss"], config.analysis.stability_window)
+    row["val_loss_slope"] = late_slope(result.history["val_loss"], config.analysis.stability_window)
     hidden = [np.abs(result.weights[i]) for i in network.kernel_indices()[:-1]]
     row["kernel_l1"] = float(sum(w.sum() for w in hidden))
     row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))
@@ -162,7 +166,7 @@ def _pruning(results: list[RunResult], network: Network, data: Dataset, confiden
         for j, frac in enumerate(PRUNE_FRACTIONS):
             cut = mags[int(frac * (mags.size - 1))] if frac > 0 else -1.0
             pruned = [np.where(np.abs(w) <= cut, 0.0, w) if i in kernels else w for i, w in enumerate(result.weights)]
-            acc[s, j] = _accuracy_and_loss(predict_proba(network, pruned, data.x_test), data.y_test)[0]
+            acc[s, j] = accuracy_and_loss(predict_logits(network, pruned, data.x_test), data.y_test)[0]
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -198,8 +202,10 @@ def analyse(results: list[RunResult], data: Dataset, config: StudyConfig) -> Stu
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
     cgrid = grid(data.bounds(), COMPLEXITY_RESOLUTION)
     by_settings: dict[str, list[RunResult]] = {}
+    by_name: dict[str, list[RunResult]] = {}
     for r in results:
         by_settings.setdefault(settings_key(r.run.variant), []).append(r)
+        by_name.setdefault(r.run.variant.name, []).append(r)
     net = lambda rs: Network.of(rs[0].run.variant, config.model)  # noqa: E731
     rows, layer_rows = [], []
     for r in results:
@@ -208,16 +214,18 @@ def analyse(results: list[RunResult], data: Dataset, config: StudyConfig) -> Stu
         layer_rows += [{"variant": r.run.variant.name, "seed": r.run.seed, **lr} for lr in _layer_rows(r, network, thresholds)]
     runs = pd.DataFrame(rows)
     names = [v.name for v in config.variants]
-    main = {v.name: by_settings[settings_key(v)] for v in config.variants}
+    main = {n: by_name[n] for n in names}
     metric_cols = list(METRICS) + [f"below_{t:g}" for t in thresholds] + ["first_min_abs", "first_max_abs"]
-    main_rows = runs[runs["settings"].isin([settings_key(v) for v in config.variants])]
-    main_rows = pd.concat([main_rows[main_rows["settings"] == settings_key(v)].assign(variant=v.name) for v in config.variants])
+    main_rows = runs[runs["variant"].isin(names)]
     summary = summarise(main_rows, ["variant"], metric_cols, conf)
     sweep_rows, sweep_bounds = [], {}
     for kind in SWEEP_KINDS:
         for strength in getattr(config.sweeps, kind):
-            members = by_settings[settings_key(sweep_variant(kind, strength))]
-            part = runs[runs["settings"] == settings_key(members[0].run.variant)].assign(kind=kind, strength=strength)
+            key = settings_key(sweep_variant(kind, strength))
+            members = by_settings[key]
+            first = members[0].run.variant.name  # runs of the first variant with these settings
+            members = [m for m in members if m.run.variant.name == first]
+            part = runs[runs["variant"] == first].assign(kind=kind, strength=strength)
             sweep_rows.append(part)
             sweep_bounds[(kind, strength)] = _boundaries(members[:1], net(members), data, config.analysis.grid_resolution)
     sweeps = summarise(pd.concat(sweep_rows), ["kind", "strength"], metric_cols, conf) if sweep_rows else pd.DataFrame()
@@ -239,6 +247,7 @@ def analyse(results: list[RunResult], data: Dataset, config: StudyConfig) -> Stu
         first_layer={n: np.concatenate([r.weights[0].ravel() for r in main[n]]) for n in names},
         thresholds=list(thresholds),
         confidence=conf,
+        chance=float(max(data.y_test.mean(), 1 - data.y_test.mean())),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, per_seed, summary_value
-from reportgen.stats import Comparison, paired
+from reportgen.stats import Comparison, paired, spread
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 
@@ -24,28 +24,32 @@ class ClaimSpec:
     metric: str
     direction: int  # +1: the claim expects a larger value, -1: a smaller one
     measure: str
+    statistic: str = "mean"  # "mean": paired by seed; "spread": seed-to-seed standard deviations compared
 
 
 def _sparsity_metric(analysis: StudyAnalysis) -> str:
     return f"below_{max(analysis.thresholds):g}"
 
 
+REGULARIZERS = ("l1", "l2", "dropout", "batchnorm", "early_stopping")
+
+
 def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
-    """The claims of the seed study and the usual claims for the other regularizers."""
+    """The claims of the seed study and the usual claims for every regularizer, each with its measurement."""
     gap = "generalization gap (train − test accuracy)"
+    overfits = "The baseline model, without regularization, overfits the training data."
     specs = [
-        ClaimSpec("baseline_overfits", "The baseline model, without regularization, overfits the training data.",
-                  "baseline", None, "gap", +1, f"{gap} of the baseline, above zero"),
-        ClaimSpec("baseline_overfits_loss", "The baseline model, without regularization, overfits the training data.",
-                  "baseline", None, "loss_gap", +1, "test loss minus train loss of the baseline, above zero"),
-        ClaimSpec("l1_simpler_boundary", "L1 regularization produces a simpler decision boundary.",
-                  "l1", "baseline", "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
-        ClaimSpec("l1_stable_loss", "The L1-regularized model has more stable loss curves.",
-                  "l1", "baseline", "val_loss_tv", -1, "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"),
+        ClaimSpec("baseline_overfits", overfits, "baseline", None, "gap", +1, f"{gap} of the baseline, above zero"),
+        ClaimSpec("baseline_overfits_loss", overfits, "baseline", None, "loss_gap", +1,
+                  "test loss minus train loss of the baseline, above zero"),
+        ClaimSpec("baseline_val_loss_rises", overfits, "baseline", None, "val_loss_slope", +1,
+                  "least-squares trend of the validation loss over the late part of training, rising (above zero)"),
         ClaimSpec("l2_small_weights", "L2 regularization (weight decay) keeps weights small.",
                   "l2", "baseline", "kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
-        ClaimSpec("batchnorm_stable", "Batch normalization stabilizes learning.",
-                  "batchnorm", "baseline", "val_loss_tv", -1, "validation-loss roughness late in training, smaller than the baseline's"),
+        ClaimSpec("batchnorm_less_init_dependence", "Batch normalization reduces dependence on initialization.",
+                  "batchnorm", "baseline", "test_accuracy", -1,
+                  "seed-to-seed standard deviation of test accuracy (seeds set the initial weights), smaller than the baseline's",
+                  statistic="spread"),
     ]
     for t in sorted(analysis.thresholds):  # every configured threshold, so no single cut-off is cherry-picked
         below = f"share of hidden-layer weights with |w| < {t:g}"
@@ -53,11 +57,17 @@ def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
                                "l1", "baseline", f"below_{t:g}", +1, f"{below}, larger than the baseline's"))
         specs.append(ClaimSpec(f"l1_sparser_than_l2_{t:g}", "L1 gives sparser weights than L2 (the textbook difference between them).",
                                "l1", "l2", f"below_{t:g}", +1, f"{below}, larger than L2's"))
-    for name in ("l1", "l2", "dropout", "batchnorm", "early_stopping"):
-        specs.append(ClaimSpec(f"{name}_smaller_gap", f"{_pretty(name)} reduces overfitting.",
-                               name, "baseline", "gap", -1, f"{gap}, smaller than the baseline's"))
-        specs.append(ClaimSpec(f"{name}_test_accuracy", f"{_pretty(name)} improves generalization to unseen data.",
-                               name, "baseline", "test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"))
+    for name in REGULARIZERS:
+        who = _pretty(name)
+        specs += [
+            ClaimSpec(f"{name}_smaller_gap", f"{who} reduces overfitting.", name, "baseline", "gap", -1, f"{gap}, smaller than the baseline's"),
+            ClaimSpec(f"{name}_test_accuracy", f"{who} improves generalization to unseen data.", name, "baseline",
+                      "test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
+            ClaimSpec(f"{name}_simpler_boundary", f"{who} gives a simpler (smoother) decision boundary.", name, "baseline",
+                      "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
+            ClaimSpec(f"{name}_stable_loss", f"{who} gives more stable loss curves.", name, "baseline", "val_loss_tv", -1,
+                      "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"),
+        ]
     return [s for s in specs if s.variant in analysis.variants and (s.reference is None or s.reference in analysis.variants)]
 
 
@@ -109,6 +119,8 @@ def _formatters(metric: str):
 
 def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref: float | None, confidence: float) -> str:
     d, label, n = comp.diff, metric_label(spec.metric), comp.diff.n
+    if spec.statistic == "spread":
+        label = f"Seed-to-seed standard deviation of {label.lower()}"
     val, diff = _formatters(spec.metric)
     if spec.reference is None:
         head = f"{label}: {val(value)} for {spec.variant}"
@@ -117,9 +129,11 @@ def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref
         if math.isfinite(comp.relative) and metric_kind(spec.metric) != "pct":
             head += f" ({comp.relative:+.0%})"
     if not d.has_interval:
-        return f"{head}; one seed gives no interval, so no verdict (run at least two seeds)."
+        need = 3 if spec.statistic == "spread" else 2
+        return f"{head}; {n} seed{'s' if n != 1 else ''} give no interval, so no verdict (run at least {need} seeds)."
     bound = val if spec.reference is None else diff  # an interval of the value itself, or of a difference
-    ci = f"{confidence:.0%} CI {bound(d.low)} to {bound(d.high)}, p = {comp.p_value:.2g}, {n} seeds"
+    test = "bootstrap CI, Levene's test" if spec.statistic == "spread" else "paired t-test" if spec.reference else "t-test"
+    ci = f"{confidence:.0%} CI {bound(d.low)} to {bound(d.high)}, {test} p = {comp.p_value:.2g}, {n} seeds"
     tail = {
         SUPPORTED: "the data support the claim",
         NOT_SUPPORTED: "the data show the opposite of the claim",
@@ -134,10 +148,13 @@ def evaluate_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
     for spec in claim_specs(analysis):
         values = per_seed(analysis, spec.variant, spec.metric)
         ref = per_seed(analysis, spec.reference, spec.metric) if spec.reference else np.zeros_like(values)
-        comp = paired(values, ref, analysis.confidence)
+        if spec.statistic == "spread":
+            comp = spread(values, ref, analysis.confidence)
+            value, ref_value = comp.diff.mean + comp.reference_mean, comp.reference_mean
+        else:
+            comp = paired(values, ref, analysis.confidence)
+            value, ref_value = float(np.nanmean(values)), (float(np.nanmean(ref)) if spec.reference else None)
         verdict = _verdict(comp, spec.direction) if comp.diff.has_interval else INCONCLUSIVE
-        value = float(np.nanmean(values))
-        ref_value = float(np.nanmean(ref)) if spec.reference else None
         out.append(ClaimResult(spec, value, ref_value, comp, verdict,
                                _sentence(spec, comp, verdict, value, ref_value, analysis.confidence)))
     return out
@@ -158,10 +175,12 @@ def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str
     ]
     sparse = _sparsity_metric(analysis)
     if "baseline" in names:
-        base = mean("baseline", sparse)
+        base_row = summary_value(analysis, "baseline", sparse)
+        base = base_row["mean"]
         for v in (v for v in names if v != "baseline"):
-            s = mean(v, sparse)
-            if s > 2 * base and s > 0.05:
+            row = summary_value(analysis, v, sparse)
+            s = row["mean"]
+            if row["low"] > base_row["high"]:  # only where the intervals separate
                 layers = analysis.layers[analysis.layers["variant"] == v]
                 zeros, total = int(layers["exact_zeros"].sum()), int(layers["weights"].sum())
                 out.append(f"{v} has {s:.1%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
@@ -181,7 +200,7 @@ def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str
 
 
 def _sweep_observations(analysis: StudyAnalysis) -> list[str]:
-    """Per sweep: the best strength by test accuracy and where accuracy falls to near chance."""
+    """Per sweep: the best and the worst strength by test accuracy, against the baseline and chance."""
     if analysis.sweeps.empty:
         return []
     acc = analysis.sweeps[analysis.sweeps["metric"] == "test_accuracy"]
@@ -195,8 +214,8 @@ def _sweep_observations(analysis: StudyAnalysis) -> list[str]:
             overlap = best["low"] <= base["high"] and base["low"] <= best["high"]
             text += (f", against {base['mean']:.1%} for the baseline; the intervals {'overlap' if overlap else 'do not overlap'}"
                      f" (the best of {len(part)} strengths, picked after the fact: an optimistic estimate)")
-        chance = part[part["mean"] < 0.6]
-        if not chance.empty:
-            text += f". At {kind} = {chance['strength'].min():g} and above, mean accuracy falls as low as {chance['mean'].min():.0%}, near chance (50%)"
+        worst = part.loc[part["mean"].idxmin()]
+        text += (f". The lowest is {worst['mean']:.1%} at {kind} = {worst['strength']:g}; always predicting the majority class"
+                 f" scores {analysis.chance:.1%}")
         out.append(text + ".")
     return out

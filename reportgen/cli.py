@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportgenError as err:
         print(f"reportgen: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # an unwritable output folder, a full disk: say what and where, no traceback
+        print(f"reportgen: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("reportgen: interrupted; the previous report was left as it was", file=sys.stderr)
         return 130

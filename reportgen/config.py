@@ -12,7 +12,8 @@ from reportgen.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # strict: "500" is not an epoch count and "yes" is not a boolean; a study file says what it means
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 Positive = Annotated[float, Field(gt=0)]
@@ -31,6 +32,14 @@ class DataConfig(_Strict):
     test_samples: int = Field(
         2000, ge=10, description="Fresh points from the same generator for the test set (seeded with seed + 1)."
     )
+
+    @model_validator(mode="after")
+    def _both_splits_have_points(self) -> DataConfig:
+        n_val = round(self.n_samples * self.validation_fraction)
+        if not 1 <= n_val <= self.n_samples - 2:
+            raise ValueError(f"validation_fraction {self.validation_fraction:g} of {self.n_samples} points leaves "
+                             f"{n_val} for validation and {self.n_samples - n_val} for training; both need points")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -128,7 +137,7 @@ class AnalysisConfig(_Strict):
 class OutputConfig(_Strict):
     """What is written, and where."""
 
-    dir: Path = Field(Path("output"), description="Output folder (relative to the study file's folder).")
+    dir: Annotated[Path, Field(strict=False)] = Field(Path("output"), description="Output folder (relative to the study file's folder).")
     formats: list[Literal["html", "pdf"]] = Field(["html", "pdf"], min_length=1, description="Report formats.")
     save_models: bool = Field(False, description="Also write each run's trained model as a .keras file.")
 

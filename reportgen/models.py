@@ -99,8 +99,8 @@ def initial_weights(network: Network, dense: list[np.ndarray]) -> list[np.ndarra
     return out
 
 
-def predict_proba(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Inference-mode probabilities; weights may carry a leading run axis (stacked) or not."""
+def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Inference-mode logits; weights may carry a leading run axis (stacked) or not."""
     h = x.astype(np.float32)
     it = iter(weights)
     for _ in network.hidden:
@@ -110,5 +110,17 @@ def predict_proba(network: Network, weights: list[np.ndarray], x: np.ndarray) ->
             gamma, beta, mean, var = next(it), next(it), next(it), next(it)
             h = (h - mean[..., None, :]) / np.sqrt(var[..., None, :] + BN_EPSILON) * gamma[..., None, :] + beta[..., None, :]
     kernel, bias = next(it), next(it)
-    logits = (h @ kernel + bias[..., None, :])[..., 0]
+    return (h @ kernel + bias[..., None, :])[..., 0]
+
+
+def predict_proba(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Inference-mode probabilities of class 1."""
+    logits = predict_logits(network, weights, x)
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
+def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and binary cross-entropy from logits (as Keras computes it for a sigmoid output), in float64."""
+    z = logits.astype(np.float64)
+    loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    return float(np.mean((z > 0) == y)), float(loss)

@@ -59,6 +59,7 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     from rich.markup import escape
 
     console = console or Console(stderr=True)
+    started = time.perf_counter()
     stages = _Stages(console, quiet)
     with stages("start-up (TensorFlow)"):
         from reportgen import analysis, claims, data, figures, report, training
@@ -84,9 +85,13 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
         if "pdf" in config.output.formats:
             outputs["report.pdf"] = report.render_pdf(html)
         outputs["summary.md"] = report.render_summary(ctx).encode("utf-8")
-        outputs["results.json"] = results_json(config, results, measured, verdicts, notes, stages.timings).encode("utf-8")
+    # results.json comes last so that it carries every stage's time, the report's included (the report cannot).
+    timings = stages.timings + [("total before writing", time.perf_counter() - started)]
+    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings).encode("utf-8")
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
-    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings)
+    if not quiet:
+        console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
+    return BuildResult(out_dir=config.output.dir, files=files, timings=timings)
 
 
 def _clean(value):
@@ -128,8 +133,11 @@ def results_json(config, results, measured, verdicts, notes, timings) -> str:
     return json.dumps(_clean(doc), indent=1, allow_nan=False)
 
 
+OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "models")
+
+
 def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config) -> list[Path]:
-    """Write into a temporary folder next to the output, then move each file into place."""
+    """Write into a temporary folder next to the output, move each file into place, drop stale outputs."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -145,6 +153,12 @@ def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config) -> 
                 shutil.rmtree(dest, ignore_errors=True)
             os.replace(src, dest)
             written.append(dest)
+        for stale in (out_dir / name for name in OUTPUT_NAMES if out_dir / name not in written):
+            # an earlier build's report.pdf next to this build's html would describe other numbers
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -87,3 +87,24 @@ def paired(values, reference, confidence: float) -> Comparison:
     else:
         p = math.nan
     return Comparison(diff=diff, p_value=p, reference_mean=float(b.mean()) if b.size else math.nan)
+
+
+SPREAD_METHOD = "difference of seed-to-seed standard deviations, percentile bootstrap interval, Levene's test"
+
+
+def spread(values, reference, confidence: float) -> Comparison:
+    """Compare seed-to-seed standard deviations (values minus reference), not paired."""
+    import warnings
+
+    a, b = np.asarray(values, float), np.asarray(reference, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    sd_a, sd_b = (float(np.std(v, ddof=1)) if v.size > 1 else math.nan for v in (a, b))
+    if min(a.size, b.size) < 3:
+        return Comparison(Estimate(sd_a - sd_b, math.nan, math.nan, min(a.size, b.size)), math.nan, sd_b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny samples make scipy warn about degenerate resamples
+        ci = stats.bootstrap((a, b), lambda x, y, axis: np.std(x, ddof=1, axis=axis) - np.std(y, ddof=1, axis=axis),
+                             paired=False, vectorized=True, confidence_level=confidence, n_resamples=2000,
+                             method="percentile", rng=np.random.default_rng(0)).confidence_interval
+        p = float(stats.levene(a, b).pvalue)
+    return Comparison(Estimate(sd_a - sd_b, float(ci.low), float(ci.high), min(a.size, b.size)), p, sd_b)

@@ -72,11 +72,14 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
 def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     _, study = tiny_build
     out = tmp_path / "o"
+    out.mkdir()
+    (out / "report.pdf").write_text("a stale PDF of an earlier build")
+    (out / "notes.txt").write_text("the user's own file")
     args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models",
             "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["models", "report.html", "results.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["models", "notes.txt", "report.html", "results.json", "summary.md"]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]
     printed = capsys.readouterr()
-    assert [line.split()[1] for line in printed.out.splitlines()] == [str(p) for p in sorted(out.iterdir())]
+    assert [line.split()[1] for line in printed.out.splitlines()] == [str(p) for p in sorted(out.iterdir()) if p.name != "notes.txt"]
     assert all(line.startswith("✓") for line in printed.err.splitlines() if line.strip())

@@ -57,3 +57,13 @@ def test_terminal_shows_only_stages_and_files(tmp_path):
     assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 3
     noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("✓")]
     assert noise == []
+
+
+def test_unwritable_output_is_one_line_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    raw = tiny_raw(training={"epochs": 1}, variants=[{"name": "baseline"}], sweeps={"l1": []})
+    study = write_study(tmp_path / "s.toml", raw)
+    assert main(["build", "--config", str(study), "--out", str(blocker / "out"), "--format", "html", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reportgen: error: ") and str(blocker) in err[0]

@@ -43,6 +43,9 @@ def test_combined_variant_needs_no_code_change(tmp_path):
         ({"variants": [{"name": "a"}, {"name": "a"}]}, "duplicate variant names: a"),
         ({"training": {"epochs": "many"}}, "training.epochs"),
         ({"trainig": {"epochs": 3}}, "trainig"),
+        ({"training": {"epochs": "500"}}, "training.epochs"),
+        ({"variants": [{"name": "b", "batchnorm": "yes"}]}, "variants.0.batchnorm"),
+        ({"data": {"n_samples": 10, "validation_fraction": 0.01}}, "leaves 0 for validation"),
     ],
 )
 def test_bad_values_name_file_key_and_value(tmp_path, change, expected):

@@ -49,12 +49,13 @@ def sweep_variant(kind: str, strength: float) -> VariantConfig:
 
 
 def plan_runs(config: StudyConfig) -> list[Run]:
-    """List every run: each variant and each sweep point, times each seed; identical settings only once."""
-    variants: dict[str, VariantConfig] = {}
-    for v in config.variants:
-        variants.setdefault(settings_key(v), v)
+    """List every run: each variant, then each sweep point not already a variant, times each seed."""
+    variants = list(config.variants)
+    known = {settings_key(v) for v in variants}
     for kind in SWEEP_KINDS:
         for strength in getattr(config.sweeps, kind):
             v = sweep_variant(kind, strength)
-            variants.setdefault(settings_key(v), v)
-    return [Run(v, seed) for v in variants.values() for seed in config.training.seeds]
+            if settings_key(v) not in known:  # a sweep point equal to a variant reuses that variant's runs
+                known.add(settings_key(v))
+                variants.append(v)
+    return [Run(v, seed) for v in variants for seed in config.training.seeds]
