@@ -17,7 +17,14 @@ from reportgen import config as config_module
 from reportgen.analysis import metric_kind, metric_label, summarise
 from reportgen.stats import CI_METHOD, PAIRED_METHOD
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+def _templates_dir() -> Path:
+    """The repository's templates/ folder, or the copy an installed wheel carries as reportgen/templates."""
+    here = Path(__file__).resolve().parent
+    repo = here.parent / "templates"
+    return repo if (repo / "report.html").is_file() else here / "templates"
+
+
+TEMPLATES = _templates_dir()
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib",
              "seaborn", "jinja2", "weasyprint", "pydantic")
 
@@ -215,15 +222,18 @@ def _table(analysis, caption: str, metrics: list[str]) -> Table:
 
 
 def _layer_table(analysis) -> Table:
-    cols = [f"below_{t:g}" for t in analysis.thresholds] + ["mean_abs", "max_abs"]
+    cols = [f"below_{t:g}" for t in analysis.thresholds] + ["min", "max", "mean_abs", "l2_norm"]
     layers = analysis.layers.copy()
     layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
     summary = summarise(layers, ["variant"], cols, analysis.confidence)
     names = list(dict.fromkeys(layers["variant"]))
     order = [n for v in analysis.variants for n in names if n.startswith(v + " · layer ")]
     rows = [(n, [_cell(summary, n, m) for m in cols]) for n in order]
-    columns = [f"|w| < {t:g}" for t in analysis.thresholds] + ["mean |w|", "max |w|"]
-    return Table(caption="Hidden-layer kernels, per layer: share of near-zero weights and magnitudes.", columns=columns, rows=rows)
+    columns = [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"]
+    n = len(analysis.seeds)
+    return Table(caption=f"Hidden-layer kernels, per layer: share of near-zero weights, extremes and magnitudes; "
+                         f"mean over {n} seed{'s' if n != 1 else ''}, {analysis.confidence:.0%} interval below.",
+                 columns=columns, rows=rows)
 
 
 def build_context(config, analysis, claims, observations, figures, timings, n_runs: int, source_date_epoch: str | None) -> ReportContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,9 @@ def paired(values, reference, confidence: float) -> Comparison:
     a, b = a[ok], b[ok]
     diff = estimate(a - b, confidence)
     if a.size >= 2 and np.ptp(a - b) > 0:
-        p = float(stats.ttest_rel(a, b).pvalue)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # near-constant differences make scipy warn; the p-value is still right
+            p = float(stats.ttest_rel(a, b).pvalue)
     elif a.size >= 2:
         p = 0.0 if np.any(a != b) else 1.0
     else:
@@ -94,8 +97,6 @@ SPREAD_METHOD = "difference of seed-to-seed standard deviations, percentile boot
 
 def spread(values, reference, confidence: float) -> Comparison:
     """Compare seed-to-seed standard deviations (values minus reference), not paired."""
-    import warnings
-
     a, b = np.asarray(values, float), np.asarray(reference, float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     sd_a, sd_b = (float(np.std(v, ddof=1)) if v.size > 1 else math.nan for v in (a, b))

@@ -104,3 +104,17 @@ def test_reference_engine_reshuffles_every_epoch():
     first, second = ([float(x) for xb, _ in ds for x in xb[:, 0].numpy()] for _ in range(2))
     assert sorted(first) == sorted(second) == sorted(float(x) for x in data.x_train[:, 0])
     assert first != second
+
+
+def test_early_stopping_matches_keras_fit():
+    """Same stopping epoch, best epoch and restored weights as keras.callbacks.EarlyStopping."""
+    base = dict(training={"epochs": 40, "seeds": [0, 1], "batch_size": 20, "shuffle": False}, sweeps={"l1": []},
+                model={"hidden_units": [16, 8]}, variants=[{"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}}])
+    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
+    data = make_dataset(fast.data)
+    ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
+    assert any(r.epochs_run < 40 for r in ours)  # the test only means something if a run stopped
+    for a, b in zip(ours, theirs):
+        assert (a.epochs_run, a.best_epoch) == (b.epochs_run, b.best_epoch)
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
