@@ -65,9 +65,10 @@ def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
                       "test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
             ClaimSpec(f"{name}_simpler_boundary", f"{who} gives a simpler (smoother) decision boundary.", name, "baseline",
                       "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
-            ClaimSpec(f"{name}_stable_loss", f"{who} gives more stable loss curves.", name, "baseline", "val_loss_tv", -1,
-                      "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"),
         ]
+        if name != "early_stopping":  # its "late training" is the early phase of everyone else's: not comparable
+            specs.append(ClaimSpec(f"{name}_stable_loss", f"{who} gives more stable loss curves.", name, "baseline", "val_loss_tv", -1,
+                                   "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"))
     return [s for s in specs if s.variant in analysis.variants and (s.reference is None or s.reference in analysis.variants)]
 
 
