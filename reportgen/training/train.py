@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -28,10 +30,10 @@ def train_runs(runs: list[Run], data: Dataset, config: StudyConfig, progress: Pr
     groups: dict[Network, list[Run]] = defaultdict(list)
     for run in runs:
         groups[Network.of(run.variant, config.model)].append(run)
-    results = {}
-    for network, members in groups.items():
-        for result in _train_group(network, members, data, config, init, progress):
-            results[result.run.key] = result
+    # One thread per graph: XLA compiles and TensorFlow runs outside the GIL, so two groups overlap on two cores.
+    with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
+        done = pool.map(lambda item: _train_group(item[0], item[1], data, config, init, progress), groups.items())
+        results = {result.run.key: result for group in done for result in group}
     return [results[r.key] for r in runs]
 
 
