@@ -140,6 +140,8 @@ def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref
         NOT_SUPPORTED: "the data show the opposite of the claim",
         INCONCLUSIVE: "the interval includes zero, so these seeds cannot tell",
     }[verdict]
+    if verdict == INCONCLUSIVE and d.excludes_zero():
+        tail = "the test is not significant, so these seeds cannot tell"
     return f"{head} ({ci}): {tail}."
 
 
@@ -156,6 +158,8 @@ def evaluate_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
             comp = paired(values, ref, analysis.confidence)
             value, ref_value = float(np.nanmean(values)), (float(np.nanmean(ref)) if spec.reference else None)
         verdict = _verdict(comp, spec.direction) if comp.diff.has_interval else INCONCLUSIVE
+        if spec.statistic == "spread" and not comp.p_value < 1 - analysis.confidence:
+            verdict = INCONCLUSIVE  # a bootstrap over a handful of seeds is optimistic: Levene's test must agree
         out.append(ClaimResult(spec, value, ref_value, comp, verdict,
                                _sentence(spec, comp, verdict, value, ref_value, analysis.confidence)))
     return out
