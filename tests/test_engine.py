@@ -5,7 +5,7 @@ import pytest
 
 from reportgen.data import make_dataset
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.training import Run, plan_runs, train_runs
+from reportgen.training import plan_runs, train_runs
 from tests.conftest import tiny_config
 
 PARITY_VARIANTS = [
