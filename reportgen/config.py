@@ -17,6 +17,7 @@ class _Strict(BaseModel):
 
 
 Positive = Annotated[float, Field(gt=0)]
+DEFAULT_REPLICATES = 20
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
@@ -25,12 +26,16 @@ class DataConfig(_Strict):
 
     n_samples: int = Field(100, ge=10, description="Points drawn by make_moons for training plus validation.")
     noise: float = Field(0.25, ge=0, description="Standard deviation of the Gaussian noise make_moons adds.")
-    seed: int = Field(42, ge=0, description="Seed of the data draw (the same data for every run).")
+    seed: int = Field(42, ge=0, description="Base seed of the data draws; replicate r draws its points from (seed, r).")
+    resample: bool = Field(
+        True, description="Each replicate draws its own training, validation and test points (true), or every replicate "
+        "uses the one draw of data.seed (false: intervals then cover initial weights, batch order and dropout only)."
+    )
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of the points held out for validation (the last ones, as Keras' validation_split)."
     )
     test_samples: int = Field(
-        2000, ge=10, description="Fresh points from the same generator for the test set (seeded with seed + 1)."
+        2000, ge=10, description="Fresh points from the same generator for each replicate's test set."
     )
 
     @model_validator(mode="after")
@@ -58,11 +63,22 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(32, ge=1, description="Mini-batch size.")
     shuffle: bool = Field(True, description="Reshuffle the training rows every epoch, as Keras' fit does.")
     seeds: list[Annotated[int, Field(ge=0)]] = Field(
-        [0, 1, 2, 3, 4], min_length=1, description="One run per seed and variant; a seed fixes initial weights, batch order and dropout masks."
+        list(range(DEFAULT_REPLICATES)), min_length=1,
+        description="The replicates, as a list of seeds or a count N (seeds 0 to N-1). A replicate fixes its data draw, "
+        "initial weights, batch order and dropout masks; every variant of one replicate shares them (paired).",
     )
     engine: Literal["fast", "keras"] = Field(
         "fast", description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference)."
     )
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_means_range(cls, seeds: Any) -> Any:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError("a replicate count must be at least 1")
+            return list(range(seeds))
+        return seeds
 
     @field_validator("seeds")
     @classmethod

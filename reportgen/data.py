@@ -32,17 +32,34 @@ class Dataset:
         )
 
 
-def make_dataset(cfg: DataConfig) -> Dataset:
-    """Draw the points; the last validation_fraction of them is held out, as Keras' validation_split does."""
-    x, y = make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=cfg.seed)
+def draw_seeds(cfg: DataConfig, replicate: int) -> tuple[int, int]:
+    """Random states of a replicate's (train + validation, test) draws; the same for every replicate when not resampling."""
+    if not cfg.resample:
+        return cfg.seed, cfg.seed + 1
+    a, b = np.random.SeedSequence([cfg.seed, replicate]).generate_state(2)
+    return int(a), int(b)
+
+
+def make_dataset(cfg: DataConfig, replicate: int = 0) -> Dataset:
+    """Draw one replicate's points; the last validation_fraction of them is held out, as Keras' validation_split does."""
+    seed, test_seed = draw_seeds(cfg, replicate)
+    x, y = make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=seed)
     n_val = round(cfg.n_samples * cfg.validation_fraction)
-    x_test, y_test = make_moons(n_samples=cfg.test_samples, noise=cfg.noise, random_state=cfg.seed + 1)
+    x_test, y_test = make_moons(n_samples=cfg.test_samples, noise=cfg.noise, random_state=test_seed)
     f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
     return Dataset(
         x_train=f32(x[:-n_val]), y_train=f32(y[:-n_val]),
         x_val=f32(x[-n_val:]), y_val=f32(y[-n_val:]),
         x_test=f32(x_test), y_test=f32(y_test),
     )
+
+
+def make_datasets(cfg: DataConfig, replicates) -> dict[int, Dataset]:
+    """Every replicate's dataset by seed (one shared object when the data is not resampled)."""
+    if not cfg.resample:
+        shared = make_dataset(cfg)
+        return {r: shared for r in replicates}
+    return {r: make_dataset(cfg, r) for r in replicates}
 
 
 def grid(bounds: tuple[float, float, float, float], resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,3 +19,11 @@ class ConfigError(ReportgenError):
 
 class TrainingError(ReportgenError):
     """A run could not be trained (for example its loss became NaN)."""
+
+
+class Interrupted(ReportgenError):
+    """The build was stopped by a signal (Ctrl-C: exit 130, SIGTERM: exit 143); nothing was written."""
+
+    def __init__(self, signal_name: str = "SIGINT"):
+        super().__init__(f"interrupted ({signal_name}); the previous report was left as it was")
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130

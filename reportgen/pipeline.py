@@ -64,12 +64,13 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     with stages("start-up (TensorFlow)"):
         from reportgen import analysis, claims, data, figures, report, training
     with stages("data"):
-        dataset = data.make_dataset(config.data)
+        datasets = data.make_datasets(config.data, config.training.seeds)
         runs = training.plan_runs(config)
     progress, task = _training_progress(console, quiet, len(runs) * config.training.epochs, len(runs))
     with stages(f"training ({len(runs)} models, {config.training.engine} engine)"), progress:
-        results = training.train_runs(runs, dataset, config, lambda n, label: progress.update(task, advance=n, description=escape(label)))
+        results = training.train_runs(runs, datasets, config, lambda n, label: progress.update(task, advance=n, description=escape(label)))
     with stages("analysis"):
+        dataset = datasets[config.training.seeds[0]]  # interim: analysis per replicate comes with the evidence work
         measured = analysis.analyse(results, dataset, config)
         verdicts = claims.evaluate_claims(measured)
         notes = claims.observations(measured, verdicts)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reportgen.data import make_dataset
+from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
 from reportgen.training import plan_runs, train_runs
 from tests.conftest import tiny_config
@@ -22,7 +22,7 @@ def parity():
     base = dict(training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False}, variants=PARITY_VARIANTS,
                 sweeps={"l1": []}, model={"hidden_units": [16, 8]})
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
-    data = make_dataset(fast.data)
+    data = make_datasets(fast.data, fast.training.seeds)
     runs = plan_runs(fast)
     return fast, data, train_runs(runs, data, fast), train_runs(runs, data, ref)
 
@@ -42,14 +42,15 @@ def test_keras_predict_equals_engine_predictions(parity):
     for result in fast:
         model = build_model(result.run.variant, config.model)
         model.set_weights(result.weights)
-        keras_p = model.predict(data.x_test, verbose=0)[:, 0]
-        ours = predict_proba(Network.of(result.run.variant, config.model), result.weights, data.x_test)
+        x_test = data[result.run.seed].x_test
+        keras_p = model.predict(x_test, verbose=0)[:, 0]
+        ours = predict_proba(Network.of(result.run.variant, config.model), result.weights, x_test)
         np.testing.assert_allclose(ours, keras_p, rtol=1e-4, atol=1e-5)
 
 
 def test_a_run_does_not_depend_on_its_group():
     config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
-    data = make_dataset(config.data)
+    data = make_datasets(config.data, config.training.seeds)
     runs = plan_runs(config)
     together = {r.run.key: r for r in train_runs(runs, data, config)}
     alone = train_runs([runs[-1]], data, config)[0]
@@ -59,7 +60,7 @@ def test_a_run_does_not_depend_on_its_group():
 
 def test_seeds_reproduce_and_differ():
     config = tiny_config(training={"epochs": 3, "seeds": [0, 1]}, variants=[{"name": "d", "dropout": 0.5}], sweeps={"l1": []})
-    data = make_dataset(config.data)
+    data = make_datasets(config.data, config.training.seeds)
     a = train_runs(plan_runs(config), data, config)
     b = train_runs(plan_runs(config), data, config)
     np.testing.assert_array_equal(a[0].weights[0], b[0].weights[0])
@@ -72,7 +73,7 @@ def test_early_stopping_follows_keras_rules():
         training={"epochs": 60, "seeds": [0, 1, 2]}, sweeps={"l1": []},
         variants=[{"name": "es", "early_stopping": {"patience": 1}}, {"name": "plain"}],
     )
-    data = make_dataset(config.data)
+    data = make_datasets(config.data, config.training.seeds)
     es, plain = [r for r in train_runs(plan_runs(config), data, config) if r.run.seed == 0]
     assert es.epochs_run < 60 and plain.epochs_run == 60
     monitor = es.history["val_loss"] + es.history["penalty"]
@@ -98,7 +99,7 @@ def test_reference_engine_reshuffles_every_epoch():
     from reportgen.training.keras_fit import _batches
 
     config = tiny_config()
-    data = make_dataset(config.data)
+    data = make_datasets(config.data, config.training.seeds)[0]
     keras.utils.set_random_seed(0)
     ds = _batches(data, 16, True, seed=0)
     first, second = ([float(x) for xb, _ in ds for x in xb[:, 0].numpy()] for _ in range(2))
@@ -111,7 +112,7 @@ def test_early_stopping_matches_keras_fit():
     base = dict(training={"epochs": 40, "seeds": [0, 1], "batch_size": 20, "shuffle": False}, sweeps={"l1": []},
                 model={"hidden_units": [16, 8]}, variants=[{"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}}])
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
-    data = make_dataset(fast.data)
+    data = make_datasets(fast.data, fast.training.seeds)
     ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
     assert any(r.epochs_run < 40 for r in ours)  # the test only means something if a run stopped
     for a, b in zip(ours, theirs):

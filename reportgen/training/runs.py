@@ -11,30 +11,51 @@ from reportgen.config import StudyConfig, VariantConfig
 # Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")
 SWEEP_KINDS = ("l1", "l2", "dropout")
+INIT_STRIDE = 1_000_003  # init k of replicate s draws its weights with seed s + k * INIT_STRIDE: never another replicate's
 
 
 @dataclass(frozen=True)
 class Run:
-    """One model to train: a variant's settings and a seed."""
+    """One model to train: a variant's settings, a replicate and which initial weights of it.
+
+    The replicate (seed) fixes the data draw, the batch order and the dropout masks; `init` 0 takes the replicate's
+    initial weights, init k > 0 a different draw of them with everything else equal (to measure how much the
+    result depends on initialization alone).
+    """
 
     variant: VariantConfig
     seed: int
+    init: int = 0
 
     @property
     def key(self) -> str:
-        """Return a unique readable id such as 'l1/seed3'."""
-        return f"{self.variant.name}/seed{self.seed}"
+        """Return a unique readable id such as 'l1/seed3' or 'baseline/seed3/init1'."""
+        return f"{self.variant.name}/seed{self.seed}" + (f"/init{self.init}" if self.init else "")
+
+    @property
+    def init_seed(self) -> int:
+        """The seed that draws this run's initial weights (the replicate's own for init 0)."""
+        return self.seed if self.init == 0 else self.seed + INIT_STRIDE * self.init
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """A trained run: final weights (Keras order), per-epoch history and when it stopped."""
+    """A trained run: final weights (Keras order), per-epoch history and when it stopped.
+
+    min_val_epoch / min_val_weights: the epoch (1-based) with the lowest validation loss (without the penalty) and
+    the weights at its end, kept for every run so overfitting can be measured on the test set at an epoch chosen on
+    validation data. diverged_at: the epoch (1-based) at which the loss became non-finite or exploded; such a run
+    stops there and is excluded from intervals and verdicts.
+    """
 
     run: Run
     weights: list[np.ndarray]
     history: dict[str, np.ndarray]
     epochs_run: int
     best_epoch: int | None = None
+    min_val_epoch: int | None = None
+    min_val_weights: list[np.ndarray] | None = None
+    diverged_at: int | None = None
     extras: dict = field(default_factory=dict)
 
 

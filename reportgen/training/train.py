@@ -19,20 +19,25 @@ Progress = Callable[[int, str], None]  # called with the run-epochs just finishe
 MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
 
 
-def train_runs(runs: list[Run], data: Dataset, config: StudyConfig, progress: Progress | None = None) -> list[RunResult]:
-    """Train every run and return results in the order of runs."""
+def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None,
+               cancel=None) -> list[RunResult]:
+    """Train every run on its replicate's dataset (datasets[run.seed]) and return results in the order of runs.
+
+    cancel: a threading.Event; when set, training stops between chunks of epochs and Interrupted is raised.
+    """
     progress = progress or (lambda n, label: None)
-    init = {seed: initial_dense_weights(config.model, seed) for seed in sorted({r.seed for r in runs})}
+    init = {s: initial_dense_weights(config.model, s) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
         from reportgen.training.keras_fit import train_one
 
-        return [train_one(run, data, config, init[run.seed], progress) for run in runs]
-    groups: dict[Network, list[Run]] = defaultdict(list)
-    for run in runs:
-        groups[Network.of(run.variant, config.model)].append(run)
+        return [train_one(run, datasets[run.seed], config, init[run.init_seed], progress) for run in runs]
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for run in runs:  # interim: one graph per network shape and dataset, until the engine stacks per-run data
+        groups[(Network.of(run.variant, config.model), id(datasets[run.seed]))].append(run)
     # One thread per graph: XLA compiles and TensorFlow runs outside the GIL, so two groups overlap on two cores.
     with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
-        done = pool.map(lambda item: _train_group(item[0], item[1], data, config, init, progress), groups.items())
+        done = pool.map(lambda item: _train_group(item[0][0], item[1], datasets[item[1][0].seed], config, init, progress),
+                        groups.items())
         results = {result.run.key: result for group in done for result in group}
     return [results[r.key] for r in runs]
 
@@ -47,7 +52,7 @@ def _train_group(network, runs, data, config, init, progress) -> list[RunResult]
         shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=min(tc.epochs, MAX_CHUNK),
     )
     hyper = _group_hyper(runs)
-    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(network, init[r.seed]) for r in runs))]
+    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(network, init[r.init_seed]) for r in runs))]
     state = engine.initial_state(spec, stacked)
     tensors = {k: tf.constant(getattr(data, k)) for k in ("x_train", "y_train", "x_val", "y_val")}
     advance = engine.build_trainer(spec)
