@@ -1,4 +1,4 @@
-"""Measure every run and summarise across seeds: pure numpy / pandas, no plotting, no files."""
+"""Measure every run and summarise across replicates: the only place numbers are made; no plotting, no files."""
 
 from __future__ import annotations
 
@@ -7,102 +7,145 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reportgen import data as data_module
 from reportgen.config import StudyConfig
-from reportgen.data import Dataset, grid
-from reportgen.models import Network, accuracy_and_loss, predict_logits, predict_proba
+from reportgen.data import Dataset
+from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, rebound
+from reportgen.models import Network, accuracy_and_loss, predict_logits
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
 from reportgen.training.runs import SWEEP_KINDS
 
 SPARSITY_CURVE = np.logspace(-5, 0, 41)  # thresholds for the |w| < t curve
 PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
-COMPLEXITY_RESOLUTION = 100  # grid used for the boundary-length measure of every run
+PRUNE_SEARCH = np.round(np.arange(0.0, 1.0, 0.02), 2)  # fractions tried for the prunable share
+REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
 
-# Per-run metrics summarised in the results table: column -> (label, how to read it).
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-run measure: its label, how it reads, and which smallest effect of interest applies to it."""
+
+    label: str
+    kind: str = "num"  # 'pct' (a share, shown in percent), 'int' (a count) or 'num'
+    margin: str | None = None  # field of analysis.margins
+    relative: bool = False  # the margin is a share of the reference's mean
+
+
 METRICS = {
-    "train_accuracy": "Train accuracy",
-    "test_accuracy": "Test accuracy",
-    "gap": "Generalization gap (train − test accuracy)",
-    "train_loss": "Train loss",
-    "test_loss": "Test loss",
-    "loss_gap": "Loss gap (test − train loss)",
-    "val_loss": "Validation loss",
-    "epochs_run": "Epochs run",
-    "boundary_length": "Decision-boundary length",
-    "val_loss_tv": "Validation-loss roughness",
-    "val_loss_slope": "Late validation-loss trend (per 100 epochs)",
-    "kernel_l1": "L1 norm of hidden kernels",
-    "kernel_l2": "L2 norm of hidden kernels",
+    "train_accuracy": Metric("Train accuracy", "pct", "accuracy"),
+    "val_accuracy": Metric("Validation accuracy", "pct", "accuracy"),
+    "test_accuracy": Metric("Test accuracy", "pct", "accuracy"),
+    "gap": Metric("Generalization gap (train − test accuracy)", "pct", "accuracy"),
+    "train_loss": Metric("Train loss", "num", "loss"),
+    "val_loss": Metric("Validation loss", "num", "loss"),
+    "test_loss": Metric("Test loss", "num", "loss"),
+    "loss_gap": Metric("Loss gap (test − train loss)", "num", "loss"),
+    "test_rebound": Metric("Test-loss rebound (final − at the best validation epoch)", "num", "loss"),
+    "val_rebound": Metric("Validation-loss rebound (final − minimum, smoothed)", "num", "loss"),
+    "min_val_epoch": Metric("Epoch of the lowest validation loss", "int"),
+    "train_over_bayes": Metric("Train accuracy above the Bayes-optimal rule's", "pct", "accuracy"),
+    "excess_error": Metric("Test error above the Bayes-optimal rule's", "pct", "accuracy"),
+    "epochs_run": Metric("Epochs run", "int"),
+    "boundary_length": Metric("Decision-boundary length (in the data region)", "num", "boundary", True),
+    "boundary_pieces": Metric("Decision-boundary pieces (in the data region)", "num", "boundary", True),
+    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended log loss)", "num", "roughness", True),
+    "prunable": Metric("Share of weights prunable without losing validation accuracy", "pct", "sparsity"),
+    "kernel_l1": Metric("L1 norm of hidden kernels", "num", "weights", True),
+    "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
+    "first_min_abs": Metric("Smallest first-layer |w|"),
+    "first_max_abs": Metric("Largest first-layer |w|"),
 }
 
 
+def metric_info(metric: str) -> Metric:
+    """The Metric of a column, including the first-layer sparsity columns first_below_<t>."""
+    if metric.startswith("first_below_"):
+        return Metric(f"Share of first-layer weights with |w| < {metric.removeprefix('first_below_')}", "pct", "sparsity")
+    return METRICS.get(metric, Metric(metric))
+
+
 def metric_label(metric: str) -> str:
-    """Human label of a metric column, including the sparsity columns below_<t>."""
-    if metric.startswith("below_"):
-        return f"Share of hidden weights with |w| < {metric.removeprefix('below_')}"
-    return METRICS.get(metric, metric)
+    """Human label of a metric column."""
+    return metric_info(metric).label
 
 
 def metric_kind(metric: str) -> str:
-    """How a metric reads: 'pct' (a share, shown in percent), 'int' (a count) or 'num'."""
-    if metric.endswith("accuracy") or metric == "gap" or metric.startswith("below_"):
-        return "pct"
-    return "int" if metric == "epochs_run" else "num"
+    """How a metric reads: 'pct', 'int' or 'num'."""
+    return metric_info(metric).kind
 
 
 @dataclass(frozen=True)
 class BoundarySet:
-    """Predicted probabilities on a grid: probs[seed, row, col]."""
+    """Predicted probabilities on the measuring grid: probs[run, row, col] (NaN outside the data region), and the
+    first run's probabilities on the whole grid (the drawn background)."""
 
     xs: np.ndarray
     ys: np.ndarray
     probs: np.ndarray
+    seeds: list[int]
+    background: np.ndarray
+
+
+@dataclass(frozen=True)
+class Design:
+    """What varies between replicates, and so what every interval covers."""
+
+    replicates: int
+    resample: bool
+    twins: list[str]  # variants trained twice per replicate with different initial weights
+    varies: list[str]  # the sources of randomness that differ between replicates
+
+    def sentence(self) -> str:
+        """Say in one sentence what the intervals cover."""
+        return (f"Intervals cover what differs between the {self.replicates} replicates: {', '.join(self.varies[:-1])} "
+                f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired.")
 
 
 @dataclass(frozen=True)
 class StudyAnalysis:
-    """Everything measured in one build, ready for figures and the report."""
+    """Everything measured in one build, ready for claims, figures and the report."""
 
     variants: list[str]
+    reference: str | None  # the unregularized variant comparisons are made against (found by its settings)
     seeds: list[int]
-    runs: pd.DataFrame  # one row per trained run (main variants and sweep points): its metrics
-    main_runs: pd.DataFrame  # the rows of the main variants, named as in the study (a run may serve a sweep too)
+    design: Design
+    runs: pd.DataFrame  # one row per trained run: its metrics (NaN for diverged runs)
+    main_runs: pd.DataFrame  # rows of the main variants (init 0), named as in the study
     layers: pd.DataFrame  # one row per run and hidden layer: weight statistics
     summary: pd.DataFrame  # one row per variant and metric: mean, low, high, n
     sweeps: pd.DataFrame  # one row per sweep kind, strength and metric: mean, low, high, n
     sparsity_curves: pd.DataFrame  # variant, layer, threshold, mean, low, high
-    pruning: pd.DataFrame  # variant, fraction, mean, low, high
-    histories: dict[str, dict[str, np.ndarray]]  # variant -> key -> [seeds, epochs] (NaN after a stop)
-    boundaries: dict[str, BoundarySet]  # main variants, every seed
-    sweep_boundaries: dict[tuple[str, float], BoundarySet]  # sweep point -> first seed only
-    first_layer: dict[str, np.ndarray]  # variant -> first-layer kernel weights of every seed, flattened
+    pruning: pd.DataFrame  # variant, fraction, mean, low, high (test accuracy after pruning)
+    histories: dict[str, dict[str, np.ndarray]]  # variant -> key -> [replicates, epochs] (NaN after a stop)
+    boundaries: dict[str, BoundarySet]  # main variants, every replicate
+    sweep_boundaries: dict[tuple[str, float], BoundarySet]  # sweep point -> first replicate only
+    first_layer: dict[str, np.ndarray]  # variant -> first-layer kernel weights of every replicate, flattened
+    twins: pd.DataFrame  # variant, seed, acc_diff (init 0 − init 1), disagreement (share of test points)
+    diverged: list[tuple[str, int]]  # (run key, epoch) of every run that diverged
+    bayes: dict  # the generator's Bayes-optimal rule: boundary_length, boundary_pieces, test_accuracy (mean)
+    bayes_grid: np.ndarray | None  # its P(class 1) on the frame's grid
+    frame: Frame
     thresholds: list[float]
     confidence: float
-    chance: float = 0.5  # accuracy of always predicting the test set's majority class
+    test_predictions: dict[str, np.ndarray]  # run key -> predicted class of each of its replicate's test points
+    chance: float = 0.5  # accuracy of always predicting the majority class of the test sets
 
 
-def boundary_length(probs: np.ndarray, dx: float, dy: float) -> float:
-    """Length of the 0.5 contour, measured as class changes between neighbouring grid cells (Manhattan length)."""
-    cls = probs > 0.5
-    return float(np.sum(cls[:, 1:] != cls[:, :-1]) * dy + np.sum(cls[1:, :] != cls[:-1, :]) * dx)
+def reference_variant(config: StudyConfig) -> str | None:
+    """The first variant without any regularizer: what 'the baseline' means, whatever it is called."""
+    plain = [v.name for v in config.variants if v.regularizers() == ()]
+    return plain[0] if plain else None
 
 
-def roughness(val_loss: np.ndarray, window: float) -> float:
-    """Mean absolute epoch-to-epoch change of the validation loss over the last `window` share of training."""
-    tail = val_loss[int(len(val_loss) * (1 - window)):]
-    return float(np.mean(np.abs(np.diff(tail)))) if tail.size > 1 else float("nan")
-
-
-def late_slope(val_loss: np.ndarray, window: float) -> float:
-    """Least-squares slope of the validation loss over the last `window` share of training, per 100 epochs."""
-    tail = val_loss[int(len(val_loss) * (1 - window)):]
-    return float(np.polyfit(np.arange(tail.size), tail, 1)[0] * 100) if tail.size > 2 else float("nan")
+def _hidden_kernels(result: RunResult, network: Network) -> list[np.ndarray]:
+    return [result.weights[i] for i in network.kernel_indices()[:-1]]
 
 
 def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) -> list[dict]:
     rows = []
-    for layer, idx in enumerate(network.kernel_indices()[:-1]):
-        signed = result.weights[idx].ravel()
+    for layer, kernel in enumerate(_hidden_kernels(result, network)):
+        signed = kernel.ravel()
         w = np.abs(signed)
         row = {"layer": layer + 1, "weights": w.size, "min": float(signed.min()), "max": float(signed.max()),
                "min_abs": float(w.min()), "max_abs": float(w.max()), "exact_zeros": int(np.sum(signed == 0)),
@@ -112,33 +155,84 @@ def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) ->
     return rows
 
 
-def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyConfig, cgrid) -> dict:
-    xs, ys, pts = cgrid
-    row = {"variant": result.run.variant.name, "seed": result.run.seed, "settings": settings_key(result.run.variant)}
-    for split in ("train", "val", "test"):
-        z = predict_logits(network, result.weights, getattr(data, f"x_{split}"))
+class _Evaluator:
+    """Run a network on the points every measure needs, keeping the test predictions."""
+
+    def __init__(self, frame: Frame, config: StudyConfig):
+        self.frame, self.config = frame, config
+        inside = _dilate(frame.region)
+        self.grid_mask = inside.ravel()
+        self.grid_points = frame.points[self.grid_mask]
+
+    def full_grid(self, result: RunResult) -> np.ndarray:
+        """P(class 1) of a run on the whole grid (for drawing)."""
+        network = Network.of(result.run.variant, self.config.model)
+        return _sigmoid(predict_logits(network, result.weights, self.frame.points)).reshape(len(self.frame.ys), len(self.frame.xs))
+
+    def probs_on_grid(self, network: Network, weights) -> np.ndarray:
+        """P(class 1) on the measuring grid, NaN outside the (slightly widened) data region."""
+        out = np.full(self.grid_mask.size, np.nan)
+        out[self.grid_mask] = _sigmoid(predict_logits(network, weights, self.grid_points))
+        return out.reshape(len(self.frame.ys), len(self.frame.xs))
+
+
+def _dilate(region: np.ndarray) -> np.ndarray:
+    """Grow a mask by one cell in every direction, so marching squares sees both sides of the region's edge."""
+    grown = region.copy()
+    grown[1:] |= region[:-1]
+    grown[:-1] |= region[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+
+def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator,
+             bayes_acc: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Measure one run; return its metrics, its test predictions and its grid probabilities."""
+    run = result.run
+    row = {"variant": run.variant.name, "seed": run.seed, "init": run.init, "key": run.key,
+           "settings": settings_key(run.variant), "diverged_at": result.diverged_at}
+    logits = {s: predict_logits(network, result.weights, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
+    for split, z in logits.items():
         row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z, getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
     row["loss_gap"] = row["test_loss"] - row["train_loss"]
-    row["epochs_run"] = result.epochs_run
-    row["best_epoch"] = result.best_epoch
-    probs = predict_proba(network, result.weights, pts).reshape(len(ys), len(xs))
-    row["boundary_length"] = boundary_length(probs, float(xs[1] - xs[0]), float(ys[1] - ys[0]))
-    row["val_loss_tv"] = roughness(result.history["val_loss"], config.analysis.stability_window)
-    row["val_loss_slope"] = late_slope(result.history["val_loss"], config.analysis.stability_window)
-    hidden = [np.abs(result.weights[i]) for i in network.kernel_indices()[:-1]]
-    row["kernel_l1"] = float(sum(w.sum() for w in hidden))
+    row["train_over_bayes"] = row["train_accuracy"] - bayes_acc.get("train", np.nan)
+    row["excess_error"] = bayes_acc.get("test", np.nan) - row["test_accuracy"]
+    if result.min_val_weights is not None:
+        at_min = accuracy_and_loss(predict_logits(network, result.min_val_weights, data.x_test), data.y_test)[1]
+        row["test_rebound"] = row["test_loss"] - at_min
+    epochs = config.training.epochs
+    row["val_rebound"], _ = rebound(result.history["val_loss"], max(1, round(REBOUND_SMOOTHING * epochs)))
+    row["min_val_epoch"] = result.min_val_epoch
+    row["epochs_run"], row["best_epoch"] = result.epochs_run, result.best_epoch
+    probs = ev.probs_on_grid(network, result.weights)
+    row["boundary_length"], row["boundary_pieces"] = contour_length(np.ma.masked_invalid(probs), ev.frame)
+    row["val_roughness"] = log_roughness(result.history["val_loss"], config.analysis.stability_window)
+    hidden = _hidden_kernels(result, network)
+    row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
     row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))
-    first = hidden[0].ravel()
+    first = np.abs(hidden[0]).ravel()
     row["first_min_abs"], row["first_max_abs"] = float(first.min()), float(first.max())
     for t in config.analysis.sparsity_thresholds:
-        row[f"below_{t:g}"] = float(np.mean(np.concatenate([w.ravel() for w in hidden]) < t))
-    return row
+        row[f"first_below_{t:g}"] = float(np.mean(first < t))
+    row["prunable"] = _prunable(result, network, data, config.analysis.prune_tolerance)
+    return row, logits["test"] > 0, probs
 
 
-def _is_share(metric: str) -> bool:
-    """Accuracies and fractions live in [0, 1]; their t intervals are clipped there."""
-    return metric.endswith("accuracy") or metric.startswith("below_")
+def _prunable(result: RunResult, network: Network, data: Dataset, tolerance: float) -> float:
+    """Largest share of kernel weights whose removal costs at most `tolerance` validation accuracy."""
+    kernels = network.kernel_indices()
+
+    def val_accuracy(fraction: float) -> float:
+        pruned = prune(result.weights, kernels, fraction)
+        return accuracy_and_loss(predict_logits(network, pruned, data.x_val), data.y_val)[0]
+
+    return prunable_share(val_accuracy, PRUNE_SEARCH, tolerance)
 
 
 def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float) -> pd.DataFrame:
@@ -148,25 +242,17 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
         group = group if isinstance(group, tuple) else (group,)
         for metric in metrics:
             e = estimate(part[metric].to_numpy(dtype=float), confidence)
-            low, high = (max(e.low, 0.0), min(e.high, 1.0)) if _is_share(metric) else (e.low, e.high)
+            low, high = (max(e.low, 0.0), min(e.high, 1.0)) if metric_kind(metric) == "pct" and metric.endswith(
+                ("accuracy", "prunable")) or metric.startswith("first_below_") else (e.low, e.high)
             rows.append({**dict(zip(keys, group)), "metric": metric, "mean": e.mean, "low": low, "high": high, "n": e.n})
     return pd.DataFrame(rows)
 
 
-def _stacked(results: list[RunResult]) -> list[np.ndarray]:
-    return [np.stack(arrays) for arrays in zip(*(r.weights for r in results))]
-
-
-def _pruning(results: list[RunResult], network: Network, data: Dataset, confidence: float) -> list[dict]:
+def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
     """Test accuracy after zeroing the smallest share of all kernel weights (global magnitude pruning)."""
-    acc = np.zeros((len(results), len(PRUNE_FRACTIONS)))
     kernels = network.kernel_indices()
-    for s, result in enumerate(results):
-        mags = np.sort(np.concatenate([np.abs(result.weights[i]).ravel() for i in kernels]))
-        for j, frac in enumerate(PRUNE_FRACTIONS):
-            cut = mags[int(frac * (mags.size - 1))] if frac > 0 else -1.0
-            pruned = [np.where(np.abs(w) <= cut, 0.0, w) if i in kernels else w for i, w in enumerate(result.weights)]
-            acc[s, j] = accuracy_and_loss(predict_logits(network, pruned, data.x_test), data.y_test)[0]
+    acc = np.array([[accuracy_and_loss(predict_logits(network, prune(r.weights, kernels, f), datasets[r.run.seed].x_test),
+                                       datasets[r.run.seed].y_test)[0] for f in PRUNE_FRACTIONS] for r in results])
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -186,78 +272,160 @@ def _padded_histories(results: list[RunResult], epochs: int) -> dict[str, np.nda
     for key in HISTORY_KEYS:
         arr = np.full((len(results), epochs), np.nan)
         for s, r in enumerate(results):
-            arr[s, : len(r.history[key])] = r.history[key]
+            h = np.asarray(r.history[key], float)[:epochs]
+            arr[s, : len(h)] = np.where(np.isfinite(h), h, np.nan)
         out[key] = arr
     return out
 
 
-def _boundaries(results: list[RunResult], network: Network, data: Dataset, resolution: int) -> BoundarySet:
-    xs, ys, pts = grid(data.bounds(), resolution)
-    probs = predict_proba(network, _stacked(results), pts).reshape(len(results), len(ys), len(xs))
-    return BoundarySet(xs=xs, ys=ys, probs=probs)
+def _design(config: StudyConfig, twins: list[str]) -> Design:
+    varies = (["the draw of the training and validation points", "the test points"] if config.data.resample else [])
+    varies += ["the initial weights", "the batch order"]
+    if any(v.dropout for v in config.variants) or config.sweeps.dropout:
+        varies.append("the dropout masks")
+    return Design(len(config.training.seeds), config.data.resample, twins, varies)
 
 
-def analyse(results: list[RunResult], data: Dataset, config: StudyConfig) -> StudyAnalysis:
-    """Measure every run, then summarise variants, sweeps, sparsity and pruning across seeds."""
+def _bayes(config: StudyConfig, datasets: dict[int, Dataset], ev: _Evaluator) -> tuple[dict, dict, np.ndarray | None]:
+    """The generator's Bayes-optimal rule: its boundary in the frame, its accuracy on each replicate's points, its grid."""
+    grid = data_module.bayes_proba(config.data, ev.frame.points)
+    if grid is None:
+        return {}, {}, None
+    grid = grid.reshape(len(ev.frame.ys), len(ev.frame.xs))
+    length, pieces = contour_length(grid, ev.frame)
+    per_rep = {}
+    for seed, d in datasets.items():
+        per_rep[seed] = {s: float(np.mean((data_module.bayes_proba(config.data, getattr(d, f"x_{s}")) > 0.5) == getattr(d, f"y_{s}")))
+                         for s in ("train", "test")}
+    test = float(np.mean([a["test"] for a in per_rep.values()]))
+    return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
+
+
+def metric_columns(thresholds: list[float]) -> list[str]:
+    """Every per-run metric summarised in the tables."""
+    return list(METRICS) + [f"first_below_{t:g}" for t in thresholds]
+
+
+def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per twinned variant and replicate: test-accuracy difference and prediction disagreement of init 0 and init 1."""
+    rows = []
+    for (variant, seed), part in runs.groupby(["variant", "seed"], sort=False):
+        if set(part["init"]) >= {0, 1}:
+            a, b = (part[part["init"] == i].iloc[0] for i in (0, 1))
+            ok = pd.isna(a["diverged_at"]) and pd.isna(b["diverged_at"])
+            rows.append({"variant": variant, "seed": seed,
+                         "acc_diff": a["test_accuracy"] - b["test_accuracy"] if ok else np.nan,
+                         "disagreement": float(np.mean(predictions[a["key"]] != predictions[b["key"]])) if ok else np.nan})
+    return pd.DataFrame(rows, columns=["variant", "seed", "acc_diff", "disagreement"])
+
+
+def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: StudyConfig) -> StudyAnalysis:
+    """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates."""
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
-    cgrid = grid(data.bounds(), COMPLEXITY_RESOLUTION)
-    by_settings: dict[str, list[RunResult]] = {}
-    by_name: dict[str, list[RunResult]] = {}
+    frame = data_module.reference_frame(config.data)
+    ev = _Evaluator(frame, config)
+    bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
+    net = lambda r: Network.of(r.run.variant, config.model)  # noqa: E731
+    rows, layer_rows, predictions, grids = [], [], {}, {}
     for r in results:
-        by_settings.setdefault(settings_key(r.run.variant), []).append(r)
-        by_name.setdefault(r.run.variant.name, []).append(r)
-    net = lambda rs: Network.of(rs[0].run.variant, config.model)  # noqa: E731
-    rows, layer_rows = [], []
-    for r in results:
-        network = Network.of(r.run.variant, config.model)
-        rows.append(_run_row(r, network, data, config, cgrid))
-        layer_rows += [{"variant": r.run.variant.name, "seed": r.run.seed, **lr} for lr in _layer_rows(r, network, thresholds)]
+        row, pred, probs = _run_row(r, net(r), datasets[r.run.seed], config, ev, bayes_acc.get(r.run.seed, {}))
+        rows.append(row)
+        predictions[r.run.key], grids[r.run.key] = pred, probs
+        layer_rows += [{"variant": r.run.variant.name, "seed": r.run.seed, "init": r.run.init, **lr}
+                       for lr in _layer_rows(r, net(r), thresholds)]
     runs = pd.DataFrame(rows)
+    cols = metric_columns(thresholds)
+    runs.loc[runs["diverged_at"].notna(), cols] = np.nan  # a diverged run is a result, not a number
     names = [v.name for v in config.variants]
-    main = {n: by_name[n] for n in names}
-    metric_cols = list(METRICS) + [f"below_{t:g}" for t in thresholds] + ["first_min_abs", "first_max_abs"]
-    main_rows = runs[runs["variant"].isin(names)]
-    summary = summarise(main_rows, ["variant"], metric_cols, conf)
-    sweep_rows, sweep_bounds = [], {}
-    for kind in SWEEP_KINDS:
-        for strength in getattr(config.sweeps, kind):
-            key = settings_key(sweep_variant(kind, strength))
-            members = by_settings[key]
-            first = members[0].run.variant.name  # runs of the first variant with these settings
-            members = [m for m in members if m.run.variant.name == first]
-            part = runs[runs["variant"] == first].assign(kind=kind, strength=strength)
-            sweep_rows.append(part)
-            sweep_bounds[(kind, strength)] = _boundaries(members[:1], net(members), data, config.analysis.grid_resolution)
-    sweeps = summarise(pd.concat(sweep_rows), ["kind", "strength"], metric_cols, conf) if sweep_rows else pd.DataFrame()
-    curves = pd.DataFrame([{"variant": n, **row} for n in names for row in _sparsity_curves(main[n], net(main[n]), conf)])
-    pruning = pd.DataFrame([{"variant": n, **row} for n in names for row in _pruning(main[n], net(main[n]), data, conf)])
+    main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
+    ok = {r.run.key: r for r in results if r.diverged_at is None}
+    main = {n: [r for r in results if r.run.variant.name == n and r.run.init == 0 and r.run.key in ok] for n in names}
+    sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
+    twins = _twins(runs, predictions)
+    live = {n: rs for n, rs in main.items() if rs}
     return StudyAnalysis(
-        variants=names,
-        seeds=list(config.training.seeds),
-        runs=runs,
-        main_runs=main_rows,
-        layers=pd.DataFrame(layer_rows),
-        summary=summary,
-        sweeps=sweeps,
-        sparsity_curves=curves,
-        pruning=pruning,
-        histories={n: _padded_histories(main[n], config.training.epochs) for n in names},
-        boundaries={n: _boundaries(main[n], net(main[n]), data, config.analysis.grid_resolution) for n in names},
+        variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
+        design=_design(config, sorted(set(twins["variant"]))),
+        runs=runs, main_runs=main_rows, layers=pd.DataFrame(layer_rows),
+        summary=summarise(main_rows, ["variant"], cols, conf),
+        sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf) if len(sweep_rows) else pd.DataFrame(),
+        sparsity_curves=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]),
+        pruning=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]),
+        histories={n: _padded_histories([r for r in results if r.run.variant.name == n and r.run.init == 0], config.training.epochs) for n in names},
+        boundaries={n: BoundarySet(frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs],
+                                   ev.full_grid(rs[0])) for n, rs in live.items()},
         sweep_boundaries=sweep_bounds,
-        first_layer={n: np.concatenate([r.weights[0].ravel() for r in main[n]]) for n in names},
-        thresholds=list(thresholds),
-        confidence=conf,
-        chance=float(max(data.y_test.mean(), 1 - data.y_test.mean())),
+        first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
+        twins=twins,
+        diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
+        bayes=bayes, bayes_grid=bayes_grid, frame=frame, thresholds=list(thresholds), confidence=conf, test_predictions=predictions,
+        chance=float(np.mean([max(d.y_test.mean(), 1 - d.y_test.mean()) for d in datasets.values()])),
     )
 
 
-def summary_value(analysis: StudyAnalysis, variant: str, metric: str) -> dict:
-    """Return the summary row of one variant and metric as a dict (mean, low, high, n)."""
-    row = analysis.summary[(analysis.summary["variant"] == variant) & (analysis.summary["metric"] == metric)]
-    return row.iloc[0].to_dict()
+def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig, grids: dict, ev: _Evaluator):
+    """The run rows of every sweep point (tagged with kind and strength) and the first replicate's boundary of each."""
+    parts, bounds = [], {}
+    first_name = runs.drop_duplicates("settings").set_index("settings")["variant"]  # runs of equal settings: the first name
+    for kind in SWEEP_KINDS:
+        for strength in getattr(config.sweeps, kind):
+            name = first_name[settings_key(sweep_variant(kind, strength))]
+            part = runs[(runs["variant"] == name) & (runs["init"] == 0)]
+            parts.append(part.assign(kind=kind, strength=strength))
+            first = next(r for r in results if r.run.variant.name == name and r.run.init == 0)
+            bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, grids[first.run.key][None], [first.run.seed],
+                                                   ev.full_grid(first))
+    return (pd.concat(parts) if parts else pd.DataFrame()), bounds
 
 
-def per_seed(analysis: StudyAnalysis, variant: str, metric: str) -> np.ndarray:
-    """Values of a metric for a main variant, ordered by seed."""
-    rows = analysis.main_runs[analysis.main_runs["variant"] == variant].sort_values("seed")
-    return rows[metric].to_numpy(dtype=float)
+def summary_value(analysis: StudyAnalysis, variant: str, metric: str) -> dict | None:
+    """Return the summary row of one variant and metric as a dict (mean, low, high, n), or None."""
+    s = analysis.summary
+    rows = s[(s["variant"] == variant) & (s["metric"] == metric)] if not s.empty else s
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Series:
+    """Values of a metric for a main variant, indexed by replicate seed (NaN for diverged runs)."""
+    rows = analysis.main_runs[analysis.main_runs["variant"] == variant]
+    return rows.set_index("seed")[metric].astype(float)
+
+
+def sweep_values(analysis: StudyAnalysis, kind: str, strength: float, metric: str) -> pd.Series:
+    """Values of a metric at one sweep point, indexed by replicate seed."""
+    name = analysis.runs.drop_duplicates("settings").set_index("settings")["variant"][settings_key(sweep_variant(kind, strength))]
+    rows = analysis.runs[(analysis.runs["variant"] == name) & (analysis.runs["init"] == 0)]
+    return rows.set_index("seed")[metric].astype(float)
+
+
+@dataclass(frozen=True)
+class SweepChoice:
+    """A sweep's strength chosen on validation data: the lowest mean validation loss over replicates."""
+
+    kind: str
+    strength: float
+    val_loss: float
+    n_strengths: int
+
+
+def sweep_choices(analysis: StudyAnalysis) -> dict[str, SweepChoice]:
+    """Per sweep, the strength with the lowest mean validation loss (never chosen on the test set)."""
+    if analysis.sweeps.empty:
+        return {}
+    out = {}
+    val = analysis.sweeps[analysis.sweeps["metric"] == "val_loss"].dropna(subset=["mean"])
+    for kind, part in val.groupby("kind", sort=False):
+        best = part.loc[part["mean"].idxmin()]
+        out[kind] = SweepChoice(kind, float(best["strength"]), float(best["mean"]), len(part))
+    return out
+
+
+def matched_l1_l2(analysis: StudyAnalysis) -> tuple[SweepChoice, SweepChoice] | None:
+    """L1 at its best validation loss, and the L2 strength whose mean validation loss comes closest to it."""
+    choices = sweep_choices(analysis)
+    if not {"l1", "l2"} <= set(choices):
+        return None
+    val = analysis.sweeps[(analysis.sweeps["metric"] == "val_loss") & (analysis.sweeps["kind"] == "l2")].dropna(subset=["mean"])
+    l1 = choices["l1"]
+    row = val.loc[(val["mean"] - l1.val_loss).abs().idxmin()]
+    return l1, SweepChoice("l2", float(row["strength"]), float(row["mean"]), len(val))

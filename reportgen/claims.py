@@ -1,226 +1,493 @@
-"""The seed study's claims turned into measurements with computed verdicts, and the observations text."""
+"""The seed study's claims as a registry: one primary measure each, secondary measures, sanity checks; verdicts.
+
+A claim finds its variants by what they do (their regularizers), never by their names. Primary measures of all
+claims form one family corrected with Holm; secondary measures one family corrected with Benjamini-Hochberg;
+sanity checks (what a regularizer does by construction) are shown with their raw test and never counted.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
-from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, per_seed, summary_value
-from reportgen.stats import Comparison, paired, spread
+from reportgen.analysis import StudyAnalysis, metric_info, per_replicate, sweep_values
+from reportgen.config import VariantConfig
+from reportgen.stats import (Test, adjust, difference_test, replicates_for_equivalence, replicates_to_detect,
+                             variance_ratio_test)
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = "supported", "contradicted", "no meaningful effect", "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE)
+PRIMARY, SECONDARY, CHECK = "primary", "secondary", "check"
 
 
 @dataclass(frozen=True)
-class ClaimSpec:
-    """A claim and the measurement that tests it: variant vs reference (or vs zero) on one metric."""
+class Measure:
+    """How one claim is measured: a metric, the direction the claim expects, and the comparison."""
 
-    key: str
-    claim: str
-    variant: str
-    reference: str | None  # None: the claim is about the variant's own value being above / below zero
     metric: str
     direction: int  # +1: the claim expects a larger value, -1: a smaller one
-    measure: str
-    statistic: str = "mean"  # "mean": paired by seed; "spread": seed-to-seed standard deviations compared
+    how: str  # the measurement in words
+    statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (against zero),
+    #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2)
 
 
-def _sparsity_metric(analysis: StudyAnalysis) -> str:
-    return f"below_{max(analysis.thresholds):g}"
+@dataclass(frozen=True)
+class ClaimDef:
+    """A claim of the seed study and how it is measured."""
+
+    key: str
+    statement: str  # with {who}: the variant's name and regularizers
+    source: str  # where the seed study makes it
+    subject: str  # 'reference' (the unregularized variant), 'variant' (each variant `applies` accepts), 'sweeps'
+    primary: Measure
+    secondary: tuple[Measure, ...] = ()
+    applies: Callable[[VariantConfig], bool] = lambda v: bool(v.regularizers())
 
 
-REGULARIZERS = ("l1", "l2", "dropout", "batchnorm", "early_stopping")
+def _regularized(v: VariantConfig) -> bool:
+    return bool(v.regularizers())
 
 
-def claim_specs(analysis: StudyAnalysis) -> list[ClaimSpec]:
-    """The claims of the seed study and the usual claims for every regularizer, each with its measurement."""
-    gap = "generalization gap (train − test accuracy)"
-    overfits = "The baseline model, without regularization, overfits the training data."
-    specs = [
-        ClaimSpec("baseline_overfits", overfits, "baseline", None, "gap", +1, f"{gap} of the baseline, above zero"),
-        ClaimSpec("baseline_overfits_loss", overfits, "baseline", None, "loss_gap", +1,
-                  "test loss minus train loss of the baseline, above zero"),
-        ClaimSpec("baseline_val_loss_rises", overfits, "baseline", None, "val_loss_slope", +1,
-                  "least-squares trend of the validation loss over the late part of training, rising (above zero)"),
-        ClaimSpec("l2_small_weights", "L2 regularization (weight decay) keeps weights small.",
-                  "l2", "baseline", "kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
-        ClaimSpec("batchnorm_less_init_dependence", "Batch normalization reduces dependence on initialization.",
-                  "batchnorm", "baseline", "test_accuracy", -1,
-                  "seed-to-seed standard deviation of test accuracy (seeds set the initial weights), smaller than the baseline's",
-                  statistic="spread"),
-    ]
-    for t in sorted(analysis.thresholds):  # every configured threshold, so no single cut-off is cherry-picked
-        below = f"share of hidden-layer weights with |w| < {t:g}"
-        specs.append(ClaimSpec(f"l1_sparsity_{t:g}", "L1 regularization pushes many weights towards zero (sparsity).",
-                               "l1", "baseline", f"below_{t:g}", +1, f"{below}, larger than the baseline's"))
-        specs.append(ClaimSpec(f"l1_sparser_than_l2_{t:g}", "L1 gives sparser weights than L2 (the textbook difference between them).",
-                               "l1", "l2", f"below_{t:g}", +1, f"{below}, larger than L2's"))
-    for name in REGULARIZERS:
-        who = _pretty(name)
-        specs += [
-            ClaimSpec(f"{name}_smaller_gap", f"{who} reduces overfitting.", name, "baseline", "gap", -1, f"{gap}, smaller than the baseline's"),
-            ClaimSpec(f"{name}_test_accuracy", f"{who} improves generalization to unseen data.", name, "baseline",
-                      "test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
-            ClaimSpec(f"{name}_simpler_boundary", f"{who} gives a simpler (smoother) decision boundary.", name, "baseline",
-                      "boundary_length", -1, "length of the 0.5 probability contour, shorter than the baseline's"),
-        ]
-        if name != "early_stopping":  # its "late training" is the early phase of everyone else's: not comparable
-            specs.append(ClaimSpec(f"{name}_stable_loss", f"{who} gives more stable loss curves.", name, "baseline", "val_loss_tv", -1,
-                                   "mean absolute epoch-to-epoch change of the validation loss late in training, smaller than the baseline's"))
-    return [s for s in specs if s.variant in analysis.variants and (s.reference is None or s.reference in analysis.variants)]
+GAP = "generalization gap (train − test accuracy)"
+REGISTRY: tuple[ClaimDef, ...] = (
+    ClaimDef("overfits", "The model without regularization ({who}) overfits the training data.", "notebook, Observations 1",
+             "reference", Measure("gap", +1, f"{GAP}, above zero", "value"),
+             secondary=(Measure("test_rebound", +1, "test loss at the end minus at the epoch of lowest validation loss, above zero", "value"),
+                        Measure("train_over_bayes", +1, "train accuracy minus the Bayes-optimal rule's on the same points, above zero", "value"),
+                        Measure("loss_gap", +1, "test loss minus train loss, above zero", "value"))),
+    ClaimDef("less_overfitting", "{who} reduces overfitting.", "notebook, Observations 2 and Why use regularization",
+             "variant", Measure("gap", -1, f"{GAP}, smaller than the baseline's"),
+             secondary=(Measure("test_rebound", -1, "test-loss rebound after the best validation epoch, smaller than the baseline's"),
+                        Measure("loss_gap", -1, "test loss minus train loss, smaller than the baseline's"))),
+    ClaimDef("better_generalization", "{who} improves generalization to unseen data.", "notebook, Why use regularization and Conclusion",
+             "variant", Measure("test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
+             secondary=(Measure("test_loss", -1, "test loss, lower than the baseline's"),)),
+    ClaimDef("simpler_boundary", "{who} gives a simpler, smoother decision boundary.", "notebook, Observations 1 and 2",
+             "variant", Measure("boundary_length", -1, "length of the 0.5 contour inside the data region, shorter than the baseline's"),
+             secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's"),)),
+    ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
+             "variant", Measure("val_roughness", -1, "roughness of the detrended log validation loss late in training, lower than the baseline's"),
+             # early stopping's late training is everyone else's early phase: not comparable
+             applies=lambda v: _regularized(v) and v.early_stopping is None),
+    ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",
+             "variant", Measure("prunable", +1, "largest share of weights prunable by magnitude while losing at most the "
+                                "tolerated validation accuracy, larger than the baseline's"),
+             applies=lambda v: v.l1 > 0),
+    ClaimDef("init_dependence", "{who} reduces dependence on initialization.", "notebook, What is regularization",
+             "variant", Measure("test_accuracy", -1, "variance of test accuracy between two initializations on the same data, "
+                                "as a ratio to the baseline's (below 1)", "init_ratio"),
+             secondary=(Measure("disagreement", -1, "share of test points on which the two initializations disagree, "
+                                "smaller than the baseline's", "disagreement"),),
+             applies=lambda v: v.batchnorm),
+    ClaimDef("l1_sparser_than_l2", "L1 gives sparser networks than L2 at the same validation loss.", "textbook contrast the notebook's weight analysis invokes",
+             "sweeps", Measure("prunable", +1, "prunable share of L1 at its best validation loss minus L2's at the strength matching "
+                               "that validation loss", "matched"),
+             secondary=(Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, L1 minus L2 at matched validation loss", "matched"),)),
+)
+# Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.
+CHECKS = {
+    "l1": Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, larger than the baseline's"),
+    "l2": Measure("kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
+}
 
 
-def _pretty(name: str) -> str:
-    return {"l1": "L1 regularization", "l2": "L2 regularization", "dropout": "Dropout",
-            "batchnorm": "Batch normalization", "early_stopping": "Early stopping"}.get(name, name)
+@dataclass(frozen=True)
+class Finding:
+    """One measure of one claim: its test, adjusted p-values, verdict and the sentence that reports it."""
+
+    role: str
+    variant: str | None
+    measure: Measure
+    metric: str
+    value: float  # the variant's mean (or ratio numerator's variance)
+    reference_value: float | None
+    test: Test
+    p_adjusted: float = math.nan
+    p_equivalence_adjusted: float = math.nan
+    verdict: str = INCONCLUSIVE
+    family_size: int = 0
+    needed: int | None = None  # replicates that would detect an effect of the observed size
+    needed_equivalence: int | None = None  # replicates that would show it inside the margin
+    sentence: str = ""
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """A measured claim: effect (variant − reference, or the value itself), its interval, test and verdict."""
+    """A claim about one variant (or about the sweeps), with its primary finding, secondary findings and checks."""
 
-    spec: ClaimSpec
-    value: float
-    reference_value: float | None
-    comparison: Comparison
-    verdict: str
-    sentence: str
+    definition: ClaimDef
+    variant: str | None
+    reference: str | None
+    text: str
+    primary: Finding
+    secondary: list[Finding] = field(default_factory=list)
+    note: str = ""  # e.g. which strengths were compared
 
-    def as_dict(self) -> dict:
-        """Return the claim as JSON-ready values."""
-        c = self.comparison
-        return {
-            "key": self.spec.key, "claim": self.spec.claim, "measure": self.spec.measure, "variant": self.spec.variant,
-            "reference": self.spec.reference, "metric": self.spec.metric, "expected_direction": self.spec.direction,
-            "variant_mean": self.value, "reference_mean": self.reference_value, "effect": c.diff.as_dict(),
-            "relative_effect": None if math.isnan(c.relative) else c.relative,
-            "p_value": None if math.isnan(c.p_value) else c.p_value, "verdict": self.verdict, "sentence": self.sentence,
-        }
+    @property
+    def key(self) -> str:
+        """A unique id such as 'less_overfitting:l1'."""
+        return f"{self.definition.key}:{self.variant}" if self.variant else self.definition.key
 
-
-def _verdict(comparison: Comparison, direction: int) -> str:
-    sign = comparison.diff.excludes_zero()
-    return INCONCLUSIVE if sign == 0 else SUPPORTED if sign == direction else NOT_SUPPORTED
+    @property
+    def verdict(self) -> str:
+        """The claim's verdict: its primary finding's."""
+        return self.primary.verdict
 
 
-def _num(v: float) -> str:
-    if not math.isfinite(v):
+@dataclass(frozen=True)
+class Verdicts:
+    """Every claim of this build with its verdict, and the sanity checks."""
+
+    claims: list[ClaimResult]
+    checks: list[Finding]
+    alpha: float
+    confidence: float
+
+    def tally(self) -> dict[str, int]:
+        """How many claims (primary findings) got each verdict."""
+        return {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
+
+    def family_sizes(self) -> tuple[int, int]:
+        """Tests in the primary (Holm) and secondary (BH) families."""
+        prim = sum(math.isfinite(c.primary.test.p_value) for c in self.claims)
+        sec = sum(math.isfinite(f.test.p_value) for c in self.claims for f in c.secondary)
+        return prim, sec
+
+
+def _expand(measure: Measure, thresholds: list[float]) -> list[tuple[Measure, str]]:
+    """A measure for each sparsity threshold when its metric is a template ('first_below_{t}'), else itself."""
+    if "{t}" not in measure.metric:
+        return [(measure, measure.metric)]
+    return [(replace(measure, how=measure.how.replace("{t}", f"{t:g}")), measure.metric.replace("{t}", f"{t:g}")) for t in thresholds]
+
+
+def _margin(config, metric: str, reference_mean: float | None) -> float:
+    """The smallest effect of interest of a metric, in its own units."""
+    info = metric_info(metric)
+    if info.margin is None:
+        return math.nan
+    m = getattr(config.analysis.margins, info.margin)
+    return m * abs(reference_mean) if info.relative and reference_mean is not None else m
+
+
+def _aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Two per-replicate series on their common replicates."""
+    common = a.index.intersection(b.index)
+    return a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
+
+
+def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
+    t = analysis.twins
+    return t[t["variant"] == variant].set_index("seed")[column].astype(float)
+
+
+def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, variant: str | None,
+             reference: str | None, matched=None) -> tuple[Test, float, float | None]:
+    """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
+    conf, stat = analysis.confidence, measure.statistic
+    if stat == "value":
+        a = per_replicate(analysis, variant, metric).to_numpy(float)
+        return difference_test(a, None, conf, _margin(config, metric, None)), _mean(a), None
+    if stat == "init_ratio":
+        a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
+        test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, config.analysis.margins.init_variance)
+        sd = lambda s: float(np.sqrt(_mean(s.to_numpy() ** 2) / 2))  # noqa: E731  twin differences: var 2σ²
+        return test, sd(a), sd(b)
+    if stat == "disagreement":
+        a, b = _aligned(*(_twin_series(analysis, n, "disagreement") for n in (variant, reference)))
+        return difference_test(a, b, conf, config.analysis.margins.accuracy), _mean(a), _mean(b)
+    if stat == "matched":
+        (l1, l2) = matched
+        a, b = _aligned(sweep_values(analysis, "l1", l1.strength, metric), sweep_values(analysis, "l2", l2.strength, metric))
+    else:
+        a, b = _aligned(per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric))
+    ref_mean = _mean(b)
+    return difference_test(a, b, conf, _margin(config, metric, ref_mean)), _mean(a), ref_mean
+
+
+def _finding(role, analysis, config, measure, metric, variant, reference, matched=None) -> Finding:
+    test, value, ref = _measure(analysis, config, measure, metric, variant, reference, matched)
+    return Finding(role, variant, measure, metric, value, ref, test)
+
+
+def _subjects(d: ClaimDef, analysis: StudyAnalysis, config) -> list[VariantConfig | None]:
+    """The variants a claim is about (None for a claim about the sweeps)."""
+    ref = analysis.reference
+    if ref is None:
+        return []
+    if d.subject == "reference":
+        return [v for v in config.variants if v.name == ref]
+    if d.subject == "sweeps":
+        return [None] if _matched(analysis) else []
+    twinned = set(analysis.design.twins)
+    return [v for v in config.variants if v.name != ref and d.applies(v)
+            and (d.primary.statistic != "init_ratio" or {v.name, ref} <= twinned)]
+
+
+def _matched(analysis: StudyAnalysis):
+    from reportgen.analysis import matched_l1_l2
+
+    return matched_l1_l2(analysis)
+
+
+def _who(v: VariantConfig | None) -> str:
+    if v is None:
+        return ""
+    return v.name if not v.regularizers() and not v.label else f"{v.name} ({v.label or v.describe()})"
+
+
+def _mean(values) -> float:
+    """Mean of the finite values (NaN when there are none), without numpy's empty-slice warning."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
+def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
+    """Every applicable claim with its findings measured but not yet judged."""
+    out, ref, matched = [], analysis.reference, _matched(analysis)
+    for d in REGISTRY:
+        for v in _subjects(d, analysis, config):
+            name = v.name if v else None
+            who = _who(v)
+            prim = _finding(PRIMARY, analysis, config, d.primary, d.primary.metric, name, ref, matched)
+            sec = [_finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
+                   for s in d.secondary for m, metric in _expand(s, analysis.thresholds)]
+            note = (f"L1 {matched[0].strength:g} (lowest mean validation loss, {matched[0].val_loss:.3f}) against L2 "
+                    f"{matched[1].strength:g} (validation loss {matched[1].val_loss:.3f})") if d.subject == "sweeps" else ""
+            text = d.statement.format(who=who)
+            out.append(ClaimResult(d, name, ref if d.subject != "sweeps" else "l2 sweep", text, prim, sec, note))
+    return out
+
+
+def _raw_checks(analysis: StudyAnalysis, config) -> list[Finding]:
+    ref = analysis.reference
+    return [_finding(CHECK, analysis, config, m, metric, v.name, ref)
+            for v in config.variants if ref and v.name != ref
+            for reg in v.regularizers() if reg in CHECKS for m, metric in _expand(CHECKS[reg], analysis.thresholds)]
+
+
+def _verdict(f: Finding, alpha: float) -> str:
+    if not f.test.effect.has_interval:
+        return INCONCLUSIVE
+    if f.p_adjusted < alpha:
+        return SUPPORTED if f.test.sign == f.measure.direction else CONTRADICTED
+    return NO_EFFECT if f.p_equivalence_adjusted < alpha else INCONCLUSIVE
+
+
+def _judge(findings: list[Finding], method: str | None, alpha: float, analysis: StudyAnalysis) -> list[Finding]:
+    """Adjust a family's p-values, give each finding its verdict, replicates needed and sentence."""
+    raw, raw_eq = [f.test.p_value for f in findings], [f.test.p_equivalence for f in findings]
+    adj, adj_eq = (adjust(raw, method), adjust(raw_eq, method)) if method else (raw, raw_eq)
+    size = sum(math.isfinite(p) for p in raw)
+    out = []
+    for f, p, pe in zip(findings, adj, adj_eq):
+        f = replace(f, p_adjusted=p, p_equivalence_adjusted=pe, family_size=size)
+        f = replace(f, verdict=_verdict(f, alpha))
+        if f.verdict == INCONCLUSIVE and f.test.effect.has_interval:
+            level = alpha / max(size, 1) if method == "holm" else alpha
+            f = replace(f, needed=replicates_to_detect(f.test, level), needed_equivalence=replicates_for_equivalence(f.test, level))
+        out.append(replace(f, sentence=sentence(f, method, analysis)))
+    return out
+
+
+def evaluate_claims(analysis: StudyAnalysis, config) -> Verdicts:
+    """Measure every applicable claim and judge it: Holm over primary measures, BH over secondary ones."""
+    alpha = 1 - analysis.confidence
+    claims = _raw_claims(analysis, config)
+    prim = iter(_judge([c.primary for c in claims], "holm", alpha, analysis))
+    sec = iter(_judge([f for c in claims for f in c.secondary], "bh", alpha, analysis))
+    judged = [replace(c, primary=next(prim), secondary=[next(sec) for _ in c.secondary]) for c in claims]
+    checks = _judge(_raw_checks(analysis, config), None, alpha, analysis)
+    return Verdicts(judged, checks, alpha, analysis.confidence)
+
+
+# ---- sentences: every number from this build, never more than the verdict behind it --------------------------
+
+METHOD_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", None: "uncorrected"}
+
+
+def fmt_number(v: float) -> str:
+    """A plain number with three significant digits; 'n/a' when missing."""
+    if v is None or not math.isfinite(v):
         return "n/a"
+    if v == 0:
+        return "0"
     return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
 
 
-def _formatters(metric: str):
-    """(value, difference) formatters: shares as percent and percentage points, the rest as plain numbers."""
-    if metric_kind(metric) == "pct":
+def fmt_p(p: float) -> str:
+    """A p-value: two significant digits, '< 0.0001' below that."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def p_is(p: float) -> str:
+    """'= 0.03' or '< 0.0001', to follow a 'p'."""
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def formatters(metric: str, kind: str = "difference"):
+    """(value, difference) formatters: shares as percent and percentage points, ratios with ×, the rest plain."""
+    if kind == "ratio":
+        return fmt_number, (lambda r: f"×{r:.3g}" if math.isfinite(r) else "n/a")
+    if metric_info(metric).kind == "pct":
         return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a")
-    return _num, (lambda d: ("+" if d > 0 else "") + _num(d))
+    return fmt_number, (lambda d: ("+" if d > 0 else "") + fmt_number(d))
 
 
-def _sentence(spec: ClaimSpec, comp: Comparison, verdict: str, value: float, ref: float | None, confidence: float) -> str:
-    d, label, n = comp.diff, metric_label(spec.metric), comp.diff.n
-    if spec.statistic == "spread":
-        label = f"Seed-to-seed standard deviation of {label.lower()}"
-    val, diff = _formatters(spec.metric)
-    if spec.reference is None:
-        head = f"{label}: {val(value)} for {spec.variant}"
-    else:
-        head = f"{label}: {val(value)} for {spec.variant} vs {val(ref)} for {spec.reference}, a difference of {diff(d.mean)}"
-        if math.isfinite(comp.relative) and metric_kind(spec.metric) != "pct":
-            head += f" ({comp.relative:+.0%})"
-    if not d.has_interval:
-        need = 3 if spec.statistic == "spread" else 2
-        return f"{head}; {n} seed{'s' if n != 1 else ''} give no interval, so no verdict (run at least {need} seeds)."
-    bound = val if spec.reference is None else diff  # an interval of the value itself, or of a difference
-    test = "bootstrap CI, Levene's test" if spec.statistic == "spread" else "paired t-test" if spec.reference else "t-test"
-    ci = f"{confidence:.0%} CI {bound(d.low)} to {bound(d.high)}, {test} p = {comp.p_value:.2g}, {n} seeds"
-    tail = {
-        SUPPORTED: "the data support the claim",
-        NOT_SUPPORTED: "the data show the opposite of the claim",
-        INCONCLUSIVE: "the interval includes zero, so these seeds cannot tell",
-    }[verdict]
-    if verdict == INCONCLUSIVE and d.excludes_zero():
-        tail = "the test is not significant, so these seeds cannot tell"
-    return f"{head} ({ci}): {tail}."
+def _head(f: Finding) -> str:
+    """What was compared, with the means (or the ratio)."""
+    val, diff = formatters(f.metric, f.test.kind)
+    label = metric_info(f.metric).label
+    st = f.measure.statistic
+    if st == "value":
+        return f"{label} of {f.variant}: {val(f.value)}"
+    if st == "init_ratio":
+        return (f"Seed-to-seed standard deviation of test accuracy between two initializations on the same data: "
+                f"{f.value:.2%} for {f.variant} vs {f.reference_value:.2%} for the baseline, a variance ratio of {diff(f.test.effect.mean)}")
+    if st == "disagreement":
+        label, val, diff = "Share of test points on which two initializations disagree", *formatters("test_accuracy")
+    who, ref = ("L1", "L2") if st == "matched" else (f.variant, "the baseline")
+    text = f"{label}: {val(f.value)} for {who} vs {val(f.reference_value)} for {ref}, a difference of {diff(f.test.effect.mean)}"
+    if metric_info(f.metric).kind != "pct" and st != "disagreement" and f.reference_value and math.isfinite(f.reference_value):
+        text += f" ({f.test.effect.mean / abs(f.reference_value):+.0%})"
+    return text
 
 
-def evaluate_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
-    """Measure every applicable claim with a paired comparison across seeds."""
-    out = []
-    for spec in claim_specs(analysis):
-        values = per_seed(analysis, spec.variant, spec.metric)
-        ref = per_seed(analysis, spec.reference, spec.metric) if spec.reference else np.zeros_like(values)
-        if spec.statistic == "spread":
-            comp = spread(values, ref, analysis.confidence)
-            value, ref_value = comp.diff.mean + comp.reference_mean, comp.reference_mean
-        else:
-            comp = paired(values, ref, analysis.confidence)
-            value, ref_value = float(np.nanmean(values)), (float(np.nanmean(ref)) if spec.reference else None)
-        verdict = _verdict(comp, spec.direction) if comp.diff.has_interval else INCONCLUSIVE
-        if spec.statistic == "spread" and not comp.p_value < 1 - analysis.confidence:
-            verdict = INCONCLUSIVE  # a bootstrap over a handful of seeds is optimistic: Levene's test must agree
-        out.append(ClaimResult(spec, value, ref_value, comp, verdict,
-                               _sentence(spec, comp, verdict, value, ref_value, analysis.confidence)))
+def _evidence(f: Finding, method: str | None, conf: float) -> str:
+    """The interval and the tests, raw and adjusted."""
+    e, t = f.test.effect, f.test
+    bound = formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, t.kind)[1]
+    test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic == "value" else "paired t-test")
+    text = f"{e.n} replicates, {conf:.0%} CI {bound(e.low)} to {bound(e.high)}, {test} p {p_is(t.p_value)}"
+    if method:
+        text += f", {METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)} over {f.family_size} {f.role} tests"
+    return text
+
+
+def _margin_text(f: Finding) -> str:
+    if f.test.kind == "ratio":
+        return f"1/{fmt_number(f.test.margin)} to {fmt_number(f.test.margin)}"
+    return f"±{formatters(f.metric)[1](f.test.margin).lstrip('+')}"
+
+
+def _conclusion(f: Finding, method: str | None, conf: float) -> str:
+    e, t = f.test.effect, f.test
+    if not e.has_interval:
+        return f"with {e.n} replicate{'s' if e.n != 1 else ''} there is no interval, so no verdict (run at least two)"
+    if f.verdict == SUPPORTED:
+        return "the data support the claim"
+    if f.verdict == CONTRADICTED:
+        return "the data show the opposite of the claim"
+    bound = formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, t.kind)[1]
+    eq = f"{2 * conf - 1:.0%} interval {bound(t.equivalence_interval[0])} to {bound(t.equivalence_interval[1])}"
+    if f.verdict == NO_EFFECT:
+        return (f"no meaningful effect: the {eq} lies inside the margin of {_margin_text(f)} "
+                f"(equivalence test p {p_is(f.p_equivalence_adjusted)}{', adjusted' if method else ''})")
+    null = "1" if t.kind == "ratio" else "zero"
+    why = (f"the {conf:.0%} interval includes {null}" if not t.p_value < 1 - conf
+           else f"the {conf:.0%} interval excludes {null}, but the effect does not survive {METHOD_NAMES[method]}'s "
+                f"correction for {f.family_size} tests")
+    more = []
+    if f.needed:
+        more.append(f"about {f.needed:,} replicates would detect an effect of this size (80% power)")
+    if f.needed_equivalence:
+        more.append(f"about {f.needed_equivalence:,} would show it lies within {_margin_text(f)}")
+    return f"inconclusive: {why}" + (f"; {' and '.join(more)}" if more else "")
+
+
+def sentence(f: Finding, method: str | None, analysis: StudyAnalysis) -> str:
+    """One sentence with every number behind a finding's verdict."""
+    conf = analysis.confidence
+    return f"{_head(f)} ({_evidence(f, method, conf)}): {_conclusion(f, method, conf)}."
+
+
+# ---- observations: rankings only where separated, sweeps chosen on validation, what diverged ------------------
+
+def _tied(analysis: StudyAnalysis, metric: str, a: str, b: str) -> bool:
+    """Whether the paired interval of a − b includes zero (or cannot be computed)."""
+    e = difference_test(*_aligned(per_replicate(analysis, a, metric), per_replicate(analysis, b, metric)),
+                        analysis.confidence, math.nan).effect
+    return not e.has_interval or e.low <= 0 <= e.high
+
+
+def ranking(analysis: StudyAnalysis, metric: str, higher: bool) -> list[str]:
+    """The leading variant followed by every variant tied with it within uncertainty (rule 7: rank only what is separated)."""
+    means = {v: _mean(per_replicate(analysis, v, metric)) for v in analysis.variants}
+    order = sorted((v for v, m in means.items() if math.isfinite(m)), key=lambda v: -means[v] if higher else means[v])
+    return order[:1] + [v for v in order[1:] if _tied(analysis, metric, order[0], v)]
+
+
+def _rank_sentence(analysis: StudyAnalysis, metric: str, higher: bool, what: str) -> str | None:
+    """Name the leader only when paired intervals separate it from every other variant."""
+    group = ranking(analysis, metric, higher)
+    if len(group) == 0 or len(analysis.variants) < 2:
+        return None
+    val = formatters(metric)[0]
+    mean = lambda v: _mean(per_replicate(analysis, v, metric))  # noqa: E731
+    conf = f"{analysis.confidence:.0%}"
+    if len(group) == 1:
+        return (f"{group[0]} has the {what} ({val(mean(group[0]))}); paired {conf} intervals separate it from every "
+                f"other variant.")
+    listed = ", ".join(f"{v} ({val(mean(v))})" for v in group)
+    return (f"No single variant has the {what}: {listed} are tied within uncertainty (the paired {conf} interval of "
+            f"each against {group[0]} includes zero).")
+
+
+def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
+    """Per sweep: the strength chosen on validation loss, its test accuracy against the baseline (Bonferroni)."""
+    from reportgen.analysis import sweep_choices
+
+    out, ref = [], analysis.reference
+    for kind, choice in sweep_choices(analysis).items():
+        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: the strength with the lowest mean validation "
+                f"loss is {choice.strength:g} (of {choice.n_strengths} tried; chosen on validation data, the test set "
+                f"only reports)")
+        if ref is not None:
+            a, b = _aligned(sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy"))
+            level = 1 - (1 - analysis.confidence) / choice.n_strengths
+            e = difference_test(a, b, level, math.nan).effect
+            _, diff = formatters("test_accuracy")
+            verdict = ("higher than" if e.low > 0 else "lower than" if e.high < 0 else "not distinguishable from") if e.has_interval else "not comparable with"
+            text += (f". Its test accuracy, {np.nanmean(a):.1%}, is {verdict} the baseline's {np.nanmean(b):.1%}: a paired difference of "
+                     f"{diff(e.mean)}, {level:.2%} CI {diff(e.low)} to {diff(e.high)} (Bonferroni over the {choice.n_strengths} strengths)")
+        out.append(text + ".")
     return out
 
 
-def observations(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[str]:
-    """Plain sentences computed from this build's numbers: rankings, sparsity, stopping, and claim tallies."""
-    mean = lambda v, m: summary_value(analysis, v, m)["mean"]  # noqa: E731
-    names = analysis.variants
-    n = len(analysis.seeds)
-    acc = sorted(names, key=lambda v: -mean(v, "test_accuracy"))
-    gap = sorted(names, key=lambda v: mean(v, "gap"))
-    out = [
-        f"Highest mean test accuracy: {acc[0]} ({mean(acc[0], 'test_accuracy'):.1%}); lowest: {acc[-1]} "
-        f"({mean(acc[-1], 'test_accuracy'):.1%}); a spread of "
-        f"{(mean(acc[0], 'test_accuracy') - mean(acc[-1], 'test_accuracy')) * 100:.1f} percentage points between variants, means over {n} seed{'s' if n != 1 else ''}.",
-        f"Smallest generalization gap: {gap[0]} ({mean(gap[0], 'gap'):+.1%}); largest: {gap[-1]} ({mean(gap[-1], 'gap'):+.1%}).",
-    ]
-    sparse = _sparsity_metric(analysis)
-    if "baseline" in names:
-        base_row = summary_value(analysis, "baseline", sparse)
-        base = base_row["mean"]
-        for v in (v for v in names if v != "baseline"):
-            row = summary_value(analysis, v, sparse)
-            s = row["mean"]
-            if row["low"] > base_row["high"]:  # only where the intervals separate
-                layers = analysis.layers[analysis.layers["variant"] == v]
-                zeros, total = int(layers["exact_zeros"].sum()), int(layers["weights"].sum())
-                out.append(f"{v} has {s:.1%} of its hidden-layer weights below {max(analysis.thresholds):g} in magnitude, "
-                           f"against {base:.1%} for the baseline ({s / max(base, 1e-12):.1f}×); "
-                           f"{zeros:,} of its {total:,} hidden-layer weights (all seeds) are exactly zero.")
-    for v in names:
+def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
+    """Plain sentences computed from this build's numbers: design, rankings, Bayes reference, sweeps, tallies."""
+    out = [analysis.design.sentence()]
+    out += [s for s in (_rank_sentence(analysis, "test_accuracy", True, "highest mean test accuracy"),
+                        _rank_sentence(analysis, "gap", False, "smallest generalization gap")) if s]
+    if analysis.bayes:
+        best = ranking(analysis, "test_accuracy", True)[:1]
+        if best:
+            acc = _mean(per_replicate(analysis, best[0], "test_accuracy"))
+            out.append(f"The Bayes-optimal rule of the data generator scores {analysis.bayes['test_accuracy']:.1%} on the "
+                       f"same test points, {(analysis.bayes['test_accuracy'] - acc) * 100:.1f} percentage points above "
+                       f"{best[0]} ({acc:.1%}); its decision boundary is {analysis.bayes['boundary_length']:.2f} long in the "
+                       f"data region, in {analysis.bayes['boundary_pieces']} piece{'s' if analysis.bayes['boundary_pieces'] != 1 else ''}.")
+    for v in analysis.variants:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
-        if e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
+        if len(e) and e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
             out.append(f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
                        f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).")
-    out += _sweep_observations(analysis)
-    tally = {k: sum(c.verdict == k for c in claims) for k in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)}
-    if claims:
-        out.append(f"Of {len(claims)} measured claims, {tally[SUPPORTED]} are supported, {tally[NOT_SUPPORTED]} are contradicted "
-                   f"and {tally[INCONCLUSIVE]} are inconclusive at {analysis.confidence:.0%} confidence.")
-    return out
-
-
-def _sweep_observations(analysis: StudyAnalysis) -> list[str]:
-    """Per sweep: the best and the worst strength by test accuracy, against the baseline and chance."""
-    if analysis.sweeps.empty:
-        return []
-    acc = analysis.sweeps[analysis.sweeps["metric"] == "test_accuracy"]
-    base = summary_value(analysis, "baseline", "test_accuracy") if "baseline" in analysis.variants else None
-    out = []
-    for kind, part in acc.groupby("kind", sort=False):
-        best = part.loc[part["mean"].idxmax()]
-        text = (f"{_pretty(kind)} sweep: the best mean test accuracy is {best['mean']:.1%} at {kind} = {best['strength']:g}"
-                f" ({analysis.confidence:.0%} CI {best['low']:.1%} to {best['high']:.1%})")
-        if base is not None:
-            overlap = best["low"] <= base["high"] and base["low"] <= best["high"]
-            text += (f", against {base['mean']:.1%} for the baseline; the intervals {'overlap' if overlap else 'do not overlap'}"
-                     f" (the best of {len(part)} strengths, picked after the fact: an optimistic estimate)")
-        worst = part.loc[part["mean"].idxmin()]
-        text += (f". The lowest is {worst['mean']:.1%} at {kind} = {worst['strength']:g}; always predicting the majority class"
-                 f" scores {analysis.chance:.1%}")
-        out.append(text + ".")
+    if analysis.diverged:
+        keys = ", ".join(f"{k} (epoch {ep})" for k, ep in analysis.diverged[:8]) + (" …" if len(analysis.diverged) > 8 else "")
+        out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "
+                   f"{'are' if len(analysis.diverged) != 1 else 'is'} left out of every interval and verdict: {keys}.")
+    out += _sweep_sentences(analysis)
+    tally = verdicts.tally()
+    if verdicts.claims:
+        prim, _ = verdicts.family_sizes()
+        out.append(f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
+                   f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
+                   f"correction over the {prim} primary tests.")
     return out

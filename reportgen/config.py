@@ -106,6 +106,12 @@ class VariantConfig(_Strict):
     batchnorm: bool = Field(False, description="Batch normalization after each hidden layer.")
     early_stopping: EarlyStopping | None = Field(None, description="Stop on the validation loss.")
 
+    def regularizers(self) -> tuple[str, ...]:
+        """The regularizers this variant uses, in a fixed order: what claims look at, never the name."""
+        used = {"l1": self.l1 > 0, "l2": self.l2 > 0, "dropout": self.dropout > 0, "batchnorm": self.batchnorm,
+                "early_stopping": self.early_stopping is not None}
+        return tuple(name for name, on in used.items() if on)
+
     def describe(self) -> str:
         """Say what regularizers this variant adds, in a few words."""
         parts = [f"L1 {self.l1:g}" if self.l1 else "", f"L2 {self.l2:g}" if self.l2 else ""]
@@ -137,16 +143,32 @@ class SweepConfig(_Strict):
     dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.1, 0.2, 0.3, 0.4, 0.5], description="Dropout rates to train.")
 
 
+class Margins(_Strict):
+    """Smallest effects of interest, fixed before looking: an effect shown to lie inside one is 'no meaningful effect'."""
+
+    accuracy: float = Field(0.01, gt=0, le=1, description="Accuracies and the generalization gap, as a share: 0.01 is 1 percentage point.")
+    loss: float = Field(0.05, gt=0, description="Cross-entropy differences (test loss, its rebound after the best validation epoch), in nats.")
+    boundary: float = Field(0.10, gt=0, le=1, description="Decision-boundary length and pieces, relative to the reference's mean: 0.1 is 10%.")
+    roughness: float = Field(0.10, gt=0, le=1, description="Roughness of the validation loss, relative to the reference's mean.")
+    sparsity: float = Field(0.05, gt=0, le=1, description="Shares of weights (near zero, prunable): 0.05 is 5 percentage points.")
+    weights: float = Field(0.10, gt=0, le=1, description="Kernel norms, relative to the reference's mean.")
+    init_variance: float = Field(2.0, gt=1, description="Ratio of initialization variances: inside [1/r, r] counts as no meaningful difference.")
+
+
 class AnalysisConfig(_Strict):
-    """How results are measured."""
+    """How results are measured and judged."""
 
     sparsity_thresholds: list[Positive] = Field(
         [1e-3, 1e-2], min_length=1, description="|w| below each of these counts as (near) zero in the tables."
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals.")
-    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the decision-boundary grid.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals; 1 − confidence is the level of every test.")
+    margins: Margins = Field(default_factory=Margins, description="Smallest effects of interest, per kind of measure.")
+    prune_tolerance: float = Field(
+        0.01, ge=0, lt=1, description="Validation accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp)."
+    )
+    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the drawn probability background.")
     stability_window: float = Field(
-        0.5, gt=0, le=1, description="Last share of training over which the stability of the validation loss is measured."
+        0.5, gt=0, le=1, description="Last share of training over which the roughness of the validation loss is measured."
     )
 
 
@@ -286,8 +308,12 @@ def study_toml(config: StudyConfig, comments: bool = False) -> str:
              "# Build it with: reportgen build --config study.toml", ""] if comments else []
     lines += _table_lines(config, None, comments)
     for name in ("data", "model", "training", "sweeps", "analysis", "output"):
+        section = getattr(config, name)
         head = ["", f"# {StudyConfig.model_fields[name].description}"] if comments else [""]
-        lines += head + _table_lines(getattr(config, name), name, comments)
+        lines += head + _table_lines(section, name, comments)
+        for sub, info in type(section).model_fields.items():  # nested tables such as [analysis.margins]
+            if isinstance(getattr(section, sub), BaseModel):
+                lines += ["", *([f"# {info.description}"] if comments else []), *_table_lines(getattr(section, sub), f"{name}.{sub}", comments)]
     if comments:
         lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
                   "# Keys of a variant:"] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.datasets import make_moons
 
 from reportgen.config import DataConfig
+from reportgen.measures import Frame, square_grid
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,55 @@ def grid(bounds: tuple[float, float, float, float], resolution: int) -> tuple[np
     ys = np.linspace(bounds[2], bounds[3], resolution, dtype=np.float32)
     xx, yy = np.meshgrid(xs, ys)
     return xs, ys, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+# ---- the generator as a reference: its density (where the data live) and its Bayes-optimal classifier ----------
+
+REGION_MASS = 0.99  # boundaries are measured in the smallest region holding this share of the data
+MEASURE_CELL = 0.05  # grid cell (data units) of the boundary measure: marching squares is within 1% of a circle's
+#                      length at this cell size (tests/test_measures.py)
+
+
+def _moon_log_densities(x: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Log densities (up to one shared constant) of make_moons' two classes at points x [n, 2]."""
+    from scipy.special import logsumexp
+
+    # Points along each half circle spaced at most noise / 2 apart: the sum of Gaussians is then smooth to well under 1%.
+    t = np.linspace(0, np.pi, int(np.clip(np.ceil(2 * np.pi / noise), 64, 4000)))
+    centres = (np.column_stack([np.cos(t), np.sin(t)]), np.column_stack([1 - np.cos(t), 0.5 - np.sin(t)]))
+    x = np.asarray(x, np.float64)
+    out = []
+    for c in centres:
+        sq = (x[:, None, 0] - c[None, :, 0]) ** 2 + (x[:, None, 1] - c[None, :, 1]) ** 2
+        out.append(logsumexp(-sq / (2 * noise**2), axis=1))
+    return out[0], out[1]
+
+
+def bayes_proba(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
+    """P(class 1 | x) under the data generator (equal class sizes), or None when it has no noise to integrate."""
+    if cfg.noise <= 0:
+        return None
+    out = np.empty(len(x))
+    for s in range(0, len(x), 4096):  # chunks keep the [points, angles] array small
+        l0, l1 = _moon_log_densities(x[s:s + 4096], cfg.noise)
+        out[s:s + 4096] = 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -700, 700)))
+    return out
+
+
+def _log_density(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
+    """Log of the generator's density (up to a constant) at points x."""
+    from scipy.special import logsumexp
+
+    chunks = [np.logaddexp(*_moon_log_densities(x[s:s + 4096], max(cfg.noise, 1e-3))) for s in range(0, len(x), 4096)]
+    return np.concatenate(chunks) if chunks else np.empty(0)
+
+
+def reference_frame(cfg: DataConfig) -> Frame:
+    """The study's measuring frame: a square grid over the generator's data and its 99% highest-density region."""
+    ref_x, _ = make_moons(n_samples=4000, noise=cfg.noise, random_state=np.random.SeedSequence([cfg.seed, 2**31]).generate_state(1)[0])
+    bounds = (ref_x[:, 0].min() - 0.3, ref_x[:, 0].max() + 0.3, ref_x[:, 1].min() - 0.3, ref_x[:, 1].max() + 0.3)
+    xs, ys = square_grid(bounds, MEASURE_CELL)
+    frame = Frame(xs, ys, np.ones((len(ys), len(xs)), bool))
+    cut = np.quantile(_log_density(cfg, ref_x), 1 - REGION_MASS)
+    region = (_log_density(cfg, frame.points) >= cut).reshape(len(ys), len(xs))
+    return Frame(xs, ys, region)

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
-from reportgen.analysis import BoundarySet, StudyAnalysis, per_seed
+from reportgen.analysis import BoundarySet, StudyAnalysis, per_replicate, summary_value
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 
@@ -57,9 +57,9 @@ class _Study:
 
     @property
     def seeds(self) -> str:
-        """'1 seed' or 'n seeds', for captions."""
+        """'1 replicate' or 'n replicates', for captions."""
         n = len(self.analysis.seeds)
-        return f"{n} seed" if n == 1 else f"{n} seeds"
+        return f"{n} replicate" if n == 1 else f"{n} replicates"
 
     @property
     def spread(self) -> str:
@@ -107,13 +107,7 @@ def _png(fig: MplFigure) -> tuple[bytes, float]:
     return png, round(min(MAX_WIDTH_CM, width_px / DPI * 2.54), 2)
 
 
-def _summary(analysis: StudyAnalysis, variant: str, metric: str) -> dict | None:
-    """Return the summary row (mean, low, high, n) of one variant and metric, or None when it was not measured."""
-    s = analysis.summary
-    if s.empty:
-        return None
-    rows = s[(s["variant"] == variant) & (s["metric"] == metric)]
-    return None if rows.empty else rows.iloc[0].to_dict()
+_summary = summary_value
 
 
 def _band(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,12 +157,16 @@ def _aspect(bset: BoundarySet) -> float:
     return float((bset.ys[-1] - bset.ys[0]) / (bset.xs[-1] - bset.xs[0]))
 
 
-def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float = 10):
-    """Draw P(class 1) of the first seed, the 0.5 contour of every seed and the training points; return the mappable."""
-    filled = ax.contourf(bset.xs, bset.ys, bset.probs[0], levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
+def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float = 10, bayes=None):
+    """Draw the first run's P(class 1), every run's 0.5 contour inside the data region, the Bayes boundary (dashed)
+    and the first replicate's training points; return the mappable."""
+    filled = ax.contourf(bset.xs, bset.ys, bset.background, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
     for probs in bset.probs:
-        if probs.min() < 0.5 < probs.max():  # a run that predicts one class everywhere has no boundary to draw
-            ax.contour(bset.xs, bset.ys, probs, levels=[0.5], colors="black", linewidths=0.7, alpha=0.8)
+        if np.nanmin(probs) < 0.5 < np.nanmax(probs):  # a run that predicts one class everywhere has no boundary to draw
+            ax.contour(bset.xs, bset.ys, np.ma.masked_invalid(probs), levels=[0.5], colors="black", linewidths=0.6,
+                       alpha=max(0.25, min(0.8, 4 / len(bset.probs))))
+    if bayes is not None:
+        ax.contour(bset.xs, bset.ys, bayes, levels=[0.5], colors="#f2c200", linewidths=1.4, linestyles="--")
     colours = [CLASS_COLOURS[int(c)] for c in data.y_train]
     ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=colours, s=point_size, edgecolors="black", linewidths=0.4)
     ax.set_xlim(bset.xs[0], bset.xs[-1])
@@ -201,10 +199,14 @@ def _draw_dataset(fig: MplFigure, study: _Study) -> str:
                Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker),
                Patch(color=CLASS_COLOURS[0], label="class 0"), Patch(color=CLASS_COLOURS[1], label="class 1")]
     fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    scope = (f"Each of the {study.seeds} draws its own training, validation and test points from the same generator "
+             f"(shown: the first replicate), so every interval in this report covers the data draw too."
+             if study.config.data.resample else
+             f"Every replicate trains on these same points: a replicate changes only the initial weights, batch order "
+             f"and dropout masks, so the intervals in this report are about this one sample of make_moons.")
     return (f"The make_moons data (noise {study.config.data.noise:g}): {len(d.y_train)} training points (circles) and "
-            f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} fresh test points (small light dots) "
-            f"used only to measure accuracy; colour is the class. Every run ({study.seeds} per variant) trains on "
-            f"these same points: a seed changes only the initial weights, batch order and dropout masks.")
+            f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} test points (small light dots) "
+            f"used only to measure accuracy; colour is the class. {scope}")
 
 
 def _draw_boundaries(fig: MplFigure, study: _Study) -> str | None:
@@ -217,17 +219,19 @@ def _draw_boundaries(fig: MplFigure, study: _Study) -> str | None:
     # 1.6 in of the width go to the colorbar, ticks and axis labels; 0.5 in of each row to the two-line title.
     axes = _grid(fig, len(names), (FULL_WIDTH_IN - 1.6) / 3 * _aspect(first) + 0.5, margins=(1.6, 0.3))
     for ax, name in zip(axes, names):
-        filled = _probability_panel(ax, a.boundaries[name], study.data)
+        filled = _probability_panel(ax, a.boundaries[name], study.data, bayes=a.bayes_grid)
         acc = _summary(a, name, "test_accuracy")
         ax.set_title(_text(name, 26) + (f"\ntest accuracy {acc['mean']:.3f}" if acc else ""))
     fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.9)
     fig.supxlabel("x1")
     fig.supylabel("x2")
-    res, n = len(first.xs), len(a.seeds)
-    lines = (f"Thin black lines: the 0.5 decision boundary of each of the {study.seeds}, so where they spread apart "
-             f"the seeds disagree." if n > 1 else f"Black line: the 0.5 decision boundary ({study.seeds}).")
-    return (f"Background: predicted probability of class 1 of each variant's first run (seed {a.seeds[0]}) on a "
-            f"{res}×{res} grid. {lines} Dots: the training points, coloured by class. Titles give the "
+    n = len(a.seeds)
+    lines = (f"Thin black lines: the 0.5 decision boundary of each of the {study.seeds}, drawn inside the region that "
+             f"holds 99% of the data (where boundary length is measured); where they spread apart, replicates disagree."
+             if n > 1 else "Black line: the 0.5 decision boundary, inside the region that holds 99% of the data.")
+    bayes = " Dashed yellow line: the Bayes-optimal boundary of the data generator." if a.bayes_grid is not None else ""
+    return (f"Background: predicted probability of class 1 of each variant's first replicate. {lines}{bayes} Dots: "
+            f"the first replicate's training points, coloured by class. Titles give the "
             f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}).")
 
 
@@ -343,7 +347,7 @@ def _extremes_panel(ax, study: _Study, names: list[str], metric: str) -> bool:
     """Draw mean and CI of one weight extreme per variant (one row each), seeds as dots; return if a CI reaches 0."""
     reaches_zero = False
     for i, name in enumerate(names):
-        row, seeds = _summary(study.analysis, name, metric), per_seed(study.analysis, name, metric)
+        row, seeds = _summary(study.analysis, name, metric), per_replicate(study.analysis, name, metric).to_numpy()
         ax.scatter(seeds, i + np.linspace(-0.2, 0.2, len(seeds)), s=9, color="0.55", zorder=2)
         low, high = row["low"], row["high"]
         if np.isfinite(low) and np.isfinite(high):
@@ -352,7 +356,7 @@ def _extremes_panel(ax, study: _Study, names: list[str], metric: str) -> bool:
             ax.errorbar(row["mean"], i, xerr=[[row["mean"] - low], [high - row["mean"]]], fmt="none",
                         ecolor=study.colours[name], capsize=3, zorder=3)
         ax.scatter(row["mean"], i, s=36, color=study.colours[name], edgecolors="black", linewidths=0.5, zorder=4)
-    values = [x for v in names for x in per_seed(study.analysis, v, metric)]
+    values = [x for v in names for x in per_replicate(study.analysis, v, metric).to_numpy()]
     ax.set(xscale="log", xlim=_log_limits(values + [_summary(study.analysis, v, metric)["mean"] for v in names]))
     return reaches_zero
 
@@ -422,7 +426,7 @@ def _draw_pruning(fig: MplFigure, study: _Study) -> str | None:
         part = prune[prune["variant"] == name].sort_values("fraction")
         _line_band(ax, part["fraction"] * 100, part["mean"], part["low"], part["high"], study.colours[name],
                    marker="o", markersize=3, lw=1.3)
-    majority = max(float(np.mean(study.data.y_test)), 1 - float(np.mean(study.data.y_test)))
+    majority = a.chance
     ax.axhline(majority, color="0.3", linestyle=":", linewidth=1)
     ax.set(xlabel="kernel weights set to zero (%)", ylabel="test accuracy", xlim=(0, 100))
     _variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls=":", label="majority class")])
@@ -439,9 +443,8 @@ def _sweep_kinds(kinds) -> list[str]:
 
 def _reference(study: _Study) -> str | None:
     """The unregularized variant sweeps are compared with: 'baseline' if it is one, else the first such variant."""
-    plain = [v.name for v in study.config.variants
-             if v.describe() == "no regularization" and _summary(study.analysis, v.name, "test_accuracy")]
-    return "baseline" if "baseline" in plain else (plain[0] if plain else None)
+    ref = study.analysis.reference
+    return ref if ref and _summary(study.analysis, ref, "test_accuracy") else None
 
 
 def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colour) -> None:
@@ -465,7 +468,7 @@ def _draw_sweeps(fig: MplFigure, study: _Study) -> str | None:
     a, sweeps = study.analysis, study.analysis.sweeps
     if sweeps.empty:
         return None
-    kinds, sparse = _sweep_kinds(sweeps["kind"]), f"below_{max(a.thresholds):g}"
+    kinds, sparse = _sweep_kinds(sweeps["kind"]), f"first_below_{max(a.thresholds):g}"
     rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
                                         (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
     ref = _reference(study)

@@ -70,12 +70,11 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     with stages(f"training ({len(runs)} models, {config.training.engine} engine)"), progress:
         results = training.train_runs(runs, datasets, config, lambda n, label: progress.update(task, advance=n, description=escape(label)))
     with stages("analysis"):
-        dataset = datasets[config.training.seeds[0]]  # interim: analysis per replicate comes with the evidence work
-        measured = analysis.analyse(results, dataset, config)
-        verdicts = claims.evaluate_claims(measured)
+        measured = analysis.analyse(results, datasets, config)
+        verdicts = claims.evaluate_claims(measured, config)
         notes = claims.observations(measured, verdicts)
     with stages("figures"):
-        drawn = figures.make_figures(measured, dataset, config)
+        drawn = figures.make_figures(measured, datasets[config.training.seeds[0]], config)
     outputs: dict[str, bytes] = {}
     with stages("report"):
         ctx = report.build_context(config, measured, verdicts, notes, drawn, list(stages.timings), len(runs),
@@ -88,7 +87,7 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
         outputs["summary.md"] = report.render_summary(ctx).encode("utf-8")
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot).
     timings = stages.timings + [("total before writing", time.perf_counter() - started)]
-    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings).encode("utf-8")
+    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings, datasets).encode("utf-8")
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
@@ -110,28 +109,64 @@ def _clean(value):
     return value
 
 
-def results_json(config, results, measured, verdicts, notes, timings) -> str:
-    """Everything a build measured: the resolved study, every run's metrics and history, summaries, claims."""
+def _packed(bits: np.ndarray) -> str:
+    """Booleans as base64 of their packed bits: 2,000 test predictions in 336 characters."""
+    import base64
+
+    return base64.b64encode(np.packbits(np.asarray(bits, bool)).tobytes()).decode("ascii")
+
+
+def results_json(config, results, measured, verdicts, notes, timings, datasets) -> str:
+    """Everything a build measured: the study, the replicate design, every run, summaries, claims, predictions."""
     from reportgen import __version__
+    from reportgen.data import draw_seeds
 
     metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
-    by_key = {(m["variant"], m["seed"]): m for m in metrics}
-    layers = measured.layers.groupby(["variant", "seed"])
-    runs = [{**by_key[(r.run.variant.name, r.run.seed)], "settings": r.run.variant.model_dump(mode="json"),
-             "layers": layers.get_group((r.run.variant.name, r.run.seed)).drop(columns=["variant", "seed"]).to_dict(orient="records"),
-             "history": dict(r.history)} for r in results]
+    by_key = {m["key"]: m for m in metrics}
+    layers = measured.layers.groupby(["variant", "seed", "init"])
+    runs = [{**by_key[r.run.key], "settings": r.run.variant.model_dump(mode="json"),
+             "layers": layers.get_group((r.run.variant.name, r.run.seed, r.run.init)).drop(columns=["variant", "seed", "init"]).to_dict(orient="records"),
+             "history": dict(r.history), "test_predictions": _packed(measured.test_predictions[r.run.key])} for r in results]
+    design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
+              "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
+              "test_sets": {str(s): {"draw_seed": draw_seeds(config.data, s)[1], "labels": _packed(d.y_test)}
+                            for s, d in datasets.items()},
+              "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
+                                  "(numpy.unpackbits of the base64 bytes, first n_test bits)"}
     doc = {
         "reportgen": __version__,
         "study": config.model_dump(mode="json"),
+        "design": design,
         "confidence": measured.confidence,
+        "bayes": measured.bayes,
+        "diverged": [{"run": k, "epoch": e} for k, e in measured.diverged],
         "summary": measured.summary.to_dict(orient="records"),
         "sweeps": measured.sweeps.to_dict(orient="records"),
-        "claims": [c.as_dict() for c in verdicts],
+        "claims": [claim_json(c) for c in verdicts.claims],
+        "checks": [finding_json(f) for f in verdicts.checks],
         "observations": notes,
         "runs": runs,
         "timings_seconds": dict(timings),
     }
     return json.dumps(_clean(doc), indent=1, allow_nan=False)
+
+
+def finding_json(f) -> dict:
+    """A finding as JSON-ready values."""
+    t = f.test
+    return {"role": f.role, "variant": f.variant, "metric": f.metric, "measure": f.measure.how, "statistic": f.measure.statistic,
+            "expected_direction": f.measure.direction, "variant_mean": f.value, "reference_mean": f.reference_value,
+            "effect": {**t.effect.as_dict(), "kind": t.kind}, "p_value": t.p_value, "p_adjusted": f.p_adjusted,
+            "family_size": f.family_size, "margin": t.margin, "p_equivalence": t.p_equivalence,
+            "p_equivalence_adjusted": f.p_equivalence_adjusted, "verdict": f.verdict,
+            "replicates_to_detect": f.needed, "replicates_for_equivalence": f.needed_equivalence, "sentence": f.sentence}
+
+
+def claim_json(c) -> dict:
+    """A claim with its primary and secondary findings as JSON-ready values."""
+    return {"key": c.key, "claim": c.text, "source": c.definition.source, "variant": c.variant, "reference": c.reference,
+            "verdict": c.verdict, "note": c.note, "primary": finding_json(c.primary),
+            "secondary": [finding_json(f) for f in c.secondary]}
 
 
 OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "models")

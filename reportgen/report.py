@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from reportgen import __version__
 from reportgen import config as config_module
 from reportgen.analysis import metric_kind, metric_label, summarise
+from reportgen.claims import Finding, Verdicts, fmt_p
 from reportgen.stats import CI_METHOD, PAIRED_METHOD
 
 def _templates_dir() -> Path:
@@ -54,13 +55,30 @@ class Table:
 
 
 @dataclass(frozen=True)
-class ClaimRow:
-    """One measured claim as shown in the report."""
+class FindingRow:
+    """One measure of a claim (or a sanity check) as shown in the report."""
 
-    claim: str = _help("The claim in words, as the seed study makes it.")
+    variant: str = _help("The variant the measure is about (empty for a comparison of sweeps).")
     measure: str = _help("How this build measured it.")
-    verdict: str = _help("'supported', 'not supported' or 'inconclusive', computed from the interval.")
+    verdict: str = _help("'supported', 'contradicted', 'no meaningful effect' or 'inconclusive'.")
     sentence: str = _help("The numbers behind the verdict, in one sentence.")
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim as shown in the report: its primary finding decides the verdict."""
+
+    claim: str = _help("The claim in words, naming the variant it is about.")
+    source: str = _help("Where the seed study makes the claim.")
+    measure: str = _help("The primary measurement, chosen before looking.")
+    verdict: str = _help("The verdict of the primary measurement after Holm's correction.")
+    sentence: str = _help("The numbers behind the verdict, in one sentence.")
+    p_raw: float = _help("The primary test's p-value before correction.")
+    p_adjusted: float = _help("The primary test's Holm-adjusted p-value, which the verdict uses.")
+    n: int = _help("Replicates behind the primary measurement.")
+    needed: int | None = _help("For an inconclusive claim: about how many replicates would detect the effect seen.")
+    note: str = _help("What was compared, when it needs saying (for example the strengths matched).")
+    secondary: list[FindingRow] = _help("Other measurements of the same claim (Benjamini-Hochberg family).")
 
 
 @dataclass(frozen=True)
@@ -81,8 +99,8 @@ class ReportContext:
     title: str = _help("Report title from the study file (escaped like all study text).")
     generated: str = _help("Build time, from SOURCE_DATE_EPOCH when set, in UTC.")
     version: str = _help("reportgen version.")
-    n_seeds: int = _help("Seeds per variant.")
-    seeds: list[int] = _help("The seeds.")
+    n_seeds: int = _help("Replicates per variant.")
+    seeds: list[int] = _help("The replicates' seeds.")
     confidence: float = _help("Confidence level of every interval.")
     ci_method: str = _help("How intervals are computed.")
     paired_method: str = _help("How variants are compared with the baseline.")
@@ -91,8 +109,12 @@ class ReportContext:
     training: dict = _help("Shared training settings: hidden, epochs, batch_size, learning_rate, engine.")
     tables: list[Table] = _help("Result tables (means with intervals).")
     layer_table: Table = _help("Per-layer weight statistics.")
-    claims: list[ClaimRow] = _help("Every measured claim with its verdict.")
+    claims: list[ClaimRow] = _help("Every claim with its verdict, in registry order.")
+    checks: list[FindingRow] = _help("Sanity checks: what a regularizer does by construction; shown, never counted.")
     verdict_counts: dict = _help("How many claims got each verdict.")
+    design: str = _help("One sentence: what differs between replicates, so what every interval covers.")
+    rules: str = _help("One or two sentences: how a verdict is reached, with the corrections used.")
+    diverged: list[str] = _help("Runs that diverged ('key (epoch N)'), left out of every interval and verdict.")
     observations: list[str] = _help("Sentences computed from this build's numbers.")
     figures: dict[str, FigureRef] = _help("Figures by key.")
     study_toml: str = _help("The resolved study file.")
@@ -153,7 +175,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(setting=fmt_setting, num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
+    env.filters.update(p=fmt_p, setting=fmt_setting, num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
     return env
 
 
@@ -236,27 +258,51 @@ def _layer_table(analysis) -> Table:
                  columns=columns, rows=rows)
 
 
-def build_context(config, analysis, claims, observations, figures, timings, n_runs: int, source_date_epoch: str | None) -> ReportContext:
+def _finding_row(f: Finding) -> FindingRow:
+    return FindingRow(f.variant or "", f.measure.how, f.verdict, f.sentence)
+
+
+def _claim_row(c) -> ClaimRow:
+    p = c.primary
+    return ClaimRow(c.text, c.definition.source, p.measure.how, p.verdict, p.sentence, p.test.p_value, p.p_adjusted,
+                    p.test.effect.n, p.needed, c.note, [_finding_row(f) for f in c.secondary])
+
+
+def rules_sentence(verdicts: Verdicts) -> str:
+    """How verdicts are reached, in words a non-statistician can follow."""
+    prim, sec = verdicts.family_sizes()
+    return (f"A claim is supported (or contradicted) when its one primary measurement, chosen before looking, differs "
+            f"from the baseline in the claimed (or the opposite) direction after Holm's correction for the {prim} primary "
+            f"tests; it shows no meaningful effect when a {2 * verdicts.confidence - 1:.0%} interval lies inside the "
+            f"smallest effect of interest fixed in the study file, and is inconclusive otherwise. Other measurements of "
+            f"the same claims ({sec}) are corrected with Benjamini-Hochberg; sanity checks are shown, not counted.")
+
+
+def build_context(config, analysis, verdicts: Verdicts, observations, figures, timings, n_runs: int,
+                  source_date_epoch: str | None) -> ReportContext:
     """Arrange the analysis, claims and figures into the template context."""
     n = len(analysis.seeds)
     conf = f"{analysis.confidence:.0%}"
     tables = [
-        _table(analysis, f"Accuracy and loss: mean over {n} seeds, {conf} interval below.",
-               ["test_accuracy", "train_accuracy", "gap", "test_loss", "epochs_run"]),
-        _table(analysis, f"Weights and decision boundary: mean over {n} seeds, {conf} interval below.",
-               [f"below_{t:g}" for t in analysis.thresholds] + ["kernel_l2", "boundary_length", "val_loss_tv"]),
+        _table(analysis, f"Accuracy and overfitting: mean over {n} replicates, {conf} interval below.",
+               ["test_accuracy", "train_accuracy", "gap", "test_loss", "test_rebound", "min_val_epoch", "epochs_run"]),
+        _table(analysis, f"Weights, decision boundary and loss curves: mean over {n} replicates, {conf} interval below.",
+               [f"first_below_{t:g}" for t in analysis.thresholds] + ["prunable", "kernel_l2", "boundary_length",
+                                                                      "boundary_pieces", "val_roughness"]),
     ]
-    counts = {k: sum(c.verdict == k for c in claims) for k in ("supported", "not supported", "inconclusive")}
     d = config.data
     return ReportContext(
         title=config.title, generated=build_time(source_date_epoch), version=__version__, n_seeds=n, seeds=analysis.seeds,
         confidence=analysis.confidence, ci_method=CI_METHOD, paired_method=PAIRED_METHOD,
-        dataset={"n_train": config.n_train, "n_val": d.n_samples - config.n_train, "n_test": d.test_samples, "noise": d.noise, "seed": d.seed},
+        dataset={"n_train": config.n_train, "n_val": d.n_samples - config.n_train, "n_test": d.test_samples, "noise": d.noise,
+                 "seed": d.seed, "resample": d.resample},
         variants=[(v.name, v.label or v.describe()) for v in config.variants],
         training={"hidden": " → ".join(str(u) for u in config.model.hidden_units), "epochs": config.training.epochs,
                   "batch_size": config.training.batch_size, "learning_rate": config.model.learning_rate, "engine": config.training.engine},
         tables=tables, layer_table=_layer_table(analysis),
-        claims=[ClaimRow(c.spec.claim, c.spec.measure, c.verdict, c.sentence) for c in claims], verdict_counts=counts,
+        claims=[_claim_row(c) for c in verdicts.claims], checks=[_finding_row(f) for f in verdicts.checks],
+        verdict_counts=verdicts.tally(), design=analysis.design.sentence(), rules=rules_sentence(verdicts),
+        diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged],
         observations=observations,
         figures={f.key: FigureRef(f.key, f.title, f.caption, f.png, f.width_cm) for f in figures},
         study_toml=config_module.study_toml(config), libraries=library_versions(), machine=machine(), timings=timings, n_runs=n_runs,

@@ -1,4 +1,7 @@
-"""Small statistics over seeds: means with t confidence intervals and paired comparisons (scipy.stats)."""
+"""Statistics over replicates: intervals, paired tests, equivalence (TOST), variance ratios, multiplicity, power.
+
+scipy.stats and statsmodels do the mathematics; this module only fixes which test answers which question.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-CI_METHOD = "Student's t interval over seeds (mean ± t(n−1) · s / √n)"
-PAIRED_METHOD = "paired t-test over seeds (same seed = same data, initial weights and batch order)"
+CI_METHOD = "Student's t interval over replicates (mean ± t(n−1) · s / √n)"
+PAIRED_METHOD = "paired t-test over replicates (variants of one replicate share its data, initial weights and batch order)"
+RATIO_METHOD = ("ratio of initialization variances from twin runs (two initial weights per replicate, same data), "
+                "F(n, n) interval and test")
+POWER = 0.8  # the power behind "about N replicates would resolve this"
+MAX_REPLICATES = 100_000  # beyond this, "replicates needed" is reported as "more than"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean over seeds with its confidence interval (low, high are NaN with fewer than two seeds)."""
+    """A mean over replicates with its confidence interval (low, high are NaN with fewer than two values)."""
 
     mean: float
     low: float
@@ -27,16 +34,13 @@ class Estimate:
         """Whether an interval could be computed (two or more finite values)."""
         return self.n >= 2 and math.isfinite(self.low)
 
-    def excludes_zero(self) -> int:
-        """Return +1 if the interval lies above zero, -1 if below, 0 if it contains zero or is missing."""
-        if not self.has_interval:
-            return 0
-        return 1 if self.low > 0 else -1 if self.high < 0 else 0
-
     def as_dict(self) -> dict:
         """Return the estimate as plain JSON-ready values."""
-        clean = lambda v: None if not math.isfinite(v) else float(v)  # noqa: E731
-        return {"mean": clean(self.mean), "ci_low": clean(self.low), "ci_high": clean(self.high), "n": self.n}
+        return {"mean": _json(self.mean), "ci_low": _json(self.low), "ci_high": _json(self.high), "n": self.n}
+
+
+def _json(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def estimate(values, confidence: float) -> Estimate:
@@ -56,56 +60,159 @@ def estimate(values, confidence: float) -> Estimate:
 
 
 def estimate_columns(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column-wise mean, low and high over the rows (seeds) of a 2-D array."""
-    cols = [estimate(values[:, j], confidence) for j in range(values.shape[1])]
-    return tuple(np.array([getattr(c, f) for c in cols]) for f in ("mean", "low", "high"))
+    """Column-wise mean, low and high over the rows (replicates) of a 2-D array, NaNs left out."""
+    finite = np.isfinite(values)
+    n = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, values, 0.0).sum(axis=0) / n
+        var = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
+        half = stats.t.ppf((1 + confidence) / 2, n - 1) * np.sqrt(var / n)  # NaN with fewer than two values
+    return mean, mean - half, mean + half
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """A paired difference (variant minus reference) over seeds, with its test."""
+class Test:
+    """An effect with its interval, its test against no effect and its equivalence test against a margin.
 
-    diff: Estimate
-    p_value: float
-    reference_mean: float
+    kind 'difference': effect = mean of (variant − reference) per replicate, or of the value itself; null 0.
+    kind 'ratio': effect = ratio of variances (variant / reference); null 1; margin r means [1/r, r].
+    """
+
+    effect: Estimate
+    p_value: float  # two-sided, against no effect
+    p_equivalence: float  # TOST against the margin (small: the effect lies inside it)
+    margin: float
+    kind: str = "difference"
+    sd: float = math.nan  # spread of the per-replicate differences (for the replicates-needed estimate)
+    equivalence_interval: tuple[float, float] = (math.nan, math.nan)  # the 1 − 2α interval TOST compares with the margin
 
     @property
-    def relative(self) -> float:
-        """The mean difference as a share of the reference's mean (NaN when the reference is ~0)."""
-        return self.diff.mean / abs(self.reference_mean) if abs(self.reference_mean) > 1e-12 else math.nan
+    def null(self) -> float:
+        """The value of 'no effect'."""
+        return 1.0 if self.kind == "ratio" else 0.0
+
+    @property
+    def sign(self) -> int:
+        """+1 if the estimate is above no effect, -1 below, 0 if exactly at it or unknown."""
+        d = self.effect.mean - self.null
+        return 0 if not math.isfinite(d) or d == 0 else (1 if d > 0 else -1)
 
 
-def paired(values, reference, confidence: float) -> Comparison:
-    """Compare two per-seed arrays paired by seed."""
-    a, b = np.asarray(values, float), np.asarray(reference, float)
+def _ttest_p(diffs: np.ndarray) -> float:
+    """Two-sided one-sample t-test p against zero (0 or 1 for constant differences)."""
+    if diffs.size < 2:
+        return math.nan
+    if np.ptp(diffs) == 0:
+        return 0.0 if diffs[0] != 0 else 1.0
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(stats.ttest_1samp(diffs, 0.0).pvalue)
+
+
+def _tost_p(diffs: np.ndarray, margin: float) -> float:
+    """TOST p of 'the mean difference lies inside (−margin, margin)': the larger of two one-sided t-tests."""
+    if diffs.size < 2 or not margin > 0:
+        return math.nan
+    sd = float(np.std(diffs, ddof=1))
+    if sd == 0:
+        return 0.0 if abs(diffs[0]) < margin else 1.0
+    se, df, mean = sd / math.sqrt(diffs.size), diffs.size - 1, float(diffs.mean())
+    p_low = stats.t.sf((mean + margin) / se, df)  # H0: mean <= -margin
+    p_high = stats.t.cdf((mean - margin) / se, df)  # H0: mean >= +margin
+    return float(max(p_low, p_high))
+
+
+def difference_test(values, reference, confidence: float, margin: float) -> Test:
+    """Paired difference values − reference by replicate (reference None: the values themselves against zero)."""
+    a = np.asarray(values, float)
+    b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
     ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    diff = estimate(a - b, confidence)
-    if a.size >= 2 and np.ptp(a - b) > 0:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # near-constant differences make scipy warn; the p-value is still right
-            p = float(stats.ttest_rel(a, b).pvalue)
-    elif a.size >= 2:
-        p = 0.0 if np.any(a != b) else 1.0
-    else:
-        p = math.nan
-    return Comparison(diff=diff, p_value=p, reference_mean=float(b.mean()) if b.size else math.nan)
+    d = a[ok] - b[ok]
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
+    eq = estimate(d, 2 * confidence - 1)
+    return Test(estimate(d, confidence), _ttest_p(d), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high))
 
 
-SPREAD_METHOD = "difference of seed-to-seed standard deviations, percentile bootstrap interval, Levene's test"
+def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, margin: float) -> Test:
+    """Ratio of two variances, each estimated from twin differences d = x(init 0) − x(init 1) of one replicate.
 
-
-def spread(values, reference, confidence: float) -> Comparison:
-    """Compare seed-to-seed standard deviations (values minus reference), not paired."""
-    a, b = np.asarray(values, float), np.asarray(reference, float)
+    A twin difference has mean zero and variance 2σ², so mean(d²)/2 estimates σ² with n degrees of freedom and
+    the ratio of two such estimates follows F(n_a, n_b) scaled by the true ratio: the interval and both tests
+    are exact under normality at any n. Replicates share data across the two variants; a data draw that makes
+    both more (or less) sensitive to initialization correlates them, which widens the true spread of the
+    ratio less than independence assumes, so the interval errs on the wide side.
+    """
+    a, b = (np.asarray(x, float) for x in (twin_diffs, reference_twin_diffs))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    sd_a, sd_b = (float(np.std(v, ddof=1)) if v.size > 1 else math.nan for v in (a, b))
-    if min(a.size, b.size) < 3:
-        return Comparison(Estimate(sd_a - sd_b, math.nan, math.nan, min(a.size, b.size)), math.nan, sd_b)
+    na, nb = a.size, b.size
+    if min(na, nb) < 2 or not (np.any(a) and np.any(b)):
+        ratio = float(np.mean(a**2) / np.mean(b**2)) if na and nb and np.any(b) else math.nan
+        return Test(Estimate(ratio, math.nan, math.nan, min(na, nb)), math.nan, math.nan, margin, "ratio")
+    ratio = float(np.mean(a**2) / np.mean(b**2))
+    f = stats.f(na, nb)
+    tail = (1 - confidence) / 2
+    low, high = ratio / f.ppf(1 - tail), ratio / f.ppf(tail)
+    p = float(min(1.0, 2 * min(f.cdf(ratio), f.sf(ratio))))
+    p_eq = float(max(f.sf(ratio * margin), f.cdf(ratio / margin)))  # H0: ratio <= 1/margin, H0: ratio >= margin
+    eq = (ratio / f.ppf(confidence), ratio / f.ppf(1 - confidence))
+    return Test(Estimate(ratio, float(low), float(high), min(na, nb)), p, p_eq, margin, "ratio", math.nan, eq)
+
+
+def adjust(p_values: list[float], method: str) -> list[float]:
+    """Adjust a family of p-values: 'holm' (family-wise) or 'bh' (false discovery rate); NaNs stay out of the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method={"holm": "holm", "bh": "fdr_bh"}[method])[1]
+    return out.tolist()
+
+
+def replicates_to_detect(test: Test, alpha: float) -> int | None:
+    """About how many replicates would give an effect of the observed size POWER to be detected at level alpha."""
+    if test.kind == "ratio":
+        return _ratio_replicates(test.effect.mean, alpha)
+    if not (math.isfinite(test.sd) and test.sd > 0 and math.isfinite(test.effect.mean)) or test.effect.mean == 0:
+        return None
+    from statsmodels.stats.power import TTestPower
+
+    size = abs(test.effect.mean) / test.sd
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tiny samples make scipy warn about degenerate resamples
-        ci = stats.bootstrap((a, b), lambda x, y, axis: np.std(x, ddof=1, axis=axis) - np.std(y, ddof=1, axis=axis),
-                             paired=False, vectorized=True, confidence_level=confidence, n_resamples=2000,
-                             method="percentile", rng=np.random.default_rng(0)).confidence_interval
-        p = float(stats.levene(a, b).pvalue)
-    return Comparison(Estimate(sd_a - sd_b, float(ci.low), float(ci.high), min(a.size, b.size)), p, sd_b)
+        warnings.simplefilter("ignore")
+        try:
+            n = TTestPower().solve_power(effect_size=size, alpha=alpha, power=POWER, alternative="two-sided")
+        except (ValueError, RuntimeError):
+            return None
+    return None if not np.isfinite(n) else min(int(math.ceil(float(np.atleast_1d(n)[0]))), MAX_REPLICATES)
+
+
+def replicates_for_equivalence(test: Test, alpha: float) -> int | None:
+    """About how many replicates would show the effect inside the margin, if it is as large as observed."""
+    if test.kind == "ratio" or not (math.isfinite(test.sd) and test.sd > 0) or abs(test.effect.mean) >= test.margin:
+        return None
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - POWER) / 2)
+    return min(int(math.ceil((z * test.sd / (test.margin - abs(test.effect.mean))) ** 2)) + 1, MAX_REPLICATES)
+
+
+def _ratio_replicates(ratio: float, alpha: float) -> int | None:
+    """Smallest n whose F(n, n) test rejects ratio = 1 with POWER when the true ratio is the observed one."""
+    if not (math.isfinite(ratio) and ratio > 0) or ratio == 1:
+        return None
+    r = max(ratio, 1 / ratio)
+
+    def power(n: int) -> float:
+        crit = stats.f.ppf(1 - alpha / 2, n, n)
+        return float(stats.f.sf(crit / r, n, n))
+
+    n = 2
+    while power(n) < POWER:
+        n *= 2
+        if n > MAX_REPLICATES:
+            return MAX_REPLICATES
+    low, high = n // 2, n
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if power(mid) < POWER else (low, mid)
+    return high

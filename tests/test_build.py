@@ -40,12 +40,26 @@ def test_results_json_keeps_every_run_and_claim(tiny_build):
     assert doc["study"]["training"]["epochs"] == 6
     keys = {(r["variant"], r["seed"]) for r in doc["runs"]}
     assert keys == {(v, s) for v in VARIANTS + ["l1=0.01"] for s in (0, 1)}
+    design = doc["design"]
+    assert design["replicates"] == 2 and design["resample_data"] and "the test points" in design["sentence"]
+    assert set(design["test_sets"]) == {"0", "1"}
     run = doc["runs"][0]
     assert len(run["history"]["val_loss"]) == run["epochs_run"] and 0 <= run["test_accuracy"] <= 1
     assert [layer["layer"] for layer in run["layers"]] == [1, 2]
     assert {"min", "max", "mean_abs", "l1_norm", "l2_norm", "below_0.001", "below_0.01"} <= set(run["layers"][0])
-    assert {c["verdict"] for c in doc["claims"]} <= {"supported", "not supported", "inconclusive"}
-    assert any(c["key"].startswith("l1_sparsity_") for c in doc["claims"]) and doc["observations"]
+    assert {c["verdict"] for c in doc["claims"]} <= {"supported", "contradicted", "no meaningful effect", "inconclusive"}
+    keys = {c["key"] for c in doc["claims"]}
+    assert {"sparsity:l1", "sparsity:l1+drop <i>", "overfits:baseline"} <= keys and doc["observations"]
+    for c in doc["claims"]:
+        p = c["primary"]
+        assert p["role"] == "primary" and p["family_size"] == len(doc["claims"]) and p["p_adjusted"] >= p["p_value"]
+    import base64
+
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(run["test_predictions"]), np.uint8))[:200]
+    labels = np.unpackbits(np.frombuffer(base64.b64decode(design["test_sets"][str(run["seed"])]["labels"]), np.uint8))[:200]
+    assert np.mean(bits == labels) == pytest.approx(run["test_accuracy"])  # the kept predictions recompute the accuracy
 
 
 def test_summary_md_is_a_markdown_table(tiny_build):

@@ -1,72 +1,143 @@
-"""Claims and observations from hand-made per-seed numbers, where the right verdict is known."""
+"""Claims, verdicts and observations from hand-made per-replicate numbers, where the right verdict is known."""
+
+import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from reportgen.analysis import METRICS, StudyAnalysis, summarise
-from reportgen.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, evaluate_claims, observations
+from reportgen.analysis import Design, StudyAnalysis, metric_columns, reference_variant, summarise
+from reportgen.claims import (CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, evaluate_claims, observations,
+                              ranking)
+from reportgen.measures import Frame
+from tests.conftest import tiny_config
 
 THRESHOLDS = [1e-3, 1e-2]
-NOISE = np.array([0.01, -0.02, 0.015, -0.005, 0.0])  # five seeds
+REPS = 12
+NOISE = np.random.default_rng(7).normal(0, 1, (8, REPS))  # fixed per-replicate noise rows
 
 
-def _analysis(values: dict[str, dict[str, np.ndarray]], seeds=5) -> StudyAnalysis:
-    """A StudyAnalysis whose per-seed metrics are exactly `values[variant][metric]` (others filled neutrally)."""
-    metrics = list(METRICS) + [f"below_{t:g}" for t in THRESHOLDS]
+def _noise(i: int, scale: float) -> np.ndarray:
+    return NOISE[i % len(NOISE)] * scale
+
+
+def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
+    """A StudyAnalysis whose per-replicate metrics are values[variant][metric] (others: neutral noise)."""
+    cols = metric_columns(THRESHOLDS)
     rows = []
-    for v, given in values.items():
-        for s in range(seeds):
-            row = {"variant": v, "seed": s, "epochs_run": 100, "best_epoch": None}
-            for m in metrics:
-                row.setdefault(m, float(given[m][s]) if m in given else 0.5 + NOISE[s] * (1 + len(rows) % 3))
+    for i, v in enumerate(config.variants):
+        given = values.get(v.name, {})
+        for s in range(REPS):
+            row = {"variant": v.name, "seed": s, "init": 0, "key": f"{v.name}/seed{s}", "diverged_at": None,
+                   "settings": v.model_dump_json(exclude={"name", "label"}), "epochs_run": 100, "best_epoch": None,
+                   "min_val_epoch": 50}
+            for j, m in enumerate(cols):
+                if m not in ("epochs_run", "min_val_epoch"):
+                    row[m] = float(given[m][s]) if m in given else 0.5 + _noise(i + j, 0.01)[s]
             rows.append(row)
     runs = pd.DataFrame(rows)
-    names = list(values)
-    empty = pd.DataFrame()
+    twin_rows = [{"variant": v, "seed": s, "acc_diff": d[s], "disagreement": abs(d[s])} for v, d in (twins or {}).items() for s in range(REPS)]
+    names = [v.name for v in config.variants]
+    frame = Frame(np.arange(3.0), np.arange(3.0), np.ones((3, 3), bool))
     return StudyAnalysis(
-        variants=names, seeds=list(range(seeds)), runs=runs, main_runs=runs,
-        layers=pd.DataFrame({"variant": names, "seed": 0, "layer": 1, "weights": 100, "exact_zeros": 0}),
-        summary=summarise(runs, ["variant"], metrics, 0.95), sweeps=empty, sparsity_curves=empty, pruning=empty,
-        histories={v: {"val_loss": np.ones((seeds, 100))} for v in names}, boundaries={}, sweep_boundaries={},
-        first_layer={}, thresholds=THRESHOLDS, confidence=0.95, chance=0.5,
+        variants=names, reference=reference_variant(config), seeds=list(range(REPS)),
+        design=Design(REPS, True, sorted(twins or {}), ["the data", "the initial weights"]),
+        runs=runs, main_runs=runs, layers=pd.DataFrame(), summary=summarise(runs, ["variant"], cols, 0.95),
+        sweeps=pd.DataFrame(), sparsity_curves=pd.DataFrame(), pruning=pd.DataFrame(),
+        histories={v: {"val_loss": np.ones((REPS, 100))} for v in names}, boundaries={}, sweep_boundaries={},
+        first_layer={}, twins=pd.DataFrame(twin_rows, columns=["variant", "seed", "acc_diff", "disagreement"]),
+        diverged=[], bayes={}, bayes_grid=None, frame=frame, thresholds=THRESHOLDS, confidence=0.95,
+        test_predictions={},
     )
 
 
-def _by_key(claims):
-    return {c.spec.key: c for c in claims}
+def _config(variants):
+    return tiny_config(variants=variants, analysis={"sparsity_thresholds": THRESHOLDS})
 
 
-def test_verdicts_follow_the_numbers():
-    base = 0.04 + NOISE[:5] / 10
-    a = _analysis({
-        "baseline": {"below_0.01": base, "test_accuracy": 0.92 + NOISE, "boundary_length": 10 + NOISE * 100},
-        "l1": {"below_0.01": base + 0.9, "test_accuracy": 0.85 + NOISE, "boundary_length": 10 - NOISE[::-1] * 100},
-    })
-    claims = _by_key(evaluate_claims(a))
-    assert claims["l1_sparsity_0.01"].verdict == SUPPORTED
-    assert claims["l1_test_accuracy"].verdict == NOT_SUPPORTED
-    assert claims["l1_simpler_boundary"].verdict == INCONCLUSIVE
-    assert "85.0% for l1 vs 92.0% for baseline, a difference of -7.0 pp" in claims["l1_test_accuracy"].sentence
-    assert "the data show the opposite of the claim" in claims["l1_test_accuracy"].sentence
-    assert "l2_small_weights" not in claims  # no l2 variant, so no l2 claim
+def _claims(verdicts):
+    return {c.key: c for c in verdicts.claims}
 
 
-def test_one_seed_gives_no_verdict():
-    a = _analysis({"baseline": {}, "l1": {}}, seeds=1)
-    claims = evaluate_claims(a)
-    assert claims and all(c.verdict == INCONCLUSIVE and "no interval" in c.sentence for c in claims)
+def test_four_verdicts_follow_the_numbers():
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
+    a = hand_made({
+        "baseline": {"test_accuracy": 0.92 + _noise(0, 0.005), "gap": 0.08 + _noise(1, 0.01),
+                     "boundary_length": 5 + _noise(2, 0.5), "val_roughness": 0.2 + _noise(3, 0.002)},
+        "l1": {"test_accuracy": 0.85 + _noise(0, 0.005) + _noise(4, 0.002), "gap": 0.02 + _noise(1, 0.01),
+               "boundary_length": 5 + _noise(5, 0.5), "val_roughness": 0.2 + _noise(3, 0.002) + _noise(6, 0.001)},
+    }, config)
+    claims = _claims(evaluate_claims(a, config))
+    assert claims["less_overfitting:l1"].verdict == SUPPORTED
+    assert claims["better_generalization:l1"].verdict == CONTRADICTED
+    assert claims["simpler_boundary:l1"].verdict == INCONCLUSIVE  # independent noise of 10%: too wide to tell
+    assert claims["stable_loss:l1"].verdict == NO_EFFECT  # tiny differences, well inside the 10% margin
+    assert claims["overfits:baseline"].verdict == SUPPORTED
+    inconclusive = claims["simpler_boundary:l1"].primary
+    assert inconclusive.needed and f"about {inconclusive.needed:,} replicates" in inconclusive.sentence
+    sentence = claims["better_generalization:l1"].primary.sentence
+    assert "Test accuracy: 85.0% for l1 vs 92.0% for the baseline, a difference of -6.9 pp (12 replicates, 95% CI" in sentence
+    assert "p < 0.0001, Holm-adjusted p < 0.0001 over 6 primary tests): the data show the opposite of the claim." in sentence
 
 
-def test_spread_claim_compares_seed_to_seed_variation():
-    a = _analysis({"baseline": {"test_accuracy": 0.9 + NOISE * 5}, "batchnorm": {"test_accuracy": 0.9 + NOISE / 20}})
-    claim = _by_key(evaluate_claims(a))["batchnorm_less_init_dependence"]
-    assert claim.verdict == SUPPORTED and "Levene" in claim.sentence
-    assert claim.value < claim.reference_value
+def test_primary_family_is_holm_corrected_and_the_tally_counts_claims():
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "l2", "l2": 0.001}])
+    a = hand_made({}, config)
+    v = evaluate_claims(a, config)
+    prim, sec = v.family_sizes()
+    assert prim == len(v.claims) and sum(v.tally().values()) == len(v.claims)
+    raw = sorted(c.primary.test.p_value for c in v.claims)
+    adjusted = sorted(c.primary.p_adjusted for c in v.claims)
+    assert adjusted[0] == pytest.approx(min(1.0, raw[0] * prim))  # Holm's first step is Bonferroni
+    assert all(c.primary.family_size == prim for c in v.claims)
+    assert sec > 0 and all(f.family_size == sec for c in v.claims for f in c.secondary)
+    assert all(f.role == "check" for f in v.checks) and len(v.checks) == len(THRESHOLDS) + 1  # L1's shares, L2's norm
 
 
-def test_observations_quote_this_builds_numbers():
-    a = _analysis({"baseline": {"test_accuracy": 0.91 + NOISE, "below_0.01": 0.04 + NOISE / 10},
-                   "l1": {"test_accuracy": 0.93 + NOISE, "below_0.01": 0.99 + NOISE / 10}})
-    text = " ".join(observations(a, evaluate_claims(a)))
-    assert "Highest mean test accuracy: l1 (93.0%)" in text and "lowest: baseline (91.0%)" in text
-    assert "l1 has 99.0% of its hidden-layer weights below 0.01" in text and "0 of its 100" in text
+def test_claims_follow_what_a_variant_does_not_its_name():
+    named = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "dropout", "dropout": 0.2}])
+    renamed = _config([{"name": "plain"}, {"name": "sparse", "l1": 0.001}, {"name": "l1", "dropout": 0.2}])
+    keys = lambda cfg: sorted(k.split(":")[0] + ":" + str([v.name for v in cfg.variants].index(k.split(":")[1]) if ":" in k else "")  # noqa: E731
+                              for k in _claims(evaluate_claims(hand_made({}, cfg), cfg)))
+    assert keys(named) == keys(renamed)
+    assert "sparsity:l1" not in _claims(evaluate_claims(hand_made({}, renamed), renamed))  # 'l1' here is a dropout variant
+    combined = _config([{"name": "none"}, {"name": "l1+dropout", "l1": 0.001, "dropout": 0.2},
+                        {"name": "es", "early_stopping": {"patience": 5}}])
+    got = _claims(evaluate_claims(hand_made({}, combined), combined))
+    assert {"less_overfitting:l1+dropout", "sparsity:l1+dropout", "stable_loss:l1+dropout", "overfits:none"} <= set(got)
+    assert "stable_loss:es" not in got and "less_overfitting:es" in got and "init_dependence:l1+dropout" not in got
+
+
+def test_batchnorm_claim_compares_initialization_variances_from_twins():
+    config = _config([{"name": "baseline"}, {"name": "bn", "batchnorm": True}])
+    twins = {"baseline": _noise(0, 0.02), "bn": _noise(1, 0.005)}  # bn's init differences 4x smaller: variance 1/16
+    claim = _claims(evaluate_claims(hand_made({}, config, twins), config))["init_dependence:bn"]
+    assert claim.verdict == SUPPORTED and claim.primary.test.kind == "ratio"
+    assert claim.primary.test.effect.mean == pytest.approx(np.mean(twins["bn"] ** 2) / np.mean(twins["baseline"] ** 2))
+    assert "a variance ratio of ×0." in claim.primary.sentence and "F test" in claim.primary.sentence
+
+
+def test_rankings_tie_within_uncertainty():
+    config = _config([{"name": "baseline"}, {"name": "a", "l2": 0.001}, {"name": "b", "l2": 0.01}])
+    a = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+                   "a": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(1, 0.01)},
+                   "b": {"test_accuracy": 0.9302 + _noise(0, 0.01) + _noise(2, 0.01)}}, config)
+    assert ranking(a, "test_accuracy", higher=True)[0] == "b" and set(ranking(a, "test_accuracy", True)) == {"a", "b"}
+    text = " ".join(observations(a, evaluate_claims(a, config)))
+    assert "No single variant has the highest mean test accuracy" in text and "tied within uncertainty" in text
+    clear = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+                       "a": {"test_accuracy": 0.95 + _noise(0, 0.01)}, "b": {"test_accuracy": 0.85 + _noise(0, 0.01)}}, config)
+    assert ranking(clear, "test_accuracy", True) == ["a"]
+    text = " ".join(observations(clear, evaluate_claims(clear, config)))
+    assert re.search(r"a has the highest mean test accuracy \(9[45]\.\d%\); paired 95% intervals separate it", text)
+
+
+def test_one_replicate_gives_no_verdict():
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
+    a = hand_made({}, config)
+    one = a.runs[a.runs["seed"] == 0]
+    from dataclasses import replace
+
+    a = replace(a, runs=one, main_runs=one, seeds=[0])
+    v = evaluate_claims(a, config)
+    assert v.claims and all(c.verdict == INCONCLUSIVE and "no interval" in c.primary.sentence for c in v.claims)

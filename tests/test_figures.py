@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reportgen.analysis import BoundarySet, StudyAnalysis
+from reportgen.analysis import BoundarySet, Design, StudyAnalysis, reference_variant
 from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset
+from reportgen.measures import Frame
 from reportgen.figures import Figure, make_figures
 
 ALL_KEYS = ["dataset", "boundaries", "loss_curves", "weights_box", "weights_hist", "weight_extremes",
@@ -55,7 +56,9 @@ def _boundary(rng, n_seeds: int) -> BoundarySet:
     xs, ys = np.linspace(-2, 2, GRID), np.linspace(-1.5, 1.5, GRID)
     xx, yy = np.meshgrid(xs, ys)
     probs = np.stack([1 / (1 + np.exp(-(xx + rng.normal(0, 0.3) * yy) * 3)) for _ in range(n_seeds)])
-    return BoundarySet(xs=xs, ys=ys, probs=probs)
+    inside = probs.copy()
+    inside[:, :2, :] = np.nan  # outside the data region, as analysis leaves it
+    return BoundarySet(xs=xs, ys=ys, probs=inside, seeds=list(range(n_seeds)), background=probs[0])
 
 
 def _histories(n_seeds: int, early: bool) -> dict[str, np.ndarray]:
@@ -73,7 +76,7 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
     seeds, thresholds = list(range(n_seeds)), [1e-3, 1e-2]
     sweeps = {"l1": [1e-4, 1e-2], "dropout": [0.2]} if sweeps is None else sweeps  # a lone point in one column
     points = [(kind, s) for kind, strengths in sweeps.items() for s in strengths]
-    metrics = ["test_accuracy", "gap", "first_min_abs", "first_max_abs", *(f"below_{t:g}" for t in thresholds)]
+    metrics = ["test_accuracy", "gap", "first_min_abs", "first_max_abs", *(f"first_below_{t:g}" for t in thresholds)]
     runs = pd.DataFrame([{"variant": v, "seed": s, **{m: rng.uniform(1e-6, 1) for m in metrics}}
                          for v in names for s in seeds])
     config = StudyConfig(
@@ -82,8 +85,10 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
         sweeps=SweepConfig(**{kind: sweeps.get(kind, []) for kind in ("l1", "l2", "dropout")}),
         analysis={"sparsity_thresholds": thresholds, "grid_resolution": GRID},
     )
+    xs, ys = np.linspace(-2, 2, GRID), np.linspace(-1.5, 1.5, GRID)
     analysis = StudyAnalysis(
-        variants=names, seeds=seeds, runs=runs, main_runs=runs,
+        variants=names, reference=reference_variant(config), seeds=seeds,
+        design=Design(n_seeds, True, [], ["the data", "the initial weights"]), runs=runs, main_runs=runs,
         layers=pd.DataFrame({"variant": names, "seed": 0, "layer": 1, "weights": 64}),
         summary=pd.DataFrame([r for v in names for r in _estimates(rng, {"variant": v}, metrics, n_seeds)]),
         sweeps=pd.DataFrame([r for kind, strength in points
@@ -95,8 +100,8 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
         boundaries={v: _boundary(rng, n_seeds) for v in names},
         sweep_boundaries={point: _boundary(rng, 1) for point in points},
         first_layer={v: rng.laplace(0, 0.2, size=32 * n_seeds) for v in names},
-        thresholds=thresholds,
-        confidence=0.95,
+        twins=pd.DataFrame(), diverged=[], bayes={}, bayes_grid=np.tile((xs > 0).astype(float), (GRID, 1)),
+        frame=Frame(xs, ys, np.ones((GRID, GRID), bool)), thresholds=thresholds, confidence=0.95, test_predictions={},
     )
     return analysis, _dataset(rng), config  # the argument order of make_figures
 
@@ -131,7 +136,7 @@ def test_pngs_decode_to_real_images(figures):
 def test_titles_and_captions_describe_the_figure(figures):
     for f in figures:
         assert f.title and not f.title.endswith("."), f.key
-        assert "2 seeds" in f.caption, f.key
+        assert "2 replicates" in f.caption, f.key
     captions = {f.key: f.caption for f in figures}
     assert "95% confidence interval" in captions["loss_curves"]
     assert "penalty" in captions["loss_curves"] and "stopped early" in captions["loss_curves"]
@@ -146,7 +151,7 @@ def test_no_figure_is_left_open(figures):
 def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
     assert [f.key for f in one_seed_figures] == ALL_KEYS[:-2]
     for f in one_seed_figures:
-        assert "1 seed" in f.caption and "confidence interval" not in f.caption, f.key
+        assert "1 replicate" in f.caption and "confidence interval" not in f.caption, f.key
         assert f.png.startswith(PNG_SIGNATURE)
     assert plt.get_fignums() == []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reportgen import report
-from reportgen.report import Cell, ClaimRow, FigureRef, ReportContext, Table
+from reportgen.report import Cell, ClaimRow, FigureRef, FindingRow, ReportContext, Table
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -35,13 +35,21 @@ def hand_made_context(**changes) -> ReportContext:
     ctx = ReportContext(
         title=f"Study {NASTY}", generated="2026-01-01 00:00 UTC", version="0.0.0", n_seeds=3, seeds=[0, 1, 2],
         confidence=0.95, ci_method="t interval", paired_method="paired t-test",
-        dataset={"n_train": 80, "n_val": 20, "n_test": 2000, "noise": 0.25, "seed": 42},
+        dataset={"n_train": 80, "n_val": 20, "n_test": 2000, "noise": 0.25, "seed": 42, "resample": True},
         variants=[("baseline", "no regularization"), (NASTY, "L1 0.001")],
         training={"hidden": "128 → 128", "epochs": 500, "batch_size": 32, "learning_rate": 0.01, "engine": "fast"},
         tables=[Table("Accuracy.", ["Test accuracy", "Loss", "Epochs"], [("baseline", cells), (NASTY, cells)])],
         layer_table=Table("Layers.", ["|w| < 0.001"], [("baseline · layer 1", cells[:1])]),
-        claims=[ClaimRow("L1 gives a simpler boundary.", "contour length", "inconclusive", "l1: 4.2 vs 4.5 (CI -1 to 0.4).")],
-        verdict_counts={"supported": 0, "not supported": 0, "inconclusive": 1},
+        claims=[ClaimRow("l1 (L1 0.001) gives a simpler boundary.", "notebook, Observations 2", "contour length", "inconclusive",
+                         "l1: 4.2 vs 4.5 (CI -1 to 0.4).", 0.21, 0.84, 3, 48, "",
+                         [FindingRow("l1", "contour pieces", "no meaningful effect", "pieces: 1.1 vs 1.2.")]),
+                ClaimRow(f"{NASTY} improves generalization.", "notebook", "test accuracy", "contradicted",
+                         "89% vs 91%.", 0.001, 0.004, 3, None, "", [])],
+        checks=[FindingRow("l1", "share |w| < 0.01", "supported", "99% vs 4%.")],
+        verdict_counts={"supported": 0, "contradicted": 1, "no meaningful effect": 0, "inconclusive": 1},
+        design="Intervals cover what differs between the 3 replicates: the data draw and the initial weights.",
+        rules="A claim is supported when its primary test survives Holm's correction.",
+        diverged=["l1/seed2 (epoch 7)"],
         observations=[f"{NASTY} has the highest test accuracy (93.1%)."],
         figures={k: FigureRef(k, f"Figure {k}", f"Caption of {k}.", PNG_1PX, 16.0)
                  for k in ("dataset", "boundaries", "loss_curves", "weights_box")},

@@ -70,7 +70,7 @@ def sweep_variant(kind: str, strength: float) -> VariantConfig:
 
 
 def plan_runs(config: StudyConfig) -> list[Run]:
-    """List every run: each variant, then each sweep point not already a variant, times each seed."""
+    """List every run: each variant, then each sweep point not already a variant, times each replicate; then twins."""
     variants = list(config.variants)
     known = {settings_key(v) for v in variants}
     for kind in SWEEP_KINDS:
@@ -79,4 +79,16 @@ def plan_runs(config: StudyConfig) -> list[Run]:
             if settings_key(v) not in known:  # a sweep point equal to a variant reuses that variant's runs
                 known.add(settings_key(v))
                 variants.append(v)
-    return [Run(v, seed) for v in variants for seed in config.training.seeds]
+    runs = [Run(v, seed) for v in variants for seed in config.training.seeds]
+    return runs + [Run(v, seed, init=1) for v in twinned(config) for seed in config.training.seeds]
+
+
+def twinned(config: StudyConfig) -> list[VariantConfig]:
+    """Variants trained a second time per replicate with other initial weights: batch-norm variants and the reference.
+
+    A claim about dependence on initialization needs the variance due to initialization alone, with the data held
+    fixed: two initializations per replicate measure it however much the data draws differ.
+    """
+    plain = [v for v in config.variants if not v.regularizers()]
+    bn = [v for v in config.variants if v.batchnorm]
+    return plain[:1] + bn if plain and bn else []

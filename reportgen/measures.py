@@ -1,0 +1,123 @@
+"""Measures of one trained run, each checked in tests on a case with a known answer: pure numpy, no study objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A square-celled grid over the data and the part of it the data occupy (where boundaries are measured)."""
+
+    xs: np.ndarray  # column centres
+    ys: np.ndarray  # row centres
+    region: np.ndarray  # bool [len(ys), len(xs)]: inside the region the data occupy
+
+    @property
+    def points(self) -> np.ndarray:
+        """Grid points as [rows * cols, 2], row by row (the layout of probs.ravel())."""
+        xx, yy = np.meshgrid(self.xs, self.ys)
+        return np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+
+    @property
+    def cell(self) -> float:
+        """Side of a (square) cell."""
+        return float(self.xs[1] - self.xs[0])
+
+
+def square_grid(bounds: tuple[float, float, float, float], cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row centres of a grid with square cells of side `cell` covering bounds (xmin, xmax, ymin, ymax)."""
+    nx = int(np.ceil((bounds[1] - bounds[0]) / cell)) + 1
+    ny = int(np.ceil((bounds[3] - bounds[2]) / cell)) + 1
+    return bounds[0] + cell * np.arange(nx), bounds[2] + cell * np.arange(ny)
+
+
+def contour_length(probs: np.ndarray, frame: Frame, level: float = 0.5) -> tuple[float, int]:
+    """Euclidean length of the `level` contour (marching squares) inside frame.region, and its number of pieces.
+
+    A piece is a maximal run of contour segments inside the region: a curve that leaves the region and comes back
+    counts twice, as a reader of the figure would count it.
+    """
+    import contourpy
+
+    gen = contourpy.contour_generator(frame.xs, frame.ys, probs, line_type=contourpy.LineType.Separate)
+    length, pieces = 0.0, 0
+    for line in gen.lines(level):
+        if len(line) < 2:
+            continue
+        seg = np.diff(line, axis=0)
+        inside = _inside(frame, (line[1:] + line[:-1]) / 2)
+        length += float(np.hypot(seg[:, 0], seg[:, 1])[inside].sum())
+        pieces += int(np.sum(inside[1:] & ~inside[:-1]) + inside[0])  # starts of runs of inside segments
+        closed = np.allclose(line[0], line[-1])
+        if closed and inside[0] and inside[-1] and not inside.all():
+            pieces -= 1  # a closed curve's first and last runs are one piece that happens to contain its start
+    return length, pieces
+
+
+def _inside(frame: Frame, pts: np.ndarray) -> np.ndarray:
+    """Whether points fall in a region cell (nearest grid point)."""
+    col = np.clip(np.rint((pts[:, 0] - frame.xs[0]) / frame.cell).astype(int), 0, len(frame.xs) - 1)
+    row = np.clip(np.rint((pts[:, 1] - frame.ys[0]) / frame.cell).astype(int), 0, len(frame.ys) - 1)
+    return frame.region[row, col]
+
+
+def smooth(curve: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average; the window shrinks at the ends instead of padding."""
+    window = max(1, min(window, curve.size))
+    kernel = np.ones(window)
+    sums = np.convolve(curve, kernel, mode="same")
+    counts = np.convolve(np.ones_like(curve), kernel, mode="same")
+    return sums / counts
+
+
+def rebound(val_loss: np.ndarray, window: int = 1) -> tuple[float, int]:
+    """Final minus minimum of a (optionally smoothed) loss curve, and the 1-based epoch of the minimum.
+
+    Smoothing keeps epoch-to-epoch noise from posing as a rebound: the minimum of a noisy curve sits below its trend.
+    """
+    curve = smooth(np.asarray(val_loss, float), window)
+    if curve.size == 0 or not np.isfinite(curve).all():
+        return float("nan"), 0
+    low = int(np.argmin(curve))
+    return float(curve[-1] - curve[low]), low + 1
+
+
+def log_roughness(loss: np.ndarray, share: float, window: int = 21) -> float:
+    """Root mean square of the detrended log loss over the last `share` of training.
+
+    Logs make it scale-free (a curve at loss 0.8 with 5% wiggles reads as rough as one at 0.1 with 5% wiggles);
+    subtracting a local quadratic fit (Savitzky-Golay, which also holds at the ends) removes the trend, so a curve
+    that rises or falls smoothly is not called rough.
+    """
+    from scipy.signal import savgol_filter
+
+    loss = np.asarray(loss, float)
+    if loss.size < 5 or not (np.isfinite(loss).all() and (loss > 0).all()):
+        return float("nan")
+    logs = np.log(loss)
+    window = min(window, logs.size - (1 - logs.size % 2))  # odd and no longer than the curve
+    residual = logs - savgol_filter(logs, window, polyorder=2, mode="interp")
+    tail = residual[int(len(residual) * (1 - share)):]
+    return float(np.sqrt(np.mean(tail**2))) if tail.size > 1 else float("nan")
+
+
+def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float) -> list[np.ndarray]:
+    """Zero the smallest `fraction` of all kernel weights by magnitude (one global cut; biases kept)."""
+    if fraction <= 0:
+        return list(weights)
+    mags = np.sort(np.concatenate([np.abs(weights[i]).ravel() for i in kernel_idx]))
+    cut = mags[min(int(round(fraction * mags.size)), mags.size) - 1]
+    return [np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype) if i in kernel_idx else w for i, w in enumerate(weights)]
+
+
+def prunable_share(accuracy_after, fractions: np.ndarray, tolerance: float) -> float:
+    """Largest fraction whose accuracy (accuracy_after(fraction)) stays within `tolerance` of the unpruned accuracy."""
+    full = accuracy_after(0.0)
+    best = 0.0
+    for f in fractions:
+        if accuracy_after(float(f)) >= full - tolerance - 1e-12:
+            best = float(f)
+    return best

@@ -1,0 +1,94 @@
+"""Each measure on a case with a known answer (STATISTICS.md rule 8)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from reportgen.config import DataConfig
+from reportgen.data import bayes_proba, make_dataset, reference_frame
+from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, rebound, square_grid
+
+
+def _circle(radius: float, cell: float, centre=(0.0, 0.0)) -> tuple[np.ndarray, Frame]:
+    xs, ys = square_grid((-1.5, 1.5, -1.2, 1.2), cell)
+    xx, yy = np.meshgrid(xs, ys)
+    probs = 1 / (1 + np.exp(-(radius - np.hypot(xx - centre[0], yy - centre[1])) * 20))
+    return probs, Frame(xs, ys, np.ones(probs.shape, bool))
+
+
+@pytest.mark.parametrize("cell", [0.02, 0.05])
+def test_contour_length_of_a_circle_is_its_circumference(cell):
+    probs, frame = _circle(0.8, cell)
+    length, pieces = contour_length(probs, frame)
+    assert length == pytest.approx(2 * math.pi * 0.8, rel=0.01) and pieces == 1
+
+
+def test_contour_length_counts_only_the_region_and_its_pieces():
+    probs, frame = _circle(0.8, 0.02)
+    right = Frame(frame.xs, frame.ys, np.tile(frame.xs > 0, (len(frame.ys), 1)))
+    length, pieces = contour_length(probs, right)
+    assert length == pytest.approx(math.pi * 0.8, rel=0.02) and pieces == 1
+    band = Frame(frame.xs, frame.ys, np.tile(np.abs(frame.ys)[:, None] > 0.4, (1, len(frame.xs))))
+    assert contour_length(probs, band)[1] == 2  # the circle leaves the band at the middle: two arcs
+
+
+def test_two_circles_are_two_pieces():
+    a, frame = _circle(0.3, 0.02, (-0.7, 0))
+    b, _ = _circle(0.3, 0.02, (0.7, 0))
+    length, pieces = contour_length(np.maximum(a, b), frame)
+    assert pieces == 2 and length == pytest.approx(2 * 2 * math.pi * 0.3, rel=0.02)
+
+
+def test_rebound_of_a_made_up_loss_curve():
+    epochs = np.arange(1, 501)
+    curve = 0.2 + 1e-5 * (epochs - 100.0) ** 2  # minimum 0.2 at epoch 100, ends at 0.2 + 1e-5 * 400**2 = 1.8
+    value, epoch = rebound(curve)
+    assert value == pytest.approx(1.6) and epoch == 100
+    noisy = curve + np.random.default_rng(0).normal(0, 0.02, curve.size)
+    value, epoch = rebound(noisy, window=10)
+    assert value == pytest.approx(1.6, abs=0.05) and abs(epoch - 100) < 25
+    assert rebound(np.linspace(1, 0.1, 200))[0] == 0.0  # a curve that only falls has no rebound
+
+
+def test_log_roughness_is_scale_free_and_ignores_trends():
+    rng = np.random.default_rng(1)
+    wiggle = np.exp(rng.normal(0, 0.05, 400))
+    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(log_roughness(0.1 * wiggle, 0.5))
+    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(0.05, rel=0.25)
+    rising = np.exp(np.linspace(np.log(0.2), np.log(2.0), 400))
+    assert log_roughness(rising, 0.5) < 1e-3  # a smooth rise is not rough
+    assert math.isnan(log_roughness(np.array([1.0, 2.0, 3.0]), 0.5))
+
+
+def test_prune_removes_the_smallest_share_and_prunable_share_finds_the_largest():
+    w = [np.array([[0.1, -0.2], [0.3, -0.4]]), np.array([1.0]), np.array([[0.5], [-0.6]])]
+    pruned = prune(w, [0, 2], 0.5)
+    assert np.count_nonzero(pruned[0]) + np.count_nonzero(pruned[2]) == 3 and pruned[1][0] == 1.0
+    acc = {0.0: 0.9, 0.5: 0.9, 0.7: 0.895, 0.9: 0.7}
+    assert prunable_share(lambda f: acc[f], np.array([0.0, 0.5, 0.7, 0.9]), tolerance=0.01) == 0.7
+    assert prunable_share(lambda f: acc[f], np.array([0.0, 0.5, 0.7, 0.9]), tolerance=0.0) == 0.5
+
+
+def test_bayes_rule_of_make_moons_beats_chance_and_is_unbeatable_on_average():
+    cfg = DataConfig(noise=0.3)
+    data = make_dataset(cfg, 0)
+    p = bayes_proba(cfg, data.x_test)
+    acc = np.mean((p > 0.5) == data.y_test)
+    assert 0.85 < acc < 0.97
+    # The Bayes posterior is calibrated: among points with P ~ 0.8, about 80% are class 1.
+    big = make_dataset(DataConfig(noise=0.3, test_samples=40000), 1)
+    q = bayes_proba(cfg, big.x_test)
+    band = (q > 0.7) & (q < 0.9)
+    assert big.y_test[band].mean() == pytest.approx(0.8, abs=0.03)
+
+
+def test_reference_frame_has_square_cells_and_holds_the_data():
+    cfg = DataConfig()
+    frame = reference_frame(cfg)
+    assert np.allclose(np.diff(frame.xs), frame.cell) and np.allclose(np.diff(frame.ys), frame.cell)
+    data = make_dataset(cfg, 3)
+    col = np.rint((data.x_test[:, 0] - frame.xs[0]) / frame.cell).astype(int)
+    row = np.rint((data.x_test[:, 1] - frame.ys[0]) / frame.cell).astype(int)
+    assert frame.region[row, col].mean() > 0.97  # the 99% region holds (nearly) all of a fresh draw
+    assert frame.region.mean() < 0.6  # and leaves out the empty corners

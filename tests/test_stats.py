@@ -1,0 +1,85 @@
+"""Statistics on hand-made numbers where the answer is known: intervals, corrections, equivalence, ratios, power."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from reportgen.stats import (adjust, difference_test, estimate, replicates_for_equivalence, replicates_to_detect,
+                             variance_ratio_test)
+
+# Benjamini & Hochberg (1995), section 4.1: fifteen p-values from a clinical trial.
+BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0]
+
+
+def test_holm_and_bh_on_the_textbook_example():
+    holm, bh = adjust(BH_1995, "holm"), adjust(BH_1995, "bh")
+    assert sum(p < 0.05 for p in holm) == 3  # Holm rejects 0.0001, 0.0004, 0.0019 (0.0095 * 12 = 0.114)
+    assert sum(p < 0.05 for p in bh) == 4  # BH rejects the first four, as in the paper
+    assert holm[:4] == pytest.approx([0.0015, 0.0056, 0.0247, 0.114])
+    assert bh[3] == pytest.approx(0.0095 * 15 / 4)
+
+
+def test_adjust_keeps_missing_p_values_out_of_the_family():
+    out = adjust([0.01, math.nan, 0.04], "holm")
+    assert out[0] == pytest.approx(0.02) and math.isnan(out[1]) and out[2] == pytest.approx(0.04)
+
+
+def test_estimate_matches_scipy_t_interval():
+    v = np.array([0.9, 0.92, 0.95, 0.91, 0.94])
+    e = estimate(v, 0.95)
+    low, high = sps.t.interval(0.95, 4, loc=v.mean(), scale=sps.sem(v))
+    assert (e.mean, e.low, e.high, e.n) == pytest.approx((v.mean(), low, high, 5))
+    one = estimate([0.5], 0.95)
+    assert one.n == 1 and not one.has_interval
+
+
+def test_tost_at_the_edge_of_the_margin():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    d = np.array([0.002, -0.004, 0.006, 0.001, -0.002, 0.003, 0.0, 0.004])
+    edge = difference_test(d, None, 0.95, 1.0).equivalence_interval[1]  # upper end of the 90% interval
+    # margin exactly at the 90% interval's far end: TOST p is 0.05; a little wider passes, a little narrower fails
+    assert difference_test(d, None, 0.95, edge).p_equivalence == pytest.approx(0.05, abs=1e-9)
+    assert difference_test(d, None, 0.95, edge * 1.01).p_equivalence < 0.05 < difference_test(d, None, 0.95, edge * 0.99).p_equivalence
+    ours = difference_test(d + 1, np.ones_like(d), 0.95, 0.005).p_equivalence
+    assert ours == pytest.approx(ttost_paired(d + 1, np.ones_like(d), -0.005, 0.005)[0])
+
+
+def test_paired_difference_and_its_p_value():
+    ref = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    t = difference_test(ref - 0.5 + np.array([0.01, -0.02, 0.0, 0.02, -0.01]), ref, 0.95, 0.1)
+    assert t.effect.mean == pytest.approx(-0.5) and t.p_value < 1e-4 and t.sign == -1
+    assert t.p_value == pytest.approx(sps.ttest_rel(ref - 0.5 + np.array([0.01, -0.02, 0.0, 0.02, -0.01]), ref).pvalue)
+
+
+def test_variance_ratio_interval_is_the_f_interval():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 12), rng.normal(0, 2, 15)
+    t = variance_ratio_test(a, b, 0.95, 2.0)
+    ratio = np.mean(a**2) / np.mean(b**2)
+    assert t.effect.mean == pytest.approx(ratio)
+    assert t.effect.low == pytest.approx(ratio / sps.f.ppf(0.975, 12, 15))
+    assert t.effect.high == pytest.approx(ratio / sps.f.ppf(0.025, 12, 15))
+    assert t.kind == "ratio" and t.null == 1.0
+
+
+def test_variance_ratio_covers_the_truth_at_small_n():
+    """An exact interval at n = 5: over many made-up studies it covers the true ratio about 95% of the time."""
+    rng = np.random.default_rng(3)
+    hits = 0
+    for _ in range(2000):
+        t = variance_ratio_test(rng.normal(0, 1, 5), rng.normal(0, 2, 5), 0.95, 2.0)
+        hits += t.effect.low <= 0.25 <= t.effect.high
+    assert 0.93 < hits / 2000 < 0.97
+
+
+def test_replicates_to_detect_matches_the_power_formula():
+    d = np.array([0.3, -0.1, 0.5, 0.2, 0.0, 0.4])  # mean 0.2167, sd 0.227
+    t = difference_test(d, None, 0.95, 0.1)
+    n = replicates_to_detect(t, 0.05)
+    z = (sps.norm.ppf(0.975) + sps.norm.ppf(0.8)) * t.sd / t.effect.mean
+    assert z**2 <= n <= z**2 + 4  # the t-based answer needs a few more than the normal approximation
+    assert replicates_for_equivalence(difference_test(d * 0.1, None, 0.95, 0.2), 0.05) >= 2
+    assert replicates_for_equivalence(t, 0.05) is None  # the effect seen is already larger than the margin
