@@ -10,7 +10,7 @@ import pandas as pd
 from reportgen import data as data_module
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, rebound
+from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, prune_cuts, rebound
 from reportgen.models import Network, accuracy_and_loss, predict_logits
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -114,12 +114,15 @@ class StudyAnalysis:
     main_runs: pd.DataFrame  # rows of the main variants (init 0), named as in the study
     layers: pd.DataFrame  # one row per run and hidden layer: weight statistics
     summary: pd.DataFrame  # one row per variant and metric: mean, low, high, n
+    paired: pd.DataFrame  # one row per variant and metric: mean, low, high, n of (variant − reference) by replicate
     sweeps: pd.DataFrame  # one row per sweep kind, strength and metric: mean, low, high, n
     sparsity_curves: pd.DataFrame  # variant, layer, threshold, mean, low, high
     pruning: pd.DataFrame  # variant, fraction, mean, low, high (test accuracy after pruning)
     histories: dict[str, dict[str, np.ndarray]]  # variant -> key -> [replicates, epochs] (NaN after a stop)
+    loss_bands: dict[str, dict[str, tuple]]  # variant -> train_loss / val_loss -> (mean, low, high) per epoch
     boundaries: dict[str, BoundarySet]  # main variants, every replicate
     sweep_boundaries: dict[tuple[str, float], BoundarySet]  # sweep point -> first replicate only
+    snapshots: dict[str, dict[int, np.ndarray]]  # variant -> epoch -> P(class 1) on the grid, first replicate
     first_layer: dict[str, np.ndarray]  # variant -> first-layer kernel weights of every replicate, flattened
     twins: pd.DataFrame  # variant, seed, acc_diff (init 0 − init 1), disagreement (share of test points)
     diverged: list[tuple[str, int]]  # (run key, epoch) of every run that diverged
@@ -164,10 +167,11 @@ class _Evaluator:
         self.grid_mask = inside.ravel()
         self.grid_points = frame.points[self.grid_mask]
 
-    def full_grid(self, result: RunResult) -> np.ndarray:
-        """P(class 1) of a run on the whole grid (for drawing)."""
+    def full_grid(self, result: RunResult, weights=None) -> np.ndarray:
+        """P(class 1) of a run (or of other weights of its network) on the whole grid, for drawing."""
         network = Network.of(result.run.variant, self.config.model)
-        return _sigmoid(predict_logits(network, result.weights, self.frame.points)).reshape(len(self.frame.ys), len(self.frame.xs))
+        z = predict_logits(network, result.weights if weights is None else weights, self.frame.points)
+        return _sigmoid(z).reshape(len(self.frame.ys), len(self.frame.xs))
 
     def probs_on_grid(self, network: Network, weights) -> np.ndarray:
         """P(class 1) on the measuring grid, NaN outside the (slightly widened) data region."""
@@ -227,12 +231,30 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
 def _prunable(result: RunResult, network: Network, data: Dataset, tolerance: float) -> float:
     """Largest share of kernel weights whose removal costs at most `tolerance` validation accuracy."""
     kernels = network.kernel_indices()
+    cuts = dict(zip(PRUNE_SEARCH.tolist(), prune_cuts(result.weights, kernels, PRUNE_SEARCH)))
 
     def val_accuracy(fraction: float) -> float:
-        pruned = prune(result.weights, kernels, fraction)
+        pruned = prune(result.weights, kernels, fraction, cuts[fraction])
         return accuracy_and_loss(predict_logits(network, pruned, data.x_val), data.y_val)[0]
 
     return prunable_share(val_accuracy, PRUNE_SEARCH, tolerance)
+
+
+def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str], confidence: float) -> pd.DataFrame:
+    """Mean and interval of each variant's per-replicate difference from the reference, metric by metric."""
+    if reference is None:
+        return pd.DataFrame(columns=["variant", "metric", "mean", "low", "high", "n"])
+    ref = main[main["variant"] == reference].set_index("seed")[metrics]
+    diffs = [(part.set_index("seed")[metrics] - ref).dropna(how="all").reset_index().assign(variant=v)
+             for v, part in main.groupby("variant", sort=False) if v != reference]
+    if not diffs:
+        return pd.DataFrame(columns=["variant", "metric", "mean", "low", "high", "n"])
+    rows = []
+    for v, part in pd.concat(diffs).groupby("variant", sort=False):
+        for metric in metrics:
+            e = estimate(part[metric].to_numpy(float), confidence)
+            rows.append({"variant": v, "metric": metric, "mean": e.mean, "low": e.low, "high": e.high, "n": e.n})
+    return pd.DataFrame(rows)
 
 
 def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float) -> pd.DataFrame:
@@ -251,8 +273,9 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
 def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
     """Test accuracy after zeroing the smallest share of all kernel weights (global magnitude pruning)."""
     kernels = network.kernel_indices()
-    acc = np.array([[accuracy_and_loss(predict_logits(network, prune(r.weights, kernels, f), datasets[r.run.seed].x_test),
-                                       datasets[r.run.seed].y_test)[0] for f in PRUNE_FRACTIONS] for r in results])
+    acc = np.array([[accuracy_and_loss(predict_logits(network, prune(r.weights, kernels, f, c), datasets[r.run.seed].x_test),
+                                       datasets[r.run.seed].y_test)[0]
+                     for f, c in zip(PRUNE_FRACTIONS, prune_cuts(r.weights, kernels, PRUNE_FRACTIONS))] for r in results])
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -343,18 +366,24 @@ def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: Stud
     sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
     twins = _twins(runs, predictions)
     live = {n: rs for n, rs in main.items() if rs}
+    histories = {n: _padded_histories([r for r in results if r.run.variant.name == n and r.run.init == 0], config.training.epochs)
+                 for n in names}
     return StudyAnalysis(
         variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
         design=_design(config, sorted(set(twins["variant"]))),
         runs=runs, main_runs=main_rows, layers=pd.DataFrame(layer_rows),
         summary=summarise(main_rows, ["variant"], cols, conf),
+        paired=_paired_summary(main_rows, reference_variant(config), cols, conf),
         sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf) if len(sweep_rows) else pd.DataFrame(),
         sparsity_curves=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]),
         pruning=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]),
-        histories={n: _padded_histories([r for r in results if r.run.variant.name == n and r.run.init == 0], config.training.epochs) for n in names},
+        histories=histories,
+        loss_bands={n: {k: estimate_columns(h[k], conf) for k in ("train_loss", "val_loss")} for n, h in histories.items()},
         boundaries={n: BoundarySet(frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs],
                                    ev.full_grid(rs[0])) for n, rs in live.items()},
         sweep_boundaries=sweep_bounds,
+        snapshots={n: {e: ev.full_grid(rs[0], w) for e, w in sorted(rs[0].snapshots.items())} for n, rs in live.items()
+                   if rs[0].snapshots},
         first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],

@@ -106,8 +106,6 @@ def bayes_proba(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
 
 def _log_density(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
     """Log of the generator's density (up to a constant) at points x."""
-    from scipy.special import logsumexp
-
     chunks = [np.logaddexp(*_moon_log_densities(x[s:s + 4096], max(cfg.noise, 1e-3))) for s in range(0, len(x), 4096)]
     return np.concatenate(chunks) if chunks else np.empty(0)
 

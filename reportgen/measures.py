@@ -104,12 +104,18 @@ def log_roughness(loss: np.ndarray, share: float, window: int = 21) -> float:
     return float(np.sqrt(np.mean(tail**2))) if tail.size > 1 else float("nan")
 
 
-def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float) -> list[np.ndarray]:
-    """Zero the smallest `fraction` of all kernel weights by magnitude (one global cut; biases kept)."""
-    if fraction <= 0:
-        return list(weights)
+def prune_cuts(weights: list[np.ndarray], kernel_idx: list[int], fractions) -> np.ndarray:
+    """The magnitude at or below which weights go, for each fraction of all kernel weights (one sort for all)."""
     mags = np.sort(np.concatenate([np.abs(weights[i]).ravel() for i in kernel_idx]))
-    cut = mags[min(int(round(fraction * mags.size)), mags.size) - 1]
+    idx = np.clip(np.round(np.asarray(fractions, float) * mags.size).astype(int), 0, mags.size) - 1
+    return np.where(idx >= 0, mags[np.maximum(idx, 0)], -1.0)
+
+
+def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float, cut: float | None = None) -> list[np.ndarray]:
+    """Zero the smallest `fraction` of all kernel weights by magnitude (one global cut; biases kept)."""
+    cut = prune_cuts(weights, kernel_idx, [fraction])[0] if cut is None else cut
+    if cut < 0:
+        return list(weights)
     return [np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype) if i in kernel_idx else w for i, w in enumerate(weights)]
 
 

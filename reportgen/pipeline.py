@@ -62,7 +62,7 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     started = time.perf_counter()
     stages = _Stages(console, quiet)
     with stages("start-up (TensorFlow)"):
-        from reportgen import analysis, claims, data, figures, report, training
+        from reportgen import analysis, arrange, claims, data, figures, report, training
     with stages("data"):
         datasets = data.make_datasets(config.data, config.training.seeds)
         runs = training.plan_runs(config)
@@ -77,8 +77,9 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
         drawn = figures.make_figures(measured, datasets[config.training.seeds[0]], config)
     outputs: dict[str, bytes] = {}
     with stages("report"):
-        ctx = report.build_context(config, measured, verdicts, notes, drawn, list(stages.timings), len(runs),
-                                   os.environ.get("SOURCE_DATE_EPOCH"))
+        ctx = arrange.build_context(config, measured, verdicts, notes, drawn, list(stages.timings), len(runs),
+                                    report.build_time(os.environ.get("SOURCE_DATE_EPOCH")), report.library_versions(),
+                                    report.machine())
         html = report.render_html(ctx)
         if "html" in config.output.formats:
             outputs["report.html"] = html.encode("utf-8")

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import report
-from reportgen.report import Cell, ClaimRow, FigureRef, FindingRow, ReportContext, Table
+from reportgen import arrange, context, report
+from reportgen.claims import evaluate_claims, observations
+from reportgen.context import Cell, ReportContext
+from reportgen.figures import Figure, figure_specs
+from tests.conftest import tiny_config
+from tests.handmade import THRESHOLDS, _noise, hand_made
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -30,33 +34,29 @@ PNG_1PX = _png()
 NASTY = 'evil <script>alert("x")</script> | pipe'
 
 
-def hand_made_context(**changes) -> ReportContext:
-    cells = [Cell(0.9312, 0.92, 0.94, 3, "pct"), Cell(0.0123, math.nan, math.nan, 1, "num"), Cell(412, 400, 424, 3, "int")]
-    ctx = ReportContext(
-        title=f"Study {NASTY}", generated="2026-01-01 00:00 UTC", version="0.0.0", n_seeds=3, seeds=[0, 1, 2],
-        confidence=0.95, ci_method="t interval", paired_method="paired t-test",
-        dataset={"n_train": 80, "n_val": 20, "n_test": 2000, "noise": 0.25, "seed": 42, "resample": True},
-        variants=[("baseline", "no regularization"), (NASTY, "L1 0.001")],
-        training={"hidden": "128 → 128", "epochs": 500, "batch_size": 32, "learning_rate": 0.01, "engine": "fast"},
-        tables=[Table("Accuracy.", ["Test accuracy", "Loss", "Epochs"], [("baseline", cells), (NASTY, cells)])],
-        layer_table=Table("Layers.", ["|w| < 0.001"], [("baseline · layer 1", cells[:1])]),
-        claims=[ClaimRow("l1 (L1 0.001) gives a simpler boundary.", "notebook, Observations 2", "contour length", "inconclusive",
-                         "l1: 4.2 vs 4.5 (CI -1 to 0.4).", 0.21, 0.84, 3, 48, "",
-                         [FindingRow("l1", "contour pieces", "no meaningful effect", "pieces: 1.1 vs 1.2.")]),
-                ClaimRow(f"{NASTY} improves generalization.", "notebook", "test accuracy", "contradicted",
-                         "89% vs 91%.", 0.001, 0.004, 3, None, "", [])],
-        checks=[FindingRow("l1", "share |w| < 0.01", "supported", "99% vs 4%.")],
-        verdict_counts={"supported": 0, "contradicted": 1, "no meaningful effect": 0, "inconclusive": 1},
-        design="Intervals cover what differs between the 3 replicates: the data draw and the initial weights.",
-        rules="A claim is supported when its primary test survives Holm's correction.",
-        diverged=["l1/seed2 (epoch 7)"],
-        observations=[f"{NASTY} has the highest test accuracy (93.1%)."],
-        figures={k: FigureRef(k, f"Figure {k}", f"Caption of {k}.", PNG_1PX, 16.0)
-                 for k in ("dataset", "boundaries", "loss_curves", "weights_box")},
-        study_toml='title = "x"\n', libraries=[("numpy", "1.0")], machine="Linux x86_64, 2 CPU cores",
-        timings=[("training", 1.5)], n_runs=6,
-    )
-    return dataclasses.replace(ctx, **changes)
+def hand_made_study():
+    """A study without batch norm or early stopping, with sweeps, a contradicted claim and a tie, numbers by hand."""
+    config = tiny_config(
+        title=f"Study {NASTY}",
+        variants=[{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "l2", "l2": 0.001},
+                  {"name": NASTY, "dropout": 0.2}],
+        sweeps={"l1": [0.001], "l2": [0.001], "dropout": []}, analysis={"sparsity_thresholds": THRESHOLDS})
+    analysis = hand_made({
+        "baseline": {"test_accuracy": 0.90 + _noise(0, 0.01), "gap": 0.08 + _noise(1, 0.01), "prunable": 0.6 + _noise(2, 0.02)},
+        "l1": {"test_accuracy": 0.85 + _noise(0, 0.01), "gap": 0.02 + _noise(1, 0.01), "prunable": 0.9 + _noise(2, 0.02),
+               "val_loss": 0.3 + _noise(3, 0.01)},  # contradicted: lower test accuracy
+        "l2": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(4, 0.01), "val_loss": 0.3 + _noise(3, 0.01)},
+        NASTY: {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(5, 0.01)},  # tied with l2
+    }, config)
+    figures = [Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", PNG_1PX, 16.0) for spec in figure_specs(analysis)]
+    return config, analysis, figures
+
+
+def hand_made_context() -> ReportContext:
+    config, analysis, figures = hand_made_study()
+    verdicts = evaluate_claims(analysis, config)
+    return arrange.build_context(config, analysis, verdicts, observations(analysis, verdicts), figures, [("training", 1.5)],
+                                 48, "2026-01-01 00:00 UTC", [("numpy", "1.0")], "Linux x86_64, 2 CPU cores")
 
 
 def _check_golden(name: str, text: str):
@@ -85,7 +85,7 @@ def test_html_is_self_contained():
     html = report.render_html(hand_made_context())
     assert not re.search(r'(src|href)="(?!data:|#)', html)
     assert "http://" not in html and "https://" not in html
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') >= 10
 
 
 def test_pdf_renders_and_fetches_nothing():
@@ -94,14 +94,16 @@ def test_pdf_renders_and_fetches_nothing():
     pdf = report.render_pdf(report.render_html(hand_made_context()))
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(p.extract_text() for p in reader.pages)
-    assert len(reader.pages) >= 2 and "baseline" in text and "Page 1 of" in text
+    assert len(reader.pages) >= 4 and "baseline" in text and "Page 1 of" in text and "Contents" in text
     for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.png"):
         with pytest.raises(ValueError, match="disallowed protocol"):
             report.url_fetcher().fetch(url)
 
 
 def test_every_context_field_has_help_text():
-    for cls in (ReportContext, Cell, Table, ClaimRow, FigureRef):
+    classes = [c for c in vars(context).values() if dataclasses.is_dataclass(c) and c.__module__ == context.__name__]
+    assert len(classes) >= 14
+    for cls in classes:
         for f in dataclasses.fields(cls):
             assert len(f.metadata.get("help", "")) > 5, f"{cls.__name__}.{f.name} needs help text"
 
@@ -123,3 +125,37 @@ def test_number_filter(value, text):
 def test_interval_filter_hides_missing_interval():
     assert report.fmt_interval(Cell(1, math.nan, math.nan, 1, "num")) == ""
     assert report.fmt_interval(Cell(0.5, 0.4, 0.6, 3, "pct")) == "[40.0%, 60.0%]"
+    assert report.fmt_cell(Cell(-0.043, -0.05, -0.03, 3, "pp")) == "-4.3 pp"
+    assert report.fmt_interval(Cell(0.2, -0.1, 0.5, 3, "diff")) == "[-0.100, +0.500]"
+
+
+def test_page_one_answers_the_question():
+    ctx = hand_made_context()
+    assert ctx.matrix.columns[:3] == ["Less overfitting", "Higher test accuracy", "Simpler boundary"]
+    assert [r.variant for r in ctx.matrix.rows] == ["l1", "l2", NASTY]
+    l1 = dict(zip(ctx.matrix.columns, ctx.matrix.rows[0].cells))
+    assert l1["Higher test accuracy"].verdict == "contradicted" and l1["Higher test accuracy"].effect.endswith("pp")
+    assert dict(zip(ctx.matrix.columns, ctx.matrix.rows[1].cells))["Sparser network"] is None  # L2 makes no sparsity claim
+    assert "Less init. dependence" not in ctx.matrix.columns  # no batch-norm variant, no column
+    assert 3 <= len(ctx.headlines) <= 5 and any("contradicted for l1" in h for h in ctx.headlines)
+    assert ctx.lead_figure.key == "boundaries"
+
+
+def test_sections_follow_the_study_and_the_contents_are_built_from_them():
+    ctx = hand_made_context()
+    ids = [s.id for s in ctx.sections]
+    assert ids == ["setup", "overfitting", "regularizers", "weights", "sweeps", "observations"]
+    regs = next(s for s in ctx.sections if s.id == "regularizers").subsections
+    assert [s.title for s in regs] == ["L1: l1", "L2: l2", f"Dropout: {NASTY}"]
+    html = report.render_html(ctx)
+    for s in ctx.sections + ctx.appendix + regs:
+        assert f'href="#{s.id}"' in html and f'id="{s.id}"' in html
+    assert "tied within uncertainty" in html
+
+
+def test_a_missing_figure_fails_the_build():
+    config, analysis, figures = hand_made_study()
+    verdicts = evaluate_claims(analysis, config)
+    without = [f for f in figures if f.key != "compare:l2"]
+    with pytest.raises(arrange.MissingFigure, match="'compare:l2'"):
+        arrange.build_context(config, analysis, verdicts, [], without, [], 1, "now", [], "here")

@@ -56,6 +56,7 @@ class RunResult:
     min_val_epoch: int | None = None
     min_val_weights: list[np.ndarray] | None = None
     diverged_at: int | None = None
+    snapshots: dict[int, list[np.ndarray]] = field(default_factory=dict)  # epoch -> weights at its end (some runs only)
     extras: dict = field(default_factory=dict)
 
 

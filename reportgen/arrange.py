@@ -1,0 +1,299 @@
+"""Arrange a build's analysis, verdicts and figures into the typed report context, in reading order.
+
+Nothing here computes a statistic: numbers come from analysis and claims; this module chooses what goes where.
+"""
+
+from __future__ import annotations
+
+import math
+
+from reportgen import __version__
+from reportgen import config as config_module
+from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
+from reportgen.claims import CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, ClaimResult, Finding, Verdicts, formatters
+from reportgen.context import (Bullets, Cell, ClaimRow, Claims, FigureRef, FindingRow, Findings, MatrixRow, Pairs, Paragraph,
+                               Preformatted, ReportContext, Section, Table, VerdictMatrix)
+from reportgen.errors import ReportgenError
+from reportgen.report import anchor
+
+MATRIX = (("less_overfitting", "Less overfitting"), ("better_generalization", "Higher test accuracy"),
+          ("simpler_boundary", "Simpler boundary"), ("stable_loss", "Steadier loss"),
+          ("sparsity", "Sparser network"), ("init_dependence", "Less init. dependence"))
+HEADLINE_ORDER = ("overfits", "better_generalization", "less_overfitting", "simpler_boundary", "sparsity", "stable_loss",
+                  "init_dependence", "l1_sparser_than_l2")
+REGULARIZER_NAMES = {"l1": "L1", "l2": "L2", "dropout": "dropout", "batchnorm": "batch normalization",
+                     "early_stopping": "early stopping"}
+KEY_METRICS = ("test_accuracy", "gap", "test_rebound", "boundary_length", "val_roughness", "prunable")
+
+
+class MissingFigure(ReportgenError):
+    """A section needs a figure that the figure stage did not draw (a bug, never a user's error)."""
+
+
+def effect_text(f: Finding) -> str:
+    """The effect of a finding in a few characters: '-4.3 pp', '-15%', '×0.52' or a value."""
+    e = f.test.effect
+    if not math.isfinite(e.mean):
+        return "n/a"
+    if f.measure.statistic == "value":
+        return formatters(f.metric)[0](e.mean)
+    if f.test.kind == "ratio" or metric_kind(f.metric) == "pct" or f.measure.statistic == "disagreement":
+        return formatters(f.metric if f.measure.statistic != "disagreement" else "test_accuracy", f.test.kind)[1](e.mean)
+    ref = f.reference_value
+    return f"{e.mean / abs(ref):+.0%}" if ref and math.isfinite(ref) else formatters(f.metric)[1](e.mean)
+
+
+def _finding_row(f: Finding) -> FindingRow:
+    return FindingRow(f.variant or "", f.measure.how, f.verdict, f.sentence)
+
+
+def claim_row(c: ClaimResult) -> ClaimRow:
+    """A claim as the report shows it."""
+    p = c.primary
+    return ClaimRow(c.key, c.text, c.definition.source, p.measure.how, p.verdict, p.sentence, effect_text(p),
+                    p.test.p_value, p.p_adjusted, p.test.effect.n, p.needed, c.note, [_finding_row(f) for f in c.secondary])
+
+
+# ---- page one ---------------------------------------------------------------------------------------------------
+
+def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
+    """Say what was trained, on what, and how often."""
+    d, m, t = config.data, config.model, config.training
+    regs = [v.name for v in config.variants if v.regularizers()]
+    sweeps = [k for k in ("l1", "l2", "dropout") if getattr(config.sweeps, k)]
+    data = (f"make_moons ({d.n_samples} points, noise {d.noise:g}: {config.n_train} to train, "
+            f"{d.n_samples - config.n_train} to validate, {d.test_samples} to test)")
+    reps = (f"{len(analysis.seeds)} replicates, each drawing its own data and initial weights"
+            if d.resample else f"{len(analysis.seeds)} replicates on one fixed draw of the data, each with its own initial weights")
+    text = (f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
+            f"({' → '.join(str(u) for u in m.hidden_units)} ReLU units, Adam at {m.learning_rate:g}, {t.epochs} epochs, "
+            f"batches of {t.batch_size})")
+    text += f" without regularization ({analysis.reference})" if analysis.reference else ""
+    text += f" and with {', '.join(regs)}" if regs else ""
+    text += f", plus strength sweeps of {', '.join(sweeps)}" if sweeps else ""
+    return text + f"; {reps}. Every claim of the seed study is tested against the unregularized network."
+
+
+def verdict_matrix(verdicts: Verdicts, config) -> VerdictMatrix:
+    """Rows: regularized variants; columns: the properties claimed; cells: the claims' verdicts."""
+    by_key = {c.key: claim_row(c) for c in verdicts.claims}
+    used = [(k, title) for k, title in MATRIX if any(c.definition.key == k for c in verdicts.claims)]
+    rows = [MatrixRow(v.name, v.label or v.describe(), [by_key.get(f"{k}:{v.name}") for k, _ in used])
+            for v in config.variants if any(c.variant == v.name and c.definition.key in dict(MATRIX) for c in verdicts.claims)]
+    others = [by_key[c.key] for c in verdicts.claims if c.definition.key not in dict(MATRIX)]
+    return VerdictMatrix([title for _, title in used], rows, others)
+
+
+def _headline(claims: list[ClaimResult]) -> str:
+    """One sentence per claim: its verdict for each variant, with the effect, never more than the verdict says."""
+    first = claims[0]
+    if first.definition.subject in ("reference", "sweeps"):
+        return f"{first.text.rstrip('.')}: {first.verdict} ({effect_text(first.primary)}, {first.primary.test.effect.n} replicates)."
+    statement = first.definition.statement.replace("{who} ", "").rstrip(".")
+    parts = []
+    for verdict in (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE):
+        named = [f"{c.variant} ({effect_text(c.primary)})" for c in claims if c.verdict == verdict]
+        if named:
+            parts.append(f"{verdict} for {', '.join(named)}")
+    return f"“{statement[0].upper() + statement[1:]}”: {'; '.join(parts)}."
+
+
+def headlines(verdicts: Verdicts, limit: int = 5) -> list[str]:
+    """Up to five findings: every contradicted claim first, then the notebook's main claims, in the notebook's order."""
+    groups: dict[str, list[ClaimResult]] = {}
+    for c in verdicts.claims:
+        groups.setdefault(c.definition.key, []).append(c)
+    order = [k for k in HEADLINE_ORDER if k in groups]
+    chosen = {k for k in order if any(c.verdict == CONTRADICTED for c in groups[k])}
+    for k in order:
+        if len(chosen) >= limit:
+            break
+        chosen.add(k)
+    return [_headline(groups[k]) for k in order if k in chosen]
+
+
+# ---- sections ---------------------------------------------------------------------------------------------------
+
+class _Figures:
+    """The drawn figures by key; asking for one that should exist and does not is an error."""
+
+    def __init__(self, figures):
+        self.by_key = {f.key: f for f in figures}
+
+    def get(self, key: str, section: str) -> FigureRef:
+        """The figure a section needs."""
+        f = self.by_key.get(key)
+        if f is None:
+            raise MissingFigure(f"figure '{key}' needed by section '{section}' was not drawn")
+        first = f.caption.split(". ")[0].rstrip(".")
+        return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
+
+
+def _cell(frame, keys: dict, metric: str, kind: str | None = None) -> Cell:
+    rows = frame
+    for k, v in keys.items():
+        rows = rows[rows[k] == v]
+    rows = rows[rows["metric"] == metric]
+    if rows.empty:
+        return Cell(math.nan, math.nan, math.nan, 0, kind or metric_kind(metric))
+    r = rows.iloc[0]
+    return Cell(float(r["mean"]), float(r["low"]), float(r["high"]), int(r["n"]), kind or metric_kind(metric))
+
+
+def _diff_kind(metric: str) -> str:
+    return "pp" if metric_kind(metric) == "pct" else "diff"
+
+
+def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
+    """A regularized variant against the baseline on the key metrics, with the paired difference."""
+    ref = analysis.reference
+    rows = [(metric_label(m), [_cell(analysis.summary, {"variant": ref}, m), _cell(analysis.summary, {"variant": variant}, m),
+                               _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m))]) for m in KEY_METRICS]
+    return Table(f"{variant} against {ref}: means over {len(analysis.seeds)} replicates and the paired difference, "
+                 f"{analysis.confidence:.0%} intervals below.", [ref, variant, "difference"], rows)
+
+
+def _regularizer_title(v) -> str:
+    regs = [REGULARIZER_NAMES[r] for r in v.regularizers()]
+    text = " + ".join(regs)
+    return f"{text[0].upper() + text[1:]}: {v.name}" if regs else v.name
+
+
+def regularizer_sections(config, analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> list[Section]:
+    """One section per regularized variant: its claims, its comparison figure, its numbers."""
+    out = []
+    for v in config.variants:
+        if v.name == analysis.reference or analysis.reference is None or v.name not in analysis.boundaries:
+            continue
+        title = _regularizer_title(v)
+        claims = [claim_row(c) for c in verdicts.claims if c.variant == v.name]
+        blocks = [Claims(claims, secondary=False)] if claims else []
+        blocks += [figs.get(f"compare:{v.name}", title), key_numbers(analysis, v.name)]
+        out.append(Section(f"reg-{anchor(v.name)}", title, blocks))
+    return out
+
+
+def _sweep_notes(observations: list[str]) -> list[str]:
+    return [o for o in observations if " sweep: " in o]
+
+
+def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Section]:
+    """The body of the report, in reading order."""
+    overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
+    training = [figs.get("loss_curves", "Overfitting")]
+    if analysis.snapshots:
+        training.append(figs.get("snapshots", "Overfitting"))
+    stops = [o for o in observations if " stopped after " in o]
+    sections = [
+        Section("overfitting", "Overfitting without regularization", [*([Claims(overfit, secondary=False)] if overfit else []), *training,
+                                                                      *([Bullets(stops)] if stops else [])]),
+        Section("regularizers", "Each regularizer against the baseline",
+                [Paragraph("Each section shows one variant's claims with the verdict of their primary measurement (every "
+                           "other measurement is in appendix A), the variant next to the baseline, and its key numbers "
+                           "with the paired difference.")],
+                regularizer_sections(config, analysis, verdicts, figs)),
+    ]
+    weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
+    blocks = [Claims(weights, secondary=False)] if weights else []
+    if verdicts.checks:
+        blocks += [Paragraph("Sanity checks: what a regularizer does by construction (L1 pulls weights to zero, L2 shrinks "
+                             "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."),
+                   Findings([_finding_row(f) for f in verdicts.checks])]
+    blocks += [figs.get(k, "Weights") for k in ("weights_hist", "sparsity_curve", "pruning") if k in figs.by_key]
+    sections.append(Section("weights", "Weights and sparsity", blocks))
+    if not analysis.sweeps.empty:
+        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps"),
+                                                              figs.get("sweep_boundaries", "Strength sweeps")]))
+    others = [o for o in observations if o not in stops and o not in _sweep_notes(observations)]
+    sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
+                                                               Bullets(others)]))
+    return sections
+
+
+def _data_section(config, analysis, figs: _Figures) -> Section:
+    m, t = config.model, config.training
+    setup = (f"Every variant is a Keras Sequential network: input 2 → Dense {' → '.join(str(u) for u in m.hidden_units)} "
+             f"(ReLU) → 1 (sigmoid), trained with Adam (learning rate {m.learning_rate:g}) on binary cross-entropy for up "
+             f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
+             f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
+             f"between variants of one replicate come from the regularizer alone.")
+    variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in config.variants])
+    return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), Paragraph(setup), variants])
+
+
+def results_tables(analysis: StudyAnalysis) -> list[Table]:
+    """Every variant on every headline metric, means with intervals."""
+    n, conf = len(analysis.seeds), f"{analysis.confidence:.0%}"
+    groups = (("Accuracy and overfitting", ["test_accuracy", "train_accuracy", "gap", "test_loss", "test_rebound",
+                                            "val_rebound", "min_val_epoch", "excess_error", "epochs_run"]),
+              ("Weights, boundary and loss curves", [f"first_below_{t:g}" for t in analysis.thresholds] +
+               ["prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"]))
+    return [Table(f"{title}: mean over {n} replicates, {conf} interval below.", [metric_label(m) for m in metrics],
+                  [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants])
+            for title, metrics in groups]
+
+
+def layer_table(analysis: StudyAnalysis) -> Table:
+    """Per hidden layer: share of near-zero weights, extremes and magnitudes."""
+    cols = [f"below_{t:g}" for t in analysis.thresholds] + ["min", "max", "mean_abs", "l2_norm"]
+    layers = analysis.layers[analysis.layers["init"] == 0].copy()
+    layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
+    summary = summarise(layers, ["variant"], cols, analysis.confidence)
+    names = list(dict.fromkeys(layers["variant"]))
+    order = [n for v in analysis.variants for n in names if n.startswith(v + " · layer ")]
+    kinds = {c: "pct" if c.startswith("below_") else "num" for c in cols}
+    rows = [(n, [_cell(summary, {"variant": n}, c, kinds[c]) for c in cols]) for n in order]
+    return Table(f"Hidden-layer kernels, per layer: share of near-zero weights, extremes and magnitudes; mean over "
+                 f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
+                 [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"], rows)
+
+
+def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, machine) -> list[Section]:
+    """Full statistics, tables, more figures and reproducibility."""
+    every = [Paragraph(f"Every claim with all of its measurements. {verdicts_method(verdicts)}"),
+             Claims([claim_row(c) for c in verdicts.claims])]
+    margins = config.analysis.margins
+    pairs = [(name, f"{getattr(margins, name):g}" + (" (relative)" if any(m.margin == name and m.relative for m in _metric_infos()) else ""))
+             for name in type(margins).model_fields]
+    stats = Section("appendix-claims", "Appendix A: every measurement", every + [Pairs("Smallest effects of interest (margins).", pairs)])
+    tables = Section("appendix-results", "Appendix B: results tables", [*results_tables(analysis), layer_table(analysis)] +
+                     [figs.get(k, "Appendix B") for k in ("weights_box", "weight_extremes") if k in figs.by_key])
+    repro = Section("reproducibility", "Appendix C: reproducibility", [
+        Paragraph(f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {machine}. Run "
+                  f"'reportgen build --config study.toml' with the study file below to rebuild this report."),
+        Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in timings]),
+        Pairs("Library versions.", libraries),
+        Preformatted(config_module.study_toml(config)),
+    ])
+    return [stats, tables, repro]
+
+
+def _metric_infos():
+    from reportgen.analysis import METRICS
+
+    return list(METRICS.values())
+
+
+def verdicts_method(verdicts: Verdicts) -> str:
+    """How verdicts are reached, in words a non-statistician can follow."""
+    prim, sec = verdicts.family_sizes()
+    return (f"A claim is supported (or contradicted) when its one primary measurement, chosen before looking, differs "
+            f"from the baseline in the claimed (or the opposite) direction after Holm's correction for the {prim} primary "
+            f"tests; it shows no meaningful effect when a {2 * verdicts.confidence - 1:.0%} interval lies inside the "
+            f"smallest effect of interest fixed in the study file, and is inconclusive otherwise. Other measurements of "
+            f"the same claims ({sec}) are corrected with Benjamini-Hochberg; sanity checks are shown, not counted.")
+
+
+def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observations: list[str], figures, timings,
+                  n_runs: int, generated: str, libraries, machine) -> ReportContext:
+    """Arrange everything a report shows, in reading order."""
+    figs = _Figures(figures)
+    sections = [_data_section(config, analysis, figs)] + body(config, analysis, verdicts, observations, figs)
+    return ReportContext(
+        title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
+        intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
+        lead_figure=figs.get("boundaries", "page one"), verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
+        rules=verdicts_method(verdicts), diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged], sections=sections,
+        appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
+        claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
+    )

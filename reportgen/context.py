@@ -1,0 +1,176 @@
+"""The template contract: every object templates may read, each field with help text (a test enforces it).
+
+Templates only branch, loop, include and apply filters; everything they show is arranged here, in reading order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _help(text: str, **kw):
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One summarised number: mean and interval over replicates."""
+
+    mean: float = _help("Mean over replicates.")
+    low: float = _help("Lower end of the confidence interval (NaN with one replicate).")
+    high: float = _help("Upper end of the confidence interval (NaN with one replicate).")
+    n: int = _help("Number of replicates behind the mean.")
+    kind: str = _help("How to format it: 'pct' (share shown as percent), 'pp' (difference of shares), 'num' or 'int'.")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of rows by columns of summarised numbers."""
+
+    caption: str = _help("What the table shows.")
+    columns: list[str] = _help("Column headings after the row name.")
+    rows: list[tuple[str, list[Cell]]] = _help("Row name and one cell per column.")
+    kind: str = _help("Block kind for templates: 'table'.", default="table")
+
+
+@dataclass(frozen=True)
+class FigureRef:
+    """A figure embedded in the report."""
+
+    key: str = _help("Stable id, also the HTML anchor.")
+    title: str = _help("Heading.")
+    caption: str = _help("What the figure shows and how to read it.")
+    alt: str = _help("Alternative text: what the image shows, for readers who cannot see it.")
+    png: bytes = _help("The image, embedded as a data URI.")
+    width_cm: float = _help("Display width.")
+    kind: str = _help("Block kind for templates: 'figure'.", default="figure")
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    """One measure of a claim (or a sanity check) as shown in the report."""
+
+    variant: str = _help("The variant the measure is about (empty for a comparison of sweeps).")
+    measure: str = _help("How this build measured it.")
+    verdict: str = _help("'supported', 'contradicted', 'no meaningful effect' or 'inconclusive'.")
+    sentence: str = _help("The numbers behind the verdict, in one sentence.")
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim as shown in the report: its primary finding decides the verdict."""
+
+    key: str = _help("Stable id of the claim (registry key and variant), also the HTML anchor.")
+    claim: str = _help("The claim in words, naming the variant it is about.")
+    source: str = _help("Where the seed study makes the claim.")
+    measure: str = _help("The primary measurement, chosen before looking.")
+    verdict: str = _help("The verdict of the primary measurement after Holm's correction.")
+    sentence: str = _help("The numbers behind the verdict, in one sentence.")
+    effect: str = _help("The primary effect in a few characters, e.g. '-4.3 pp' or '-15%'.")
+    p_raw: float = _help("The primary test's p-value before correction.")
+    p_adjusted: float = _help("The primary test's Holm-adjusted p-value, which the verdict uses.")
+    n: int = _help("Replicates behind the primary measurement.")
+    needed: int | None = _help("For an inconclusive claim: about how many replicates would detect the effect seen.")
+    note: str = _help("What was compared, when it needs saying (for example the strengths matched).")
+    secondary: list[FindingRow] = _help("Other measurements of the same claim (Benjamini-Hochberg family).")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One regularized variant in the verdict matrix."""
+
+    variant: str = _help("Variant name.")
+    description: str = _help("Its regularizers in words.")
+    cells: list[ClaimRow | None] = _help("One claim per matrix column (None: the claim does not apply).")
+
+
+@dataclass(frozen=True)
+class VerdictMatrix:
+    """Regularizers (rows) by the properties the seed study claims for them (columns)."""
+
+    columns: list[str] = _help("Short names of the claimed properties.")
+    rows: list[MatrixRow] = _help("One row per regularized variant.")
+    others: list[ClaimRow] = _help("Claims outside the matrix (about the baseline, or comparing sweeps).")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of text computed for this build."""
+
+    text: str = _help("The text (escaped like all study text).")
+    kind: str = _help("Block kind for templates: 'paragraph'.", default="paragraph")
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A list of sentences computed for this build."""
+
+    items: list[str] = _help("The sentences.")
+    kind: str = _help("Block kind for templates: 'bullets'.", default="bullets")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A list of claims with their verdicts and secondary findings."""
+
+    claims: list[ClaimRow] = _help("The claims, in registry order.")
+    secondary: bool = _help("Whether to list each claim's secondary findings (the appendix does; the body does not).", default=True)
+    kind: str = _help("Block kind for templates: 'claims'.", default="claims")
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A list of findings (sanity checks) with their verdicts."""
+
+    findings: list[FindingRow] = _help("The findings.")
+    kind: str = _help("Block kind for templates: 'findings'.", default="findings")
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """A two-column table of names and values (settings, versions, timings)."""
+
+    caption: str = _help("What the table lists.")
+    rows: list[tuple[str, str]] = _help("Name and formatted value.")
+    kind: str = _help("Block kind for templates: 'pairs'.", default="pairs")
+
+
+@dataclass(frozen=True)
+class Preformatted:
+    """Text shown as written (the resolved study file)."""
+
+    text: str = _help("The text.")
+    kind: str = _help("Block kind for templates: 'pre'.", default="pre")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of the report: a heading and its blocks, in reading order."""
+
+    id: str = _help("HTML anchor and PDF bookmark target.")
+    title: str = _help("Heading.")
+    blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef or Preformatted blocks.")
+    subsections: list[Section] = _help("Sections under this one.", default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the templates may use; each field carries help text (tests enforce it)."""
+
+    title: str = _help("Report title from the study file (escaped like all study text).")
+    generated: str = _help("Build time, from SOURCE_DATE_EPOCH when set, in UTC.")
+    version: str = _help("reportgen version.")
+    n_runs: int = _help("Models trained in this build (variants, sweep points and twins, times replicates).")
+    n_seeds: int = _help("Replicates per variant.")
+    intro: str = _help("One paragraph: what was trained on what, and how often.")
+    matrix: VerdictMatrix = _help("Page one's verdict matrix.")
+    headlines: list[str] = _help("Three to five findings written from this build's numbers.")
+    lead_figure: FigureRef | None = _help("The figure on page one (decision boundaries).")
+    verdict_counts: dict = _help("How many claims got each verdict.")
+    design: str = _help("One sentence: what differs between replicates, so what every interval covers.")
+    rules: str = _help("How a verdict is reached, with the corrections used.")
+    diverged: list[str] = _help("Runs that diverged ('key (epoch N)'), left out of every interval and verdict.")
+    sections: list[Section] = _help("The body, in reading order; the table of contents is built from it.")
+    appendix: list[Section] = _help("Full statistics, tables and reproducibility, after the body.")
+    claims: list[ClaimRow] = _help("Every claim, in registry order (for summary.md).")
+    results: Table = _help("The main results table (for summary.md).")

@@ -1,0 +1,71 @@
+"""The report's figures, drawn from a StudyAnalysis: one PNG each, with a caption built from the data.
+
+Figures only read the analysis: every number they show was made there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from matplotlib.figure import Figure as MplFigure
+
+from reportgen.analysis import StudyAnalysis
+from reportgen.config import StudyConfig
+from reportgen.data import Dataset
+from reportgen.figures import compare, curves, maps, weights
+from reportgen.figures.common import Figure, Study, palette, style, to_png
+
+__all__ = ["Figure", "FigureSpec", "figure_specs", "make_figures", "draw"]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure the report may show: its key, title, and the function that draws it (None: nothing to draw)."""
+
+    key: str
+    title: str
+    draw: Callable[[MplFigure, Study], str | None]
+
+
+def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
+    """Every figure of this study, in report order (one comparison figure per regularized variant)."""
+    specs = [
+        FigureSpec("dataset", "The data", maps.draw_dataset),
+        FigureSpec("boundaries", "Decision boundaries", maps.draw_boundaries),
+        FigureSpec("snapshots", "How the decision boundary develops during training", maps.draw_snapshots),
+        FigureSpec("loss_curves", "Training and validation loss", curves.draw_loss_curves),
+    ]
+    specs += [FigureSpec(f"compare:{v}", f"{v} against {analysis.reference}", _comparison(v))
+              for v in analysis.variants if v != analysis.reference]
+    specs += [
+        FigureSpec("weights_box", "First-layer weights", weights.draw_weights_box),
+        FigureSpec("weights_hist", "Distribution of first-layer weights", weights.draw_weights_hist),
+        FigureSpec("weight_extremes", "Smallest and largest first-layer weights", weights.draw_weight_extremes),
+        FigureSpec("sparsity_curve", "Weights near zero", curves.draw_sparsity),
+        FigureSpec("pruning", "Accuracy after magnitude pruning", curves.draw_pruning),
+        FigureSpec("sweeps", "Regularization strength sweeps", curves.draw_sweeps),
+        FigureSpec("sweep_boundaries", "Decision boundaries across strengths", maps.draw_sweep_boundaries),
+    ]
+    return specs
+
+
+def _comparison(name: str):
+    return lambda fig, study: compare.draw_comparison(fig, study, name)
+
+
+def draw(spec: FigureSpec, study: Study) -> Figure | None:
+    """Draw one figure inside the report style; None when the study has nothing for it."""
+    with style():  # drawing and saving both read the style, so both happen inside it
+        fig = MplFigure(layout="constrained")
+        caption = spec.draw(fig, study)
+        if caption is None:
+            return None
+        png, width_cm = to_png(fig)
+    return Figure(spec.key, spec.title, caption, png, width_cm)
+
+
+def make_figures(analysis: StudyAnalysis, data: Dataset, config: StudyConfig) -> list[Figure]:
+    """Draw every figure of the report, in report order."""
+    study = Study(analysis, data, config, palette(analysis.variants))
+    return [f for f in (draw(spec, study) for spec in figure_specs(analysis)) if f is not None]

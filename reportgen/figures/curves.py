@@ -1,0 +1,175 @@
+"""Curves: loss per epoch, strength sweeps, sparsity against threshold, accuracy after pruning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from reportgen.figures.common import (
+    FULL_WIDTH_IN,
+    SWEEP_LABELS,
+    Study,
+    line_band,
+    panel_grid,
+    plain_log_ticks,
+    reference,
+    safe_text,
+    summary,
+    sweep_kinds,
+    variant_legend,
+)
+
+
+def _loss_panel(ax, history: dict, bands: dict, colour) -> str:
+    """Draw mean train (dashed) and validation (solid) loss with bands; mark early stops; return a title suffix."""
+    epochs = np.arange(1, history["val_loss"].shape[1] + 1)
+    for key, style in (("train_loss", "--"), ("val_loss", "-")):
+        mean, low, high = bands[key]
+        line_band(ax, epochs, mean, low, high, colour, linestyle=style, linewidth=1.2)
+    stops = np.isfinite(history["val_loss"]).sum(axis=1)  # epochs each seed ran: histories are NaN after a stop
+    stopped = stops[stops < len(epochs)]
+    if stopped.size == 0:
+        return ""
+    ax.axvspan(stopped.min(), max(stopped.max(), stopped.min() + 0.5), color="0.5", alpha=0.25, linewidth=0)
+    for stop in np.unique(stopped):
+        ax.axvline(stop, color="0.3", linestyle=":", linewidth=0.8)
+    span = f"{stopped.min()}" if stopped.min() == stopped.max() else f"{stopped.min()}–{stopped.max()}"
+    return f"\nstopped at epoch {span}, {stopped.size}/{len(stops)} seeds"
+
+
+def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
+    """Explain the line styles (and the early-stop marks, if any) once, above the panels."""
+    handles = [Line2D([], [], color="0.2", ls="--", label="train loss"),
+               Line2D([], [], color="0.2", label="validation loss")]
+    if early_stops:
+        handles.append(Patch(color="0.5", alpha=0.4, label="early stops (range over seeds)"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
+
+
+def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
+    """Plot train and validation loss per epoch, one panel per variant."""
+    a = study.analysis
+    names = [v for v in a.variants if v in a.histories]
+    if not names:
+        return None
+    axes = panel_grid(fig, len(names), 1.9, margins=(1.0, 0.8))
+    suffixes = [_loss_panel(ax, a.histories[v], a.loss_bands[v], study.colours[v]) for ax, v in zip(axes, names)]
+    for ax, name, suffix in zip(axes, names, suffixes):
+        ax.set_title(safe_text(name, 26) + suffix)
+    losses = np.concatenate([a.histories[v][k].ravel() for v in names for k in ("train_loss", "val_loss")])
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    axes[0].set_yscale("log")
+    if losses.size:  # bands may reach below zero; the axis follows the data, not the bands
+        axes[0].set_ylim(losses.min() / 1.5, losses.max() * 1.5)
+    plain_log_ticks(axes[0].yaxis)
+    _loss_legend(fig, early_stops=any(suffixes))
+    fig.supxlabel("epoch")
+    fig.supylabel("binary cross-entropy (log scale)")
+    stops = (" Grey spans and dotted lines mark where runs stopped early; after a seed stops, the curve averages the "
+             "seeds still running." if any(suffixes) else "")
+    return (f"Binary cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
+            f"epoch's mini-batches with dropout active, as Keras reports it) and validation loss (solid); "
+            f"{study.spread}.{stops}")
+
+
+def draw_sparsity(fig: MplFigure, study: Study) -> str | None:
+    """Plot the share of hidden-kernel weights below a threshold against the threshold, per layer."""
+    a, curves = study.analysis, study.analysis.sparsity_curves
+    if curves.empty:
+        return None
+    layers, names = sorted(curves["layer"].unique()), [v for v in a.variants if v in set(curves["variant"])]
+    axes = panel_grid(fig, len(layers), 2.4, margins=(2.2, 0.6), panel_width=2.4 if len(layers) < 3 else 0)
+    for ax, layer in zip(axes, layers):
+        for name in names:
+            part = curves[(curves["variant"] == name) & (curves["layer"] == layer)].sort_values("threshold")
+            line_band(ax, part["threshold"], part["mean"], part["low"], part["high"], study.colours[name], lw=1.3)
+        for t in a.thresholds:
+            ax.axvline(t, color="0.3", linestyle=":", linewidth=1)
+        ax.set(xscale="log", ylim=(-0.02, 1.02), title=f"hidden layer {layer}")
+    marks = ", ".join(f"{t:g}" for t in a.thresholds)
+    variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls=":", label=f"t = {marks}")])
+    fig.supxlabel("threshold t on |w| (log scale)")
+    fig.supylabel("share of weights with |w| < t")
+    return (f"Share of each hidden layer's kernel weights whose magnitude is below a threshold t, for t from "
+            f"{curves['threshold'].min():g} to {curves['threshold'].max():g}; {study.spread}. "
+            f"A curve that rises early means many weights near zero. Dotted lines: the thresholds "
+            f"used in the tables ({marks}).")
+
+
+def draw_pruning(fig: MplFigure, study: Study) -> str | None:
+    """Plot test accuracy against the share of kernel weights pruned by magnitude."""
+    a, prune = study.analysis, study.analysis.pruning
+    if prune.empty:
+        return None
+    names = [v for v in a.variants if v in set(prune["variant"])]
+    fig.set_size_inches(FULL_WIDTH_IN, 3.2)
+    ax = fig.subplots()
+    for name in names:
+        part = prune[prune["variant"] == name].sort_values("fraction")
+        line_band(ax, part["fraction"] * 100, part["mean"], part["low"], part["high"], study.colours[name],
+                   marker="o", markersize=3, lw=1.3)
+    majority = a.chance
+    ax.axhline(majority, color="0.3", linestyle=":", linewidth=1)
+    ax.set(xlabel="kernel weights set to zero (%)", ylabel="test accuracy", xlim=(0, 100))
+    variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls=":", label="majority class")])
+    return (f"Test accuracy after setting the given percentage of all kernel weights (all layers pooled, smallest |w| "
+            f"first, biases kept) to zero, without retraining; {study.spread}. "
+            f"The dotted line is the accuracy of always predicting the majority class ({majority:.0%}).")
+
+
+def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colour) -> None:
+    """Draw one metric against one regularizer's strength, with the unregularized value as a dashed line."""
+    part, log = part.sort_values("strength"), kind in ("l1", "l2")
+    ax.set_xscale("log" if log else "linear")  # before plotting: a lone point on a linear axis has a zero-width view
+    line_band(ax, part["strength"], part["mean"], part["low"], part["high"], "0.15", marker="o", markersize=3.5)
+    if len(part) == 1:  # a single point has no band to show its interval, and no range to set the x-axis
+        s = float(part["strength"].iloc[0])
+        ax.errorbar(s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none",
+                    ecolor="0.15", capsize=3)
+        ax.set_xlim((s / 10, s * 10) if log else (max(s - 0.1, 0.0), s + 0.1))
+        ax.set_xticks([s], [f"{s:g}"])
+        ax.minorticks_off()
+    if reference is not None:
+        ax.axhline(reference["mean"], color=colour, linestyle="--", linewidth=1.2)
+
+
+def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
+    """Plot test accuracy, gap and sparsity against each regularizer's strength."""
+    a, sweeps = study.analysis, study.analysis.sweeps
+    if sweeps.empty:
+        return None
+    kinds, sparse = sweep_kinds(sweeps["kind"]), f"first_below_{max(a.thresholds):g}"
+    rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
+                                        (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
+    ref = reference(study)
+    fig.set_size_inches(min(FULL_WIDTH_IN, 1.4 + 2.0 * len(kinds)), 0.9 + 1.5 * len(rows))
+    axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
+    for r, (metric, label) in enumerate(rows):
+        for c, kind in enumerate(kinds):
+            part = sweeps[(sweeps["kind"] == kind) & (sweeps["metric"] == metric)]
+            _sweep_panel(axes[r, c], part, kind, summary(a, ref, metric) if ref else None, study.colours.get(ref))
+        axes[r, 0].set_ylabel(label)
+    for c, kind in enumerate(kinds):
+        title, xlabel = SWEEP_LABELS.get(kind, (safe_text(kind), safe_text(kind)))
+        axes[0, c].set_title(f"{title} sweep")
+        axes[-1, c].set_xlabel(xlabel)
+    _sweep_legend(fig, study, ref, len(kinds))
+    return (f"The base network trained with one regularizer at several strengths (columns), {study.seeds} per point: "
+            f"test accuracy, generalization gap and share of hidden-kernel weights with |w| < {max(a.thresholds):g} "
+            f"(rows); {study.spread}."
+            + (f" Dashed line: the {ref} variant (no regularization) for comparison." if ref else ""))
+
+
+def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> None:
+    """Explain the sweep line and the dashed unregularized reference above the grid."""
+    handles = [Line2D([], [], color="0.15", marker="o", markersize=3.5, label=f"mean over {study.seeds}")]
+    if len(study.analysis.seeds) > 1:
+        handles.append(Patch(color="0.15", alpha=0.2, label=f"{study.ci} confidence interval"))
+    if ref:
+        handles.append(Line2D([], [], color=study.colours[ref], ls="--", label=f"{safe_text(ref)} (no regularization)"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles) if ncols > 1 else 1, frameon=False)
+
+

@@ -1,0 +1,191 @@
+"""Maps of the input plane: the data, decision boundaries of every variant, of the sweeps, and across epochs."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from reportgen.analysis import BoundarySet
+from reportgen.data import Dataset
+from reportgen.figures.common import (
+    CLASS_COLOURS,
+    FULL_WIDTH_IN,
+    MAX_WIDTH_CM,
+    PROB_CMAP,
+    SWEEP_LABELS,
+    Study,
+    panel_grid,
+    safe_text,
+    summary,
+    sweep_kinds,
+)
+
+
+def _aspect(bset: BoundarySet) -> float:
+    """Height over width of the grid, so panels keep x1 and x2 on the same scale."""
+    return float((bset.ys[-1] - bset.ys[0]) / (bset.xs[-1] - bset.xs[0]))
+
+
+def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float = 10, bayes=None):
+    """Draw the first run's P(class 1), every run's 0.5 contour inside the data region, the Bayes boundary (dashed)
+    and the first replicate's training points; return the mappable."""
+    filled = ax.contourf(bset.xs, bset.ys, bset.background, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
+    for probs in bset.probs:
+        if np.nanmin(probs) < 0.5 < np.nanmax(probs):  # a run that predicts one class everywhere has no boundary to draw
+            ax.contour(bset.xs, bset.ys, np.ma.masked_invalid(probs), levels=[0.5], colors="black", linewidths=0.6,
+                       alpha=max(0.25, min(0.8, 4 / len(bset.probs))))
+    if bayes is not None:
+        ax.contour(bset.xs, bset.ys, bayes, levels=[0.5], colors="#f2c200", linewidths=1.4, linestyles="--")
+    colours = [CLASS_COLOURS[int(c)] for c in data.y_train]
+    ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=colours, s=point_size, edgecolors="black", linewidths=0.4)
+    ax.set_xlim(bset.xs[0], bset.xs[-1])
+    ax.set_ylim(bset.ys[0], bset.ys[-1])
+    ax.set_aspect("equal")
+    ax.grid(False)
+    return filled
+
+
+def draw_dataset(fig: MplFigure, study: Study) -> str:
+    """Scatter the train, validation and test points, coloured by class."""
+    d, ax = study.data, fig.subplots()
+    bounds = d.bounds()
+    fig.set_size_inches(5.2, 5.2 * (bounds[3] - bounds[2]) / (bounds[1] - bounds[0]) + 0.5)
+    for split, marker, size, alpha, edge in (("test", "o", 4, 0.3, "none"), ("train", "o", 26, 1.0, "white"),
+                                             ("val", "^", 40, 1.0, "black")):
+        x, y = getattr(d, f"x_{split}"), getattr(d, f"y_{split}")
+        ax.scatter(x[:, 0], x[:, 1], c=[CLASS_COLOURS[int(c)] for c in y], marker=marker, s=size, alpha=alpha,
+                   edgecolors=edge, linewidths=0.6)
+    ax.set(xlim=bounds[:2], ylim=bounds[2:], xlabel="x1", ylabel="x2", aspect="equal")
+    marker = dict(ls="none", color="0.45")
+    handles = [Line2D([], [], marker="o", markeredgecolor="white", markersize=6, label="train", **marker),
+               Line2D([], [], marker="^", markeredgecolor="black", markersize=7, label="validation", **marker),
+               Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker),
+               Patch(color=CLASS_COLOURS[0], label="class 0"), Patch(color=CLASS_COLOURS[1], label="class 1")]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    scope = (f"Each of the {study.seeds} draws its own training, validation and test points from the same generator "
+             f"(shown: the first replicate), so every interval in this report covers the data draw too."
+             if study.config.data.resample else
+             "Every replicate trains on these same points: a replicate changes only the initial weights, batch order "
+             "and dropout masks, so the intervals in this report are about this one sample of make_moons.")
+    return (f"The make_moons data (noise {study.config.data.noise:g}): {len(d.y_train)} training points (circles) and "
+            f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} test points (small light dots) "
+            f"used only to measure accuracy; colour is the class. {scope}")
+
+
+def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
+    """Show each variant's predicted probability and every seed's decision boundary, one panel each."""
+    a = study.analysis
+    names = [v for v in a.variants if v in a.boundaries]
+    if not names:
+        return None
+    first = a.boundaries[names[0]]
+    # 1.6 in of the width go to the colorbar, ticks and axis labels; 0.3 in of each row to the one-line title.
+    axes = panel_grid(fig, len(names), (FULL_WIDTH_IN - 1.6) / 3 * _aspect(first) + 0.3, margins=(1.6, 0.3))
+    for ax, name in zip(axes, names):
+        filled = _probability_panel(ax, a.boundaries[name], study.data, bayes=a.bayes_grid)
+        acc = summary(a, name, "test_accuracy")
+        ax.set_title(safe_text(name, 26) + (f" · {acc['mean']:.1%}" if acc else ""))
+    fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.9)
+    fig.supxlabel("x1")
+    fig.supylabel("x2")
+    n = len(a.seeds)
+    lines = (f"Thin black lines: the 0.5 decision boundary of each of the {study.seeds}, drawn inside the region that "
+             f"holds 99% of the data (where boundary length is measured); where they spread apart, replicates disagree."
+             if n > 1 else "Black line: the 0.5 decision boundary, inside the region that holds 99% of the data.")
+    bayes = " Dashed yellow line: the Bayes-optimal boundary of the data generator." if a.bayes_grid is not None else ""
+    return (f"Background: predicted probability of class 1 of each variant's first replicate. {lines}{bayes} Dots: "
+            f"the first replicate's training points, coloured by class. Titles give the "
+            f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}).")
+
+
+def _sweep_title(kind: str, strength: float) -> str:
+    """Name a sweep point briefly, e.g. 'L1 1e-04', 'L2 2.5e-04' or 'dropout 0.2'."""
+    if kind in ("l1", "l2"):
+        short = f"{strength:.0e}"
+        return f"{kind.upper()} {short if float(short) == strength else f'{strength:.1e}'}"
+    return f"{'dropout' if kind == 'dropout' else safe_text(kind)} {strength:g}"
+
+
+SWEEP_BOUNDARY_COLUMNS = 5  # panels per row: 5 across the text width keeps each panel >= 3 cm wide in print
+
+
+def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
+    """Show the decision boundary of every sweep point (first seed): per regularizer a header, then its strengths
+    in rows of at most SWEEP_BOUNDARY_COLUMNS panels, with one shared colorbar below."""
+    bounds = study.analysis.sweep_boundaries
+    if not bounds:
+        return None
+    by_kind = {k: sorted(s for kind, s in bounds if kind == k) for k in sweep_kinds(k for k, _ in bounds)}
+    ncols = min(SWEEP_BOUNDARY_COLUMNS, max(len(s) for s in by_kind.values()))
+    rows = {k: -(-len(s) // ncols) for k, s in by_kind.items()}
+    # One frame for every panel, so positions compare across strengths and regularizers.
+    x0, x1 = min(b.xs[0] for b in bounds.values()), max(b.xs[-1] for b in bounds.values())
+    y0, y1 = min(b.ys[0] for b in bounds.values()), max(b.ys[-1] for b in bounds.values())
+    # Width chosen so the saved PNG, with the 0.1 in bbox padding on each side, is at most MAX_WIDTH_CM: it is then
+    # printed at its own size, fonts unshrunk, and each of 5 panels is ~3 cm wide.
+    panel = min(1.6, (MAX_WIDTH_CM / 2.54 - 0.35) / ncols - 0.1)
+    panel_h, header_h = panel * (y1 - y0) / (x1 - x0), 0.12
+    # Per row of panels 0.3 in go to its title and padding; per header 0.2 in; 0.6 in to the colorbar below.
+    fig.set_size_inches(0.1 + ncols * (panel + 0.1),
+                        sum(rows.values()) * (panel_h + 0.3) + len(by_kind) * (header_h + 0.2) + 0.6)
+    heights = [h for k in by_kind for h in [header_h] + [panel_h] * rows[k]]
+    grid = fig.add_gridspec(len(heights), ncols, height_ratios=heights)
+    panels, r = [], 0
+    for i, (kind, strengths) in enumerate(by_kind.items()):
+        header = fig.add_subplot(grid[r, :])
+        header.axis("off")
+        header.text(0, 0, f"{SWEEP_LABELS.get(kind, (safe_text(kind),))[0]} sweep", transform=header.transAxes,
+                    fontweight="bold", va="bottom")
+        if i:  # a thin rule where the previous regularizer's panels end
+            header.plot([0, 1], [1.6, 1.6], transform=header.transAxes, color="0.6", linewidth=0.8, clip_on=False)
+        for j in range(rows[kind] * ncols):
+            ax = fig.add_subplot(grid[r + 1 + j // ncols, j % ncols])
+            panels.append(ax)
+            if j >= len(strengths):  # an unused cell after the last strength stays empty
+                ax.axis("off")
+                continue
+            filled = _probability_panel(ax, bounds[(kind, strengths[j])], study.data, point_size=4)
+            ax.set(title=_sweep_title(kind, strengths[j]), xticks=[], yticks=[], xlim=(x0, x1), ylim=(y0, y1))
+        r += 1 + rows[kind]
+    fig.colorbar(filled, ax=panels, location="bottom", label="P(class 1)", shrink=min(0.9, 2.5 / ncols), aspect=35)
+    return (f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
+            f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
+            f"is the predicted probability of class 1, the black line the 0.5 boundary, dots the training points; "
+            f"all panels share the axes of the decision-boundary figure.")
+
+
+
+
+def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
+    """Show each variant's decision boundary at a few epochs of training (first replicate), one row per variant."""
+    a = study.analysis
+    names = [v for v in a.variants if v in a.snapshots]
+    if not names:
+        return None
+    epochs = sorted({e for v in names for e in a.snapshots[v]})
+    panel = min(1.55, (FULL_WIDTH_IN - 1.3) / len(epochs))
+    height = panel * (a.frame.ys[-1] - a.frame.ys[0]) / (a.frame.xs[-1] - a.frame.xs[0])
+    fig.set_size_inches(1.3 + panel * len(epochs), 0.5 + (height + 0.25) * len(names))
+    axes = fig.subplots(len(names), len(epochs), squeeze=False)
+    d = study.data
+    for r, name in enumerate(names):
+        for c, epoch in enumerate(epochs):
+            ax = axes[r, c]
+            probs = a.snapshots[name].get(epoch)
+            if probs is not None:
+                filled = ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
+                if probs.min() < 0.5 < probs.max():
+                    ax.contour(a.frame.xs, a.frame.ys, probs, levels=[0.5], colors="black", linewidths=0.8)
+            ax.scatter(d.x_train[:, 0], d.x_train[:, 1], c=[CLASS_COLOURS[int(k)] for k in d.y_train], s=3, linewidths=0)
+            ax.set(xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
+            if r == 0:
+                ax.set_title(f"epoch {epoch}")
+            if c == 0:
+                ax.set_ylabel(safe_text(name, 14))
+    fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.6)
+    return (f"The decision boundary (black, 0.5 contour) of each variant's first replicate after "
+            f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that replicate's training points; "
+            f"the background is the predicted probability of class 1. Read a row left to right to see where a network "
+            f"starts to bend its boundary around single points.")
