@@ -49,13 +49,17 @@ def test_keras_predict_equals_engine_predictions(parity):
 
 
 def test_a_run_does_not_depend_on_its_group():
+    """Runs of two replicates, each on its own data draw, share one graph; each gives what it gives alone."""
     config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
     data = make_datasets(config.data, config.training.seeds)
+    assert not np.allclose(data[0].x_train, data[1].x_train)  # the replicates really train on different points
     runs = plan_runs(config)
     together = {r.run.key: r for r in train_runs(runs, data, config)}
-    alone = train_runs([runs[-1]], data, config)[0]
-    for wa, wb in zip(alone.weights, together[alone.run.key].weights):
-        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    for run in (runs[-1], runs[4]):  # l1=0.01 of seed 1; l1+dropout with early stopping of seed 0
+        alone = train_runs([run], data, config)[0]
+        for wa, wb in zip(alone.weights, together[run.key].weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=run.key)
+        np.testing.assert_allclose(alone.history["val_loss"], together[run.key].history["val_loss"], rtol=1e-5)
 
 
 def test_seeds_reproduce_and_differ():
