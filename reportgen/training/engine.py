@@ -206,8 +206,13 @@ def build_trainer(spec: GroupSpec) -> Callable:
         improved = watched & (monitor < state["best"])
         wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
         stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+        # The weights at the lowest validation data loss, kept for every run (what a checkpoint on val_loss would keep).
+        lower = state["active"] & (val_loss < state["min_val"])
         new = {
             **state,
+            "min_val": tf.where(lower, val_loss, state["min_val"]),
+            "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
+            "min_val_w": [_where(lower, a, b) for a, b in zip(w, state["min_val_w"])],
             "best": tf.where(improved, monitor, state["best"]),
             "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
             "best_w": [_where(improved, a, b) for a, b in zip(w, state["best_w"])],
@@ -257,6 +262,9 @@ def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
         "t": tf.constant(0.0),
         "best_w": list(w),
         "best": tf.fill((m_runs,), float("inf")),
+        "min_val_w": list(w),
+        "min_val": tf.fill((m_runs,), float("inf")),
+        "min_val_epoch": tf.fill((m_runs,), -1),
         "best_epoch": tf.fill((m_runs,), -1),
         "wait": tf.zeros((m_runs,), tf.int32),
         "active": tf.ones((m_runs,), tf.bool),

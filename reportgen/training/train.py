@@ -74,6 +74,7 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
     history = np.concatenate(chunks)  # [epochs, runs, keys]
     weights = engine.final_weights(state, hyper.restore_best)
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
+    min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
     return [
         RunResult(
             run=run,
@@ -81,6 +82,8 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
             history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
             epochs_run=int(epochs_run[m]),
             best_epoch=int(best[m]) + 1 if run.variant.early_stopping else None,
+            min_val_epoch=int(min_val_epoch[m]) + 1 if min_val_epoch[m] >= 0 else None,
+            min_val_weights=[w[m] for w in min_val_weights] if min_val_epoch[m] >= 0 else None,
         )
         for m, run in enumerate(runs)
     ]
