@@ -37,6 +37,22 @@ def test_deterministic_variants_match_keras_fit(parity):
         np.testing.assert_allclose(a.history["train_accuracy"], b.history["train_accuracy"], atol=1e-6)
 
 
+def test_both_engines_keep_the_weights_at_the_lowest_validation_loss():
+    """A learning rate high enough to overfit within a dozen epochs puts the minimum mid-training."""
+    base = dict(training={"epochs": 12, "seeds": [0], "batch_size": 20, "shuffle": False}, sweeps={"l1": []},
+                model={"hidden_units": [16, 8], "learning_rate": 0.05}, variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}])
+    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
+    data = make_datasets(fast.data, fast.training.seeds)
+    ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
+    for a, b in zip(ours, theirs):
+        assert a.min_val_epoch == b.min_val_epoch == int(np.argmin(a.history["val_loss"])) + 1
+        assert 1 < a.min_val_epoch < a.epochs_run  # else the final weights would do
+        assert b.min_val_epoch == int(np.argmin(b.history["val_loss"])) + 1
+        for wa, wb in zip(a.min_val_weights, b.min_val_weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=a.run.key)
+        assert not np.allclose(a.min_val_weights[0], a.weights[0])
+
+
 def test_keras_predict_equals_engine_predictions(parity):
     config, data, fast, _ = parity
     for result in fast:
@@ -49,13 +65,17 @@ def test_keras_predict_equals_engine_predictions(parity):
 
 
 def test_a_run_does_not_depend_on_its_group():
+    """Runs of two replicates, each on its own data draw, share one graph; each gives what it gives alone."""
     config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
     data = make_datasets(config.data, config.training.seeds)
+    assert not np.allclose(data[0].x_train, data[1].x_train)  # the replicates really train on different points
     runs = plan_runs(config)
     together = {r.run.key: r for r in train_runs(runs, data, config)}
-    alone = train_runs([runs[-1]], data, config)[0]
-    for wa, wb in zip(alone.weights, together[alone.run.key].weights):
-        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    for run in (runs[-1], runs[4]):  # l1=0.01 of seed 1; l1+dropout with early stopping of seed 0
+        alone = train_runs([run], data, config)[0]
+        for wa, wb in zip(alone.weights, together[run.key].weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=run.key)
+        np.testing.assert_allclose(alone.history["val_loss"], together[run.key].history["val_loss"], rtol=1e-5)
 
 
 def test_seeds_reproduce_and_differ():

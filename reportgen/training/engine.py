@@ -2,8 +2,9 @@
 
 Weights of M runs are stacked on a leading axis; the epoch loop, the mini-batch loop, Adam, the
 penalties, dropout, batch normalization and early stopping all run in the graph. Each run has its own
-hyper-parameters (penalties, dropout rate, patience) and its own random streams, derived from its seed
-alone, so a run gives the same result whichever other runs share its graph.
+training and validation data (its replicate's), its own hyper-parameters (penalties, dropout rate,
+patience) and its own random streams, derived from its seed alone, so a run gives the same result
+whichever other runs share its graph.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class GroupSpec:
 
     network: Network
     n_runs: int
-    n_train: int
+    n_train: int  # training rows of every run (replicates all have the same numbers of rows)
     batch_size: int
     shuffle: bool
     learning_rate: float
@@ -155,7 +156,8 @@ def build_trainer(spec: GroupSpec) -> Callable:
     def train_step(state, data, hyper, epoch, step, order, mask):
         idx = tf.slice(order, [0, step * bsz], [spec.n_runs, bsz])
         bmask = tf.slice(mask, [step * bsz], [bsz])
-        xb, yb = tf.gather(data["x_train"], idx), tf.gather(data["y_train"], idx)
+        xb = tf.gather(data["x_train"], idx, batch_dims=1)  # each run's rows of its own data
+        yb = tf.gather(data["y_train"], idx, batch_dims=1)
         counter = (epoch * steps + step) * n_layers
 
         def noise(layer, tail):
@@ -192,9 +194,8 @@ def build_trainer(spec: GroupSpec) -> Callable:
 
     def end_of_epoch(state, data, hyper, epoch, sums):
         w = state["w"]
-        x_val = tf.tile(data["x_val"][None], (spec.n_runs, 1, 1))
-        logits, _ = _forward(spec, lay, w, x_val, hyper)
-        y_val = tf.broadcast_to(data["y_val"][None, :], tf.shape(logits))
+        logits, _ = _forward(spec, lay, w, data["x_val"], hyper)
+        y_val = data["y_val"]
         val_loss = tf.reduce_mean(_bce(y_val, logits), axis=1)
         val_acc = tf.reduce_mean(_accuracy(y_val, logits), axis=1)
         penalty = _penalty(lay, w, hyper)
@@ -205,8 +206,13 @@ def build_trainer(spec: GroupSpec) -> Callable:
         improved = watched & (monitor < state["best"])
         wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
         stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+        # The weights at the lowest validation data loss, kept for every run (what a checkpoint on val_loss would keep).
+        lower = state["active"] & (val_loss < state["min_val"])
         new = {
             **state,
+            "min_val": tf.where(lower, val_loss, state["min_val"]),
+            "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
+            "min_val_w": [_where(lower, a, b) for a, b in zip(w, state["min_val_w"])],
             "best": tf.where(improved, monitor, state["best"]),
             "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
             "best_w": [_where(improved, a, b) for a, b in zip(w, state["best_w"])],
@@ -256,11 +262,20 @@ def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
         "t": tf.constant(0.0),
         "best_w": list(w),
         "best": tf.fill((m_runs,), float("inf")),
+        "min_val_w": list(w),
+        "min_val": tf.fill((m_runs,), float("inf")),
+        "min_val_epoch": tf.fill((m_runs,), -1),
         "best_epoch": tf.fill((m_runs,), -1),
         "wait": tf.zeros((m_runs,), tf.int32),
         "active": tf.ones((m_runs,), tf.bool),
         "epochs_run": tf.zeros((m_runs,), tf.int32),
     }
+
+
+def data_tensors(x_train, y_train, x_val, y_val) -> dict:
+    """Per-run data as tensors for the graph: x [M, rows, 2], y [M, rows]."""
+    arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+    return {k: tf.constant(np.asarray(a, np.float32)) for k, a in arrays.items()}
 
 
 def hyper_tensors(hyper: GroupHyper) -> dict:

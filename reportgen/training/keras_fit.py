@@ -15,15 +15,19 @@ def _recorder(progress, key: str):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
-        """Keep the penalty at the end of each epoch, to split Keras' losses into data loss and penalty."""
+        """Keep the penalty at the end of each epoch (to split Keras' losses into data loss and penalty) and the
+        weights at the lowest validation data loss."""
 
         def on_train_begin(self, logs=None):
-            self.penalty = []
+            self.penalty, self.min_val, self.min_val_epoch, self.min_val_weights = [], np.inf, None, None
 
         def on_epoch_end(self, epoch, logs=None):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
             if not np.isfinite(logs.get("loss", 0.0)):
                 raise TrainingError(f"loss became NaN or infinite at epoch {epoch + 1}")
+            val_loss = logs["val_loss"] - self.penalty[-1]  # exactly the history's val_loss, so its argmin agrees
+            if val_loss < self.min_val:
+                self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
 
     return Recorder()
@@ -52,10 +56,10 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     model = build_model(run.variant, config.model)
     model.set_weights(initial_weights(Network.of(run.variant, config.model), dense_init))
     recorder = _recorder(progress, run.key)
-    callbacks = [recorder]
+    callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights))
     tc = config.training
     try:
         fit = model.fit(
@@ -75,5 +79,6 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
         "val_accuracy": np.array(h["val_accuracy"]),
         "penalty": penalty,
     }
-    best = callbacks[0].best_epoch + 1 if es else None
-    return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best, extras={"model": model})
+    best = callbacks[-1].best_epoch + 1 if es else None
+    return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best,
+                     min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights, extras={"model": model})

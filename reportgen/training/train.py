@@ -31,30 +31,30 @@ def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfi
         from reportgen.training.keras_fit import train_one
 
         return [train_one(run, datasets[run.seed], config, init[run.init_seed], progress) for run in runs]
-    groups: dict[tuple, list[Run]] = defaultdict(list)
-    for run in runs:  # interim: one graph per network shape and dataset, until the engine stacks per-run data
-        groups[(Network.of(run.variant, config.model), id(datasets[run.seed]))].append(run)
+    groups: dict[Network, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[Network.of(run.variant, config.model)].append(run)
     # One thread per graph: XLA compiles and TensorFlow runs outside the GIL, so two groups overlap on two cores.
     with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
-        done = pool.map(lambda item: _train_group(item[0][0], item[1], datasets[item[1][0].seed], config, init, progress),
-                        groups.items())
+        done = pool.map(lambda item: _train_group(item[0], item[1], datasets, config, init, progress), groups.items())
         results = {result.run.key: result for group in done for result in group}
     return [results[r.key] for r in runs]
 
 
-def _train_group(network, runs, data, config, init, progress) -> list[RunResult]:
+def _train_group(network, runs, datasets, config, init, progress) -> list[RunResult]:
     from reportgen._tf import tf
     from reportgen.training import engine
 
     tc = config.training
+    data = [datasets[r.seed] for r in runs]
     spec = engine.GroupSpec(
-        network=network, n_runs=len(runs), n_train=len(data.x_train), batch_size=tc.batch_size,
+        network=network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
         shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=min(tc.epochs, MAX_CHUNK),
     )
     hyper = _group_hyper(runs)
     stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(network, init[r.init_seed]) for r in runs))]
     state = engine.initial_state(spec, stacked)
-    tensors = {k: tf.constant(getattr(data, k)) for k in ("x_train", "y_train", "x_val", "y_val")}
+    tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
     advance = engine.build_trainer(spec)
     hyper_t = engine.hyper_tensors(hyper)
     names = list(dict.fromkeys(r.variant.name for r in runs))
@@ -74,6 +74,7 @@ def _train_group(network, runs, data, config, init, progress) -> list[RunResult]
     history = np.concatenate(chunks)  # [epochs, runs, keys]
     weights = engine.final_weights(state, hyper.restore_best)
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
+    min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
     return [
         RunResult(
             run=run,
@@ -81,6 +82,8 @@ def _train_group(network, runs, data, config, init, progress) -> list[RunResult]
             history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
             epochs_run=int(epochs_run[m]),
             best_epoch=int(best[m]) + 1 if run.variant.early_stopping else None,
+            min_val_epoch=int(min_val_epoch[m]) + 1 if min_val_epoch[m] >= 0 else None,
+            min_val_weights=[w[m] for w in min_val_weights] if min_val_epoch[m] >= 0 else None,
         )
         for m, run in enumerate(runs)
     ]
