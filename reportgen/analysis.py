@@ -10,7 +10,8 @@ import pandas as pd
 from reportgen import data as data_module
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, prune_cuts, rebound
+from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune_cuts, rebound
+from reportgen.forward import logits_many, logits_pruned
 from reportgen.models import Network, accuracy_and_loss, predict_logits
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -19,6 +20,7 @@ from reportgen.training.runs import SWEEP_KINDS
 SPARSITY_CURVE = np.logspace(-5, 0, 41)  # thresholds for the |w| < t curve
 PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
 PRUNE_SEARCH = np.round(np.arange(0.0, 1.0, 0.02), 2)  # fractions tried for the prunable share
+PRUNE_CURVE_POINTS = 500  # test points behind the pruning curve: a figure, not a verdict, at a quarter of the cost
 REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
 
 
@@ -173,10 +175,10 @@ class _Evaluator:
         z = predict_logits(network, result.weights if weights is None else weights, self.frame.points)
         return _sigmoid(z).reshape(len(self.frame.ys), len(self.frame.xs))
 
-    def probs_on_grid(self, network: Network, weights) -> np.ndarray:
-        """P(class 1) on the measuring grid, NaN outside the (slightly widened) data region."""
+    def grid_probs(self, logits: np.ndarray) -> np.ndarray:
+        """P(class 1) on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
         out = np.full(self.grid_mask.size, np.nan)
-        out[self.grid_mask] = _sigmoid(predict_logits(network, weights, self.grid_points))
+        out[self.grid_mask] = _sigmoid(logits)
         return out.reshape(len(self.frame.ys), len(self.frame.xs))
 
 
@@ -194,28 +196,44 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
 
 
+def _group_logits(network: Network, results: list[RunResult], datasets: dict[int, Dataset], ev: _Evaluator,
+                  full: list[bool]) -> list[dict]:
+    """Every run's logits on its train, validation and test points; for the main variants' runs (full) also on the
+    test points at the best validation epoch and on the measuring grid. A few batched passes per network shape."""
+    weights = [r.weights for r in results]
+    data = [datasets[r.run.seed] for r in results]
+    z = {s: logits_many(network, weights, [getattr(d, f"x_{s}") for d in data]) for s in ("train", "val", "test")}
+    main = [m for m, f in enumerate(full) if f]  # sweep points and twins need neither: half the arithmetic saved
+    extra = {"test_min": logits_many(network, [results[m].min_val_weights or weights[m] for m in main], [data[m].x_test for m in main]),
+             "grid": logits_many(network, [weights[m] for m in main], ev.grid_points)}
+    z["prunable"] = _prunable(results, network, data, ev.config.analysis.prune_tolerance)
+    rows = [{k: v[m] for k, v in z.items()} for m in range(len(results))]
+    for i, m in enumerate(main):
+        rows[m].update({k: v[i] for k, v in extra.items()})
+    return rows
+
+
 def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator,
-             bayes_acc: dict) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Measure one run; return its metrics, its test predictions and its grid probabilities."""
+             bayes_acc: dict, z: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
     run = result.run
     row = {"variant": run.variant.name, "seed": run.seed, "init": run.init, "key": run.key,
            "settings": settings_key(run.variant), "diverged_at": result.diverged_at}
-    logits = {s: predict_logits(network, result.weights, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
-    for split, z in logits.items():
-        row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z, getattr(data, f"y_{split}"))
+    for split in ("train", "val", "test"):
+        row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z[split], getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
     row["loss_gap"] = row["test_loss"] - row["train_loss"]
     row["train_over_bayes"] = row["train_accuracy"] - bayes_acc.get("train", np.nan)
     row["excess_error"] = bayes_acc.get("test", np.nan) - row["test_accuracy"]
-    if result.min_val_weights is not None:
-        at_min = accuracy_and_loss(predict_logits(network, result.min_val_weights, data.x_test), data.y_test)[1]
-        row["test_rebound"] = row["test_loss"] - at_min
+    if result.min_val_weights is not None and "test_min" in z:
+        row["test_rebound"] = row["test_loss"] - accuracy_and_loss(z["test_min"], data.y_test)[1]
     epochs = config.training.epochs
     row["val_rebound"], _ = rebound(result.history["val_loss"], max(1, round(REBOUND_SMOOTHING * epochs)))
     row["min_val_epoch"] = result.min_val_epoch
     row["epochs_run"], row["best_epoch"] = result.epochs_run, result.best_epoch
-    probs = ev.probs_on_grid(network, result.weights)
-    row["boundary_length"], row["boundary_pieces"] = contour_length(np.ma.masked_invalid(probs), ev.frame)
+    probs = ev.grid_probs(z["grid"]) if "grid" in z else None
+    if probs is not None:
+        row["boundary_length"], row["boundary_pieces"] = contour_length(np.ma.masked_invalid(probs), ev.frame)
     row["val_roughness"] = log_roughness(result.history["val_loss"], config.analysis.stability_window)
     hidden = _hidden_kernels(result, network)
     row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
@@ -224,20 +242,25 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     row["first_min_abs"], row["first_max_abs"] = float(first.min()), float(first.max())
     for t in config.analysis.sparsity_thresholds:
         row[f"first_below_{t:g}"] = float(np.mean(first < t))
-    row["prunable"] = _prunable(result, network, data, config.analysis.prune_tolerance)
-    return row, logits["test"] > 0, probs
+    row["prunable"] = z["prunable"]
+    return row, z["test"] > 0, probs
 
 
-def _prunable(result: RunResult, network: Network, data: Dataset, tolerance: float) -> float:
-    """Largest share of kernel weights whose removal costs at most `tolerance` validation accuracy."""
+def _pruned_accuracy(results: list[RunResult], network: Network, data: list[Dataset], fractions: np.ndarray,
+                     split: str, points: int | None = None) -> np.ndarray:
+    """Accuracy [runs, fractions] on a split after global magnitude pruning at each fraction (batched)."""
     kernels = network.kernel_indices()
-    cuts = dict(zip(PRUNE_SEARCH.tolist(), prune_cuts(result.weights, kernels, PRUNE_SEARCH)))
+    cuts = np.array([prune_cuts(r.weights, kernels, fractions) for r in results])
+    x = [getattr(d, f"x_{split}")[:points] for d in data]
+    z = logits_pruned(network, [r.weights for r in results], cuts, x)
+    y = np.stack([getattr(d, f"y_{split}")[:points] for d in data])
+    return np.mean((z > 0) == y[:, None, :], axis=2)
 
-    def val_accuracy(fraction: float) -> float:
-        pruned = prune(result.weights, kernels, fraction, cuts[fraction])
-        return accuracy_and_loss(predict_logits(network, pruned, data.x_val), data.y_val)[0]
 
-    return prunable_share(val_accuracy, PRUNE_SEARCH, tolerance)
+def _prunable(results: list[RunResult], network: Network, data: list[Dataset], tolerance: float) -> list[float]:
+    """Largest share of kernel weights whose removal costs at most `tolerance` validation accuracy, per run."""
+    acc = _pruned_accuracy(results, network, data, PRUNE_SEARCH, "val")
+    return [prunable_share(PRUNE_SEARCH, a, tolerance) for a in acc]
 
 
 def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str], confidence: float) -> pd.DataFrame:
@@ -257,25 +280,29 @@ def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str
     return pd.DataFrame(rows)
 
 
+def _bounded(metric: str) -> bool:
+    """Shares that live in [0, 1], whose intervals are clipped there."""
+    return metric.endswith(("accuracy", "prunable")) or metric.startswith("first_below_")
+
+
 def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float) -> pd.DataFrame:
     """Mean, interval and count of each metric for each group of rows (one row per group and metric)."""
     rows = []
+    bounded = np.array([_bounded(m) for m in metrics])
     for group, part in df.groupby(keys, sort=False):
         group = group if isinstance(group, tuple) else (group,)
-        for metric in metrics:
-            e = estimate(part[metric].to_numpy(dtype=float), confidence)
-            low, high = (max(e.low, 0.0), min(e.high, 1.0)) if metric_kind(metric) == "pct" and metric.endswith(
-                ("accuracy", "prunable")) or metric.startswith("first_below_") else (e.low, e.high)
-            rows.append({**dict(zip(keys, group)), "metric": metric, "mean": e.mean, "low": low, "high": high, "n": e.n})
+        values = part[metrics].to_numpy(dtype=float)
+        mean, low, high = estimate_columns(values, confidence)
+        low, high = np.where(bounded, np.maximum(low, 0.0), low), np.where(bounded, np.minimum(high, 1.0), high)
+        n = np.isfinite(values).sum(axis=0)
+        rows += [{**dict(zip(keys, group)), "metric": m, "mean": mean[j] if n[j] else np.nan, "low": low[j],
+                  "high": high[j], "n": int(n[j])} for j, m in enumerate(metrics)]
     return pd.DataFrame(rows)
 
 
 def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
-    """Test accuracy after zeroing the smallest share of all kernel weights (global magnitude pruning)."""
-    kernels = network.kernel_indices()
-    acc = np.array([[accuracy_and_loss(predict_logits(network, prune(r.weights, kernels, f, c), datasets[r.run.seed].x_test),
-                                       datasets[r.run.seed].y_test)[0]
-                     for f, c in zip(PRUNE_FRACTIONS, prune_cuts(r.weights, kernels, PRUNE_FRACTIONS))] for r in results])
+    """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
+    acc = _pruned_accuracy(results, network, [datasets[r.run.seed] for r in results], PRUNE_FRACTIONS, "test", PRUNE_CURVE_POINTS)
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -350,16 +377,22 @@ def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: Stud
     bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
     net = lambda r: Network.of(r.run.variant, config.model)  # noqa: E731
     rows, layer_rows, predictions, grids = [], [], {}, {}
+    names = [v.name for v in config.variants]
+    by_network: dict[Network, list[RunResult]] = {}
     for r in results:
-        row, pred, probs = _run_row(r, net(r), datasets[r.run.seed], config, ev, bayes_acc.get(r.run.seed, {}))
+        by_network.setdefault(net(r), []).append(r)
+    is_main = lambda r: r.run.variant.name in names and r.run.init == 0  # noqa: E731
+    logits = {r.run.key: z for network, rs in by_network.items()
+              for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))}
+    for r in results:
+        row, pred, probs = _run_row(r, net(r), datasets[r.run.seed], config, ev, bayes_acc.get(r.run.seed, {}), logits[r.run.key])
         rows.append(row)
         predictions[r.run.key], grids[r.run.key] = pred, probs
         layer_rows += [{"variant": r.run.variant.name, "seed": r.run.seed, "init": r.run.init, **lr}
                        for lr in _layer_rows(r, net(r), thresholds)]
-    runs = pd.DataFrame(rows)
+    runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])
     cols = metric_columns(thresholds)
     runs.loc[runs["diverged_at"].notna(), cols] = np.nan  # a diverged run is a result, not a number
-    names = [v.name for v in config.variants]
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
     ok = {r.run.key: r for r in results if r.diverged_at is None}
     main = {n: [r for r in results if r.run.variant.name == n and r.run.init == 0 and r.run.key in ok] for n in names}
@@ -402,8 +435,9 @@ def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], config: StudyConfi
             part = runs[(runs["variant"] == name) & (runs["init"] == 0)]
             parts.append(part.assign(kind=kind, strength=strength))
             first = next(r for r in results if r.run.variant.name == name and r.run.init == 0)
-            bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, grids[first.run.key][None], [first.run.seed],
-                                                   ev.full_grid(first))
+            full = ev.full_grid(first)
+            inside = np.where(ev.grid_mask.reshape(full.shape), full, np.nan)
+            bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, inside[None], [first.run.seed], full)
     return (pd.concat(parts) if parts else pd.DataFrame()), bounds
 
 

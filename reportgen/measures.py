@@ -119,11 +119,8 @@ def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float, cut
     return [np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype) if i in kernel_idx else w for i, w in enumerate(weights)]
 
 
-def prunable_share(accuracy_after, fractions: np.ndarray, tolerance: float) -> float:
-    """Largest fraction whose accuracy (accuracy_after(fraction)) stays within `tolerance` of the unpruned accuracy."""
-    full = accuracy_after(0.0)
-    best = 0.0
-    for f in fractions:
-        if accuracy_after(float(f)) >= full - tolerance - 1e-12:
-            best = float(f)
-    return best
+def prunable_share(fractions, accuracies, tolerance: float) -> float:
+    """Largest fraction whose accuracy stays within `tolerance` of the unpruned one (accuracies[0], at fraction 0)."""
+    acc = np.asarray(accuracies, float)
+    ok = acc >= acc[0] - tolerance - 1e-12
+    return float(np.asarray(fractions, float)[ok].max())

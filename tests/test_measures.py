@@ -65,9 +65,9 @@ def test_prune_removes_the_smallest_share_and_prunable_share_finds_the_largest()
     w = [np.array([[0.1, -0.2], [0.3, -0.4]]), np.array([1.0]), np.array([[0.5], [-0.6]])]
     pruned = prune(w, [0, 2], 0.5)
     assert np.count_nonzero(pruned[0]) + np.count_nonzero(pruned[2]) == 3 and pruned[1][0] == 1.0
-    acc = {0.0: 0.9, 0.5: 0.9, 0.7: 0.895, 0.9: 0.7}
-    assert prunable_share(lambda f: acc[f], np.array([0.0, 0.5, 0.7, 0.9]), tolerance=0.01) == 0.7
-    assert prunable_share(lambda f: acc[f], np.array([0.0, 0.5, 0.7, 0.9]), tolerance=0.0) == 0.5
+    fractions, acc = [0.0, 0.5, 0.7, 0.9], [0.9, 0.9, 0.895, 0.7]
+    assert prunable_share(fractions, acc, tolerance=0.01) == 0.7
+    assert prunable_share(fractions, acc, tolerance=0.0) == 0.5
 
 
 def test_bayes_rule_of_make_moons_beats_chance_and_is_unbeatable_on_average():
