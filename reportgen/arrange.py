@@ -263,7 +263,7 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
                   f"'reportgen build --config study.toml' with the study file below to rebuild this report."),
         Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in timings]),
         Pairs("Library versions.", libraries),
-        Preformatted(config_module.study_toml(config)),
+        Preformatted(config_module.study_toml(config_module.portable(config))),
     ])
     return [stats, tables, repro]
 

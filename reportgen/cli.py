@@ -21,7 +21,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a study key, e.g. --set training.epochs=50 --set 'training.seeds=[0,1]'")
     b.add_argument("--format", help="comma-separated report formats: html, pdf (default: both)")
     b.add_argument("--save-models", action="store_true", help="also write every run's .keras model to OUT/models")
+    b.add_argument("--cache-dir", type=Path, help="folder of cached runs (default: .reportgen-cache next to the study file)")
+    b.add_argument("--no-cache", action="store_true", help="neither read nor write the run cache")
     b.add_argument("--quiet", action="store_true", help="no progress display, only errors")
+    r = sub.add_parser("render", help="re-render a previous build's report from its output folder (no training)")
+    r.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="the output folder of a previous build")
+    r.add_argument("--out", type=Path, help="write the report here instead of into RESULTS_DIR")
+    r.add_argument("--format", help="comma-separated report formats: html, pdf (default: the build's)")
+    r.add_argument("--quiet", action="store_true", help="no progress display, only errors")
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -43,6 +50,10 @@ def _build(args) -> int:
         overrides.append(f'output.dir="{args.out.resolve().as_posix()}"')
     if args.save_models:
         overrides.append("output.save_models=true")
+    if args.no_cache:
+        overrides.append('output.cache=""')
+    elif args.cache_dir is not None:
+        overrides.append(f'output.cache="{args.cache_dir.resolve().as_posix()}"')
     config = load_config(args.config, overrides)
     from reportgen.pipeline import build  # imports TensorFlow: only once the study is known to be valid
 
@@ -51,6 +62,22 @@ def _build(args) -> int:
         for path in result.files:
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
             print(f"wrote {path} ({size / 1024:,.0f} KiB)")
+    return 0
+
+
+def _render(args) -> int:
+    import warnings
+
+    from reportgen.pipeline import render
+
+    warnings.simplefilter("ignore")
+    formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format else None
+    if formats and not set(formats) <= {"html", "pdf"}:
+        raise ConfigError([f"--format: unknown report format in {args.format!r} (html, pdf)"])
+    result = render(args.results_dir, args.out, formats, quiet=args.quiet)
+    if not args.quiet:
+        for path in result.files:
+            print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
     return 0
 
 
@@ -68,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:
-        return {"build": _build, "init": _init}[args.command](args)
+        return {"build": _build, "render": _render, "init": _init}[args.command](args)
     except ConfigError as err:
         for line in err.lines:
             print(f"reportgen: error: {line}", file=sys.stderr)

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from reportgen.errors import ConfigError
 
@@ -178,10 +178,20 @@ class OutputConfig(_Strict):
     dir: Annotated[Path, Field(strict=False)] = Field(Path("output"), description="Output folder (relative to the study file's folder).")
     formats: list[Literal["html", "pdf"]] = Field(["html", "pdf"], min_length=1, description="Report formats.")
     save_models: bool = Field(False, description="Also write each run's trained model as a .keras file.")
+    cache: Annotated[Path | None, Field(strict=False)] = Field(
+        Path(".reportgen-cache"), description="Folder of trained runs reused by later builds (relative to the study file's "
+        "folder); a changed title, threshold or template retrains nothing. --no-cache or an empty string switches it off.")
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _empty_means_off(cls, value: Any) -> Any:
+        return None if value in ("", False) else value
 
 
 class StudyConfig(_Strict):
     """A regularization study: data, network, training, variants, sweeps, analysis and output."""
+
+    _base: Path | None = PrivateAttr(default=None)  # the study file's folder: paths in shared outputs are relative to it
 
     title: str = Field("Regularization in deep learning: make_moons", min_length=1, max_length=200, description="Report title.")
     data: DataConfig = Field(default_factory=DataConfig, description="The dataset.")
@@ -279,8 +289,27 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         except UnicodeDecodeError as err:
             raise ConfigError([f"{path}: not UTF-8 text: {err}"]) from None
     config = validate(apply_overrides(raw, overrides, source), source)
-    out = config.output.dir if config.output.dir.is_absolute() else base / config.output.dir
-    return config.model_copy(update={"output": config.output.model_copy(update={"dir": out})})
+    resolve = lambda p: p if p is None or p.is_absolute() else base / p  # noqa: E731
+    resolved = config.model_copy(update={"output": config.output.model_copy(update={"dir": resolve(config.output.dir),
+                                                                                     "cache": resolve(config.output.cache)})})
+    resolved._base = base
+    return resolved
+
+
+def portable(config: StudyConfig) -> StudyConfig:
+    """The study with its output and cache paths relative to the study file's folder, for outputs that are shared.
+
+    A CI runner's home folder or a laptop's user name must not travel in a report.
+    """
+    import os
+
+    def rel(p: Path | None) -> Path | None:
+        if p is None or not p.is_absolute():
+            return p
+        return Path(os.path.relpath(p, config._base)) if config._base else Path(p.name)
+
+    out = config.output.model_copy(update={"dir": rel(config.output.dir), "cache": rel(config.output.cache)})
+    return config.model_copy(update={"output": out})
 
 
 def _toml_value(value: Any) -> str:

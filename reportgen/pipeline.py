@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen.config import StudyConfig
+from reportgen.config import StudyConfig, portable
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class BuildResult:
     out_dir: Path
     files: list[Path]
     timings: list[tuple[str, float]]
+    trained: int = 0  # runs trained in this build
+    cached: int = 0  # runs taken from the run cache
 
 
 class _Stages:
@@ -56,28 +58,47 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
 def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds."""
     from rich.console import Console
-    from rich.markup import escape
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
     stages = _Stages(console, quiet)
-    with stages("start-up (TensorFlow)"):
-        from reportgen import analysis, arrange, claims, data, figures, report, training
+    with stages("start-up"):
+        from reportgen import analysis, data, store, training
     with stages("data"):
         datasets = data.make_datasets(config.data, config.training.seeds)
         runs = training.plan_runs(config)
-    progress, task = _training_progress(console, quiet, len(runs) * config.training.epochs, len(runs))
-    with stages(f"training ({len(runs)} models, {config.training.engine} engine)"), progress:
-        results = training.train_runs(runs, datasets, config, lambda n, label: progress.update(task, advance=n, description=escape(label)))
+    results, cached = _cached_or_trained(config, runs, datasets, stages, console, quiet)
     with stages("analysis"):
         measured = analysis.analyse(results, datasets, config)
+    first = datasets[config.training.seeds[0]]
+    outputs, verdicts, notes = present(config, measured, first, len(runs), stages)
+    # results.json comes last so that it carries every stage's time, the report's included (the report cannot).
+    timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
+    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings, datasets).encode("utf-8")
+    outputs[store.FILE] = store.save(measured, first)
+    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
+    if not quiet:
+        console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=len(runs) - cached, cached=cached)
+
+
+def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Stage times for the shared outputs; none in a reproducible build (SOURCE_DATE_EPOCH set), whose bytes must not vary."""
+    return [] if os.environ.get("SOURCE_DATE_EPOCH") else timings
+
+
+def present(config: StudyConfig, measured, first, n_runs: int, stages) -> tuple[dict[str, bytes], object, list[str]]:
+    """Judge the claims, draw the figures and render the report files from an analysis: what build and render share."""
+    from reportgen import arrange, claims, figures, report
+
+    with stages("claims"):
         verdicts = claims.evaluate_claims(measured, config)
         notes = claims.observations(measured, verdicts)
     with stages("figures"):
-        drawn = figures.make_figures(measured, datasets[config.training.seeds[0]], config)
+        drawn = figures.make_figures(measured, first, config)
     outputs: dict[str, bytes] = {}
     with stages("report"):
-        ctx = arrange.build_context(config, measured, verdicts, notes, drawn, list(stages.timings), len(runs),
+        ctx = arrange.build_context(config, measured, verdicts, notes, drawn, _shown_timings(list(stages.timings)), n_runs,
                                     report.build_time(os.environ.get("SOURCE_DATE_EPOCH")), report.library_versions(),
                                     report.machine())
         html = report.render_html(ctx)
@@ -86,13 +107,65 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
         if "pdf" in config.output.formats:
             outputs["report.pdf"] = report.render_pdf(html)
         outputs["summary.md"] = report.render_summary(ctx).encode("utf-8")
-    # results.json comes last so that it carries every stage's time, the report's included (the report cannot).
-    timings = stages.timings + [("total before writing", time.perf_counter() - started)]
-    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings, datasets).encode("utf-8")
-    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
-    if not quiet:
-        console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    return BuildResult(out_dir=config.output.dir, files=files, timings=timings)
+    return outputs, verdicts, notes
+
+
+def render(results_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None, quiet: bool = False,
+           console=None) -> BuildResult:
+    """Re-render a previous build's report from its results.json and report data alone: no training, no TensorFlow."""
+    from rich.console import Console
+
+    from reportgen import store
+    from reportgen.config import validate
+    from reportgen.errors import ConfigError
+
+    console = console or Console(stderr=True)
+    stages = _Stages(console, quiet)
+    with stages("reading the build"):
+        try:
+            doc = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
+            data_blob = (results_dir / store.FILE).read_bytes()
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError([f"{results_dir}: not a reportgen output folder ({err})"]) from None
+        config = validate(doc.get("study", {}), f"{results_dir / 'results.json'}: study")
+        output = config.output.model_copy(update={"dir": out_dir or results_dir, **({"formats": formats} if formats else {})})
+        config = config.model_copy(update={"output": output})
+        try:
+            measured, first = store.load(data_blob)
+        except (ValueError, KeyError, OSError) as err:
+            raise ConfigError([f"{results_dir / store.FILE}: cannot be read ({err})"]) from None
+    n_runs = len(doc.get("runs", []))
+    outputs, _, _ = present(config, measured, first, n_runs, stages)
+    outputs["results.json"], outputs[store.FILE] = (results_dir / "results.json").read_bytes(), data_blob
+    files = write_outputs(config.output.dir, outputs, [], config)
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
+
+
+def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool):
+    """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained."""
+    from rich.markup import escape
+
+    from reportgen import training
+    from reportgen.cache import RunCache, run_keys
+
+    store = RunCache(config.output.cache)
+    keys = run_keys(runs, config)
+    with stages("cache"):
+        found = store.lookup(runs, keys)
+    for line in found.damaged:
+        console.print(f"[yellow]![/] {escape(line)}")
+    missing = [r for r in runs if r.key not in found.hits]
+    trained = []
+    if missing:
+        progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
+        label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
+        with stages(label), progress:
+            trained = training.train_runs(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)))
+        store.store(trained, keys)
+    elif not quiet:
+        console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
+    by_key = {**found.hits, **{r.run.key: r for r in trained}}
+    return [by_key[r.key] for r in runs], len(found.hits)
 
 
 def _clean(value):
@@ -136,7 +209,7 @@ def results_json(config, results, measured, verdicts, notes, timings, datasets) 
                                   "(numpy.unpackbits of the base64 bytes, first n_test bits)"}
     doc = {
         "reportgen": __version__,
-        "study": config.model_dump(mode="json"),
+        "study": portable(config).model_dump(mode="json"),
         "design": design,
         "confidence": measured.confidence,
         "bayes": measured.bayes,
@@ -147,7 +220,7 @@ def results_json(config, results, measured, verdicts, notes, timings, datasets) 
         "checks": [finding_json(f) for f in verdicts.checks],
         "observations": notes,
         "runs": runs,
-        "timings_seconds": dict(timings),
+        "timings_seconds": dict(timings) or None,  # None in a reproducible build (SOURCE_DATE_EPOCH set)
     }
     return json.dumps(_clean(doc), indent=1, allow_nan=False)
 
@@ -170,7 +243,7 @@ def claim_json(c) -> dict:
             "secondary": [finding_json(f) for f in c.secondary]}
 
 
-OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "models")
+OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "models")
 
 
 def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config) -> list[Path]:

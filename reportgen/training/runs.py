@@ -93,3 +93,17 @@ def twinned(config: StudyConfig) -> list[VariantConfig]:
     plain = [v for v in config.variants if not v.regularizers()]
     bn = [v for v in config.variants if v.batchnorm]
     return plain[:1] + bn if plain and bn else []
+
+
+SNAPSHOT_SHARES = (0.02, 0.1, 0.3)  # of the epochs: 10, 50 and 150 of 500, where the baseline starts to wrap single points
+
+
+def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:
+    """Epochs (1-based) after which the snapshotted runs keep their weights (the last epoch is the result itself)."""
+    epochs = config.training.epochs
+    return tuple(sorted({e for e in (max(1, round(s * epochs)) for s in SNAPSHOT_SHARES) if e < epochs}))
+
+
+def snapshotted(run: Run, config: StudyConfig) -> bool:
+    """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
+    return run.init == 0 and run.seed == config.training.seeds[0] and any(v.name == run.variant.name for v in config.variants)

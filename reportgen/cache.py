@@ -1,0 +1,150 @@
+"""The run cache: every trained run stored under a key of everything that can change its weights.
+
+Changing a title, a threshold, a margin, a template or the formats changes no key, so nothing is retrained. Entries are
+written atomically (a temporary file renamed into place) and carry the SHA-256 of their content, so a damaged entry is
+noticed when read and its run is trained again. Reading needs numpy only: a build whose runs are all cached never
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from reportgen.config import StudyConfig
+from reportgen.data import draw_seeds
+from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
+
+CACHE_FORMAT = 1  # bump when what an entry holds changes
+ENGINE_VERSION = {"fast": 3, "keras": 1}  # bump when an engine's arithmetic changes, so old weights are not reused
+HASH_LEN = 64
+DEFAULT_DIR = ".reportgen-cache"
+
+
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()) -> str:
+    """The cache key of a run: data draw, network, training settings, variant, replicate, engine and library versions."""
+    d, m, t = config.data, config.model, config.training
+    train_draw, _ = draw_seeds(d, run.seed)  # the test draw never touches the weights
+    payload = {
+        "format": CACHE_FORMAT, "engine": t.engine, "engine_version": ENGINE_VERSION[t.engine], "libraries": _library_versions(),
+        "data": {"generator": "make_moons", "n_samples": d.n_samples, "noise": d.noise, "draw": train_draw,
+                 "validation_fraction": d.validation_fraction},
+        "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
+        "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
+        "variant": json.loads(settings_key(run.variant)), "replicate": run.seed, "init_seed": run.init_seed,
+        "snapshots": list(snapshot_epochs),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def run_keys(runs: list[Run], config: StudyConfig) -> dict[str, str]:
+    """The cache key of every run (runs that keep epoch snapshots have them in their key)."""
+    epochs = snapshot_epochs(config)
+    return {r.key: run_key(r, config, epochs if snapshotted(r, config) else ()) for r in runs}
+
+
+def _pack(result: RunResult) -> bytes:
+    arrays = {f"w{i}": w for i, w in enumerate(result.weights)}
+    arrays.update({f"m{i}": w for i, w in enumerate(result.min_val_weights or [])})
+    arrays.update({f"h_{k}": np.asarray(result.history[k]) for k in HISTORY_KEYS})
+    arrays.update({f"s{e}_{i}": w for e, ws in result.snapshots.items() for i, w in enumerate(ws)})
+    meta = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "min_val_epoch": result.min_val_epoch,
+            "diverged_at": result.diverged_at}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _unpack(run: Run, payload: bytes) -> RunResult:
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        indexed = lambda prefix: [z[k] for k in sorted((k for k in z.files if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
+                                                         key=lambda k: int(k[1:]))]
+        snaps: dict[int, list] = {}
+        for k in sorted(k for k in z.files if k.startswith("s") and "_" in k):
+            epoch, i = (int(p) for p in k[1:].split("_"))
+            snaps.setdefault(epoch, []).append((i, z[k]))
+        return RunResult(run=run, weights=indexed("w"), history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
+                         epochs_run=meta["epochs_run"], best_epoch=meta["best_epoch"], min_val_epoch=meta["min_val_epoch"],
+                         min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"],
+                         snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()})
+
+
+@dataclass
+class Lookup:
+    """What the cache held for a build's runs."""
+
+    hits: dict[str, RunResult] = field(default_factory=dict)  # run key -> result
+    damaged: list[str] = field(default_factory=list)  # one line per damaged entry
+
+
+class RunCache:
+    """A folder of cached runs; None as folder means no caching."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.npz"
+
+    def lookup(self, runs: list[Run], keys: dict[str, str]) -> Lookup:
+        """Read every cached run; damaged entries are reported (and left for the build to overwrite)."""
+        found = Lookup()
+        if self.folder is None:
+            return found
+        for run in runs:
+            path = self._path(keys[run.key])
+            try:
+                blob = path.read_bytes()
+            except OSError:
+                continue
+            digest, payload = blob[:HASH_LEN].decode("ascii", "replace"), blob[HASH_LEN:]
+            try:
+                if hashlib.sha256(payload).hexdigest() != digest:
+                    raise ValueError("checksum mismatch")
+                found.hits[run.key] = _unpack(run, payload)
+            except (ValueError, KeyError, OSError) as err:
+                found.damaged.append(f"cache entry {path} for run '{run.key}' is damaged ({err}); training it again")
+        return found
+
+    def store(self, results: list[RunResult], keys: dict[str, str]) -> None:
+        """Write results atomically: a temporary file in the entry's folder, renamed into place."""
+        if self.folder is None:
+            return
+        for r in results:
+            payload = _pack(r)
+            path = self._path(keys[r.run.key])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
+                os.replace(tmp, path)  # two builds writing one key write the same bytes: the last rename wins harmlessly
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    def size_bytes(self) -> int:
+        """Total size of the cache folder."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.folder.rglob("*.npz"))

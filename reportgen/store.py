@@ -1,0 +1,104 @@
+"""Save a build's StudyAnalysis (and the data its figures draw) as one .npz, and load it back: `reportgen render`
+re-renders a report from a previous build's outputs alone, with no training and no TensorFlow.
+
+Only arrays and JSON text go in (np.load with allow_pickle=False), so opening a report-data file from a CI artifact
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from reportgen.analysis import BoundarySet, Design, StudyAnalysis
+from reportgen.data import Dataset
+from reportgen.measures import Frame
+from reportgen.stats import estimate_columns
+
+FILE = "report-data.npz"
+TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins")
+FORMAT = 1
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_json(orient="split", index=False, double_precision=15) if len(df.columns) else "{}"
+
+
+def _frame_of(text: str) -> pd.DataFrame:
+    return pd.read_json(io.StringIO(text), orient="split") if text != "{}" else pd.DataFrame()
+
+
+def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
+    """The analysis and the first replicate's points as .npz bytes."""
+    a = analysis
+    arrays: dict[str, np.ndarray] = {"frame_xs": a.frame.xs, "frame_ys": a.frame.ys, "frame_region": a.frame.region}
+    if a.bayes_grid is not None:
+        arrays["bayes_grid"] = a.bayes_grid
+    for split in ("train", "val", "test"):
+        arrays[f"data_x_{split}"], arrays[f"data_y_{split}"] = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    names = list(a.variants)
+    for i, v in enumerate(names):
+        for key, values in a.histories[v].items():
+            arrays[f"hist_{i}_{key}"] = values
+        if v in a.boundaries:
+            b = a.boundaries[v]
+            arrays[f"bound_{i}_probs"], arrays[f"bound_{i}_background"] = b.probs.astype(np.float32), b.background.astype(np.float32)
+        if v in a.first_layer:
+            arrays[f"first_{i}"] = a.first_layer[v]
+        for epoch, grid in a.snapshots.get(v, {}).items():
+            arrays[f"snap_{i}_{epoch}"] = grid.astype(np.float32)
+    sweep_points = list(a.sweep_boundaries)
+    for j, point in enumerate(sweep_points):
+        b = a.sweep_boundaries[point]
+        arrays[f"sweep_{j}_probs"], arrays[f"sweep_{j}_background"] = b.probs.astype(np.float32), b.background.astype(np.float32)
+    keys = list(a.test_predictions)
+    for j, key in enumerate(keys):
+        arrays[f"pred_{j}"] = np.packbits(a.test_predictions[key])
+    meta = {"format": FORMAT, "variants": names, "reference": a.reference, "seeds": a.seeds, "design": asdict(a.design),
+            "diverged": a.diverged, "bayes": a.bayes, "thresholds": a.thresholds, "confidence": a.confidence,
+            "chance": a.chance, "boundary_seeds": {v: b.seeds for v, b in a.boundaries.items()},
+            "sweep_points": [[k, s, a.sweep_boundaries[(k, s)].seeds] for k, s in sweep_points],
+            "prediction_keys": keys, "prediction_sizes": [int(a.test_predictions[k].size) for k in keys],
+            "tables": {t: _table(getattr(a, t)) for t in TABLES}}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
+    """The analysis and the first replicate's points back from save()'s bytes."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays.pop("meta")).decode("utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"report data of format {meta.get('format')}, this reportgen reads format {FORMAT}")
+    names = meta["variants"]
+    frame = Frame(arrays["frame_xs"], arrays["frame_ys"], arrays["frame_region"].astype(bool))
+    histories = {v: {k.split("_", 2)[2]: arrays[k] for k in arrays if k.startswith(f"hist_{i}_")} for i, v in enumerate(names)}
+    tables = {t: _frame_of(text) for t, text in meta["tables"].items()}
+    runs = tables["runs"]
+    data = Dataset(*(arrays[f"data_{xy}_{s}"] for s in ("train", "val", "test") for xy in ("x", "y")))
+    preds = {k: np.unpackbits(arrays[f"pred_{j}"])[:n].astype(bool)
+             for j, (k, n) in enumerate(zip(meta["prediction_keys"], meta["prediction_sizes"]))}
+    analysis = StudyAnalysis(
+        variants=names, reference=meta["reference"], seeds=meta["seeds"], design=Design(**meta["design"]),
+        runs=runs, main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
+        **{t: tables[t] for t in TABLES if t != "runs"},
+        histories=histories,
+        loss_bands={v: {k: estimate_columns(h[k], meta["confidence"]) for k in ("train_loss", "val_loss")} for v, h in histories.items()},
+        boundaries={v: BoundarySet(frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"])
+                    for i, v in enumerate(names) if f"bound_{i}_probs" in arrays},
+        sweep_boundaries={(k, s): BoundarySet(frame.xs, frame.ys, arrays[f"sweep_{j}_probs"], seeds, arrays[f"sweep_{j}_background"])
+                          for j, (k, s, seeds) in enumerate(meta["sweep_points"])},
+        snapshots={v: {int(k.rsplit("_", 1)[1]): arrays[k] for k in arrays if k.startswith(f"snap_{i}_")}
+                   for i, v in enumerate(names) if any(k.startswith(f"snap_{i}_") for k in arrays)},
+        first_layer={v: arrays[f"first_{i}"] for i, v in enumerate(names) if f"first_{i}" in arrays},
+        diverged=[tuple(d) for d in meta["diverged"]], bayes=meta["bayes"], bayes_grid=arrays.get("bayes_grid"), frame=frame,
+        thresholds=meta["thresholds"], confidence=meta["confidence"], test_predictions=preds, chance=meta["chance"],
+    )
+    return analysis, data

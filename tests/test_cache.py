@@ -1,0 +1,138 @@
+"""The run cache: what its key covers, damaged entries, reuse without TensorFlow, reproducible outputs, re-rendering."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from reportgen import pipeline
+from reportgen.cache import RunCache, run_key, run_keys
+from reportgen.config import load_config
+from reportgen.training import Run, RunResult, plan_runs
+from tests.conftest import tiny_config
+
+
+def _key(**changes) -> str:
+    config = tiny_config(**changes)
+    return run_key(plan_runs(config)[1], config)
+
+
+def test_key_covers_what_changes_weights_and_nothing_else():
+    base = _key()
+    for same in ({"title": "Another title"}, {"analysis": {"confidence": 0.9, "margins": {"accuracy": 0.02}}},
+                 {"output": {"formats": ["html"]}}, {"data": {"n_samples": 60, "test_samples": 900}}):
+        assert _key(**same) == base, same
+    for other in ({"model": {"learning_rate": 0.02}}, {"training": {"epochs": 7, "seeds": [0, 1], "batch_size": 16}},
+                  {"data": {"noise": 0.3, "n_samples": 60, "test_samples": 200}}, {"data": {"seed": 1, "n_samples": 60, "test_samples": 200}}):
+        assert _key(**other) != base, other
+
+
+def _result(run: Run) -> RunResult:
+    rng = np.random.default_rng(0)
+    w = [rng.normal(size=s).astype(np.float32) for s in ((2, 4), (4,), (4, 1), (1,))]
+    history = {k: rng.normal(size=5) for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")}
+    return RunResult(run, w, history, 5, None, 3, [x * 2 for x in w], None, {2: [x * 3 for x in w]})
+
+
+def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
+    config = tiny_config()
+    run = plan_runs(config)[0]
+    keys = {run.key: run_key(run, config)}
+    cache = RunCache(tmp_path)
+    cache.store([_result(run)], keys)
+    got = cache.lookup([run], keys).hits[run.key]
+    want = _result(run)
+    assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
+                                                    want.weights + want.min_val_weights + want.snapshots[2]))
+    assert (got.epochs_run, got.min_val_epoch, got.diverged_at) == (5, 3, None)
+    entry = next(tmp_path.rglob("*.npz"))
+    blob = bytearray(entry.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    entry.write_bytes(bytes(blob))
+    found = cache.lookup([run], keys)
+    assert not found.hits and len(found.damaged) == 1 and "damaged" in found.damaged[0] and run.key in found.damaged[0]
+
+
+def _subprocess_build(args, cwd, env_extra=None):
+    code = ("import sys\nfrom reportgen.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('TF-LOADED' if 'tensorflow' in sys.modules else 'NO-TF')\nsys.exit(code)")
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, tmp_path):
+    _, study = tiny_build
+    outs = [tmp_path / "first", tmp_path / "out"]
+    for _ in outs:  # the same build twice into one folder; the first's files are kept aside
+        proc = _subprocess_build(["build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html",
+                                  "--set", 'title="A new title"'], tmp_path, {"SOURCE_DATE_EPOCH": "1700000000"})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
+        if not outs[0].exists():
+            shutil.copytree(tmp_path / "out", outs[0])
+    for name in ("report.html", "results.json", "summary.md"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    html = (outs[0] / "report.html").read_text()
+    assert "A new title" in html and str(tmp_path) not in html and str(study.parent) not in html
+    assert str(study.parent) not in (outs[0] / "results.json").read_text()
+
+
+def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
+    _, study = tiny_build
+    cache = tmp_path / "cache"
+    shutil.copytree(study.parent / ".reportgen-cache", cache)
+    base = [f'output.dir="{tmp_path / "o"}"', f'output.cache="{cache}"', 'output.formats=["html"]']
+    config = load_config(study, base)
+    total = len(plan_runs(config))
+    changed = load_config(study, base + ['variants=[{name="baseline"}, {name="l1", l1=0.002}, '
+                                         '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'])
+    assert pipeline.build(changed, quiet=True).trained == 2  # the two replicates of the changed variant
+    entry = sorted(cache.rglob("*.npz"))[0]
+    entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
+    result = pipeline.build(config, quiet=True)
+    assert result.trained == 1 and result.cached == total - 1
+    lr = load_config(study, base + ["model.learning_rate=0.02"])
+    assert pipeline.build(lr, quiet=True).trained == total
+
+
+def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
+    from tests.conftest import tiny_raw, write_study
+
+    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 2, "seeds": [0, 1]}, variants=[{"name": "baseline"}],
+                                                      sweeps={"l1": [0.01]}, output={"dir": "out"}))
+    procs = [subprocess.Popen([sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(tmp_path / f"o{i}"),
+                               "--format", "html", "--quiet"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()})
+             for i in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    config = load_config(study)
+    runs = plan_runs(config)
+    found = RunCache(config.output.cache).lookup(runs, run_keys(runs, config))
+    assert len(found.hits) == len(runs) and not found.damaged
+    assert not list((tmp_path / ".reportgen-cache").rglob(".tmp-*"))
+
+
+def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path):
+    out, _ = tiny_build
+    proc = _subprocess_build(["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("NO-TF")
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "What this build found" in html and html.count("data:image/png;base64,") >= 8
+    assert json.loads((tmp_path / "r" / "results.json").read_text()) == json.loads((out / "results.json").read_text())
+    bad = _subprocess_build(["render", str(tmp_path)], tmp_path)
+    assert bad.returncode == 2 and "not a reportgen output folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("flag", ["--no-cache"])
+def test_no_cache_writes_no_cache(tmp_path, flag):
+    from reportgen.cli import main
+    from tests.conftest import tiny_raw, write_study
+
+    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 1, "seeds": [0]}, variants=[{"name": "baseline"}],
+                                                      sweeps={"l1": []}, output={"dir": "out"}))
+    assert main(["build", "--config", str(study), "--format", "html", "--quiet", flag]) == 0
+    assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
