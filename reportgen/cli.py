@@ -77,15 +77,23 @@ def _flags(args) -> dict:
     return flags
 
 
+def _out_label(args, out: Path, source: str) -> str:
+    """Name the output folder as the user gave it: --out, --set output.dir, or the study file's output.dir."""
+    from reportgen.config import shorten
+
+    if args.out is not None:
+        return f"--out {shorten(str(args.out), 100)}"
+    by_set = any(item.partition("=")[0].strip() == "output.dir" for item in args.overrides)
+    return f"{'--set' if by_set else source}: output.dir {shorten(str(out), 100)}"
+
+
 def _preflight(args, config):
     """Check the output folder, the run keys and the memory this build needs; return its estimate."""
     from reportgen import budget, outdir
-    from reportgen.config import shorten
     from reportgen.training.runs import check_unique, plan_runs
 
     source = str(args.config) if args.config else "default study"
-    label = f"--out {shorten(str(args.out), 100)}" if args.out is not None else f"{source}: output.dir"
-    outdir.check(config.output.dir, args.config, args.force, label)
+    outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
     runs = plan_runs(config)
     check_unique(runs, config.output.save_models, source)
     est = budget.estimate(config, len(runs))

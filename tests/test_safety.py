@@ -187,11 +187,22 @@ def test_refused_output_folders_exit_2_before_training(tmp_path, no_training, ca
 def test_unusable_paths_are_refused_with_a_short_quote(tmp_path, no_training):
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL, output={"dir": "a\u0000b"}))
     code, _, err = run_main("build", "--config", study)
-    assert (code, err) == (2, f"reportgen: error: {study}: output.dir: contains a NUL character; choose another output folder\n")
+    assert (code, err) == (2, f"reportgen: error: {study}: output.dir {tmp_path}/a\0b: contains a NUL character; "
+                              "choose another output folder\n")
     for out, reason in ((tmp_path / ("d" * 300), "is longer than 241 bytes"), (tmp_path.joinpath(*["d"] * 3000), "the path is longer")):
         code, _, err = run_main("build", "--config", study, "--out", out)
         assert code == 2 and len(err.splitlines()) == 1 and reason in err and len(err) < 400
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_refusals_name_the_folder_as_the_study_or_set_gave_it(tmp_path, no_training):
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("x")
+    study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL, output={"dir": "theirs"}))
+    code, _, err = run_main("build", "--config", study)
+    assert code == 2 and err.startswith(f"reportgen: error: {study}: output.dir {tmp_path / 'theirs'}: holds files")
+    code, _, err = run_main("build", "--config", study, "--set", "output.dir=/")
+    assert code == 2 and err == "reportgen: error: --set: output.dir /: is the root folder; choose another output folder\n"
 
 
 def test_force_takes_a_foreign_folder_but_never_a_system_one(tmp_path, no_training):
