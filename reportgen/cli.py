@@ -1,13 +1,24 @@
-"""Command line: parse, call the pipeline, turn a ReportgenError into clear lines and an exit code."""
+"""Command line: parse, check all that can be checked before training, build, and turn problems into clear lines and exit codes."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from reportgen import __version__
-from reportgen.errors import ConfigError, ReportgenError
+from reportgen.errors import ConfigError, Interrupted, ReportgenError
+
+# --fail-on conditions: what a finished build is checked for, and how a failure is reported.
+FAIL_CONDITIONS = {
+    "diverged": lambda result: (f"{len(result.diverged)} run(s) diverged: {_listed(result.diverged)}"
+                                if result.diverged else None),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--save-models", action="store_true", help="also write every run's .keras model to OUT/models")
     b.add_argument("--cache-dir", type=Path, help="folder of cached runs (default: .reportgen-cache next to the study file)")
     b.add_argument("--no-cache", action="store_true", help="neither read nor write the run cache")
+    b.add_argument("--force", action="store_true",
+                   help="write into a folder that holds files reportgen did not write; its report files are replaced, "
+                        "other files are kept")
+    b.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
+                   help=f"exit 1 after writing the report if a condition holds: {', '.join(FAIL_CONDITIONS)}")
     b.add_argument("--quiet", action="store_true", help="no progress display, only errors")
     r = sub.add_parser("render", help="re-render a previous build's report from its output folder (no training)")
     r.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="the output folder of a previous build")
@@ -35,34 +51,91 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _build(args) -> int:
-    import warnings
+def _listed(items: list[str], limit: int = 5) -> str:
+    """Name a few items, then say how many more."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
+
+def _fail_conditions(text: str) -> list[str]:
+    """Parse --fail-on; an unknown condition is an error that suggests the nearest one."""
+    from reportgen.config import shorten
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    problems = []
+    for name in names:
+        if name not in FAIL_CONDITIONS:
+            close = difflib.get_close_matches(name, list(FAIL_CONDITIONS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"choose from: {', '.join(FAIL_CONDITIONS)}"
+            problems.append(f"--fail-on: unknown condition {shorten(name)!r}; {hint}")
+    if problems:
+        raise ConfigError(problems)
+    return names
+
+
+def _flags(args) -> dict:
+    """Collect the flags that set study keys as typed values (never TOML text: a path may hold quotes or newlines)."""
+    flags: dict = {}
+    if args.format is not None:
+        flags["output.formats"] = [f.strip() for f in args.format.split(",") if f.strip()]
+    if args.out is not None:
+        flags["output.dir"] = Path(os.path.abspath(args.out))  # relative to where the command runs, not the study
+    if args.save_models:
+        flags["output.save_models"] = True
+    if args.no_cache:
+        flags["output.cache"] = None
+    elif args.cache_dir is not None:
+        flags["output.cache"] = Path(os.path.abspath(args.cache_dir))
+    return flags
+
+
+def _out_label(args, out: Path, source: str) -> str:
+    """Name the output folder as the user gave it: --out, --set output.dir, or the study file's output.dir."""
+    from reportgen.config import shorten
+
+    if args.out is not None:
+        return f"--out {shorten(str(args.out), 100)}"
+    by_set = any(item.partition("=")[0].strip() == "output.dir" for item in args.overrides)
+    return f"{'--set' if by_set else source}: output.dir {shorten(str(out), 100)}"
+
+
+def _preflight(args, config):
+    """Check the output folder, the run keys and the memory this build needs; return its estimate."""
+    from reportgen import budget, outdir
+    from reportgen.training.runs import check_unique, plan_runs
+
+    source = str(args.config) if args.config else "default study"
+    outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
+    runs = plan_runs(config)
+    check_unique(runs, config.output.save_models, source)
+    est = budget.estimate(config, len(runs))
+    budget.check_fits(est, budget.available_memory(), source)
+    return est
+
+
+def _build(args) -> int:
+    """Check the study and the output folder, train, write the report, then apply --fail-on."""
     from reportgen.config import load_config
 
-    warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader; tests still see them
+    fail_on = _fail_conditions(args.fail_on)
+    config = load_config(args.config, args.overrides, _flags(args))
+    est = _preflight(args, config)
+    if not args.quiet:
+        print(f"✓ plan: {est.line()}", file=sys.stderr)
+    import warnings
 
-    overrides = list(args.overrides)
-    if args.format is not None:
-        formats = [f.strip() for f in args.format.split(",") if f.strip()]
-        overrides.append(f"output.formats={formats!r}".replace("'", '"'))
-    if args.out is not None:
-        overrides.append(f'output.dir="{args.out.resolve().as_posix()}"')
-    if args.save_models:
-        overrides.append("output.save_models=true")
-    if args.no_cache:
-        overrides.append('output.cache=""')
-    elif args.cache_dir is not None:
-        overrides.append(f'output.cache="{args.cache_dir.resolve().as_posix()}"')
-    config = load_config(args.config, overrides)
+    warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader; tests still see them
     from reportgen.pipeline import build  # imports TensorFlow: only once the study is known to be valid
 
-    result = build(config, quiet=args.quiet)
+    result = build(config, quiet=args.quiet, cancel=args.cancel, force=args.force)
     if not args.quiet:
         for path in result.files:
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
             print(f"wrote {path} ({size / 1024:,.0f} KiB)")
-    return 0
+    failed = {name: FAIL_CONDITIONS[name](result) for name in fail_on}
+    for name, line in failed.items():
+        if line:
+            print(f"reportgen: --fail-on {name}: {line} (the report was written)", file=sys.stderr)
+    return 1 if any(failed.values()) else 0
 
 
 def _render(args) -> int:
@@ -82,6 +155,7 @@ def _render(args) -> int:
 
 
 def _init(args) -> int:
+    """Write the default study, every key commented."""
     from reportgen.config import commented_study
 
     if args.path.exists() and not args.force:
@@ -91,21 +165,98 @@ def _init(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _interrupts():
+    """Turn the first SIGINT or SIGTERM into Interrupted in the main thread and a set event for training threads."""
+    cancel = threading.Event()
+    cancel.signal_name = None
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            return  # a second signal must not cut short the clean-up the first one started
+        cancel.signal_name = signal.Signals(signum).name
+        cancel.set()
+        raise Interrupted(cancel.signal_name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel  # signal handlers can only be installed from the main thread
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class _PipeSafe:
+    """A text stream whose reader may have gone (`reportgen build | head -1`): then writes go nowhere, quietly."""
+
+    def __init__(self, stream):
+        self._stream, self._gone = stream, False
+
+    def write(self, text: str) -> int:
+        """Write, or drop the text once the reader has gone."""
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, unless the reader has gone."""
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        """Stop writing to a stream whose reader has gone."""
+        self._gone = True
+        # point the descriptor at /dev/null, or the interpreter's last flush at exit fails on the same pipe
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _report(err: BaseException) -> int:
+    """Print a problem as one line per item (no traceback) and return its exit code."""
+    from reportgen.config import shorten
+
+    if isinstance(err, ConfigError):
+        lines = err.lines
+    elif isinstance(err, Interrupted):
+        print(f"reportgen: {err}", file=sys.stderr)
+        return err.exit_code
+    elif isinstance(err, OSError):  # an unwritable output folder, a full disk: say what and where
+        lines = [f"{err.strerror or err}: {shorten(str(err.filename or ''), 200)}".rstrip(": ")]
+    else:
+        lines = [str(err)]
+    for line in lines:
+        print(f"reportgen: error: {line}", file=sys.stderr)
+    return getattr(err, "exit_code", 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = _parser().parse_args(argv)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
     try:
-        return {"build": _build, "render": _render, "init": _init}[args.command](args)
-    except ConfigError as err:
-        for line in err.lines:
-            print(f"reportgen: error: {line}", file=sys.stderr)
-        return err.exit_code
-    except ReportgenError as err:
-        print(f"reportgen: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:  # an unwritable output folder, a full disk: say what and where, no traceback
-        print(f"reportgen: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("reportgen: interrupted; the previous report was left as it was", file=sys.stderr)
+        args = _parser().parse_args(argv)
+        with _interrupts() as args.cancel:
+            return {"build": _build, "render": _render, "init": _init}[args.command](args)
+    except (ReportgenError, OSError) as err:
+        return _report(err)
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were installed
+        print("reportgen: interrupted (SIGINT); the previous report was left as it was", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -18,15 +19,29 @@ class _Strict(BaseModel):
 
 Positive = Annotated[float, Field(gt=0)]
 DEFAULT_REPLICATES = 20
+# Upper bounds: far beyond any study this tool is for, low enough that a typo fails here rather than after hours.
+MAX_POINTS = 100_000
+MAX_EPOCHS = 100_000
+MAX_REPLICATES = 1_000
+MAX_SEED = 2**31 - 1
+MAX_WIDTH = 4_096
+MAX_LAYERS = 10
+MAX_SWEEP_POINTS = 30
+MAX_VARIANTS = 100
+MAX_TEXT = 200
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
 class DataConfig(_Strict):
     """Where the points come from and how they are split."""
 
-    n_samples: int = Field(100, ge=10, description="Points drawn by make_moons for training plus validation.")
-    noise: float = Field(0.25, ge=0, description="Standard deviation of the Gaussian noise make_moons adds.")
-    seed: int = Field(42, ge=0, description="Base seed of the data draws; replicate r draws its points from (seed, r).")
+    n_samples: int = Field(
+        100, ge=10, le=MAX_POINTS, description=f"Points drawn by make_moons for training plus validation (10 to {MAX_POINTS:,})."
+    )
+    noise: float = Field(0.25, ge=0, le=10, description="Standard deviation of the Gaussian noise make_moons adds (0 to 10).")
+    seed: int = Field(
+        42, ge=0, le=MAX_SEED, description=f"Base seed of the data draws; replicate r draws its points from (seed, r) (0 to {MAX_SEED:,})."
+    )
     resample: bool = Field(
         True, description="Each replicate draws its own training, validation and test points (true), or every replicate "
         "uses the one draw of data.seed (false: intervals then cover initial weights, batch order and dropout only)."
@@ -35,7 +50,7 @@ class DataConfig(_Strict):
         0.2, gt=0, lt=1, description="Share of the points held out for validation (the last ones, as Keras' validation_split)."
     )
     test_samples: int = Field(
-        2000, ge=10, description="Fresh points from the same generator for each replicate's test set."
+        2000, ge=10, le=MAX_POINTS, description=f"Fresh points from the same generator for each replicate's test set (10 to {MAX_POINTS:,})."
     )
 
     @model_validator(mode="after")
@@ -50,8 +65,9 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     """The network every variant starts from."""
 
-    hidden_units: list[Annotated[int, Field(ge=1)]] = Field(
-        [128, 128], min_length=1, description="Width of each hidden Dense layer (ReLU)."
+    hidden_units: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        [128, 128], min_length=1, max_length=MAX_LAYERS,
+        description=f"Width of each hidden Dense layer (ReLU): 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
     )
     learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
 
@@ -59,13 +75,16 @@ class ModelConfig(_Strict):
 class TrainingConfig(_Strict):
     """How every run is trained."""
 
-    epochs: int = Field(500, ge=1, description="Training epochs (an early-stopping variant may stop sooner).")
-    batch_size: int = Field(32, ge=1, description="Mini-batch size.")
+    epochs: int = Field(
+        500, ge=1, le=MAX_EPOCHS, description=f"Training epochs, 1 to {MAX_EPOCHS:,} (an early-stopping variant may stop sooner)."
+    )
+    batch_size: int = Field(32, ge=1, le=MAX_POINTS, description=f"Mini-batch size (1 to {MAX_POINTS:,}).")
     shuffle: bool = Field(True, description="Reshuffle the training rows every epoch, as Keras' fit does.")
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(
-        list(range(DEFAULT_REPLICATES)), min_length=1,
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
+        list(range(DEFAULT_REPLICATES)), min_length=1, max_length=MAX_REPLICATES,
         description="The replicates, as a list of seeds or a count N (seeds 0 to N-1). A replicate fixes its data draw, "
-        "initial weights, batch order and dropout masks; every variant of one replicate shares them (paired).",
+        "initial weights, batch order and dropout masks; every variant of one replicate shares them (paired). "
+        f"At most {MAX_REPLICATES:,} replicates; seeds 0 to {MAX_SEED:,}.",
     )
     engine: Literal["fast", "keras"] = Field(
         "fast", description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference)."
@@ -75,8 +94,8 @@ class TrainingConfig(_Strict):
     @classmethod
     def _count_means_range(cls, seeds: Any) -> Any:
         if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if seeds < 1:
-                raise ValueError("a replicate count must be at least 1")
+            if not 1 <= seeds <= MAX_REPLICATES:  # checked before list(range(seeds)) would allocate a huge list
+                raise ValueError(f"a replicate count must be 1 to {MAX_REPLICATES:,}")
             return list(range(seeds))
         return seeds
 
@@ -91,15 +110,19 @@ class TrainingConfig(_Strict):
 class EarlyStopping(_Strict):
     """Keras EarlyStopping on the validation loss."""
 
-    patience: int = Field(50, ge=1, description="Epochs without improvement of the validation loss before stopping.")
+    patience: int = Field(
+        50, ge=1, le=MAX_EPOCHS, description="Epochs without improvement of the validation loss before stopping."
+    )
     restore_best_weights: bool = Field(True, description="Go back to the weights of the best epoch when stopping.")
 
 
 class VariantConfig(_Strict):
     """One model variant: the base network plus regularizers."""
 
-    name: str = Field(description="Short unique name, used in tables and figures.", min_length=1, max_length=40)
-    label: str = Field("", description="Longer human name; defaults to a description of the settings.")
+    name: str = Field(description="Short unique name, used in tables and figures (at most 40 characters).", min_length=1, max_length=40)
+    label: str = Field(
+        "", max_length=MAX_TEXT, description=f"Longer human name (at most {MAX_TEXT} characters); defaults to a description of the settings."
+    )
     l1: float = Field(0.0, ge=0, description="L1 penalty on the kernels of the hidden layers.")
     l2: float = Field(0.0, ge=0, description="L2 penalty on the kernels of the hidden layers.")
     dropout: Rate = Field(0.0, description="Dropout rate after each hidden layer (0 = none).")
@@ -138,9 +161,15 @@ _HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 class SweepConfig(_Strict):
     """Strength sweeps: the baseline with one regularizer at many strengths."""
 
-    l1: list[Positive] = Field(list(_HALF_DECADES), description="L1 strengths to train.")
-    l2: list[Positive] = Field(list(_HALF_DECADES), description="L2 strengths to train.")
-    dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field([0.1, 0.2, 0.3, 0.4, 0.5], description="Dropout rates to train.")
+    l1: list[Positive] = Field(
+        list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L1 strengths to train (at most {MAX_SWEEP_POINTS})."
+    )
+    l2: list[Positive] = Field(
+        list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L2 strengths to train (at most {MAX_SWEEP_POINTS})."
+    )
+    dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        [0.1, 0.2, 0.3, 0.4, 0.5], max_length=MAX_SWEEP_POINTS, description=f"Dropout rates to train (at most {MAX_SWEEP_POINTS})."
+    )
 
 
 class Margins(_Strict):
@@ -159,14 +188,14 @@ class AnalysisConfig(_Strict):
     """How results are measured and judged."""
 
     sparsity_thresholds: list[Positive] = Field(
-        [1e-3, 1e-2], min_length=1, description="|w| below each of these counts as (near) zero in the tables."
+        [1e-3, 1e-2], min_length=1, max_length=10, description="|w| below each of these counts as (near) zero in the tables (1 to 10 thresholds)."
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals; 1 − confidence is the level of every test.")
     margins: Margins = Field(default_factory=Margins, description="Smallest effects of interest, per kind of measure.")
     prune_tolerance: float = Field(
         0.01, ge=0, lt=1, description="Validation accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp)."
     )
-    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the drawn probability background.")
+    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the drawn probability background (20 to 600).")
     stability_window: float = Field(
         0.5, gt=0, le=1, description="Last share of training over which the roughness of the validation loss is measured."
     )
@@ -193,11 +222,17 @@ class StudyConfig(_Strict):
 
     _base: Path | None = PrivateAttr(default=None)  # the study file's folder: paths in shared outputs are relative to it
 
-    title: str = Field("Regularization in deep learning: make_moons", min_length=1, max_length=200, description="Report title.")
+    title: str = Field(
+        "Regularization in deep learning: make_moons", min_length=1, max_length=MAX_TEXT,
+        description=f"Report title (at most {MAX_TEXT} characters).",
+    )
     data: DataConfig = Field(default_factory=DataConfig, description="The dataset.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The base network.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training settings.")
-    variants: list[VariantConfig] = Field(default_factory=_default_variants, min_length=1, description="The variants to compare.")
+    variants: list[VariantConfig] = Field(
+        default_factory=_default_variants, min_length=1, max_length=MAX_VARIANTS,
+        description=f"The variants to compare (1 to {MAX_VARIANTS}).",
+    )
     sweeps: SweepConfig = Field(default_factory=SweepConfig, description="Strength sweeps (empty lists switch one off).")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Measurement settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
@@ -216,6 +251,16 @@ class StudyConfig(_Strict):
         return self.data.n_samples - round(self.data.n_samples * self.data.validation_fraction)
 
 
+FLAG_NAMES = {"output.dir": "--out", "output.formats": "--format", "output.save_models": "--save-models",
+              "output.cache": "--cache-dir"}
+QUOTE_LIMIT = 60  # characters of a value quoted in an error message
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Quote at most a short prefix of a long text, so an error never floods the terminal."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _parse_value(text: str) -> Any:
     """Read an override value as TOML (numbers, booleans, lists), else as a plain string."""
     try:
@@ -224,35 +269,85 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
-    """Set dotted keys (`training.epochs=5`) in a raw study dict."""
+def _set_key(raw: dict, key: str, value: Any, label: str) -> None:
+    """Set a dotted key (`training.epochs`) in a raw study dict; `label` names where the value came from."""
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError([f"{label}: {shorten(key)}: '{shorten(part)}' is not a table"])
+    node[leaf] = value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply --set KEY=VALUE items (values read as TOML) to a raw study dict."""
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError([f"{source}: --set {item!r}: expected key=value"])
-        node = raw
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError([f"{source}: --set {key}: '{part}' is not a table"])
-        node[leaf] = _parse_value(value.strip())
+            raise ConfigError([f"--set {shorten(item)!r}: expected key=value, e.g. --set training.epochs=50"])
+        _set_key(raw, key.strip(), _parse_value(value.strip()), "--set")
     return raw
 
 
-def _format_errors(err: ValidationError, source: str, raw: dict) -> list[str]:
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """Find the schema table at a location of the study (list indices skipped), or None."""
+    model: type[BaseModel] | None = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """Find the table type inside a field's type (list[VariantConfig], EarlyStopping | None, ...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_inner_model, get_args(annotation)) if m), None)
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """Suggest the valid key nearest to an unknown one."""
+    model = _model_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1) if model else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _origin(loc: tuple, origins: dict[str, str], source: str) -> str:
+    """Name where a value came from: the flag or --set that set it or a table around it, else the study file."""
+    dotted = ".".join(str(p) for p in loc)
+    for key, label in origins.items():
+        if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+            return label
+    return source
+
+
+def _where(loc: tuple, raw: dict) -> str:
+    """Write a dotted location, with the variant's name when it is inside one."""
+    where = shorten(".".join(str(p) for p in loc) or "(top level)", 2 * QUOTE_LIMIT)
+    variants = raw.get("variants")
+    if loc[:1] == ("variants",) and len(loc) > 1 and isinstance(variants, list) and isinstance(loc[1], int):
+        name = variants[loc[1]].get("name") if loc[1] < len(variants) and isinstance(variants[loc[1]], dict) else None
+        if isinstance(name, str):
+            where += f" (variant '{shorten(name)}')"
+    return where
+
+
+def _format_errors(err: ValidationError, source: str, raw: dict, origins: dict[str, str]) -> list[str]:
+    """Turn pydantic's errors into one line each: where the value came from, the key, the problem, the value."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if loc.startswith("variants.") and isinstance(raw.get("variants"), list):
-            idx = e["loc"][1]
-            name = raw["variants"][idx].get("name") if isinstance(idx, int) and idx < len(raw["variants"]) else None
-            if isinstance(name, str):
-                loc = f"{loc} (variant '{name}')"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key" + _did_you_mean(e["loc"])
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
         value = e.get("input")
-        shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"{source}: {loc}: {msg}{shown}")
+        shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {shorten(repr(value))})"
+        lines.append(f"{_origin(e['loc'], origins, source)}: {_where(e['loc'], raw)}: {msg}{shown}")
     return lines
 
 
@@ -261,34 +356,47 @@ def _duplicate_names(raw: dict, source: str) -> list[str]:
     variants = raw.get("variants")
     names = [v.get("name") for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
     dupes = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
-    return [f"{source}: variants: duplicate variant names: {', '.join(dupes)}"] if dupes else []
+    return [f"{source}: variants: duplicate variant names: {shorten(', '.join(dupes))}"] if dupes else []
 
 
-def validate(raw: dict, source: str = "study") -> StudyConfig:
-    """Validate a raw study dict, reporting every problem at once."""
+def validate(raw: dict, source: str = "study", origins: dict[str, str] | None = None) -> StudyConfig:
+    """Validate a raw study dict, reporting every problem at once; origins name the flags that set keys."""
     dupes = _duplicate_names(raw, source)
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(dupes + [line for line in _format_errors(err, source, raw) if "duplicate variant names" not in line]) from None
+        lines = _format_errors(err, source, raw, origins or {})
+        raise ConfigError(dupes + [line for line in lines if "duplicate variant names" not in line]) from None
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
-    """Load a study file (or the built-in default), apply overrides, and resolve the output folder."""
-    overrides = overrides or []
+def _read_study(path: Path | None) -> tuple[dict, str, Path]:
+    """Read the raw study, the name it goes by in messages, and the folder relative paths start from."""
     if path is None:
-        raw, source, base = {}, "default study", Path.cwd()
-    else:
-        source, base = str(path), path.resolve().parent
-        if not path.is_file():
-            raise ConfigError([f"{path}: study file not found"])
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError([f"{path}: TOML syntax error: {err}"]) from None
-        except UnicodeDecodeError as err:
-            raise ConfigError([f"{path}: not UTF-8 text: {err}"]) from None
-    config = validate(apply_overrides(raw, overrides, source), source)
+        return {}, "default study", Path.cwd()
+    shown = shorten(str(path), 2 * QUOTE_LIMIT)
+    if not path.is_file():
+        raise ConfigError([f"{shown}: study file not found"])
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), str(path), path.resolve().parent
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{shown}: TOML syntax error: {err}"]) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{shown}: not UTF-8 text: {err}"]) from None
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None, flags: dict[str, Any] | None = None) -> StudyConfig:
+    """Load a study file (or the built-in default), apply --set overrides and typed flag values, resolve the output folder.
+
+    flags: typed values by dotted key, e.g. {"output.dir": Path("out")}; they are never parsed as TOML text.
+    """
+    raw, source, base = _read_study(path)
+    overrides = overrides or []
+    apply_overrides(raw, overrides)
+    origins = {item.partition("=")[0].strip(): "--set" for item in overrides}
+    for key, value in (flags or {}).items():
+        _set_key(raw, key, value, FLAG_NAMES.get(key, key))
+        origins[key] = FLAG_NAMES.get(key, key)
+    config = validate(raw, source, origins)
     resolve = lambda p: p if p is None or p.is_absolute() else base / p  # noqa: E731
     resolved = config.model_copy(update={"output": config.output.model_copy(update={"dir": resolve(config.output.dir),
                                                                                      "cache": resolve(config.output.cache)})})

@@ -6,26 +6,27 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from reportgen import outdir
 from reportgen.config import StudyConfig, portable
+from reportgen.training.runs import check_unique
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build wrote and how long each stage took."""
+    """What a build wrote, how long each stage took, and which runs diverged (their keys)."""
 
     out_dir: Path
     files: list[Path]
     timings: list[tuple[str, float]]
     trained: int = 0  # runs trained in this build
     cached: int = 0  # runs taken from the run cache
+    diverged: list[str] = field(default_factory=list)
 
 
 class _Stages:
@@ -55,8 +56,12 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
     return progress, progress.add_task(f"training {n_runs} models", total=total)
 
 
-def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult:
-    """Run every stage of a study and write the report; nothing is written unless every stage succeeds."""
+def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, force: bool = False) -> BuildResult:
+    """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
+
+    cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
+    report files in an output folder that reportgen did not write.
+    """
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -67,7 +72,8 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     with stages("data"):
         datasets = data.make_datasets(config.data, config.training.seeds)
         runs = training.plan_runs(config)
-    results, cached = _cached_or_trained(config, runs, datasets, stages, console, quiet)
+        check_unique(runs, config.output.save_models)
+    results, cached = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
     with stages("analysis"):
         measured = analysis.analyse(results, datasets, config)
     first = datasets[config.training.seeds[0]]
@@ -76,10 +82,12 @@ def build(config: StudyConfig, quiet: bool = False, console=None) -> BuildResult
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
     outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings, datasets).encode("utf-8")
     outputs[store.FILE] = store.save(measured, first)
-    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config)
+    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=len(runs) - cached, cached=cached)
+    diverged = [r.run.key for r in results if r.diverged_at is not None]
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
+                       trained=len(runs) - cached, cached=cached)
 
 
 def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -141,7 +149,7 @@ def render(results_dir: Path, out_dir: Path | None = None, formats: list[str] | 
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
 
 
-def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool):
+def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None):
     """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained."""
     from rich.markup import escape
 
@@ -160,7 +168,8 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool):
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
         with stages(label), progress:
-            trained = training.train_runs(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)))
+            trained = training.train_runs(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
+                                          cancel=cancel)
         store.store(trained, keys)
     elif not quiet:
         console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
@@ -243,43 +252,26 @@ def claim_json(c) -> dict:
             "secondary": [finding_json(f) for f in c.secondary]}
 
 
-OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "models")
-
-
-def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config) -> list[Path]:
-    """Write into a temporary folder next to the output, move each file into place, drop stale outputs."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, force: bool = False) -> list[Path]:
+    """Write every output into a fresh folder next to the output folder, then swap the whole set in at once."""
+    def fill(folder: Path) -> None:
         for name, payload in outputs.items():
-            (tmp / name).write_bytes(payload)
+            (folder / name).write_bytes(payload)
         if results:
-            _save_models(tmp / "models", results, config)
-        out_dir.mkdir(exist_ok=True)
-        written = []
-        for src in sorted(tmp.iterdir()):
-            dest = out_dir / src.name
-            if src.is_dir():
-                shutil.rmtree(dest, ignore_errors=True)
-            os.replace(src, dest)
-            written.append(dest)
-        for stale in (out_dir / name for name in OUTPUT_NAMES if out_dir / name not in written):
-            # an earlier build's report.pdf next to this build's html would describe other numbers
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink(missing_ok=True)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            _save_models(folder / "models", results, config)
+
+    return outdir.replace_outputs(out_dir, fill, force)
 
 
 def _save_models(folder: Path, results, config) -> None:
+    """Save each run's trained model as a .keras file that keras.models.load_model reads without a warning."""
     from reportgen.models import build_model
+    from reportgen.training.runs import model_file_name
 
     folder.mkdir()
     for r in results:
         model = r.extras.get("model") or build_model(r.run.variant, config.model)
         model.set_weights(r.weights)
-        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in r.run.key.replace("/", "-"))
-        model.save(folder / f"{safe}.keras")
+        if not model.optimizer.built:  # an unbuilt optimizer makes load_model warn that it skips the saved one
+            model.optimizer.build(model.trainable_variables)
+        model.save(folder / model_file_name(r.run.key))

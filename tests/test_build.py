@@ -89,11 +89,14 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     out.mkdir()
     (out / "report.pdf").write_text("a stale PDF of an earlier build")
     (out / "notes.txt").write_text("the user's own file")
-    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models",
+    # --force: the folder holds a file of the user's and a PDF no manifest vouches for; report files go, notes stay
+    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models", "--force",
             "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["models", "notes.txt", "report.html", "results.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".reportgen-manifest.json", "models", "notes.txt", "report.html",
+                                                     "results.json", "summary.md"]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]
     printed = capsys.readouterr()
-    assert [line.split()[1] for line in printed.out.splitlines()] == [str(p) for p in sorted(out.iterdir()) if p.name != "notes.txt"]
+    written = [str(p) for p in sorted(out.iterdir()) if p.name not in ("notes.txt", ".reportgen-manifest.json")]
+    assert [line.split()[1] for line in printed.out.splitlines()] == written
     assert all(line.startswith("✓") for line in printed.err.splitlines() if line.strip())

@@ -59,11 +59,12 @@ def test_terminal_shows_only_stages_and_files(tmp_path):
     assert noise == []
 
 
-def test_unwritable_output_is_one_line_not_a_traceback(tmp_path, capsys):
+def test_output_under_a_file_is_one_line_before_training(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     raw = tiny_raw(training={"epochs": 1}, variants=[{"name": "baseline"}], sweeps={"l1": []})
     study = write_study(tmp_path / "s.toml", raw)
-    assert main(["build", "--config", str(study), "--out", str(blocker / "out"), "--format", "html", "--quiet"]) == 1
+    assert main(["build", "--config", str(study), "--out", str(blocker / "out"), "--format", "html", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reportgen: error: ") and str(blocker) in err[0]
+    assert err == [f"reportgen: error: --out {blocker / 'out'}: {blocker} is a file, not a folder"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "s.toml"]

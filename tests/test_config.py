@@ -96,3 +96,63 @@ def test_readme_example_study_is_valid(tmp_path):
     study.write_text(block)
     config = load_config(study)
     assert [v.name for v in config.variants] == ["baseline", "l1", "l1+dropout", "early_stopping"]
+
+
+def test_flags_are_typed_values_not_toml_text(tmp_path):
+    study = write_study(tmp_path / "s.toml", tiny_raw())
+    hostile = tmp_path / 'a "quoted" \\ name\nwith a newline = "x"'
+    c = load_config(study, [], {"output.dir": hostile, "output.formats": ["html"], "output.save_models": True})
+    assert c.output.dir == hostile and c.output.formats == ["html"] and c.output.save_models is True
+    assert c.title == tiny_raw()["title"]  # nothing after the quote was read as a key
+
+
+def test_errors_name_where_the_value_came_from(tmp_path):
+    study = write_study(tmp_path / "s.toml", tiny_raw(data={"noise": -1}))
+    with pytest.raises(ConfigError) as err:
+        load_config(study, ["training.epochs=0", "model.hiden_units=[4]"], {"output.formats": ["docx"]})
+    assert sorted(err.value.lines) == [
+        "--format: output.formats.0: Input should be 'html' or 'pdf' (got 'docx')",
+        "--set: model.hiden_units: unknown key; did you mean 'hidden_units'? (got [4])",
+        "--set: training.epochs: Input should be greater than or equal to 1 (got 0)",
+        f"{study}: data.noise: Input should be greater than or equal to 0 (got -1)",
+    ]
+    with pytest.raises(ConfigError, match=r"^--set: training\.epochs\.x: 'epochs' is not a table$"):
+        load_config(study, ["training.epochs.x=1"])
+
+
+@pytest.mark.parametrize("change, line", [
+    ({"training": {"epocs": 5}}, "training.epocs: unknown key; did you mean 'epochs'? (got 5)"),
+    ({"variants": [{"name": "e", "early_stopping": {"patiense": 3}}]},
+     "variants.0.early_stopping.patiense (variant 'e'): unknown key; did you mean 'patience'? (got 3)"),
+    ({"modle": {}}, "modle: unknown key; did you mean 'model'?"),
+    ({"zzz": 1}, "zzz: unknown key (got 1)"),
+])
+def test_unknown_keys_suggest_the_nearest_valid_key(tmp_path, change, line):
+    study = write_study(tmp_path / "s.toml", tiny_raw(**change))
+    with pytest.raises(ConfigError) as err:
+        load_config(study)
+    assert err.value.lines == [f"{study}: {line}"]
+
+
+def test_long_values_are_quoted_by_a_short_prefix(tmp_path):
+    study = write_study(tmp_path / "s.toml", tiny_raw(title="t" * 100_000, colour="c" * 100_000))
+    with pytest.raises(ConfigError) as err:
+        load_config(study, ["k" * 100_000 + ".y=1"])
+    assert len(err.value.lines) == 3
+    assert all(len(line) < len(str(study)) + 200 and "…" in line for line in err.value.lines)
+    with pytest.raises(ConfigError, match=r"^--set 'x{60}…': expected key=value"):
+        load_config(study, ["x" * 100_000])
+
+
+def test_upper_bounds_hold_and_init_documents_them(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="a replicate count must be 1 to 1,000"):
+        load_config(write_study(tmp_path / "s.toml", tiny_raw(training={"seeds": 10**15})))
+    assert time.perf_counter() - start < 1  # refused before a list of 10**15 seeds is made
+    text = commented_study()
+    for comment in ("Training epochs, 1 to 100,000", "1 to 10 layers of 1 to 4,096 units", "At most 1,000 replicates",
+                    "(10 to 100,000)", "Mini-batch size (1 to 100,000)", "L1 strengths to train (at most 30)",
+                    "Report title (at most 200 characters)"):
+        assert comment in text

@@ -107,3 +107,41 @@ def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:
 def snapshotted(run: Run, config: StudyConfig) -> bool:
     """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
     return run.init == 0 and run.seed == config.training.seeds[0] and any(v.name == run.variant.name for v in config.variants)
+
+
+def model_file_name(key: str) -> str:
+    """Name the file a run's saved model gets: its key with '/' as '-' and anything unusual as '_'."""
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in key.replace("/", "-")) + ".keras"
+
+
+def _origin(variant: VariantConfig) -> str:
+    """Name a run's variant as the study file does: a variant by its name, a sweep point by its sweep."""
+    kind, _, value = variant.name.partition("=")
+    try:
+        if kind in SWEEP_KINDS and variant == sweep_variant(kind, float(value)):
+            return f"the {kind} sweep point {value}"
+    except ValueError:
+        pass
+    return f"variant '{variant.name}' ({variant.describe()})"
+
+
+def check_unique(runs: list[Run], model_files: bool = True, source: str = "study") -> None:
+    """Refuse two different runs with one key, or (when models are saved) one model file name, naming both."""
+    from reportgen.errors import ConfigError
+
+    problems, by_key, by_file = [], {}, {}
+    for run in runs:
+        other = by_key.setdefault(run.key, run)
+        if other != run:
+            problems.append(f"{source}: variants: {_origin(other.variant)} and {_origin(run.variant)} would share the "
+                            f"run key '{run.key}' and one would replace the other; rename the variant")
+            continue
+        other = by_file.setdefault(model_file_name(run.key).casefold(), run)  # case-insensitive file systems exist
+        if model_files and other.key != run.key:
+            problems.append(f"{source}: variants: '{other.variant.name}' and '{run.variant.name}' would both save "
+                            f"their models as models/{model_file_name(run.key)}; rename one")
+    if problems:
+        per_pair: dict[str, str] = {}
+        for line in problems:  # one line per pair of variants, not one per seed
+            per_pair.setdefault(line.split(" would ")[0], line)
+        raise ConfigError(list(per_pair.values()))
