@@ -19,10 +19,15 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     for name in VARIANTS:
         assert name.replace("<", "&lt;").replace(">", "&gt;") in html
     assert "<i>" not in html and "<b>&</b>" not in html  # study text is text, not markup
-    assert len(re.findall(r'<img src="data:image/png;base64,', html)) >= 8
     assert not re.search(r'(src|href)="(?!data:|#)', html) and "http" not in html.lower().replace("http-equiv", "")
-    for section in ("summary", "dataset", "setup", "results", "boundaries", "loss", "weights", "observations", "reproducibility"):
-        assert f'id="{section}"' in html
+    for section in ("page-one", "contents", "setup", "overfitting", "regularizers", "reg-l1", "reg-l1-drop-i", "weights",
+                    "sweeps", "observations", "appendix-claims", "reproducibility"):
+        assert f'id="{section}"' in html, section
+    figures = ["dataset", "boundaries", "snapshots", "loss-curves", "compare-l1", "compare-l1-drop-i", "weights-hist",
+               "sparsity-curve", "pruning", "sweeps", "sweep-boundaries", "weights-box", "weight-extremes"]
+    for key in figures:  # every figure the study calls for, each once, with alt text
+        assert html.count(f'id="fig-{key}"') == 1, key
+    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures)
 
 
 def test_pdf_opens_and_names_every_variant(tiny_build):
@@ -93,8 +98,8 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models", "--force",
             "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == [".reportgen-manifest.json", "models", "notes.txt", "report.html",
-                                                     "results.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".reportgen-manifest.json", "models", "notes.txt", "report-data.npz",
+                                                     "report.html", "results.json", "summary.md"]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]
     printed = capsys.readouterr()
     written = [str(p) for p in sorted(out.iterdir()) if p.name not in ("notes.txt", ".reportgen-manifest.json")]

@@ -54,7 +54,7 @@ def test_terminal_shows_only_stages_and_files(tmp_path):
     raw = tiny_raw(training={"epochs": 2}, variants=[{"name": "baseline"}], sweeps={"l1": []}, output={"dir": "out"})
     proc = _run("build", "--config", str(write_study(tmp_path / "s.toml", raw)), "--format", "html", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 3
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 4  # html, report data, json, summary
     noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("✓")]
     assert noise == []
 

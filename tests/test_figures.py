@@ -14,10 +14,11 @@ from reportgen.analysis import BoundarySet, Design, StudyAnalysis, reference_var
 from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset
 from reportgen.measures import Frame
+from reportgen.stats import estimate_columns
 from reportgen.figures import Figure, make_figures
 
-ALL_KEYS = ["dataset", "boundaries", "loss_curves", "weights_box", "weights_hist", "weight_extremes",
-            "sparsity_curve", "pruning", "sweeps", "sweep_boundaries"]
+ALL_KEYS = ["dataset", "boundaries", "snapshots", "loss_curves", "compare:l1 $x^$", "weights_box", "weights_hist",
+            "weight_extremes", "sparsity_curve", "pruning", "sweeps", "sweep_boundaries"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCHS, STOP, GRID = 30, 20, 20
 # "$x^$" is broken mathtext: drawing it unescaped would raise, so these names also test the escaping.
@@ -97,6 +98,9 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
                                    for layer in (1, 2)]),
         pruning=_curve(rng, names, np.array([0, 0.5, 0.9, 0.99]), "fraction", n_seeds),
         histories={v: _histories(n_seeds, early=i == len(names) - 1) for i, v in enumerate(names)},
+        loss_bands={v: {k: estimate_columns(h[k], 0.95) for k in ("train_loss", "val_loss")}
+                    for v, h in ((v, _histories(n_seeds, early=i == len(names) - 1)) for i, v in enumerate(names))},
+        paired=pd.DataFrame(), snapshots={v: {5: _boundary(rng, 1).background, 20: _boundary(rng, 1).background} for v in names},
         boundaries={v: _boundary(rng, n_seeds) for v in names},
         sweep_boundaries={point: _boundary(rng, 1) for point in points},
         first_layer={v: rng.laplace(0, 0.2, size=32 * n_seeds) for v in names},
@@ -149,7 +153,7 @@ def test_no_figure_is_left_open(figures):
 
 
 def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
-    assert [f.key for f in one_seed_figures] == ALL_KEYS[:-2]
+    assert [f.key for f in one_seed_figures] == [k for k in ALL_KEYS[:-2] if not k.startswith("compare:")]
     for f in one_seed_figures:
         assert "1 replicate" in f.caption and "confidence interval" not in f.caption, f.key
         assert f.png.startswith(PNG_SIGNATURE)
@@ -164,7 +168,8 @@ def test_same_input_gives_same_bytes(one_seed_figures):
 def test_many_variants_with_odd_names_and_no_baseline():
     names = ["plain $"] + [f"variant {i} $" + "a" * i for i in range(11)]
     figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}))}
-    assert list(figures) == ALL_KEYS
+    assert list(figures) == [k for k in ALL_KEYS if not k.startswith("compare:")][:4] + [f"compare:{n}" for n in names[1:]] + \
+        [k for k in ALL_KEYS if not k.startswith("compare:")][4:]
     # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
     assert "plain $ variant (no regularization)" in figures["sweeps"].caption
     assert plt.get_fignums() == []
@@ -175,15 +180,15 @@ def test_long_sweeps_wrap_into_readable_rows():
     overlapping another, one colorbar, and every panel on the same axes."""
     from matplotlib.figure import Figure as MplFigure
 
-    from reportgen import figures
+    from reportgen.figures import common, maps
 
     strengths = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
     analysis, data, config = make_study(n_seeds=1, sweeps={"l1": strengths, "l2": strengths,
                                                            "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]})
-    study = figures._Study(analysis, data, config, figures._palette(analysis.variants))
-    with figures._style():
+    study = common.Study(analysis, data, config, common.palette(analysis.variants))
+    with common.style():
         fig = MplFigure(layout="constrained")
-        figures._draw_sweep_boundaries(fig, study)
+        maps.draw_sweep_boundaries(fig, study)
         fig.draw_without_rendering()
         panels = [ax for ax in fig.axes if ax.get_title()]
         titles = [ax.get_title() for ax in panels]
@@ -191,9 +196,9 @@ def test_long_sweeps_wrap_into_readable_rows():
         rows = sorted({round(ax.get_position().y0, 3) for ax in panels})
         cols = sorted({round(ax.get_position().x0, 3) for ax in panels})
         assert len(rows) == 5 > 3 and len(cols) == 5  # l1 and l2 take two rows each, dropout one
-        png, width_cm = figures._png(fig)
+        png, width_cm = common.to_png(fig)
         with Image.open(io.BytesIO(png)) as image:
-            scale = width_cm / (image.width / figures.DPI * 2.54)  # print size over natural size
+            scale = width_cm / (image.width / common.DPI * 2.54)  # print size over natural size
         assert image.height / image.width * width_cm < 25  # fits on an A4 page
         for ax in panels:
             assert ax.get_position().width * fig.get_figwidth() * 2.54 * scale >= 2.9, ax.get_title()

@@ -121,7 +121,8 @@ def test_fail_on_diverged_writes_the_report_then_exits_1(built):
 
 def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):
     doc = json.loads((built["out"] / "results.json").read_text())
-    assert Path(doc["study"]["output"]["dir"]) == built["out"] and built["out"].name == HOSTILE_NAME
+    # shared outputs carry the folder relative to the study file's folder, never an absolute path
+    assert built["root"] / doc["study"]["output"]["dir"] == built["out"] and built["out"].name == HOSTILE_NAME
     assert sorted(p.name for p in built["root"].iterdir()) == [HOSTILE_NAME, "study.toml"]  # nothing written elsewhere
 
 
@@ -517,7 +518,8 @@ def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     proc.stdout.close()  # every write to stdout or stderr now fails with EPIPE
     proc.stderr.close()
     assert proc.wait(timeout=300) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [outdir.MANIFEST, "report.html", "results.json", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [outdir.MANIFEST, "report-data.npz", "report.html",
+                                                                    "results.json", "summary.md"]
 
 
 def test_handlers_are_removed_after_a_build():

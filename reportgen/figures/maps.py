@@ -185,7 +185,7 @@ def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
             if c == 0:
                 ax.set_ylabel(safe_text(name, 14))
     fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.6)
-    return (f"The decision boundary (black, 0.5 contour) of each variant's first replicate after "
+    return (f"The decision boundary (black, 0.5 contour) of each variant's first replicate (of {study.seeds}) after "
             f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that replicate's training points; "
             f"the background is the predicted probability of class 1. Read a row left to right to see where a network "
             f"starts to bend its boundary around single points.")
