@@ -215,6 +215,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _claim(c: dict) -> Claim:
+    """Read one claim of results.json."""
     primary = c.get("primary") or {}
     effect = primary.get("effect") or {}
     return Claim(c["key"], c.get("claim", c["key"]), c.get("variant"), c.get("reference"), c["verdict"],
@@ -256,6 +257,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 
 def _is_study(key: str) -> bool:
+    """Whether a dotted setting belongs to what makes a study (data, network, training but seeds and engine)."""
     return key.split(".")[0] in STUDY_SECTIONS and key not in NOT_THE_STUDY
 
 
@@ -387,10 +389,12 @@ def _diff(v: float | None, kind: str) -> str:
 
 
 def _interval_text(iv: Interval, kind: str, confidence: float) -> str:
+    """Write a difference with its interval: '-2.0 pp, 95% CI -2.4 pp to -1.6 pp'."""
     return f"{_diff(iv.difference, kind)}, {confidence:.0%} CI {_diff(iv.low, kind)} to {_diff(iv.high, kind)}"
 
 
 def _effect_kind(v: VerdictChange) -> str:
+    """Choose how a claim's effect is written: percentage points for shares, ×r for ratios, else a number."""
     if v.effect_kind == "ratio":
         return "ratio"
     shares = {m.name for m in METRICS if m.kind == "pct"} | SHARES
@@ -417,6 +421,7 @@ def _cut(rows: list[str], what: str) -> list[str]:
 
 
 def _verdict_lines(changes: Changes) -> list[str]:
+    """Write the table of verdicts that changed."""
     if not changes.verdicts:
         return []
     rows = [f"| {_md(v.claim)} (`{_md(v.key)}`) | {v.old} | **{v.new}** | {_diff(v.old_effect, _effect_kind(v))} → "
@@ -426,6 +431,7 @@ def _verdict_lines(changes: Changes) -> list[str]:
 
 
 def _metric_lines(changes: Changes) -> list[str]:
+    """Write the table of metrics that moved beyond noise, saying which interval was used."""
     if not changes.metrics:
         return []
     s = changes.scope
@@ -438,6 +444,7 @@ def _metric_lines(changes: Changes) -> list[str]:
 
 
 def _setting_lines(title: str, diffs: tuple[SettingChange, ...]) -> list[str]:
+    """Write a list of settings that differ under a title."""
     if not diffs:
         return []
     rows = [f"- `{_md(d.key)}`: {_setting(d.old)} → {_setting(d.new)}" for d in diffs]
@@ -445,6 +452,7 @@ def _setting_lines(title: str, diffs: tuple[SettingChange, ...]) -> list[str]:
 
 
 def _added_removed_lines(changes: Changes) -> list[str]:
+    """Write one bullet per kind of thing added or removed."""
     pairs = (("Variants added", changes.variants_added), ("Variants removed", changes.variants_removed),
              ("Claims added", changes.claims_added), ("Claims removed", changes.claims_removed))
     lines = [f"- {label}: {', '.join(f'`{_md(n)}`' for n in names[:MAX_ROWS])}"
@@ -453,6 +461,7 @@ def _added_removed_lines(changes: Changes) -> list[str]:
 
 
 def _nothing_line(changes: Changes) -> str:
+    """Write the one line for two builds that do not differ, saying what was compared."""
     s = changes.scope
     how = (f"paired over {s.replicates} replicates" if s.paired else "unpaired (Welch)")
     variants = f"{len(s.variants)} variant{'s' if len(s.variants) != 1 else ''}"

@@ -174,6 +174,7 @@ def _clipped(ctx: ReportContext) -> ReportContext:
 
 
 def _more(total: int, kept: int) -> str:
+    """Write the pointer line for rows left out of a table (empty when none were)."""
     return f"… {total - kept:,} more row{'s' if total - kept != 1 else ''}: {MORE}" if kept < total else ""
 
 

@@ -92,8 +92,9 @@ def test_a_large_shift_is_reported_with_its_interval_and_a_small_one_is_not():
     low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     assert l1.paired and l1.interval.low == pytest.approx(low) and l1.interval.high == pytest.approx(high)
     assert l1.worse and not moved[("baseline", "boundary_length")].worse  # a longer boundary is a change, not a regression
-    assert regressions(changes) == [f"l1 test accuracy: {l1.old_mean:.1%} → {l1.new_mean:.1%} (-5.0 pp, 95% CI "
-                                    f"{l1.interval.low * 100:+.1f} pp to {l1.interval.high * 100:+.1f} pp)"]
+    line = (f"l1 test accuracy: {l1.old_mean:.1%} → {l1.new_mean:.1%} (-5.0 pp, 95% CI {l1.interval.low * 100:+.1f} pp "
+            f"to {l1.interval.high * 100:+.1f} pp)")
+    assert regressions(changes) == [line]
     md = render_markdown(changes)
     assert f"| l1 | test accuracy | {l1.old_mean:.1%} | {l1.new_mean:.1%} | -5.0 pp, 95% CI" in md and "(worse)" in md
     assert "| dropout |" not in md
@@ -179,7 +180,8 @@ def test_cli_prints_markdown_or_json_and_exits_0(tmp_path, capsys):
     (lambda p: (p.mkdir(), p)[1], "results.json: not found"),
     (lambda p: (p.write_text("{not json"), p)[1], "not valid JSON"),
     (lambda p: (p.write_text('{"title": "x"}'), p)[1], "not a reportgen results.json: key 'reportgen' is missing"),
-    (lambda p: (p.write_text(json.dumps({**results(), "runs": [{"variant": "l1", "seed": "x", "gap": 0.1}]})), p)[1], "not a reportgen results.json"),
+    (lambda p: (p.write_text(json.dumps({**results(), "runs": [{"variant": "l1", "seed": "x", "gap": 0.1}]})), p)[1],
+     "not a reportgen results.json: unexpected ValueError"),
 ])
 def test_cli_bad_input_is_one_line_naming_the_path_and_exit_2(tmp_path, capsys, make, needle):
     good = _write(tmp_path / "good", results())
