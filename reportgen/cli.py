@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c = sub.add_parser("compare", help="say what changed between two builds (no training, no TensorFlow)")
+    c.add_argument("old", type=Path, help="the earlier build: its output folder or its results.json")
+    c.add_argument("new", type=Path, help="the later build: its output folder or its results.json")
+    c.add_argument("--format", choices=("markdown", "json"), default="markdown", help="output format (default: markdown)")
     return p
 
 
@@ -243,6 +247,18 @@ def _report(err: BaseException) -> int:
     return getattr(err, "exit_code", 1)
 
 
+def _compare(args) -> int:
+    """Print what changed between two builds; reads their results.json only (no TensorFlow)."""
+    import json
+
+    from reportgen.compare import changes_json, compare, load_results, render_markdown
+
+    changes = compare(load_results(args.old), load_results(args.new), old_name=str(args.old), new_name=str(args.new))
+    text = render_markdown(changes) if args.format == "markdown" else json.dumps(changes_json(changes), indent=1) + "\n"
+    sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     saved = sys.stdout, sys.stderr
@@ -250,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
-            return {"build": _build, "render": _render, "init": _init}[args.command](args)
+            return {"build": _build, "render": _render, "init": _init, "compare": _compare}[args.command](args)
     except (ReportgenError, OSError) as err:
         return _report(err)
     except KeyboardInterrupt:  # Ctrl-C before the handlers were installed

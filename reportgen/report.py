@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import platform
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -127,9 +128,92 @@ def render_html(ctx: ReportContext) -> str:
     return environment().get_template("report.html").render(ctx=ctx, __version__=__version__)
 
 
-def render_summary(ctx: ReportContext) -> str:
-    """Render the markdown summary for a CI step summary or a pull-request comment."""
-    return environment().get_template("summary.md.j2").render(ctx=ctx)
+# ---- summary.md and the size of a pull-request comment -----------------------------------------------------------
+
+GITHUB_COMMENT_LIMIT = 65_536  # characters in one GitHub comment (and one job summary is 1 MiB)
+SUMMARY_LIMIT = 60_000  # leaves room for a comment header and a Changes section above the summary
+TEXT_LIMIT = 2_000  # characters of one paragraph or headline in summary.md
+DIVERGED_SHOWN = 20  # diverged runs named in summary.md; the report names them all
+MORE = "see report.html"
+
+
+@dataclass(frozen=True)
+class SummaryCut:
+    """What summary.md leaves out to stay under its size limit: a pointer line per cut table, and the diverged runs."""
+
+    matrix: str = ""  # '… N more rows: see report.html' when the verdict matrix was cut, else empty
+    claims: str = ""  # the same for the table of every claim
+    results: str = ""  # the same for the results table
+    diverged: int = 0  # how many runs diverged in all (the list itself may be shortened)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """How many rows of each summary table to keep."""
+
+    matrix: int
+    claims: int
+    results: int
+
+
+def clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Shorten text to at most limit characters, at a word boundary, pointing to the full report."""
+    if len(text) <= limit:
+        return text
+    tail = f" … ({MORE})"
+    return text[: limit - len(tail)].rsplit(" ", 1)[0] + tail
+
+
+def _clipped(ctx: ReportContext) -> ReportContext:
+    """The summary's free text clipped and the list of diverged runs shortened (a study of any size has five headlines)."""
+    n = len(ctx.diverged)
+    diverged = ctx.diverged[:DIVERGED_SHOWN] + ([f"… {n - DIVERGED_SHOWN} more ({MORE})"] if n > DIVERGED_SHOWN else [])
+    return replace(ctx, title=clip(ctx.title, 200), intro=clip(ctx.intro), headlines=[clip(h) for h in ctx.headlines],
+                   design=clip(ctx.design), rules=clip(ctx.rules), diverged=diverged,
+                   matrix=replace(ctx.matrix, others=[replace(c, claim=clip(c.claim, 500)) for c in ctx.matrix.others]))
+
+
+def _more(total: int, kept: int) -> str:
+    """Write the pointer line for rows left out of a table (empty when none were)."""
+    return f"… {total - kept:,} more row{'s' if total - kept != 1 else ''}: {MORE}" if kept < total else ""
+
+
+def _keeping(ctx: ReportContext, full: ReportContext, rows: Rows) -> tuple[ReportContext, SummaryCut]:
+    """The context with only the first rows of each summary table, and the pointer lines for what was left out."""
+    kept = replace(ctx, matrix=replace(ctx.matrix, rows=ctx.matrix.rows[:rows.matrix]), claims=ctx.claims[:rows.claims],
+                   results=replace(ctx.results, rows=ctx.results.rows[:rows.results]))
+    cut = SummaryCut(_more(len(ctx.matrix.rows), rows.matrix), _more(len(ctx.claims), rows.claims),
+                     _more(len(ctx.results.rows), rows.results), len(full.diverged))
+    return kept, cut
+
+
+def _largest_fitting(fits, rows: Rows, table: str) -> Rows:
+    """The most rows of one table that still fit (bisection: the text grows with every row), never fewer than none."""
+    low, high = 0, getattr(rows, table)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(replace(rows, **{table: mid})) else (low, mid - 1)
+    return replace(rows, **{table: low})
+
+
+def _render_rows(template, short: ReportContext, full: ReportContext, rows: Rows) -> str:
+    """Render summary.md keeping the given rows of each table."""
+    kept, cut = _keeping(short, full, rows)
+    return template.render(ctx=kept, cut=cut)
+
+
+def render_summary(ctx: ReportContext, limit: int = SUMMARY_LIMIT) -> str:
+    """Render the markdown summary, under `limit` characters: rows are cut from the claims table, then the results
+    table, then the verdict matrix, each cut ending in a line that points to report.html."""
+    template, short = environment().get_template("summary.md.j2"), _clipped(ctx)
+    rows = Rows(len(ctx.matrix.rows), len(ctx.claims), len(ctx.results.rows))
+    text = _render_rows(template, short, ctx, rows)
+    for table in ("claims", "results", "matrix"):  # least needed first: the matrix is what a reviewer reads
+        if len(text) < limit:
+            break
+        rows = _largest_fitting(lambda r: len(_render_rows(template, short, ctx, r)) < limit, rows, table)
+        text = _render_rows(template, short, ctx, rows)
+    return text
 
 
 def url_fetcher():
