@@ -284,11 +284,22 @@ def verdicts_method(verdicts: Verdicts) -> str:
             f"the same claims ({sec}) are corrected with Benjamini-Hochberg; sanity checks are shown, not counted.")
 
 
+def changes_section(changes) -> Section:
+    """What changed since an earlier build (--compare), as headed lists of sentences."""
+    from reportgen.compare import change_groups
+
+    blocks = []
+    for heading, items in change_groups(changes):
+        blocks += ([Paragraph(heading + ":")] if heading else []) + [Bullets(items)]
+    return Section("changes", f"Changes since {changes.old_name}", blocks)
+
+
 def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observations: list[str], figures, timings,
-                  n_runs: int, generated: str, libraries, machine) -> ReportContext:
-    """Arrange everything a report shows, in reading order."""
+                  n_runs: int, generated: str, libraries, machine, changes=None) -> ReportContext:
+    """Arrange everything a report shows, in reading order (what changed since --compare's build first)."""
     figs = _Figures(figures)
-    sections = [_data_section(config, analysis, figs)] + body(config, analysis, verdicts, observations, figs)
+    sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(config, analysis, figs)]
+    sections += body(config, analysis, verdicts, observations, figs)
     return ReportContext(
         title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
         intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),

@@ -18,7 +18,20 @@ from reportgen.errors import ConfigError, Interrupted, ReportgenError
 FAIL_CONDITIONS = {
     "diverged": lambda result: (f"{len(result.diverged)} run(s) diverged: {_listed(result.diverged)}"
                                 if result.diverged else None),
+    "contradicted": lambda result: (f"{len(result.contradicted)} claim(s) contradicted by the data: {_listed(result.contradicted)}"
+                                    if result.contradicted else None),
+    "changed": lambda result: _gate(result, "changed_verdicts", "verdict(s) changed"),
+    "regressed": lambda result: _gate(result, "regressions", "metric(s) worse beyond noise"),
 }
+NEEDS_COMPARE = {"changed", "regressed"}
+
+
+def _gate(result, check: str, what: str) -> str | None:
+    """A --fail-on condition that reads the comparison with --compare's build."""
+    from reportgen import compare
+
+    lines = getattr(compare, check)(result.changes)
+    return f"{len(lines)} {what}: {_listed(lines)}" if lines else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                         "other files are kept")
     b.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
                    help=f"exit 1 after writing the report if a condition holds: {', '.join(FAIL_CONDITIONS)}")
+    b.add_argument("--compare", type=Path, metavar="OLD",
+                   help="an earlier build (its output folder or results.json): a Changes section opens the report and summary.md")
     b.add_argument("--quiet", action="store_true", help="no progress display, only errors")
     r = sub.add_parser("render", help="re-render a previous build's report from its output folder (no training)")
     r.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="the output folder of a previous build")
@@ -121,6 +136,13 @@ def _build(args) -> int:
     from reportgen.config import load_config
 
     fail_on = _fail_conditions(args.fail_on)
+    if NEEDS_COMPARE & set(fail_on) and args.compare is None:
+        raise ConfigError([f"--fail-on {', '.join(sorted(NEEDS_COMPARE & set(fail_on)))}: needs --compare OLD, the build to compare with"])
+    old = None
+    if args.compare is not None:
+        from reportgen.compare import load_results
+
+        old = (str(args.compare), load_results(args.compare))  # read before training: a bad path fails in a second
     config = load_config(args.config, args.overrides, _flags(args))
     est = _preflight(args, config)
     if not args.quiet:
@@ -130,7 +152,7 @@ def _build(args) -> int:
     warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader; tests still see them
     from reportgen.pipeline import build  # imports TensorFlow: only once the study is known to be valid
 
-    result = build(config, quiet=args.quiet, cancel=args.cancel, force=args.force)
+    result = build(config, quiet=args.quiet, cancel=args.cancel, force=args.force, compare_with=old)
     if not args.quiet:
         for path in result.files:
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size

@@ -136,6 +136,12 @@ class Scope:
     paired: bool
     replicates: int
     confidence: float
+    comparisons: int = 1  # metric comparisons made: intervals are Bonferroni-widened over them
+
+    @property
+    def level(self) -> float:
+        """The confidence of each metric interval: the study's, spread over every comparison made (Bonferroni)."""
+        return 1 - (1 - self.confidence) / max(self.comparisons, 1)
 
 
 @dataclass(frozen=True)
@@ -349,10 +355,13 @@ def compare(old: dict, new: dict, old_name: str = "old", new_name: str = "new") 
     # numbers are compared only where they measure the same thing: same data, network and training, same variant
     measured = [] if _setup_differs(study) else [v for v in b.variants if v in unchanged]
     paired = pairable(a, b)
-    metrics = [c for v in measured for m in METRICS if (c := _metric_change(a, b, v, m, paired, b.confidence))]
+    # One comparison per variant and metric with numbers in both builds; with ~20 of them, 95% intervals would flag
+    # one by chance most of the time, so each interval is widened to 1 - alpha / comparisons (Bonferroni).
+    pairs = [(v, m) for v in measured for m in METRICS if a.values.get((v, m.name)) and b.values.get((v, m.name))]
     replicates = len(set(a.design.get("seeds") or []) & set(b.design.get("seeds") or [])) if paired else 0
     scope = Scope(len(a.claims.keys() & b.claims.keys()), tuple(measured), tuple(m.name for m in METRICS), paired,
-                  replicates, b.confidence)
+                  replicates, b.confidence, len(pairs))
+    metrics = [c for v, m in pairs if (c := _metric_change(a, b, v, m, paired, scope.level))]
     return Changes(old_name, new_name, tuple(study), tuple(other), tuple(verdict_changes(a, b, unchanged)),
                    tuple(k for k in b.claims if k not in a.claims), tuple(k for k in a.claims if k not in b.claims),
                    tuple(v for v in b.variants if v not in a.variants), tuple(v for v in a.variants if v not in b.variants),
@@ -369,7 +378,7 @@ def changed_verdicts(changes: Changes) -> list[str]:
 def regressions(changes: Changes) -> list[str]:
     """One line per metric that got worse beyond noise (for --fail-on regressed)."""
     return [f"{m.variant} {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
-            f"({_interval_text(m.interval, m.kind, changes.scope.confidence)})" for m in changes.metrics if m.worse]
+            f"({_interval_text(m.interval, m.kind, changes.scope.level)})" for m in changes.metrics if m.worse]
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
@@ -390,7 +399,8 @@ def _diff(v: float | None, kind: str) -> str:
 
 def _interval_text(iv: Interval, kind: str, confidence: float) -> str:
     """Write a difference with its interval: '-2.0 pp, 95% CI -2.4 pp to -1.6 pp'."""
-    return f"{_diff(iv.difference, kind)}, {confidence:.0%} CI {_diff(iv.low, kind)} to {_diff(iv.high, kind)}"
+    return f"{_diff(iv.difference, kind)}, {confidence:.4g} CI {_diff(iv.low, kind)} to {_diff(iv.high, kind)}".replace(
+        f"{confidence:.4g} CI", f"{confidence * 100:.3g}% CI")
 
 
 def _effect_kind(v: VerdictChange) -> str:
@@ -438,8 +448,9 @@ def _metric_lines(changes: Changes) -> list[str]:
     how = (f"paired t interval over the {s.replicates} replicates both builds share" if s.paired
            else "Welch interval; the builds do not share their replicates")
     rows = [f"| {_md(m.variant)} | {m.label} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
-            f"{_interval_text(m.interval, m.kind, s.confidence)}{' (worse)' if m.worse else ''} |" for m in changes.metrics]
-    return [f"**Metrics that moved beyond noise** (now − was, {s.confidence:.0%} {how}; the interval excludes zero)", "",
+            f"{_interval_text(m.interval, m.kind, s.level)}{' (worse)' if m.worse else ''} |" for m in changes.metrics]
+    return [f"**Metrics that moved beyond noise** (now − was, {s.level:.2%} {how}: {s.confidence:.0%} spread over "
+            f"{s.comparisons} comparisons (Bonferroni); the interval excludes zero)", "",
             "| Variant | Metric | Was | Now | Difference |", "|---|---|---:|---:|---|", *_cut(rows, "metrics"), ""]
 
 
@@ -467,7 +478,7 @@ def _nothing_line(changes: Changes) -> str:
     variants = f"{len(s.variants)} variant{'s' if len(s.variants) != 1 else ''}"
     return (f"No meaningful change: the {s.claims} claims have the same verdicts, no variant or claim was added or "
             f"removed, and none of {', '.join(m.label for m in METRICS)} moved beyond noise for the {variants} "
-            f"({s.confidence:.0%} intervals, {how}).")
+            f"({s.confidence:.0%} intervals spread over {s.comparisons} comparisons, {how}).")
 
 
 STUDY_TITLES = {
@@ -489,6 +500,32 @@ def render_markdown(changes: Changes) -> str:
     lines += _setting_lines("Other settings that changed (they change the replicates, the engine or how claims are "
                             "judged, not the experiment):", changes.other_settings)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def change_groups(changes: Changes) -> list[tuple[str, list[str]]]:
+    """The changes as (heading, plain sentences) groups, for the HTML report's Changes section."""
+    s, groups = changes.scope, []
+    settings = lambda diffs: [f"{d.key}: {d.old!r} → {d.new!r}" for d in diffs]  # noqa: E731
+    if not changes.same_study:
+        groups.append(("Different studies: these settings differ", settings(changes.study)))
+    if not changes.meaningful:
+        groups.append(("", [_nothing_line(changes)]))
+    if changes.verdicts:
+        groups.append(("Verdicts that changed", [f"{v.claim} ({v.key}): {v.old} → {v.new} (effect {_diff(v.old_effect, _effect_kind(v))} → "
+                                                 f"{_diff(v.new_effect, _effect_kind(v))})" for v in changes.verdicts]))
+    added = [f"{label}: {', '.join(names)}" for label, names in (
+        ("Variants added", changes.variants_added), ("Variants removed", changes.variants_removed),
+        ("Claims added", changes.claims_added), ("Claims removed", changes.claims_removed)) if names]
+    if added:
+        groups.append(("Added and removed", added))
+    if changes.metrics:
+        how = "paired over the replicates both builds share" if s.paired else "unpaired (Welch), the builds share no replicates"
+        groups.append((f"Metrics that moved beyond noise ({how}; {s.confidence:.0%} spread over {s.comparisons} comparisons)",
+                       [f"{m.variant}, {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
+                        f"({_interval_text(m.interval, m.kind, s.level)}){', worse' if m.worse else ''}" for m in changes.metrics]))
+    if changes.other_settings:
+        groups.append(("Other settings that changed (replicates, engine or judging, not the experiment)", settings(changes.other_settings)))
+    return groups
 
 
 def _json_ready(value: Any) -> Any:

@@ -26,6 +26,8 @@ class BuildResult:
     timings: list[tuple[str, float]]
     trained: int = 0  # runs trained in this build
     cached: int = 0  # runs taken from the run cache
+    changes: object = None  # compare.Changes against --compare OLD, when given
+    contradicted: list[str] = field(default_factory=list)  # keys of claims the data contradict
     diverged: list[str] = field(default_factory=list)
 
 
@@ -56,11 +58,13 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
     return progress, progress.add_task(f"training {n_runs} models", total=total)
 
 
-def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, force: bool = False) -> BuildResult:
+def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, force: bool = False,
+          compare_with: tuple[str, dict] | None = None) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
     cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
-    report files in an output folder that reportgen did not write.
+    report files in an output folder that reportgen did not write; compare_with: (name, results.json document) of an
+    earlier build, whose differences from this one open the report and summary.md.
     """
     from rich.console import Console
 
@@ -77,17 +81,27 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
     with stages("analysis"):
         measured = analysis.analyse(results, datasets, config)
     first = datasets[config.training.seeds[0]]
-    outputs, verdicts, notes = present(config, measured, first, len(runs), stages)
+    verdicts, notes = judge(config, measured, stages)
+    changes = None
+    if compare_with is not None:
+        from reportgen.compare import compare
+
+        with stages("changes"):
+            doc = results_doc(config, results, measured, verdicts, notes, [], datasets)
+            changes = compare(compare_with[1], doc, compare_with[0], "this build")
+    outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes)
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot).
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
-    outputs["results.json"] = results_json(config, results, measured, verdicts, notes, timings, datasets).encode("utf-8")
+    doc = results_doc(config, results, measured, verdicts, notes, timings, datasets)
+    outputs["results.json"] = json.dumps(doc, indent=1, allow_nan=False).encode("utf-8")
     outputs[store.FILE] = store.save(measured, first)
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
     diverged = [r.run.key for r in results if r.diverged_at is not None]
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
-                       trained=len(runs) - cached, cached=cached)
+                       trained=len(runs) - cached, cached=cached, changes=changes,
+                       contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
 
 
 def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -95,27 +109,36 @@ def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return [] if os.environ.get("SOURCE_DATE_EPOCH") else timings
 
 
-def present(config: StudyConfig, measured, first, n_runs: int, stages) -> tuple[dict[str, bytes], object, list[str]]:
-    """Judge the claims, draw the figures and render the report files from an analysis: what build and render share."""
-    from reportgen import arrange, claims, figures, report
+def judge(config: StudyConfig, measured, stages):
+    """Give every claim its verdict and write the observations."""
+    from reportgen import claims
 
     with stages("claims"):
         verdicts = claims.evaluate_claims(measured, config)
-        notes = claims.observations(measured, verdicts)
+        return verdicts, claims.observations(measured, verdicts)
+
+
+def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=None, notes=None,
+            changes=None) -> dict[str, bytes]:
+    """Draw the figures and render the report files from an analysis and its verdicts: what build and render share."""
+    from reportgen import arrange, figures, report
+
+    if verdicts is None:
+        verdicts, notes = judge(config, measured, stages)
     with stages("figures"):
         drawn = figures.make_figures(measured, first, config)
     outputs: dict[str, bytes] = {}
     with stages("report"):
         ctx = arrange.build_context(config, measured, verdicts, notes, drawn, _shown_timings(list(stages.timings)), n_runs,
                                     report.build_time(os.environ.get("SOURCE_DATE_EPOCH")), report.library_versions(),
-                                    report.machine())
+                                    report.machine(), changes)
         html = report.render_html(ctx)
         if "html" in config.output.formats:
             outputs["report.html"] = html.encode("utf-8")
         if "pdf" in config.output.formats:
             outputs["report.pdf"] = report.render_pdf(html)
-        outputs["summary.md"] = report.render_summary(ctx).encode("utf-8")
-    return outputs, verdicts, notes
+        outputs["summary.md"] = report.render_summary_with_changes(ctx, changes).encode("utf-8")
+    return outputs
 
 
 def render(results_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None, quiet: bool = False,
@@ -143,7 +166,7 @@ def render(results_dir: Path, out_dir: Path | None = None, formats: list[str] | 
         except (ValueError, KeyError, OSError) as err:
             raise ConfigError([f"{results_dir / store.FILE}: cannot be read ({err})"]) from None
     n_runs = len(doc.get("runs", []))
-    outputs, _, _ = present(config, measured, first, n_runs, stages)
+    outputs = present(config, measured, first, n_runs, stages)
     outputs["results.json"], outputs[store.FILE] = (results_dir / "results.json").read_bytes(), data_blob
     files = write_outputs(config.output.dir, outputs, [], config)
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
@@ -199,8 +222,8 @@ def _packed(bits: np.ndarray) -> str:
     return base64.b64encode(np.packbits(np.asarray(bits, bool)).tobytes()).decode("ascii")
 
 
-def results_json(config, results, measured, verdicts, notes, timings, datasets) -> str:
-    """Everything a build measured: the study, the replicate design, every run, summaries, claims, predictions."""
+def results_doc(config, results, measured, verdicts, notes, timings, datasets) -> dict:
+    """Everything a build measured, JSON-ready: the study, the replicate design, every run, summaries, claims, predictions."""
     from reportgen import __version__
     from reportgen.data import draw_seeds
 
@@ -231,7 +254,7 @@ def results_json(config, results, measured, verdicts, notes, timings, datasets) 
         "runs": runs,
         "timings_seconds": dict(timings) or None,  # None in a reproducible build (SOURCE_DATE_EPOCH set)
     }
-    return json.dumps(_clean(doc), indent=1, allow_nan=False)
+    return _clean(doc)
 
 
 def finding_json(f) -> dict:

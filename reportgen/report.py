@@ -202,6 +202,16 @@ def _render_rows(template, short: ReportContext, full: ReportContext, rows: Rows
     return template.render(ctx=kept, cut=cut)
 
 
+def render_summary_with_changes(ctx: ReportContext, changes=None) -> str:
+    """summary.md, opened by what changed since --compare's build when there is one; the whole under the limit."""
+    if changes is None:
+        return render_summary(ctx)
+    from reportgen.compare import render_markdown
+
+    head = render_markdown(changes)
+    return head + "\n" + render_summary(ctx, limit=SUMMARY_LIMIT - len(head) - 1)
+
+
 def render_summary(ctx: ReportContext, limit: int = SUMMARY_LIMIT) -> str:
     """Render the markdown summary, under `limit` characters: rows are cut from the claims table, then the results
     table, then the verdict matrix, each cut ending in a line that points to report.html."""

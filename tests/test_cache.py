@@ -136,3 +136,23 @@ def test_no_cache_writes_no_cache(tmp_path, flag):
                                                       sweeps={"l1": []}, output={"dir": "out"}))
     assert main(["build", "--config", str(study), "--format", "html", "--quiet", flag]) == 0
     assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
+
+
+def test_compare_opens_the_report_and_fail_on_changed_exits_1(tiny_build, tmp_path, capsys):
+    from reportgen.cli import main
+
+    out, study = tiny_build
+    old = json.loads((out / "results.json").read_text())
+    claim = old["claims"][0]
+    claim["verdict"] = "contradicted" if claim["verdict"] != "contradicted" else "supported"  # as if main had said otherwise
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    args = ["build", "--config", str(study), "--out", str(tmp_path / "new"), "--format", "html", "--quiet",
+            "--compare", str(tmp_path / "old.json"), "--fail-on", "changed"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"--fail-on changed: 1 verdict(s) changed: {claim['key']}: {claim['verdict']} →" in err
+    summary = (tmp_path / "new" / "summary.md").read_text()
+    assert summary.startswith(f"### Changes since {tmp_path / 'old.json'}") and claim["key"] in summary
+    assert 'id="changes"' in (tmp_path / "new" / "report.html").read_text()
+    assert main(["build", "--config", str(study), "--fail-on", "regressed"]) == 2
+    assert "--fail-on regressed: needs --compare OLD" in capsys.readouterr().err

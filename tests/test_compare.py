@@ -89,14 +89,16 @@ def test_a_large_shift_is_reported_with_its_interval_and_a_small_one_is_not():
     assert set(moved) == {("l1", "test_accuracy"), ("baseline", "boundary_length")}
     l1 = moved[("l1", "test_accuracy")]
     d = np.array([n["test_accuracy"] - o["test_accuracy"] for o, n in zip(old["runs"], new["runs"]) if o["variant"] == "l1"])
-    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    level = changes.scope.level  # 95% spread over every variant-metric comparison made (Bonferroni)
+    assert level == pytest.approx(1 - 0.05 / changes.scope.comparisons) and changes.scope.comparisons >= 10
+    low, high = stats.t.interval(level, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     assert l1.paired and l1.interval.low == pytest.approx(low) and l1.interval.high == pytest.approx(high)
     assert l1.worse and not moved[("baseline", "boundary_length")].worse  # a longer boundary is a change, not a regression
-    line = (f"l1 test accuracy: {l1.old_mean:.1%} → {l1.new_mean:.1%} (-5.0 pp, 95% CI {l1.interval.low * 100:+.1f} pp "
-            f"to {l1.interval.high * 100:+.1f} pp)")
+    line = (f"l1 test accuracy: {l1.old_mean:.1%} → {l1.new_mean:.1%} (-5.0 pp, {level * 100:.3g}% CI "
+            f"{l1.interval.low * 100:+.1f} pp to {l1.interval.high * 100:+.1f} pp)")
     assert regressions(changes) == [line]
     md = render_markdown(changes)
-    assert f"| l1 | test accuracy | {l1.old_mean:.1%} | {l1.new_mean:.1%} | -5.0 pp, 95% CI" in md and "(worse)" in md
+    assert f"| l1 | test accuracy | {l1.old_mean:.1%} | {l1.new_mean:.1%} | -5.0 pp, {level * 100:.3g}% CI" in md and "(worse)" in md
     assert "| dropout |" not in md
 
 
@@ -107,7 +109,7 @@ def test_other_replicates_are_compared_unpaired_with_welch():
     (gap,) = [m for m in changes.metrics if (m.variant, m.metric) == ("l1", "gap")]
     a = [r["gap"] for r in old["runs"] if r["variant"] == "l1"]
     b = [r["gap"] for r in new["runs"] if r["variant"] == "l1"]
-    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(changes.scope.level)
     assert not gap.paired and gap.worse and (gap.interval.low, gap.interval.high) == pytest.approx((ci.low, ci.high))
     md = render_markdown(changes)
     assert "Welch interval" in md and "`training.seeds`" in md  # other replicates: the same study, noted
