@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                         "other files are kept")
     b.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
                    help=f"exit 1 after writing the report if a condition holds: {', '.join(FAIL_CONDITIONS)}")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="train on the Dask cluster whose scheduler is at ADDRESS "
+                   "(e.g. tcp://10.0.0.5:8786); default: this machine")
     b.add_argument("--compare", type=Path, metavar="OLD",
                    help="an earlier build (its output folder or results.json): a Changes section opens the report and summary.md")
     b.add_argument("--quiet", action="store_true", help="no progress display, only errors")
@@ -100,6 +102,8 @@ def _flags(args) -> dict:
         flags["output.dir"] = Path(os.path.abspath(args.out))  # relative to where the command runs, not the study
     if args.save_models:
         flags["output.save_models"] = True
+    if args.scheduler is not None:
+        flags["execution.scheduler"] = args.scheduler
     if args.no_cache:
         flags["output.cache"] = None
     elif args.cache_dir is not None:
@@ -128,6 +132,10 @@ def _preflight(args, config):
     check_unique(runs, config.output.save_models, source)
     est = budget.estimate(config, len(runs))
     budget.check_fits(est, budget.available_memory(), source)
+    if config.execution.scheduler is not None:  # an unreachable cluster fails here, before anything starts
+        from reportgen.executor import connect
+
+        connect(config.execution.scheduler).close()
     return est
 
 

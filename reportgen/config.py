@@ -217,6 +217,16 @@ class OutputConfig(_Strict):
         return None if value in ("", False) else value
 
 
+class ExecutionConfig(_Strict):
+    """Where training runs."""
+
+    scheduler: str | None = Field(
+        None, max_length=500, description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.5:8786') to train on "
+        "a cluster; unset trains here. Workers need reportgen installed (pip install 'reportgen[dask]').")
+    runs_per_task: int = Field(48, ge=1, le=10_000, description="Runs of one network shape per cluster task (a task of "
+                               "48 default runs lasts about ten seconds: long enough to amortise the scheduling).")
+
+
 class StudyConfig(_Strict):
     """A regularization study: data, network, training, variants, sweeps, analysis and output."""
 
@@ -236,6 +246,7 @@ class StudyConfig(_Strict):
     sweeps: SweepConfig = Field(default_factory=SweepConfig, description="Strength sweeps (empty lists switch one off).")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Measurement settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where training runs (this machine or a Dask cluster).")
 
     @model_validator(mode="after")
     def _unique_names(self) -> StudyConfig:
@@ -252,7 +263,7 @@ class StudyConfig(_Strict):
 
 
 FLAG_NAMES = {"output.dir": "--out", "output.formats": "--format", "output.save_models": "--save-models",
-              "output.cache": "--cache-dir"}
+              "output.cache": "--cache-dir", "execution.scheduler": "--scheduler"}
 QUOTE_LIMIT = 60  # characters of a value quoted in an error message
 
 
@@ -444,7 +455,7 @@ def study_toml(config: StudyConfig, comments: bool = False) -> str:
     lines = ["# reportgen study file: every key is optional; a missing key takes the value shown here.",
              "# Build it with: reportgen build --config study.toml", ""] if comments else []
     lines += _table_lines(config, None, comments)
-    for name in ("data", "model", "training", "sweeps", "analysis", "output"):
+    for name in ("data", "model", "training", "sweeps", "analysis", "output", "execution"):
         section = getattr(config, name)
         head = ["", f"# {StudyConfig.model_fields[name].description}"] if comments else [""]
         lines += head + _table_lines(section, name, comments)

@@ -176,7 +176,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained."""
     from rich.markup import escape
 
-    from reportgen import training
+    from reportgen import executor
     from reportgen.cache import RunCache, run_keys
 
     store = RunCache(config.output.cache)
@@ -191,8 +191,8 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
         with stages(label), progress:
-            trained = training.train_runs(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
-                                          cancel=cancel)
+            trained = executor.train(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
+                                     cancel=cancel)
         store.store(trained, keys)
     elif not quiet:
         console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")

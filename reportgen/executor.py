@@ -1,0 +1,84 @@
+"""Where training happens: in this process (the engine's threads over the cores) or on a Dask cluster.
+
+One interface, `train(runs, datasets, config, progress, cancel)`; nothing above it knows which one ran. On a cluster,
+work goes out in tasks of whole engine groups (runs of one network shape, chunked so a task lasts seconds to a
+minute), the replicates' data travels once per worker, and Dask retries the tasks of a worker that dies. A run's
+result does not depend on which runs share its graph, so a cluster build gives the numbers of a local one.
+Without a scheduler, Dask is never imported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable
+
+from reportgen.config import StudyConfig
+from reportgen.data import Dataset
+from reportgen.errors import ConfigError, Interrupted
+from reportgen.models import Network
+from reportgen.training.runs import Run, RunResult
+
+CONNECT_TIMEOUT = "10s"
+RETRIES = 2  # a task whose worker died is run again this many times on another worker
+
+
+def train(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Callable | None = None,
+          cancel=None) -> list[RunResult]:
+    """Train runs here or on the study's Dask scheduler; results in the order of runs."""
+    if config.execution.scheduler is None:
+        from reportgen.training import train_runs
+
+        return train_runs(runs, datasets, config, progress, cancel)
+    return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel)
+
+
+def tasks(runs: list[Run], config: StudyConfig) -> list[list[Run]]:
+    """Split runs into tasks: runs of one network shape (one engine graph), at most runs_per_task each."""
+    groups: dict[Network, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[Network.of(run.variant, config.model)].append(run)
+    size = config.execution.runs_per_task
+    return [group[i:i + size] for group in groups.values() for i in range(0, len(group), size)]
+
+
+def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig) -> list[RunResult]:
+    """Train one task's runs on a worker (Keras models stay behind: their weights travel, which is all a report needs)."""
+    from dataclasses import replace
+
+    from reportgen.training import train_runs
+
+    needed = {r.seed: datasets[r.seed] for r in runs}
+    return [replace(r, extras={}) for r in train_runs(runs, needed, config)]
+
+
+def connect(address: str):
+    """A Dask client for the scheduler at address, or a one-line error when it cannot be reached."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError([f"execution.scheduler {address}: Dask is not installed (pip install 'reportgen[dask]')"]) from None
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ConfigError([f"execution.scheduler {address}: cannot reach the Dask scheduler ({type(err).__name__}: {err})"]) from None
+
+
+def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
+    from distributed import as_completed
+
+    client = connect(config.execution.scheduler)
+    try:
+        data = client.scatter([datasets], broadcast=True)[0]  # one object, sent once per worker, not once per task
+        futures = {client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk for chunk in tasks(runs, config)}
+        progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")
+        done: dict[str, RunResult] = {}
+        for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private
+            if cancel is not None and cancel.is_set():
+                client.cancel(list(futures))
+                raise Interrupted(getattr(cancel, "signal_name", None) or "SIGINT")
+            for result in future.result():
+                done[result.run.key] = result
+            progress(len(futures[future]) * config.training.epochs, f"{len(done)} of {len(runs)} runs done on the cluster")
+        return [done[r.key] for r in runs]
+    finally:
+        client.close()
