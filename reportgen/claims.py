@@ -479,6 +479,13 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
         if len(e) and e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
             out.append(f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
                        f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).")
+    for v in analysis.variants:  # a network that predicts one class has the shortest boundary of all: say so
+        rows = analysis.main_runs[analysis.main_runs["variant"] == v]
+        flat = int((rows["boundary_pieces"] == 0).sum())
+        if flat:
+            out.append(f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
+                       f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
+                       f"a shorter boundary there is a sign of underfitting, not of a smoother fit.")
     if analysis.diverged:
         keys = ", ".join(f"{k} (epoch {ep})" for k, ep in analysis.diverged[:8]) + (" …" if len(analysis.diverged) > 8 else "")
         out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "

@@ -446,7 +446,10 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         value = getattr(model, name)
         if isinstance(value, BaseModel) or name == "variants" or value is None:
             continue
-        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {_toml_value(dumped[name])}"]
+        shown = dumped[name]
+        if name == "seeds" and shown == list(range(len(shown))):
+            shown = len(shown)  # 'seeds = 20' reads better than twenty numbers, and means the same
+        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {_toml_value(shown)}"]
     return lines
 
 
