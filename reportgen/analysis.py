@@ -10,8 +10,8 @@ import pandas as pd
 from reportgen import data as data_module
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune_cuts, rebound
 from reportgen.forward import logits_many, logits_pruned
+from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune_cuts, rebound
 from reportgen.models import Network, accuracy_and_loss, predict_logits
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -351,6 +351,17 @@ def _bayes(config: StudyConfig, datasets: dict[int, Dataset], ev: _Evaluator) ->
     return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
 
 
+def log_bands(history: dict[str, np.ndarray], confidence: float) -> dict[str, tuple]:
+    """Per epoch, the geometric mean of the train and validation loss over replicates and its interval: the figures
+    draw losses on a log axis, where an arithmetic band dives to zero whenever one replicate's loss is tiny."""
+    out = {}
+    for key in ("train_loss", "val_loss"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.where(history[key] > 0, history[key], np.nan))
+        out[key] = tuple(np.exp(a) for a in estimate_columns(logs, confidence))
+    return out
+
+
 def metric_columns(thresholds: list[float]) -> list[str]:
     """Every per-run metric summarised in the tables."""
     return list(METRICS) + [f"first_below_{t:g}" for t in thresholds]
@@ -411,7 +422,7 @@ def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: Stud
         sparsity_curves=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]),
         pruning=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]),
         histories=histories,
-        loss_bands={n: {k: estimate_columns(h[k], conf) for k in ("train_loss", "val_loss")} for n, h in histories.items()},
+        loss_bands={n: log_bands(h, conf) for n, h in histories.items()},
         boundaries={n: BoundarySet(frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs],
                                    ev.full_grid(rs[0])) for n, rs in live.items()},
         sweep_boundaries=sweep_bounds,

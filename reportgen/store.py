@@ -14,10 +14,9 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import BoundarySet, Design, StudyAnalysis
+from reportgen.analysis import BoundarySet, Design, StudyAnalysis, log_bands
 from reportgen.data import Dataset
 from reportgen.measures import Frame
-from reportgen.stats import estimate_columns
 
 FILE = "report-data.npz"
 TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins")
@@ -90,7 +89,7 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
         runs=runs, main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
         **{t: tables[t] for t in TABLES if t != "runs"},
         histories=histories,
-        loss_bands={v: {k: estimate_columns(h[k], meta["confidence"]) for k in ("train_loss", "val_loss")} for v, h in histories.items()},
+        loss_bands={v: log_bands(h, meta["confidence"]) for v, h in histories.items()},
         boundaries={v: BoundarySet(frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"])
                     for i, v in enumerate(names) if f"bound_{i}_probs" in arrays},
         sweep_boundaries={(k, s): BoundarySet(frame.xs, frame.ys, arrays[f"sweep_{j}_probs"], seeds, arrays[f"sweep_{j}_background"])

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reportgen.analysis import BoundarySet, Design, StudyAnalysis, reference_variant
+from reportgen.analysis import BoundarySet, Design, StudyAnalysis, log_bands, reference_variant
 from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset
 from reportgen.measures import Frame
-from reportgen.stats import estimate_columns
 from reportgen.figures import Figure, make_figures
 
 ALL_KEYS = ["dataset", "boundaries", "snapshots", "loss_curves", "compare:l1 $x^$", "weights_box", "weights_hist",
@@ -98,7 +97,7 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
                                    for layer in (1, 2)]),
         pruning=_curve(rng, names, np.array([0, 0.5, 0.9, 0.99]), "fraction", n_seeds),
         histories={v: _histories(n_seeds, early=i == len(names) - 1) for i, v in enumerate(names)},
-        loss_bands={v: {k: estimate_columns(h[k], 0.95) for k in ("train_loss", "val_loss")}
+        loss_bands={v: log_bands(h, 0.95)
                     for v, h in ((v, _histories(n_seeds, early=i == len(names) - 1)) for i, v in enumerate(names))},
         paired=pd.DataFrame(), snapshots={v: {5: _boundary(rng, 1).background, 20: _boundary(rng, 1).background} for v in names},
         boundaries={v: _boundary(rng, n_seeds) for v in names},

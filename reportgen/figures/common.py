@@ -96,11 +96,32 @@ def style():
 def to_png(fig: MplFigure) -> tuple[bytes, float]:
     """Render a figure to PNG bytes and return them with the display width in cm (capped at the text width)."""
     buf = io.BytesIO()
-    # No "Software" tag: the same figure gives the same bytes on every run and matplotlib version.
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    # No "Software" tag: the same figure gives the same bytes on every run and matplotlib version. No tight bounding
+    # box: constrained layout already fits everything inside the figure, and "tight" would draw the figure twice.
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     png = buf.getvalue()
     width_px = int.from_bytes(png[16:20], "big")  # IHDR width
     return png, round(min(MAX_WIDTH_CM, width_px / DPI * 2.54), 2)
+
+
+def inside_region(grid, frame):
+    """A grid with NaN outside the frame's data region, so lines are drawn where boundaries are measured."""
+    return None if grid is None else np.where(frame.region, grid, np.nan)
+
+
+def contour_lines(ax, xs, ys, grids, colour, width: float, alpha: float = 1.0, style: str = "-") -> None:
+    """Draw the 0.5 contour of each grid (NaN outside the data region) as one collection: one artist, not one each."""
+    import contourpy
+    from matplotlib.collections import LineCollection
+
+    segments = []
+    for grid in grids:
+        z = np.ma.masked_invalid(grid)
+        if z.count() and z.min() < 0.5 < z.max():  # a run that predicts one class everywhere has no boundary
+            gen = contourpy.contour_generator(xs, ys, z, line_type=contourpy.LineType.Separate)
+            segments += [line for line in gen.lines(0.5) if len(line) > 1]
+    if segments:
+        ax.add_collection(LineCollection(segments, colors=[colour], linewidths=width, alpha=alpha, linestyles=style))
 
 
 summary = summary_value

@@ -7,17 +7,23 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from reportgen.figures.common import CLASS_COLOURS, FULL_WIDTH_IN, Study, line_band, plain_log_ticks, safe_text
+from reportgen.figures.common import (
+    CLASS_COLOURS,
+    FULL_WIDTH_IN,
+    Study,
+    contour_lines,
+    inside_region,
+    line_band,
+    plain_log_ticks,
+    safe_text,
+)
 
 BASE_COLOUR = "0.45"
 
 
 def _contours(ax, bset, colour, width: float) -> None:
     """Every replicate's 0.5 contour inside the data region."""
-    alpha = max(0.2, min(0.8, 4 / len(bset.probs)))
-    for probs in bset.probs:
-        if np.nanmin(probs) < 0.5 < np.nanmax(probs):
-            ax.contour(bset.xs, bset.ys, np.ma.masked_invalid(probs), levels=[0.5], colors=[colour], linewidths=width, alpha=alpha)
+    contour_lines(ax, bset.xs, bset.ys, bset.probs, colour, width, max(0.2, min(0.8, 4 / len(bset.probs))))
 
 
 def _boundary_panel(ax, study: Study, name: str, ref: str) -> None:
@@ -26,7 +32,7 @@ def _boundary_panel(ax, study: Study, name: str, ref: str) -> None:
     _contours(ax, a.boundaries[ref], BASE_COLOUR, 0.7)
     _contours(ax, a.boundaries[name], study.colours[name], 0.9)
     if a.bayes_grid is not None:
-        ax.contour(a.frame.xs, a.frame.ys, a.bayes_grid, levels=[0.5], colors="#f2c200", linewidths=1.4, linestyles="--")
+        contour_lines(ax, a.frame.xs, a.frame.ys, [inside_region(a.bayes_grid, a.frame)], "#f2c200", 1.4, style="--")
     ax.set(xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]), aspect="equal", xticks=[], yticks=[],
            title="0.5 decision boundaries")
 

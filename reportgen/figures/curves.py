@@ -34,10 +34,9 @@ def _loss_panel(ax, history: dict, bands: dict, colour) -> str:
     if stopped.size == 0:
         return ""
     ax.axvspan(stopped.min(), max(stopped.max(), stopped.min() + 0.5), color="0.5", alpha=0.25, linewidth=0)
-    for stop in np.unique(stopped):
-        ax.axvline(stop, color="0.3", linestyle=":", linewidth=0.8)
+    ax.axvline(float(np.median(stopped)), color="0.3", linestyle=":", linewidth=0.9)
     span = f"{stopped.min()}" if stopped.min() == stopped.max() else f"{stopped.min()}–{stopped.max()}"
-    return f"\nstopped at epoch {span}, {stopped.size}/{len(stops)} seeds"
+    return f"\nstops at epochs {span} ({stopped.size} of {len(stops)})"
 
 
 def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
@@ -45,7 +44,7 @@ def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
     handles = [Line2D([], [], color="0.2", ls="--", label="train loss"),
                Line2D([], [], color="0.2", label="validation loss")]
     if early_stops:
-        handles.append(Patch(color="0.5", alpha=0.4, label="early stops (range over seeds)"))
+        handles.append(Patch(color="0.5", alpha=0.4, label="early stops (range over replicates)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
 
 
@@ -68,11 +67,12 @@ def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
     _loss_legend(fig, early_stops=any(suffixes))
     fig.supxlabel("epoch")
     fig.supylabel("binary cross-entropy (log scale)")
-    stops = (" Grey spans and dotted lines mark where runs stopped early; after a seed stops, the curve averages the "
-             "seeds still running." if any(suffixes) else "")
+    stops = (" A grey span marks the epochs at which runs stopped early, the dotted line their median; after a replicate "
+             "stops, the curve averages the replicates still running." if any(suffixes) else "")
     return (f"Binary cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
             f"epoch's mini-batches with dropout active, as Keras reports it) and validation loss (solid); "
-            f"{study.spread}.{stops}")
+            f"{study.spread.replace('lines are means', 'lines are geometric means')} (computed on the log of the loss, "
+            f"as the axis shows it).{stops}")
 
 
 def draw_sparsity(fig: MplFigure, study: Study) -> str | None:
@@ -145,7 +145,7 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
                                         (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
     ref = reference(study)
-    fig.set_size_inches(min(FULL_WIDTH_IN, 1.4 + 2.0 * len(kinds)), 0.9 + 1.5 * len(rows))
+    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.9 + 1.5 * len(rows))  # room for the legend above
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
     for r, (metric, label) in enumerate(rows):
         for c, kind in enumerate(kinds):

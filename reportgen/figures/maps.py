@@ -16,6 +16,8 @@ from reportgen.figures.common import (
     PROB_CMAP,
     SWEEP_LABELS,
     Study,
+    contour_lines,
+    inside_region,
     panel_grid,
     safe_text,
     summary,
@@ -32,12 +34,9 @@ def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float =
     """Draw the first run's P(class 1), every run's 0.5 contour inside the data region, the Bayes boundary (dashed)
     and the first replicate's training points; return the mappable."""
     filled = ax.contourf(bset.xs, bset.ys, bset.background, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
-    for probs in bset.probs:
-        if np.nanmin(probs) < 0.5 < np.nanmax(probs):  # a run that predicts one class everywhere has no boundary to draw
-            ax.contour(bset.xs, bset.ys, np.ma.masked_invalid(probs), levels=[0.5], colors="black", linewidths=0.6,
-                       alpha=max(0.25, min(0.8, 4 / len(bset.probs))))
+    contour_lines(ax, bset.xs, bset.ys, bset.probs, "black", 0.6, max(0.25, min(0.8, 4 / len(bset.probs))))
     if bayes is not None:
-        ax.contour(bset.xs, bset.ys, bayes, levels=[0.5], colors="#f2c200", linewidths=1.4, linestyles="--")
+        contour_lines(ax, bset.xs, bset.ys, [bayes], "#f2c200", 1.4, style="--")
     colours = [CLASS_COLOURS[int(c)] for c in data.y_train]
     ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=colours, s=point_size, edgecolors="black", linewidths=0.4)
     ax.set_xlim(bset.xs[0], bset.xs[-1])
@@ -84,7 +83,7 @@ def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
     # 1.6 in of the width go to the colorbar, ticks and axis labels; 0.3 in of each row to the one-line title.
     axes = panel_grid(fig, len(names), (FULL_WIDTH_IN - 1.6) / 3 * _aspect(first) + 0.3, margins=(1.6, 0.3))
     for ax, name in zip(axes, names):
-        filled = _probability_panel(ax, a.boundaries[name], study.data, bayes=a.bayes_grid)
+        filled = _probability_panel(ax, a.boundaries[name], study.data, bayes=inside_region(a.bayes_grid, a.frame))
         acc = summary(a, name, "test_accuracy")
         ax.set_title(safe_text(name, 26) + (f" · {acc['mean']:.1%}" if acc else ""))
     fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.9)
@@ -94,7 +93,8 @@ def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
     lines = (f"Thin black lines: the 0.5 decision boundary of each of the {study.seeds}, drawn inside the region that "
              f"holds 99% of the data (where boundary length is measured); where they spread apart, replicates disagree."
              if n > 1 else "Black line: the 0.5 decision boundary, inside the region that holds 99% of the data.")
-    bayes = " Dashed yellow line: the Bayes-optimal boundary of the data generator." if a.bayes_grid is not None else ""
+    bayes = (" Dashed yellow line: the Bayes-optimal boundary of the data generator, in the same region."
+             if a.bayes_grid is not None else "")
     return (f"Background: predicted probability of class 1 of each variant's first replicate. {lines}{bayes} Dots: "
             f"the first replicate's training points, coloured by class. Titles give the "
             f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}).")
@@ -176,8 +176,7 @@ def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
             probs = a.snapshots[name].get(epoch)
             if probs is not None:
                 filled = ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
-                if probs.min() < 0.5 < probs.max():
-                    ax.contour(a.frame.xs, a.frame.ys, probs, levels=[0.5], colors="black", linewidths=0.8)
+                contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
             ax.scatter(d.x_train[:, 0], d.x_train[:, 1], c=[CLASS_COLOURS[int(k)] for k in d.y_train], s=3, linewidths=0)
             ax.set(xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
             if r == 0:
