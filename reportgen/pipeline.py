@@ -227,7 +227,7 @@ def _packed(bits: np.ndarray) -> str:
 def results_doc(config, results, measured, verdicts, notes, timings, datasets) -> dict:
     """Everything a build measured, JSON-ready: the study, the replicate design, every run, summaries, claims, predictions."""
     from reportgen import __version__
-    from reportgen.data import draw_seeds
+    from reportgen.datasets import test_draw_seed
 
     metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
     by_key = {m["key"]: m for m in metrics}
@@ -239,7 +239,7 @@ def results_doc(config, results, measured, verdicts, notes, timings, datasets) -
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
               "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
-              "test_sets": {str(s): {"draw_seed": draw_seeds(config.data, s)[1], "labels": labels(datasets[s].y_test)}
+              "test_sets": {str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
                             for s in config.training.seeds},
               "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
                                   "(numpy.unpackbits of the base64 bytes, first n_test bits)" if binary else

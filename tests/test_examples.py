@@ -54,7 +54,8 @@ def test_every_kind_of_data_builds(tmp_path, data, features, classes):
 @pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv"])
 def test_example_studies_build(tmp_path, example):
     args = ["build", "--config", str(EXAMPLES / f"{example}.toml"), "--out", str(tmp_path / "out"), *QUICK,
-            "--set", "sweeps.l1=[0.001]", "--set", "sweeps.l2=[]", "--set", "sweeps.dropout=[]"]
+            "--set", "sweeps.l1=[0.001]", "--set", "sweeps.l2=[]", "--set", "sweeps.dropout=[]",
+            "--set", "variants=[{name='baseline'}, {name='l1', l1=0.001}, {name='dropout', dropout=0.2}]"]  # one graph
     assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     assert doc["claims"] and "What this build found" in html

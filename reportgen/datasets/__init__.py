@@ -18,7 +18,8 @@ from reportgen.datasets import toys
 from reportgen.datasets.base import DataError, Dataset, Generator, f32, standardise
 from reportgen.datasets.tables import Table, bundled, check_classes, classification, split
 
-__all__ = ["DataError", "DataShape", "Dataset", "Generator", "draw_seeds", "generator", "load", "standardise", "table"]
+__all__ = ["DataError", "DataShape", "Dataset", "Generator", "draw_seeds", "generator", "load", "standardise", "table",
+           "test_draw_seed"]
 
 
 def draw_seeds(cfg: DataConfig, replicate: int) -> tuple[int, int]:
@@ -30,6 +31,12 @@ def draw_seeds(cfg: DataConfig, replicate: int) -> tuple[int, int]:
         return cfg.seed, cfg.seed + 1
     a, b = np.random.SeedSequence([cfg.seed, replicate]).generate_state(2)
     return int(a), int(b)
+
+
+def test_draw_seed(cfg: DataConfig, replicate: int) -> int:
+    """The random state that chose a replicate's test points: a 2-D generator's own test draw, else the draw (or
+    split) that also chose its training points."""
+    return draw_seeds(cfg, replicate)[1 if cfg.kind in PLANAR else 0]
 
 
 def generator(cfg: DataConfig) -> Generator | None:

@@ -114,6 +114,17 @@ def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
     return _boundaries_caption(study)
 
 
+def _background_words(study: Study) -> str:
+    """What a boundary panel's background shows."""
+    return ("the predicted probability of class 1" if study.analysis.data.n_classes == 2 else
+            "the predicted class (colour), paler where the network is less sure")
+
+
+def _boundary_words(study: Study) -> str:
+    """What a boundary panel's lines are."""
+    return "the 0.5 boundary" if study.analysis.data.n_classes == 2 else "the boundaries between predicted classes"
+
+
 def _plane_legend(fig: MplFigure, study: Study, filled, axes, **colorbar) -> None:
     """A colorbar of P(class 1) for two classes; beyond, a legend of the class colours."""
     if filled is not None:
@@ -191,8 +202,9 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
     _plane_legend(fig, study, filled, panels, location="bottom", shrink=min(0.9, 2.5 / ncols), aspect=35)
     return (f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
             f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
-            f"is the predicted probability of class 1, the black line the 0.5 boundary, dots the training points; "
-            f"all panels share the axes of the decision-boundary figure.")
+            f"is {_background_words(study)}, the black line{'' if study.analysis.data.n_classes == 2 else 's'} "
+            f"{_boundary_words(study)}, dots the training points; "
+            f"all panels share the axes of the decision-boundary figure. {study.analysis.data.view_sentence}").rstrip()
 
 
 
@@ -228,7 +240,8 @@ def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
             if c == 0:
                 ax.set_ylabel(safe_text(name, 14))
     _plane_legend(fig, study, filled, axes, shrink=0.6)
-    return (f"The decision boundary (black, 0.5 contour) of each variant's first replicate (of {study.seeds}) after "
-            f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that replicate's training points; "
-            f"the background is the predicted probability of class 1. Read a row left to right to see where a network "
-            f"starts to bend its boundary around single points.")
+    lines = "0.5 contour" if a.data.n_classes == 2 else "between the predicted classes"
+    return (f"The decision boundary (black, {lines}) of each variant's first replicate (of "
+            f"{study.seeds}) after {', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that "
+            f"replicate's training points; the background is {_background_words(study)}. Read a row left to right to see where a network "
+            f"starts to bend its boundary around single points. {a.data.view_sentence}").rstrip()
