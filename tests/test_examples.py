@@ -66,12 +66,15 @@ def test_example_studies_build(tmp_path, example):
 
 def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path):
     args = ["build", "--config", str(EXAMPLES / "data_size.toml"), "--out", str(tmp_path / "out"), *QUICK,
-            "--set", "sweeps.n_samples=[50, 200, 800]", "--set", "variants=[{name='baseline'}, {name='l2', l2=0.001}]"]
+            "--set", "sweeps.n_samples=[50, 200, 800]", "--set", "sweeps.noise=[0.1]",
+            "--set", "variants=[{name='baseline'}, {name='l2', l2=0.001}]"]
     assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     claim = next(c for c in doc["claims"] if c["key"] == "scarce_data:l2")
     assert claim["primary"]["statistic"] == "slope" and claim["primary"]["effect"]["n"] == 2
-    assert {r["n_train"] for r in doc["data_sweeps"]} == {40, 160, 640}
+    assert {r["n_train"] for r in doc["data_sweeps"] if r["axis"] == "n_samples"} == {40, 160, 640}
     assert {r["variant"] for r in doc["runs"]} == {"baseline", "l2", "baseline @ n_samples=50", "l2 @ n_samples=50",
-                                                    "baseline @ n_samples=800", "l2 @ n_samples=800"}
-    assert "data-sweeps" in _figures(html) and 'id="data-sweeps"' in html and "640 train" in html
+                                                    "baseline @ n_samples=800", "l2 @ n_samples=800",
+                                                    "baseline @ noise=0.1", "l2 @ noise=0.1"}
+    assert {r["setting"] for r in doc["data_sweeps"] if r["axis"] == "noise"} == {0.1, 0.25}  # the study's own noise too
+    assert "data-sweeps" in _figures(html) and 'id="data-sweeps"' in html and "640 train" in html and "noise 0.1" in html

@@ -69,3 +69,41 @@ def test_categorical_loss_of_known_logits():
     acc, loss = accuracy_and_loss(logits, np.array([0.0, 2.0]))
     expected = -(np.log(np.exp(2) / (np.exp(2) + 2)) + np.log(1 / 3)) / 2
     assert acc == 0.5 and loss == pytest.approx(expected)
+
+
+def _three_sectors(cell: float = 0.02):
+    """P(each class) of three 120° sectors around the origin, and a frame whose region is the unit disc."""
+    from reportgen.measures import Frame, square_grid
+
+    xs, ys = square_grid((-1.5, 1.5, -1.5, 1.5), cell)
+    xx, yy = np.meshgrid(xs, ys)
+    logits = np.stack([np.cos(np.arctan2(yy, xx) - a) for a in (0, 2 * np.pi / 3, 4 * np.pi / 3)], axis=-1) * 20
+    probs = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    return probs, Frame(xs, ys, np.hypot(xx, yy) < 1), xx, yy
+
+
+def test_boundaries_between_three_classes_have_their_known_length_and_pieces():
+    from reportgen.measures import Frame, boundary_measures
+
+    probs, frame, xx, yy = _three_sectors()
+    length, pieces = boundary_measures(np.where(frame.region[..., None], probs, np.nan), frame)
+    assert length == pytest.approx(3.0, rel=0.02) and pieces == 1  # three radii meeting at the centre: one piece
+    islands = np.stack([np.zeros_like(xx), (0.3 - np.hypot(xx + 0.7, yy)) * 40, (0.3 - np.hypot(xx - 0.7, yy)) * 40], -1)
+    p = np.exp(islands) / np.exp(islands).sum(axis=-1, keepdims=True)
+    length, pieces = boundary_measures(p, Frame(frame.xs, frame.ys, np.ones(xx.shape, bool)))
+    assert length == pytest.approx(2 * 2 * np.pi * 0.3, rel=0.01) and pieces == 2
+
+
+def test_the_view_maps_one_plane_point_to_the_same_raw_point_in_every_replicate():
+    from reportgen.config import DataConfig
+    from reportgen.data import reference_view
+
+    cfg = DataConfig(kind="wine")
+    first, other = make_datasets(cfg, [0, 1]).values()
+    view, frame = reference_view(cfg, first)
+    assert not view.measured and view.axes.shape == (2, 13) and "principal components" in view.sentence
+    points = frame.points[:50]
+    raw_first = first.to_raw(view.inputs(points, first, first))
+    raw_other = other.to_raw(view.inputs(points, first, other))
+    np.testing.assert_allclose(raw_first, raw_other, rtol=1e-4, atol=1e-3)  # each replicate's own standardisation
+    np.testing.assert_allclose(view.project(view.inputs(points, first, first)), points, atol=1e-4)
