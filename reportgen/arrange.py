@@ -286,7 +286,8 @@ def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figur
         "Every variant was trained again at other amounts (or noise levels) of data, with the same replicates. The "
         "figure and the tables show each regularizer's benefit over the baseline at every setting; a regularizer "
         "'helps more when data is scarce' when the benefit in test accuracy falls as the training set grows, which the "
-        "claim below tests by the slope of each replicate's benefit on log2 of the training-set size.")
+        "claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The number of "
+        "epochs is the same at every size, so a larger training set also gets more optimizer steps.")
     blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
     return Section("data-sweeps", "When does regularization pay off?", blocks + data_sweep_tables(analysis))
 
