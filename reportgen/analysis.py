@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from reportgen import data as data_module
 from reportgen.config import StudyConfig
-from reportgen.data import Dataset
+from reportgen.data import Dataset, View
 from reportgen.forward import logits_many, logits_pruned
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune_cuts, rebound
-from reportgen.models import Network, accuracy_and_loss, predict_logits
+from reportgen.measures import Frame, boundary_measures, contour_length, log_roughness, prunable_share, prune_cuts, rebound
+from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
-from reportgen.training.runs import SWEEP_KINDS
+from reportgen.training.runs import SWEEP_KINDS, Run
 
 SPARSITY_CURVE = np.logspace(-5, 0, 41)  # thresholds for the |w| < t curve
 PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
@@ -57,7 +57,12 @@ METRICS = {
     "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
     "first_min_abs": Metric("Smallest first-layer |w|"),
     "first_max_abs": Metric("Largest first-layer |w|"),
+    "benefit_slope": Metric("Change of the test-accuracy difference from the baseline per doubling of the training set",
+                            "pct", "accuracy"),
+    "gap_benefit_slope": Metric("Change of the generalization-gap difference from the baseline per doubling of the "
+                                "training set", "pct", "accuracy"),
 }
+DERIVED = ("benefit_slope", "gap_benefit_slope")  # measured across data-sweep points, not on one run
 
 
 def metric_info(metric: str) -> Metric:
@@ -97,11 +102,41 @@ class Design:
     resample: bool
     twins: list[str]  # variants trained twice per replicate with different initial weights
     varies: list[str]  # the sources of randomness that differ between replicates
+    scope: str = ""  # what the intervals are about, when it is not the generator (a table's rows)
 
     def sentence(self) -> str:
         """Say in one sentence what the intervals cover."""
         return (f"Intervals cover what differs between the {self.replicates} replicates: {', '.join(self.varies[:-1])} "
-                f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired.")
+                f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired."
+                + (f" {self.scope}" if self.scope else ""))
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the report says about the data: its name, sizes, classes, features, the plane of its boundary figures,
+    and what cannot be measured on it (one sentence each, empty when everything can)."""
+
+    kind: str = "moons"
+    title: str = "make_moons"
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    class_names: tuple[str, ...] = ("0", "1")
+    feature_names: tuple[str, ...] = ("x1", "x2")
+    view_labels: tuple[str, str] = ("x1", "x2")
+    view_sentence: str = ""  # how the figures' plane was chosen ("" for the data's own plane)
+    bayes_note: str = ""  # why there is no Bayes-optimal reference ("" when there is one)
+    boundary_note: str = ""  # why boundaries are not measured ("" when they are)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def n_features(self) -> int:
+        """Number of features."""
+        return len(self.feature_names)
 
 
 @dataclass(frozen=True)
@@ -135,6 +170,11 @@ class StudyAnalysis:
     confidence: float
     test_predictions: dict[str, np.ndarray]  # run key -> predicted class of each of its replicate's test points
     chance: float = 0.5  # accuracy of always predicting the majority class of the test sets
+    data: DataInfo = field(default_factory=DataInfo)
+    view: View | None = None  # the plane of the boundary figures (None: the data's own two features)
+    data_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, seed, axis, setting, n_train, metrics
+    data_sweeps: pd.DataFrame = field(default_factory=pd.DataFrame)  # axis, setting, n_train, variant, metric, kind,
+    #                                                                  mean, low, high, n (paired difference or value)
 
 
 def reference_variant(config: StudyConfig) -> str | None:
@@ -163,23 +203,30 @@ def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) ->
 class _Evaluator:
     """Run a network on the points every measure needs, keeping the test predictions."""
 
-    def __init__(self, frame: Frame, config: StudyConfig):
-        self.frame, self.config = frame, config
+    def __init__(self, frame: Frame, view: View, datasets: dict, first: Dataset, config: StudyConfig):
+        self.frame, self.view, self.datasets, self.first, self.config = frame, view, datasets, first, config
+        self.multiclass = first.n_classes > 2
         inside = _dilate(frame.region)
         self.grid_mask = inside.ravel()
         self.grid_points = frame.points[self.grid_mask]
 
+    def inputs(self, points: np.ndarray, data: Dataset) -> np.ndarray:
+        """Points of the view's plane as the inputs of one replicate's networks."""
+        return self.view.inputs(points, self.first, data)
+
     def full_grid(self, result: RunResult, weights=None) -> np.ndarray:
-        """P(class 1) of a run (or of other weights of its network) on the whole grid, for drawing."""
-        network = Network.of(result.run.variant, self.config.model)
-        z = predict_logits(network, result.weights if weights is None else weights, self.frame.points)
-        return _sigmoid(z).reshape(len(self.frame.ys), len(self.frame.xs))
+        """P(class 1) [rows, cols] (P(each class) [rows, cols, K] beyond two) of a run, or of other weights of its
+        network, on the whole grid, for drawing."""
+        data = self.datasets[result.run.data_key]
+        network = Network.of(result.run.variant, self.config.model, data)
+        z = predict_logits(network, result.weights if weights is None else weights, self.inputs(self.frame.points, data))
+        return probabilities(z, self.multiclass).reshape(len(self.frame.ys), len(self.frame.xs), *z.shape[1:])
 
     def grid_probs(self, logits: np.ndarray) -> np.ndarray:
-        """P(class 1) on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
-        out = np.full(self.grid_mask.size, np.nan)
-        out[self.grid_mask] = _sigmoid(logits)
-        return out.reshape(len(self.frame.ys), len(self.frame.xs))
+        """Probabilities on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
+        out = np.full((self.grid_mask.size, *logits.shape[1:]), np.nan)
+        out[self.grid_mask] = probabilities(logits, self.multiclass)
+        return out.reshape(len(self.frame.ys), len(self.frame.xs), *logits.shape[1:])
 
 
 def _dilate(region: np.ndarray) -> np.ndarray:
@@ -192,20 +239,22 @@ def _dilate(region: np.ndarray) -> np.ndarray:
     return grown
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+def _grid_inputs(ev: _Evaluator, data: list[Dataset]):
+    """The measuring grid as each run's inputs: one shared array when every replicate sees the plane as it is."""
+    inputs = [ev.inputs(ev.grid_points, d) for d in data]
+    return ev.grid_points if all(x is ev.grid_points for x in inputs) else inputs
 
 
-def _group_logits(network: Network, results: list[RunResult], datasets: dict[int, Dataset], ev: _Evaluator,
+def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev: _Evaluator,
                   full: list[bool]) -> list[dict]:
     """Every run's logits on its train, validation and test points; for the main variants' runs (full) also on the
     test points at the best validation epoch and on the measuring grid. A few batched passes per network shape."""
     weights = [r.weights for r in results]
-    data = [datasets[r.run.seed] for r in results]
+    data = [datasets[r.run.data_key] for r in results]
     z = {s: logits_many(network, weights, [getattr(d, f"x_{s}") for d in data]) for s in ("train", "val", "test")}
     main = [m for m, f in enumerate(full) if f]  # sweep points and twins need neither: half the arithmetic saved
     extra = {"test_min": logits_many(network, [results[m].min_val_weights or weights[m] for m in main], [data[m].x_test for m in main]),
-             "grid": logits_many(network, [weights[m] for m in main], ev.grid_points)}
+             "grid": logits_many(network, [weights[m] for m in main], _grid_inputs(ev, [data[m] for m in main]))}
     z["prunable"] = _prunable(results, network, data, ev.config.analysis.prune_tolerance)
     rows = [{k: v[m] for k, v in z.items()} for m in range(len(results))]
     for i, m in enumerate(main):
@@ -213,12 +262,17 @@ def _group_logits(network: Network, results: list[RunResult], datasets: dict[int
     return rows
 
 
+def row_name(run: Run) -> str:
+    """A run's name in the tables: its variant's, with the data-sweep point when it has one ('l2 @ n_samples=400')."""
+    return run.variant.name + (f" @ {run.data.label}" if run.data else "")
+
+
 def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator,
              bayes_acc: dict, z: dict) -> tuple[dict, np.ndarray, np.ndarray]:
     """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
     run = result.run
-    row = {"variant": run.variant.name, "seed": run.seed, "init": run.init, "key": run.key,
-           "settings": settings_key(run.variant), "diverged_at": result.diverged_at}
+    row = {"variant": row_name(run), "seed": run.seed, "init": run.init, "key": run.key,
+           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at}
     for split in ("train", "val", "test"):
         row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z[split], getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
@@ -232,8 +286,8 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     row["min_val_epoch"] = result.min_val_epoch
     row["epochs_run"], row["best_epoch"] = result.epochs_run, result.best_epoch
     probs = ev.grid_probs(z["grid"]) if "grid" in z else None
-    if probs is not None:
-        row["boundary_length"], row["boundary_pieces"] = contour_length(np.ma.masked_invalid(probs), ev.frame)
+    if probs is not None and ev.view.measured:
+        row["boundary_length"], row["boundary_pieces"] = boundary_measures(probs, ev.frame)
     row["val_roughness"] = log_roughness(result.history["val_loss"], config.analysis.stability_window)
     hidden = _hidden_kernels(result, network)
     row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
@@ -243,7 +297,7 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     for t in config.analysis.sparsity_thresholds:
         row[f"first_below_{t:g}"] = float(np.mean(first < t))
     row["prunable"] = z["prunable"]
-    return row, z["test"] > 0, probs
+    return row, predicted_class(z["test"], ev.multiclass), probs
 
 
 def _pruned_accuracy(results: list[RunResult], network: Network, data: list[Dataset], fractions: np.ndarray,
@@ -254,7 +308,7 @@ def _pruned_accuracy(results: list[RunResult], network: Network, data: list[Data
     x = [getattr(d, f"x_{split}")[:points] for d in data]
     z = logits_pruned(network, [r.weights for r in results], cuts, x)
     y = np.stack([getattr(d, f"y_{split}")[:points] for d in data])
-    return np.mean((z > 0) == y[:, None, :], axis=2)
+    return np.mean(predicted_class(z, network.outputs > 1) == y[:, None, :], axis=2)
 
 
 def _prunable(results: list[RunResult], network: Network, data: list[Dataset], tolerance: float) -> list[float]:
@@ -302,7 +356,7 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
 
 def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
     """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
-    acc = _pruned_accuracy(results, network, [datasets[r.run.seed] for r in results], PRUNE_FRACTIONS, "test", PRUNE_CURVE_POINTS)
+    acc = _pruned_accuracy(results, network, [datasets[r.run.data_key] for r in results], PRUNE_FRACTIONS, "test", PRUNE_CURVE_POINTS)
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -328,24 +382,72 @@ def _padded_histories(results: list[RunResult], epochs: int) -> dict[str, np.nda
     return out
 
 
-def _design(config: StudyConfig, twins: list[str]) -> Design:
-    varies = (["the draw of the training and validation points", "the test points"] if config.data.resample else [])
-    varies += ["the initial weights", "the batch order"]
+def _data_varies(config: StudyConfig) -> list[str]:
+    """What a replicate redraws of the data."""
+    if not config.data.resample:
+        return []
+    if config.data.kind == "classification":
+        return ["the make_classification problem (its class clusters and their directions) with its training and "
+                "validation points", "the test points"]
+    if not config.data.generated:
+        return ["the stratified split of the rows into training, validation and test sets"]
+    return ["the draw of the training and validation points", "the test points"]
+
+
+def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
+    varies = _data_varies(config) + ["the initial weights", "the batch order"]
     if any(v.dropout for v in config.variants) or config.sweeps.dropout:
         varies.append("the dropout masks")
-    return Design(len(config.training.seeds), config.data.resample, twins, varies)
+    scope = ""
+    if not config.data.generated:
+        rows = info.n_train + info.n_val + info.n_test
+        scope = (f"Every replicate draws its rows from the same {rows} rows of {info.title}, so the intervals are about "
+                 f"this data set, not about new data from its source." if config.data.resample else
+                 f"Every replicate uses one split of the {rows} rows of {info.title}, so the intervals are about this "
+                 f"split of this data set.")
+    return Design(len(config.training.seeds), config.data.resample, twins, varies, scope)
 
 
-def _bayes(config: StudyConfig, datasets: dict[int, Dataset], ev: _Evaluator) -> tuple[dict, dict, np.ndarray | None]:
-    """The generator's Bayes-optimal rule: its boundary in the frame, its accuracy on each replicate's points, its grid."""
+DATA_TITLES = {"moons": "make_moons", "circles": "make_circles", "xor": "XOR (four Gaussian blobs)",
+               "spirals": "two spirals", "blobs": "Gaussian blobs", "classification": "make_classification",
+               "breast_cancer": "the Wisconsin breast cancer data", "wine": "the wine recognition data",
+               "iris": "Fisher's iris data"}
+
+
+def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool) -> DataInfo:
+    """What the report says about the data, from the study and its first replicate."""
+    d = config.data
+    title = d.path.name if d.kind == "csv" else DATA_TITLES[d.kind]
+    if has_bayes:
+        bayes = ""
+    elif d.generated and d.kind != "classification":
+        bayes = ("The generator adds no noise, so its classes do not overlap and there is no Bayes-optimal rule to "
+                 "compare with: the report measures no excess error and draws no Bayes boundary.")
+    else:
+        why = ("make_classification's class densities are not computed here" if d.kind == "classification"
+               else f"{title} is a sample from an unknown source")
+        bayes = f"There is no Bayes-optimal reference ({why}), so the report measures no excess error and draws no Bayes boundary."
+    boundary = "" if view.measured else (
+        f"With {first.n_features} features the length of a decision boundary depends on which 2-D slice it is measured "
+        f"in, so boundary length and pieces are not measured and the claim of a simpler boundary is not tested; the "
+        f"boundary figures show one slice, for orientation only.")
+    return DataInfo(d.kind, title, len(first.y_train), len(first.y_val), len(first.y_test), tuple(first.class_names),
+                    tuple(first.feature_names), view.labels, view.sentence, bayes, boundary)
+
+
+def _bayes(config: StudyConfig, datasets: dict, ev: _Evaluator) -> tuple[dict, dict, np.ndarray | None]:
+    """The generator's Bayes-optimal rule: its boundary in the frame, its accuracy on each replicate's points, its grid
+    (P(class 1) for two classes, P(each class) beyond)."""
     grid = data_module.bayes_proba(config.data, ev.frame.points)
     if grid is None:
         return {}, {}, None
-    grid = grid.reshape(len(ev.frame.ys), len(ev.frame.xs))
-    length, pieces = contour_length(grid, ev.frame)
+    grid = grid[:, 1] if grid.shape[1] == 2 else grid
+    grid = grid.reshape(len(ev.frame.ys), len(ev.frame.xs), *grid.shape[1:])
+    length, pieces = contour_length(grid, ev.frame) if grid.ndim == 2 else boundary_measures(grid, ev.frame)
     per_rep = {}
-    for seed, d in datasets.items():
-        per_rep[seed] = {s: float(np.mean((data_module.bayes_proba(config.data, getattr(d, f"x_{s}")) > 0.5) == getattr(d, f"y_{s}")))
+    for seed in config.training.seeds:
+        d = datasets[seed]
+        per_rep[seed] = {s: float(np.mean(_bayes_class(config, getattr(d, f"x_{s}")) == getattr(d, f"y_{s}")))
                          for s in ("train", "test")}
     test = float(np.mean([a["test"] for a in per_rep.values()]))
     return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
@@ -362,9 +464,15 @@ def log_bands(history: dict[str, np.ndarray], confidence: float) -> dict[str, tu
     return out
 
 
+def _bayes_class(config: StudyConfig, x: np.ndarray) -> np.ndarray:
+    """The Bayes-optimal rule's class at points x."""
+    p = data_module.bayes_proba(config.data, x)
+    return p[:, 1] > 0.5 if p.shape[1] == 2 else np.argmax(p, axis=1)
+
+
 def metric_columns(thresholds: list[float]) -> list[str]:
     """Every per-run metric summarised in the tables."""
-    return list(METRICS) + [f"first_below_{t:g}" for t in thresholds]
+    return [m for m in METRICS if m not in DERIVED] + [f"first_below_{t:g}" for t in thresholds]
 
 
 def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -380,41 +488,59 @@ def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFra
     return pd.DataFrame(rows, columns=["variant", "seed", "acc_diff", "disagreement"])
 
 
-def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: StudyConfig) -> StudyAnalysis:
-    """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates."""
-    conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
-    frame = data_module.reference_frame(config.data)
-    ev = _Evaluator(frame, config)
-    bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
-    net = lambda r: Network.of(r.run.variant, config.model)  # noqa: E731
-    rows, layer_rows, predictions, grids = [], [], {}, {}
-    names = [v.name for v in config.variants]
-    by_network: dict[Network, list[RunResult]] = {}
-    for r in results:
-        by_network.setdefault(net(r), []).append(r)
-    is_main = lambda r: r.run.variant.name in names and r.run.init == 0  # noqa: E731
-    logits = {r.run.key: z for network, rs in by_network.items()
+def _majority_share(y: np.ndarray) -> float:
+    """Accuracy of always predicting the most common class."""
+    return float(np.bincount(y.astype(int)).max() / len(y))
+
+
+def _measure_runs(results: list[RunResult], datasets: dict, config: StudyConfig, ev: _Evaluator, bayes_acc: dict):
+    """Every run's metrics row, layer rows, test predictions and grid probabilities (batched per engine graph)."""
+    names = {v.name for v in config.variants}
+    net = lambda r: Network.of(r.run.variant, config.model, datasets[r.run.data_key])  # noqa: E731
+    groups: dict[tuple, list[RunResult]] = {}
+    for r in results:  # one batch per network shape and data size: the arrays of a batch are stacked
+        d = datasets[r.run.data_key]
+        groups.setdefault((net(r), len(d.y_train), len(d.y_val), len(d.y_test)), []).append(r)
+    is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.data is None  # noqa: E731
+    logits = {r.run.key: z for (network, *_), rs in groups.items()
               for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))}
+    rows, layer_rows, predictions, grids = [], [], {}, {}
     for r in results:
-        row, pred, probs = _run_row(r, net(r), datasets[r.run.seed], config, ev, bayes_acc.get(r.run.seed, {}), logits[r.run.key])
+        data = datasets[r.run.data_key]
+        row, pred, probs = _run_row(r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits[r.run.key])
         rows.append(row)
         predictions[r.run.key], grids[r.run.key] = pred, probs
-        layer_rows += [{"variant": r.run.variant.name, "seed": r.run.seed, "init": r.run.init, **lr}
-                       for lr in _layer_rows(r, net(r), thresholds)]
+        layer_rows += [{"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
+                       for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)]
+    return rows, layer_rows, predictions, grids
+
+
+def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> StudyAnalysis:
+    """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates."""
+    conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
+    first = datasets[config.training.seeds[0]]
+    view, frame = data_module.reference_view(config.data, first)
+    ev = _Evaluator(frame, view, datasets, first, config)
+    bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
+    info = _data_info(config, first, view, bayes_grid is not None)
+    rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc)
+    names = [v.name for v in config.variants]
+    net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
     runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])
     cols = metric_columns(thresholds)
     runs.loc[runs["diverged_at"].notna(), cols] = np.nan  # a diverged run is a result, not a number
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
     ok = {r.run.key: r for r in results if r.diverged_at is None}
-    main = {n: [r for r in results if r.run.variant.name == n and r.run.init == 0 and r.run.key in ok] for n in names}
+    own = [r for r in results if r.run.init == 0 and r.run.data is None]
+    main = {n: [r for r in own if r.run.variant.name == n and r.run.key in ok] for n in names}
     sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
     twins = _twins(runs, predictions)
     live = {n: rs for n, rs in main.items() if rs}
-    histories = {n: _padded_histories([r for r in results if r.run.variant.name == n and r.run.init == 0], config.training.epochs)
-                 for n in names}
+    histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs) for n in names}
+    data_runs = _data_runs(runs, results, config, datasets)
     return StudyAnalysis(
         variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
-        design=_design(config, sorted(set(twins["variant"]))),
+        design=_design(config, sorted(set(twins["variant"])), info),
         runs=runs, main_runs=main_rows, layers=pd.DataFrame(layer_rows),
         summary=summarise(main_rows, ["variant"], cols, conf),
         paired=_paired_summary(main_rows, reference_variant(config), cols, conf),
@@ -432,8 +558,77 @@ def analyse(results: list[RunResult], datasets: dict[int, Dataset], config: Stud
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
         bayes=bayes, bayes_grid=bayes_grid, frame=frame, thresholds=list(thresholds), confidence=conf, test_predictions=predictions,
-        chance=float(np.mean([max(d.y_test.mean(), 1 - d.y_test.mean()) for d in datasets.values()])),
+        chance=float(np.mean([_majority_share(datasets[s].y_test) for s in config.training.seeds])),
+        data=info, view=None if view.identity else view, data_runs=data_runs,
+        data_sweeps=_data_sweep_summary(data_runs, reference_variant(config), conf),
     )
+
+
+DATA_METRICS = ("test_accuracy", "gap")  # what the data sweeps compare with the baseline
+
+
+def _own_setting(config: StudyConfig, axis: str, data: Dataset) -> float:
+    """The study's own value on a data-sweep axis (a table that uses all its rows: their number)."""
+    value = getattr(config.data, axis)
+    return float(len(data.y_train) + len(data.y_val) if value is None else value)
+
+
+def _data_runs(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig, datasets: dict) -> pd.DataFrame:
+    """Test accuracy and gap of every variant's first-initialization run at every data-sweep point (the study's own
+    data counts as a point on each axis): variant, seed, axis, setting, n_train and the metrics."""
+    axes = config.sweeps.data_axes()
+    if not axes:
+        return pd.DataFrame()
+    values = runs.set_index("key")
+    names = {v.name for v in config.variants}
+    rows = []
+    for r in (r for r in results if r.run.init == 0 and r.run.variant.name in names):
+        d = datasets[r.run.data_key]
+        points = ([(a, _own_setting(config, a, d)) for a in axes] if r.run.data is None
+                  else [(r.run.data.axis, float(r.run.data.value))])
+        rows += [{"variant": r.run.variant.name, "seed": r.run.seed, "axis": axis, "setting": setting,
+                  "n_train": len(d.y_train), **{m: values.at[r.run.key, m] for m in DATA_METRICS}} for axis, setting in points]
+    return pd.DataFrame(rows)
+
+
+def _data_sweep_summary(data_runs: pd.DataFrame, reference: str | None, confidence: float) -> pd.DataFrame:
+    """Per axis, setting and variant: the reference's own mean (kind 'value') and every other variant's paired
+    difference from it by replicate (kind 'difference'), each with its interval over replicates."""
+    if data_runs.empty or reference is None:
+        return pd.DataFrame()
+    rows = []
+    for (axis, setting), part in data_runs.groupby(["axis", "setting"], sort=True):
+        ref = part[part["variant"] == reference].set_index("seed")
+        for variant, vp in part.groupby("variant", sort=False):
+            values = vp.set_index("seed")
+            for metric in DATA_METRICS:
+                own = variant == reference
+                e = estimate(values[metric] if own else (values[metric] - ref[metric]).dropna(), confidence)
+                rows.append({"axis": axis, "setting": setting, "n_train": int(part["n_train"].iloc[0]), "variant": variant,
+                             "metric": metric, "kind": "value" if own else "difference", "mean": e.mean, "low": e.low,
+                             "high": e.high, "n": e.n})
+    return pd.DataFrame(rows)
+
+
+def benefit_slopes(analysis: StudyAnalysis, variant: str, metric: str = "test_accuracy") -> pd.Series:
+    """Per replicate: the least-squares slope of the paired difference (variant − reference) in a metric on log2 of
+    the training-set size, across the data-size sweep (per doubling of the training set); NaN with under two sizes."""
+    d = analysis.data_runs
+    if d.empty or analysis.reference is None:
+        return pd.Series(dtype=float)
+    part = d[d["axis"] == "n_samples"].pivot_table(index=["seed", "n_train"], columns="variant", values=metric, dropna=False)
+    if variant not in part or analysis.reference not in part:
+        return pd.Series(dtype=float)
+    diff = (part[variant] - part[analysis.reference]).reset_index(name="diff")
+    return diff.groupby("seed", sort=True).apply(_slope, include_groups=False).astype(float)
+
+
+def _slope(part: pd.DataFrame) -> float:
+    """Slope of diff on log2(n_train) over the finite points (NaN with fewer than two sizes)."""
+    ok = part[np.isfinite(part["diff"])]
+    if ok["n_train"].nunique() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log2(ok["n_train"].to_numpy(float)), ok["diff"].to_numpy(float), 1)[0])
 
 
 def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig, grids: dict, ev: _Evaluator):
@@ -445,9 +640,10 @@ def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], config: StudyConfi
             name = first_name[settings_key(sweep_variant(kind, strength))]
             part = runs[(runs["variant"] == name) & (runs["init"] == 0)]
             parts.append(part.assign(kind=kind, strength=strength))
-            first = next(r for r in results if r.run.variant.name == name and r.run.init == 0)
+            first = next(r for r in results if r.run.variant.name == name and r.run.init == 0 and r.run.data is None)
             full = ev.full_grid(first)
-            inside = np.where(ev.grid_mask.reshape(full.shape), full, np.nan)
+            mask = ev.grid_mask.reshape(full.shape[:2])
+            inside = np.where(mask if full.ndim == 2 else mask[..., None], full, np.nan)
             bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, inside[None], [first.run.seed], full)
     return (pd.concat(parts) if parts else pd.DataFrame()), bounds
 

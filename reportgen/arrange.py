@@ -9,8 +9,10 @@ import math
 
 from reportgen import __version__
 from reportgen import config as config_module
+from reportgen.config import PLANAR
 from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
-from reportgen.claims import CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, ClaimResult, Finding, Verdicts, formatters
+from reportgen.claims import (CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, ClaimResult, Finding, Verdicts, available,
+                              formatters)
 from reportgen.context import (Bullets, Cell, ClaimRow, Claims, FigureRef, FindingRow, Findings, MatrixRow, Pairs, Paragraph,
                                Preformatted, ReportContext, Section, Table, VerdictMatrix)
 from reportgen.errors import ReportgenError
@@ -18,9 +20,11 @@ from reportgen.report import anchor
 
 MATRIX = (("less_overfitting", "Less overfitting"), ("better_generalization", "Higher test accuracy"),
           ("simpler_boundary", "Simpler boundary"), ("stable_loss", "Steadier loss"),
-          ("sparsity", "Sparser network"), ("init_dependence", "Less init. dependence"))
-HEADLINE_ORDER = ("overfits", "better_generalization", "less_overfitting", "simpler_boundary", "sparsity", "stable_loss",
-                  "init_dependence", "l1_sparser_than_l2")
+          ("sparsity", "Sparser network"), ("init_dependence", "Less init. dependence"),
+          ("scarce_data", "Helps more with less data"))
+HEADLINE_ORDER = ("overfits", "better_generalization", "less_overfitting", "scarce_data", "simpler_boundary", "sparsity",
+                  "stable_loss", "init_dependence", "l1_sparser_than_l2")
+NEEDS = {"train_over_bayes": "bayes", "excess_error": "bayes", "boundary_length": "boundary", "boundary_pieces": "boundary"}
 REGULARIZER_NAMES = {"l1": "L1", "l2": "L2", "dropout": "dropout", "batchnorm": "batch normalization",
                      "early_stopping": "early stopping"}
 KEY_METRICS = ("test_accuracy", "gap", "test_rebound", "boundary_length", "val_roughness", "prunable")
@@ -37,6 +41,8 @@ def effect_text(f: Finding) -> str:
         return "n/a"
     if f.measure.statistic == "value":
         return formatters(f.metric)[0](e.mean)
+    if f.measure.statistic == "slope":
+        return formatters(f.metric)[1](e.mean) + " per doubling"
     if f.test.kind == "ratio" or metric_kind(f.metric) == "pct" or f.measure.statistic == "disagreement":
         return formatters(f.metric if f.measure.statistic != "disagreement" else "test_accuracy", f.test.kind)[1](e.mean)
     ref = f.reference_value
@@ -56,14 +62,41 @@ def claim_row(c: ClaimResult) -> ClaimRow:
 
 # ---- page one ---------------------------------------------------------------------------------------------------
 
+def data_phrase(config, info) -> str:
+    """Name the data with its sizes, e.g. 'make_moons (100 points, noise 0.25: 80 to train, 20 to validate, 2000 to test)'."""
+    d = config.data
+    splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
+    classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
+    if d.kind == "classification":
+        return (f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
+                f"at random: {splits})")
+    if d.generated:
+        return f"{info.title} ({classes}{d.n_samples} points, noise {d.noise:g}: {splits})"
+    rows = info.n_train + info.n_val + info.n_test
+    return f"{info.title} ({rows} rows, {info.n_features} features, {classes.rstrip(', ')}: {splits})"
+
+
+def _data_sweep_phrase(config, analysis: StudyAnalysis) -> str:
+    """Name the data sweeps, e.g. 'every variant again at 5 training-set sizes (40 to 640 training points)'."""
+    d, parts = analysis.data_sweeps, []
+    for axis in config.sweeps.data_axes():
+        part = d[d["axis"] == axis] if not d.empty else d
+        if part.empty:
+            continue
+        low, high = (part["n_train"].min(), part["n_train"].max()) if axis == "n_samples" else (part["setting"].min(), part["setting"].max())
+        parts.append(f"{part['setting'].nunique()} training-set sizes ({low} to {high} training points)" if axis == "n_samples"
+                     else f"{part['setting'].nunique()} noise levels ({low:g} to {high:g})")
+    return f", and every variant again at {' and at '.join(parts)}" if parts else ""
+
+
 def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
     """Say what was trained, on what, and how often."""
     d, m, t = config.data, config.model, config.training
     regs = [v.name for v in config.variants if v.regularizers()]
     sweeps = [k for k in ("l1", "l2", "dropout") if getattr(config.sweeps, k)]
-    data = (f"make_moons ({d.n_samples} points, noise {d.noise:g}: {config.n_train} to train, "
-            f"{d.n_samples - config.n_train} to validate, {d.test_samples} to test)")
-    reps = (f"{len(analysis.seeds)} replicates, each drawing its own data and initial weights"
+    data = data_phrase(config, analysis.data)
+    own = "data and initial weights" if d.generated else "stratified split of the rows and its own initial weights"
+    reps = (f"{len(analysis.seeds)} replicates, each drawing its own {own}"
             if d.resample else f"{len(analysis.seeds)} replicates on one fixed draw of the data, each with its own initial weights")
     text = (f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
             f"({' → '.join(str(u) for u in m.hidden_units)} ReLU units, Adam at {m.learning_rate:g}, {t.epochs} epochs, "
@@ -71,6 +104,7 @@ def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
     text += f" without regularization ({analysis.reference})" if analysis.reference else ""
     text += f" and with {', '.join(regs)}" if regs else ""
     text += f", plus strength sweeps of {', '.join(sweeps)}" if sweeps else ""
+    text += _data_sweep_phrase(config, analysis)
     return text + f"; {reps}. Every claim of the seed study is tested against the unregularized network."
 
 
@@ -144,11 +178,17 @@ def _diff_kind(metric: str) -> str:
     return "pp" if metric_kind(metric) == "pct" else "diff"
 
 
+def shown(analysis: StudyAnalysis, metric: str) -> bool:
+    """Whether a metric can be measured in this study (no Bayes rule: no excess error; no 2-D inputs: no boundary)."""
+    return available(analysis, NEEDS.get(metric))
+
+
 def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
     """A regularized variant against the baseline on the key metrics, with the paired difference."""
     ref = analysis.reference
     rows = [(metric_label(m), [_cell(analysis.summary, {"variant": ref}, m), _cell(analysis.summary, {"variant": variant}, m),
-                               _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m))]) for m in KEY_METRICS]
+                               _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m))]) for m in KEY_METRICS
+            if shown(analysis, m)]
     return Table(f"{variant} against {ref}: means over {len(analysis.seeds)} replicates and the paired difference, "
                  f"{analysis.confidence:.0%} intervals below.", [ref, variant, "difference"], rows)
 
@@ -204,21 +244,81 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     if not analysis.sweeps.empty:
         sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps"),
                                                               figs.get("sweep_boundaries", "Strength sweeps")]))
+    if not analysis.data_sweeps.empty:
+        sections.append(data_sweep_section(analysis, verdicts, figs))
     others = [o for o in observations if o not in stops and o not in _sweep_notes(observations)]
     sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
                                                                Bullets(others)]))
     return sections
 
 
+def _setting_name(axis: str, setting: float, n_train: int) -> str:
+    return f"{n_train} train" if axis == "n_samples" else f"noise {setting:g}"
+
+
+def data_sweep_tables(analysis: StudyAnalysis) -> list[Table]:
+    """Per data axis and metric: the baseline's mean and every other variant's paired difference from it, per setting."""
+    d, ref, out = analysis.data_sweeps, analysis.reference, []
+    for axis in ("n_samples", "noise"):
+        part = d[d["axis"] == axis]
+        if part.empty:
+            continue
+        settings = part[["setting", "n_train"]].drop_duplicates().sort_values("setting").itertuples(index=False)
+        settings = list(settings)
+        for metric in ("test_accuracy", "gap"):
+            rows = []
+            for variant in dict.fromkeys(part["variant"]):
+                kind = "pct" if variant == ref else "pp"
+                rows.append((variant if variant == ref else f"{variant} − {ref}",
+                             [_cell(part, {"variant": variant, "setting": s.setting}, metric, kind) for s in settings]))
+            what = "training-set size (rows left for training)" if axis == "n_samples" else "data noise"
+            out.append(Table(f"{metric_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
+                             f"difference from it (variant − {ref}, same replicate); mean over {len(analysis.seeds)} "
+                             f"replicates, {analysis.confidence:.0%} interval below.",
+                             [_setting_name(axis, s.setting, s.n_train) for s in settings], rows))
+    return out
+
+
+def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> Section:
+    """When regularization pays off: the scarce-data claims, the benefit against data size and noise, the tables."""
+    claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "scarce_data"]
+    intro = Paragraph(
+        "Every variant was trained again at other amounts (or noise levels) of data, with the same replicates. The "
+        "figure and the tables show each regularizer's benefit over the baseline at every setting; a regularizer "
+        "'helps more when data is scarce' when the benefit in test accuracy falls as the training set grows, which the "
+        "claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The number of "
+        "epochs is the same at every size, so a larger training set also gets more optimizer steps.")
+    blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
+    return Section("data-sweeps", "When does regularization pay off?", blocks + data_sweep_tables(analysis))
+
+
+def _listed(names, limit: int = 8) -> str:
+    """A few names, then how many there are in all."""
+    names = list(names)
+    return ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _names_sentence(config, info) -> str:
+    """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
+    if config.data.kind in PLANAR:
+        return ""
+    return (f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
+            f"({_listed(info.class_names)}); the networks see the features standardised with each replicate's training "
+            f"split (its mean and standard deviation).")
+
+
 def _data_section(config, analysis, figs: _Figures) -> Section:
-    m, t = config.model, config.training
-    setup = (f"Every variant is a Keras Sequential network: input 2 → Dense {' → '.join(str(u) for u in m.hidden_units)} "
-             f"(ReLU) → 1 (sigmoid), trained with Adam (learning rate {m.learning_rate:g}) on binary cross-entropy for up "
+    m, t, info = config.model, config.training, analysis.data
+    out = "1 (sigmoid)" if info.n_classes == 2 else f"{info.n_classes} (softmax)"
+    loss = "binary" if info.n_classes == 2 else "categorical"
+    setup = (f"Every variant is a Keras Sequential network: input {info.n_features} → Dense {' → '.join(str(u) for u in m.hidden_units)} "
+             f"(ReLU) → {out}, trained with Adam (learning rate {m.learning_rate:g}) on {loss} cross-entropy for up "
              f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
              f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
              f"between variants of one replicate come from the regularizer alone.")
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in config.variants])
-    return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), Paragraph(setup), variants])
+    notes = [Paragraph(text) for text in (_names_sentence(config, info), info.bayes_note, info.boundary_note) if text]
+    return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
 
 
 def results_tables(analysis: StudyAnalysis) -> list[Table]:
@@ -228,6 +328,7 @@ def results_tables(analysis: StudyAnalysis) -> list[Table]:
                                             "val_rebound", "min_val_epoch", "excess_error", "epochs_run"]),
               ("Weights, boundary and loss curves", [f"first_below_{t:g}" for t in analysis.thresholds] +
                ["prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"]))
+    groups = tuple((title, [m for m in metrics if shown(analysis, m)]) for title, metrics in groups)
     return [Table(f"{title}: mean over {n} replicates, {conf} interval below.", [metric_label(m) for m in metrics],
                   [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants])
             for title, metrics in groups]

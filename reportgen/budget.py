@@ -60,22 +60,26 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.0f}{' ' if unit else ''}{unit}"
 
 
-def network_weights(config: StudyConfig) -> int:
-    """Count the weights of the study's largest network (Dense kernels and biases, plus batch-norm state if any variant has it)."""
-    widths = [2, *config.model.hidden_units, 1]
+def network_weights(config: StudyConfig, shape=None) -> int:
+    """Count the weights of the study's largest network (Dense kernels and biases, plus batch-norm state if any variant
+    has it) on data of the given shape (default: two features, two classes)."""
+    inputs, outputs = (shape.n_features, 1 if shape.n_classes == 2 else shape.n_classes) if shape else (2, 1)
+    widths = [inputs, *config.model.hidden_units, outputs]
     dense = sum(a * b + b for a, b in zip(widths, widths[1:]))
     batchnorm = any(v.batchnorm for v in config.variants)
     return dense + (4 * sum(config.model.hidden_units) if batchnorm else 0)
 
 
-def estimate(config: StudyConfig, n_runs: int) -> Estimate:
-    """Estimate the work (models × epochs × network size) and peak memory of a study's build."""
-    weights, epochs = network_weights(config), config.training.epochs
-    n_val = config.data.n_samples - config.n_train
+def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
+    """Estimate the work (models × epochs × network size) and peak memory of a study's build; shape: the first
+    replicate's DataShape (rows, features, classes), default the study's generator settings with two features."""
+    weights, epochs = network_weights(config, shape), config.training.epochs
+    n_train, n_val = (shape.n_train, shape.n_val) if shape else (config.n_train, config.data.n_samples - config.n_train)
     # a training step costs ~6 flops per weight and example (forward 2, backward 4); validation is forward only
-    flops = n_runs * epochs * weights * (6 * config.n_train + 2 * n_val)
+    flops = n_runs * epochs * weights * (6 * n_train + 2 * n_val)
     replicates = len(config.training.seeds)
-    points = max(replicates * config.analysis.grid_resolution ** 2, config.data.test_samples, COMPLEXITY_POINTS)
+    n_test = shape.n_test if shape else config.data.test_samples
+    points = max(replicates * config.analysis.grid_resolution ** 2, n_test, COMPLEXITY_POINTS)
     memory = (BASE_BYTES["pdf" in config.output.formats]
               + n_runs * RUN_BYTES + replicates * REPLICATE_BYTES
               + n_runs * weights * 4 * WEIGHT_COPIES

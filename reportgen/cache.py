@@ -14,12 +14,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from reportgen.config import StudyConfig
+from reportgen.config import BUNDLED, DataConfig, StudyConfig
 from reportgen.data import draw_seeds
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
 
@@ -39,14 +40,36 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime: int) -> str:
+    """SHA-256 of a data file (size and time only make a changed file a new entry)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _data_key(d: DataConfig, replicate: int) -> dict:
+    """What of the data can change a run's weights: its source and settings, and the replicate's draw of it."""
+    train_draw, _ = draw_seeds(d, replicate)  # a generator's test draw never touches the weights
+    key = {"generator": "make_moons", "n_samples": d.n_samples, "noise": d.noise, "draw": train_draw,
+           "validation_fraction": d.validation_fraction}
+    if d.kind == "moons":
+        return key  # as keys were before other data existed: their cached runs stay valid
+    # make_classification draws its test points with the training points, and a table's split takes its test rows first
+    skip = {"path", "seed", "resample", "kind"} | ({"test_samples"} if d.kind != "classification" else set())
+    key.update(generator=d.kind, settings=d.model_dump(mode="json", exclude=skip))
+    if d.path is not None:
+        stat = d.path.stat()
+        key["file"] = _file_digest(str(d.path), stat.st_size, stat.st_mtime_ns)
+    if d.kind in BUNDLED:
+        key["scikit-learn"] = metadata.version("scikit-learn")  # the bundled tables ship with it
+    return key
+
+
 def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()) -> str:
     """The cache key of a run: data draw, network, training settings, variant, replicate, engine and library versions."""
     d, m, t = config.data, config.model, config.training
-    train_draw, _ = draw_seeds(d, run.seed)  # the test draw never touches the weights
     payload = {
         "format": CACHE_FORMAT, "engine": t.engine, "engine_version": ENGINE_VERSION[t.engine], "libraries": _library_versions(),
-        "data": {"generator": "make_moons", "n_samples": d.n_samples, "noise": d.noise, "draw": train_draw,
-                 "validation_fraction": d.validation_fraction},
+        "data": _data_key(run.data.apply(d) if run.data else d, run.seed),
         "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
         "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
         "variant": json.loads(settings_key(run.variant)), "replicate": run.seed, "init_seed": run.init_seed,

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from reportgen.analysis import StudyAnalysis, metric_info, per_replicate, sweep_values
+from reportgen.analysis import StudyAnalysis, benefit_slopes, metric_info, per_replicate, sweep_values
 from reportgen.config import VariantConfig
 from reportgen.stats import (Test, adjust, difference_test, replicates_for_equivalence, replicates_to_detect,
                              variance_ratio_test)
@@ -31,7 +31,10 @@ class Measure:
     direction: int  # +1: the claim expects a larger value, -1: a smaller one
     how: str  # the measurement in words
     statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (against zero),
-    #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2)
+    #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2),
+    #                            'slope' (per-replicate slope of the paired difference across the data-size sweep)
+    needs: str | None = None  # what the study must offer to measure it: 'bayes' (a generator's Bayes rule),
+    #                           'boundary' (a 2-D input space), 'data_size' (a sweep of two or more training-set sizes)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
     ClaimDef("overfits", "The model without regularization ({who}) overfits the training data.", "notebook, Observations 1",
              "reference", Measure("gap", +1, f"{GAP}, above zero", "value"),
              secondary=(Measure("test_rebound", +1, "test loss at the end minus at the epoch of lowest validation loss, above zero", "value"),
-                        Measure("train_over_bayes", +1, "train accuracy minus the Bayes-optimal rule's on the same points, above zero", "value"),
+                        Measure("train_over_bayes", +1, "train accuracy minus the Bayes-optimal rule's on the same points, above zero", "value",
+                                needs="bayes"),
                         Measure("loss_gap", +1, "test loss minus train loss, above zero", "value"))),
     ClaimDef("less_overfitting", "{who} reduces overfitting.", "notebook, Observations 2 and Why use regularization",
              "variant", Measure("gap", -1, f"{GAP}, smaller than the baseline's"),
@@ -66,8 +70,10 @@ REGISTRY: tuple[ClaimDef, ...] = (
              "variant", Measure("test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
              secondary=(Measure("test_loss", -1, "test loss, lower than the baseline's"),)),
     ClaimDef("simpler_boundary", "{who} gives a simpler, smoother decision boundary.", "notebook, Observations 1 and 2",
-             "variant", Measure("boundary_length", -1, "length of the 0.5 contour inside the data region, shorter than the baseline's"),
-             secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's"),)),
+             "variant", Measure("boundary_length", -1, "length of the 0.5 contour inside the data region, shorter than the baseline's",
+                                needs="boundary"),
+             secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
+                                needs="boundary"),)),
     ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
              "variant", Measure("val_roughness", -1, "roughness of the detrended log validation loss late in training, lower than the baseline's"),
              # early stopping's late training is everyone else's early phase: not comparable
@@ -86,7 +92,14 @@ REGISTRY: tuple[ClaimDef, ...] = (
              "sweeps", Measure("prunable", +1, "prunable share of L1 at its best validation loss minus L2's at the strength matching "
                                "that validation loss", "matched"),
              secondary=(Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, L1 minus L2 at matched validation loss", "matched"),)),
+    ClaimDef("scarce_data", "{who} helps more when data is scarce: its benefit over the baseline shrinks as the training set grows.",
+             "a common expectation about regularization (not made by the notebook), tested when the study sweeps the data size",
+             "variant", Measure("benefit_slope", -1, "slope of the paired test-accuracy difference from the baseline on log2 of "
+                                "the training-set size, per replicate across the data-size sweep, below zero", "slope", needs="data_size"),
+             secondary=(Measure("gap_benefit_slope", +1, "slope of the paired generalization-gap difference from the baseline "
+                                "on log2 of the training-set size, above zero", "slope", needs="data_size"),)),
 )
+SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
 # Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.
 CHECKS = {
     "l1": Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, larger than the baseline's"),
@@ -188,6 +201,9 @@ def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, var
              reference: str | None, matched=None) -> tuple[Test, float, float | None]:
     """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
     conf, stat = analysis.confidence, measure.statistic
+    if stat == "slope":
+        a = benefit_slopes(analysis, variant, SLOPE_OF[metric]).to_numpy(float)
+        return difference_test(a, None, conf, _margin(config, metric, None)), _mean(a), None
     if stat == "value":
         a = per_replicate(analysis, variant, metric).to_numpy(float)
         return difference_test(a, None, conf, _margin(config, metric, None)), _mean(a), None
@@ -213,10 +229,22 @@ def _finding(role, analysis, config, measure, metric, variant, reference, matche
     return Finding(role, variant, measure, metric, value, ref, test)
 
 
+def available(analysis: StudyAnalysis, needs: str | None) -> bool:
+    """Whether a study offers what a measure needs (see Measure.needs)."""
+    if needs == "bayes":
+        return not analysis.data.bayes_note
+    if needs == "boundary":
+        return not analysis.data.boundary_note
+    if needs == "data_size":
+        d = analysis.data_runs
+        return not d.empty and d[d["axis"] == "n_samples"]["n_train"].nunique() >= 2
+    return True
+
+
 def _subjects(d: ClaimDef, analysis: StudyAnalysis, config) -> list[VariantConfig | None]:
     """The variants a claim is about (None for a claim about the sweeps)."""
     ref = analysis.reference
-    if ref is None:
+    if ref is None or not available(analysis, d.primary.needs):
         return []
     if d.subject == "reference":
         return [v for v in config.variants if v.name == ref]
@@ -255,7 +283,7 @@ def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
             who = _who(v)
             prim = _finding(PRIMARY, analysis, config, d.primary, d.primary.metric, name, ref, matched)
             sec = [_finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
-                   for s in d.secondary for m, metric in _expand(s, analysis.thresholds)]
+                   for s in d.secondary if available(analysis, s.needs) for m, metric in _expand(s, analysis.thresholds)]
             note = (f"L1 {matched[0].strength:g} (lowest mean validation loss, {matched[0].val_loss:.3f}) against L2 "
                     f"{matched[1].strength:g} (validation loss {matched[1].val_loss:.3f})") if d.subject == "sweeps" else ""
             text = d.statement.format(who=who)
@@ -348,6 +376,8 @@ def _head(f: Finding) -> str:
     st = f.measure.statistic
     if st == "value":
         return f"{label} of {f.variant}: {val(f.value)}"
+    if st == "slope":
+        return f"{label}, {f.variant}: {diff(f.value)} on average"
     if st == "init_ratio":
         return (f"Seed-to-seed standard deviation of test accuracy between two initializations on the same data: "
                 f"{f.value:.2%} for {f.variant} vs {f.reference_value:.2%} for the baseline, a variance ratio of {diff(f.test.effect.mean)}")
@@ -364,7 +394,7 @@ def _evidence(f: Finding, method: str | None, conf: float) -> str:
     """The interval and the tests, raw and adjusted."""
     e, t = f.test.effect, f.test
     bound = formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, t.kind)[1]
-    test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic == "value" else "paired t-test")
+    test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic in ("value", "slope") else "paired t-test")
     text = f"{e.n} replicates, {conf:.0%} CI {bound(e.low)} to {bound(e.high)}, {test} p {p_is(t.p_value)}"
     if method:
         text += f", {METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)} over {f.family_size} {f.role} tests"

@@ -122,15 +122,17 @@ def _out_label(args, out: Path, source: str) -> str:
 
 
 def _preflight(args, config):
-    """Check the output folder, the run keys and the memory this build needs; return its estimate."""
+    """Check the output folder, the run keys, the data and the memory this build needs; return its estimate."""
     from reportgen import budget, outdir
+    from reportgen.data import check_data
     from reportgen.training.runs import check_unique, plan_runs
 
     source = str(args.config) if args.config else "default study"
     outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
     runs = plan_runs(config)
     check_unique(runs, config.output.save_models, source)
-    est = budget.estimate(config, len(runs))
+    shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
+    est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
     if config.execution.scheduler is not None:  # an unreachable cluster fails here, before anything starts
         from reportgen.executor import connect

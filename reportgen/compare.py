@@ -44,6 +44,7 @@ NOT_THE_STUDY = ("training.seeds", "training.engine")  # they change the draw or
 IGNORED = ("title", "output.")  # never compared: a title or an output folder changes no number
 DESIGN_KEYS = ("seeds", "resample_data", "test_sets")  # the replicate design that pairing needs to be identical
 SHARES = {"train_accuracy", "val_accuracy", "excess_error", "train_over_bayes", "disagreement"}
+DATA_SWEEP_METRICS = ("benefit_slope", "gap_benefit_slope")  # claims measured across a data sweep
 MAX_ROWS = 40  # rows per markdown table: the section goes into summary.md, which has a size limit
 
 
@@ -241,11 +242,18 @@ def _values(doc: dict, names: set[str]) -> dict[tuple[str, str], dict[int, float
     return out
 
 
+def _default_settings() -> dict[str, Any]:
+    """The default study's settings as dotted keys: what a build of an older reportgen, which had no such key, used."""
+    from reportgen.config import StudyConfig
+
+    return _flatten({k: v for k, v in StudyConfig().model_dump(mode="json").items() if k != "variants"})
+
+
 def parse_build(doc: dict) -> Build:
-    """The typed parts of a parsed results.json that a comparison reads."""
+    """The typed parts of a parsed results.json that a comparison reads (a key an older build lacks: its default)."""
     study = doc["study"]
-    settings = {k: v for k, v in _flatten({k: v for k, v in study.items() if k != "variants"}).items()
-                if not any(k == i or k.startswith(i) for i in IGNORED)}
+    flat = {**_default_settings(), **_flatten({k: v for k, v in study.items() if k != "variants"})}
+    settings = {k: v for k, v in flat.items() if not any(k == i or k.startswith(i) for i in IGNORED)}
     variants = {v["name"]: _flatten({k: x for k, x in v.items() if k not in ("name", "label")})
                 for v in study["variants"]}
     design = {k: doc["design"].get(k) for k in DESIGN_KEYS}
@@ -289,8 +297,10 @@ def _claim_matches(claim: Claim, a: Build, b: Build, unchanged: set[str]) -> boo
     """Whether a claim measures the same thing in both builds: its variants' (or the sweeps') settings are identical."""
     names = set(a.variants) | set(b.variants)
     involved = {n for n in (claim.variant, claim.reference) if n in names}
+    sweeps = lambda s: {k: v for k, v in s.settings.items() if k.startswith("sweeps.")}  # noqa: E731
     if claim.variant is None:  # a claim about the sweeps
-        sweeps = lambda s: {k: v for k, v in s.settings.items() if k.startswith("sweeps.")}  # noqa: E731
+        return sweeps(a) == sweeps(b) and involved <= unchanged
+    if claim.metric in DATA_SWEEP_METRICS:  # measured across the data sweep: its sizes are part of the measurement
         return sweeps(a) == sweeps(b) and involved <= unchanged
     return involved <= unchanged
 

@@ -32,34 +32,134 @@ MAX_TEXT = 200
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
+MAX_FEATURES = 1_000
+MAX_CLASSES = 20
+MAX_NOISE = 10.0
+# Where the points come from: 2-D generators with a known Bayes rule, a many-feature generator, scikit-learn's bundled
+# tables (no download), or a CSV file.
+PLANAR = ("moons", "circles", "xor", "spirals", "blobs")
+GENERATORS = (*PLANAR, "classification")
+BUNDLED = ("breast_cancer", "wine", "iris")
+DataKind = Literal["moons", "circles", "xor", "spirals", "blobs", "classification", "breast_cancer", "wine", "iris", "csv"]
+# Settings that only some kinds have: a kind fills its defaults, and any other kind refuses them.
+_GENERATED = {"test_samples": 2000}
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "moons": {"n_samples": 100, "noise": 0.25, **_GENERATED},
+    "circles": {"n_samples": 100, "noise": 0.1, **_GENERATED},
+    "xor": {"n_samples": 100, "noise": 0.4, **_GENERATED},
+    "spirals": {"n_samples": 200, "noise": 0.15, **_GENERATED},
+    "blobs": {"n_samples": 150, "noise": 1.0, "n_classes": 3, **_GENERATED},
+    "classification": {"n_samples": 200, "noise": 0.01, "n_features": 20, "n_classes": 2, **_GENERATED},
+    **{name: {"test_fraction": 0.2} for name in BUNDLED},
+    "csv": {"test_fraction": 0.2, "delimiter": ","},
+}
+KIND_KEYS: dict[str, set[str]] = {kind: set(d) for kind, d in KIND_DEFAULTS.items()}
+for _kind in (*BUNDLED, "csv"):
+    KIND_KEYS[_kind].add("n_samples")  # optional for a table: a stratified subsample of the rows outside the test split
+KIND_KEYS["csv"] |= {"path", "label", "features"}
+OPTIONAL_KEYS = {"n_samples", "noise", "test_samples", "n_features", "n_classes", "test_fraction", "path", "label",
+                 "features", "delimiter"}
+
+
 class DataConfig(_Strict):
     """Where the points come from and how they are split."""
 
-    n_samples: int = Field(
-        100, ge=10, le=MAX_POINTS, description=f"Points drawn by make_moons for training plus validation (10 to {MAX_POINTS:,})."
-    )
-    noise: float = Field(0.25, ge=0, le=10, description="Standard deviation of the Gaussian noise make_moons adds (0 to 10).")
+    kind: DataKind = Field(
+        "moons", description="The data: a 2-D generator ('moons', 'circles', 'xor', 'spirals', 'blobs'), scikit-learn's "
+        "make_classification ('classification'), a bundled table ('breast_cancer', 'wine', 'iris') or a CSV file ('csv', "
+        "the default when path is set).")
+    n_samples: int | None = Field(
+        None, ge=10, le=MAX_POINTS, json_schema_extra={"example": 200},
+        description=f"Points for training plus validation (10 to {MAX_POINTS:,}): drawn by a generator (moons, circles, "
+        "xor: 100; spirals, classification: 200; blobs: 150), or, for a table, a stratified sample of its rows outside "
+        "the test split (unset: all of them).")
+    noise: float | None = Field(
+        None, ge=0, le=MAX_NOISE, json_schema_extra={"example": 0.3},
+        description="Generators only: the standard deviation of the Gaussian noise around the generating shape (moons "
+        "0.25, circles 0.1, xor 0.4, spirals 0.15, blobs 1.0; 0 to 10), or for 'classification' the share of labels "
+        "assigned at random (make_classification's flip_y, 0.01; 0 to 1).")
+    n_features: int | None = Field(
+        None, ge=2, le=MAX_FEATURES, json_schema_extra={"example": 20},
+        description=f"'classification' only: number of features (20; 2 to {MAX_FEATURES:,}), half of them informative.")
+    n_classes: int | None = Field(
+        None, ge=2, le=MAX_CLASSES, json_schema_extra={"example": 3},
+        description=f"'blobs' (3) and 'classification' (2) only: number of classes (2 to {MAX_CLASSES}).")
     seed: int = Field(
-        42, ge=0, le=MAX_SEED, description=f"Base seed of the data draws; replicate r draws its points from (seed, r) (0 to {MAX_SEED:,})."
-    )
+        42, ge=0, le=MAX_SEED, description="Base seed of the data draws (a file's or table's: of its splits); replicate r "
+        f"draws its points from (seed, r) (0 to {MAX_SEED:,}).")
     resample: bool = Field(
-        True, description="Each replicate draws its own training, validation and test points (true), or every replicate "
-        "uses the one draw of data.seed (false: intervals then cover initial weights, batch order and dropout only)."
-    )
+        True, description="Each replicate draws its own training, validation and test points (a table: its own stratified "
+        "split of the rows) (true), or every replicate uses the one draw of data.seed (false: intervals then cover "
+        "initial weights, batch order and dropout only).")
     validation_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Share of the points held out for validation (the last ones, as Keras' validation_split)."
-    )
-    test_samples: int = Field(
-        2000, ge=10, le=MAX_POINTS, description=f"Fresh points from the same generator for each replicate's test set (10 to {MAX_POINTS:,})."
-    )
+        0.2, gt=0, lt=1, description="Share of the training-plus-validation points held out for validation (a generator's "
+        "last ones, as Keras' validation_split; a table's a stratified random share).")
+    test_samples: int | None = Field(
+        None, ge=10, le=MAX_POINTS, json_schema_extra={"example": 2000},
+        description=f"Generators only: fresh points from the same generator for each replicate's test set (2,000; 10 to "
+        f"{MAX_POINTS:,}).")
+    test_fraction: float | None = Field(
+        None, gt=0, lt=1, json_schema_extra={"example": 0.2},
+        description="Tables (bundled sets and CSV files) only: share of the rows held out, stratified, as the test set "
+        "(0.2); a replicate draws its own test rows when data.resample is true.")
+    path: Annotated[Path | None, Field(strict=False)] = Field(
+        None, json_schema_extra={"example": "data.csv"},
+        description="'csv' only: the CSV file (relative to the study file's folder): a header row, then one row per "
+        "example; UTF-8.")
+    label: str | None = Field(
+        None, min_length=1, max_length=MAX_TEXT, json_schema_extra={"example": "species"},
+        description="'csv' only: the column holding the class of each row (numbers or text; two classes or more).")
+    features: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] | None = Field(
+        None, min_length=1, max_length=MAX_FEATURES, json_schema_extra={"example": ["length", "width"]},
+        description=f"'csv' only: the feature columns (unset: every column but the label; at most {MAX_FEATURES:,}); "
+        "standardised with the training split's mean and standard deviation.")
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, json_schema_extra={"example": ";"},
+        description="'csv' only: the character between fields (','; write \"\\t\" for tabs).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, raw: Any) -> Any:
+        """A file's kind is 'csv' when only its path is given; each kind fills the settings it has and leaves the rest unset."""
+        if not isinstance(raw, dict):
+            return raw
+        kind = raw.get("kind", "csv" if raw.get("path") is not None else "moons")
+        defaults = KIND_DEFAULTS.get(kind, {}) if isinstance(kind, str) else {}
+        return {**defaults, **raw, "kind": kind}
 
     @model_validator(mode="after")
-    def _both_splits_have_points(self) -> DataConfig:
-        n_val = round(self.n_samples * self.validation_fraction)
-        if not 1 <= n_val <= self.n_samples - 2:
-            raise ValueError(f"validation_fraction {self.validation_fraction:g} of {self.n_samples} points leaves "
-                             f"{n_val} for validation and {self.n_samples - n_val} for training; both need points")
+    def _settings_of_the_kind(self) -> DataConfig:
+        stray = sorted(k for k in OPTIONAL_KEYS - KIND_KEYS[self.kind] if getattr(self, k) is not None)
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: not a setting of data.kind '{self.kind}'")
+        if self.kind == "csv" and (self.path is None or self.label is None):
+            raise ValueError("a CSV study names its file and its label column: data.path and data.label")
+        if self.kind == "classification" and self.noise > 1:
+            raise ValueError(f"noise of 'classification' is the share of labels assigned at random: 0 to 1 (got {self.noise:g})")
+        if self.kind == "classification" and self.n_classes > 2 ** informative_features(self.n_features):
+            raise ValueError(f"make_classification with {self.n_features} features ({informative_features(self.n_features)} "
+                             f"informative) separates at most {2 ** informative_features(self.n_features)} classes")
+        if self.n_samples is not None:
+            split_problem(self.n_samples, self.validation_fraction)
         return self
+
+    @property
+    def generated(self) -> bool:
+        """Whether a generator draws the points (else they are a table's rows)."""
+        return self.kind in GENERATORS
+
+
+def informative_features(n_features: int) -> int:
+    """Informative features of make_classification here: half of them, at least two."""
+    return min(n_features, max(2, n_features // 2))
+
+
+def split_problem(n_samples: int, validation_fraction: float) -> None:
+    """Refuse a number of points that leaves the training or the validation split empty."""
+    n_val = round(n_samples * validation_fraction)
+    if not 1 <= n_val <= n_samples - 2:
+        raise ValueError(f"validation_fraction {validation_fraction:g} of {n_samples} points leaves "
+                         f"{n_val} for validation and {n_samples - n_val} for training; both need points")
 
 
 class ModelConfig(_Strict):
@@ -158,8 +258,12 @@ def _default_variants() -> list[VariantConfig]:
 _HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 
+DATA_AXES = ("n_samples", "noise")
+
+
 class SweepConfig(_Strict):
-    """Strength sweeps: the baseline with one regularizer at many strengths."""
+    """Strength sweeps (the baseline with one regularizer at many strengths) and data sweeps (every variant at other
+    data sizes or noise levels)."""
 
     l1: list[Positive] = Field(
         list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L1 strengths to train (at most {MAX_SWEEP_POINTS})."
@@ -170,6 +274,25 @@ class SweepConfig(_Strict):
     dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
         [0.1, 0.2, 0.3, 0.4, 0.5], max_length=MAX_SWEEP_POINTS, description=f"Dropout rates to train (at most {MAX_SWEEP_POINTS})."
     )
+    n_samples: list[Annotated[int, Field(ge=10, le=MAX_POINTS)]] = Field(
+        [], max_length=MAX_SWEEP_POINTS, description="Data-size sweep: every variant is trained, replicated, at each of these "
+        f"numbers of training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table "
+        "samples them from its rows outside the test split); with two or more sizes the claim 'regularization helps "
+        "more when data is scarce' is tested.")
+    noise: list[Annotated[float, Field(ge=0, le=MAX_NOISE)]] = Field(
+        [], max_length=MAX_SWEEP_POINTS, description=f"Noise sweep (generators only): every variant is trained, "
+        f"replicated, at each of these data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).")
+
+    @field_validator("n_samples", "noise")
+    @classmethod
+    def _distinct(cls, values: list) -> list:
+        if len(set(values)) != len(values):
+            raise ValueError("values must be distinct")
+        return values
+
+    def data_axes(self) -> list[str]:
+        """The data sweeps this study has ('n_samples', 'noise')."""
+        return [axis for axis in DATA_AXES if getattr(self, axis)]
 
 
 class Margins(_Strict):
@@ -256,10 +379,24 @@ class StudyConfig(_Strict):
             raise ValueError(f"duplicate variant names: {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _data_sweeps_fit_the_data(self) -> StudyConfig:
+        if self.sweeps.noise and self.data.noise is None:
+            raise ValueError(f"sweeps.noise: data.kind '{self.data.kind}' has no noise setting; only generators do")
+        if self.data.kind == "classification" and any(n > 1 for n in self.sweeps.noise):
+            raise ValueError("sweeps.noise: the noise of 'classification' is a share of labels, 0 to 1")
+        for n in self.sweeps.n_samples:
+            try:
+                split_problem(n, self.data.validation_fraction)
+            except ValueError as err:
+                raise ValueError(f"sweeps.n_samples: {err}") from None
+        return self
+
     @property
-    def n_train(self) -> int:
-        """Rows used for training (the rest of n_samples is validation)."""
-        return self.data.n_samples - round(self.data.n_samples * self.data.validation_fraction)
+    def n_train(self) -> int | None:
+        """Rows used for training (the rest of n_samples is validation); None for a table that uses all its rows."""
+        n = self.data.n_samples
+        return None if n is None else n - round(n * self.data.validation_fraction)
 
 
 FLAG_NAMES = {"output.dir": "--out", "output.formats": "--format", "output.save_models": "--save-models",
@@ -410,7 +547,8 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None, fl
     config = validate(raw, source, origins)
     resolve = lambda p: p if p is None or p.is_absolute() else base / p  # noqa: E731
     resolved = config.model_copy(update={"output": config.output.model_copy(update={"dir": resolve(config.output.dir),
-                                                                                     "cache": resolve(config.output.cache)})})
+                                                                                     "cache": resolve(config.output.cache)}),
+                                         "data": config.data.model_copy(update={"path": resolve(config.data.path)})})
     resolved._base = base
     return resolved
 
@@ -428,7 +566,7 @@ def portable(config: StudyConfig) -> StudyConfig:
         return Path(os.path.relpath(p, config._base)) if config._base else Path(p.name)
 
     out = config.output.model_copy(update={"dir": rel(config.output.dir), "cache": rel(config.output.cache)})
-    return config.model_copy(update={"output": out})
+    return config.model_copy(update={"output": out, "data": config.data.model_copy(update={"path": rel(config.data.path)})})
 
 
 def _toml_value(value: Any) -> str:
@@ -444,7 +582,12 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
     dumped = model.model_dump(mode="json")
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        if isinstance(value, BaseModel) or name == "variants" or value is None:
+        if isinstance(value, BaseModel) or name == "variants":
+            continue
+        if value is None:  # a setting of other kinds of data: shown, commented out, with an example value
+            example = (info.json_schema_extra or {}).get("example")
+            if comments and example is not None:
+                lines += [f"# {info.description}", f"# {name} = {_toml_value(example)}"]
             continue
         shown = dumped[name]
         if name == "seeds" and shown == list(range(len(shown))):

@@ -16,7 +16,7 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.errors import ConfigError, Interrupted
 from reportgen.models import Network
-from reportgen.training.runs import Run, RunResult
+from reportgen.training.runs import Run, RunResult, group_key
 
 CONNECT_TIMEOUT = "10s"
 RETRIES = 2  # a task whose worker died is run again this many times on another worker
@@ -32,11 +32,12 @@ def train(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, pr
     return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel)
 
 
-def tasks(runs: list[Run], config: StudyConfig) -> list[list[Run]]:
-    """Split runs into tasks: runs of one network shape (one engine graph), at most runs_per_task each."""
-    groups: dict[Network, list[Run]] = defaultdict(list)
+def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) -> list[list[Run]]:
+    """Split runs into tasks: runs of one engine graph (network shape and data size), at most runs_per_task each."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[Network.of(run.variant, config.model)].append(run)
+        key = group_key(run, datasets[run.data_key], config) if datasets else Network.of(run.variant, config.model)
+        groups[key].append(run)
     size = config.execution.runs_per_task
     return [group[i:i + size] for group in groups.values() for i in range(0, len(group), size)]
 
@@ -47,7 +48,7 @@ def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfi
 
     from reportgen.training import train_runs
 
-    needed = {r.seed: datasets[r.seed] for r in runs}
+    needed = {r.data_key: datasets[r.data_key] for r in runs}
     return [replace(r, extras={}) for r in train_runs(runs, needed, config)]
 
 
@@ -69,7 +70,7 @@ def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
     client = connect(config.execution.scheduler)
     try:
         data = client.scatter([datasets], broadcast=True)[0]  # one object, sent once per worker, not once per task
-        futures = {client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk for chunk in tasks(runs, config)}
+        futures = {client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk for chunk in tasks(runs, config, datasets)}
         progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")
         done: dict[str, RunResult] = {}
         for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private

@@ -18,7 +18,8 @@ CHUNK = 48  # runs per batched call: [48, 3500, 128] float32 activations stay ne
 
 
 def logits_many(network: Network, weight_sets: list[list[np.ndarray]], x: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """Logits [runs, points] of each weight set on its own points (x: list or [M, P, 2]) or on shared points [P, 2]."""
+    """Logits [runs, points] ([runs, points, classes] beyond two classes) of each weight set on its own points
+    (x: list or [M, P, features]) or on shared points [P, features]."""
     shared = isinstance(x, np.ndarray) and x.ndim == 2
     out = []
     for s in range(0, len(weight_sets), CHUNK):
@@ -50,7 +51,8 @@ def _tf_function(network: Network):
                 gamma, beta, mean, var = next(it), next(it), next(it), next(it)
                 h = (h - mean[:, None, :]) * tf.math.rsqrt(var[:, None, :] + BN_EPSILON) * gamma[:, None, :] + beta[:, None, :]
         kernel, bias = next(it), next(it)
-        return (tf.matmul(h, kernel) + bias[:, None, :])[..., 0]
+        out = tf.matmul(h, kernel) + bias[:, None, :]
+        return out[..., 0] if network.outputs == 1 else out
 
     return forward
 
@@ -74,5 +76,6 @@ def logits_pruned(network: Network, weight_sets: list[list[np.ndarray]], cuts: n
                 w = np.repeat(w, levels, axis=0)
             expanded.append(np.ascontiguousarray(w, np.float32))
         xs = np.repeat(np.stack(x[s:s + r]).astype(np.float32), levels, axis=0)
-        out.append(_logits(network, expanded, xs).reshape(r, levels, -1))
+        z = _logits(network, expanded, xs)
+        out.append(z.reshape(r, levels, *z.shape[1:]))
     return np.concatenate(out)

@@ -57,6 +57,45 @@ def contour_length(probs: np.ndarray, frame: Frame, level: float = 0.5) -> tuple
     return length, pieces
 
 
+def class_boundaries(probs: np.ndarray, frame: Frame) -> tuple[float, int]:
+    """Length and pieces of the boundaries between more than two classes inside frame.region, from P(each class)
+    [rows, cols, K] (NaN outside the region).
+
+    Length: each class's region is outlined by the 0 contour of its margin over the best other class; every boundary
+    separates two classes, so the outlines count it twice and their sum is halved. Pieces: connected groups
+    (8-neighbourhood) of region cells whose predicted class differs from a neighbour's, so a junction of three classes
+    is one piece.
+    """
+    from scipy import ndimage
+
+    probs = np.asarray(probs, float)
+    length = 0.0
+    for k in range(probs.shape[-1]):
+        margin = probs[..., k] - np.delete(probs, k, axis=-1).max(axis=-1)
+        length += contour_length(np.ma.masked_invalid(margin), frame, level=0.0)[0]
+    inside = np.isfinite(probs).all(axis=-1) & frame.region
+    label = np.where(inside, np.argmax(np.nan_to_num(probs, nan=-1.0), axis=-1), -1)
+    edge = np.zeros(label.shape, bool)
+    for a, b in ((label[1:], label[:-1]), (label[:, 1:], label[:, :-1])):
+        differs = (a != b) & (a >= 0) & (b >= 0)
+        if a.shape[0] < label.shape[0]:
+            edge[1:] |= differs
+            edge[:-1] |= differs
+        else:
+            edge[:, 1:] |= differs
+            edge[:, :-1] |= differs
+    pieces = ndimage.label(edge, structure=np.ones((3, 3)))[1]
+    return length / 2, int(pieces)
+
+
+def boundary_measures(probs: np.ndarray, frame: Frame) -> tuple[float, int]:
+    """Decision-boundary length and pieces inside the region: the 0.5 contour of P(class 1) [rows, cols] for two
+    classes, the boundaries between classes from P(each class) [rows, cols, K] beyond."""
+    if probs.ndim == 3:
+        return class_boundaries(probs, frame)
+    return contour_length(np.ma.masked_invalid(probs), frame)
+
+
 def _inside(frame: Frame, pts: np.ndarray) -> np.ndarray:
     """Whether points fall in a region cell (nearest grid point)."""
     col = np.clip(np.rint((pts[:, 0] - frame.xs[0]) / frame.cell).astype(int), 0, len(frame.xs) - 1)

@@ -15,15 +15,18 @@ BN_MOMENTUM = 0.99
 
 @dataclass(frozen=True)
 class Network:
-    """The shape of a network: hidden widths and whether batch norm follows each hidden layer."""
+    """The shape of a network: input width, hidden widths, whether batch norm follows each hidden layer, output width."""
 
     hidden: tuple[int, ...]
     batchnorm: bool
+    inputs: int = 2
+    outputs: int = 1  # 1: one sigmoid unit for two classes; K > 2: a softmax over K classes
 
     @classmethod
-    def of(cls, variant: VariantConfig, model: ModelConfig) -> Network:
-        """Return the network shape of a variant."""
-        return cls(tuple(model.hidden_units), variant.batchnorm)
+    def of(cls, variant: VariantConfig, model: ModelConfig, data=None) -> Network:
+        """Return the network shape of a variant on data with n_features and n_classes (default: 2 and 2)."""
+        inputs, classes = (data.n_features, data.n_classes) if data is not None else (2, 2)
+        return cls(tuple(model.hidden_units), variant.batchnorm, inputs, output_width(classes))
 
     def layout(self) -> list[tuple[str, int]]:
         """Name each array of Keras' get_weights() order as (kind, layer index)."""
@@ -37,6 +40,11 @@ class Network:
     def kernel_indices(self) -> list[int]:
         """Positions of the Dense kernels (hidden layers first, output last) in the weight list."""
         return [i for i, (kind, _) in enumerate(self.layout()) if kind == "kernel"]
+
+
+def output_width(n_classes: int) -> int:
+    """Output units for n classes: one sigmoid unit for two, one softmax unit per class beyond."""
+    return 1 if n_classes == 2 else n_classes
 
 
 def _regularizer_table() -> dict[tuple[str, ...], Callable[[VariantConfig], object]]:
@@ -56,33 +64,38 @@ def kernel_regularizer(variant: VariantConfig):
     return _regularizer_table()[key](variant)
 
 
-def build_model(variant: VariantConfig, model: ModelConfig):
-    """Build and compile the Keras Sequential model of a variant (the seed notebook's network)."""
+def build_model(variant: VariantConfig, model: ModelConfig, data=None):
+    """Build and compile the Keras Sequential model of a variant (the seed notebook's network) for data with
+    n_features and n_classes (default: two of each): sigmoid and binary cross-entropy, or softmax and categorical."""
     from reportgen._tf import keras
 
-    layers: list = [keras.Input(shape=(2,))]
+    net = Network.of(variant, model, data)
+    layers: list = [keras.Input(shape=(net.inputs,))]
     for units in model.hidden_units:
         layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=kernel_regularizer(variant)))
         if variant.batchnorm:
             layers.append(keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON))
         if variant.dropout:
             layers.append(keras.layers.Dropout(variant.dropout))
-    layers.append(keras.layers.Dense(1, activation="sigmoid"))
-    net = keras.Sequential(layers, name=_keras_name(variant.name))
-    net.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
-    return net
+    binary = net.outputs == 1
+    layers.append(keras.layers.Dense(net.outputs, activation="sigmoid" if binary else "softmax"))
+    keras_model = keras.Sequential(layers, name=_keras_name(variant.name))
+    keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate),
+                        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return keras_model
 
 
 def _keras_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model"
 
 
-def initial_dense_weights(model: ModelConfig, seed: int) -> list[np.ndarray]:
-    """Draw the Dense kernels and biases for a seed; every variant of that seed starts from them (paired runs)."""
+def initial_dense_weights(model: ModelConfig, seed: int, data=None) -> list[np.ndarray]:
+    """Draw the Dense kernels and biases for a seed (Glorot, fan-in from the data's features); every variant of that
+    seed starts from them (paired runs)."""
     from reportgen._tf import keras
 
     keras.utils.set_random_seed(seed)
-    plain = build_model(VariantConfig(name="init"), model)
+    plain = build_model(VariantConfig(name="init"), model, data)
     return plain.get_weights()
 
 
@@ -110,17 +123,37 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
             gamma, beta, mean, var = next(it), next(it), next(it), next(it)
             h = (h - mean[..., None, :]) / np.sqrt(var[..., None, :] + BN_EPSILON) * gamma[..., None, :] + beta[..., None, :]
     kernel, bias = next(it), next(it)
-    return (h @ kernel + bias[..., None, :])[..., 0]
+    out = h @ kernel + bias[..., None, :]
+    return out[..., 0] if network.outputs == 1 else out
+
+
+def probabilities(logits: np.ndarray, multiclass: bool) -> np.ndarray:
+    """P(class 1) from a sigmoid's logits, or P(each class) along the last axis from a softmax's."""
+    if not multiclass:
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+    from scipy.special import softmax
+
+    return softmax(logits, axis=-1)
 
 
 def predict_proba(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Inference-mode probabilities of class 1."""
-    logits = predict_logits(network, weights, x)
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+    """Inference-mode probabilities: of class 1 for two classes, of every class [..., K] beyond."""
+    return probabilities(predict_logits(network, weights, x), network.outputs > 1)
+
+
+def predicted_class(logits: np.ndarray, multiclass: bool) -> np.ndarray:
+    """The predicted class: True for class 1 from a sigmoid's logits, the index of the largest logit from a softmax's."""
+    return np.argmax(logits, axis=-1).astype(np.uint8) if multiclass else logits > 0
 
 
 def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Accuracy and binary cross-entropy from logits (as Keras computes it for a sigmoid output), in float64."""
+    """Accuracy and cross-entropy from logits, in float64: binary from a sigmoid's logits [n] (as Keras computes it),
+    categorical from a softmax's [n, K]."""
     z = logits.astype(np.float64)
+    if z.ndim == y.ndim + 1:
+        from scipy.special import log_softmax
+
+        picked = np.take_along_axis(log_softmax(z, axis=-1), y.astype(int)[..., None], axis=-1)[..., 0]
+        return float(np.mean(np.argmax(z, axis=-1) == y)), float(-np.mean(picked))
     loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
     return float(np.mean((z > 0) == y)), float(loss)

@@ -74,9 +74,9 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
     with stages("start-up"):
         from reportgen import analysis, data, store, training
     with stages("data"):
-        datasets = data.make_datasets(config.data, config.training.seeds)
         runs = training.plan_runs(config)
         check_unique(runs, config.output.save_models)
+        datasets = data.make_datasets(config.data, dict.fromkeys([*config.training.seeds, *(r.data_key for r in runs)]))
     results, cached = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
     with stages("analysis"):
         measured = analysis.analyse(results, datasets, config)
@@ -95,7 +95,7 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
     doc = results_doc(config, results, measured, verdicts, notes, timings, datasets)
     outputs["results.json"] = json.dumps(doc, indent=1, allow_nan=False).encode("utf-8")
     outputs[store.FILE] = store.save(measured, first)
-    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force)
+    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, first)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
     diverged = [r.run.key for r in results if r.diverged_at is not None]
@@ -216,29 +216,35 @@ def _clean(value):
 
 
 def _packed(bits: np.ndarray) -> str:
-    """Booleans as base64 of their packed bits: 2,000 test predictions in 336 characters."""
+    """Booleans as base64 of their packed bits: 2,000 test predictions in 336 characters; class indices (more than
+    two classes) as base64 of one byte each."""
     import base64
 
-    return base64.b64encode(np.packbits(np.asarray(bits, bool)).tobytes()).decode("ascii")
+    raw = np.packbits(np.asarray(bits, bool)) if np.asarray(bits).dtype == bool else np.asarray(bits, np.uint8)
+    return base64.b64encode(raw.tobytes()).decode("ascii")
 
 
 def results_doc(config, results, measured, verdicts, notes, timings, datasets) -> dict:
     """Everything a build measured, JSON-ready: the study, the replicate design, every run, summaries, claims, predictions."""
     from reportgen import __version__
-    from reportgen.data import draw_seeds
+    from reportgen.datasets import test_draw_seed
 
     metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
     by_key = {m["key"]: m for m in metrics}
-    layers = measured.layers.groupby(["variant", "seed", "init"])
+    layers = measured.layers.groupby("key")
     runs = [{**by_key[r.run.key], "settings": r.run.variant.model_dump(mode="json"),
-             "layers": layers.get_group((r.run.variant.name, r.run.seed, r.run.init)).drop(columns=["variant", "seed", "init"]).to_dict(orient="records"),
+             "layers": layers.get_group(r.run.key).drop(columns=["variant", "seed", "init", "key"]).to_dict(orient="records"),
              "history": dict(r.history), "test_predictions": _packed(measured.test_predictions[r.run.key])} for r in results]
+    binary = measured.data.n_classes == 2
+    labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
               "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
-              "test_sets": {str(s): {"draw_seed": draw_seeds(config.data, s)[1], "labels": _packed(d.y_test)}
-                            for s, d in datasets.items()},
+              "test_sets": {str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
+                            for s in config.training.seeds},
               "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
-                                  "(numpy.unpackbits of the base64 bytes, first n_test bits)"}
+                                  "(numpy.unpackbits of the base64 bytes, first n_test bits)" if binary else
+                                  "per run: its replicate's test points in order, the predicted class index as one byte "
+                                  "each (numpy.frombuffer of the base64 bytes, dtype uint8)"}
     doc = {
         "reportgen": __version__,
         "study": portable(config).model_dump(mode="json"),
@@ -248,6 +254,7 @@ def results_doc(config, results, measured, verdicts, notes, timings, datasets) -
         "diverged": [{"run": k, "epoch": e} for k, e in measured.diverged],
         "summary": measured.summary.to_dict(orient="records"),
         "sweeps": measured.sweeps.to_dict(orient="records"),
+        **({"data_sweeps": measured.data_sweeps.to_dict(orient="records")} if len(measured.data_sweeps) else {}),
         "claims": [claim_json(c) for c in verdicts.claims],
         "checks": [finding_json(f) for f in verdicts.checks],
         "observations": notes,
@@ -275,25 +282,25 @@ def claim_json(c) -> dict:
             "secondary": [finding_json(f) for f in c.secondary]}
 
 
-def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, force: bool = False) -> list[Path]:
+def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, force: bool = False, data=None) -> list[Path]:
     """Write every output into a fresh folder next to the output folder, then swap the whole set in at once."""
     def fill(folder: Path) -> None:
         for name, payload in outputs.items():
             (folder / name).write_bytes(payload)
         if results:
-            _save_models(folder / "models", results, config)
+            _save_models(folder / "models", results, config, data)
 
     return outdir.replace_outputs(out_dir, fill, force)
 
 
-def _save_models(folder: Path, results, config) -> None:
+def _save_models(folder: Path, results, config, data=None) -> None:
     """Save each run's trained model as a .keras file that keras.models.load_model reads without a warning."""
     from reportgen.models import build_model
     from reportgen.training.runs import model_file_name
 
     folder.mkdir()
     for r in results:
-        model = r.extras.get("model") or build_model(r.run.variant, config.model)
+        model = r.extras.get("model") or build_model(r.run.variant, config.model, data)  # data: its inputs and classes
         model.set_weights(r.weights)
         if not model.optimizer.built:  # an unbuilt optimizer makes load_model warn that it skips the saved one
             model.optimizer.build(model.trainable_variables)

@@ -14,13 +14,13 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import BoundarySet, Design, StudyAnalysis, log_bands
-from reportgen.data import Dataset
+from reportgen.analysis import BoundarySet, DataInfo, Design, StudyAnalysis, log_bands
+from reportgen.data import Dataset, View
 from reportgen.measures import Frame
 
 FILE = "report-data.npz"
-TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins")
-FORMAT = 1
+TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins", "data_runs", "data_sweeps")
+FORMAT = 2
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -39,6 +39,8 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
         arrays["bayes_grid"] = a.bayes_grid
     for split in ("train", "val", "test"):
         arrays[f"data_x_{split}"], arrays[f"data_y_{split}"] = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    if a.view is not None:
+        arrays["view_origin"], arrays["view_axes"] = a.view.origin, a.view.axes
     names = list(a.variants)
     for i, v in enumerate(names):
         for key, values in a.histories[v].items():
@@ -55,13 +57,18 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
         b = a.sweep_boundaries[point]
         arrays[f"sweep_{j}_probs"], arrays[f"sweep_{j}_background"] = b.probs.astype(np.float32), b.background.astype(np.float32)
     keys = list(a.test_predictions)
+    bits = all(p.dtype == bool for p in a.test_predictions.values())  # two classes: one bit per point, else a byte
     for j, key in enumerate(keys):
-        arrays[f"pred_{j}"] = np.packbits(a.test_predictions[key])
+        arrays[f"pred_{j}"] = np.packbits(a.test_predictions[key]) if bits else a.test_predictions[key].astype(np.uint8)
     meta = {"format": FORMAT, "variants": names, "reference": a.reference, "seeds": a.seeds, "design": asdict(a.design),
             "diverged": a.diverged, "bayes": a.bayes, "thresholds": a.thresholds, "confidence": a.confidence,
             "chance": a.chance, "boundary_seeds": {v: b.seeds for v, b in a.boundaries.items()},
             "sweep_points": [[k, s, a.sweep_boundaries[(k, s)].seeds] for k, s in sweep_points],
-            "prediction_keys": keys, "prediction_sizes": [int(a.test_predictions[k].size) for k in keys],
+            "prediction_keys": keys, "prediction_sizes": [int(a.test_predictions[k].size) for k in keys], "prediction_bits": bits,
+            "data_info": asdict(a.data), "dataset": {"class_names": list(data.class_names), "feature_names": list(data.feature_names),
+                                                     "has_generator": data.has_generator},
+            "view": None if a.view is None else {"labels": list(a.view.labels), "measured": a.view.measured,
+                                                 "sentence": a.view.sentence},
             "tables": {t: _table(getattr(a, t)) for t in TABLES}}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buf = io.BytesIO()
@@ -81,9 +88,15 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
     histories = {v: {k.split("_", 2)[2]: arrays[k] for k in arrays if k.startswith(f"hist_{i}_")} for i, v in enumerate(names)}
     tables = {t: _frame_of(text) for t, text in meta["tables"].items()}
     runs = tables["runs"]
-    data = Dataset(*(arrays[f"data_{xy}_{s}"] for s in ("train", "val", "test") for xy in ("x", "y")))
-    preds = {k: np.unpackbits(arrays[f"pred_{j}"])[:n].astype(bool)
-             for j, (k, n) in enumerate(zip(meta["prediction_keys"], meta["prediction_sizes"]))}
+    ds = meta["dataset"]
+    data = Dataset(*(arrays[f"data_{xy}_{s}"] for s in ("train", "val", "test") for xy in ("x", "y")),
+                   class_names=tuple(ds["class_names"]), feature_names=tuple(ds["feature_names"]), has_generator=ds["has_generator"])
+    unpack = (lambda b, n: np.unpackbits(b)[:n].astype(bool)) if meta["prediction_bits"] else (lambda b, n: b)  # noqa: E731
+    preds = {k: unpack(arrays[f"pred_{j}"], n) for j, (k, n) in enumerate(zip(meta["prediction_keys"], meta["prediction_sizes"]))}
+    view = None if meta["view"] is None else View(arrays["view_origin"], arrays["view_axes"], tuple(meta["view"]["labels"]),
+                                                  meta["view"]["measured"], meta["view"]["sentence"])
+    info = meta["data_info"]
+    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
     analysis = StudyAnalysis(
         variants=names, reference=meta["reference"], seeds=meta["seeds"], design=Design(**meta["design"]),
         runs=runs, main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
@@ -99,5 +112,6 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
         first_layer={v: arrays[f"first_{i}"] for i, v in enumerate(names) if f"first_{i}" in arrays},
         diverged=[tuple(d) for d in meta["diverged"]], bayes=meta["bayes"], bayes_grid=arrays.get("bayes_grid"), frame=frame,
         thresholds=meta["thresholds"], confidence=meta["confidence"], test_predictions=preds, chance=meta["chance"],
+        data=info, view=view,
     )
     return analysis, data

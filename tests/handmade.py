@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import Design, StudyAnalysis, _paired_summary, metric_columns, reference_variant, summarise
+from reportgen.analysis import DataInfo, Design, StudyAnalysis, _paired_summary, metric_columns, reference_variant, summarise
 from reportgen.measures import Frame
 
 THRESHOLDS = [1e-3, 1e-2]
@@ -45,7 +45,8 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
         sweep_boundaries={}, snapshots={},
         first_layer={}, twins=pd.DataFrame(twin_rows, columns=["variant", "seed", "acc_diff", "disagreement"]),
         diverged=[], bayes={}, bayes_grid=None, frame=frame, thresholds=THRESHOLDS, confidence=0.95,
-        test_predictions={},
+        test_predictions={}, data=DataInfo(n_train=config.n_train, n_val=config.data.n_samples - config.n_train,
+                                           n_test=config.data.test_samples),
     )
 
 

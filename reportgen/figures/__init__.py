@@ -46,6 +46,8 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec("pruning", "Accuracy after magnitude pruning", curves.draw_pruning),
         FigureSpec("sweeps", "Regularization strength sweeps", curves.draw_sweeps),
         FigureSpec("sweep_boundaries", "Decision boundaries across strengths", maps.draw_sweep_boundaries),
+        FigureSpec("data_sweeps", "The benefit of regularization against the amount and noise of the data",
+                   curves.draw_data_sweeps),
     ]
     return specs
 

@@ -6,6 +6,7 @@ import io
 import textwrap
 from dataclasses import dataclass
 
+import matplotlib.colors
 import matplotlib.style
 import numpy as np
 import seaborn as sns
@@ -68,6 +69,28 @@ class Study:
     def ci(self) -> str:
         """The confidence level as a percentage, e.g. '95%'."""
         return f"{self.analysis.confidence * 100:g}%"
+
+    @property
+    def class_colours(self) -> list:
+        """One colour per class: the two ends of the probability colormap for two classes, a qualitative palette beyond."""
+        n = self.analysis.data.n_classes
+        if n == 2:
+            return list(CLASS_COLOURS)
+        return [matplotlib.colors.to_hex(c) for c in sns.color_palette("tab10" if n <= 10 else "tab20", n)]
+
+    def colours_of(self, y) -> list:
+        """The colour of each point's class."""
+        return [self.class_colours[int(c)] for c in y]
+
+    def plane(self, x: np.ndarray) -> np.ndarray:
+        """Points of the first replicate in the plane of the boundary figures (its inputs themselves for 2-D data)."""
+        view = self.analysis.view
+        return x if view is None else view.project(x)
+
+    def class_label(self, k: int) -> str:
+        """A class as legends name it: 'class 0' for numbered classes, else its name."""
+        name = self.analysis.data.class_names[k]
+        return f"class {name}" if name.isdigit() else safe_text(name, 24)
 
 
 def safe_text(name: str, width: int = 0) -> str:
@@ -196,3 +219,31 @@ def reference(study: Study) -> str | None:
     return ref if ref and summary(study.analysis, ref, "test_accuracy") else None
 
 
+
+
+def class_background(ax, xs, ys, probs: np.ndarray, colours: list, alpha: float = 0.6) -> None:
+    """Shade each grid cell in its predicted class's colour, paler where the network is less sure (more than two
+    classes: P(each class) [rows, cols, K])."""
+    k = probs.shape[-1]
+    best = np.nan_to_num(probs, nan=1.0 / k).max(axis=-1)
+    rgb = np.array([matplotlib.colors.to_rgb(c) for c in colours])[np.argmax(np.nan_to_num(probs), axis=-1)]
+    strength = alpha * np.clip((best - 1.0 / k) / (1.0 - 1.0 / k), 0.15, 1.0)  # a sure cell is fully shaded
+    ax.imshow(np.dstack([rgb, strength]), extent=(xs[0], xs[-1], ys[0], ys[-1]), origin="lower", interpolation="nearest",
+              aspect="auto")
+
+
+def class_lines(ax, xs, ys, probs: np.ndarray, **style) -> None:
+    """Draw the boundaries between more than two classes: the 0 contour of each class's margin over the best other
+    (each boundary is drawn by both of its classes, on the same line)."""
+    probs = np.asarray(probs, float)
+    for k in range(probs.shape[-1]):
+        margin = probs[..., k] - np.delete(probs, k, axis=-1).max(axis=-1)
+        if np.nanmin(margin) < 0 < np.nanmax(margin):
+            ax.contour(xs, ys, np.ma.masked_invalid(margin), levels=[0.0], **style)
+
+
+def class_handles(study: Study) -> list:
+    """Legend entries: one colour patch per class."""
+    from matplotlib.patches import Patch
+
+    return [Patch(color=c, label=study.class_label(k)) for k, c in enumerate(study.class_colours)]

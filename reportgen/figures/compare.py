@@ -7,34 +7,33 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from reportgen.figures.common import (
-    CLASS_COLOURS,
-    FULL_WIDTH_IN,
-    Study,
-    contour_lines,
-    inside_region,
-    line_band,
-    plain_log_ticks,
-    safe_text,
-)
+from reportgen.figures.common import FULL_WIDTH_IN, Study, class_lines, contour_lines, inside_region, line_band, plain_log_ticks, safe_text
 
 BASE_COLOUR = "0.45"
 
 
 def _contours(ax, bset, colour, width: float) -> None:
     """Every replicate's 0.5 contour inside the data region."""
-    contour_lines(ax, bset.xs, bset.ys, bset.probs, colour, width, max(0.2, min(0.8, 4 / len(bset.probs))))
+    alpha = max(0.2, min(0.8, 4 / len(bset.probs)))
+    if bset.probs.ndim == 4:  # beyond two classes: one probability per class
+        for probs in bset.probs:
+            class_lines(ax, bset.xs, bset.ys, probs, colors=[colour], linewidths=width, alpha=alpha)
+    else:
+        contour_lines(ax, bset.xs, bset.ys, bset.probs, colour, width, alpha)
 
 
 def _boundary_panel(ax, study: Study, name: str, ref: str) -> None:
     a, d = study.analysis, study.data
-    ax.scatter(d.x_train[:, 0], d.x_train[:, 1], c=[CLASS_COLOURS[int(c)] for c in d.y_train], s=6, alpha=0.35, linewidths=0)
+    points = study.plane(d.x_train)
+    ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(d.y_train), s=6, alpha=0.35, linewidths=0)
     _contours(ax, a.boundaries[ref], BASE_COLOUR, 0.7)
     _contours(ax, a.boundaries[name], study.colours[name], 0.9)
-    if a.bayes_grid is not None:
+    if a.bayes_grid is not None and a.bayes_grid.ndim == 3:
+        class_lines(ax, a.frame.xs, a.frame.ys, a.bayes_grid, colors="#f2c200", linewidths=1.4, linestyles="--")
+    elif a.bayes_grid is not None:
         contour_lines(ax, a.frame.xs, a.frame.ys, [inside_region(a.bayes_grid, a.frame)], "#f2c200", 1.4, style="--")
     ax.set(xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]), aspect="equal", xticks=[], yticks=[],
-           title="0.5 decision boundaries")
+           title="0.5 decision boundaries" if a.data.n_classes == 2 else "decision boundaries")
 
 
 def _loss_panel(ax, study: Study, name: str, ref: str) -> None:
@@ -73,7 +72,9 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     handles.append(Patch(color=study.colours[name], alpha=0.6, label=f"{safe_text(name, 24)} weights"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
     n = len(a.seeds)
-    return (f"{name} (colour) against {ref} (grey), {study.seeds}. Left: the 0.5 decision boundary of every replicate "
-            f"inside the region holding 99% of the data, over the first replicate's training points. Middle: mean "
+    what = "the 0.5 decision boundary" if a.data.n_classes == 2 else "the boundaries between predicted classes"
+    where = "inside the region holding 99% of the data" if not a.data.boundary_note else "on the plane of the boundary figure"
+    return (f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate "
+            f"{where}, over the first replicate's training points. Middle: mean "
             f"training (dashed) and validation (solid) loss per epoch{' with ' + study.ci + ' bands' if n > 1 else ''}. "
             f"Right: first-layer kernel weights of all replicates pooled (grey outline: {ref}).")

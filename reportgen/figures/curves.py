@@ -65,11 +65,12 @@ def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
         axes[0].set_ylim(losses.min() / 1.5, losses.max() * 1.5)
     plain_log_ticks(axes[0].yaxis)
     _loss_legend(fig, early_stops=any(suffixes))
+    loss = "binary" if a.data.n_classes == 2 else "categorical"
     fig.supxlabel("epoch")
-    fig.supylabel("binary cross-entropy (log scale)")
+    fig.supylabel(f"{loss} cross-entropy (log scale)")
     stops = (" A grey span marks the epochs at which runs stopped early, the dotted line their median; after a replicate "
              "stops, the curve averages the replicates still running." if any(suffixes) else "")
-    return (f"Binary cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
+    return (f"{loss.capitalize()} cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
             f"epoch's mini-batches with dropout active, as Keras reports it) and validation loss (solid); "
             f"{study.spread.replace('lines are means', 'lines are geometric means')} (computed on the log of the loss, "
             f"as the axis shows it).{stops}")
@@ -173,3 +174,47 @@ def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> 
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles) if ncols > 1 else 1, frameon=False)
 
 
+
+
+DATA_SWEEP_ROWS = (("test_accuracy", "test accuracy"), ("gap", "generalization gap"))
+
+
+def _data_sweep_panel(ax, study: Study, part: pd.DataFrame, axis: str, names: list[str]) -> None:
+    """One metric's paired differences from the baseline along one data axis, a line and band per variant."""
+    for name in names:
+        line = part[part["variant"] == name].sort_values("setting")
+        x = line["n_train"] if axis == "n_samples" else line["setting"]
+        line_band(ax, x, line["mean"] * 100, line["low"] * 100, line["high"] * 100, study.colours[name], marker="o",
+                  markersize=3, lw=1.3)
+    ax.axhline(0, color="0.3", linestyle="--", linewidth=0.8)
+    if axis == "n_samples":
+        ax.set_xscale("log")
+    ticks = sorted(set(part["n_train" if axis == "n_samples" else "setting"]))
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # the settings trained, nothing in between
+    ax.minorticks_off()
+
+
+def draw_data_sweeps(fig: MplFigure, study: Study) -> str | None:
+    """Plot each regularizer's paired difference from the baseline in test accuracy and generalization gap against
+    the training-set size and the noise."""
+    a, sweeps = study.analysis, study.analysis.data_sweeps
+    if sweeps.empty:
+        return None
+    diffs = sweeps[sweeps["kind"] == "difference"]
+    axes_present = [axis for axis in ("n_samples", "noise") if axis in set(diffs["axis"])]
+    names = [v for v in a.variants if v in set(diffs["variant"])]
+    fig.set_size_inches(min(FULL_WIDTH_IN, 2.2 + 2.6 * len(axes_present)), 4.6)
+    grid = fig.subplots(len(DATA_SWEEP_ROWS), len(axes_present), squeeze=False, sharex="col", sharey="row")
+    for c, axis in enumerate(axes_present):
+        for r, (metric, label) in enumerate(DATA_SWEEP_ROWS):
+            _data_sweep_panel(grid[r, c], study, diffs[(diffs["axis"] == axis) & (diffs["metric"] == metric)], axis, names)
+            grid[r, 0].set_ylabel(f"{label}:\nvariant − {safe_text(a.reference)} (pp)")
+        grid[-1, c].set_xlabel("training-set size (log scale)" if axis == "n_samples" else "data noise")
+    variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls="--", lw=0.8, label="no difference")])
+    return (f"Each regularized variant's paired difference from {a.reference} (the variant minus {a.reference} on the "
+            f"same replicate) in test accuracy (top: above zero, the regularizer helped) and in the generalization gap "
+            f"(bottom: below zero, it reduced overfitting), against "
+            + " and against ".join("the training-set size (rows left for training after the validation split)"
+                                   if axis == "n_samples" else "the noise of the generator" for axis in axes_present)
+            + f"; {study.spread}. The interval at each point stands alone (not corrected for the number of points); "
+            f"whether the benefit shrinks as the training set grows is judged by the slope test of the claim.")

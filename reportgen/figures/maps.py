@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from reportgen.analysis import BoundarySet
-from reportgen.data import Dataset
 from reportgen.figures.common import (
-    CLASS_COLOURS,
     FULL_WIDTH_IN,
     MAX_WIDTH_CM,
     PROB_CMAP,
     SWEEP_LABELS,
     Study,
+    class_background,
+    class_handles,
+    class_lines,
     contour_lines,
     inside_region,
     panel_grid,
@@ -30,15 +30,24 @@ def _aspect(bset: BoundarySet) -> float:
     return float((bset.ys[-1] - bset.ys[0]) / (bset.xs[-1] - bset.xs[0]))
 
 
-def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float = 10, bayes=None):
-    """Draw the first run's P(class 1), every run's 0.5 contour inside the data region, the Bayes boundary (dashed)
-    and the first replicate's training points; return the mappable."""
-    filled = ax.contourf(bset.xs, bset.ys, bset.background, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
-    contour_lines(ax, bset.xs, bset.ys, bset.probs, "black", 0.6, max(0.25, min(0.8, 4 / len(bset.probs))))
-    if bayes is not None:
-        contour_lines(ax, bset.xs, bset.ys, [bayes], "#f2c200", 1.4, style="--")
-    colours = [CLASS_COLOURS[int(c)] for c in data.y_train]
-    ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=colours, s=point_size, edgecolors="black", linewidths=0.4)
+def _probability_panel(ax, bset: BoundarySet, study: Study, point_size: float = 10, bayes=None):
+    """Draw the first run's P(class 1) (beyond two classes: its predicted class), every run's decision boundary inside
+    the data region, the Bayes boundary (dashed) and the first replicate's training points; return the mappable (None
+    beyond two classes: the legend names the classes instead of a colorbar)."""
+    data, lines = study.data, dict(alpha=max(0.25, min(0.8, 4 / len(bset.probs))))
+    if bset.background.ndim == 3:
+        filled = class_background(ax, bset.xs, bset.ys, bset.background, study.class_colours)
+        for probs in bset.probs:
+            class_lines(ax, bset.xs, bset.ys, probs, colors="black", linewidths=0.6, **lines)
+        if bayes is not None:
+            class_lines(ax, bset.xs, bset.ys, bayes, colors="#f2c200", linewidths=1.4, linestyles="--")
+    else:
+        filled = ax.contourf(bset.xs, bset.ys, bset.background, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
+        contour_lines(ax, bset.xs, bset.ys, bset.probs, "black", 0.6, lines["alpha"])
+        if bayes is not None:
+            contour_lines(ax, bset.xs, bset.ys, [bayes], "#f2c200", 1.4, style="--")
+    points = study.plane(data.x_train)
+    ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(data.y_train), s=point_size, edgecolors="black", linewidths=0.4)
     ax.set_xlim(bset.xs[0], bset.xs[-1])
     ax.set_ylim(bset.ys[0], bset.ys[-1])
     ax.set_aspect("equal")
@@ -49,28 +58,41 @@ def _probability_panel(ax, bset: BoundarySet, data: Dataset, point_size: float =
 def draw_dataset(fig: MplFigure, study: Study) -> str:
     """Scatter the train, validation and test points, coloured by class."""
     d, ax = study.data, fig.subplots()
-    bounds = d.bounds()
+    planar = {s: study.plane(getattr(d, f"x_{s}")) for s in ("train", "val", "test")}
+    pts = np.vstack([planar["train"], planar["val"]])
+    bounds = tuple(float(v) for v in (pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5, pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5))
     fig.set_size_inches(5.2, 5.2 * (bounds[3] - bounds[2]) / (bounds[1] - bounds[0]) + 0.5)
     for split, marker, size, alpha, edge in (("test", "o", 4, 0.3, "none"), ("train", "o", 26, 1.0, "white"),
                                              ("val", "^", 40, 1.0, "black")):
-        x, y = getattr(d, f"x_{split}"), getattr(d, f"y_{split}")
-        ax.scatter(x[:, 0], x[:, 1], c=[CLASS_COLOURS[int(c)] for c in y], marker=marker, s=size, alpha=alpha,
-                   edgecolors=edge, linewidths=0.6)
-    ax.set(xlim=bounds[:2], ylim=bounds[2:], xlabel="x1", ylabel="x2", aspect="equal")
+        x, y = planar[split], getattr(d, f"y_{split}")
+        ax.scatter(x[:, 0], x[:, 1], c=study.colours_of(y), marker=marker, s=size, alpha=alpha, edgecolors=edge, linewidths=0.6)
+    labels = study.analysis.data.view_labels
+    ax.set(xlim=bounds[:2], ylim=bounds[2:], xlabel=safe_text(labels[0], 40), ylabel=safe_text(labels[1], 40), aspect="equal")
     marker = dict(ls="none", color="0.45")
     handles = [Line2D([], [], marker="o", markeredgecolor="white", markersize=6, label="train", **marker),
                Line2D([], [], marker="^", markeredgecolor="black", markersize=7, label="validation", **marker),
-               Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker),
-               Patch(color=CLASS_COLOURS[0], label="class 0"), Patch(color=CLASS_COLOURS[1], label="class 1")]
+               Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker), *class_handles(study)]
     fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    return _dataset_caption(study)
+
+
+def _dataset_caption(study: Study) -> str:
+    """What the data figure shows: the data, its splits, what a replicate redraws and the plane shown."""
+    d, cfg, info = study.data, study.config.data, study.analysis.data
+    if not cfg.generated:
+        scope = (f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
+                 if cfg.resample else "Every replicate uses this one split of the rows.")
+        return (f"{info.title}: {len(d.y_train)} training rows (circles) and {len(d.y_val)} validation rows (triangles), "
+                f"plus {len(d.y_test)} test rows (small light dots) used only to measure accuracy; colour is the class. "
+                f"{scope} {info.view_sentence}").rstrip()
     scope = (f"Each of the {study.seeds} draws its own training, validation and test points from the same generator "
              f"(shown: the first replicate), so every interval in this report covers the data draw too."
-             if study.config.data.resample else
+             if cfg.resample else
              "Every replicate trains on these same points: a replicate changes only the initial weights, batch order "
-             "and dropout masks, so the intervals in this report are about this one sample of make_moons.")
-    return (f"The make_moons data (noise {study.config.data.noise:g}): {len(d.y_train)} training points (circles) and "
+             f"and dropout masks, so the intervals in this report are about this one sample of {info.title}.")
+    return (f"The {info.title} data (noise {cfg.noise:g}): {len(d.y_train)} training points (circles) and "
             f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} test points (small light dots) "
-            f"used only to measure accuracy; colour is the class. {scope}")
+            f"used only to measure accuracy; colour is the class. {scope} {info.view_sentence}").rstrip()
 
 
 def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
@@ -83,21 +105,50 @@ def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
     # 1.6 in of the width go to the colorbar, ticks and axis labels; 0.3 in of each row to the one-line title.
     axes = panel_grid(fig, len(names), (FULL_WIDTH_IN - 1.6) / 3 * _aspect(first) + 0.3, margins=(1.6, 0.3))
     for ax, name in zip(axes, names):
-        filled = _probability_panel(ax, a.boundaries[name], study.data, bayes=inside_region(a.bayes_grid, a.frame))
+        filled = _probability_panel(ax, a.boundaries[name], study, bayes=inside_region(a.bayes_grid, a.frame))
         acc = summary(a, name, "test_accuracy")
         ax.set_title(safe_text(name, 26) + (f" · {acc['mean']:.1%}" if acc else ""))
-    fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.9)
-    fig.supxlabel("x1")
-    fig.supylabel("x2")
-    n = len(a.seeds)
-    lines = (f"Thin black lines: the 0.5 decision boundary of each of the {study.seeds}, drawn inside the region that "
-             f"holds 99% of the data (where boundary length is measured); where they spread apart, replicates disagree."
-             if n > 1 else "Black line: the 0.5 decision boundary, inside the region that holds 99% of the data.")
+    _plane_legend(fig, study, filled, axes, shrink=0.9)
+    fig.supxlabel(safe_text(a.data.view_labels[0], 50))
+    fig.supylabel(safe_text(a.data.view_labels[1], 50))
+    return _boundaries_caption(study)
+
+
+def _background_words(study: Study) -> str:
+    """What a boundary panel's background shows."""
+    return ("the predicted probability of class 1" if study.analysis.data.n_classes == 2 else
+            "the predicted class (colour), paler where the network is less sure")
+
+
+def _boundary_words(study: Study) -> str:
+    """What a boundary panel's lines are."""
+    return "the 0.5 boundary" if study.analysis.data.n_classes == 2 else "the boundaries between predicted classes"
+
+
+def _plane_legend(fig: MplFigure, study: Study, filled, axes, **colorbar) -> None:
+    """A colorbar of P(class 1) for two classes; beyond, a legend of the class colours."""
+    if filled is not None:
+        fig.colorbar(filled, ax=axes, label="P(class 1)", **colorbar)
+    else:
+        fig.legend(handles=class_handles(study), loc="outside right upper", frameon=False)
+
+
+def _boundaries_caption(study: Study) -> str:
+    """What the decision-boundary figure shows, in words that fit two classes or more and the plane used."""
+    a, n = study.analysis, len(study.analysis.seeds)
+    binary = a.data.n_classes == 2
+    what = "the 0.5 decision boundary" if binary else "the boundaries between predicted classes"
+    where = ("drawn inside the region that holds 99% of the data (where boundary length is measured)" if not a.data.boundary_note
+             else "drawn over the whole plane")
+    lines = (f"Thin black lines: {what} of each of the {study.seeds}, {where}; where they spread apart, replicates disagree."
+             if n > 1 else f"Black lines: {what}, {where}.")
     bayes = (" Dashed yellow line: the Bayes-optimal boundary of the data generator, in the same region."
              if a.bayes_grid is not None else "")
-    return (f"Background: predicted probability of class 1 of each variant's first replicate. {lines}{bayes} Dots: "
+    background = ("predicted probability of class 1" if binary else
+                  "the predicted class (colour), paler where the network is less sure")
+    return (f"Background: {background} of each variant's first replicate. {lines}{bayes} Dots: "
             f"the first replicate's training points, coloured by class. Titles give the "
-            f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}).")
+            f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}). {a.data.view_sentence}").rstrip()
 
 
 def _sweep_title(kind: str, strength: float) -> str:
@@ -146,14 +197,15 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
             if j >= len(strengths):  # an unused cell after the last strength stays empty
                 ax.axis("off")
                 continue
-            filled = _probability_panel(ax, bounds[(kind, strengths[j])], study.data, point_size=4)
+            filled = _probability_panel(ax, bounds[(kind, strengths[j])], study, point_size=4)
             ax.set(title=_sweep_title(kind, strengths[j]), xticks=[], yticks=[], xlim=(x0, x1), ylim=(y0, y1))
         r += 1 + rows[kind]
-    fig.colorbar(filled, ax=panels, location="bottom", label="P(class 1)", shrink=min(0.9, 2.5 / ncols), aspect=35)
+    _plane_legend(fig, study, filled, panels, location="bottom", shrink=min(0.9, 2.5 / ncols), aspect=35)
     return (f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
             f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
-            f"is the predicted probability of class 1, the black line the 0.5 boundary, dots the training points; "
-            f"all panels share the axes of the decision-boundary figure.")
+            f"is {_background_words(study)}, the black line{'' if study.analysis.data.n_classes == 2 else 's'} "
+            f"{_boundary_words(study)}, dots the training points; "
+            f"all panels share the axes of the decision-boundary figure. {study.analysis.data.view_sentence}").rstrip()
 
 
 
@@ -174,17 +226,22 @@ def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
         for c, epoch in enumerate(epochs):
             ax = axes[r, c]
             probs = a.snapshots[name].get(epoch)
-            if probs is not None:
+            if probs is not None and probs.ndim == 3:
+                filled = class_background(ax, a.frame.xs, a.frame.ys, probs, study.class_colours)
+                class_lines(ax, a.frame.xs, a.frame.ys, probs, colors="black", linewidths=0.8)
+            elif probs is not None:
                 filled = ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
                 contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
-            ax.scatter(d.x_train[:, 0], d.x_train[:, 1], c=[CLASS_COLOURS[int(k)] for k in d.y_train], s=3, linewidths=0)
+            points = study.plane(d.x_train)
+            ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(d.y_train), s=3, linewidths=0)
             ax.set(xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
             if r == 0:
                 ax.set_title(f"epoch {epoch}")
             if c == 0:
                 ax.set_ylabel(safe_text(name, 14))
-    fig.colorbar(filled, ax=axes, label="P(class 1)", shrink=0.6)
-    return (f"The decision boundary (black, 0.5 contour) of each variant's first replicate (of {study.seeds}) after "
-            f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that replicate's training points; "
-            f"the background is the predicted probability of class 1. Read a row left to right to see where a network "
-            f"starts to bend its boundary around single points.")
+    _plane_legend(fig, study, filled, axes, shrink=0.6)
+    lines = "0.5 contour" if a.data.n_classes == 2 else "between the predicted classes"
+    return (f"The decision boundary (black, {lines}) of each variant's first replicate (of "
+            f"{study.seeds}) after {', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that "
+            f"replicate's training points; the background is {_background_words(study)}. Read a row left to right to see where a network "
+            f"starts to bend its boundary around single points. {a.data.view_sentence}").rstrip()

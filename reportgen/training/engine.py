@@ -120,7 +120,7 @@ def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, batch_mask=Non
             keep = noise(i, tuple(h.shape[1:])) >= rate
             h = tf.where(keep, h / (1.0 - rate), 0.0)
     out = tf.matmul(h, w[lay.index("kernel", len(net.hidden))]) + w[lay.index("bias", len(net.hidden))][:, None, :]
-    return out[..., 0], batch_stats
+    return (out[..., 0] if net.outputs == 1 else out), batch_stats
 
 
 def _penalty(lay: _Layers, w: list, hyper):
@@ -132,10 +132,14 @@ def _penalty(lay: _Layers, w: list, hyper):
 
 
 def _bce(labels, logits):
+    if logits.shape.rank == 3:  # [runs, rows, classes]: a softmax over more than two classes, categorical cross-entropy
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
 def _accuracy(labels, logits):
+    if logits.shape.rank == 3:
+        return tf.cast(tf.equal(tf.cast(tf.argmax(logits, axis=-1), tf.float32), labels), tf.float32)
     return tf.cast(tf.equal(tf.cast(logits > 0.0, tf.float32), labels), tf.float32)
 
 

@@ -53,8 +53,8 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     from reportgen._tf import keras
 
     keras.utils.set_random_seed(run.seed)
-    model = build_model(run.variant, config.model)
-    model.set_weights(initial_weights(Network.of(run.variant, config.model), dense_init))
+    model = build_model(run.variant, config.model, data)
+    model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
     recorder = _recorder(progress, run.key)
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reportgen.config import StudyConfig, VariantConfig
+from reportgen.config import DataConfig, StudyConfig, VariantConfig
 
 # Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")
@@ -15,22 +15,46 @@ INIT_STRIDE = 1_000_003  # init k of replicate s draws its weights with seed s +
 
 
 @dataclass(frozen=True)
+class DataPoint:
+    """A data-sweep setting other than the study's own data: one number of points (n_samples) or one noise level."""
+
+    axis: str  # 'n_samples' or 'noise'
+    value: float
+
+    @property
+    def label(self) -> str:
+        """Say it as a study file would, e.g. 'n_samples=400' or 'noise=0.3'."""
+        return f"{self.axis}={self.value:g}"
+
+    def apply(self, cfg: DataConfig) -> DataConfig:
+        """The study's data settings at this point."""
+        return cfg.model_copy(update={self.axis: int(self.value) if self.axis == "n_samples" else float(self.value)})
+
+
+@dataclass(frozen=True)
 class Run:
-    """One model to train: a variant's settings, a replicate and which initial weights of it.
+    """One model to train: a variant's settings, a replicate, which initial weights of it, and which data setting.
 
     The replicate (seed) fixes the data draw, the batch order and the dropout masks; `init` 0 takes the replicate's
     initial weights, init k > 0 a different draw of them with everything else equal (to measure how much the
-    result depends on initialization alone).
+    result depends on initialization alone). `data` is a data-sweep point, None for the study's own data.
     """
 
     variant: VariantConfig
     seed: int
     init: int = 0
+    data: DataPoint | None = None
 
     @property
     def key(self) -> str:
-        """Return a unique readable id such as 'l1/seed3' or 'baseline/seed3/init1'."""
-        return f"{self.variant.name}/seed{self.seed}" + (f"/init{self.init}" if self.init else "")
+        """Return a unique readable id such as 'l1/seed3', 'baseline/seed3/init1' or 'l2/seed3/n_samples=400'."""
+        return (f"{self.variant.name}/seed{self.seed}" + (f"/init{self.init}" if self.init else "")
+                + (f"/{self.data.label}" if self.data else ""))
+
+    @property
+    def data_key(self):
+        """The key of this run's dataset: its seed, or (seed, data point) at a data-sweep point."""
+        return self.seed if self.data is None else (self.seed, self.data)
 
     @property
     def init_seed(self) -> int:
@@ -81,7 +105,22 @@ def plan_runs(config: StudyConfig) -> list[Run]:
                 known.add(settings_key(v))
                 variants.append(v)
     runs = [Run(v, seed) for v in variants for seed in config.training.seeds]
-    return runs + [Run(v, seed, init=1) for v in twinned(config) for seed in config.training.seeds]
+    runs += [Run(v, seed, init=1) for v in twinned(config) for seed in config.training.seeds]
+    return runs + [Run(v, seed, data=point) for point in data_points(config) for v in config.variants
+                   for seed in config.training.seeds]
+
+
+def data_points(config: StudyConfig) -> list[DataPoint]:
+    """The data-sweep points to train, in sweep order; a point equal to the study's own data reuses its runs."""
+    points = [DataPoint(axis, value) for axis in config.sweeps.data_axes() for value in getattr(config.sweeps, axis)]
+    return [p for p in points if p.apply(config.data) != config.data]
+
+
+def group_key(run: Run, data, config: StudyConfig) -> tuple:
+    """What the runs of one engine graph share: the network shape and the numbers of training and validation rows."""
+    from reportgen.models import Network
+
+    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val)
 
 
 def twinned(config: StudyConfig) -> list[VariantConfig]:
@@ -106,7 +145,8 @@ def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:
 
 def snapshotted(run: Run, config: StudyConfig) -> bool:
     """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
-    return run.init == 0 and run.seed == config.training.seeds[0] and any(v.name == run.variant.name for v in config.variants)
+    return (run.init == 0 and run.data is None and run.seed == config.training.seeds[0]
+            and any(v.name == run.variant.name for v in config.variants))
 
 
 def model_file_name(key: str) -> str:

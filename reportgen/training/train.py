@@ -13,7 +13,7 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.errors import TrainingError
 from reportgen.models import Network, initial_dense_weights, initial_weights
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult
+from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
@@ -26,17 +26,18 @@ def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfi
     cancel: a threading.Event; when set, training stops between chunks of epochs and Interrupted is raised.
     """
     progress = progress or (lambda n, label: None)
-    init = {s: initial_dense_weights(config.model, s) for s in sorted({r.init_seed for r in runs})}
+    shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
+    init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
         from reportgen.training.keras_fit import train_one
 
-        return [train_one(run, datasets[run.seed], config, init[run.init_seed], progress) for run in runs]
-    groups: dict[Network, list[Run]] = defaultdict(list)
+        return [train_one(run, datasets[run.data_key], config, init[run.init_seed], progress) for run in runs]
+    groups: dict[tuple[Network, int, int], list[Run]] = defaultdict(list)
     for run in runs:
-        groups[Network.of(run.variant, config.model)].append(run)
+        groups[group_key(run, datasets[run.data_key], config)].append(run)
     # One thread per graph: XLA compiles and TensorFlow runs outside the GIL, so two groups overlap on two cores.
     with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
-        done = pool.map(lambda item: _train_group(item[0], item[1], datasets, config, init, progress), groups.items())
+        done = pool.map(lambda item: _train_group(item[0][0], item[1], datasets, config, init, progress), groups.items())
         results = {result.run.key: result for group in done for result in group}
     return [results[r.key] for r in runs]
 
@@ -46,7 +47,7 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
     from reportgen.training import engine
 
     tc = config.training
-    data = [datasets[r.seed] for r in runs]
+    data = [datasets[r.data_key] for r in runs]
     spec = engine.GroupSpec(
         network=network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
         shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=min(tc.epochs, MAX_CHUNK),
