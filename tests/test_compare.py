@@ -77,7 +77,7 @@ def test_an_unchanged_pair_says_no_meaningful_change():
     assert not changes.meaningful and changed_verdicts(changes) == [] and regressions(changes) == []
     md = render_markdown(changes)
     assert "No meaningful change: the 4 claims have the same verdicts" in md
-    assert "for the 3 variants (95% intervals, paired over 8 replicates)" in md
+    assert "for the 3 variants (95% intervals spread over 18 comparisons, paired over 8 replicates)" in md
 
 
 def test_a_large_shift_is_reported_with_its_interval_and_a_small_one_is_not():

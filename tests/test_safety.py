@@ -123,7 +123,8 @@ def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):
     doc = json.loads((built["out"] / "results.json").read_text())
     # shared outputs carry the folder relative to the study file's folder, never an absolute path
     assert built["root"] / doc["study"]["output"]["dir"] == built["out"] and built["out"].name == HOSTILE_NAME
-    assert sorted(p.name for p in built["root"].iterdir()) == [HOSTILE_NAME, "study.toml"]  # nothing written elsewhere
+    # nothing written elsewhere (the run cache lives next to the study file by design)
+    assert sorted(p.name for p in built["root"].iterdir()) == [".reportgen-cache", HOSTILE_NAME, "study.toml"]
 
 
 def test_saved_models_load_cleanly_and_predict_as_trained(built, capfd):
@@ -146,10 +147,11 @@ def test_saved_models_load_cleanly_and_predict_as_trained(built, capfd):
 
 
 def test_unknown_fail_on_condition_suggests_the_nearest(no_training):
-    code, _, err = run_main("build", "--fail-on", "divergd,changed")
+    code, _, err = run_main("build", "--fail-on", "divergd,sometimes")
     assert code == 2
     assert err.splitlines() == ["reportgen: error: --fail-on: unknown condition 'divergd'; did you mean 'diverged'?",
-                                "reportgen: error: --fail-on: unknown condition 'changed'; choose from: diverged"]
+                                "reportgen: error: --fail-on: unknown condition 'sometimes'; choose from: diverged, "
+                                "contradicted, changed, regressed"]
 
 
 # ---- 1. the output folder belongs to reportgen only where its manifest says so -------------------------------------

@@ -129,7 +129,9 @@ def to_png(fig: MplFigure) -> tuple[bytes, float]:
 
 def inside_region(grid, frame):
     """A grid with NaN outside the frame's data region, so lines are drawn where boundaries are measured."""
-    return None if grid is None else np.where(frame.region, grid, np.nan)
+    if grid is None:
+        return None
+    return np.where(frame.region[..., None] if grid.ndim == 3 else frame.region, grid, np.nan)  # [.., K]: one per class
 
 
 def contour_lines(ax, xs, ys, grids, colour, width: float, alpha: float = 1.0, style: str = "-") -> None:
