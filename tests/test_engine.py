@@ -78,6 +78,57 @@ def test_a_run_does_not_depend_on_its_group():
         np.testing.assert_allclose(alone.history["val_loss"], together[run.key].history["val_loss"], rtol=1e-5)
 
 
+def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():
+    """An absurd L2 penalty overflows to NaN in the first epoch; the baseline beside it is untouched."""
+    variants = [{"name": "baseline"}, {"name": "blowup", "l2": 1e30}]
+    fast = tiny_config(training={"epochs": 4, "seeds": [0]}, variants=variants, sweeps={"l1": []})
+    data = make_datasets(fast.data, fast.training.seeds)
+    base, blowup = train_runs(plan_runs(fast), data, fast)
+    assert blowup.diverged_at == blowup.epochs_run == len(blowup.history["train_loss"]) == 1
+    assert not np.isfinite(blowup.history["train_loss"][-1])
+    assert base.diverged_at is None and base.epochs_run == 4
+    alone = train_runs([base.run], data, fast)[0]
+    for wa, wb in zip(alone.weights, base.weights):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)  # float rounding may differ with the stack's size
+    ref = fast.model_copy(update={"training": fast.training.model_copy(update={"engine": "keras"})})
+    theirs = train_runs([blowup.run], data, ref)[0]
+    assert theirs.diverged_at == theirs.epochs_run == 1
+
+
+# (train loss, validation loss) per epoch of three runs, and the epoch each diverges at (DIVERGENCE_FACTOR 100).
+DIVERGING = [
+    ([(0.7, 0.6), (0.5, 0.5), (0.4, float("nan")), (0.3, 0.3)], 3),
+    ([(0.7, 0.6), (0.5, 69.0), (0.5, 70.0), (71.0, 0.5)], 4),  # the limit is 100 x 0.7, from either loss
+    ([(float("inf"), 0.6), (0.5, 0.5), (0.4, 0.4), (0.3, 0.3)], 1),
+    ([(0.7, 0.6), (0.5, 70.0), (0.5, 0.4), (0.3, 0.3)], None),  # exactly at the limit is not beyond it
+]
+
+
+def test_divergence_rule_is_the_same_in_both_engines():
+    from types import SimpleNamespace
+
+    from reportgen._tf import tf
+    from reportgen.training.engine import _divergence
+    from reportgen.training.keras_fit import _recorder
+
+    m = len(DIVERGING)
+    state = {"active": tf.ones(m, tf.bool), "loss_limit": tf.fill((m,), float("inf")), "diverged_at": tf.fill((m,), -1)}
+    recorders = [_recorder(lambda *_: None, "r") for _ in DIVERGING]
+    for rec in recorders:
+        rec.set_model(SimpleNamespace(losses=[], stop_training=False, get_weights=list))
+        rec.on_train_begin()
+    for epoch in range(4):
+        train, val = (tf.constant([run[epoch][k] for run, _ in DIVERGING], tf.float32) for k in (0, 1))
+        new = _divergence(state, train, val, tf.zeros(m), tf.constant(epoch))
+        state = {**new, "active": state["active"] & new["active"]}
+        for rec, (run, _) in zip(recorders, DIVERGING):
+            if not rec.model.stop_training:
+                rec.on_epoch_end(epoch, {"loss": run[epoch][0], "val_loss": run[epoch][1]})
+    expected = [e for _, e in DIVERGING]
+    assert [int(e) + 1 if e >= 0 else None for e in state["diverged_at"].numpy()] == expected
+    assert [rec.diverged_at for rec in recorders] == expected
+
+
 def test_seeds_reproduce_and_differ():
     config = tiny_config(training={"epochs": 3, "seeds": [0, 1]}, variants=[{"name": "d", "dropout": 0.5}], sweeps={"l1": []})
     data = make_datasets(config.data, config.training.seeds)

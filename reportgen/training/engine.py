@@ -18,6 +18,7 @@ import numpy as np
 from reportgen._tf import tf
 from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
 from reportgen.training.runs import HISTORY_KEYS
+from reportgen.training.train import DIVERGENCE_FACTOR
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 NO_PATIENCE = 0  # patience 0 marks a run without early stopping
@@ -139,6 +140,46 @@ def _accuracy(labels, logits):
     return tf.cast(tf.equal(tf.cast(logits > 0.0, tf.float32), labels), tf.float32)
 
 
+def _min_val(state, val_loss, epoch) -> dict:
+    """Keep the weights at the lowest validation data loss, for every run (what a checkpoint on val_loss keeps)."""
+    lower = state["active"] & (val_loss < state["min_val"])
+    return {
+        "min_val": tf.where(lower, val_loss, state["min_val"]),
+        "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
+        "min_val_w": [_where(lower, a, b) for a, b in zip(state["w"], state["min_val_w"])],
+    }
+
+
+def _early_stopping(state, monitor, hyper, epoch) -> dict:
+    """Keras EarlyStopping on Keras' val_loss (which includes the penalty): best weights, wait, stop."""
+    watched = state["active"] & (hyper["patience"] > NO_PATIENCE)
+    improved = watched & (monitor < state["best"])
+    wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
+    stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+    return {
+        "best": tf.where(improved, monitor, state["best"]),
+        "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
+        "best_w": [_where(improved, a, b) for a, b in zip(state["w"], state["best_w"])],
+        "wait": wait,
+        "active": ~stop,
+    }
+
+
+def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
+    """Mark runs whose losses became non-finite or exceeded DIVERGENCE_FACTOR times their first epoch's."""
+    limit = state["loss_limit"]  # infinite until the first epoch's losses are known
+    # An infinite penalty makes the optimised loss (Keras' `loss`) infinite even while the data loss is finite.
+    finite = tf.math.is_finite(train_loss) & tf.math.is_finite(val_loss) & tf.math.is_finite(penalty)
+    fine = finite & (train_loss <= limit) & (val_loss <= limit)
+    diverged = state["active"] & ~fine
+    first = DIVERGENCE_FACTOR * tf.maximum(train_loss, val_loss)
+    return {
+        "loss_limit": tf.where(tf.equal(epoch, 0) & fine, first, limit),
+        "diverged_at": tf.where(diverged, epoch, state["diverged_at"]),
+        "active": ~diverged,
+    }
+
+
 def build_trainer(spec: GroupSpec) -> Callable:
     """Compile the function that advances a group's state by up to spec.chunk epochs."""
     lay = _Layers(spec.network)
@@ -195,31 +236,15 @@ def build_trainer(spec: GroupSpec) -> Callable:
     def end_of_epoch(state, data, hyper, epoch, sums):
         w = state["w"]
         logits, _ = _forward(spec, lay, w, data["x_val"], hyper)
-        y_val = data["y_val"]
-        val_loss = tf.reduce_mean(_bce(y_val, logits), axis=1)
-        val_acc = tf.reduce_mean(_accuracy(y_val, logits), axis=1)
+        val_loss = tf.reduce_mean(_bce(data["y_val"], logits), axis=1)
+        val_acc = tf.reduce_mean(_accuracy(data["y_val"], logits), axis=1)
         penalty = _penalty(lay, w, hyper)
-        record = tf.stack([sums["loss"] / n, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
-        # Keras EarlyStopping on Keras' val_loss, which includes the penalty.
-        monitor = val_loss + penalty
-        watched = state["active"] & (hyper["patience"] > NO_PATIENCE)
-        improved = watched & (monitor < state["best"])
-        wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
-        stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
-        # The weights at the lowest validation data loss, kept for every run (what a checkpoint on val_loss would keep).
-        lower = state["active"] & (val_loss < state["min_val"])
-        new = {
-            **state,
-            "min_val": tf.where(lower, val_loss, state["min_val"]),
-            "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
-            "min_val_w": [_where(lower, a, b) for a, b in zip(w, state["min_val_w"])],
-            "best": tf.where(improved, monitor, state["best"]),
-            "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
-            "best_w": [_where(improved, a, b) for a, b in zip(w, state["best_w"])],
-            "wait": wait,
-            "active": state["active"] & ~stop,
-            "epochs_run": tf.where(state["active"], epoch + 1, state["epochs_run"]),
-        }
+        train_loss = sums["loss"] / n
+        record = tf.stack([train_loss, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
+        stopping, diverging = _early_stopping(state, val_loss + penalty, hyper, epoch), _divergence(state, train_loss, val_loss, penalty, epoch)
+        new = {**state, **_min_val(state, val_loss, epoch), **stopping, **diverging}
+        new["active"] = state["active"] & stopping["active"] & diverging["active"]  # frozen from the next epoch on
+        new["epochs_run"] = tf.where(state["active"], epoch + 1, state["epochs_run"])
         return new, record
 
     @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
@@ -265,6 +290,8 @@ def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
         "min_val_w": list(w),
         "min_val": tf.fill((m_runs,), float("inf")),
         "min_val_epoch": tf.fill((m_runs,), -1),
+        "loss_limit": tf.fill((m_runs,), float("inf")),
+        "diverged_at": tf.fill((m_runs,), -1),
         "best_epoch": tf.fill((m_runs,), -1),
         "wait": tf.zeros((m_runs,), tf.int32),
         "active": tf.ones((m_runs,), tf.bool),

@@ -11,12 +11,14 @@ import numpy as np
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import TrainingError
 from reportgen.models import Network, initial_dense_weights, initial_weights
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
+# A run has diverged when its training or validation loss is not finite or exceeds this many times the larger of
+# its first epoch's two losses; it is then frozen like an early-stopped run and marked (RunResult.diverged_at).
+DIVERGENCE_FACTOR = 100.0
 
 
 def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None,
@@ -64,9 +66,7 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
     for start in range(0, tc.epochs, spec.chunk):
         stop = min(start + spec.chunk, tc.epochs)
         state, history = advance(state, tensors, hyper_t, tf.constant(start), tf.constant(stop))
-        history = history.numpy()[: stop - start]
-        _check_finite(history, runs, start)
-        chunks.append(history)
+        chunks.append(history.numpy()[: stop - start])
         progress((stop - start) * len(runs), f"training {label}, epoch {stop}")
         if not state["active"].numpy().any():
             progress((tc.epochs - stop) * len(runs), label)
@@ -75,6 +75,7 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
     weights = engine.final_weights(state, hyper.restore_best)
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
     min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
+    diverged = state["diverged_at"].numpy()
     return [
         RunResult(
             run=run,
@@ -84,6 +85,7 @@ def _train_group(network, runs, datasets, config, init, progress) -> list[RunRes
             best_epoch=int(best[m]) + 1 if run.variant.early_stopping else None,
             min_val_epoch=int(min_val_epoch[m]) + 1 if min_val_epoch[m] >= 0 else None,
             min_val_weights=[w[m] for w in min_val_weights] if min_val_epoch[m] >= 0 else None,
+            diverged_at=int(diverged[m]) + 1 if diverged[m] >= 0 else None,
         )
         for m, run in enumerate(runs)
     ]
@@ -103,12 +105,3 @@ def _group_hyper(runs: list[Run]):
         shuffle_seed=np.array([s[0] for s in streams], np.uint32),
         dropout_seed=np.array([s[1] for s in streams], np.uint32),
     )
-
-
-def _check_finite(history: np.ndarray, runs: list[Run], start: int) -> None:
-    losses = history[:, :, [HISTORY_KEYS.index("train_loss"), HISTORY_KEYS.index("val_loss")]]
-    stopped = np.isnan(history).all(axis=2)  # rows of runs that early stopping had already frozen
-    bad = ~np.isfinite(losses).all(axis=2) & ~stopped
-    if bad.any():
-        epoch, m = np.argwhere(bad)[0]
-        raise TrainingError(f"run '{runs[m].key}': loss became NaN or infinite at epoch {start + epoch + 1}")
