@@ -129,6 +129,55 @@ def test_divergence_rule_is_the_same_in_both_engines():
     assert [rec.diverged_at for rec in recorders] == expected
 
 
+def test_cancel_stops_every_group_within_two_seconds():
+    """Two graphs (with and without batch norm) in two threads, 5,000 epochs; a timer sets the event mid-training."""
+    import resource
+    import threading
+    import time
+
+    from reportgen.errors import Interrupted
+
+    variants = [{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "bn", "batchnorm": True}]
+    config = tiny_config(training={"epochs": 2, "seeds": [0, 1]}, variants=variants, sweeps={"l1": []})
+    data = make_datasets(config.data, config.training.seeds)
+    train_runs(plan_runs(config), data, config)  # compiles both graphs: what follows measures training alone
+    config = config.model_copy(update={"training": config.training.model_copy(update={"epochs": 5000})})
+    cancel, set_at, trained = threading.Event(), [], []
+    cancel.signal_name = "SIGTERM"
+    timer = threading.Timer(1.0, lambda: (set_at.append(time.perf_counter()), cancel.set()))
+    before = set(threading.enumerate())
+    timer.start()
+    with pytest.raises(Interrupted) as info:
+        train_runs(plan_runs(config), data, config, progress=lambda n, label: trained.append(n), cancel=cancel)
+    assert time.perf_counter() - set_at[0] < 2.0
+    assert info.value.exit_code == 143
+    assert 0 < sum(trained) < 6 * 5000  # it was training, and did not finish
+    timer.join()
+    assert set(threading.enumerate()) <= before
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(0.5)
+    idle = resource.getrusage(resource.RUSAGE_SELF)
+    assert (idle.ru_utime + idle.ru_stime) - (cpu.ru_utime + cpu.ru_stime) < 0.2  # nothing trains in the background
+
+
+def test_cancel_stops_the_reference_engine_after_the_epoch():
+    import threading
+
+    from reportgen.errors import Interrupted
+
+    config = tiny_config(training={"epochs": 500, "seeds": [0], "engine": "keras"}, variants=[{"name": "b"}], sweeps={"l1": []})
+    data = make_datasets(config.data, config.training.seeds)
+    cancel, trained = threading.Event(), []
+
+    def progress(n, label):
+        trained.append(n)
+        cancel.set()
+
+    with pytest.raises(Interrupted) as info:
+        train_runs(plan_runs(config), data, config, progress=progress, cancel=cancel)
+    assert sum(trained) == 1 and info.value.exit_code == 130
+
+
 def test_seeds_reproduce_and_differ():
     config = tiny_config(training={"epochs": 3, "seeds": [0, 1]}, variants=[{"name": "d", "dropout": 0.5}], sweeps={"l1": []})
     data = make_datasets(config.data, config.training.seeds)

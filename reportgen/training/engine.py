@@ -9,6 +9,7 @@ whichever other runs share its graph.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -34,7 +35,7 @@ class GroupSpec:
     batch_size: int
     shuffle: bool
     learning_rate: float
-    chunk: int  # epochs per call of the graph (progress is reported between calls)
+    chunk: int  # at most this many epochs per call of the graph (the size of its history buffer)
 
     @property
     def steps(self) -> int:
@@ -180,8 +181,9 @@ def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=16)
 def build_trainer(spec: GroupSpec) -> Callable:
-    """Compile the function that advances a group's state by up to spec.chunk epochs."""
+    """Compile the function that advances a group's state by up to spec.chunk epochs (once per spec and process)."""
     lay = _Layers(spec.network)
     n_layers, steps, bsz, n = len(spec.network.hidden), spec.steps, spec.batch_size, spec.n_train
     padded = steps * bsz

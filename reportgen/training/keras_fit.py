@@ -8,10 +8,10 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.models import Network, build_model, initial_weights
 from reportgen.training.runs import Run, RunResult
-from reportgen.training.train import DIVERGENCE_FACTOR
+from reportgen.training.train import DIVERGENCE_FACTOR, check_cancel
 
 
-def _recorder(progress, key: str):
+def _recorder(progress, key: str, cancel=None):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
@@ -30,6 +30,8 @@ def _recorder(progress, key: str):
                 self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
             self._check_divergence(epoch, train_loss, val_loss, self.penalty[-1])
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
+            if cancel is not None:
+                check_cancel(cancel)  # raising here ends fit at once
 
         def _check_divergence(self, epoch, train_loss, val_loss, penalty):
             losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
@@ -57,14 +59,15 @@ def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int):
     return ds.batch(batch_size)
 
 
-def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress) -> RunResult:
+def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress, cancel) -> RunResult:
     """Train one run with model.fit and return its result in the engines' common form."""
     from reportgen._tf import keras
 
+    check_cancel(cancel)
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.variant, config.model)
     model.set_weights(initial_weights(Network.of(run.variant, config.model), dense_init))
-    recorder = _recorder(progress, run.key)
+    recorder = _recorder(progress, run.key, cancel)
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
