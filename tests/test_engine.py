@@ -178,6 +178,21 @@ def test_cancel_stops_the_reference_engine_after_the_epoch():
     assert sum(trained) == 1 and info.value.exit_code == 130
 
 
+def test_initial_weights_are_those_of_a_keras_model_built_after_set_random_seed():
+    from reportgen._tf import keras
+    from reportgen.config import ModelConfig, VariantConfig
+    from reportgen.models import initial_dense_weights
+
+    model = ModelConfig(hidden_units=[16, 8, 4])
+    for seed in (0, 1_000_004):
+        keras.utils.set_random_seed(seed)
+        built = build_model(VariantConfig(name="plain", l2=0.01), model).get_weights()
+        drawn = initial_dense_weights(model, seed)
+        assert [w.shape for w in drawn] == [w.shape for w in built]
+        for a, b in zip(drawn, built):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_seeds_reproduce_and_differ():
     config = tiny_config(training={"epochs": 3, "seeds": [0, 1]}, variants=[{"name": "d", "dropout": 0.5}], sweeps={"l1": []})
     data = make_datasets(config.data, config.training.seeds)
