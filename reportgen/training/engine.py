@@ -101,21 +101,19 @@ class _Layers:
         return self.layout.index((kind, layer))
 
 
-def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, batch_mask=None, noise=None):
+def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, training=False, noise=None):
     """Logits [M, B] for inputs [M, B, 2]; in training mode also the batch statistics of each BN layer."""
     net, h, batch_stats = spec.network, x, []
     for i in range(len(net.hidden)):
         h = tf.nn.relu(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
         if net.batchnorm:
             gamma, beta = w[lay.index("gamma", i)][:, None, :], w[lay.index("beta", i)][:, None, :]
-            if batch_mask is None:
-                mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
-            else:
-                wts = batch_mask[None, :, None]
-                n = tf.reduce_sum(batch_mask)
-                mean = tf.reduce_sum(h * wts, axis=1, keepdims=True) / n
-                var = tf.reduce_sum(tf.square(h - mean) * wts, axis=1, keepdims=True) / n
+            if training:
+                mean = tf.reduce_mean(h, axis=1, keepdims=True)
+                var = tf.reduce_mean(tf.square(h - mean), axis=1, keepdims=True)
                 batch_stats.append((mean[:, 0, :], var[:, 0, :]))
+            else:
+                mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
             h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta
         if noise is not None:
             rate = hyper["dropout"][:, None, None]
@@ -186,19 +184,15 @@ def build_trainer(spec: GroupSpec) -> Callable:
     """Compile the function that advances a group's state by up to spec.chunk epochs (once per spec and process)."""
     lay = _Layers(spec.network)
     n_layers, steps, bsz, n = len(spec.network.hidden), spec.steps, spec.batch_size, spec.n_train
-    padded = steps * bsz
-    lr = spec.learning_rate
+    full, rest = divmod(n, bsz)  # Keras' last mini-batch holds the remaining rows
 
     def batch_order(hyper, epoch):
         if spec.shuffle:
-            order = tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
-        else:
-            order = tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
-        return tf.pad(order, [[0, 0], [0, padded - n]])
+            return tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
+        return tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
 
-    def train_step(state, data, hyper, epoch, step, order, mask):
-        idx = tf.slice(order, [0, step * bsz], [spec.n_runs, bsz])
-        bmask = tf.slice(mask, [step * bsz], [bsz])
+    def train_step(state, data, hyper, epoch, step, order, size: int):
+        idx = tf.slice(order, [0, step * bsz], [spec.n_runs, size])
         xb = tf.gather(data["x_train"], idx, batch_dims=1)  # each run's rows of its own data
         yb = tf.gather(data["y_train"], idx, batch_dims=1)
         counter = (epoch * steps + step) * n_layers
@@ -206,34 +200,16 @@ def build_trainer(spec: GroupSpec) -> Callable:
         def noise(layer, tail):
             return _uniform(hyper["dropout_seed"], counter + layer, tail)
 
-        w, active = state["w"], state["active"]
+        w = state["w"]
         trainable = [w[i] for i in lay.trainable]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            logits, batch_stats = _forward(spec, lay, w, xb, hyper, batch_mask=bmask, noise=noise)
-            n_b = tf.reduce_sum(bmask)
-            data_loss = tf.reduce_sum(_bce(yb, logits) * bmask, axis=1) / n_b
-            penalty = _penalty(lay, w, hyper)
-            total = tf.reduce_sum(data_loss + penalty)
+            logits, batch_stats = _forward(spec, lay, w, xb, hyper, training=True, noise=noise)
+            data_loss = tf.reduce_mean(_bce(yb, logits), axis=1)
+            total = tf.reduce_sum(data_loss + _penalty(lay, w, hyper))
         grads = tape.gradient(total, trainable)
-        t = state["t"] + 1.0
-        alpha = lr * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
-        new_w, new_m, new_v = list(w), [], []
-        for j, (i, g) in enumerate(zip(lay.trainable, grads)):
-            m = state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1)
-            v = state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2)
-            new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
-            new_m.append(_where(active, m, state["m"][j]))
-            new_v.append(_where(active, v, state["v"][j]))
-        for layer, (mean, var) in enumerate(batch_stats):
-            for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
-                i = lay.index(kind, layer)
-                new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
-        sums = {
-            "loss": data_loss * n_b,
-            "correct": tf.reduce_sum(_accuracy(yb, logits) * bmask, axis=1),
-        }
-        return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}, sums
+        state = _adam(spec, lay, state, grads, batch_stats)
+        return state, {"loss": data_loss * size, "correct": tf.reduce_sum(_accuracy(yb, logits), axis=1)}
 
     def end_of_epoch(state, data, hyper, epoch, sums):
         w = state["w"]
@@ -249,31 +225,52 @@ def build_trainer(spec: GroupSpec) -> Callable:
         new["epochs_run"] = tf.where(state["active"], epoch + 1, state["epochs_run"])
         return new, record
 
+    def epoch_body(data, hyper, start, epoch, state, history):
+        order = batch_order(hyper, epoch)
+        zeros = tf.zeros((spec.n_runs,))
+        sums = {"loss": zeros, "correct": zeros}
+
+        def step_body(step, state, sums):
+            state, batch = train_step(state, data, hyper, epoch, step, order, bsz)
+            return step + 1, state, {k: sums[k] + batch[k] for k in sums}
+
+        _, state, sums = tf.while_loop(lambda s, *_: s < full, step_body, (0, state, sums))
+        if rest:
+            state, batch = train_step(state, data, hyper, epoch, full, order, rest)
+            sums = {k: sums[k] + batch[k] for k in sums}
+        was_active = state["active"]
+        state, record = end_of_epoch(state, data, hyper, epoch, sums)
+        record = tf.where(was_active[:, None], record, float("nan"))
+        history = tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
+        return epoch + 1, state, history
+
     @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def advance(state, data, hyper, start, stop):
-        mask = tf.cast(tf.range(padded) < n, tf.float32)
         history = tf.fill((spec.chunk, spec.n_runs, len(HISTORY_KEYS)), float("nan"))
-
-        def epoch_body(epoch, state, history):
-            order = batch_order(hyper, epoch)
-            zeros = tf.zeros((spec.n_runs,))
-            sums = {"loss": zeros, "correct": zeros}
-
-            def step_body(step, state, sums):
-                state, batch = train_step(state, data, hyper, epoch, step, order, mask)
-                return step + 1, state, {k: sums[k] + batch[k] for k in sums}
-
-            _, state, sums = tf.while_loop(lambda s, *_: s < steps, step_body, (0, state, sums))
-            was_active = state["active"]
-            state, record = end_of_epoch(state, data, hyper, epoch, sums)
-            record = tf.where(was_active[:, None], record, float("nan"))
-            history = tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
-            return epoch + 1, state, history
-
-        _, state, history = tf.while_loop(lambda e, *_: e < stop, epoch_body, (start, state, history))
+        body = lambda epoch, state, history: epoch_body(data, hyper, start, epoch, state, history)  # noqa: E731
+        _, state, history = tf.while_loop(lambda e, *_: e < stop, body, (start, state, history))
         return state, history
 
     return advance
+
+
+def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list) -> dict:
+    """One Adam step (Keras' update) and the moving batch-norm statistics; stopped runs keep their weights."""
+    w, active = state["w"], state["active"]
+    t = state["t"] + 1.0
+    alpha = spec.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+    new_w, new_m, new_v = list(w), [], []
+    for j, (i, g) in enumerate(zip(lay.trainable, grads)):
+        m = state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1)
+        v = state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2)
+        new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
+        new_m.append(_where(active, m, state["m"][j]))
+        new_v.append(_where(active, v, state["v"][j]))
+    for layer, (mean, var) in enumerate(batch_stats):
+        for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
+            i = lay.index(kind, layer)
+            new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
+    return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}
 
 
 def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
