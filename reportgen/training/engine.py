@@ -21,6 +21,14 @@ from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
 from reportgen.training.runs import HISTORY_KEYS
 from reportgen.training.train import DIVERGENCE_FACTOR
 
+try:
+    from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _barrier
+except ImportError:  # not part of TensorFlow's public API: without it, the same numbers a little slower
+
+    def _barrier(*tensors):
+        return tensors
+
+
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 NO_PATIENCE = 0  # patience 0 marks a run without early stopping
 
@@ -261,11 +269,14 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
     alpha = spec.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
     new_w, new_m, new_v = list(w), [], []
     for j, (i, g) in enumerate(zip(lay.trainable, grads)):
-        m = state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1)
-        v = state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2)
+        m = _where(active, state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1), state["m"][j])
+        v = _where(active, state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2), state["v"][j])
+        # Without the barrier XLA recomputes m and v inside the weight update and copies the old moments to do
+        # so: ~19 passes over the weights per step instead of ~12 (10% of the run time; same numbers).
+        m, v = _barrier(m, v)
         new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
-        new_m.append(_where(active, m, state["m"][j]))
-        new_v.append(_where(active, v, state["v"][j]))
+        new_m.append(m)
+        new_v.append(v)
     for layer, (mean, var) in enumerate(batch_stats):
         for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
             i = lay.index(kind, layer)
