@@ -5,8 +5,8 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.training import plan_runs, train_runs
-from tests.conftest import tiny_config
+from reportgen.training import plan_runs, train, train_runs
+from tests.conftest import TINY, tiny_config
 
 PARITY_VARIANTS = [
     {"name": "baseline"},
@@ -64,18 +64,32 @@ def test_keras_predict_equals_engine_predictions(parity):
         np.testing.assert_allclose(ours, keras_p, rtol=1e-4, atol=1e-5)
 
 
-def test_a_run_does_not_depend_on_its_group():
-    """Runs of two replicates, each on its own data draw, share one graph; each gives what it gives alone."""
-    config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
+GROUPED = dict(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]},
+               variants=[*TINY["variants"], {"name": "bn", "batchnorm": True, "dropout": 0.2}])
+ALONE = ("l1=0.01/seed1", "l1+drop <i>/seed0", "bn/seed0")  # plain; dropout with early stopping; batch norm
+
+
+@pytest.fixture(scope="module")
+def alone():
+    config = tiny_config(**GROUPED)
+    data = make_datasets(config.data, config.training.seeds)
+    return {r.key: train_runs([r], data, config)[0] for r in plan_runs(config) if r.key in ALONE}
+
+
+@pytest.mark.parametrize("block_runs", [32, 3])
+def test_a_run_does_not_depend_on_its_group(alone, block_runs, monkeypatch):
+    """Runs of two replicates, each on its own data draw, and of two network shapes share graphs: all ten in one
+    (batch norm switched off for the runs without it), or blocks of three of one shape; each gives what it gives alone."""
+    monkeypatch.setattr(train, "BLOCK_RUNS", block_runs)
+    config = tiny_config(**GROUPED)
     data = make_datasets(config.data, config.training.seeds)
     assert not np.allclose(data[0].x_train, data[1].x_train)  # the replicates really train on different points
-    runs = plan_runs(config)
-    together = {r.run.key: r for r in train_runs(runs, data, config)}
-    for run in (runs[-1], runs[4]):  # l1=0.01 of seed 1; l1+dropout with early stopping of seed 0
-        alone = train_runs([run], data, config)[0]
-        for wa, wb in zip(alone.weights, together[run.key].weights):
-            np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=run.key)
-        np.testing.assert_allclose(alone.history["val_loss"], together[run.key].history["val_loss"], rtol=1e-5)
+    together = {r.run.key: r for r in train_runs(plan_runs(config), data, config)}
+    for key, result in alone.items():
+        assert [w.shape for w in together[key].weights] == [w.shape for w in result.weights]
+        for wa, wb in zip(result.weights, together[key].weights):
+            np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(result.history["val_loss"], together[key].history["val_loss"], rtol=1e-5)
 
 
 def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():

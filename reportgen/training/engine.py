@@ -58,6 +58,7 @@ class GroupHyper:
     l1: np.ndarray
     l2: np.ndarray
     dropout: np.ndarray
+    batchnorm: np.ndarray  # in a batch-norm graph, False for the runs of a plain network
     patience: np.ndarray
     restore_best: np.ndarray
     shuffle_seed: np.ndarray
@@ -122,7 +123,8 @@ def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, training=False
                 batch_stats.append((mean[:, 0, :], var[:, 0, :]))
             else:
                 mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
-            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta
+            # Runs without batch norm can share a batch-norm graph: their layers pass h through unchanged.
+            h = tf.where(hyper["batchnorm"][:, None, None], (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta, h)
         if noise is not None:
             rate = hyper["dropout"][:, None, None]
             keep = noise(i, tuple(h.shape[1:])) >= rate
@@ -321,6 +323,7 @@ def hyper_tensors(hyper: GroupHyper) -> dict:
         "l1": tf.constant(hyper.l1, tf.float32),
         "l2": tf.constant(hyper.l2, tf.float32),
         "dropout": tf.constant(hyper.dropout, tf.float32),
+        "batchnorm": tf.constant(hyper.batchnorm, tf.bool),
         "patience": tf.constant(hyper.patience, tf.int32),
         "shuffle_seed": tf.constant(hyper.shuffle_seed, tf.uint32),
         "dropout_seed": tf.constant(hyper.dropout_seed, tf.uint32),

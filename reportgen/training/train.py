@@ -121,10 +121,13 @@ def _blocks(runs: list[Run], config: StudyConfig) -> list[tuple[Network, list[Ru
 
     Returns (network, runs, real) with the last block of a shape padded by repeating its last run (the first `real`
     runs are the block's own). The first block of every shape comes first, so that their graphs compile in parallel.
+    A study that fits in one block is one block, with batch norm switched off in the graph for the runs without it.
     """
     groups: dict[Network, list[Run]] = defaultdict(list)
     for run in runs:
         groups[Network.of(run.variant, config.model)].append(run)
+    if len(runs) <= BLOCK_RUNS and len(groups) > 1:  # one graph to trace and compile instead of two
+        return [(Network(tuple(config.model.hidden_units), batchnorm=True), runs, len(runs))]
     blocks = []
     for network, members in groups.items():
         size = math.ceil(len(members) / math.ceil(len(members) / BLOCK_RUNS))
@@ -206,7 +209,7 @@ def _train_block(network, runs, real, datasets, config, init, progress, check) -
     run_epochs = lambda n, text: progress(n * real, text)  # noqa: E731
     state, history = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
                               config.training.epochs, label, run_epochs, check)
-    return _results(runs, state, history, engine.final_weights(state, hyper.restore_best))[:real]
+    return _results(network, runs[:real], state, history, engine.final_weights(state, hyper.restore_best), config)
 
 
 def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check):
@@ -229,25 +232,28 @@ def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, prog
     return state, np.concatenate(chunks)  # history: [epochs, runs, keys]
 
 
-def _results(runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray]) -> list[RunResult]:
-    """Each run's result from the final state and history of its group."""
+def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], config) -> list[RunResult]:
+    """Each run's result from the final state and history of its block, with the weights of its own network."""
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
     min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
     diverged = state["diverged_at"].numpy()
     one_based = lambda e: int(e) + 1 if e >= 0 else None  # noqa: E731
-    return [
-        RunResult(
+    layout = network.layout()
+    own = {n: [layout.index(item) for item in n.layout()] for n in {Network.of(r.variant, config.model) for r in runs}}
+    results = []
+    for m, run in enumerate(runs):
+        keep = own[Network.of(run.variant, config.model)]  # a run without batch norm leaves out the block's BN arrays
+        results.append(RunResult(
             run=run,
-            weights=[w[m] for w in weights],
+            weights=[weights[i][m] for i in keep],
             history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
             epochs_run=int(epochs_run[m]),
             best_epoch=one_based(best[m]) if run.variant.early_stopping else None,
             min_val_epoch=one_based(min_val_epoch[m]),
-            min_val_weights=[w[m] for w in min_val_weights] if min_val_epoch[m] >= 0 else None,
+            min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
             diverged_at=one_based(diverged[m]),
-        )
-        for m, run in enumerate(runs)
-    ]
+        ))
+    return results
 
 
 def _group_hyper(runs: list[Run]):
@@ -259,6 +265,7 @@ def _group_hyper(runs: list[Run]):
         l1=np.array([r.variant.l1 for r in runs], np.float32),
         l2=np.array([r.variant.l2 for r in runs], np.float32),
         dropout=np.array([r.variant.dropout for r in runs], np.float32),
+        batchnorm=np.array([r.variant.batchnorm for r in runs]),
         patience=np.array([e.patience if e else engine.NO_PATIENCE for e in es], np.int32),
         restore_best=np.array([bool(e and e.restore_best_weights) for e in es]),
         shuffle_seed=np.array([s[0] for s in streams], np.uint32),
