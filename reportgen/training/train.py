@@ -121,16 +121,19 @@ def _blocks(runs: list[Run], config: StudyConfig) -> list[tuple[Network, list[Ru
 
     Returns (network, runs, real) with the last block of a shape padded by repeating its last run (the first `real`
     runs are the block's own). The first block of every shape comes first, so that their graphs compile in parallel.
-    A study that fits in one block is one block, with batch norm switched off in the graph for the runs without it.
+    A study that fits in one block per core is one graph (batch norm switched off per run for the runs without it),
+    split over the cores: one graph to trace and compile instead of two.
     """
     groups: dict[Network, list[Run]] = defaultdict(list)
     for run in runs:
         groups[Network.of(run.variant, config.model)].append(run)
-    if len(runs) <= BLOCK_RUNS and len(groups) > 1:  # one graph to trace and compile instead of two
-        return [(Network(tuple(config.model.hidden_units), batchnorm=True), runs, len(runs))]
+    cores = os.cpu_count() or 1
+    if len(groups) > 1 and len(runs) <= cores * BLOCK_RUNS:
+        groups = {Network(tuple(config.model.hidden_units), batchnorm=True): runs}
     blocks = []
     for network, members in groups.items():
-        size = math.ceil(len(members) / math.ceil(len(members) / BLOCK_RUNS))
+        count = max(math.ceil(len(members) / BLOCK_RUNS), min(cores, len(members)) if len(groups) == 1 else 1)
+        size = math.ceil(len(members) / count)
         for order, start in enumerate(range(0, len(members), size)):
             part = members[start:start + size]
             blocks.append((order, network, part + [part[-1]] * (size - len(part)), len(part)))
