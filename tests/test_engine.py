@@ -19,17 +19,22 @@ PARITY_VARIANTS = [
 
 @pytest.fixture(scope="module")
 def parity():
+    """48 training rows in mini-batches of 20: two full ones and Keras' partial last one of 8."""
     base = dict(training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False}, variants=PARITY_VARIANTS,
                 sweeps={"l1": []}, model={"hidden_units": [16, 8]})
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
     data = make_datasets(fast.data, fast.training.seeds)
     runs = plan_runs(fast)
-    return fast, data, train_runs(runs, data, fast), train_runs(runs, data, ref)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "PAD_LAST_BELOW", 0)  # the graph with an exact last mini-batch, as large studies use
+        exact = train_runs(runs, data, fast)
+    return fast, data, {"padded": train_runs(runs, data, fast), "exact": exact}, train_runs(runs, data, ref)
 
 
-def test_deterministic_variants_match_keras_fit(parity):
+@pytest.mark.parametrize("last_batch", ["padded", "exact"])
+def test_deterministic_variants_match_keras_fit(parity, last_batch):
     _, _, fast, ref = parity
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast[last_batch], ref):
         assert a.run.key == b.run.key
         for wa, wb in zip(a.weights, b.weights):
             np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=a.run.key)
@@ -55,7 +60,7 @@ def test_both_engines_keep_the_weights_at_the_lowest_validation_loss():
 
 def test_keras_predict_equals_engine_predictions(parity):
     config, data, fast, _ = parity
-    for result in fast:
+    for result in fast["padded"]:
         model = build_model(result.run.variant, config.model)
         model.set_weights(result.weights)
         x_test = data[result.run.seed].x_test
@@ -144,7 +149,7 @@ def test_divergence_rule_is_the_same_in_both_engines():
 
 
 def test_cancel_stops_every_group_within_two_seconds():
-    """Two graphs (with and without batch norm) in two threads, 5,000 epochs; a timer sets the event mid-training."""
+    """Two blocks in two threads, 5,000 epochs; a timer sets the event mid-training."""
     import resource
     import threading
     import time
@@ -152,10 +157,11 @@ def test_cancel_stops_every_group_within_two_seconds():
     from reportgen.errors import Interrupted
 
     variants = [{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "bn", "batchnorm": True}]
-    config = tiny_config(training={"epochs": 2, "seeds": [0, 1]}, variants=variants, sweeps={"l1": []})
+    config = tiny_config(training={"epochs": 5000, "seeds": [0, 1]}, variants=variants, sweeps={"l1": []})
     data = make_datasets(config.data, config.training.seeds)
-    train_runs(plan_runs(config), data, config)  # compiles both graphs: what follows measures training alone
-    config = config.model_copy(update={"training": config.training.model_copy(update={"epochs": 5000})})
+    warm = threading.Event()
+    with pytest.raises(Interrupted):  # compiles the graph and stops: what follows measures training alone
+        train_runs(plan_runs(config), data, config, progress=lambda n, label: n and warm.set(), cancel=warm)
     cancel, set_at, trained = threading.Event(), [], []
     cancel.signal_name = "SIGTERM"
     timer = threading.Timer(1.0, lambda: (set_at.append(time.perf_counter()), cancel.set()))

@@ -44,6 +44,9 @@ class GroupSpec:
     shuffle: bool
     learning_rate: float
     chunk: int  # at most this many epochs per call of the graph (the size of its history buffer)
+    # Pad Keras' partial last mini-batch to a full one (masked): one mini-batch step in the graph instead of two,
+    # half the graph to trace, compile and load, for up to 1/steps more arithmetic.
+    pad_last: bool = False
 
     @property
     def steps(self) -> int:
@@ -110,16 +113,18 @@ class _Layers:
         return self.layout.index((kind, layer))
 
 
-def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, training=False, noise=None):
-    """Logits [M, B] for inputs [M, B, 2]; in training mode also the batch statistics of each BN layer."""
+def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, rows=None, noise=None):
+    """Logits [M, B] for inputs [M, B, 2]; in training mode (rows: 1 for each real row of the mini-batch, 0 for
+    padding) also the batch statistics of each BN layer."""
     net, h, batch_stats = spec.network, x, []
     for i in range(len(net.hidden)):
         h = tf.nn.relu(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
         if net.batchnorm:
             gamma, beta = w[lay.index("gamma", i)][:, None, :], w[lay.index("beta", i)][:, None, :]
-            if training:
-                mean = tf.reduce_mean(h, axis=1, keepdims=True)
-                var = tf.reduce_mean(tf.square(h - mean), axis=1, keepdims=True)
+            if rows is not None:
+                weights, count = rows[None, :, None], tf.reduce_sum(rows)
+                mean = tf.reduce_sum(h * weights, axis=1, keepdims=True) / count
+                var = tf.reduce_sum(tf.square(h - mean) * weights, axis=1, keepdims=True) / count
                 batch_stats.append((mean[:, 0, :], var[:, 0, :]))
             else:
                 mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
@@ -198,13 +203,16 @@ def build_trainer(spec: GroupSpec) -> Callable:
 
     def batch_order(hyper, epoch):
         if spec.shuffle:
-            return tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
-        return tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
+            order = tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
+        else:
+            order = tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
+        return tf.pad(order, [[0, 0], [0, steps * bsz - n]]) if spec.pad_last else order
 
     def train_step(state, data, hyper, epoch, step, order, size: int):
         idx = tf.slice(order, [0, step * bsz], [spec.n_runs, size])
         xb = tf.gather(data["x_train"], idx, batch_dims=1)  # each run's rows of its own data
         yb = tf.gather(data["y_train"], idx, batch_dims=1)
+        rows = tf.cast(step * bsz + tf.range(size) < n, tf.float32)  # the padding of a padded last batch is 0
         counter = (epoch * steps + step) * n_layers
 
         def noise(layer, tail):
@@ -214,12 +222,12 @@ def build_trainer(spec: GroupSpec) -> Callable:
         trainable = [w[i] for i in lay.trainable]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            logits, batch_stats = _forward(spec, lay, w, xb, hyper, training=True, noise=noise)
-            data_loss = tf.reduce_mean(_bce(yb, logits), axis=1)
+            logits, batch_stats = _forward(spec, lay, w, xb, hyper, rows=rows, noise=noise)
+            data_loss = tf.reduce_sum(_bce(yb, logits) * rows, axis=1) / tf.reduce_sum(rows)
             total = tf.reduce_sum(data_loss + _penalty(lay, w, hyper))
         grads = tape.gradient(total, trainable)
         state = _adam(spec, lay, state, grads, batch_stats)
-        return state, {"loss": data_loss * size, "correct": tf.reduce_sum(_accuracy(yb, logits), axis=1)}
+        return state, {"loss": data_loss * tf.reduce_sum(rows), "correct": tf.reduce_sum(_accuracy(yb, logits) * rows, axis=1)}
 
     def end_of_epoch(state, data, hyper, epoch, sums):
         w = state["w"]
@@ -244,8 +252,8 @@ def build_trainer(spec: GroupSpec) -> Callable:
             state, batch = train_step(state, data, hyper, epoch, step, order, bsz)
             return step + 1, state, {k: sums[k] + batch[k] for k in sums}
 
-        _, state, sums = tf.while_loop(lambda s, *_: s < full, step_body, (0, state, sums))
-        if rest:
+        _, state, sums = tf.while_loop(lambda s, *_: s < (steps if spec.pad_last else full), step_body, (0, state, sums))
+        if rest and not spec.pad_last:
             state, batch = train_step(state, data, hyper, epoch, full, order, rest)
             sums = {k: sums[k] + batch[k] for k in sums}
         was_active = state["active"]
