@@ -96,9 +96,14 @@ def _uniform(keys, stream, tail: tuple[int, ...]):
     return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
 
 
-def _where(mask, new, old):
-    """Per-run select: mask [M] broadcast over the trailing axes of new and old."""
-    return tf.where(tf.reshape(mask, (-1,) + (1,) * (len(new.shape) - 1)), new, old)
+def _runs_mask(mask) -> dict:
+    """A per-run mask [M] shaped once for every rank of the arrays it selects (fewer ops to trace)."""
+    return {rank: tf.reshape(mask, (-1,) + (1,) * (rank - 1)) for rank in (1, 2, 3)}
+
+
+def _where(masks: dict, new, old):
+    """Per-run select: new where the run's mask (from _runs_mask) is set, else old."""
+    return tf.where(masks[len(new.shape)], new, old)
 
 
 class _Layers:
@@ -157,10 +162,11 @@ def _accuracy(labels, logits):
 def _min_val(state, val_loss, epoch) -> dict:
     """Keep the weights at the lowest validation data loss, for every run (what a checkpoint on val_loss keeps)."""
     lower = state["active"] & (val_loss < state["min_val"])
+    masks = _runs_mask(lower)
     return {
         "min_val": tf.where(lower, val_loss, state["min_val"]),
         "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
-        "min_val_w": [_where(lower, a, b) for a, b in zip(state["w"], state["min_val_w"])],
+        "min_val_w": [_where(masks, a, b) for a, b in zip(state["w"], state["min_val_w"])],
     }
 
 
@@ -170,10 +176,11 @@ def _early_stopping(state, monitor, hyper, epoch) -> dict:
     improved = watched & (monitor < state["best"])
     wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
     stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+    masks = _runs_mask(improved)
     return {
         "best": tf.where(improved, monitor, state["best"]),
         "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
-        "best_w": [_where(improved, a, b) for a, b in zip(state["w"], state["best_w"])],
+        "best_w": [_where(masks, a, b) for a, b in zip(state["w"], state["best_w"])],
         "wait": wait,
         "active": ~stop,
     }
@@ -274,13 +281,14 @@ def build_trainer(spec: GroupSpec) -> Callable:
 
 def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list) -> dict:
     """One Adam step (Keras' update) and the moving batch-norm statistics; stopped runs keep their weights."""
-    w, active = state["w"], state["active"]
+    w, active = state["w"], _runs_mask(state["active"])
     t = state["t"] + 1.0
     alpha = spec.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+    one_minus_b1, one_minus_b2 = tf.constant(1.0 - ADAM_BETA_1), tf.constant(1.0 - ADAM_BETA_2)  # one op each
     new_w, new_m, new_v = list(w), [], []
     for j, (i, g) in enumerate(zip(lay.trainable, grads)):
-        m = _where(active, state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1), state["m"][j])
-        v = _where(active, state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2), state["v"][j])
+        m = _where(active, state["m"][j] + (g - state["m"][j]) * one_minus_b1, state["m"][j])
+        v = _where(active, state["v"][j] + (tf.square(g) - state["v"][j]) * one_minus_b2, state["v"][j])
         # Without the barrier XLA recomputes m and v inside the weight update and copies the old moments to do
         # so: ~19 passes over the weights per step instead of ~12 (10% of the run time; same numbers).
         m, v = _barrier(m, v)
@@ -340,5 +348,5 @@ def hyper_tensors(hyper: GroupHyper) -> dict:
 
 def final_weights(state: dict, restore_best: np.ndarray) -> list[np.ndarray]:
     """Stacked final weights; runs with restore_best take the weights of their best epoch (as Keras does)."""
-    mask = tf.constant(restore_best & (np.asarray(state["best_epoch"]) >= 0))
-    return [np.asarray(_where(mask, b, w)) for w, b in zip(state["w"], state["best_w"])]
+    masks = _runs_mask(tf.constant(restore_best & (np.asarray(state["best_epoch"]) >= 0)))
+    return [np.asarray(_where(masks, b, w)) for w, b in zip(state["w"], state["best_w"])]
