@@ -1,10 +1,11 @@
 """The fast engine: many runs of one network shape trained together inside one compiled XLA graph.
 
 Weights of M runs are stacked on a leading axis; the epoch loop, the mini-batch loop, Adam, the
-penalties, dropout, batch normalization and early stopping all run in the graph. Each run has its own
-training and validation data (its replicate's), its own hyper-parameters (penalties, dropout rate,
-patience) and its own random streams, derived from its seed alone, so a run gives the same result
-whichever other runs share its graph.
+penalties, dropout, batch normalization, early stopping, the weights at the lowest validation loss and
+the divergence test all run in the graph. Each run has its own training and validation data (its
+replicate's), its own hyper-parameters (penalties, dropout rate, patience, batch norm on or off in a
+batch-norm graph) and its own random streams, derived from its seed alone, so a run gives the same
+result whichever other runs share its graph.
 """
 
 from __future__ import annotations
@@ -203,80 +204,88 @@ def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def build_trainer(spec: GroupSpec) -> Callable:
-    """Compile the function that advances a group's state by up to spec.chunk epochs (once per spec and process)."""
-    lay = _Layers(spec.network)
-    n_layers, steps, bsz, n = len(spec.network.hidden), spec.steps, spec.batch_size, spec.n_train
-    full, rest = divmod(n, bsz)  # Keras' last mini-batch holds the remaining rows
+    """The function that advances a group's state by up to spec.chunk epochs (traced and compiled once per spec)."""
+    return tf.function(_Trainer(spec).advance, jit_compile=True, reduce_retracing=True, autograph=False)
 
-    def batch_order(hyper, epoch):
+
+class _Trainer:
+    """The pieces of a group's graph: an epoch of mini-batch steps, then the end-of-epoch bookkeeping."""
+
+    def __init__(self, spec: GroupSpec):
+        self.spec, self.lay = spec, _Layers(spec.network)
+        self.n, self.bsz = spec.n_train, spec.batch_size
+        self.full, self.rest = divmod(self.n, self.bsz)  # Keras' last mini-batch holds the remaining rows
+
+    def advance(self, state, data, hyper, start, stop):
+        """Train epochs start..stop-1; return the new state and their history [chunk, runs, keys] (NaN after stop)."""
+        history = tf.fill((self.spec.chunk, self.spec.n_runs, len(HISTORY_KEYS)), float("nan"))
+        body = lambda epoch, state, history: self.epoch(data, hyper, start, epoch, state, history)  # noqa: E731
+        _, state, history = tf.while_loop(lambda e, *_: e < stop, body, (start, state, history))
+        return state, history
+
+    def epoch(self, data, hyper, start, epoch, state, history):
+        """One epoch: the mini-batch steps (full ones in a loop, then an exact partial last one), then bookkeeping."""
+        order = self.batch_order(hyper, epoch)
+        zeros = tf.zeros((self.spec.n_runs,))
+        sums = {"loss": zeros, "correct": zeros}
+
+        def step_body(step, state, sums):
+            state, batch = self.step(state, data, hyper, epoch, step, order, self.bsz)
+            return step + 1, state, {k: sums[k] + batch[k] for k in sums}
+
+        steps = self.spec.steps if self.spec.pad_last else self.full
+        _, state, sums = tf.while_loop(lambda s, *_: s < steps, step_body, (0, state, sums))
+        if self.rest and not self.spec.pad_last:
+            state, batch = self.step(state, data, hyper, epoch, self.full, order, self.rest)
+            sums = {k: sums[k] + batch[k] for k in sums}
+        was_active = state["active"]
+        state, record = self.end_of_epoch(state, data, hyper, epoch, sums)
+        record = tf.where(was_active[:, None], record, float("nan"))
+        return epoch + 1, state, tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
+
+    def batch_order(self, hyper, epoch):
+        """Each run's order of its training rows this epoch (padded with row 0 when the last batch is padded)."""
+        spec, n = self.spec, self.n
         if spec.shuffle:
             order = tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
         else:
             order = tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
-        return tf.pad(order, [[0, 0], [0, steps * bsz - n]]) if spec.pad_last else order
+        return tf.pad(order, [[0, 0], [0, spec.steps * self.bsz - n]]) if spec.pad_last else order
 
-    def train_step(state, data, hyper, epoch, step, order, size: int):
-        idx = tf.slice(order, [0, step * bsz], [spec.n_runs, size])
+    def step(self, state, data, hyper, epoch, step, order, size: int):
+        """One mini-batch of `size` rows for every run: forward, gradients, Adam; and its loss and correct counts."""
+        spec, lay = self.spec, self.lay
+        idx = tf.slice(order, [0, step * self.bsz], [spec.n_runs, size])
         xb = tf.gather(data["x_train"], idx, batch_dims=1)  # each run's rows of its own data
         yb = tf.gather(data["y_train"], idx, batch_dims=1)
-        rows = tf.cast(step * bsz + tf.range(size) < n, tf.float32)  # the padding of a padded last batch is 0
-        counter = (epoch * steps + step) * n_layers
-
-        def noise(layer, tail):
-            return _uniform(hyper["dropout_seed"], counter + layer, tail)
-
-        w = state["w"]
-        trainable = [w[i] for i in lay.trainable]
+        rows = tf.cast(step * self.bsz + tf.range(size) < self.n, tf.float32)  # 0 for the padding of a last batch
+        counter = (epoch * spec.steps + step) * len(spec.network.hidden)
+        noise = lambda layer, tail: _uniform(hyper["dropout_seed"], counter + layer, tail)  # noqa: E731
+        trainable = [state["w"][i] for i in lay.trainable]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            logits, batch_stats = _forward(spec, lay, w, xb, hyper, rows=rows, noise=noise)
+            logits, batch_stats = _forward(spec, lay, state["w"], xb, hyper, rows=rows, noise=noise)
             data_loss = tf.reduce_sum(_bce(yb, logits) * rows, axis=1) / tf.reduce_sum(rows)
-            total = tf.reduce_sum(data_loss + _penalty(lay, w, hyper))
-        grads = tape.gradient(total, trainable)
-        state = _adam(spec, lay, state, grads, batch_stats)
-        return state, {"loss": data_loss * tf.reduce_sum(rows), "correct": tf.reduce_sum(_accuracy(yb, logits) * rows, axis=1)}
+            total = tf.reduce_sum(data_loss + _penalty(lay, state["w"], hyper))
+        state = _adam(spec, lay, state, tape.gradient(total, trainable), batch_stats)
+        correct = tf.reduce_sum(_accuracy(yb, logits) * rows, axis=1)
+        return state, {"loss": data_loss * tf.reduce_sum(rows), "correct": correct}
 
-    def end_of_epoch(state, data, hyper, epoch, sums):
-        w = state["w"]
-        logits, _ = _forward(spec, lay, w, data["x_val"], hyper)
+    def end_of_epoch(self, state, data, hyper, epoch, sums):
+        """Validation, the history record, the weights at the lowest validation loss, early stopping, divergence."""
+        w, n = state["w"], self.n
+        logits, _ = _forward(self.spec, self.lay, w, data["x_val"], hyper)
         val_loss = tf.reduce_mean(_bce(data["y_val"], logits), axis=1)
         val_acc = tf.reduce_mean(_accuracy(data["y_val"], logits), axis=1)
-        penalty = _penalty(lay, w, hyper)
+        penalty = _penalty(self.lay, w, hyper)
         train_loss = sums["loss"] / n
         record = tf.stack([train_loss, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
-        stopping, diverging = _early_stopping(state, val_loss + penalty, hyper, epoch), _divergence(state, train_loss, val_loss, penalty, epoch)
+        stopping = _early_stopping(state, val_loss + penalty, hyper, epoch)
+        diverging = _divergence(state, train_loss, val_loss, penalty, epoch)
         new = {**state, **_min_val(state, val_loss, epoch), **stopping, **diverging}
         new["active"] = state["active"] & stopping["active"] & diverging["active"]  # frozen from the next epoch on
         new["epochs_run"] = tf.where(state["active"], epoch + 1, state["epochs_run"])
         return new, record
-
-    def epoch_body(data, hyper, start, epoch, state, history):
-        order = batch_order(hyper, epoch)
-        zeros = tf.zeros((spec.n_runs,))
-        sums = {"loss": zeros, "correct": zeros}
-
-        def step_body(step, state, sums):
-            state, batch = train_step(state, data, hyper, epoch, step, order, bsz)
-            return step + 1, state, {k: sums[k] + batch[k] for k in sums}
-
-        _, state, sums = tf.while_loop(lambda s, *_: s < (steps if spec.pad_last else full), step_body, (0, state, sums))
-        if rest and not spec.pad_last:
-            state, batch = train_step(state, data, hyper, epoch, full, order, rest)
-            sums = {k: sums[k] + batch[k] for k in sums}
-        was_active = state["active"]
-        state, record = end_of_epoch(state, data, hyper, epoch, sums)
-        record = tf.where(was_active[:, None], record, float("nan"))
-        history = tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
-        return epoch + 1, state, history
-
-    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def advance(state, data, hyper, start, stop):
-        history = tf.fill((spec.chunk, spec.n_runs, len(HISTORY_KEYS)), float("nan"))
-        body = lambda epoch, state, history: epoch_body(data, hyper, start, epoch, state, history)  # noqa: E731
-        _, state, history = tf.while_loop(lambda e, *_: e < stop, body, (start, state, history))
-        return state, history
-
-    return advance
 
 
 def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list) -> dict:
