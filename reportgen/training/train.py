@@ -30,9 +30,6 @@ MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph
 # Runs per graph: large enough to amortise the per-step cost of a graph, small enough that a block's weights and
 # Adam moments stay in cache and that the blocks keep both cores busy (measured best near 32 on a 2-core machine).
 BLOCK_RUNS = 32
-# Below this many run-epochs in a study, padding the last mini-batch (GroupSpec.pad_last) saves more in tracing,
-# compiling and loading (~1 s) than its extra arithmetic costs (~10%, about 0.02 s per 500-epoch model).
-PAD_LAST_BELOW = 25_000
 CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
 XLA_CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
 # A run has diverged when its training or validation loss is not finite or exceeds this many times the larger of
@@ -49,8 +46,28 @@ def _xla_cache_dir() -> Path | None:
     tf_version = _tf_version()
     if tf_version is None:
         return None
-    cpu = hashlib.sha256(f"{platform.machine()} {_cpu_flags()}".encode()).hexdigest()[:12]
+    # The cache's key is the graph, not the compiler's flags: graphs compiled with other flags go elsewhere.
+    cpu = hashlib.sha256(f"{platform.machine()} {_cpu_flags()} {_xla_flags(tf_version)}".encode()).hexdigest()[:12]
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reportgen" / f"xla-{tf_version}-{cpu}"
+
+
+def _xla_flags(tf_version: str | None) -> str:
+    """The XLA compiler flags the engine needs with this TensorFlow (an XLA that does not know a flag aborts).
+
+    From TensorFlow 2.21 on, YNNPACK takes over XLA's reductions above a size threshold and rounds differently: a
+    run's weights would then depend on how many runs share its graph, and 500 epochs amplify the last bits of a
+    difference into another model. Without its reductions every stack size gives the same numbers, as fast.
+    """
+    major_minor = tuple(int(part) for part in (tf_version or "0.0").split(".")[:2] if part.isdigit())
+    return "--xla_cpu_experimental_ynn_fusion_type=-reduce" if major_minor >= (2, 21) else ""
+
+
+def _set_xla_flags() -> None:
+    """Add the engine's XLA flags to XLA_FLAGS, which XLA reads at its first compilation."""
+    flags = _xla_flags(_tf_version())
+    current = os.environ.get("XLA_FLAGS", "")
+    if flags and flags not in current:
+        os.environ["XLA_FLAGS"] = f"{current} {flags}".strip()
 
 
 def _tf_version() -> str | None:
@@ -96,6 +113,7 @@ def _prune(directory: Path) -> None:
             entry.unlink()
 
 
+_set_xla_flags()
 XLA_CACHE = _enable_xla_cache()
 
 
@@ -127,7 +145,6 @@ class _Block:
     network: Network
     runs: list[Run]
     real: int  # the first `real` runs are the block's own
-    pad_last: bool  # see engine.GroupSpec.pad_last
 
 
 def _blocks(runs: list[Run], config: StudyConfig) -> list[_Block]:
@@ -137,7 +154,6 @@ def _blocks(runs: list[Run], config: StudyConfig) -> list[_Block]:
     block per core is one graph (batch norm switched off per run for the runs without it), split over the cores:
     one graph to trace and compile instead of two.
     """
-    pad_last = len(runs) * config.training.epochs < PAD_LAST_BELOW
     groups: dict[Network, list[Run]] = defaultdict(list)
     for run in runs:
         groups[Network.of(run.variant, config.model)].append(run)
@@ -147,10 +163,12 @@ def _blocks(runs: list[Run], config: StudyConfig) -> list[_Block]:
     blocks = []
     for network, members in groups.items():
         count = max(math.ceil(len(members) / BLOCK_RUNS), min(cores, len(members)) if len(groups) == 1 else 1)
-        size = math.ceil(len(members) / count)
+        # XLA compiles a stack of one run differently (its numbers differ in the last bits, which 500 epochs
+        # amplify): every block holds at least two, so that a run gives the same weights in any study.
+        size = max(2, math.ceil(len(members) / count))
         for order, start in enumerate(range(0, len(members), size)):
             part = members[start:start + size]
-            blocks.append((order, _Block(network, part + [part[-1]] * (size - len(part)), len(part), pad_last)))
+            blocks.append((order, _Block(network, part + [part[-1]] * (size - len(part)), len(part))))
     blocks.sort(key=lambda b: b[0])  # stable: shapes keep their order within each rank
     return [b for _, b in blocks]
 
@@ -210,7 +228,7 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
     data = [datasets[r.seed] for r in runs]
     spec = engine.GroupSpec(
         network=block.network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
-        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=MAX_CHUNK, pad_last=block.pad_last,
+        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=MAX_CHUNK,
     )
     stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
