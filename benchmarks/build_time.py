@@ -1,15 +1,20 @@
-"""Time the default `reportgen build` cold (a new process, HTML and PDF) and the engine's cost per run.
+"""Time the default `reportgen build` cold (a new process, HTML and PDF) and the engine's cost per model.
 
-    .venv/bin/python benchmarks/build_time.py [--skip-build] [--runs 1,10,30]
+    .venv/bin/python benchmarks/build_time.py [--skip-build] [--models 1,6,30,130,500] [--cache both|empty|warm]
 
-Prints the wall time of the whole build with its per-stage times, then the engine's cold time (compile
-included) for growing numbers of runs, to check that cost grows linearly, not with a compile per run.
+Prints the wall time of the whole build with its per-stage times, then a table of the engine's cold time (a new
+process, tracing and compilation included) against the number of models, so that the fixed cost and the marginal
+cost are both visible. N models are the first N runs of the default study taken replicate by replicate: 1 is the
+baseline, 6 the six variants of one replicate, and larger N every setting of ceil(N / settings) replicates.
+Each N runs with an empty compilation cache (REPORTGEN_XLA_CACHE pointing at a new folder) and again with the
+cache that run left (what a later build of the same study pays); CPU is the process's user + system time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,34 +40,74 @@ def _pdf_pages(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
-def _engine_time(n_runs: int) -> float:
-    code = f"""
-import time
-from reportgen.config import validate
-from reportgen.data import make_dataset
-from reportgen.training import Run, train_runs
-config = validate({{"sweeps": {{"l1": [], "l2": [], "dropout": []}}}})
-data = make_dataset(config.data)
-runs = [Run(config.variants[1], seed) for seed in range({n_runs})]
-t = time.perf_counter(); train_runs(runs, data, config); print(time.perf_counter() - t)
-"""
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+def _first_runs(n: int):
+    """The first n runs of the default study, replicate by replicate, and the study that plans them."""
+    import math
+
+    from reportgen.config import validate
+    from reportgen.training import plan_runs
+
+    settings = len(plan_runs(validate({"training": {"seeds": 1}})))
+    config = validate({"training": {"seeds": max(1, math.ceil(n / settings))}})
+    runs = sorted(plan_runs(config), key=lambda r: r.seed)  # stable: the plan's order within a replicate
+    return config, runs[:n]
+
+
+def measure(n: int) -> dict:
+    """Train the first n runs in this process; return wall and CPU seconds of train_runs and the peak memory."""
+    import resource
+
+    from reportgen.data import make_datasets
+    from reportgen.training import train_runs
+
+    config, runs = _first_runs(n)
+    datasets = make_datasets(config.data, config.training.seeds)
+    usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731  user + system
+    started = time.perf_counter()
+    from reportgen._tf import tf  # noqa: F401  after reportgen.training, which sets TensorFlow's cache flag
+
+    imported = time.perf_counter() - started
+    wall, cpu = time.perf_counter(), usage()
+    train_runs(runs, datasets, config)
+    wall, cpu = time.perf_counter() - wall, usage() - cpu
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+    return {"models": len(runs), "wall": wall, "cpu": cpu, "peak_mib": peak, "import": imported}
+
+
+def _child(n: int, cache: str) -> dict:
+    env = {**os.environ, "REPORTGEN_XLA_CACHE": cache}
+    out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def engine_table(sizes: list[int], shown: str) -> None:
+    print("engine, a new process per row (train_runs only: tracing and compilation included, TensorFlow's import not):")
+    print(f"  {'models':>6} {'cache':>6} {'wall s':>8} {'s/model':>8} {'cpu s':>8} {'cpu/model':>9} {'peak MiB':>9}"
+          f" {'TF import s':>11}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            for cache in ("empty",) if shown == "empty" else ("empty", "warm"):
+                r = _child(n, folder)
+                if shown not in ("both", cache):
+                    continue
+                print(f"  {r['models']:>6} {cache:>6} {r['wall']:8.2f} {r['wall'] / r['models']:8.3f} {r['cpu']:8.2f} "
+                      f"{r['cpu'] / r['models']:9.3f} {r['peak_mib']:9.0f} {r['import']:11.1f}", flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip-build", action="store_true")
-    p.add_argument("--runs", default="1,10,30,90")
+    p.add_argument("--models", default="1,6,30,130,500")
+    p.add_argument("--cache", choices=["both", "empty", "warm"], default="both",
+                   help="warm alone still fills the cache first, without printing that run")
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child)))
+        return
     if not args.skip_build:
         time_build()
-    print("engine, cold, L1 variant, 500 epochs:")
-    base = None
-    for n in (int(x) for x in args.runs.split(",")):
-        seconds = _engine_time(n)
-        base = base or seconds
-        print(f"  {n:>3} runs: {seconds:6.2f} s ({seconds / n:.3f} s per run; {seconds / base:.1f}x the time of 1 run)")
+    engine_table([int(x) for x in args.models.split(",")], args.cache)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
-"""Stock Keras model.fit against the fast engine on the default study's variants, in one run.
+"""Stock Keras model.fit against the fast engine at the default study's scale, in one run.
 
-    .venv/bin/python benchmarks/train_speed.py [--epochs 500] [--seeds 5] [--stock-seeds 1] [--agree-seeds 0]
+    .venv/bin/python benchmarks/train_speed.py [--epochs 500] [--seeds 20] [--stock-seeds 1] [--agree-seeds 0]
                                                [--variants baseline,l1,...]
 
 Three phases, each in its own process (so each peak memory is its own):
-1. the engine trains every variant x seed together, cold (graph compilation included);
+1. the engine trains the default study (its variants and strength sweeps) x --seeds replicates together, cold
+   (a new process; graph tracing and compilation included, with the compilation cache as it is on this machine);
 2. stock fit, the way the seed notebook trains (numpy arrays into model.fit, one model at a time), on the
-   first --stock-seeds seeds of each variant: its time per model does not depend on how many it trains;
+   first --stock-seeds seeds of each of --variants: its time per model does not depend on how many it trains;
 3. with --agree-seeds K: the reference engine (engine = "keras": model.fit fed batches reshuffled every
-   epoch) on K seeds, and a table of test accuracy and L1 sparsity per variant, mean and spread over seeds,
-   to check that the engines agree.
+   epoch) on K seeds of --variants, and a table of test accuracy and L1 sparsity per variant, mean and spread over
+   seeds, against the engine's runs of the same variants, to check that the engines agree.
 The last line is `speedup: X` (stock seconds per model / engine seconds per model).
 """
 
@@ -46,32 +47,41 @@ def _plain_fit(run, data, config) -> list[np.ndarray]:
     return model.get_weights()
 
 
-def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
+def _study(phase: str, epochs: int, seeds: list[int], variants: list[str]):
+    """The engine's study is the default one (variants and sweeps); the others train the chosen variants alone."""
     from reportgen.config import StudyConfig, validate
-    from reportgen.data import make_dataset
+
+    engine = "fast" if phase == "engine" else "keras"
+    raw = {"training": {"epochs": epochs, "seeds": seeds, "engine": engine}}
+    if phase != "engine":
+        chosen = [v.model_dump(mode="json", exclude_none=True) for v in StudyConfig().variants if v.name in variants]
+        raw.update(variants=chosen, sweeps={"l1": [], "l2": [], "dropout": []})
+    return validate(raw)
+
+
+def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
+    from reportgen.data import make_datasets
     from reportgen.models import Network, predict_proba
     from reportgen.training import plan_runs, train_runs
 
-    chosen = [v.model_dump(mode="json", exclude_none=True) for v in StudyConfig().variants if v.name in variants]
-    engine = "fast" if phase == "engine" else "keras"
-    config = validate({"training": {"epochs": epochs, "seeds": seeds, "engine": engine}, "variants": chosen,
-                       "sweeps": {"l1": [], "l2": [], "dropout": []}})
-    data = make_dataset(config.data)
+    config = _study(phase, epochs, seeds, variants)
+    datasets = make_datasets(config.data, config.training.seeds)
     runs = plan_runs(config)
     times: list[float] = []
     start = time.perf_counter()
     if phase == "engine":
-        weights = [r.weights for r in train_runs(runs, data, config)]
+        weights = [r.weights for r in train_runs(runs, datasets, config)]
     else:
         weights = []
         for run in runs:
             t = time.perf_counter()
-            weights.append(_plain_fit(run, data, config) if phase == "stock" else train_runs([run], data, config)[0].weights)
+            data = datasets[run.seed]
+            weights.append(_plain_fit(run, data, config) if phase == "stock" else train_runs([run], datasets, config)[0].weights)
             times.append(time.perf_counter() - t)
     total = time.perf_counter() - start
     rows = []
     for run, w in zip(runs, weights):
-        net = Network.of(run.variant, config.model)
+        net, data = Network.of(run.variant, config.model), datasets[run.seed]
         acc = float(((predict_proba(net, w, data.x_test) > 0.5) == data.y_test).mean())
         hidden = np.concatenate([np.abs(w[i]).ravel() for i in net.kernel_indices()[:-1]])
         rows.append((run.variant.name, run.seed, acc, float(np.mean(hidden < 1e-2))))
@@ -106,10 +116,11 @@ def _agreement(ref: dict, fast: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--seeds", type=int, default=5, help="seeds per variant for the engine (the default study has 5)")
+    p.add_argument("--seeds", type=int, default=20, help="replicates of the default study for the engine (its default: 20)")
     p.add_argument("--stock-seeds", type=int, default=1, help="seeds per variant for the plain model.fit timing")
     p.add_argument("--agree-seeds", type=int, default=0, help="seeds per variant for the reference-engine agreement check")
-    p.add_argument("--variants", default="baseline,l1,l2,dropout,batchnorm,early_stopping")
+    p.add_argument("--variants", default="baseline,l1,l2,dropout,batchnorm,early_stopping",
+                   help="variants for stock fit and the reference engine")
     args = p.parse_args()
     fast = _run("engine", args.seeds, args)
     engine_per_model = fast["total"] / fast["n"]
@@ -123,7 +134,8 @@ def main() -> None:
         print(f"  {name}/seed{seed}: {t:.2f} s")
     if args.agree_seeds:
         _agreement(_run("reference", args.agree_seeds, args), fast)
-    print(f"\nepochs {args.epochs}, variants {args.variants}, engine seeds {args.seeds}, stock seeds {args.stock_seeds}")
+    print(f"\nepochs {args.epochs}, engine: default study x {args.seeds} seeds ({fast['n']} models); "
+          f"stock: {args.variants} x {args.stock_seeds} seeds")
     print(f"speedup: {np.mean(per) / engine_per_model:.1f}")
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.training import plan_runs, train_runs
-from tests.conftest import tiny_config
+from reportgen.training import plan_runs, train, train_runs
+from tests.conftest import TINY, tiny_config
 
 PARITY_VARIANTS = [
     {"name": "baseline"},
@@ -19,6 +19,7 @@ PARITY_VARIANTS = [
 
 @pytest.fixture(scope="module")
 def parity():
+    """48 training rows in mini-batches of 20: two full ones and Keras' partial last one of 8."""
     base = dict(training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False}, variants=PARITY_VARIANTS,
                 sweeps={"l1": []}, model={"hidden_units": [16, 8]})
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
@@ -64,18 +65,149 @@ def test_keras_predict_equals_engine_predictions(parity):
         np.testing.assert_allclose(ours, keras_p, rtol=1e-4, atol=1e-5)
 
 
-def test_a_run_does_not_depend_on_its_group():
-    """Runs of two replicates, each on its own data draw, share one graph; each gives what it gives alone."""
-    config = tiny_config(training={"epochs": 5, "seeds": [0, 1]}, sweeps={"l1": [0.01]})
+GROUPED = dict(training={"epochs": 5, "seeds": [0, 1, 2, 3], "batch_size": 32}, sweeps={"l1": [0.01]},
+               variants=[*TINY["variants"], {"name": "bn", "batchnorm": True, "dropout": 0.2}])
+ALONE = ("l1=0.01/seed1", "l1+drop <i>/seed0", "bn/seed0")  # plain; dropout with early stopping; batch norm
+
+
+@pytest.fixture(scope="module")
+def alone():
+    config = tiny_config(**GROUPED)
+    data = make_datasets(config.data, config.training.seeds)
+    return {r.key: train_runs([r], data, config)[0] for r in plan_runs(config) if r.key in ALONE}
+
+
+@pytest.mark.parametrize("block_runs", [32, 3])
+def test_a_run_does_not_depend_on_its_group(alone, block_runs, monkeypatch):
+    """Runs of four replicates, each on its own data draw, and of two network shapes share graphs: all twenty in one
+    (batch norm switched off for the runs without it; two blocks of ten), or blocks of three of one shape; each gives
+    exactly the weights it gives alone (500 epochs would amplify any difference in the last bits into another model)."""
+    monkeypatch.setattr(train, "BLOCK_RUNS", block_runs)
+    config = tiny_config(**GROUPED)
     data = make_datasets(config.data, config.training.seeds)
     assert not np.allclose(data[0].x_train, data[1].x_train)  # the replicates really train on different points
-    runs = plan_runs(config)
-    together = {r.run.key: r for r in train_runs(runs, data, config)}
-    for run in (runs[-1], runs[4]):  # l1=0.01 of seed 1; l1+dropout with early stopping of seed 0
-        alone = train_runs([run], data, config)[0]
-        for wa, wb in zip(alone.weights, together[run.key].weights):
-            np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=run.key)
-        np.testing.assert_allclose(alone.history["val_loss"], together[run.key].history["val_loss"], rtol=1e-5)
+    together = {r.run.key: r for r in train_runs(plan_runs(config), data, config)}
+    for key, result in alone.items():
+        assert [w.shape for w in together[key].weights] == [w.shape for w in result.weights]
+        for wa, wb in zip(result.weights, together[key].weights):
+            np.testing.assert_array_equal(wa, wb, err_msg=key)
+        np.testing.assert_array_equal(result.history["val_loss"], together[key].history["val_loss"])
+
+
+def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():
+    """An absurd L2 penalty overflows to NaN in the first epoch; the baseline beside it is untouched."""
+    variants = [{"name": "baseline"}, {"name": "blowup", "l2": 1e30}]
+    fast = tiny_config(training={"epochs": 4, "seeds": [0]}, variants=variants, sweeps={"l1": []})
+    data = make_datasets(fast.data, fast.training.seeds)
+    base, blowup = train_runs(plan_runs(fast), data, fast)
+    assert blowup.diverged_at == blowup.epochs_run == len(blowup.history["train_loss"]) == 1
+    assert not np.isfinite(blowup.history["train_loss"][-1])
+    assert base.diverged_at is None and base.epochs_run == 4
+    alone = train_runs([base.run], data, fast)[0]
+    for wa, wb in zip(alone.weights, base.weights):
+        np.testing.assert_array_equal(wa, wb)
+    ref = fast.model_copy(update={"training": fast.training.model_copy(update={"engine": "keras"})})
+    theirs = train_runs([blowup.run], data, ref)[0]
+    assert theirs.diverged_at == theirs.epochs_run == 1
+
+
+# (train loss, validation loss) per epoch of three runs, and the epoch each diverges at (DIVERGENCE_FACTOR 100).
+DIVERGING = [
+    ([(0.7, 0.6), (0.5, 0.5), (0.4, float("nan")), (0.3, 0.3)], 3),
+    ([(0.7, 0.6), (0.5, 69.0), (0.5, 70.0), (71.0, 0.5)], 4),  # the limit is 100 x 0.7, from either loss
+    ([(float("inf"), 0.6), (0.5, 0.5), (0.4, 0.4), (0.3, 0.3)], 1),
+    ([(0.7, 0.6), (0.5, 70.0), (0.5, 0.4), (0.3, 0.3)], None),  # exactly at the limit is not beyond it
+]
+
+
+def test_divergence_rule_is_the_same_in_both_engines():
+    from types import SimpleNamespace
+
+    from reportgen._tf import tf
+    from reportgen.training.engine import _divergence
+    from reportgen.training.keras_fit import _recorder
+
+    m = len(DIVERGING)
+    state = {"active": tf.ones(m, tf.bool), "loss_limit": tf.fill((m,), float("inf")), "diverged_at": tf.fill((m,), -1)}
+    recorders = [_recorder(lambda *_: None, "r") for _ in DIVERGING]
+    for rec in recorders:
+        rec.set_model(SimpleNamespace(losses=[], stop_training=False, get_weights=list))
+        rec.on_train_begin()
+    for epoch in range(4):
+        train, val = (tf.constant([run[epoch][k] for run, _ in DIVERGING], tf.float32) for k in (0, 1))
+        new = _divergence(state, train, val, tf.zeros(m), tf.constant(epoch))
+        state = {**new, "active": state["active"] & new["active"]}
+        for rec, (run, _) in zip(recorders, DIVERGING):
+            if not rec.model.stop_training:
+                rec.on_epoch_end(epoch, {"loss": run[epoch][0], "val_loss": run[epoch][1]})
+    expected = [e for _, e in DIVERGING]
+    assert [int(e) + 1 if e >= 0 else None for e in state["diverged_at"].numpy()] == expected
+    assert [rec.diverged_at for rec in recorders] == expected
+
+
+def test_cancel_stops_every_group_within_two_seconds():
+    """Two blocks in two threads, 5,000 epochs; a timer sets the event mid-training."""
+    import resource
+    import threading
+    import time
+
+    from reportgen.errors import Interrupted
+
+    variants = [{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "bn", "batchnorm": True}]
+    config = tiny_config(training={"epochs": 5000, "seeds": [0, 1]}, variants=variants, sweeps={"l1": []})
+    data = make_datasets(config.data, config.training.seeds)
+    warm = threading.Event()
+    with pytest.raises(Interrupted):  # compiles the graph and stops: what follows measures training alone
+        train_runs(plan_runs(config), data, config, progress=lambda n, label: n and warm.set(), cancel=warm)
+    cancel, set_at, trained = threading.Event(), [], []
+    cancel.signal_name = "SIGTERM"
+    timer = threading.Timer(1.0, lambda: (set_at.append(time.perf_counter()), cancel.set()))
+    before = set(threading.enumerate())
+    timer.start()
+    with pytest.raises(Interrupted) as info:
+        train_runs(plan_runs(config), data, config, progress=lambda n, label: trained.append(n), cancel=cancel)
+    assert time.perf_counter() - set_at[0] < 2.0
+    assert info.value.exit_code == 143
+    assert 0 < sum(trained) < 6 * 5000  # it was training, and did not finish
+    timer.join()
+    assert set(threading.enumerate()) <= before
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(0.5)
+    idle = resource.getrusage(resource.RUSAGE_SELF)
+    assert (idle.ru_utime + idle.ru_stime) - (cpu.ru_utime + cpu.ru_stime) < 0.2  # nothing trains in the background
+
+
+def test_cancel_stops_the_reference_engine_after_the_epoch():
+    import threading
+
+    from reportgen.errors import Interrupted
+
+    config = tiny_config(training={"epochs": 500, "seeds": [0], "engine": "keras"}, variants=[{"name": "b"}], sweeps={"l1": []})
+    data = make_datasets(config.data, config.training.seeds)
+    cancel, trained = threading.Event(), []
+
+    def progress(n, label):
+        trained.append(n)
+        cancel.set()
+
+    with pytest.raises(Interrupted) as info:
+        train_runs(plan_runs(config), data, config, progress=progress, cancel=cancel)
+    assert sum(trained) == 1 and info.value.exit_code == 130
+
+
+def test_initial_weights_are_those_of_a_keras_model_built_after_set_random_seed():
+    from reportgen._tf import keras
+    from reportgen.config import ModelConfig, VariantConfig
+    from reportgen.models import initial_dense_weights
+
+    model = ModelConfig(hidden_units=[16, 8, 4])
+    for seed in (0, 1_000_004):
+        keras.utils.set_random_seed(seed)
+        built = build_model(VariantConfig(name="plain", l2=0.01), model).get_weights()
+        drawn = initial_dense_weights(model, seed)
+        assert [w.shape for w in drawn] == [w.shape for w in built]
+        for a, b in zip(drawn, built):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_seeds_reproduce_and_differ():

@@ -1,14 +1,16 @@
 """The fast engine: many runs of one network shape trained together inside one compiled XLA graph.
 
 Weights of M runs are stacked on a leading axis; the epoch loop, the mini-batch loop, Adam, the
-penalties, dropout, batch normalization and early stopping all run in the graph. Each run has its own
-training and validation data (its replicate's), its own hyper-parameters (penalties, dropout rate,
-patience) and its own random streams, derived from its seed alone, so a run gives the same result
-whichever other runs share its graph.
+penalties, dropout, batch normalization, early stopping, the weights at the lowest validation loss and
+the divergence test all run in the graph. Each run has its own training and validation data (its
+replicate's), its own hyper-parameters (penalties, dropout rate, patience, batch norm on or off in a
+batch-norm graph) and its own random streams, derived from its seed alone, so a run gives the same
+result whichever other runs share its graph.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -18,6 +20,15 @@ import numpy as np
 from reportgen._tf import tf
 from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
 from reportgen.training.runs import HISTORY_KEYS
+from reportgen.training.train import DIVERGENCE_FACTOR
+
+try:
+    from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _barrier
+except ImportError:  # not part of TensorFlow's public API: without it, the same numbers a little slower
+
+    def _barrier(*tensors):
+        return tensors
+
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 NO_PATIENCE = 0  # patience 0 marks a run without early stopping
@@ -33,11 +44,11 @@ class GroupSpec:
     batch_size: int
     shuffle: bool
     learning_rate: float
-    chunk: int  # epochs per call of the graph (progress is reported between calls)
+    chunk: int  # at most this many epochs per call of the graph (the size of its history buffer)
 
     @property
     def steps(self) -> int:
-        """Mini-batches per epoch (the last one may be partial, as in Keras)."""
+        """Mini-batches per epoch (the last one may be partial, as in Keras: the graph pads it, masked)."""
         return math.ceil(self.n_train / self.batch_size)
 
 
@@ -48,6 +59,7 @@ class GroupHyper:
     l1: np.ndarray
     l2: np.ndarray
     dropout: np.ndarray
+    batchnorm: np.ndarray  # in a batch-norm graph, False for the runs of a plain network
     patience: np.ndarray
     restore_best: np.ndarray
     shuffle_seed: np.ndarray
@@ -82,9 +94,14 @@ def _uniform(keys, stream, tail: tuple[int, ...]):
     return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
 
 
-def _where(mask, new, old):
-    """Per-run select: mask [M] broadcast over the trailing axes of new and old."""
-    return tf.where(tf.reshape(mask, (-1,) + (1,) * (len(new.shape) - 1)), new, old)
+def _runs_mask(mask) -> dict:
+    """A per-run mask [M] shaped once for every rank of the arrays it selects (fewer ops to trace)."""
+    return {rank: tf.reshape(mask, (-1,) + (1,) * (rank - 1)) for rank in (1, 2, 3)}
+
+
+def _where(masks: dict, new, old):
+    """Per-run select: new where the run's mask (from _runs_mask) is set, else old."""
+    return tf.where(masks[len(new.shape)], new, old)
 
 
 class _Layers:
@@ -99,22 +116,23 @@ class _Layers:
         return self.layout.index((kind, layer))
 
 
-def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, batch_mask=None, noise=None):
-    """Logits [M, B] for inputs [M, B, 2]; in training mode also the batch statistics of each BN layer."""
+def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, rows=None, noise=None):
+    """Logits [M, B] for inputs [M, B, 2]; in training mode (rows: 1 for each real row of the mini-batch, 0 for
+    padding) also the batch statistics of each BN layer."""
     net, h, batch_stats = spec.network, x, []
     for i in range(len(net.hidden)):
         h = tf.nn.relu(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
         if net.batchnorm:
             gamma, beta = w[lay.index("gamma", i)][:, None, :], w[lay.index("beta", i)][:, None, :]
-            if batch_mask is None:
-                mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
-            else:
-                wts = batch_mask[None, :, None]
-                n = tf.reduce_sum(batch_mask)
-                mean = tf.reduce_sum(h * wts, axis=1, keepdims=True) / n
-                var = tf.reduce_sum(tf.square(h - mean) * wts, axis=1, keepdims=True) / n
+            if rows is not None:
+                weights, count = rows[None, :, None], tf.reduce_sum(rows)
+                mean = tf.reduce_sum(h * weights, axis=1, keepdims=True) / count
+                var = tf.reduce_sum(tf.square(h - mean) * weights, axis=1, keepdims=True) / count
                 batch_stats.append((mean[:, 0, :], var[:, 0, :]))
-            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta
+            else:
+                mean, var = w[lay.index("moving_mean", i)][:, None, :], w[lay.index("moving_variance", i)][:, None, :]
+            # Runs without batch norm can share a batch-norm graph: their layers pass h through unchanged.
+            h = tf.where(hyper["batchnorm"][:, None, None], (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta, h)
         if noise is not None:
             rate = hyper["dropout"][:, None, None]
             keep = noise(i, tuple(h.shape[1:])) >= rate
@@ -143,114 +161,155 @@ def _accuracy(labels, logits):
     return tf.cast(tf.equal(tf.cast(logits > 0.0, tf.float32), labels), tf.float32)
 
 
-def build_trainer(spec: GroupSpec) -> Callable:
-    """Compile the function that advances a group's state by up to spec.chunk epochs."""
-    lay = _Layers(spec.network)
-    n_layers, steps, bsz, n = len(spec.network.hidden), spec.steps, spec.batch_size, spec.n_train
-    padded = steps * bsz
-    lr = spec.learning_rate
+def _min_val(state, val_loss, epoch) -> dict:
+    """Keep the weights at the lowest validation data loss, for every run (what a checkpoint on val_loss keeps)."""
+    lower = state["active"] & (val_loss < state["min_val"])
+    masks = _runs_mask(lower)
+    return {
+        "min_val": tf.where(lower, val_loss, state["min_val"]),
+        "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
+        "min_val_w": [_where(masks, a, b) for a, b in zip(state["w"], state["min_val_w"])],
+    }
 
-    def batch_order(hyper, epoch):
+
+def _early_stopping(state, monitor, hyper, epoch) -> dict:
+    """Keras EarlyStopping on Keras' val_loss (which includes the penalty): best weights, wait, stop."""
+    watched = state["active"] & (hyper["patience"] > NO_PATIENCE)
+    improved = watched & (monitor < state["best"])
+    wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
+    stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
+    masks = _runs_mask(improved)
+    return {
+        "best": tf.where(improved, monitor, state["best"]),
+        "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
+        "best_w": [_where(masks, a, b) for a, b in zip(state["w"], state["best_w"])],
+        "wait": wait,
+        "active": ~stop,
+    }
+
+
+def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
+    """Mark runs whose losses became non-finite or exceeded DIVERGENCE_FACTOR times their first epoch's."""
+    limit = state["loss_limit"]  # infinite until the first epoch's losses are known
+    # An infinite penalty makes the optimised loss (Keras' `loss`) infinite even while the data loss is finite.
+    finite = tf.math.is_finite(train_loss) & tf.math.is_finite(val_loss) & tf.math.is_finite(penalty)
+    fine = finite & (train_loss <= limit) & (val_loss <= limit)
+    diverged = state["active"] & ~fine
+    first = DIVERGENCE_FACTOR * tf.maximum(train_loss, val_loss)
+    return {
+        "loss_limit": tf.where(tf.equal(epoch, 0) & fine, first, limit),
+        "diverged_at": tf.where(diverged, epoch, state["diverged_at"]),
+        "active": ~diverged,
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def build_trainer(spec: GroupSpec) -> Callable:
+    """The function that advances a group's state by up to spec.chunk epochs (traced and compiled once per spec)."""
+    return tf.function(_Trainer(spec).advance, jit_compile=True, reduce_retracing=True, autograph=False)
+
+
+class _Trainer:
+    """The pieces of a group's graph: an epoch of mini-batch steps, then the end-of-epoch bookkeeping."""
+
+    def __init__(self, spec: GroupSpec):
+        self.spec, self.lay = spec, _Layers(spec.network)
+        self.n, self.bsz = spec.n_train, spec.batch_size
+
+    def advance(self, state, data, hyper, start, stop):
+        """Train epochs start..stop-1; return the new state and their history [chunk, runs, keys] (NaN after stop)."""
+        history = tf.fill((self.spec.chunk, self.spec.n_runs, len(HISTORY_KEYS)), float("nan"))
+        body = lambda epoch, state, history: self.epoch(data, hyper, start, epoch, state, history)  # noqa: E731
+        _, state, history = tf.while_loop(lambda e, *_: e < stop, body, (start, state, history))
+        return state, history
+
+    def epoch(self, data, hyper, start, epoch, state, history):
+        """One epoch: the mini-batch steps, then the end-of-epoch bookkeeping and the history record."""
+        order = self.batch_order(hyper, epoch)
+        zeros = tf.zeros((self.spec.n_runs,))
+        sums = {"loss": zeros, "correct": zeros}
+
+        def step_body(step, state, sums):
+            state, batch = self.step(state, data, hyper, epoch, step, order)
+            return step + 1, state, {k: sums[k] + batch[k] for k in sums}
+
+        _, state, sums = tf.while_loop(lambda s, *_: s < self.spec.steps, step_body, (0, state, sums))
+        was_active = state["active"]
+        state, record = self.end_of_epoch(state, data, hyper, epoch, sums)
+        record = tf.where(was_active[:, None], record, float("nan"))
+        return epoch + 1, state, tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
+
+    def batch_order(self, hyper, epoch):
+        """Each run's order of its training rows this epoch, padded with row 0 to whole mini-batches."""
+        spec, n = self.spec, self.n
         if spec.shuffle:
             order = tf.argsort(_uniform(hyper["shuffle_seed"], epoch, (n,)), axis=1, stable=True)
         else:
             order = tf.tile(tf.range(n)[None, :], (spec.n_runs, 1))
-        return tf.pad(order, [[0, 0], [0, padded - n]])
+        return tf.pad(order, [[0, 0], [0, spec.steps * self.bsz - n]])
 
-    def train_step(state, data, hyper, epoch, step, order, mask):
-        idx = tf.slice(order, [0, step * bsz], [spec.n_runs, bsz])
-        bmask = tf.slice(mask, [step * bsz], [bsz])
+    def step(self, state, data, hyper, epoch, step, order):
+        """One mini-batch for every run: forward, gradients, Adam; and its loss and correct counts.
+
+        A partial last mini-batch is padded and masked rather than given a step of its own: one step in the graph
+        (half the graph to trace, compile and load) for ~5% more arithmetic, and the same numbers however many
+        runs a study trains (an exact last step would make them depend on a choice between the two).
+        """
+        spec, lay = self.spec, self.lay
+        idx = tf.slice(order, [0, step * self.bsz], [spec.n_runs, self.bsz])
         xb = tf.gather(data["x_train"], idx, batch_dims=1)  # each run's rows of its own data
         yb = tf.gather(data["y_train"], idx, batch_dims=1)
-        counter = (epoch * steps + step) * n_layers
-
-        def noise(layer, tail):
-            return _uniform(hyper["dropout_seed"], counter + layer, tail)
-
-        w, active = state["w"], state["active"]
-        trainable = [w[i] for i in lay.trainable]
+        rows = tf.cast(step * self.bsz + tf.range(self.bsz) < self.n, tf.float32)  # 0 for the padding
+        counter = (epoch * spec.steps + step) * len(spec.network.hidden)
+        noise = lambda layer, tail: _uniform(hyper["dropout_seed"], counter + layer, tail)  # noqa: E731
+        trainable = [state["w"][i] for i in lay.trainable]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            logits, batch_stats = _forward(spec, lay, w, xb, hyper, batch_mask=bmask, noise=noise)
-            n_b = tf.reduce_sum(bmask)
-            data_loss = tf.reduce_sum(_bce(yb, logits) * bmask, axis=1) / n_b
-            penalty = _penalty(lay, w, hyper)
-            total = tf.reduce_sum(data_loss + penalty)
-        grads = tape.gradient(total, trainable)
-        t = state["t"] + 1.0
-        alpha = lr * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
-        new_w, new_m, new_v = list(w), [], []
-        for j, (i, g) in enumerate(zip(lay.trainable, grads)):
-            m = state["m"][j] + (g - state["m"][j]) * (1.0 - ADAM_BETA_1)
-            v = state["v"][j] + (tf.square(g) - state["v"][j]) * (1.0 - ADAM_BETA_2)
-            new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
-            new_m.append(_where(active, m, state["m"][j]))
-            new_v.append(_where(active, v, state["v"][j]))
-        for layer, (mean, var) in enumerate(batch_stats):
-            for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
-                i = lay.index(kind, layer)
-                new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
-        sums = {
-            "loss": data_loss * n_b,
-            "correct": tf.reduce_sum(_accuracy(yb, logits) * bmask, axis=1),
-        }
-        return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}, sums
+            logits, batch_stats = _forward(spec, lay, state["w"], xb, hyper, rows=rows, noise=noise)
+            data_loss = tf.reduce_sum(_bce(yb, logits) * rows, axis=1) / tf.reduce_sum(rows)
+            total = tf.reduce_sum(data_loss + _penalty(lay, state["w"], hyper))
+        state = _adam(spec, lay, state, tape.gradient(total, trainable), batch_stats)
+        correct = tf.reduce_sum(_accuracy(yb, logits) * rows, axis=1)
+        return state, {"loss": data_loss * tf.reduce_sum(rows), "correct": correct}
 
-    def end_of_epoch(state, data, hyper, epoch, sums):
-        w = state["w"]
-        logits, _ = _forward(spec, lay, w, data["x_val"], hyper)
-        y_val = data["y_val"]
-        val_loss = tf.reduce_mean(_bce(y_val, logits), axis=1)
-        val_acc = tf.reduce_mean(_accuracy(y_val, logits), axis=1)
-        penalty = _penalty(lay, w, hyper)
-        record = tf.stack([sums["loss"] / n, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
-        # Keras EarlyStopping on Keras' val_loss, which includes the penalty.
-        monitor = val_loss + penalty
-        watched = state["active"] & (hyper["patience"] > NO_PATIENCE)
-        improved = watched & (monitor < state["best"])
-        wait = tf.where(improved, 0, tf.where(watched, state["wait"] + 1, state["wait"]))
-        stop = watched & ~improved & (wait >= hyper["patience"]) & (epoch > 0)
-        # The weights at the lowest validation data loss, kept for every run (what a checkpoint on val_loss would keep).
-        lower = state["active"] & (val_loss < state["min_val"])
-        new = {
-            **state,
-            "min_val": tf.where(lower, val_loss, state["min_val"]),
-            "min_val_epoch": tf.where(lower, epoch, state["min_val_epoch"]),
-            "min_val_w": [_where(lower, a, b) for a, b in zip(w, state["min_val_w"])],
-            "best": tf.where(improved, monitor, state["best"]),
-            "best_epoch": tf.where(improved, epoch, state["best_epoch"]),
-            "best_w": [_where(improved, a, b) for a, b in zip(w, state["best_w"])],
-            "wait": wait,
-            "active": state["active"] & ~stop,
-            "epochs_run": tf.where(state["active"], epoch + 1, state["epochs_run"]),
-        }
+    def end_of_epoch(self, state, data, hyper, epoch, sums):
+        """Validation, the history record, the weights at the lowest validation loss, early stopping, divergence."""
+        w, n = state["w"], self.n
+        logits, _ = _forward(self.spec, self.lay, w, data["x_val"], hyper)
+        val_loss = tf.reduce_mean(_bce(data["y_val"], logits), axis=1)
+        val_acc = tf.reduce_mean(_accuracy(data["y_val"], logits), axis=1)
+        penalty = _penalty(self.lay, w, hyper)
+        train_loss = sums["loss"] / n
+        record = tf.stack([train_loss, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
+        stopping = _early_stopping(state, val_loss + penalty, hyper, epoch)
+        diverging = _divergence(state, train_loss, val_loss, penalty, epoch)
+        new = {**state, **_min_val(state, val_loss, epoch), **stopping, **diverging}
+        new["active"] = state["active"] & stopping["active"] & diverging["active"]  # frozen from the next epoch on
+        new["epochs_run"] = tf.where(state["active"], epoch + 1, state["epochs_run"])
         return new, record
 
-    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def advance(state, data, hyper, start, stop):
-        mask = tf.cast(tf.range(padded) < n, tf.float32)
-        history = tf.fill((spec.chunk, spec.n_runs, len(HISTORY_KEYS)), float("nan"))
 
-        def epoch_body(epoch, state, history):
-            order = batch_order(hyper, epoch)
-            zeros = tf.zeros((spec.n_runs,))
-            sums = {"loss": zeros, "correct": zeros}
-
-            def step_body(step, state, sums):
-                state, batch = train_step(state, data, hyper, epoch, step, order, mask)
-                return step + 1, state, {k: sums[k] + batch[k] for k in sums}
-
-            _, state, sums = tf.while_loop(lambda s, *_: s < steps, step_body, (0, state, sums))
-            was_active = state["active"]
-            state, record = end_of_epoch(state, data, hyper, epoch, sums)
-            record = tf.where(was_active[:, None], record, float("nan"))
-            history = tf.tensor_scatter_nd_update(history, [[epoch - start]], record[None])
-            return epoch + 1, state, history
-
-        _, state, history = tf.while_loop(lambda e, *_: e < stop, epoch_body, (start, state, history))
-        return state, history
-
-    return advance
+def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list) -> dict:
+    """One Adam step (Keras' update) and the moving batch-norm statistics; stopped runs keep their weights."""
+    w, active = state["w"], _runs_mask(state["active"])
+    t = state["t"] + 1.0
+    alpha = spec.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+    one_minus_b1, one_minus_b2 = tf.constant(1.0 - ADAM_BETA_1), tf.constant(1.0 - ADAM_BETA_2)  # one op each
+    new_w, new_m, new_v = list(w), [], []
+    for j, (i, g) in enumerate(zip(lay.trainable, grads)):
+        m = _where(active, state["m"][j] + (g - state["m"][j]) * one_minus_b1, state["m"][j])
+        v = _where(active, state["v"][j] + (tf.square(g) - state["v"][j]) * one_minus_b2, state["v"][j])
+        # Without the barrier XLA recomputes m and v inside the weight update and copies the old moments to do
+        # so: ~19 passes over the weights per step instead of ~12 (10% of the run time; same numbers).
+        m, v = _barrier(m, v)
+        new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
+        new_m.append(m)
+        new_v.append(v)
+    for layer, (mean, var) in enumerate(batch_stats):
+        for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
+            i = lay.index(kind, layer)
+            new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
+    return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}
 
 
 def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
@@ -269,6 +328,8 @@ def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
         "min_val_w": list(w),
         "min_val": tf.fill((m_runs,), float("inf")),
         "min_val_epoch": tf.fill((m_runs,), -1),
+        "loss_limit": tf.fill((m_runs,), float("inf")),
+        "diverged_at": tf.fill((m_runs,), -1),
         "best_epoch": tf.fill((m_runs,), -1),
         "wait": tf.zeros((m_runs,), tf.int32),
         "active": tf.ones((m_runs,), tf.bool),
@@ -288,6 +349,7 @@ def hyper_tensors(hyper: GroupHyper) -> dict:
         "l1": tf.constant(hyper.l1, tf.float32),
         "l2": tf.constant(hyper.l2, tf.float32),
         "dropout": tf.constant(hyper.dropout, tf.float32),
+        "batchnorm": tf.constant(hyper.batchnorm, tf.bool),
         "patience": tf.constant(hyper.patience, tf.int32),
         "shuffle_seed": tf.constant(hyper.shuffle_seed, tf.uint32),
         "dropout_seed": tf.constant(hyper.dropout_seed, tf.uint32),
@@ -296,5 +358,5 @@ def hyper_tensors(hyper: GroupHyper) -> dict:
 
 def final_weights(state: dict, restore_best: np.ndarray) -> list[np.ndarray]:
     """Stacked final weights; runs with restore_best take the weights of their best epoch (as Keras does)."""
-    mask = tf.constant(restore_best & (np.asarray(state["best_epoch"]) >= 0))
-    return [np.asarray(_where(mask, b, w)) for w, b in zip(state["w"], state["best_w"])]
+    masks = _runs_mask(tf.constant(restore_best & (np.asarray(state["best_epoch"]) >= 0)))
+    return [np.asarray(_where(masks, b, w)) for w, b in zip(state["w"], state["best_w"])]

@@ -6,29 +6,40 @@ import numpy as np
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import TrainingError
 from reportgen.models import Network, build_model, initial_weights
 from reportgen.training.runs import Run, RunResult
+from reportgen.training.train import DIVERGENCE_FACTOR, check_cancel
 
 
-def _recorder(progress, key: str):
+def _recorder(progress, key: str, cancel=None):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
-        """Keep the penalty at the end of each epoch (to split Keras' losses into data loss and penalty) and the
-        weights at the lowest validation data loss."""
+        """Split Keras' losses into data loss and penalty (the penalty at the end of each epoch), keep the weights at
+        the lowest validation data loss, and stop a run whose loss diverges (the engine's rule, on the same values)."""
 
         def on_train_begin(self, logs=None):
             self.penalty, self.min_val, self.min_val_epoch, self.min_val_weights = [], np.inf, None, None
+            self.loss_limit, self.diverged_at = np.inf, None
 
         def on_epoch_end(self, epoch, logs=None):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
-            if not np.isfinite(logs.get("loss", 0.0)):
-                raise TrainingError(f"loss became NaN or infinite at epoch {epoch + 1}")
-            val_loss = logs["val_loss"] - self.penalty[-1]  # exactly the history's val_loss, so its argmin agrees
+            # Exactly the history's values, so that the argmin and the divergence test agree with it.
+            train_loss, val_loss = logs["loss"] - self.penalty[-1], logs["val_loss"] - self.penalty[-1]
             if val_loss < self.min_val:
                 self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
+            self._check_divergence(epoch, train_loss, val_loss, self.penalty[-1])
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
+            if cancel is not None:
+                check_cancel(cancel)  # raising here ends fit at once
+
+        def _check_divergence(self, epoch, train_loss, val_loss, penalty):
+            losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
+            if not (np.isfinite(losses).all() and np.isfinite(penalty) and (losses <= self.loss_limit).all()):
+                self.diverged_at = epoch + 1
+                self.model.stop_training = True
+            elif epoch == 0:
+                self.loss_limit = np.float32(DIVERGENCE_FACTOR) * losses.max()
 
     return Recorder()
 
@@ -48,26 +59,24 @@ def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int):
     return ds.batch(batch_size)
 
 
-def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress) -> RunResult:
+def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress, cancel) -> RunResult:
     """Train one run with model.fit and return its result in the engines' common form."""
     from reportgen._tf import keras
 
+    check_cancel(cancel)
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.variant, config.model, data)
     model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
-    recorder = _recorder(progress, run.key)
+    recorder = _recorder(progress, run.key, cancel)
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights))
     tc = config.training
-    try:
-        fit = model.fit(
-            _batches(data, tc.batch_size, tc.shuffle, run.seed), validation_data=(data.x_val, data.y_val),
-            epochs=tc.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # the dataset already reshuffles
-        )
-    except TrainingError as err:
-        raise TrainingError(f"run '{run.key}': {err}") from None
+    fit = model.fit(
+        _batches(data, tc.batch_size, tc.shuffle, run.seed), validation_data=(data.x_val, data.y_val),
+        epochs=tc.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # the dataset already reshuffles
+    )
     h, penalty = fit.history, np.array(recorder.penalty)
     epochs_run = len(h["loss"])
     progress(tc.epochs - epochs_run, run.key)
@@ -81,4 +90,5 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     }
     best = callbacks[-1].best_epoch + 1 if es else None
     return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best,
-                     min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights, extras={"model": model})
+                     min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights,
+                     diverged_at=recorder.diverged_at, extras={"model": model})

@@ -2,92 +2,301 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import math
 import os
+import platform
+import sys
+import threading
+import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from importlib import metadata
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import TrainingError
+from reportgen.errors import Interrupted
 from reportgen.models import Network, initial_dense_weights, initial_weights
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
-MAX_CHUNK = 50  # epochs per graph call: often enough for a live progress bar, rarely enough to cost nothing
+MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
+# Runs per graph: large enough to amortise the per-step cost of a graph, small enough that a block's weights and
+# Adam moments stay in cache and that the blocks keep both cores busy (measured best near 32 on a 2-core machine).
+BLOCK_RUNS = 32
+CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
+XLA_CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
+# A run has diverged when its training or validation loss is not finite or exceeds this many times the larger of
+# its first epoch's two losses; it is then frozen like an early-stopped run and marked (RunResult.diverged_at).
+DIVERGENCE_FACTOR = 100.0
+
+
+def _xla_cache_dir() -> Path | None:
+    """Where compiled graphs are kept between processes: $REPORTGEN_XLA_CACHE ("" or "0": nowhere), else the user's
+    cache folder, one subfolder per TensorFlow version and CPU (their executables are not interchangeable)."""
+    configured = os.environ.get("REPORTGEN_XLA_CACHE")
+    if configured is not None:
+        return Path(configured) if configured.strip() not in ("", "0") else None
+    tf_version = _tf_version()
+    if tf_version is None:
+        return None
+    # The cache's key is the graph, not the compiler's flags: graphs compiled with other flags go elsewhere.
+    cpu = hashlib.sha256(f"{platform.machine()} {_cpu_flags()} {_xla_flags(tf_version)}".encode()).hexdigest()[:12]
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reportgen" / f"xla-{tf_version}-{cpu}"
+
+
+def _xla_flags(tf_version: str | None) -> str:
+    """The XLA compiler flags the engine needs with this TensorFlow (an XLA that does not know a flag aborts).
+
+    From TensorFlow 2.21 on, YNNPACK takes over XLA's reductions above a size threshold and rounds differently: a
+    run's weights would then depend on how many runs share its graph, and 500 epochs amplify the last bits of a
+    difference into another model. Without its reductions every stack size gives the same numbers, as fast.
+    """
+    major_minor = tuple(int(part) for part in (tf_version or "0.0").split(".")[:2] if part.isdigit())
+    return "--xla_cpu_experimental_ynn_fusion_type=-reduce" if major_minor >= (2, 21) else ""
+
+
+def _set_xla_flags() -> None:
+    """Add the engine's XLA flags to XLA_FLAGS, which XLA reads at its first compilation."""
+    flags = _xla_flags(_tf_version())
+    current = os.environ.get("XLA_FLAGS", "")
+    if flags and flags not in current:
+        os.environ["XLA_FLAGS"] = f"{current} {flags}".strip()
+
+
+def _tf_version() -> str | None:
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            pass
+    return None
+
+
+def _cpu_flags() -> str:
+    """The instruction-set extensions of this CPU (compiled graphs use them), or '' where /proc/cpuinfo is missing."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        return platform.processor()
+
+
+def _enable_xla_cache() -> Path | None:
+    """Have TensorFlow keep compiled graphs on disk: a later process loads them (~0.3 s) instead of compiling (~4 s)."""
+    directory = _xla_cache_dir()
+    if directory is None or "tensorflow" in sys.modules:  # TensorFlow reads TF_XLA_FLAGS once, when it is imported
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # TensorFlow fails a compilation whose result it cannot write
+    if not os.access(directory, os.W_OK):
+        return None
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}".strip()
+    _prune(directory)
+    return directory
+
+
+def _prune(directory: Path) -> None:
+    """Keep the XLA_CACHE_ENTRIES most recently written graphs (TensorFlow itself never deletes any)."""
+    entries = sorted(directory.glob("*.pb"), key=lambda p: p.stat().st_mtime)
+    for entry in entries[:-XLA_CACHE_ENTRIES]:
+        with contextlib.suppress(OSError):
+            entry.unlink()
+
+
+_set_xla_flags()
+XLA_CACHE = _enable_xla_cache()
 
 
 def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None,
                cancel=None) -> list[RunResult]:
     """Train every run on its replicate's dataset (datasets[run.seed]) and return results in the order of runs.
 
-    cancel: a threading.Event; when set, training stops between chunks of epochs and Interrupted is raised.
+    cancel: a threading.Event (optionally with a `signal_name`); once set, training stops within about a second
+    (between chunks of epochs; a graph being compiled finishes first) and Interrupted is raised.
     """
     progress = progress or (lambda n, label: None)
+    cancel = cancel or threading.Event()
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
     init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
         from reportgen.training.keras_fit import train_one
 
-        return [train_one(run, datasets[run.data_key], config, init[run.init_seed], progress) for run in runs]
+        return [train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel) for run in runs]
+    blocks = _blocks(runs, datasets, config)
+    _trace({b.key(datasets): b for b in reversed(blocks)}.values(), datasets, config, init)
+    tasks = [lambda check, b=b: _train_block(b, datasets, config, init, progress, check) for b in blocks]
+    by_key = {result.run.key: result for block in _in_threads(tasks, cancel) for result in block}
+    return [by_key[r.key] for r in runs]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Runs trained together in one graph; the last block of a shape repeats its last run to the shape's size."""
+
+    network: Network
+    runs: list[Run]
+    real: int  # the first `real` runs are the block's own
+
+    def key(self, datasets) -> tuple:
+        """What decides the block's graph: its network and its numbers of training and validation rows."""
+        data = datasets[self.runs[0].data_key]
+        return self.network, len(data.y_train), len(data.y_val)
+
+
+def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
+    """Split the runs into blocks of one network shape, equal in size within a shape so that they share one graph.
+
+    The first block of every shape comes first, so that their graphs compile in parallel. A study that fits in one
+    block per core is one graph (batch norm switched off per run for the runs without it), split over the cores:
+    one graph to trace and compile instead of two.
+    """
     groups: dict[tuple[Network, int, int], list[Run]] = defaultdict(list)
     for run in runs:
         groups[group_key(run, datasets[run.data_key], config)].append(run)
-    # One thread per graph: XLA compiles and TensorFlow runs outside the GIL, so two groups overlap on two cores.
-    with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
-        done = pool.map(lambda item: _train_group(item[0][0], item[1], datasets, config, init, progress), groups.items())
-        results = {result.run.key: result for group in done for result in group}
-    return [results[r.key] for r in runs]
+    cores = os.cpu_count() or 1
+    with_bn = {(replace(net, batchnorm=True), rows, val) for net, rows, val in groups}
+    if len(groups) > 1 and len(with_bn) == 1 and len(runs) <= cores * BLOCK_RUNS:
+        groups = {with_bn.pop(): runs}  # the shapes differ only in batch norm: one graph switches it per run
+    blocks = []
+    for (network, _, _), members in groups.items():
+        count = max(math.ceil(len(members) / BLOCK_RUNS), min(cores, len(members)) if len(groups) == 1 else 1)
+        # XLA compiles a stack of one run differently (its numbers differ in the last bits, which 500 epochs
+        # amplify): every block holds at least two, so that a run gives the same weights in any study.
+        size = max(2, math.ceil(len(members) / count))
+        for order, start in enumerate(range(0, len(members), size)):
+            part = members[start:start + size]
+            blocks.append((order, _Block(network, part + [part[-1]] * (size - len(part)), len(part))))
+    blocks.sort(key=lambda b: b[0])  # stable: shapes keep their order within each rank
+    return [b for _, b in blocks]
 
 
-def _train_group(network, runs, datasets, config, init, progress) -> list[RunResult]:
+class _Aborted(Exception):
+    """Another group failed; this one stopped early and has nothing to report."""
+
+
+def check_cancel(cancel) -> None:
+    """Raise Interrupted if the cancel event is set."""
+    if cancel.is_set():
+        raise Interrupted(getattr(cancel, "signal_name", "SIGINT"))
+
+
+def _in_threads(tasks: list[Callable], cancel) -> list:
+    """Run tasks(check) in threads, one per core; on the first failure stop the others, wait for them and re-raise."""
+    abort = threading.Event()
+
+    def check():  # called by the tasks between graph calls
+        check_cancel(cancel)
+        if abort.is_set():
+            raise _Aborted
+
+    # XLA compiles and TensorFlow runs outside the GIL, so two graphs overlap on two cores.
+    with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(task, check) for task in tasks]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)  # all done, or one failed
+        finally:
+            abort.set()  # the others stop at their next graph call (also when this thread is interrupted) ...
+            wait(futures)  # ... and we wait for them: no thread keeps training after we return
+    errors = [f.exception() for f in futures if f.exception() and not isinstance(f.exception(), _Aborted)]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
+
+
+def _trace(blocks, datasets, config, init) -> None:
+    """Trace the graph of each block's shape, one after another, before the threads start.
+
+    Serial tracing names the graphs' functions in the same order in every process; the compiled graphs are cached
+    on disk under a fingerprint of those names, so that a later build of the same study skips the compiler.
+    """
     from reportgen._tf import tf
     from reportgen.training import engine
 
-    tc = config.training
+    for block in sorted(blocks, key=lambda b: b.network.batchnorm):
+        spec, state, tensors, hyper = _block_inputs(block, datasets, config, init)
+        engine.build_trainer(spec).get_concrete_function(state, tensors, engine.hyper_tensors(hyper), tf.constant(0), tf.constant(1))
+
+
+def _block_inputs(block: _Block, datasets, config, init) -> tuple:
+    """The spec, initial state, data tensors and settings of a block."""
+    from reportgen.training import engine
+
+    tc, runs = config.training, block.runs
     data = [datasets[r.data_key] for r in runs]
     spec = engine.GroupSpec(
-        network=network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
-        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=min(tc.epochs, MAX_CHUNK),
+        network=block.network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
+        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=MAX_CHUNK,
     )
-    hyper = _group_hyper(runs)
-    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(network, init[r.init_seed]) for r in runs))]
-    state = engine.initial_state(spec, stacked)
+    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
-    advance = engine.build_trainer(spec)
-    hyper_t = engine.hyper_tensors(hyper)
-    names = list(dict.fromkeys(r.variant.name for r in runs))
-    label = f"{len(runs)} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
-    progress(0, f"compiling the graph for {label}")
-    chunks = []
-    for start in range(0, tc.epochs, spec.chunk):
-        stop = min(start + spec.chunk, tc.epochs)
-        state, history = advance(state, tensors, hyper_t, tf.constant(start), tf.constant(stop))
-        history = history.numpy()[: stop - start]
-        _check_finite(history, runs, start)
-        chunks.append(history)
-        progress((stop - start) * len(runs), f"training {label}, epoch {stop}")
-        if not state["active"].numpy().any():
-            progress((tc.epochs - stop) * len(runs), label)
-            break
-    history = np.concatenate(chunks)  # [epochs, runs, keys]
+    return spec, engine.initial_state(spec, stacked), tensors, _group_hyper(runs)
+
+
+def _train_block(block: _Block, datasets, config, init, progress, check) -> list[RunResult]:
+    from reportgen.training import engine
+
+    spec, state, tensors, hyper = _block_inputs(block, datasets, config, init)
+    names = list(dict.fromkeys(r.variant.name for r in block.runs))
+    label = f"{block.real} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
+    run_epochs = lambda n, text: progress(n * block.real, text)  # noqa: E731
+    state, history = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
+                              config.training.epochs, label, run_epochs, check)
     weights = engine.final_weights(state, hyper.restore_best)
+    return _results(block.network, block.runs[:block.real], state, history, weights, config)
+
+
+def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check):
+    """Train a group to the last epoch in graph calls of about CHUNK_SECONDS each; return the state and history."""
+    from reportgen._tf import tf
+
+    progress(0, f"compiling the graph for {label}")
+    chunks, start, size = [], 0, 1  # the first call compiles: one epoch, then as many as fit in CHUNK_SECONDS
+    while start < epochs and state["active"].numpy().any():
+        check()
+        stop = min(start + size, epochs)
+        began = time.perf_counter()
+        state, history = advance(state, tensors, hyper, tf.constant(start), tf.constant(stop))
+        chunks.append(history.numpy()[: stop - start])
+        seconds = time.perf_counter() - began
+        size = size if start == 0 else max(1, min(spec.chunk, int(size * CHUNK_SECONDS / max(seconds, 1e-3))))
+        progress(stop - start, f"training {label}, epoch {stop}")
+        start = stop
+    progress(epochs - start, label)  # runs that all stopped early leave their remaining epochs done
+    return state, np.concatenate(chunks)  # history: [epochs, runs, keys]
+
+
+def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], config) -> list[RunResult]:
+    """Each run's result from the final state and history of its block, with the weights of its own network."""
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
     min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
-    return [
-        RunResult(
+    diverged = state["diverged_at"].numpy()
+    one_based = lambda e: int(e) + 1 if e >= 0 else None  # noqa: E731
+    layout = network.layout()
+    own = {n: [layout.index(item) for item in n.layout()] for n in {replace(network, batchnorm=r.variant.batchnorm) for r in runs}}
+    results = []
+    for m, run in enumerate(runs):
+        keep = own[replace(network, batchnorm=run.variant.batchnorm)]  # a run without batch norm leaves out the block's BN arrays
+        results.append(RunResult(
             run=run,
-            weights=[w[m] for w in weights],
+            weights=[weights[i][m] for i in keep],
             history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
             epochs_run=int(epochs_run[m]),
-            best_epoch=int(best[m]) + 1 if run.variant.early_stopping else None,
-            min_val_epoch=int(min_val_epoch[m]) + 1 if min_val_epoch[m] >= 0 else None,
-            min_val_weights=[w[m] for w in min_val_weights] if min_val_epoch[m] >= 0 else None,
-        )
-        for m, run in enumerate(runs)
-    ]
+            best_epoch=one_based(best[m]) if run.variant.early_stopping else None,
+            min_val_epoch=one_based(min_val_epoch[m]),
+            min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
+            diverged_at=one_based(diverged[m]),
+        ))
+    return results
 
 
 def _group_hyper(runs: list[Run]):
@@ -99,17 +308,9 @@ def _group_hyper(runs: list[Run]):
         l1=np.array([r.variant.l1 for r in runs], np.float32),
         l2=np.array([r.variant.l2 for r in runs], np.float32),
         dropout=np.array([r.variant.dropout for r in runs], np.float32),
+        batchnorm=np.array([r.variant.batchnorm for r in runs]),
         patience=np.array([e.patience if e else engine.NO_PATIENCE for e in es], np.int32),
         restore_best=np.array([bool(e and e.restore_best_weights) for e in es]),
         shuffle_seed=np.array([s[0] for s in streams], np.uint32),
         dropout_seed=np.array([s[1] for s in streams], np.uint32),
     )
-
-
-def _check_finite(history: np.ndarray, runs: list[Run], start: int) -> None:
-    losses = history[:, :, [HISTORY_KEYS.index("train_loss"), HISTORY_KEYS.index("val_loss")]]
-    stopped = np.isnan(history).all(axis=2)  # rows of runs that early stopping had already frozen
-    bad = ~np.isfinite(losses).all(axis=2) & ~stopped
-    if bad.any():
-        epoch, m = np.argwhere(bad)[0]
-        raise TrainingError(f"run '{runs[m].key}': loss became NaN or infinite at epoch {start + epoch + 1}")
