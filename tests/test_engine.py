@@ -271,3 +271,25 @@ def test_early_stopping_matches_keras_fit():
         assert (a.epochs_run, a.best_epoch) == (b.epochs_run, b.best_epoch)
         for wa, wb in zip(a.weights, b.weights):
             np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+
+
+def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
+    """The first replicate of each variant keeps its weights after the snapshot epochs (20 epochs: 1, 2 and 6), in both
+    engines; the engine's snapshot at epoch 6 is bitwise the result of training for 6 epochs."""
+    base = dict(training={"epochs": 20, "seeds": [0, 1], "shuffle": False}, sweeps={"l1": []}, variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}])
+    config = tiny_config(**base)
+    data = make_datasets(config.data, config.training.seeds)
+    results = train_runs(plan_runs(config), data, config)
+    kept = {r.run.key: r.snapshots for r in results if r.snapshots}
+    assert sorted(kept) == ["b/seed0", "l2/seed0"] and all(sorted(s) == [1, 2, 6] for s in kept.values())
+    short = tiny_config(**{**base, "training": {**base["training"], "epochs": 6}})
+    for r in train_runs(plan_runs(short), data, short):
+        if r.run.key in kept:
+            assert all(np.array_equal(a, b) for a, b in zip(kept[r.run.key][6], r.weights)), r.run.key
+            assert not np.array_equal(kept[r.run.key][1][0], r.weights[0])  # the weights move between snapshots
+    ref = tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}, "variants": [{"name": "b"}]})
+    mine = next(r for r in results if r.run.key == "b/seed0")
+    theirs = next(r for r in train_runs(plan_runs(ref), data, ref) if r.run.key == "b/seed0")
+    assert sorted(theirs.snapshots) == [1, 2, 6]
+    for wa, wb in zip(mine.snapshots[6], theirs.snapshots[6]):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)

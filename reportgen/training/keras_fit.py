@@ -7,20 +7,21 @@ import numpy as np
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.models import Network, build_model, initial_weights
-from reportgen.training.runs import Run, RunResult
+from reportgen.training.runs import Run, RunResult, snapshot_epochs, snapshotted
 from reportgen.training.train import DIVERGENCE_FACTOR, check_cancel
 
 
-def _recorder(progress, key: str, cancel=None):
+def _recorder(progress, key: str, cancel=None, snapshot_at=()):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
         """Split Keras' losses into data loss and penalty (the penalty at the end of each epoch), keep the weights at
-        the lowest validation data loss, and stop a run whose loss diverges (the engine's rule, on the same values)."""
+        the lowest validation data loss, keep the weights after the snapshot epochs, and stop a run whose loss diverges
+        (the engine's rule, on the same values)."""
 
         def on_train_begin(self, logs=None):
             self.penalty, self.min_val, self.min_val_epoch, self.min_val_weights = [], np.inf, None, None
-            self.loss_limit, self.diverged_at = np.inf, None
+            self.loss_limit, self.diverged_at, self.snapshots = np.inf, None, {}
 
         def on_epoch_end(self, epoch, logs=None):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
@@ -28,6 +29,8 @@ def _recorder(progress, key: str, cancel=None):
             train_loss, val_loss = logs["loss"] - self.penalty[-1], logs["val_loss"] - self.penalty[-1]
             if val_loss < self.min_val:
                 self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
+            if epoch + 1 in snapshot_at:
+                self.snapshots[epoch + 1] = self.model.get_weights()
             self._check_divergence(epoch, train_loss, val_loss, self.penalty[-1])
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
             if cancel is not None:
@@ -67,7 +70,7 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.variant, config.model, data)
     model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
-    recorder = _recorder(progress, run.key, cancel)
+    recorder = _recorder(progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else ())
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
@@ -91,4 +94,4 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     best = callbacks[-1].best_epoch + 1 if es else None
     return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best,
                      min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights,
-                     diverged_at=recorder.diverged_at, extras={"model": model})
+                     diverged_at=recorder.diverged_at, snapshots=recorder.snapshots, extras={"model": model})

@@ -23,7 +23,7 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.errors import Interrupted
 from reportgen.models import Network, initial_dense_weights, initial_weights
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key
+from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key, snapshot_epochs, snapshotted
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
@@ -249,34 +249,41 @@ def _train_block(block: _Block, datasets, config, init, progress, check) -> list
     names = list(dict.fromkeys(r.variant.name for r in block.runs))
     label = f"{block.real} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
     run_epochs = lambda n, text: progress(n * block.real, text)  # noqa: E731
-    state, history = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
-                              config.training.epochs, label, run_epochs, check)
+    own = block.runs[:block.real]
+    snap_at = snapshot_epochs(config) if any(snapshotted(r, config) for r in own) else ()
+    state, history, snaps = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
+                                     config.training.epochs, label, run_epochs, check, snap_at)
     weights = engine.final_weights(state, hyper.restore_best)
-    return _results(block.network, block.runs[:block.real], state, history, weights, config)
+    return _results(block.network, own, state, history, weights, snaps, config)
 
 
-def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check):
-    """Train a group to the last epoch in graph calls of about CHUNK_SECONDS each; return the state and history."""
+def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check, snap_at=()):
+    """Train a group to the last epoch in graph calls of about CHUNK_SECONDS each; return the state, the history and
+    the stacked weights after each epoch of snap_at (graph calls end there; the numbers do not depend on where)."""
     from reportgen._tf import tf
 
     progress(0, f"compiling the graph for {label}")
-    chunks, start, size = [], 0, 1  # the first call compiles: one epoch, then as many as fit in CHUNK_SECONDS
+    chunks, start, size, snaps = [], 0, 1, {}  # the first call compiles: one epoch, then as many as fit in CHUNK_SECONDS
     while start < epochs and state["active"].numpy().any():
         check()
-        stop = min(start + size, epochs)
+        stop = min([start + size, epochs, *(e for e in snap_at if e > start)])
         began = time.perf_counter()
         state, history = advance(state, tensors, hyper, tf.constant(start), tf.constant(stop))
         chunks.append(history.numpy()[: stop - start])
+        if stop in snap_at:
+            snaps[stop] = [w.numpy() for w in state["w"]]
         seconds = time.perf_counter() - began
         size = size if start == 0 else max(1, min(spec.chunk, int(size * CHUNK_SECONDS / max(seconds, 1e-3))))
         progress(stop - start, f"training {label}, epoch {stop}")
         start = stop
     progress(epochs - start, label)  # runs that all stopped early leave their remaining epochs done
-    return state, np.concatenate(chunks)  # history: [epochs, runs, keys]
+    return state, np.concatenate(chunks), snaps  # history: [epochs, runs, keys]
 
 
-def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], config) -> list[RunResult]:
-    """Each run's result from the final state and history of its block, with the weights of its own network."""
+def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], snaps: dict,
+             config) -> list[RunResult]:
+    """Each run's result from the final state and history of its block, with the weights of its own network (and its
+    snapshots, for a snapshotted run, at the snapshot epochs it reached)."""
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
     min_val_epoch, min_val_weights = state["min_val_epoch"].numpy(), [w.numpy() for w in state["min_val_w"]]
     diverged = state["diverged_at"].numpy()
@@ -295,6 +302,7 @@ def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights
             min_val_epoch=one_based(min_val_epoch[m]),
             min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
             diverged_at=one_based(diverged[m]),
+            snapshots={e: [w[i][m] for i in keep] for e, w in snaps.items() if e <= epochs_run[m]} if snapshotted(run, config) else {},
         ))
     return results
 
