@@ -1,7 +1,7 @@
 """Stock Keras model.fit against the fast engine at the default study's scale, in one run.
 
     .venv/bin/python benchmarks/train_speed.py [--epochs 500] [--seeds 20] [--stock-seeds 1] [--agree-seeds 0]
-                                               [--variants baseline,l1,...]
+                                               [--variants baseline,l1,...] [--snapshot-cost 0]
 
 Three phases, each in its own process (so each peak memory is its own):
 1. the engine trains the default study (its variants and strength sweeps) x --seeds replicates together, cold
@@ -11,6 +11,9 @@ Three phases, each in its own process (so each peak memory is its own):
 3. with --agree-seeds K: the reference engine (engine = "keras": model.fit fed batches reshuffled every
    epoch) on K seeds of --variants, and a table of test accuracy and L1 sparsity per variant, mean and spread over
    seeds, against the engine's runs of the same variants, to check that the engines agree.
+With --snapshot-cost K (instead of the phases above): the engine's cold training of the study K times with the
+first replicate's epoch snapshots (as a build keeps them) and K times without, alternating, and the ratio of the
+medians (`snapshots/plain: X`).
 The last line is `speedup: X` (stock seconds per model / engine seconds per model).
 """
 
@@ -51,9 +54,9 @@ def _study(phase: str, epochs: int, seeds: list[int], variants: list[str]):
     """The engine's study is the default one (variants and sweeps); the others train the chosen variants alone."""
     from reportgen.config import StudyConfig, validate
 
-    engine = "fast" if phase == "engine" else "keras"
+    engine = "fast" if phase.startswith("engine") else "keras"
     raw = {"training": {"epochs": epochs, "seeds": seeds, "engine": engine}}
-    if phase != "engine":
+    if engine == "keras":
         chosen = [v.model_dump(mode="json", exclude_none=True) for v in StudyConfig().variants if v.name in variants]
         raw.update(variants=chosen, sweeps={"l1": [], "l2": [], "dropout": []})
     return validate(raw)
@@ -64,12 +67,16 @@ def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue
     from reportgen.models import Network, predict_proba
     from reportgen.training import plan_runs, train_runs
 
+    if phase == "engine-plain":  # no run keeps epoch snapshots
+        import reportgen.training.train as train_module
+
+        train_module.snapshotted = lambda run, config: False
     config = _study(phase, epochs, seeds, variants)
     datasets = make_datasets(config.data, config.training.seeds)
     runs = plan_runs(config)
     times: list[float] = []
     start = time.perf_counter()
-    if phase == "engine":
+    if phase.startswith("engine"):
         weights = [r.weights for r in train_runs(runs, datasets, config)]
     else:
         weights = []
@@ -113,6 +120,18 @@ def _agreement(ref: dict, fast: dict) -> None:
             print(f"{name:<16}{metric:<16}{a.mean():>16.4f} ± {_sd(a):.4f}{b.mean():>14.4f} ± {_sd(b):.4f}  {ok}")
 
 
+def _snapshot_cost(args) -> None:
+    times: dict[str, list[float]] = {"engine": [], "engine-plain": []}
+    for _ in range(args.snapshot_cost):
+        for phase in times:
+            out = _run(phase, args.seeds, args)
+            times[phase].append(out["total"])
+            print(f"{phase:<13} {out['n']} models: {out['total']:.2f} s")
+    with_snaps, plain = (float(np.median(t)) for t in times.values())
+    print(f"median with snapshots {with_snaps:.2f} s, without {plain:.2f} s")
+    print(f"snapshots/plain: {with_snaps / plain:.3f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=500)
@@ -121,7 +140,12 @@ def main() -> None:
     p.add_argument("--agree-seeds", type=int, default=0, help="seeds per variant for the reference-engine agreement check")
     p.add_argument("--variants", default="baseline,l1,l2,dropout,batchnorm,early_stopping",
                    help="variants for stock fit and the reference engine")
+    p.add_argument("--snapshot-cost", type=int, default=0, metavar="K",
+                   help="time the engine K times with epoch snapshots and K times without, instead of the comparison")
     args = p.parse_args()
+    if args.snapshot_cost:
+        _snapshot_cost(args)
+        return
     fast = _run("engine", args.seeds, args)
     engine_per_model = fast["total"] / fast["n"]
     print(f"engine: {fast['n']} models in {fast['total']:.2f} s cold (compile included): "
