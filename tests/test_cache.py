@@ -156,3 +156,15 @@ def test_compare_opens_the_report_and_fail_on_changed_exits_1(tiny_build, tmp_pa
     assert 'id="changes"' in (tmp_path / "new" / "report.html").read_text()
     assert main(["build", "--config", str(study), "--fail-on", "regressed"]) == 2
     assert "--fail-on regressed: needs --compare OLD" in capsys.readouterr().err
+
+
+def test_stored_tables_keep_every_float_exactly():
+    """A sweep strength read back must find its runs again (0.3 once came back as 0.30000000000000004)."""
+    import pandas as pd
+
+    from reportgen import store
+
+    df = pd.DataFrame({"strength": [0.3, 0.1, 3e-4, 1e-3 * 3, 0.30000000000000004, 2 / 3], "kind": ["dropout", None, *"abcd"],
+                       "n": range(6), "kept": [True, False] * 3, "low": [float("nan"), *range(5)]})
+    back = store._frame_of(store._table(df))
+    assert back["strength"].tolist() == df["strength"].tolist() and back.equals(df)
