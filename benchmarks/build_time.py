@@ -8,6 +8,8 @@ cost are both visible. N models are the first N runs of the default study taken 
 baseline, 6 the six variants of one replicate, and larger N every setting of ceil(N / settings) replicates.
 Each N runs with an empty compilation cache (REPORTGEN_XLA_CACHE pointing at a new folder) and again with the
 cache that run left (what a later build of the same study pays); CPU is the process's user + system time.
+Last, one stock model.fit of the baseline (500 epochs, numpy arrays, as the seed notebook trains; TensorFlow's import
+not counted) in a new process, and the line `build/stock: X` (the cold build's wall time over the stock fit's).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 
-def time_build() -> None:
+def time_build() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "reportgen", "build", "--out", tmp, "--quiet"], check=True)
@@ -32,6 +34,26 @@ def time_build() -> None:
     print(f"default build, cold: {wall:.1f} s wall, {len(doc['runs'])} models trained, PDF {pages} pages")
     for stage, seconds in doc["timings_seconds"].items():
         print(f"  {stage:<45}{seconds:7.1f} s")
+    return wall
+
+
+def stock_fit() -> float:
+    """Seconds of one stock 500-epoch model.fit of the default study's baseline, on its first replicate's data."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train_speed import _plain_fit
+
+    from reportgen.config import validate
+    from reportgen.data import make_datasets
+    from reportgen.training import plan_runs
+
+    config = validate({"training": {"seeds": 1}})
+    run = next(r for r in plan_runs(config) if r.variant.name == "baseline")
+    data = make_datasets(config.data, config.training.seeds)[run.data_key]
+    from reportgen._tf import keras  # noqa: F401  imported before the clock starts
+
+    start = time.perf_counter()
+    _plain_fit(run, data, config)
+    return time.perf_counter() - start
 
 
 def _pdf_pages(path: Path) -> int:
@@ -101,13 +123,22 @@ def main() -> None:
     p.add_argument("--cache", choices=["both", "empty", "warm"], default="both",
                    help="warm alone still fills the cache first, without printing that run")
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--stock-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(measure(args.child)))
         return
-    if not args.skip_build:
-        time_build()
-    engine_table([int(x) for x in args.models.split(",")], args.cache)
+    if args.stock_child:
+        print(json.dumps(stock_fit()))
+        return
+    wall = None if args.skip_build else time_build()
+    if args.models:
+        engine_table([int(x) for x in args.models.split(",")], args.cache)
+    out = subprocess.run([sys.executable, __file__, "--stock-child"], check=True, capture_output=True, text=True)
+    stock = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"stock model.fit of the baseline, 500 epochs: {stock:.1f} s")
+    if wall is not None:
+        print(f"build/stock: {wall / stock:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ Memory (bytes), measured against peak RSS of real builds (see the README's "Limi
 
     base                                  the interpreter with TensorFlow, Keras, pandas, matplotlib (and WeasyPrint)
   + runs x RUN_BYTES                      per run: its share of a compiled graph, its rows, its lines in the figures
-  + replicates x REPLICATE_BYTES          per replicate: its data and (for now) graphs of its own
-  + runs x weights x 4 B x WEIGHT_COPIES  every run's weights, Adam's two moments, gradients, best weights
+  + replicates x REPLICATE_BYTES          per replicate: its data and its rows in the analysis' tables
+  + runs x weights x 4 B x WEIGHT_COPIES  every run's weights, Adam's two moments, gradients, best and min-validation
+                                          weights, and XLA's temporaries
   + runs x epochs x keys x HISTORY_BYTES  per-epoch histories, held as float32, float64, Python floats and JSON text
-  + points x widest layer x 4 B x ACTIVATION_COPIES
-                                          the largest forward pass of the analysis: every replicate of a variant on
-                                          the boundary grid, or one run on the test set
+  + activation x ACTIVATION_COPIES       the largest forward pass of the analysis: the runs of one batched call on the
+                                          boundary grid or the test set, at most reportgen.forward.ACTIVATION_BYTES
+                                          unless one run's points x widest layer x 4 B alone is larger
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from pathlib import Path
 from reportgen.config import StudyConfig
 from reportgen.errors import ConfigError
 
-# Fitted to the peak RSS of eight builds (1 to 520 models, 2 to 3,000 epochs, layers of 8 to 2,048 units, grids of 20
-# to 200): the estimate came out at 0.88 to 1.20 times the measured peak (the default study: 3.2 GB for 2.8 GB).
+# Refitted after the engine shared one graph per network shape and analysis bounded its batched calls, to the peak RSS
+# of six builds (16 to 560 models, 6 to 3,000 epochs, layers of 128 to 1,024 units, grids of 150 and 200): the
+# estimate came out at 0.98 to 1.3 times the measured peak (see the README's "Limits").
 BASE_BYTES = {False: 950e6, True: 1_000e6}  # without / with the PDF renderer loaded
-RUN_BYTES = 1e6
-REPLICATE_BYTES = 25e6
-WEIGHT_COPIES = 5
+RUN_BYTES = 0.4e6
+REPLICATE_BYTES = 2e6
+WEIGHT_COPIES = 8
 HISTORY_BYTES = 150
 ACTIVATION_COPIES = 3.5
 HISTORY_KEYS = 5  # train and validation loss and accuracy, penalty (reportgen.training.HISTORY_KEYS)
@@ -79,12 +81,15 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
     flops = n_runs * epochs * weights * (6 * n_train + 2 * n_val)
     replicates = len(config.training.seeds)
     n_test = shape.n_test if shape else config.data.test_samples
-    points = max(replicates * config.analysis.grid_resolution ** 2, n_test, COMPLEXITY_POINTS)
+    from reportgen.forward import ACTIVATION_BYTES
+
+    one_run = max(config.analysis.grid_resolution ** 2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
+    activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
     memory = (BASE_BYTES["pdf" in config.output.formats]
               + n_runs * RUN_BYTES + replicates * REPLICATE_BYTES
               + n_runs * weights * 4 * WEIGHT_COPIES
               + n_runs * epochs * HISTORY_KEYS * HISTORY_BYTES
-              + points * max(config.model.hidden_units) * 4 * ACTIVATION_COPIES)
+              + activation * ACTIVATION_COPIES)
     return Estimate(models=n_runs, epochs=epochs, weights=weights, flops=float(flops), memory=float(memory))
 
 

@@ -211,37 +211,43 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
 
 
 def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
-    """Show each variant's decision boundary at a few epochs of training (first replicate), one row per variant."""
+    """Show each variant's decision boundary at a few epochs of training and at its end (first replicate): one column
+    per variant, one row per epoch, so a column reads as that network's training from top to bottom."""
     a = study.analysis
     names = [v for v in a.variants if v in a.snapshots]
     if not names:
         return None
     epochs = sorted({e for v in names for e in a.snapshots[v]})
-    panel = min(1.55, (FULL_WIDTH_IN - 1.3) / len(epochs))
+    rows = [*epochs, None]  # None: the end of training (early stopping: the weights it restored)
+    panel = min(1.55, (FULL_WIDTH_IN - 2.5) / len(names))  # narrower than the text: it fits under the loss curves
     height = panel * (a.frame.ys[-1] - a.frame.ys[0]) / (a.frame.xs[-1] - a.frame.xs[0])
-    fig.set_size_inches(1.3 + panel * len(epochs), 0.5 + (height + 0.25) * len(names))
-    axes = fig.subplots(len(names), len(epochs), squeeze=False)
+    fig.set_size_inches(1.5 + panel * len(names), 0.4 + (height + 0.12) * len(rows))
+    axes = fig.subplots(len(rows), len(names), squeeze=False)
     d = study.data
-    for r, name in enumerate(names):
-        for c, epoch in enumerate(epochs):
+    points = study.plane(d.x_train)
+    filled = None
+    for r, epoch in enumerate(rows):
+        for c, name in enumerate(names):
             ax = axes[r, c]
-            probs = a.snapshots[name].get(epoch)
+            probs = a.snapshots[name].get(epoch) if epoch is not None else a.boundaries[name].background
             if probs is not None and probs.ndim == 3:
-                filled = class_background(ax, a.frame.xs, a.frame.ys, probs, study.class_colours)
+                class_background(ax, a.frame.xs, a.frame.ys, probs, study.class_colours)
                 class_lines(ax, a.frame.xs, a.frame.ys, probs, colors="black", linewidths=0.8)
             elif probs is not None:
                 filled = ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
                 contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
-            points = study.plane(d.x_train)
-            ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(d.y_train), s=3, linewidths=0)
+            else:
+                ax.text(0.5, 0.5, "stopped\nearlier", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
+            ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(d.y_train), s=2, linewidths=0, alpha=1 if probs is not None else 0.25)
             ax.set(xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
             if r == 0:
-                ax.set_title(f"epoch {epoch}")
+                ax.set_title(safe_text(name, 16), fontsize=8)
             if c == 0:
-                ax.set_ylabel(safe_text(name, 14))
+                ax.set_ylabel(f"epoch {epoch}" if epoch is not None else "end", fontsize=8)
     _plane_legend(fig, study, filled, axes, shrink=0.6)
     lines = "0.5 contour" if a.data.n_classes == 2 else "between the predicted classes"
-    return (f"The decision boundary (black, {lines}) of each variant's first replicate (of "
-            f"{study.seeds}) after {', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs, over that "
-            f"replicate's training points; the background is {_background_words(study)}. Read a row left to right to see where a network "
-            f"starts to bend its boundary around single points. {a.data.view_sentence}").rstrip()
+    return (f"The decision boundary (black, {lines}) of each variant's first replicate (of {study.seeds}) after "
+            f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs and at the end of training (for early "
+            f"stopping: the weights it kept), over that replicate's training points; the background is "
+            f"{_background_words(study)}. Read a column top to bottom to see when a network starts to bend its boundary "
+            f"around single points. {a.data.view_sentence}").rstrip()
