@@ -190,7 +190,7 @@ def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
                                _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m))]) for m in KEY_METRICS
             if shown(analysis, m)]
     return Table(f"{variant} against {ref}: means over {len(analysis.seeds)} replicates and the paired difference, "
-                 f"{analysis.confidence:.0%} intervals below.", [ref, variant, "difference"], rows)
+                 f"{analysis.confidence:.0%} intervals in brackets.", [ref, variant, "difference"], rows, inline=True)
 
 
 def _regularizer_title(v) -> str:
@@ -235,15 +235,12 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
     blocks = [Claims(weights, secondary=False)] if weights else []
-    if verdicts.checks:
-        blocks += [Paragraph("Sanity checks: what a regularizer does by construction (L1 pulls weights to zero, L2 shrinks "
-                             "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."),
-                   Findings([_finding_row(f) for f in verdicts.checks])]
-    blocks += [figs.get(k, "Weights") for k in ("weights_hist", "sparsity_curve", "pruning") if k in figs.by_key]
+    # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
+    # go to appendix B
+    blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
-        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps"),
-                                                              figs.get("sweep_boundaries", "Strength sweeps")]))
+        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps")]))
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
     others = [o for o in observations if o not in stops and o not in _sweep_notes(observations)]
@@ -356,9 +353,14 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
     margins = config.analysis.margins
     pairs = [(name, f"{getattr(margins, name):g}" + (" (relative)" if any(m.margin == name and m.relative for m in _metric_infos()) else ""))
              for name in type(margins).model_fields]
+    if verdicts.checks:
+        every += [Paragraph("Sanity checks: what a regularizer does by construction (L1 pulls weights to zero, L2 shrinks "
+                            "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."),
+                  Findings([_finding_row(f) for f in verdicts.checks])]
     stats = Section("appendix-claims", "Appendix A: every measurement", every + [Pairs("Smallest effects of interest (margins).", pairs)])
     tables = Section("appendix-results", "Appendix B: results tables", [*results_tables(analysis), layer_table(analysis)] +
-                     [figs.get(k, "Appendix B") for k in ("weights_box", "weight_extremes") if k in figs.by_key])
+                     [figs.get(k, "Appendix B") for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
+                                                                        if k in figs.by_key])
     repro = Section("reproducibility", "Appendix C: reproducibility", [
         Paragraph(f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {machine}. Run "
                   f"'reportgen build --config study.toml' with the study file below to rebuild this report."),

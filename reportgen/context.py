@@ -30,6 +30,7 @@ class Table:
     caption: str = _help("What the table shows.")
     columns: list[str] = _help("Column headings after the row name.")
     rows: list[tuple[str, list[Cell]]] = _help("Row name and one cell per column.")
+    inline: bool = _help("Whether intervals follow their values on the same line (narrow tables) instead of below.", default=False)
     kind: str = _help("Block kind for templates: 'table'.", default="table")
 
 

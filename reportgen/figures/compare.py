@@ -43,6 +43,12 @@ def _loss_panel(ax, study: Study, name: str, ref: str) -> None:
             mean, low, high = a.loss_bands[v][key]
             line_band(ax, np.arange(1, len(mean) + 1), mean, low, high, colour, linestyle=style, linewidth=1.1)
     ax.set(yscale="log", xlabel="epoch", title="loss (log scale)")
+    # the axis follows the runs' losses, not the bands: where few replicates still run (early stopping), a band's
+    # interval can span twenty decades
+    losses = np.concatenate([a.histories[v][k].ravel() for v in (ref, name) for k in ("train_loss", "val_loss")])
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    if losses.size:
+        ax.set_ylim(losses.min() / 1.5, losses.max() * 1.5)
     plain_log_ticks(ax.yaxis)
 
 
@@ -60,7 +66,7 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     a, ref = study.analysis, study.analysis.reference
     if ref is None or name == ref or name not in a.boundaries or ref not in a.boundaries:
         return None
-    fig.set_size_inches(FULL_WIDTH_IN, 2.6)
+    fig.set_size_inches(FULL_WIDTH_IN, 2.35)
     axes = fig.subplots(1, 3, width_ratios=[1.25, 1, 1])
     _boundary_panel(axes[0], study, name, ref)
     _loss_panel(axes[1], study, name, ref)
@@ -74,7 +80,6 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     n = len(a.seeds)
     what = "the 0.5 decision boundary" if a.data.n_classes == 2 else "the boundaries between predicted classes"
     where = "inside the region holding 99% of the data" if not a.data.boundary_note else "on the plane of the boundary figure"
-    return (f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate "
-            f"{where}, over the first replicate's training points. Middle: mean "
-            f"training (dashed) and validation (solid) loss per epoch{' with ' + study.ci + ' bands' if n > 1 else ''}. "
-            f"Right: first-layer kernel weights of all replicates pooled (grey outline: {ref}).")
+    return (f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate {where}, over "
+            f"replicate 1's training points. Middle: mean training (dashed) and validation (solid) loss"
+            f"{', ' + study.ci + ' bands' if n > 1 else ''}. Right: first-layer weights, all replicates.")

@@ -54,7 +54,7 @@ def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
     names = [v for v in a.variants if v in a.histories]
     if not names:
         return None
-    axes = panel_grid(fig, len(names), 1.9, margins=(1.0, 0.8))
+    axes = panel_grid(fig, len(names), 1.65, margins=(1.0, 0.8))
     suffixes = [_loss_panel(ax, a.histories[v], a.loss_bands[v], study.colours[v]) for ax, v in zip(axes, names)]
     for ax, name, suffix in zip(axes, names, suffixes):
         ax.set_title(safe_text(name, 26) + suffix)
@@ -82,7 +82,7 @@ def draw_sparsity(fig: MplFigure, study: Study) -> str | None:
     if curves.empty:
         return None
     layers, names = sorted(curves["layer"].unique()), [v for v in a.variants if v in set(curves["variant"])]
-    axes = panel_grid(fig, len(layers), 2.4, margins=(2.2, 0.6), panel_width=2.4 if len(layers) < 3 else 0)
+    axes = panel_grid(fig, len(layers), 1.6, margins=(2.2, 0.6), panel_width=2.4 if len(layers) < 3 else 0)
     for ax, layer in zip(axes, layers):
         for name in names:
             part = curves[(curves["variant"] == name) & (curves["layer"] == layer)].sort_values("threshold")
@@ -106,7 +106,7 @@ def draw_pruning(fig: MplFigure, study: Study) -> str | None:
     if prune.empty:
         return None
     names = [v for v in a.variants if v in set(prune["variant"])]
-    fig.set_size_inches(FULL_WIDTH_IN, 3.2)
+    fig.set_size_inches(FULL_WIDTH_IN, 2.6)
     ax = fig.subplots()
     for name in names:
         part = prune[prune["variant"] == name].sort_values("fraction")
@@ -146,7 +146,7 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
                                         (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
     ref = reference(study)
-    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.9 + 1.5 * len(rows))  # room for the legend above
+    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.8 + 1.0 * len(rows))  # room for the legend above
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
     for r, (metric, label) in enumerate(rows):
         for c, kind in enumerate(kinds):

@@ -61,7 +61,8 @@ def draw_dataset(fig: MplFigure, study: Study) -> str:
     planar = {s: study.plane(getattr(d, f"x_{s}")) for s in ("train", "val", "test")}
     pts = np.vstack([planar["train"], planar["val"]])
     bounds = tuple(float(v) for v in (pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5, pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5))
-    fig.set_size_inches(5.2, 5.2 * (bounds[3] - bounds[2]) / (bounds[1] - bounds[0]) + 0.5)
+    axes_width = 2.6  # the legend takes about 1.3 in to its right; the height follows the axes' equal aspect
+    fig.set_size_inches(axes_width + 1.3, axes_width * (bounds[3] - bounds[2]) / (bounds[1] - bounds[0]) + 0.6)
     for split, marker, size, alpha, edge in (("test", "o", 4, 0.3, "none"), ("train", "o", 26, 1.0, "white"),
                                              ("val", "^", 40, 1.0, "black")):
         x, y = planar[split], getattr(d, f"y_{split}")
