@@ -9,12 +9,36 @@ import math
 
 from reportgen import __version__
 from reportgen import config as config_module
-from reportgen.config import PLANAR
 from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
-from reportgen.claims import (CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, ClaimResult, Finding, Verdicts, available,
-                              formatters)
-from reportgen.context import (Bullets, Cell, ClaimRow, Claims, FigureRef, FindingRow, Findings, MatrixRow, Pairs, Paragraph,
-                               Preformatted, ReportContext, Section, Table, VerdictMatrix)
+from reportgen.claims import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NO_EFFECT,
+    SUPPORTED,
+    ClaimResult,
+    Finding,
+    Verdicts,
+    available,
+    formatters,
+)
+from reportgen.config import PLANAR
+from reportgen.context import (
+    Bullets,
+    Cell,
+    ClaimRow,
+    Claims,
+    FigureRef,
+    FindingRow,
+    Findings,
+    MatrixRow,
+    Pairs,
+    Paragraph,
+    Preformatted,
+    ReportContext,
+    Section,
+    Table,
+    VerdictMatrix,
+)
 from reportgen.errors import ReportgenError
 from reportgen.report import anchor
 

@@ -8,15 +8,14 @@ sanity checks (what a regularizer does by construction) are shown with their raw
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
 from reportgen.analysis import StudyAnalysis, benefit_slopes, metric_info, per_replicate, sweep_values
 from reportgen.config import VariantConfig
-from reportgen.stats import (Test, adjust, difference_test, replicates_for_equivalence, replicates_to_detect,
-                             variance_ratio_test)
+from reportgen.stats import Test, adjust, difference_test, replicates_for_equivalence, replicates_to_detect, variance_ratio_test
 
 SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = "supported", "contradicted", "no meaningful effect", "inconclusive"
 VERDICTS = (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE)

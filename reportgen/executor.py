@@ -10,7 +10,7 @@ Without a scheduler, Dask is never imported.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset

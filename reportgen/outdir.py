@@ -15,8 +15,8 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from reportgen.config import shorten
 from reportgen.errors import ConfigError

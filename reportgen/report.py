@@ -6,7 +6,7 @@ import base64
 import math
 import platform
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -99,9 +99,8 @@ def environment() -> Environment:
 
 def build_time(epoch: str | None) -> str:
     """Build time from SOURCE_DATE_EPOCH (reproducible builds) or now, in UTC."""
-    from datetime import timezone
 
-    when = datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch else datetime.now(timezone.utc)
+    when = datetime.fromtimestamp(int(epoch), tz=UTC) if epoch else datetime.now(UTC)
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 

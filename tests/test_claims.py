@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 
-from reportgen.claims import (CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, evaluate_claims, observations,
-                              ranking)
+from reportgen.claims import CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, evaluate_claims, observations, ranking
 from tests.conftest import tiny_config
 from tests.handmade import THRESHOLDS, _noise, hand_made
+
 
 def _config(variants):
     return tiny_config(variants=variants, analysis={"sparsity_thresholds": THRESHOLDS})

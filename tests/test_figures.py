@@ -13,8 +13,8 @@ from PIL import Image
 from reportgen.analysis import BoundarySet, Design, StudyAnalysis, log_bands, reference_variant
 from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset
-from reportgen.measures import Frame
 from reportgen.figures import Figure, make_figures
+from reportgen.measures import Frame
 
 ALL_KEYS = ["dataset", "boundaries", "snapshots", "loss_curves", "compare:l1 $x^$", "weights_box", "weights_hist",
             "weight_extremes", "sparsity_curve", "pruning", "sweeps", "sweep_boundaries"]

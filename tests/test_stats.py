@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from reportgen.stats import (adjust, difference_test, estimate, replicates_for_equivalence, replicates_to_detect,
-                             variance_ratio_test)
+from reportgen.stats import (
+    adjust,
+    difference_test,
+    estimate,
+    replicates_for_equivalence,
+    replicates_to_detect,
+    variance_ratio_test,
+)
 
 # Benjamini & Hochberg (1995), section 4.1: fifteen p-values from a clinical trial.
 BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0]

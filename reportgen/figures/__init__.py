@@ -5,8 +5,8 @@ Figures only read the analysis: every number they show was made there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from matplotlib.figure import Figure as MplFigure
 

@@ -7,7 +7,16 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from reportgen.figures.common import FULL_WIDTH_IN, Study, class_lines, contour_lines, inside_region, line_band, plain_log_ticks, safe_text
+from reportgen.figures.common import (
+    FULL_WIDTH_IN,
+    Study,
+    class_lines,
+    contour_lines,
+    inside_region,
+    line_band,
+    plain_log_ticks,
+    safe_text,
+)
 
 BASE_COLOUR = "0.45"
 

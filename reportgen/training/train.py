@@ -11,11 +11,11 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
