@@ -231,8 +231,9 @@ def regularizer_sections(config, analysis: StudyAnalysis, verdicts: Verdicts, fi
             continue
         title = _regularizer_title(v)
         claims = [claim_row(c) for c in verdicts.claims if c.variant == v.name]
-        blocks = [Claims(claims, secondary=False)] if claims else []
-        blocks += [figs.get(f"compare:{v.name}", title), key_numbers(analysis, v.name)]
+        # the figure first: the claims' text then flows into what a page has left, instead of pushing the figure on
+        blocks = [figs.get(f"compare:{v.name}", title), *([Claims(claims, secondary=False)] if claims else []),
+                  key_numbers(analysis, v.name)]
         out.append(Section(f"reg-{anchor(v.name)}", title, blocks))
     return out
 
@@ -252,9 +253,9 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
         Section("overfitting", "Overfitting without regularization", [*([Claims(overfit, secondary=False)] if overfit else []), *training,
                                                                       *([Bullets(stops)] if stops else [])]),
         Section("regularizers", "Each regularizer against the baseline",
-                [Paragraph("Each section shows one variant's claims with the verdict of their primary measurement (every "
-                           "other measurement is in appendix A), the variant next to the baseline, and its key numbers "
-                           "with the paired difference.")],
+                [Paragraph("Each section shows one variant next to the baseline, its claims with the verdict of their "
+                           "primary measurement (every other measurement is in appendix A), and its key numbers with the "
+                           "paired difference.")],
                 regularizer_sections(config, analysis, verdicts, figs)),
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
@@ -267,7 +268,9 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
         sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps")]))
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
-    others = [o for o in observations if o not in stops and o not in _sweep_notes(observations)]
+    # the design sentence and the tally open the report ("How to read this report"); the body does not repeat them
+    shown_before = {analysis.design.sentence(), *(o for o in observations if o.startswith(f"Of {len(verdicts.claims)} claims, "))}
+    others = [o for o in observations if o not in stops and o not in _sweep_notes(observations) and o not in shown_before]
     sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
                                                                Bullets(others)]))
     return sections

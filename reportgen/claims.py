@@ -475,17 +475,16 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
 
     out, ref = [], analysis.reference
     for kind, choice in sweep_choices(analysis).items():
-        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: the strength with the lowest mean validation "
-                f"loss is {choice.strength:g} (of {choice.n_strengths} tried; chosen on validation data, the test set "
-                f"only reports)")
+        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: the lowest mean validation loss is at "
+                f"{choice.strength:g} (of {choice.n_strengths} tried; chosen on validation data)")
         if ref is not None:
             a, b = _aligned(sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy"))
             level = 1 - (1 - analysis.confidence) / choice.n_strengths
             e = difference_test(a, b, level, math.nan).effect
             _, diff = formatters("test_accuracy")
             verdict = ("higher than" if e.low > 0 else "lower than" if e.high < 0 else "not distinguishable from") if e.has_interval else "not comparable with"
-            text += (f". Its test accuracy, {np.nanmean(a):.1%}, is {verdict} the baseline's {np.nanmean(b):.1%}: a paired difference of "
-                     f"{diff(e.mean)}, {level:.2%} CI {diff(e.low)} to {diff(e.high)} (Bonferroni over the {choice.n_strengths} strengths)")
+            text += (f"; its test accuracy, {np.nanmean(a):.1%}, is {verdict} the baseline's {np.nanmean(b):.1%}: "
+                     f"{diff(e.mean)}, {level:.2%} CI {diff(e.low)} to {diff(e.high)} (Bonferroni over {choice.n_strengths})")
         out.append(text + ".")
     return out
 

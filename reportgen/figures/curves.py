@@ -106,7 +106,7 @@ def draw_pruning(fig: MplFigure, study: Study) -> str | None:
     if prune.empty:
         return None
     names = [v for v in a.variants if v in set(prune["variant"])]
-    fig.set_size_inches(FULL_WIDTH_IN, 2.6)
+    fig.set_size_inches(FULL_WIDTH_IN, 2.3)
     ax = fig.subplots()
     for name in names:
         part = prune[prune["variant"] == name].sort_values("fraction")
@@ -146,7 +146,7 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
                                         (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
     ref = reference(study)
-    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.8 + 1.0 * len(rows))  # room for the legend above
+    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.75 + 0.88 * len(rows))  # room for the legend above
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
     for r, (metric, label) in enumerate(rows):
         for c, kind in enumerate(kinds):
