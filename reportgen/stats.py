@@ -176,6 +176,7 @@ def replicates_to_detect(test: Test, alpha: float) -> int | None:
         return _ratio_replicates(test.effect.mean, alpha)
     if not (math.isfinite(test.sd) and test.sd > 0 and math.isfinite(test.effect.mean)) or test.effect.mean == 0:
         return None
+    import statsmodels.tools.sm_exceptions  # noqa: F401  its import sets ConvergenceWarning to "always": before ours
     from statsmodels.stats.power import TTestPower
 
     size = abs(test.effect.mean) / test.sd

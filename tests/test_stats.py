@@ -89,3 +89,18 @@ def test_replicates_to_detect_matches_the_power_formula():
     assert z**2 <= n <= z**2 + 4  # the t-based answer needs a few more than the normal approximation
     assert replicates_for_equivalence(difference_test(d * 0.1, None, 0.95, 0.2), 0.05) >= 2
     assert replicates_for_equivalence(t, 0.05) is None  # the effect seen is already larger than the margin
+
+
+def test_replicates_needed_is_quiet_when_the_solver_gives_up(recwarn):
+    """A huge effect makes statsmodels' power solver fail; the terminal must not see its ConvergenceWarning."""
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('default')\n"
+            "from reportgen.stats import Test, replicates_to_detect\n"
+            "from reportgen.stats import Estimate\n"
+            "t = Test(effect=Estimate(3.0, 2.9, 3.1, 10), p_value=1e-9, p_equivalence=1.0, margin=0.01, sd=0.1)\n"
+            "print(replicates_to_detect(t, 0.002))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "ConvergenceWarning" not in proc.stderr and proc.stdout.strip() == "None"
