@@ -51,6 +51,9 @@ def test_results_json_keeps_every_run_and_claim(tiny_build):
     assert set(design["test_sets"]) == {"0", "1"}
     run = doc["runs"][0]
     assert len(run["history"]["val_loss"]) == run["epochs_run"] and 0 <= run["test_accuracy"] <= 1
+    text = (tiny_build[0] / "results.json").read_text()  # histories as float32's shortest decimals, not float64 noise
+    first = json.dumps(run["history"]["val_loss"][0])
+    assert len(first.lstrip("-0.").replace(".", "").split("e")[0]) <= 9 and first in text
     assert [layer["layer"] for layer in run["layers"]] == [1, 2]
     assert {"min", "max", "mean_abs", "l1_norm", "l2_norm", "below_0.001", "below_0.01"} <= set(run["layers"][0])
     assert {c["verdict"] for c in doc["claims"]} <= {"supported", "contradicted", "no meaningful effect", "inconclusive"}
