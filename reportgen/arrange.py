@@ -6,6 +6,7 @@ Nothing here computes a statistic: numbers come from analysis and claims; this m
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from reportgen import __version__
 from reportgen import config as config_module
@@ -358,6 +359,25 @@ def results_tables(analysis: StudyAnalysis) -> list[Table]:
             for title, metrics in groups]
 
 
+PAGE_COLUMNS = 6  # metric columns that fit the width of an A4 page at the tables' type size
+
+
+def _narrow(tables: list[Table], limit: int = PAGE_COLUMNS) -> list[Table]:
+    """Split tables wider than a page into parts of at most `limit` columns of nearly equal width, every row in each."""
+    out = []
+    for table in tables:
+        parts = math.ceil(len(table.columns) / limit)
+        if parts <= 1:
+            out.append(table)
+            continue
+        size = math.ceil(len(table.columns) / parts)
+        for k, start in enumerate(range(0, len(table.columns), size)):
+            out.append(replace(table, caption=f"{table.caption} (part {k + 1} of {parts})",
+                               columns=table.columns[start:start + size],
+                               rows=[(name, cells[start:start + size]) for name, cells in table.rows]))
+    return out
+
+
 def layer_table(analysis: StudyAnalysis) -> Table:
     """Per hidden layer: share of near-zero weights, extremes and magnitudes."""
     cols = [f"below_{t:g}" for t in analysis.thresholds] + ["min", "max", "mean_abs", "l2_norm"]
@@ -385,7 +405,7 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
                             "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."),
                   Findings([_finding_row(f) for f in verdicts.checks])]
     stats = Section("appendix-claims", "Appendix A: every measurement", every + [Pairs("Smallest effects of interest (margins).", pairs)])
-    tables = Section("appendix-results", "Appendix B: results tables", [*results_tables(analysis), layer_table(analysis)] +
+    tables = Section("appendix-results", "Appendix B: results tables", [*_narrow(results_tables(analysis)), layer_table(analysis)] +
                      [figs.get(k, "Appendix B") for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
                                                                         if k in figs.by_key])
     repro = Section("reproducibility", "Appendix C: reproducibility", [

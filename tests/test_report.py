@@ -159,3 +159,16 @@ def test_a_missing_figure_fails_the_build():
     without = [f for f in figures if f.key != "compare:l2"]
     with pytest.raises(arrange.MissingFigure, match="'compare:l2'"):
         arrange.build_context(config, analysis, verdicts, [], without, [], 1, "now", [], "here")
+
+
+def test_tables_wider_than_a_page_are_split_keeping_every_row_and_column():
+    from reportgen.arrange import PAGE_COLUMNS, _narrow
+    from reportgen.context import Cell, Table
+
+    cells = [Cell(float(i), float(i) - 1, float(i) + 1, 5, "num") for i in range(9)]
+    wide = Table("Nine columns.", [f"m{i}" for i in range(9)], [("a", cells), ("b", cells[::-1])])
+    parts = _narrow([wide])
+    assert [len(p.columns) for p in parts] == [5, 4] and all(len(p.columns) <= PAGE_COLUMNS for p in parts)
+    assert [c for p in parts for c in p.columns] == wide.columns
+    assert [c.mean for p in parts for c in p.rows[1][1]] == [c.mean for c in cells[::-1]]
+    assert parts[1].caption == "Nine columns. (part 2 of 2)" and _narrow([parts[1]]) == [parts[1]]
