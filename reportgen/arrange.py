@@ -314,7 +314,7 @@ def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figur
         "claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The number of "
         "epochs is the same at every size, so a larger training set also gets more optimizer steps.")
     blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
-    return Section("data-sweeps", "When does regularization pay off?", blocks + data_sweep_tables(analysis))
+    return Section("data-sweeps", "When does regularization pay off?", blocks + _narrow(data_sweep_tables(analysis)))
 
 
 def _listed(names, limit: int = 8) -> str:
