@@ -21,6 +21,7 @@ from reportgen.claims import (
     Verdicts,
     available,
     formatters,
+    tally_sentence,
 )
 from reportgen.config import PLANAR
 from reportgen.context import (
@@ -270,7 +271,7 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
     # the design sentence and the tally open the report ("How to read this report"); the body does not repeat them
-    shown_before = {analysis.design.sentence(), *(o for o in observations if o.startswith(f"Of {len(verdicts.claims)} claims, "))}
+    shown_before = {analysis.design.sentence(), tally_sentence(verdicts)}
     others = [o for o in observations if o not in stops and o not in _sweep_notes(observations) and o not in shown_before]
     sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
                                                                Bullets(others)]))

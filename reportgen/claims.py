@@ -519,10 +519,14 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
         out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "
                    f"{'are' if len(analysis.diverged) != 1 else 'is'} left out of every interval and verdict: {keys}.")
     out += _sweep_sentences(analysis)
-    tally = verdicts.tally()
     if verdicts.claims:
-        prim, _ = verdicts.family_sizes()
-        out.append(f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
-                   f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
-                   f"correction over the {prim} primary tests.")
+        out.append(tally_sentence(verdicts))
     return out
+
+
+def tally_sentence(verdicts: Verdicts) -> str:
+    """How many claims got each verdict, in one sentence."""
+    tally, (prim, _) = verdicts.tally(), verdicts.family_sizes()
+    return (f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
+            f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
+            f"correction over the {prim} primary tests.")

@@ -38,14 +38,18 @@ def _mixture_log_densities(x: np.ndarray, centres: list[np.ndarray], noise: floa
     return out
 
 
-@dataclass(frozen=True)
-class Moons:
-    """scikit-learn's make_moons: two interleaving half circles."""
-
-    name: str = "moons"
+class _TwoClasses:
+    """A generator of two classes at every noise level."""
 
     def n_classes(self, noise: float) -> int:
         return 2
+
+
+@dataclass(frozen=True)
+class Moons(_TwoClasses):
+    """scikit-learn's make_moons: two interleaving half circles."""
+
+    name: str = "moons"
 
     def draw(self, n: int, noise: float, random_state: int):
         return make_moons(n_samples=n, noise=noise, random_state=random_state)
@@ -57,13 +61,10 @@ class Moons:
 
 
 @dataclass(frozen=True)
-class Circles:
+class Circles(_TwoClasses):
     """scikit-learn's make_circles: a circle (class 0) around a smaller one (class 1)."""
 
     name: str = "circles"
-
-    def n_classes(self, noise: float) -> int:
-        return 2
 
     def draw(self, n: int, noise: float, random_state: int):
         return make_circles(n_samples=n, noise=noise, factor=CIRCLES_FACTOR, random_state=random_state)
@@ -75,13 +76,10 @@ class Circles:
 
 
 @dataclass(frozen=True)
-class Xor:
+class Xor(_TwoClasses):
     """XOR as a Gaussian mixture: blobs at (1, 1) and (-1, -1) are class 0, at (1, -1) and (-1, 1) class 1."""
 
     name: str = "xor"
-
-    def n_classes(self, noise: float) -> int:
-        return 2
 
     def draw(self, n: int, noise: float, random_state: int):
         x, blob = make_blobs(n_samples=n, centers=XOR_CENTRES, cluster_std=noise, random_state=random_state)
@@ -121,13 +119,10 @@ def _spiral(t: np.ndarray, arm: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Spirals:
+class Spirals(_TwoClasses):
     """Two interleaved spirals (the TensorFlow Playground's), points uniform along each arm, Gaussian noise."""
 
     name: str = "spirals"
-
-    def n_classes(self, noise: float) -> int:
-        return 2
 
     def draw(self, n: int, noise: float, random_state: int):
         rng = np.random.RandomState(random_state)
