@@ -123,17 +123,32 @@ def initial_weights(network: Network, dense: list[np.ndarray]) -> list[np.ndarra
 
 
 def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Inference-mode logits; weights may carry a leading run axis (stacked) or not."""
+    """Inference-mode logits; weights may carry a leading run axis (stacked, with x [runs, points, features] or shared
+    points [points, features]) or not.
+
+    Stacked runs on many points go through one at a time: BLAS multiplies those 2-D matrices about 1.5 times faster
+    than numpy's batched matmul (on a few points the batch is faster), and the operations of each run are the same. Each layer's activation is one new array updated in place
+    (relu(h @ kernel + bias) in the same order): a temporary per operation made grid passes 2.5 times slower.
+    """
+    if weights[0].ndim == 3 and x.shape[-2] >= 256:
+        return np.stack([predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x)
+                         for i in range(len(weights[0]))])
     h = x.astype(np.float32)
     it = iter(weights)
     for _ in network.hidden:
         kernel, bias = next(it), next(it)
-        h = np.maximum(h @ kernel + bias[..., None, :], 0.0)
+        h = h @ kernel
+        h += bias[..., None, :]
+        np.maximum(h, 0.0, out=h)
         if network.batchnorm:
             gamma, beta, mean, var = next(it), next(it), next(it), next(it)
-            h = (h - mean[..., None, :]) / np.sqrt(var[..., None, :] + BN_EPSILON) * gamma[..., None, :] + beta[..., None, :]
+            h -= mean[..., None, :]
+            h /= np.sqrt(var[..., None, :] + BN_EPSILON)
+            h *= gamma[..., None, :]
+            h += beta[..., None, :]
     kernel, bias = next(it), next(it)
-    out = h @ kernel + bias[..., None, :]
+    out = h @ kernel
+    out += bias[..., None, :]
     return out[..., 0] if network.outputs == 1 else out
 
 
