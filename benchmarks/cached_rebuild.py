@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from reportgen.cache import entries
+
 CODE = ("import sys\nfrom reportgen.cli import main\ncode = main(sys.argv[1:])\n"
         "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\nsys.exit(code)")
 
@@ -37,8 +39,9 @@ def main() -> None:
         print(f"first build (trains what the cache lacks): {warm:.1f} s")
         seconds = build(args.cache, Path(tmp) / "second", "--set", 'title="A title changed by a commit"')
         doc = json.loads((Path(tmp) / "second" / "results.json").read_text())
-    size = sum(f.stat().st_size for f in args.cache.rglob("*.npz"))
-    print(f"runs: {len(doc['runs'])}; cache: {size / 2**20:.1f} MiB in {sum(1 for _ in args.cache.rglob('*.npz'))} entries")
+    files = entries(args.cache)
+    size = sum(f.stat().st_size for f in files)
+    print(f"runs: {len(doc['runs'])}; cache: {size / 2**20:.1f} MiB in {len(files)} entries")
     for stage, t in (doc.get("timings_seconds") or {}).items():
         print(f"  {stage:<40}{t:6.2f} s")
     print(f"cached rebuild: {seconds:.1f} s")

@@ -28,9 +28,18 @@ CACHE_FORMAT = 1  # bump when what an entry holds changes
 ENGINE_VERSION = {"fast": 3, "keras": 1}  # bump when an engine's arithmetic changes, so old weights are not reused
 HASH_LEN = 64
 DEFAULT_DIR = ".reportgen-cache"
+SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, which are still read
 
 
+def entries(folder: Path) -> list[Path]:
+    """Every entry file in a cache folder."""
+    return [p for p in folder.rglob("*") if p.suffix in (SUFFIX, ".npz") and not p.name.startswith(".tmp-")]
+
+
+@lru_cache(maxsize=1)
 def _library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape a run's arithmetic, read once per process (reading a package's
+    metadata takes about 1 ms: four per run made up most of the cache stage)."""
     out = {}
     for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy"):
         try:
@@ -68,7 +77,7 @@ def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()
     """The cache key of a run: data draw, network, training settings, variant, replicate, engine and library versions."""
     d, m, t = config.data, config.model, config.training
     payload = {
-        "format": CACHE_FORMAT, "engine": t.engine, "engine_version": ENGINE_VERSION[t.engine], "libraries": _library_versions(),
+        "format": CACHE_FORMAT, "engine": t.engine, "engine_version": ENGINE_VERSION[t.engine], "libraries": dict(_library_versions()),
         "data": _data_key(run.data.apply(d) if run.data else d, run.seed),
         "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
         "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
@@ -84,32 +93,59 @@ def run_keys(runs: list[Run], config: StudyConfig) -> dict[str, str]:
     return {r.key: run_key(r, config, epochs if snapshotted(r, config) else ()) for r in runs}
 
 
+MAGIC = b"RGC2"  # an entry's payload: MAGIC, the header's length (4 bytes), a JSON header, then the arrays' bytes
+ALIGN = 16
+
+
 def _pack(result: RunResult) -> bytes:
+    """A run as one blob: a JSON header (its numbers, and each array's name, dtype, shape and offset), then the raw
+    bytes of its weights, best-validation weights, snapshots and per-epoch history."""
     arrays = {f"w{i}": w for i, w in enumerate(result.weights)}
     arrays.update({f"m{i}": w for i, w in enumerate(result.min_val_weights or [])})
     arrays.update({f"h_{k}": np.asarray(result.history[k]) for k in HISTORY_KEYS})
     arrays.update({f"s{e}_{i}": w for e, ws in result.snapshots.items() for i, w in enumerate(ws)})
     meta = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "min_val_epoch": result.min_val_epoch,
             "diverged_at": result.diverged_at}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+    table, chunks, offset = [], [], 0
+    for name, a in arrays.items():
+        raw = np.ascontiguousarray(a).tobytes()
+        table.append([name, a.dtype.str, list(a.shape), offset])
+        chunks.append(raw + b"\0" * (-len(raw) % ALIGN))
+        offset += len(chunks[-1])
+    header = json.dumps({"meta": meta, "arrays": table}).encode()
+    header += b" " * (-(len(MAGIC) + 4 + len(header)) % ALIGN)
+    return MAGIC + len(header).to_bytes(4, "little") + header + b"".join(chunks)
+
+
+def _read(payload: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """An entry's numbers and arrays, from this format or from the .npz entries of earlier versions."""
+    if payload[:len(MAGIC)] != MAGIC:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+            return json.loads(bytes(z["meta"]).decode()), {k: z[k] for k in z.files if k != "meta"}
+    size = int.from_bytes(payload[len(MAGIC):len(MAGIC) + 4], "little")
+    start = len(MAGIC) + 4 + size
+    header = json.loads(payload[len(MAGIC) + 4:start])
+    body = bytearray(payload[start:])  # writable arrays, as np.load gives
+    arrays = {}
+    for name, dtype, shape, offset in header["arrays"]:
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape))
+        arrays[name] = np.frombuffer(body, dt, count, offset).reshape(shape)
+    return header["meta"], arrays
 
 
 def _unpack(run: Run, payload: bytes) -> RunResult:
-    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        indexed = lambda prefix: [z[k] for k in sorted((k for k in z.files if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
-                                                         key=lambda k: int(k[1:]))]
-        snaps: dict[int, list] = {}
-        for k in sorted(k for k in z.files if k.startswith("s") and "_" in k):
-            epoch, i = (int(p) for p in k[1:].split("_"))
-            snaps.setdefault(epoch, []).append((i, z[k]))
-        return RunResult(run=run, weights=indexed("w"), history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
-                         epochs_run=meta["epochs_run"], best_epoch=meta["best_epoch"], min_val_epoch=meta["min_val_epoch"],
-                         min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"],
-                         snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()})
+    meta, z = _read(payload)
+    indexed = lambda prefix: [z[k] for k in sorted((k for k in z if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
+                                                     key=lambda k: int(k[1:]))]
+    snaps: dict[int, list] = {}
+    for k in sorted(k for k in z if k.startswith("s") and "_" in k):
+        epoch, i = (int(p) for p in k[1:].split("_"))
+        snaps.setdefault(epoch, []).append((i, z[k]))
+    return RunResult(run=run, weights=indexed("w"), history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
+                     epochs_run=meta["epochs_run"], best_epoch=meta["best_epoch"], min_val_epoch=meta["min_val_epoch"],
+                     min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"],
+                     snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()})
 
 
 @dataclass
@@ -126,8 +162,18 @@ class RunCache:
     def __init__(self, folder: Path | None):
         self.folder = folder
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npz"
+    def _path(self, key: str, suffix: str = SUFFIX) -> Path:
+        return self.folder / key[:2] / f"{key}{suffix}"
+
+    def _read(self, key: str) -> tuple[Path, bytes] | None:
+        """An entry's path and bytes (an earlier version's .npz entry when there is no newer one), or None."""
+        for suffix in (SUFFIX, ".npz"):
+            path = self._path(key, suffix)
+            try:
+                return path, path.read_bytes()
+            except OSError:
+                continue
+        return None
 
     def lookup(self, runs: list[Run], keys: dict[str, str]) -> Lookup:
         """Read every cached run; damaged entries are reported (and left for the build to overwrite)."""
@@ -135,17 +181,16 @@ class RunCache:
         if self.folder is None:
             return found
         for run in runs:
-            path = self._path(keys[run.key])
-            try:
-                blob = path.read_bytes()
-            except OSError:
+            entry = self._read(keys[run.key])
+            if entry is None:
                 continue
+            path, blob = entry
             digest, payload = blob[:HASH_LEN].decode("ascii", "replace"), blob[HASH_LEN:]
             try:
                 if hashlib.sha256(payload).hexdigest() != digest:
                     raise ValueError("checksum mismatch")
                 found.hits[run.key] = _unpack(run, payload)
-            except (ValueError, KeyError, OSError) as err:
+            except (ValueError, KeyError, TypeError, OSError) as err:
                 found.damaged.append(f"cache entry {path} for run '{run.key}' is damaged ({err}); training it again")
         return found
 
@@ -157,7 +202,7 @@ class RunCache:
             payload = _pack(r)
             path = self._path(keys[r.run.key])
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
@@ -170,4 +215,4 @@ class RunCache:
         """Total size of the cache folder."""
         if self.folder is None or not self.folder.is_dir():
             return 0
-        return sum(p.stat().st_size for p in self.folder.rglob("*.npz"))
+        return sum(p.stat().st_size for p in entries(self.folder))

@@ -49,12 +49,37 @@ def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
                                                     want.weights + want.min_val_weights + want.snapshots[2]))
     assert (got.epochs_run, got.min_val_epoch, got.diverged_at) == (5, 3, None)
-    entry = next(tmp_path.rglob("*.npz"))
+    entry = next(tmp_path.rglob("*.run"))
     blob = bytearray(entry.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     entry.write_bytes(bytes(blob))
     found = cache.lookup([run], keys)
     assert not found.hits and len(found.damaged) == 1 and "damaged" in found.damaged[0] and run.key in found.damaged[0]
+
+
+def test_entries_of_earlier_versions_are_still_read(tmp_path):
+    """Before the raw format, entries were .npz files: a cache filled then is reused, not retrained."""
+    import hashlib
+    import io
+
+    config = tiny_config()
+    run = plan_runs(config)[0]
+    keys = {run.key: run_key(run, config)}
+    want = _result(run)
+    arrays = {**{f"w{i}": w for i, w in enumerate(want.weights)}, **{f"m{i}": w for i, w in enumerate(want.min_val_weights)},
+              **{f"h_{k}": v for k, v in want.history.items()}, **{f"s2_{i}": w for i, w in enumerate(want.snapshots[2])},
+              "meta": np.frombuffer(json.dumps({"epochs_run": 5, "best_epoch": None, "min_val_epoch": 3,
+                                                "diverged_at": None}).encode(), np.uint8)}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    entry = tmp_path / keys[run.key][:2] / f"{keys[run.key]}.npz"
+    entry.parent.mkdir()
+    entry.write_bytes(hashlib.sha256(buf.getvalue()).hexdigest().encode() + buf.getvalue())
+    got = RunCache(tmp_path).lookup([run], keys).hits[run.key]
+    assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
+                                                    want.weights + want.min_val_weights + want.snapshots[2]))
+    assert all(np.array_equal(got.history[k], want.history[k]) for k in want.history)
+    assert (got.epochs_run, got.min_val_epoch) == (5, 3)
 
 
 def _subprocess_build(args, cwd, env_extra=None):
@@ -91,7 +116,7 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
     changed = load_config(study, base + ['variants=[{name="baseline"}, {name="l1", l1=0.002}, '
                                          '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'])
     assert pipeline.build(changed, quiet=True).trained == 2  # the two replicates of the changed variant
-    entry = sorted(cache.rglob("*.npz"))[0]
+    entry = sorted(cache.rglob("*.run"))[0]
     entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
     result = pipeline.build(config, quiet=True)
     assert result.trained == 1 and result.cached == total - 1
