@@ -50,11 +50,14 @@ def test_python_dash_m_version():
 
 
 def test_terminal_shows_only_stages_and_files(tmp_path):
-    """A fresh process: TensorFlow's start-up chatter and library warnings stay off the terminal."""
+    """A fresh process: TensorFlow's start-up chatter and library warnings stay off the terminal, the helper process's
+    (half the figures, the PDF) included."""
     raw = tiny_raw(training={"epochs": 2}, variants=[{"name": "baseline"}], sweeps={"l1": []}, output={"dir": "out"})
-    proc = _run("build", "--config", str(write_study(tmp_path / "s.toml", raw)), "--format", "html", cwd=tmp_path)
+    proc = _run("build", "--config", str(write_study(tmp_path / "s.toml", raw)), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 4  # html, report data, json, summary
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["wrote"] * 5  # report data, html, pdf, json, summary
+    assert "figures (in 2 processes)" in proc.stderr and "PDF (laid out in parallel)" in proc.stderr
+    assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")
     noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("✓")]
     assert noise == []
 

@@ -125,12 +125,14 @@ def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colo
     """Draw one metric against one regularizer's strength, with the unregularized value as a dashed line."""
     part, log = part.sort_values("strength"), kind in ("l1", "l2")
     ax.set_xscale("log" if log else "linear")  # before plotting: a lone point on a linear axis has a zero-width view
+    lone = float(part["strength"].iloc[0]) if len(part) == 1 else None
+    if lone is not None:  # a single point has no range to set the x-axis: set it before autoscaling meets one point
+        ax.set_xlim((lone / 10, lone * 10) if log else (max(lone - 0.1, 0.0), lone + 0.1))
     line_band(ax, part["strength"], part["mean"], part["low"], part["high"], "0.15", marker="o", markersize=3.5)
-    if len(part) == 1:  # a single point has no band to show its interval, and no range to set the x-axis
-        s = float(part["strength"].iloc[0])
+    if lone is not None:  # ... nor a band to show its interval
+        s = lone
         ax.errorbar(s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none",
                     ecolor="0.15", capsize=3)
-        ax.set_xlim((s / 10, s * 10) if log else (max(s - 0.1, 0.0), s + 0.1))
         ax.set_xticks([s], [f"{s:g}"])
         ax.minorticks_off()
     if reference is not None:

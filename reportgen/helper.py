@@ -1,0 +1,120 @@
+"""A second process for the work after training, which would otherwise leave one of two cores idle.
+
+Drawing figures and laying out the PDF are single-threaded Python. A build starts a helper process at once (forked
+before TensorFlow is imported, so no TensorFlow thread is ever copied); after the analysis the helper draws half of
+the figures while this process draws the other half, and it lays out the PDF while this process writes results.json.
+
+The helper is an optimisation only: without a second core, when TensorFlow is already loaded (forking its threads is
+unsafe), or when the helper fails in any way (it dies, a result cannot be sent back), the work is done here, so the
+outputs are the same bytes either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+
+def _serve(conn) -> None:
+    """The helper's loop: run each (function, args) received and send back ('ok', value) or ('error', text)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the whole group: the build decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError):
+        os.nice(5)  # where both want a core (its imports beside the analysis' threads), the build goes first
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        fn, args = job
+        try:
+            reply = ("ok", fn(*args))
+        except Exception:  # noqa: BLE001  the build then does the job itself and meets the error there
+            reply = ("error", traceback.format_exc())
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            return
+
+
+def _warm() -> None:
+    """Import what drawing and PDF layout need, while the build trains or reads its cache."""
+    import weasyprint  # noqa: F401
+
+    import reportgen.figures  # noqa: F401  matplotlib and seaborn
+    import reportgen.report  # noqa: F401
+
+
+class Helper:
+    """One helper process taking one job at a time; a Helper that could not start runs every job in this process."""
+
+    def __init__(self) -> None:
+        self._conn = self._proc = None
+        self._busy = False
+        if (os.cpu_count() or 1) < 2 or "tensorflow" in sys.modules or os.environ.get("REPORTGEN_NO_HELPER"):
+            return
+        try:
+            ctx = multiprocessing.get_context("fork")
+            self._conn, child = ctx.Pipe()
+            self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="reportgen-helper")
+            self._proc.start()
+            child.close()
+            self.submit(_warm)
+        except (OSError, ValueError):
+            self.close()
+
+    @property
+    def alive(self) -> bool:
+        """Whether jobs go to the helper process."""
+        return self._proc is not None
+
+    def submit(self, fn: Callable, *args) -> None:
+        """Start fn(*args) in the helper; its value comes from result(). Without a helper, nothing happens here."""
+        if not self.alive:
+            return
+        if self._busy:
+            self.result(None, None)
+        try:
+            self._conn.send((fn, args))
+            self._busy = True
+        except (OSError, ValueError, TypeError, AttributeError):  # a closed pipe, or args that cannot be pickled
+            self.close()
+
+    def result(self, fn: Callable | None, *args) -> Any:
+        """The value of the job last submitted; fn(*args) computed here when the helper could not do it."""
+        if self._busy:
+            self._busy = False
+            try:
+                status, value = self._conn.recv()
+            except (EOFError, OSError, ValueError, TypeError, AttributeError):
+                status, value = "lost", None
+                self.close()
+            if status == "ok":
+                return value
+        # never sent, lost, or failed there (a failure then happens again here, with its own exception and traceback)
+        return fn(*args) if fn is not None else None
+
+    def close(self) -> None:
+        """Stop the helper (at once: nothing it holds is needed any more)."""
+        conn, proc = self._conn, self._proc
+        self._conn = self._proc = None
+        self._busy = False
+        if conn is not None:
+            conn.close()
+        if proc is not None:
+            proc.terminate()
+            proc.join(timeout=5)
+
+    def __enter__(self) -> Helper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,39 @@
+"""The helper process that draws half the figures and lays out the PDF: its jobs run there, and whatever goes wrong
+there (a job that fails, a helper that dies, a Ctrl-C) ends with the job done in the build itself."""
+
+import subprocess
+import sys
+
+CODE = r'''
+import os, signal, sys
+from reportgen.helper import Helper
+
+def pid_or_fail(fail_in_helper):
+    if fail_in_helper and os.getpid() != PARENT:
+        raise ValueError("only in the helper")
+    return os.getpid()
+
+PARENT = os.getpid()
+with Helper() as h:
+    assert h.alive
+    h.submit(os.getpid)
+    child = h.result(os.getpid)
+    assert child != PARENT, "the job ran in the build, not in the helper"
+    h.submit(pid_or_fail, True)
+    assert h.result(pid_or_fail, True) == PARENT, "a job that failed there is done here"
+    os.kill(child, signal.SIGINT)  # the terminal's Ctrl-C reaches the helper too: it carries on
+    h.submit(os.getpid)
+    assert h.result(os.getpid) == child
+    os.kill(child, signal.SIGKILL)
+    h.submit(os.getpid)
+    assert h.result(os.getpid) == PARENT and not h.alive, "a dead helper: the job is done here"
+sys.modules["tensorflow"] = object()
+assert not Helper().alive, "no fork once TensorFlow's threads may run"
+print("ok")
+'''
+
+
+def test_jobs_run_in_the_helper_and_fall_back_to_the_build():
+    proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
