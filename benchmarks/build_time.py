@@ -24,14 +24,41 @@ import time
 from pathlib import Path
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (the build and its helper process), from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def run_measured(args: list[str]) -> tuple[float, int]:
+    """Run a command; return its wall seconds and the peak of its process tree's summed RSS (sampled every 20 ms)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.02)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    return time.perf_counter() - start, peak
+
+
 def time_build() -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "reportgen", "build", "--out", tmp, "--quiet"], check=True)
-        wall = time.perf_counter() - start
+        wall, peak = run_measured([sys.executable, "-m", "reportgen", "build", "--out", tmp, "--quiet"])
         doc = json.loads((Path(tmp) / "results.json").read_text())
         pages = _pdf_pages(Path(tmp) / "report.pdf")
-    print(f"default build, cold: {wall:.1f} s wall, {len(doc['runs'])} models trained, PDF {pages} pages")
+    print(f"default build, cold: {wall:.1f} s wall, {len(doc['runs'])} models trained, PDF {pages} pages, "
+          f"peak memory {peak / 2**30:.2f} GiB (the build and its helper process together)")
     for stage, seconds in doc["timings_seconds"].items():
         print(f"  {stage:<45}{seconds:7.1f} s")
     return wall

@@ -1,12 +1,12 @@
 """A second process for the work after training, which would otherwise leave one of two cores idle.
 
 Drawing figures and laying out the PDF are single-threaded Python. A build starts a helper process at once (forked
-before TensorFlow is imported, so no TensorFlow thread is ever copied); after the analysis the helper draws half of
-the figures while this process draws the other half, and it lays out the PDF while this process writes results.json.
+before TensorFlow is imported, or from a clean forkserver once it is, so no TensorFlow thread is ever copied); after
+the analysis the helper draws half of the figures while this process draws the other half, and it lays out the PDF
+while this process writes results.json.
 
-The helper is an optimisation only: without a second core, when TensorFlow is already loaded (forking its threads is
-unsafe), or when the helper fails in any way (it dies, a result cannot be sent back), the work is done here, so the
-outputs are the same bytes either way.
+The helper is an optimisation only: without a second core, or when the helper fails in any way (it dies, a result
+cannot be sent back), the work is done here, so the outputs are the same bytes either way.
 """
 
 from __future__ import annotations
@@ -45,12 +45,26 @@ def _serve(conn) -> None:
             return
 
 
+WARM = ("reportgen.figures", "reportgen.report", "weasyprint")  # what drawing and PDF layout import
+
+
 def _warm() -> None:
     """Import what drawing and PDF layout need, while the build trains or reads its cache."""
-    import weasyprint  # noqa: F401
+    import importlib
 
-    import reportgen.figures  # noqa: F401  matplotlib and seaborn
-    import reportgen.report  # noqa: F401
+    for name in WARM:
+        importlib.import_module(name)
+
+
+def _start_method() -> str:
+    """'fork' before TensorFlow is imported (a command-line build: the cheapest start, nothing to import again);
+    'forkserver' after it (a build called from Python that trained before, a notebook, the tests): forking a process
+    whose TensorFlow threads may hold locks is unsafe, so helpers are forked from a clean server process that is
+    started once, with the drawing and PDF libraries already imported."""
+    if "tensorflow" not in sys.modules:
+        return "fork"
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["reportgen.helper", *WARM])
+    return "forkserver"
 
 
 class Helper:
@@ -59,10 +73,10 @@ class Helper:
     def __init__(self) -> None:
         self._conn = self._proc = None
         self._busy = False
-        if (os.cpu_count() or 1) < 2 or "tensorflow" in sys.modules or os.environ.get("REPORTGEN_NO_HELPER"):
+        if (os.cpu_count() or 1) < 2 or os.environ.get("REPORTGEN_NO_HELPER"):
             return
         try:
-            ctx = multiprocessing.get_context("fork")
+            ctx = multiprocessing.get_context(_start_method())
             self._conn, child = ctx.Pipe()
             self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="reportgen-helper")
             self._proc.start()

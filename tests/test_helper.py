@@ -27,8 +27,13 @@ with Helper() as h:
     os.kill(child, signal.SIGKILL)
     h.submit(os.getpid)
     assert h.result(os.getpid) == PARENT and not h.alive, "a dead helper: the job is done here"
-sys.modules["tensorflow"] = object()
-assert not Helper().alive, "no fork once TensorFlow's threads may run"
+sys.modules["tensorflow"] = object()  # once TensorFlow's threads may run, helpers come from a clean forkserver
+with Helper() as h:
+    assert h.alive
+    h.submit(os.getppid)
+    assert h.result(os.getppid) != PARENT, "forked from the forkserver, not from this process"
+    h.submit(eval, "'tensorflow' in __import__('sys').modules")
+    assert h.result(None) is False
 print("ok")
 '''
 
