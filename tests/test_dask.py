@@ -37,8 +37,11 @@ def test_a_cluster_build_matches_the_local_one(cluster):
     assert len(cluster.workers) == 2
 
 
-def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys):
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from reportgen import executor
     from tests.conftest import tiny_raw, write_study
+
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "1s")  # the message, not the 10 s a build waits
 
     study = write_study(tmp_path / "s.toml", tiny_raw(output={"dir": "out"}))
     assert main(["build", "--config", str(study), "--scheduler", "tcp://127.0.0.1:9"]) == 2

@@ -111,7 +111,10 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
 
 @pytest.fixture(scope="module")
 def figures() -> list[Figure]:
-    return make_figures(*make_study())
+    from reportgen.helper import Helper
+
+    with Helper() as helper:  # as a build draws them: every other figure in the helper process
+        return make_figures(*make_study(), helper)
 
 
 def one_seed_study():
@@ -160,13 +163,23 @@ def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
 
 
 def test_same_input_gives_same_bytes(one_seed_figures):
-    again = make_figures(*one_seed_study())
+    """Twice, and in the helper process as well as here: the same bytes."""
+    from reportgen.helper import Helper
+
+    with Helper() as helper:
+        assert helper.alive
+        again = make_figures(*one_seed_study(), helper)
+        assert helper.alive  # nothing was lost on the way
     assert [f.png for f in again] == [f.png for f in one_seed_figures]
 
 
 def test_many_variants_with_odd_names_and_no_baseline():
+    """Drawn half in the helper process, as a build draws them: the escaped names survive the trip there too."""
+    from reportgen.helper import Helper
+
     names = ["plain $"] + [f"variant {i} $" + "a" * i for i in range(11)]
-    figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}))}
+    with Helper() as helper:
+        figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
     assert list(figures) == [k for k in ALL_KEYS if not k.startswith("compare:")][:4] + [f"compare:{n}" for n in names[1:]] + \
         [k for k in ALL_KEYS if not k.startswith("compare:")][4:]
     # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
