@@ -1,9 +1,9 @@
 """A second process for the work after training, which would otherwise leave one of two cores idle.
 
 Drawing figures and laying out the PDF are single-threaded Python. A build starts a helper process at once (forked
-before TensorFlow is imported, or from a clean forkserver once it is, so no TensorFlow thread is ever copied); after
-the analysis the helper draws half of the figures while this process draws the other half, and it lays out the PDF
-while this process writes results.json.
+before TensorFlow is imported, a new interpreter once it is, so no TensorFlow thread is ever copied); after the
+analysis the helper draws half of the figures while this process draws the other half, and it lays out the PDF while
+this process writes results.json.
 
 The helper is an optimisation only: without a second core, or when the helper fails in any way (it dies, a result
 cannot be sent back), the work is done here, so the outputs are the same bytes either way.
@@ -32,6 +32,8 @@ def _serve(conn) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
+        except Exception:  # noqa: BLE001  a job it cannot unpickle (a function only the build's __main__ has)
+            job = (_unreadable, (traceback.format_exc(),))
         if job is None:
             return
         fn, args = job
@@ -45,6 +47,10 @@ def _serve(conn) -> None:
             return
 
 
+def _unreadable(text: str):
+    raise RuntimeError(text)
+
+
 WARM = ("reportgen.figures", "reportgen.report", "weasyprint")  # what drawing and PDF layout import
 
 
@@ -56,19 +62,24 @@ def _warm() -> None:
         importlib.import_module(name)
 
 
-def _start_method() -> str:
-    """'fork' before TensorFlow is imported (a command-line build: the cheapest start, nothing to import again);
-    'forkserver' after it (a build called from Python that trained before, a notebook, the tests): forking a process
-    whose TensorFlow threads may hold locks is unsafe, so helpers are forked from a clean server process that is
-    started once, with the drawing and PDF libraries already imported."""
-    if "tensorflow" not in sys.modules:
-        return "fork"
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["reportgen.helper", *WARM])
-    return "forkserver"
+CLEAN_START = "import sys; from reportgen.helper import serve_fd; serve_fd(int(sys.argv[1]))"
+
+
+def serve_fd(fd: int) -> None:
+    """The entry point of a helper started as a new interpreter: serve jobs on the socket it was given."""
+    from multiprocessing.connection import Connection
+
+    _serve(Connection(fd))
 
 
 class Helper:
-    """One helper process taking one job at a time; a Helper that could not start runs every job in this process."""
+    """One helper process taking one job at a time; a Helper that could not start runs every job in this process.
+
+    Before TensorFlow is imported (a command-line build) the helper is a fork of this process: the cheapest start.
+    After (a build called from Python that trained before, a notebook, the tests), forking could copy a TensorFlow
+    thread's held lock, so the helper is a new interpreter instead (not multiprocessing's spawn or forkserver, which
+    run the caller's main script again in the child), given one end of a socket pair.
+    """
 
     def __init__(self) -> None:
         self._conn = self._proc = None
@@ -76,19 +87,47 @@ class Helper:
         if (os.cpu_count() or 1) < 2 or os.environ.get("REPORTGEN_NO_HELPER"):
             return
         try:
-            ctx = multiprocessing.get_context(_start_method())
-            self._conn, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="reportgen-helper")
-            self._proc.start()
-            child.close()
+            if "tensorflow" in sys.modules:
+                self._start_clean()
+            else:
+                ctx = multiprocessing.get_context("fork")
+                self._conn, child = ctx.Pipe()
+                self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="reportgen-helper")
+                self._proc.start()
+                child.close()
             self.submit(_warm)
         except (OSError, ValueError):
             self.close()
+
+    def _start_clean(self) -> None:
+        import socket
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        mine, theirs = socket.socketpair()
+        with theirs:
+            self._proc = subprocess.Popen([sys.executable, "-c", CLEAN_START, str(theirs.fileno())],
+                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        self._conn = Connection(mine.detach())
 
     @property
     def alive(self) -> bool:
         """Whether jobs go to the helper process."""
         return self._proc is not None
+
+    def ready(self, wait: bool = False) -> bool:
+        """Whether the helper is alive and idle (its start-up imports done), so that work given now starts at once;
+        wait: block until it is idle (or gone)."""
+        if self._busy:
+            try:
+                pending = not (wait or self._conn.poll())
+            except (OSError, ValueError):
+                self.close()
+                return False
+            if pending:
+                return False
+            self.result(None)
+        return self.alive
 
     def submit(self, fn: Callable, *args) -> None:
         """Start fn(*args) in the helper; its value comes from result(). Without a helper, nothing happens here."""
@@ -125,7 +164,10 @@ class Helper:
             conn.close()
         if proc is not None:
             proc.terminate()
-            proc.join(timeout=5)
+            if isinstance(proc, multiprocessing.process.BaseProcess):
+                proc.join(timeout=5)
+            else:
+                proc.wait(timeout=5)
 
     def __enter__(self) -> Helper:
         return self

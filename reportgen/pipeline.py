@@ -139,8 +139,9 @@ def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=
 
     if verdicts is None:
         verdicts, notes = judge(config, measured, stages)
-    with stages("figures (in 2 processes)" if helper is not None and helper.alive else "figures"):
-        drawn = figures.make_figures(measured, first, config, helper)
+    split = helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
+    with stages("figures (in 2 processes)" if split else "figures"):
+        drawn = figures.make_figures(measured, first, config, helper if split else None)
     outputs: dict = {}
     with stages("report"):
         ctx = arrange.build_context(config, measured, verdicts, notes, drawn, _shown_timings(list(stages.timings)), n_runs,

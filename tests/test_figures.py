@@ -114,6 +114,7 @@ def figures() -> list[Figure]:
     from reportgen.helper import Helper
 
     with Helper() as helper:  # as a build draws them: every other figure in the helper process
+        assert helper.ready(wait=True)
         return make_figures(*make_study(), helper)
 
 
@@ -167,7 +168,7 @@ def test_same_input_gives_same_bytes(one_seed_figures):
     from reportgen.helper import Helper
 
     with Helper() as helper:
-        assert helper.alive
+        assert helper.ready(wait=True)
         again = make_figures(*one_seed_study(), helper)
         assert helper.alive  # nothing was lost on the way
     assert [f.png for f in again] == [f.png for f in one_seed_figures]
@@ -179,6 +180,7 @@ def test_many_variants_with_odd_names_and_no_baseline():
 
     names = ["plain $"] + [f"variant {i} $" + "a" * i for i in range(11)]
     with Helper() as helper:
+        assert helper.ready(wait=True)
         figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
     assert list(figures) == [k for k in ALL_KEYS if not k.startswith("compare:")][:4] + [f"compare:{n}" for n in names[1:]] + \
         [k for k in ALL_KEYS if not k.startswith("compare:")][4:]

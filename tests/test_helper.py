@@ -15,7 +15,7 @@ def pid_or_fail(fail_in_helper):
 
 PARENT = os.getpid()
 with Helper() as h:
-    assert h.alive
+    assert h.alive and h.ready(wait=True)  # its start-up imports are done
     h.submit(os.getpid)
     child = h.result(os.getpid)
     assert child != PARENT, "the job ran in the build, not in the helper"
@@ -27,13 +27,15 @@ with Helper() as h:
     os.kill(child, signal.SIGKILL)
     h.submit(os.getpid)
     assert h.result(os.getpid) == PARENT and not h.alive, "a dead helper: the job is done here"
-sys.modules["tensorflow"] = object()  # once TensorFlow's threads may run, helpers come from a clean forkserver
+sys.modules["tensorflow"] = object()  # once TensorFlow's threads may run, the helper is a new interpreter
 with Helper() as h:
     assert h.alive
-    h.submit(os.getppid)
-    assert h.result(os.getppid) != PARENT, "forked from the forkserver, not from this process"
     h.submit(eval, "'tensorflow' in __import__('sys').modules")
-    assert h.result(None) is False
+    assert h.result(None) is False, "a fork that copied TensorFlow"
+    h.submit(pid_or_fail, True)  # not a function it can import (this script's): done here, quietly
+    assert h.result(pid_or_fail, True) == PARENT
+    h.submit(os.getppid)
+    assert h.result(os.getppid) == PARENT
 print("ok")
 '''
 

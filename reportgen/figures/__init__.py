@@ -74,11 +74,12 @@ def draw_some(study: Study, indices: list[int]) -> list[Figure | None]:
 
 
 def make_figures(analysis: StudyAnalysis, data: Dataset, config: StudyConfig, helper=None) -> list[Figure]:
-    """Draw every figure of the report, in report order; with a live helper.Helper, every other figure is drawn there
-    (the figures cost about the same each, so alternate positions split the work about evenly)."""
+    """Draw every figure of the report, in report order; with a helper.Helper that is ready, every other figure is
+    drawn there (the figures cost about the same each, so alternate positions split the work about evenly). A helper
+    still importing its libraries would keep this process waiting for its half, so then everything is drawn here."""
     study = Study(analysis, data, config, palette(analysis.variants))
     n = len(figure_specs(analysis))
-    theirs = list(range(1, n, 2)) if helper is not None and helper.alive else []
+    theirs = list(range(1, n, 2)) if helper is not None and helper.ready() else []
     if theirs:
         helper.submit(draw_some, study, theirs)
     mine = [i for i in range(n) if i not in theirs]
