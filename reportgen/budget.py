@@ -3,6 +3,7 @@
 Memory (bytes), measured against peak RSS of real builds (see the README's "Limits"):
 
     base                                  the interpreter with TensorFlow, Keras, pandas, matplotlib (and WeasyPrint)
+  + HELPER_BYTES                          the helper process that draws half the figures and lays out the PDF
   + runs x RUN_BYTES                      per run: its share of a compiled graph, its rows, its lines in the figures
   + replicates x REPLICATE_BYTES          per replicate: its data and its rows in the analysis' tables
   + runs x weights x 4 B x WEIGHT_COPIES  every run's weights, Adam's two moments, gradients, best and min-validation
@@ -25,6 +26,7 @@ from reportgen.errors import ConfigError
 # of six builds (16 to 560 models, 6 to 3,000 epochs, layers of 128 to 1,024 units, grids of 150 and 200): the
 # estimate came out at 0.98 to 1.3 times the measured peak (see the README's "Limits").
 BASE_BYTES = {False: 950e6, True: 1_000e6}  # without / with the PDF renderer loaded
+HELPER_BYTES = 350e6  # measured: the builds' process trees peaked 0.25 to 0.34 GB above the build alone
 RUN_BYTES = 0.4e6
 REPLICATE_BYTES = 2e6
 WEIGHT_COPIES = 8
@@ -85,12 +87,19 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
 
     one_run = max(config.analysis.grid_resolution ** 2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
     activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
-    memory = (BASE_BYTES["pdf" in config.output.formats]
+    memory = (BASE_BYTES["pdf" in config.output.formats] + (HELPER_BYTES if helper_runs() else 0)
               + n_runs * RUN_BYTES + replicates * REPLICATE_BYTES
               + n_runs * weights * 4 * WEIGHT_COPIES
               + n_runs * epochs * HISTORY_KEYS * HISTORY_BYTES
               + activation * ACTIVATION_COPIES)
     return Estimate(models=n_runs, epochs=epochs, weights=weights, flops=float(flops), memory=float(memory))
+
+
+def helper_runs() -> bool:
+    """Whether a build here starts the helper process (reportgen.helper: two cores or more, not switched off)."""
+    import os
+
+    return (os.cpu_count() or 1) >= 2 and not os.environ.get("REPORTGEN_NO_HELPER")
 
 
 def available_memory() -> float | None:

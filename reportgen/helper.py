@@ -84,7 +84,9 @@ class Helper:
     def __init__(self) -> None:
         self._conn = self._proc = None
         self._busy = False
-        if (os.cpu_count() or 1) < 2 or os.environ.get("REPORTGEN_NO_HELPER"):
+        from reportgen.budget import helper_runs
+
+        if not helper_runs():
             return
         try:
             if "tensorflow" in sys.modules:
