@@ -445,14 +445,14 @@ def test_a_build_that_cannot_fit_in_memory_is_refused_with_its_estimate(tmp_path
     code, _, err = run_main("build", *_minimal_set())
     assert code == 2 and len(err.splitlines()) == 1
     assert re.match(r"reportgen: error: default study: this build \(1 models × 1 epochs × 17k weights\) needs about "
-                    r"\d+ MB of memory but this machine has 200 MB available; lower training.epochs", err)
+                    r"[\d.]+ [MG]B of memory but this machine has 200 MB available; lower training.epochs", err)
 
 
 def test_the_estimate_is_shown_before_training(tmp_path, monkeypatch, no_training):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main("build", *_minimal_set(), "--set", "model.hidden_units=[16]")
     assert code is None
-    assert re.fullmatch(r"✓ plan: 1 models × 1 epochs × 65 weights ≈ 33.8 kFLOP, ≈ \d+ MB of memory\n", err)
+    assert re.fullmatch(r"✓ plan: 1 models × 1 epochs × 65 weights ≈ 33.8 kFLOP, ≈ [\d.]+ [MG]B of memory\n", err)
 
 
 def test_the_estimate_grows_with_every_factor():
