@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import traceback
@@ -140,7 +141,7 @@ class Helper:
         try:
             self._conn.send((fn, args))
             self._busy = True
-        except (OSError, ValueError, TypeError, AttributeError):  # a closed pipe, or args that cannot be pickled
+        except (OSError, ValueError, TypeError, AttributeError, pickle.PicklingError):  # a closed pipe, unpicklable args
             self.close()
 
     def result(self, fn: Callable | None, *args) -> Any:
@@ -149,7 +150,7 @@ class Helper:
             self._busy = False
             try:
                 status, value = self._conn.recv()
-            except (EOFError, OSError, ValueError, TypeError, AttributeError):
+            except (EOFError, OSError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):  # not Interrupted
                 status, value = "lost", None
                 self.close()
             if status == "ok":

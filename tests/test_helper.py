@@ -36,6 +36,9 @@ with Helper() as h:
     assert h.result(pid_or_fail, True) == PARENT
     h.submit(os.getppid)
     assert h.result(os.getppid) == PARENT
+    unpicklable = lambda: 0
+    h.submit(callable, unpicklable)  # arguments that cannot be sent: the job is done here
+    assert h.result(callable, unpicklable) is True and not h.alive
 print("ok")
 '''
 
