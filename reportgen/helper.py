@@ -17,15 +17,24 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
-def _serve(conn) -> None:
-    """The helper's loop: run each (function, args) received and send back ('ok', value) or ('error', text)."""
+
+def _serve(conn, builds_end=None) -> None:
+    """The helper's loop: run each (function, args) received and send back ('ok', value) or ('error', text).
+
+    builds_end: the build's end of the pipe, which a fork inherits: closed at once, so that the helper sees the end of
+    the pipe (and exits) when the build dies without closing it (kill -9, the OOM killer)."""
+    if builds_end is not None:
+        builds_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the whole group: the build decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # blocked across the fork: the build's handlers never run here
     with contextlib.suppress(OSError):
         os.nice(5)  # where both want a core (its imports beside the analysis' threads), the build goes first
     while True:
@@ -46,6 +55,8 @@ def _serve(conn) -> None:
             conn.send(reply)
         except (OSError, ValueError):
             return
+        except Exception:  # noqa: BLE001  a value that cannot be pickled (nothing was written): the build does the job
+            conn.send(("error", traceback.format_exc()))
 
 
 def _unreadable(text: str):
@@ -63,6 +74,14 @@ def _warm() -> None:
         importlib.import_module(name)
 
 
+def _can_fork() -> bool:
+    """Whether forking this process is safe: no TensorFlow (its threads may hold locks a fork would copy), no other
+    thread at all (a notebook's, a GUI's), and not a daemonic process (a multiprocessing Pool worker, which may not
+    have children of its own)."""
+    return ("tensorflow" not in sys.modules and threading.active_count() == 1
+            and not multiprocessing.current_process().daemon)
+
+
 CLEAN_START = "import sys; from reportgen.helper import serve_fd; serve_fd(int(sys.argv[1]))"
 
 
@@ -76,10 +95,11 @@ def serve_fd(fd: int) -> None:
 class Helper:
     """One helper process taking one job at a time; a Helper that could not start runs every job in this process.
 
-    Before TensorFlow is imported (a command-line build) the helper is a fork of this process: the cheapest start.
-    After (a build called from Python that trained before, a notebook, the tests), forking could copy a TensorFlow
-    thread's held lock, so the helper is a new interpreter instead (not multiprocessing's spawn or forkserver, which
-    run the caller's main script again in the child), given one end of a socket pair.
+    Where forking is safe (a command-line build, before TensorFlow is imported: see _can_fork) the helper is a fork
+    of this process: the cheapest start. Elsewhere (a build called from Python that trained before, a notebook, the
+    tests) a fork could copy a lock another thread holds, so the helper is a new interpreter instead (not
+    multiprocessing's spawn or forkserver, which run the caller's main script again in the child), given one end of
+    a socket pair.
     """
 
     def __init__(self) -> None:
@@ -90,17 +110,24 @@ class Helper:
         if not helper_runs():
             return
         try:
-            if "tensorflow" in sys.modules:
-                self._start_clean()
+            if _can_fork():
+                self._start_forked()
             else:
-                ctx = multiprocessing.get_context("fork")
-                self._conn, child = ctx.Pipe()
-                self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="reportgen-helper")
-                self._proc.start()
-                child.close()
+                self._start_clean()
             self.submit(_warm)
-        except (OSError, ValueError):
+        except (OSError, ValueError, AssertionError):
             self.close()
+
+    def _start_forked(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self._conn), daemon=True, name="reportgen-helper")
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # until the child has its own handlers
+        try:
+            self._proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        child.close()
 
     def _start_clean(self) -> None:
         import socket
@@ -110,7 +137,8 @@ class Helper:
         mine, theirs = socket.socketpair()
         with theirs:
             self._proc = subprocess.Popen([sys.executable, "-c", CLEAN_START, str(theirs.fileno())],
-                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                          start_new_session=True)  # no Ctrl-C from the terminal before it ignores it
         self._conn = Connection(mine.detach())
 
     @property

@@ -47,3 +47,44 @@ def test_jobs_run_in_the_helper_and_fall_back_to_the_build():
     proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+ORPHAN = r'''
+import os, signal
+from reportgen.helper import Helper
+h = Helper()
+h.submit(os.getpid)
+print(h.result(os.getpid), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the build dies without closing anything
+'''
+
+
+def test_the_helper_exits_when_the_build_is_killed():
+    import os
+    import time
+
+    proc = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=120)
+    helper = int(proc.stdout.strip())  # the helper's pid (the build itself is gone)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{helper}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{helper}"), "the helper outlived its build"
+
+
+POOL = r'''
+import multiprocessing, os
+from reportgen.helper import Helper
+
+def in_a_worker(_):
+    with Helper() as h:  # a daemonic Pool worker may not fork children: the helper is a new interpreter
+        h.submit(os.getppid)
+        return h.alive and h.result(os.getppid) == os.getpid()
+
+with multiprocessing.get_context("fork").Pool(1) as pool:
+    print(pool.map(in_a_worker, [0]))
+'''
+
+
+def test_a_build_inside_a_pool_worker_still_gets_a_helper():
+    proc = subprocess.run([sys.executable, "-c", POOL], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[True]", proc.stderr
