@@ -190,7 +190,7 @@ class RunCache:
                 if hashlib.sha256(payload).hexdigest() != digest:
                     raise ValueError("checksum mismatch")
                 found.hits[run.key] = _unpack(run, payload)
-            except (ValueError, KeyError, TypeError, OSError) as err:
+            except (ValueError, KeyError, TypeError, IndexError, SyntaxError, RecursionError, OSError) as err:  # a malformed header
                 found.damaged.append(f"cache entry {path} for run '{run.key}' is damaged ({err}); training it again")
         return found
 

@@ -130,6 +130,7 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     than numpy's batched matmul (on a few points the batch is faster), and the operations of each run are the same. Each layer's activation is one new array updated in place
     (relu(h @ kernel + bias) in the same order): a temporary per operation made grid passes 2.5 times slower.
     """
+    weights = [np.asarray(w, np.float32) for w in weights]  # float32 throughout, as both engines train (no copy then)
     if weights[0].ndim == 3 and x.shape[-2] >= 256:
         return np.stack([predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x)
                          for i in range(len(weights[0]))])

@@ -112,8 +112,11 @@ def palette(variants: list[str]) -> dict:
 
 
 def style():
-    """Return the style context every figure is drawn in (whitegrid, print-size fonts), leaving rcParams untouched."""
-    return matplotlib.style.context({**sns.axes_style("whitegrid"), **_RC})
+    """Return the style context every figure is drawn in (whitegrid, print-size fonts), leaving rcParams untouched.
+
+    It starts from matplotlib's defaults, not from the caller's rcParams (a notebook's, a matplotlibrc): the figures
+    look the same wherever they are drawn, in the build or in its helper process."""
+    return matplotlib.style.context(["default", {**sns.axes_style("whitegrid"), **_RC}])
 
 
 def to_png(fig: MplFigure) -> tuple[bytes, float]:
