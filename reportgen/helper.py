@@ -43,7 +43,8 @@ def _serve(conn, builds_end=None) -> None:
         except (EOFError, OSError):
             return
         except Exception:  # noqa: BLE001  a job it cannot unpickle (a function only the build's __main__ has)
-            job = (_unreadable, (traceback.format_exc(),))
+            conn.send(("error", traceback.format_exc()))
+            continue
         if job is None:
             return
         fn, args = job
@@ -57,10 +58,6 @@ def _serve(conn, builds_end=None) -> None:
             return
         except Exception:  # noqa: BLE001  a value that cannot be pickled (nothing was written): the build does the job
             conn.send(("error", traceback.format_exc()))
-
-
-def _unreadable(text: str):
-    raise RuntimeError(text)
 
 
 WARM = ("reportgen.figures", "reportgen.report", "weasyprint")  # what drawing and PDF layout import
