@@ -35,6 +35,17 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One drawn figure, as reportgen.figures makes it (arrange turns it into a FigureRef with alternative text)."""
+
+    key: str = _help("Stable id of the figure (figures.figure_specs).")
+    title: str = _help("Heading.")
+    caption: str = _help("What the figure shows, written from the data it was drawn from.")
+    png: bytes = _help("The image's PNG bytes.")
+    width_cm: float = _help("Display width.")
+
+
+@dataclass(frozen=True)
 class FigureRef:
     """A figure embedded in the report."""
 

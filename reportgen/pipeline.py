@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -14,6 +15,8 @@ import numpy as np
 
 from reportgen import outdir
 from reportgen.config import StudyConfig, portable
+from reportgen.memo import Memo, study_settings
+from reportgen.memo import key as memo_key
 from reportgen.training.runs import check_unique
 
 
@@ -40,9 +43,10 @@ class _Stages:
 
     @contextlib.contextmanager
     def __call__(self, name: str):
-        start = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - start
+        """Time the block as stage `name`; the block may rename it (label["name"]) once it knows more."""
+        start, label = time.perf_counter(), {"name": name}
+        yield label
+        seconds, name = time.perf_counter() - start, label["name"]
         self.timings.append((name, seconds))
         if not self.quiet:
             self.console.print(f"[green]✓[/] {name} [dim]{seconds:.1f} s[/]")
@@ -85,10 +89,18 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
         runs = training.plan_runs(config)
         check_unique(runs, config.output.save_models)
         datasets = data.make_datasets(config.data, dict.fromkeys([*config.training.seeds, *(r.data_key for r in runs)]))
-    results, cached = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
-    with stages("analysis"):
-        measured = analysis.analyse(results, datasets, config)
-    first = datasets[config.training.seeds[0]]
+    results, cached, keys = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
+    memo = Memo(config.output.cache)
+    analysis_key = memo_key("analysis", study_settings(config), [keys[r.key] for r in runs])
+    with stages("analysis") as stage:
+        kept = _kept_analysis(memo, analysis_key)
+        if kept:
+            measured, first, data_blob = kept
+            stage["name"] = "analysis (from the cache)"
+        else:
+            measured, first = analysis.analyse(results, datasets, config), datasets[config.training.seeds[0]]
+            data_blob = store.save(measured, first)
+            memo.put("analysis", analysis_key, data_blob)
     verdicts, notes = judge(config, measured, stages)
     changes = None
     if compare_with is not None:
@@ -97,13 +109,14 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
         with stages("changes"):
             doc = results_doc(config, results, measured, verdicts, notes, [], datasets)
             changes = compare(compare_with[1], doc, compare_with[0], "this build")
-    outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper)
+    figures_key = memo_key("figures", study_settings(config), hashlib.sha256(data_blob).hexdigest())
+    outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
     doc = results_doc(config, results, measured, verdicts, notes, timings, datasets)
     outputs["results.json"] = results_json(doc)
-    outputs[store.FILE] = store.save(measured, first)
+    outputs[store.FILE] = data_blob
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, first)
     if not quiet:
@@ -112,6 +125,20 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
                        trained=len(runs) - cached, cached=cached, changes=changes,
                        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+
+
+def _kept_analysis(memo: Memo, key: str):
+    """(analysis, first replicate's data, their stored bytes) from an earlier build with the same runs and settings, or
+    None (reportgen.memo)."""
+    from reportgen import store
+
+    blob = memo.get("analysis", key)
+    if blob is None:
+        return None
+    try:
+        return (*store.load(blob), blob)
+    except (ValueError, KeyError, OSError):  # unreadable all the same: measured again, and replaced
+        return None
 
 
 def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -129,19 +156,30 @@ def judge(config: StudyConfig, measured, stages):
 
 
 def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=None, notes=None,
-            changes=None, helper=None) -> dict:
+            changes=None, helper=None, memo: tuple[Memo, str] | None = None) -> dict:
     """Draw the figures and render the report files from an analysis and its verdicts: what build and render share.
 
     With a live helper (reportgen.helper), half the figures are drawn there and the PDF is laid out there; the PDF is
-    then a function that waits for it (settled() gives every output's bytes).
+    then a function that waits for it (settled() gives every output's bytes). memo: where figures drawn from this
+    analysis before are kept, and their key.
     """
-    from reportgen import arrange, figures, report
+    from reportgen import arrange, report
+    from reportgen.memo import unpack_figures
 
     if verdicts is None:
         verdicts, notes = judge(config, measured, stages)
-    split = helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
-    with stages("figures (in 2 processes)" if split else "figures"):
-        drawn = figures.make_figures(measured, first, config, helper if split else None)
+    kept = memo[0].get("figures", memo[1]) if memo else None
+    split = kept is None and helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
+    with stages("figures (from the cache)" if kept else "figures (in 2 processes)" if split else "figures"):
+        if kept is not None:
+            drawn = unpack_figures(kept)
+        else:
+            from reportgen import figures
+            from reportgen.memo import pack_figures
+
+            drawn = figures.make_figures(measured, first, config, helper if split else None)
+            if memo:
+                memo[0].put("figures", memo[1], pack_figures(drawn))
     outputs: dict = {}
     with stages("report"):
         ctx = arrange.build_context(config, measured, verdicts, notes, drawn, _shown_timings(list(stages.timings)), n_runs,
@@ -208,7 +246,8 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
 
 
 def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None):
-    """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained."""
+    """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained.
+    Returns the results in the order of runs, how many came from the cache, and every run's cache key."""
     from rich.markup import escape
 
     from reportgen import executor
@@ -232,7 +271,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     elif not quiet:
         console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     by_key = {**found.hits, **{r.run.key: r for r in trained}}
-    return [by_key[r.key] for r in runs], len(found.hits)
+    return [by_key[r.key] for r in runs], len(found.hits), keys
 
 
 def results_json(doc: dict) -> bytes:

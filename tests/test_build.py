@@ -83,9 +83,9 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
     (out / "report.html").write_text("previous")
 
     def boom(*args, **kwargs):
-        raise RuntimeError("figure stage exploded")
+        raise RuntimeError("report stage exploded")
 
-    monkeypatch.setattr("reportgen.figures.make_figures", boom)
+    monkeypatch.setattr("reportgen.report.render_html", boom)  # after every stage but writing
     with pytest.raises(RuntimeError):
         pipeline.build(load_config(study, [f'output.dir="{out}"']), quiet=True)
     assert [p.name for p in out.iterdir()] == ["report.html"] and (out / "report.html").read_text() == "previous"

@@ -91,20 +91,23 @@ def _subprocess_build(args, cwd, env_extra=None):
 
 def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, tmp_path):
     _, study = tiny_build
+    cache = tmp_path / "cache"
+    shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("derived"))
     outs = [tmp_path / "first", tmp_path / "out"]
-    # the same build twice into one folder (the first's files kept aside): with the helper process (drawing half the
-    # figures if its imports are done in time; tests/test_figures.py compares its figures' bytes for certain), then
-    # without it
+    # the same build twice into one folder (the first's files kept aside): first measuring and drawing, with the helper
+    # process (drawing half the figures if its imports are done in time; tests/test_figures.py compares its figures'
+    # bytes for certain); then, without the helper, taking the analysis and figures the first kept (reportgen.memo)
     for helper in ("", "1"):
         proc = _subprocess_build(["build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html",
-                                  "--set", 'title="A new title"'], tmp_path,
+                                  "--cache-dir", str(cache), "--set", 'title="A new title"'], tmp_path,
                                  {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
-        assert not helper or "figures (in 2 processes)" not in proc.stderr, proc.stderr  # switched off: one process
+        assert ("analysis (from the cache)" in proc.stderr) == bool(helper), proc.stderr
+        assert ("figures (from the cache)" in proc.stderr) == bool(helper), proc.stderr
         if not outs[0].exists():
             shutil.copytree(tmp_path / "out", outs[0])
-    for name in ("report.html", "results.json", "summary.md"):
+    for name in ("report.html", "results.json", "summary.md", "report-data.npz"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     html = (outs[0] / "report.html").read_text()
     assert "A new title" in html and str(tmp_path) not in html and str(study.parent) not in html
@@ -198,3 +201,28 @@ def test_stored_tables_keep_every_float_exactly():
                        "n": range(6), "kept": [True, False] * 3, "low": [float("nan"), *range(5)]})
     back = store._frame_of(store._table(df))
     assert back["strength"].tolist() == df["strength"].tolist() and back.equals(df)
+
+
+def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
+    """The memo's key ignores the title and output settings and follows measurement settings and the runs; a damaged
+    entry is a miss; only the newest entries of a kind stay."""
+    from reportgen import memo
+
+    config = tiny_config()
+    keys = list(run_keys(plan_runs(config), config).values())
+    same = memo.key("analysis", memo.study_settings(config), keys)
+    for changes in ({"title": "Another"}, {"output": {"formats": ["html"], "dir": "elsewhere"}}):
+        assert memo.key("analysis", memo.study_settings(tiny_config(**changes)), keys) == same, changes
+    assert memo.key("analysis", memo.study_settings(tiny_config(analysis={"confidence": 0.9})), keys) != same
+    assert memo.key("analysis", memo.study_settings(config), keys[::-1]) != same
+    assert memo.key("figures", memo.study_settings(config), keys) != same
+    store = memo.Memo(tmp_path)
+    store.put("analysis", same, b"measured")
+    assert store.get("analysis", same) == b"measured" and store.get("analysis", "other") is None
+    entry = next((tmp_path / memo.FOLDER).glob("*.memo"))
+    entry.write_bytes(entry.read_bytes()[:-1] + b"X")
+    assert store.get("analysis", same) is None
+    for i in range(memo.KEEP + 3):
+        store.put("figures", f"k{i}", b"png")
+    assert len(list((tmp_path / memo.FOLDER).glob("figures-*.memo"))) == memo.KEEP
+    assert memo.Memo(None).get("analysis", same) is None  # --no-cache keeps nothing

@@ -12,9 +12,10 @@ from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
 from reportgen.config import StudyConfig
+from reportgen.context import Figure
 from reportgen.data import Dataset
 from reportgen.figures import compare, curves, maps, weights
-from reportgen.figures.common import Figure, Study, palette, style, to_png
+from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "figure_specs", "make_figures", "draw", "draw_some"]
 

@@ -33,17 +33,6 @@ _RC = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsiz
 
 
 @dataclass(frozen=True)
-class Figure:
-    """One drawn figure of the report."""
-
-    key: str
-    title: str
-    caption: str
-    png: bytes
-    width_cm: float
-
-
-@dataclass(frozen=True)
 class Study:
     """What every drawing function reads: the analysis, the points, the config and one colour per variant."""
 
