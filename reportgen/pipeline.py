@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import math
@@ -76,8 +77,11 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    with Helper() as helper:  # forked first: before TensorFlow, and while this process is small
-        return _build(config, quiet, console, cancel, force, compare_with, started, helper)
+    try:
+        with Helper() as helper:  # forked first: before TensorFlow, and while this process is small
+            return _build(config, quiet, console, cancel, force, compare_with, started, helper)
+    finally:
+        gc.unfreeze()  # what _build froze can be collected again (a notebook builds many times)
 
 
 def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float,
@@ -90,6 +94,7 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
         check_unique(runs, config.output.save_models)
         datasets = data.make_datasets(config.data, dict.fromkeys([*config.training.seeds, *(r.data_key for r in runs)]))
     results, cached, keys = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
+    gc.freeze()  # the runs live to the end: later collections (statsmodels' Holm calls gc.collect) need not walk them
     memo = Memo(config.output.cache)
     analysis_key = memo_key("analysis", study_settings(config), [keys[r.key] for r in runs])
     with stages("analysis") as stage:
