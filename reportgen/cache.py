@@ -154,6 +154,7 @@ class Lookup:
 
     hits: dict[str, RunResult] = field(default_factory=dict)  # run key -> result
     damaged: list[str] = field(default_factory=list)  # one line per damaged entry
+    digests: dict[str, str] = field(default_factory=dict)  # run key -> SHA-256 of its entry's content
 
 
 class RunCache:
@@ -190,26 +191,31 @@ class RunCache:
                 if hashlib.sha256(payload).hexdigest() != digest:
                     raise ValueError("checksum mismatch")
                 found.hits[run.key] = _unpack(run, payload)
+                found.digests[run.key] = digest
             except (ValueError, KeyError, TypeError, IndexError, SyntaxError, RecursionError, OSError) as err:  # a malformed header
                 found.damaged.append(f"cache entry {path} for run '{run.key}' is damaged ({err}); training it again")
         return found
 
-    def store(self, results: list[RunResult], keys: dict[str, str]) -> None:
-        """Write results atomically: a temporary file in the entry's folder, renamed into place."""
+    def store(self, results: list[RunResult], keys: dict[str, str]) -> dict[str, str]:
+        """Write results atomically: a temporary file in the entry's folder, renamed into place. Returns each run's
+        SHA-256 of its entry's content (what derived results are keyed by: reportgen.memo)."""
+        digests: dict[str, str] = {}
         if self.folder is None:
-            return
+            return digests
         for r in results:
             payload = _pack(r)
+            digests[r.run.key] = hashlib.sha256(payload).hexdigest()
             path = self._path(keys[r.run.key])
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
+                    f.write(digests[r.run.key].encode("ascii") + payload)
                 os.replace(tmp, path)  # two builds writing one key write the same bytes: the last rename wins harmlessly
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+        return digests
 
     def size_bytes(self) -> int:
         """Total size of the cache folder."""

@@ -6,10 +6,11 @@ the libraries that compute and draw them. A build whose runs all come from the c
 its title, output settings or templates (what CI sees on most commits) takes its analysis and figures from here
 instead of measuring 560 runs and drawing 16 figures again. The key covers:
 
-- every run's cache key, in the build's order (the data, network, training settings, replicate, engine, libraries);
+- the SHA-256 of every run's cache entry, in the build's order: its weights and history themselves, not only its key
+  (a run trained again after its entry was damaged may differ in its last bits on another CPU);
 - the study's settings except its title, output and execution sections (which measure and draw nothing);
 - a digest of every source file of the reportgen package (any change to the code makes every entry a miss);
-- the versions of the libraries that measure and draw (numpy, pandas, scipy, matplotlib, seaborn, scikit-learn).
+- the versions of Python and of the libraries that measure and draw (LIBRARIES).
 
 Figures are keyed by the digest of the stored analysis they were drawn from, so figures never outlive their analysis.
 Entries are written atomically and carry their SHA-256 like run entries; a damaged one is a miss (and rewritten).
@@ -22,7 +23,9 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import time
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -30,12 +33,14 @@ from pathlib import Path
 FORMAT = 1  # bump when what an entry holds changes
 FOLDER = "derived"
 KEEP = 4  # entries of each kind (the default study: 3.4 MB of analysis, 1.8 MB of figures)
-LIBRARIES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "scikit-learn")
+LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "contourpy", "matplotlib", "kiwisolver", "seaborn",
+             "pillow")
+STALE_TMP = 3600  # seconds after which a temporary file is a killed build's leftover
 
 
-@lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-256 of every .py file of the installed reportgen package, names included."""
+    """SHA-256 of every .py file of the installed reportgen package, names included: read at every build (3 ms), so a
+    notebook that reloads an edited module does not meet results of the old code."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
@@ -57,13 +62,16 @@ def _versions() -> dict[str, str]:
 def key(kind: str, *parts) -> str:
     """The key of a derived result: its kind, this module's format, reportgen's code, library versions and parts
     (JSON-serialisable)."""
-    payload = [kind, FORMAT, code_digest(), _versions(), *parts]
+    payload = [kind, FORMAT, code_digest(), _versions(), sys.version_info[:2], *parts]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:40]
 
 
 def study_settings(config) -> dict:
-    """What of a study can change its analysis or figures: everything but its title, output and execution."""
-    return config.model_dump(mode="json", exclude={"title", "output", "execution"})
+    """What of a study can change its analysis or figures: everything but its title, output and execution (a data
+    file's path relative to the study file, so a checkout in another folder still finds its entries)."""
+    from reportgen.config import portable
+
+    return portable(config).model_dump(mode="json", exclude={"title", "output", "execution"})
 
 
 class Memo:
@@ -115,6 +123,10 @@ class Memo:
 
         for old in sorted(self.folder.glob(f"{kind}-*.memo"), key=mtime, reverse=True)[KEEP:]:
             old.unlink(missing_ok=True)
+        now = time.time()
+        for tmp in self.folder.glob(".tmp-*"):
+            if 0 < mtime(tmp) < now - STALE_TMP:
+                tmp.unlink(missing_ok=True)
 
 
 def pack_figures(figures) -> bytes:
@@ -124,12 +136,15 @@ def pack_figures(figures) -> bytes:
 
 
 def unpack_figures(payload: bytes):
-    """pack_figures()'s figures back."""
+    """pack_figures()'s figures back, or None when the payload is not what pack_figures() wrote."""
     from reportgen.context import Figure
 
-    size = int.from_bytes(payload[:4], "little")
-    offset, figures = 4 + size, []
-    for k, title, caption, width, n in json.loads(payload[4:4 + size]):
-        figures.append(Figure(k, title, caption, payload[offset:offset + n], width))
-        offset += n
-    return figures
+    try:
+        size = int.from_bytes(payload[:4], "little")
+        offset, figures = 4 + size, []
+        for k, title, caption, width, n in json.loads(payload[4:4 + size]):
+            figures.append(Figure(k, title, caption, payload[offset:offset + n], width))
+            offset += n
+    except (ValueError, TypeError):  # JSON errors and bad headers are ValueErrors
+        return None
+    return figures if offset == len(payload) else None

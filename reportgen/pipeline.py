@@ -77,15 +77,17 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    may_freeze = gc.get_freeze_count() == 0  # a caller that froze objects itself keeps its freeze
     try:
         with Helper() as helper:  # forked first: before TensorFlow, and while this process is small
-            return _build(config, quiet, console, cancel, force, compare_with, started, helper)
+            return _build(config, quiet, console, cancel, force, compare_with, started, helper, may_freeze)
     finally:
-        gc.unfreeze()  # what _build froze can be collected again (a notebook builds many times)
+        if may_freeze:
+            gc.unfreeze()  # what _build froze can be collected again (a notebook builds many times)
 
 
 def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float,
-           helper) -> BuildResult:
+           helper, may_freeze: bool) -> BuildResult:
     stages = _Stages(console, quiet)
     with stages("start-up"):
         from reportgen import analysis, data, store, training
@@ -93,10 +95,15 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
         runs = training.plan_runs(config)
         check_unique(runs, config.output.save_models)
         datasets = data.make_datasets(config.data, dict.fromkeys([*config.training.seeds, *(r.data_key for r in runs)]))
-    results, cached, keys = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
-    gc.freeze()  # the runs live to the end: later collections (statsmodels' Holm calls gc.collect) need not walk them
-    memo = Memo(config.output.cache)
-    analysis_key = memo_key("analysis", study_settings(config), [keys[r.key] for r in runs])
+    results, cached, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
+    if may_freeze:
+        if cached < len(runs):
+            gc.collect()  # what training left behind, before the runs are frozen
+        gc.freeze()  # they live to the end: later collections (statsmodels' Holm calls gc.collect) need not walk them
+    # the analysis is kept under the entries' contents, not only their keys: a run trained again (its entry was
+    # damaged) may differ in its last bits on another CPU or engine
+    memo = Memo(config.output.cache if len(digests) == len(runs) else None)
+    analysis_key = memo_key("analysis", study_settings(config), [digests.get(r.key) for r in runs])
     with stages("analysis") as stage:
         kept = _kept_analysis(memo, analysis_key)
         if kept:
@@ -174,11 +181,10 @@ def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=
     if verdicts is None:
         verdicts, notes = judge(config, measured, stages)
     kept = memo[0].get("figures", memo[1]) if memo else None
-    split = kept is None and helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
-    with stages("figures (from the cache)" if kept else "figures (in 2 processes)" if split else "figures"):
-        if kept is not None:
-            drawn = unpack_figures(kept)
-        else:
+    drawn = unpack_figures(kept) if kept is not None else None
+    split = drawn is None and helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
+    with stages("figures (from the cache)" if drawn is not None else "figures (in 2 processes)" if split else "figures"):
+        if drawn is None:
             from reportgen import figures
             from reportgen.memo import pack_figures
 
@@ -252,7 +258,8 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
 
 def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None):
     """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained.
-    Returns the results in the order of runs, how many came from the cache, and every run's cache key."""
+    Returns the results in the order of runs, how many came from the cache, and the SHA-256 of every run's cache entry
+    (none without a cache)."""
     from rich.markup import escape
 
     from reportgen import executor
@@ -272,11 +279,11 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         with stages(label), progress:
             trained = executor.train(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
                                      cancel=cancel)
-        store.store(trained, keys)
+        found.digests.update(store.store(trained, keys))
     elif not quiet:
         console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     by_key = {**found.hits, **{r.run.key: r for r in trained}}
-    return [by_key[r.key] for r in runs], len(found.hits), keys
+    return [by_key[r.key] for r in runs], len(found.hits), found.digests
 
 
 def results_json(doc: dict) -> bytes:

@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import shutil
 
 import pytest
 
@@ -76,18 +77,21 @@ def test_summary_md_is_a_markdown_table(tiny_build):
     assert md.startswith("## Tiny study") and "| baseline |" in md and "| l1+drop &lt;i&gt; |" in md
 
 
-def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stage", ["reportgen.figures.make_figures", "reportgen.report.render_html"])
+def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypatch, stage):
     _, study = tiny_build
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("previous")
+    cache = tmp_path / "cache"  # the runs without the kept analysis and figures, so that the figures are drawn
+    shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("derived"))
 
     def boom(*args, **kwargs):
-        raise RuntimeError("report stage exploded")
+        raise RuntimeError(f"{stage} exploded")
 
-    monkeypatch.setattr("reportgen.report.render_html", boom)  # after every stage but writing
-    with pytest.raises(RuntimeError):
-        pipeline.build(load_config(study, [f'output.dir="{out}"']), quiet=True)
+    monkeypatch.setattr(stage, boom)
+    with pytest.raises(RuntimeError, match="exploded"):
+        pipeline.build(load_config(study, [f'output.dir="{out}"', f'output.cache="{cache}"']), quiet=True)
     assert [p.name for p in out.iterdir()] == ["report.html"] and (out / "report.html").read_text() == "previous"
     assert not list(tmp_path.glob(".out.tmp-*"))
 

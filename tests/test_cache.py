@@ -97,18 +97,22 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
     # the same build twice into one folder (the first's files kept aside): first measuring and drawing, with the helper
     # process (drawing half the figures if its imports are done in time; tests/test_figures.py compares its figures'
     # bytes for certain); then, without the helper, taking the analysis and figures the first kept (reportgen.memo)
-    for helper in ("", "1"):
+    # then twice more without the helper: once drawing the figures from the analysis read back (their kept copy removed),
+    # once taking both analysis and figures as kept; every report is the same bytes
+    for helper, kept in (("", ()), ("1", ("analysis",)), ("1", ("analysis", "figures"))):
+        if kept == ("analysis",):
+            [entry.unlink() for entry in (cache / "derived").glob("figures-*")]
         proc = _subprocess_build(["build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html",
                                   "--cache-dir", str(cache), "--set", 'title="A new title"'], tmp_path,
                                  {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
-        assert ("analysis (from the cache)" in proc.stderr) == bool(helper), proc.stderr
-        assert ("figures (from the cache)" in proc.stderr) == bool(helper), proc.stderr
+        for stage in ("analysis", "figures"):
+            assert (f"{stage} (from the cache)" in proc.stderr) == (stage in kept), proc.stderr
         if not outs[0].exists():
             shutil.copytree(tmp_path / "out", outs[0])
-    for name in ("report.html", "results.json", "summary.md", "report-data.npz"):
-        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+        for name in ("report.html", "results.json", "summary.md"):  # report-data.npz is the kept bytes themselves
+            assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), (name, kept)
     html = (outs[0] / "report.html").read_text()
     assert "A new title" in html and str(tmp_path) not in html and str(study.parent) not in html
     assert str(study.parent) not in (outs[0] / "results.json").read_text()
@@ -209,13 +213,24 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     from reportgen import memo
 
     config = tiny_config()
-    keys = list(run_keys(plan_runs(config), config).values())
-    same = memo.key("analysis", memo.study_settings(config), keys)
+    digests = [f"{i:064x}" for i in range(len(plan_runs(config)))]  # the SHA-256 of each run's entry
+    same = memo.key("analysis", memo.study_settings(config), digests)
     for changes in ({"title": "Another"}, {"output": {"formats": ["html"], "dir": "elsewhere"}}):
-        assert memo.key("analysis", memo.study_settings(tiny_config(**changes)), keys) == same, changes
-    assert memo.key("analysis", memo.study_settings(tiny_config(analysis={"confidence": 0.9})), keys) != same
-    assert memo.key("analysis", memo.study_settings(config), keys[::-1]) != same
-    assert memo.key("figures", memo.study_settings(config), keys) != same
+        assert memo.key("analysis", memo.study_settings(tiny_config(**changes)), digests) == same, changes
+    assert memo.key("analysis", memo.study_settings(tiny_config(analysis={"confidence": 0.9})), digests) != same
+    assert memo.key("analysis", memo.study_settings(config), digests[::-1]) != same  # the runs' order
+    assert memo.key("analysis", memo.study_settings(config), [*digests[:-1], "f" * 64]) != same  # one run retrained
+    versions = memo._versions()
+    try:
+        memo._versions.cache_clear()
+        versions = {**memo._versions(), "contourpy": "0.0"}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(memo, "_versions", lambda: versions)
+            assert memo.key("analysis", memo.study_settings(config), digests) != same  # a library's version
+            mp.setattr(memo, "code_digest", lambda: "edited")
+            assert memo.key("analysis", memo.study_settings(config), digests) != same  # reportgen's code
+    finally:
+        memo._versions.cache_clear()
     store = memo.Memo(tmp_path)
     store.put("analysis", same, b"measured")
     assert store.get("analysis", same) == b"measured" and store.get("analysis", "other") is None
@@ -224,5 +239,9 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     assert store.get("analysis", same) is None
     for i in range(memo.KEEP + 3):
         store.put("figures", f"k{i}", b"png")
-    assert len(list((tmp_path / memo.FOLDER).glob("figures-*.memo"))) == memo.KEEP
+        entry = tmp_path / memo.FOLDER / f"figures-k{i}.memo"
+        os.utime(entry, (1_000_000 + i, 1_000_000 + i))  # one second apart, however coarse the file system's clock
+    kept = sorted(p.name for p in (tmp_path / memo.FOLDER).glob("figures-*.memo"))
+    assert kept == sorted(f"figures-k{i}.memo" for i in range(3, memo.KEEP + 3))  # the newest stay
     assert memo.Memo(None).get("analysis", same) is None  # --no-cache keeps nothing
+    assert memo.unpack_figures(b"\x05\x00\x00\x00[[1]]") is None  # not pack_figures' bytes: drawn again

@@ -122,8 +122,13 @@ def to_png(fig: MplFigure) -> tuple[bytes, float]:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
+    image = Image.fromarray(np.ascontiguousarray(rgba))
+    if rgba[..., 3].min() == 255:
+        image = image.convert("RGB")
+    else:  # a figure with a transparent patch: as it would look on the white page
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(buf, format="png", dpi=(DPI, DPI))
+    image.save(buf, format="png", dpi=(DPI, DPI))
     return buf.getvalue(), round(min(MAX_WIDTH_CM, rgba.shape[1] / DPI * 2.54), 2)
 
 
