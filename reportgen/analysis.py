@@ -656,9 +656,13 @@ def summary_value(analysis: StudyAnalysis, variant: str, metric: str) -> dict | 
 
 
 def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Series:
-    """Values of a metric for a main variant, indexed by replicate seed (NaN for diverged runs)."""
-    rows = analysis.main_runs[analysis.main_runs["variant"] == variant]
-    return rows.set_index("seed")[metric].astype(float)
+    """Values of a metric for a main variant, indexed by replicate seed (NaN for diverged runs).
+
+    Taken from the two columns alone: filtering the whole (wide) frame for each of the claims' 146 calls took 0.3 s."""
+    runs = analysis.main_runs
+    rows = runs["variant"].to_numpy() == variant
+    return pd.Series(runs[metric].to_numpy()[rows], index=pd.Index(runs["seed"].to_numpy()[rows], name="seed"),
+                     name=metric).astype(float)
 
 
 def sweep_values(analysis: StudyAnalysis, kind: str, strength: float, metric: str) -> pd.Series:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
+
 from reportgen import __version__
 from reportgen import config as config_module
 from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
@@ -190,13 +192,16 @@ class _Figures:
 
 
 def _cell(frame, keys: dict, metric: str, kind: str | None = None) -> Cell:
-    rows = frame
+    """The first row of a summary frame with these key values and metric, as a Cell (NaN when there is none).
+
+    Matched on the columns' numpy arrays: filtering the frame itself made the report stage's 354 cells take 0.4 s."""
+    match = frame["metric"].to_numpy() == metric
     for k, v in keys.items():
-        rows = rows[rows[k] == v]
-    rows = rows[rows["metric"] == metric]
-    if rows.empty:
+        match &= frame[k].to_numpy() == v
+    found = np.flatnonzero(match)
+    if not found.size:
         return Cell(math.nan, math.nan, math.nan, 0, kind or metric_kind(metric))
-    r = rows.iloc[0]
+    r = frame.iloc[found[0]]
     return Cell(float(r["mean"]), float(r["low"]), float(r["high"]), int(r["n"]), kind or metric_kind(metric))
 
 
