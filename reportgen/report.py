@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import platform
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -232,12 +233,36 @@ def url_fetcher():
     return URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
 
 
+FIGURE_SCHEME = "reportgen-figure"
+_EMBEDDED = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
 def render_pdf(html: str) -> bytes:
-    """Render the HTML report to PDF with WeasyPrint, fetching nothing but embedded figures."""
+    """Render the HTML report to PDF with WeasyPrint, fetching nothing but embedded figures.
+
+    WeasyPrint is handed the figures by name (reportgen-figure:N, served from memory by the fetcher) rather than as
+    their base64 text: its HTML tokenizer took 0.3 s to read 2 MB of data URIs character by character."""
     import logging
 
     from weasyprint import HTML
+    from weasyprint.urls import URLFetcherResponse
 
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return HTML(string=html, url_fetcher=url_fetcher(), base_url=None).write_pdf()
+    figures: dict[str, bytes] = {}
+
+    def by_name(match: re.Match) -> str:
+        name = f"{FIGURE_SCHEME}:{len(figures)}"
+        figures[name] = base64.b64decode(match[1])
+        return f'src="{name}"'
+
+    fetcher = url_fetcher()
+    fetch_data = fetcher.fetch
+
+    def fetch(url: str, headers=None):
+        if url in figures:
+            return URLFetcherResponse(url, figures[url], {"Content-Type": "image/png"})
+        return fetch_data(url, headers)  # anything else: data: URIs only
+
+    fetcher.fetch = fetch
+    return HTML(string=_EMBEDDED.sub(by_name, html), url_fetcher=fetcher, base_url=None).write_pdf()
