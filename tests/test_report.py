@@ -98,6 +98,8 @@ def test_pdf_renders_and_fetches_nothing():
     for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.png"):
         with pytest.raises(ValueError, match="disallowed protocol"):
             report.url_fetcher().fetch(url)
+        with pytest.raises(Exception, match="Error fetching"):  # figures are served by name; nothing else is fetched
+            report.render_pdf(f'<p>x</p><img src="{url}">')
 
 
 def test_every_context_field_has_help_text():
