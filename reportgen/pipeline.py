@@ -103,7 +103,8 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     # the analysis is kept under the entries' contents, not only their keys: a run trained again (its entry was
     # damaged) may differ in its last bits on another CPU or engine
     memo = Memo(config.output.cache if len(digests) == len(runs) else None)
-    analysis_key = memo_key("analysis", study_settings(config), [digests.get(r.key) for r in runs])
+    settings = study_settings(config)
+    analysis_key = memo_key("analysis", settings, [digests.get(r.key) for r in runs])
     with stages("analysis") as stage:
         kept = _kept_analysis(memo, analysis_key)
         if kept:
@@ -121,7 +122,7 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
         with stages("changes"):
             doc = results_doc(config, results, measured, verdicts, notes, [], datasets)
             changes = compare(compare_with[1], doc, compare_with[0], "this build")
-    figures_key = memo_key("figures", study_settings(config), hashlib.sha256(data_blob).hexdigest())
+    figures_key = memo_key("figures", settings, hashlib.sha256(data_blob).hexdigest())
     outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.

@@ -226,11 +226,17 @@ def render_summary(ctx: ReportContext, limit: int = SUMMARY_LIMIT) -> str:
     return text
 
 
-def url_fetcher():
-    """WeasyPrint fetcher that allows only the embedded data: URIs: no file:, no network."""
-    from weasyprint.urls import URLFetcher
+def url_fetcher(figures: dict[str, bytes] | None = None):
+    """WeasyPrint fetcher that allows only the embedded data: URIs and the named figures given: no file:, no network."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    return URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    class Fetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if figures and url in figures:
+                return URLFetcherResponse(url, figures[url], {"Content-Type": "image/png"})
+            return super().fetch(url, headers)
+
+    return Fetcher(allowed_protocols={"data"}, fail_on_errors=True)
 
 
 FIGURE_SCHEME = "reportgen-figure"
@@ -245,7 +251,6 @@ def render_pdf(html: str) -> bytes:
     import logging
 
     from weasyprint import HTML
-    from weasyprint.urls import URLFetcherResponse
 
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -256,13 +261,5 @@ def render_pdf(html: str) -> bytes:
         figures[name] = base64.b64decode(match[1])
         return f'src="{name}"'
 
-    fetcher = url_fetcher()
-    fetch_data = fetcher.fetch
-
-    def fetch(url: str, headers=None):
-        if url in figures:
-            return URLFetcherResponse(url, figures[url], {"Content-Type": "image/png"})
-        return fetch_data(url, headers)  # anything else: data: URIs only
-
-    fetcher.fetch = fetch
-    return HTML(string=_EMBEDDED.sub(by_name, html), url_fetcher=fetcher, base_url=None).write_pdf()
+    light = _EMBEDDED.sub(by_name, html)
+    return HTML(string=light, url_fetcher=url_fetcher(figures), base_url=None).write_pdf()
