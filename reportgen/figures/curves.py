@@ -36,7 +36,8 @@ def _loss_panel(ax, history: dict, bands: dict, colour) -> str:
     ax.axvspan(stopped.min(), max(stopped.max(), stopped.min() + 0.5), color="0.5", alpha=0.25, linewidth=0)
     ax.axvline(float(np.median(stopped)), color="0.3", linestyle=":", linewidth=0.9)
     span = f"{stopped.min()}" if stopped.min() == stopped.max() else f"{stopped.min()}–{stopped.max()}"
-    return f"\nstops at epochs {span} ({stopped.size} of {len(stops)})"
+    # two short lines: one line ran past a third-width panel's edge ("stops at epochs 51–195 (20 of 20)")
+    return f"\nstopped at epoch {span}\nin {stopped.size} of {len(stops)} replicates"
 
 
 def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
