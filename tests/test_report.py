@@ -103,6 +103,48 @@ def test_pdf_renders_and_fetches_nothing():
             report.render_pdf(f'<p>x</p><img src="{url}">')
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_pdf_takes_a_figures_pixel_data_as_it_is_and_the_pdf_is_unchanged(mode, monkeypatch):
+    """render_pdf hands WeasyPrint an RGB PNG's own IDAT chunks instead of letting it decode and encode the image again:
+    the PDF must be the same bytes either way, and any other PNG must still take WeasyPrint's path."""
+    import base64
+    import contextlib
+
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 60, 4), dtype=np.uint8)
+    pixels[:20] = 255  # a flat band too: rows the PNG filters compress differently
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").convert(mode).save(buf, format="png")
+    png = buf.getvalue()
+    html = f'<p>figure</p><img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    taken = []
+    monkeypatch.setattr(report, "png_idat", lambda data, f=report.png_idat: taken.append(f(data)) or taken[-1])
+    ours = report.render_pdf(html)
+    taken = [t for t in taken if t is not None]
+    assert len(taken) == (mode == "RGB")  # passed through: RGB only
+    monkeypatch.setattr(report, "_png_pass_through", contextlib.nullcontext)
+    assert report.render_pdf(html) == ours
+    if taken:
+        assert taken[0] in ours
+
+
+def test_png_idat_refuses_what_a_pdf_stream_cannot_take_as_it_is():
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 2), "white").save(buf, format="png")
+    png = bytearray(buf.getvalue())
+    assert report.png_idat(bytes(png))
+    for at, value in ((24, 16), (25, 6), (28, 1)):  # 16 bits per sample, RGBA, interlaced
+        changed = bytearray(png)
+        changed[at] = value
+        assert report.png_idat(bytes(changed)) is None
+    assert report.png_idat(b"GIF89a" + bytes(40)) is None
+
+
 def test_every_context_field_has_help_text():
     classes = [c for c in vars(context).values() if dataclasses.is_dataclass(c) and c.__module__ == context.__name__]
     assert len(classes) >= 14
