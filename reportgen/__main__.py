@@ -1,4 +1,4 @@
-from reportgen.cli import main
+from reportgen.cli import run
 
 if __name__ == "__main__":  # a spawned or forkserver child imports the main module again: it must not run a build
-    raise SystemExit(main())
+    run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -117,24 +118,23 @@ def _pack(result: RunResult) -> bytes:
     return MAGIC + len(header).to_bytes(4, "little") + header + b"".join(chunks)
 
 
-def _read(payload: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """An entry's numbers and arrays, from this format or from the .npz entries of earlier versions."""
-    if payload[:len(MAGIC)] != MAGIC:
+def _read(payload: memoryview) -> tuple[dict, dict[str, np.ndarray]]:
+    """An entry's numbers and arrays, from this format or from the .npz entries of earlier versions. The arrays are
+    views of the payload (a bytearray's memoryview, so they are writable, as np.load gives): nothing is copied."""
+    if bytes(payload[:len(MAGIC)]) != MAGIC:
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             return json.loads(bytes(z["meta"]).decode()), {k: z[k] for k in z.files if k != "meta"}
     size = int.from_bytes(payload[len(MAGIC):len(MAGIC) + 4], "little")
     start = len(MAGIC) + 4 + size
-    header = json.loads(payload[len(MAGIC) + 4:start])
-    body = bytearray(payload[start:])  # writable arrays, as np.load gives
+    header = json.loads(bytes(payload[len(MAGIC) + 4:start]))
     arrays = {}
     for name, dtype, shape, offset in header["arrays"]:
-        dt = np.dtype(dtype)
-        count = int(np.prod(shape))
-        arrays[name] = np.frombuffer(body, dt, count, offset).reshape(shape)
+        count = math.prod(shape)
+        arrays[name] = np.frombuffer(payload, np.dtype(dtype), count, start + offset).reshape(shape)
     return header["meta"], arrays
 
 
-def _unpack(run: Run, payload: bytes) -> RunResult:
+def _unpack(run: Run, payload: memoryview) -> RunResult:
     meta, z = _read(payload)
     indexed = lambda prefix: [z[k] for k in sorted((k for k in z if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
                                                      key=lambda k: int(k[1:]))]
@@ -166,12 +166,17 @@ class RunCache:
     def _path(self, key: str, suffix: str = SUFFIX) -> Path:
         return self.folder / key[:2] / f"{key}{suffix}"
 
-    def _read(self, key: str) -> tuple[Path, bytes] | None:
-        """An entry's path and bytes (an earlier version's .npz entry when there is no newer one), or None."""
+    def _read(self, key: str) -> tuple[Path, bytearray] | None:
+        """An entry's path and bytes (an earlier version's .npz entry when there is no newer one), or None. Read into
+        one writable buffer, which the run's arrays then share (reportgen.cache._read)."""
         for suffix in (SUFFIX, ".npz"):
             path = self._path(key, suffix)
             try:
-                return path, path.read_bytes()
+                with open(path, "rb", buffering=0) as f:
+                    blob = bytearray(os.fstat(f.fileno()).st_size)
+                    if f.readinto(blob) != len(blob):
+                        raise OSError(f"{path}: shorter than its size")
+                return path, blob
             except OSError:
                 continue
         return None
@@ -186,7 +191,7 @@ class RunCache:
             if entry is None:
                 continue
             path, blob = entry
-            digest, payload = blob[:HASH_LEN].decode("ascii", "replace"), blob[HASH_LEN:]
+            digest, payload = blob[:HASH_LEN].decode("ascii", "replace"), memoryview(blob)[HASH_LEN:]
             try:
                 if hashlib.sha256(payload).hexdigest() != digest:
                     raise ValueError("checksum mismatch")

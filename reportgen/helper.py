@@ -60,15 +60,23 @@ def _serve(conn, builds_end=None) -> None:
             conn.send(("error", traceback.format_exc()))
 
 
-WARM = ("reportgen.figures", "reportgen.report", "weasyprint")  # what drawing and PDF layout import
+# what PDF layout and drawing import; the PDF's first: a build whose analysis and figures are kept in its cache
+# (reportgen.memo) hands the helper its PDF within about 1.5 s, a build that draws figures after several seconds
+WARM = ("reportgen.report", "weasyprint", "reportgen.figures")
+# a first PDF loads the fonts and WeasyPrint's own stylesheet: done here, while the helper would be idle anyway
+WARM_PAGE = ('<p style="font-family: \'DejaVu Sans\'">reportgen <b>warm</b> <i>up</i> <code>1</code></p>'
+             "<table><tr><th>a</th><td>1</td></tr></table>")
 
 
 def _warm() -> None:
-    """Import what drawing and PDF layout need, while the build trains or reads its cache."""
+    """Import what PDF layout and drawing need, and lay out one small page, while the build trains or reads its
+    cache."""
     import importlib
 
     for name in WARM:
         importlib.import_module(name)
+        if name == "weasyprint":
+            importlib.import_module("reportgen.report").render_pdf(WARM_PAGE)
 
 
 def _can_fork() -> bool:
