@@ -82,3 +82,25 @@ def test_the_wheel_lists_every_package():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "reportgen").rglob("__init__.py")}
     assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_command_skips_only_the_interpreters_teardown(tmp_path, thread):
+    """run() leaves with os._exit after main(): atexit functions still run, buffered output is flushed, the exit code
+    is main's, and a live non-daemon thread (which a normal exit waits for) keeps the normal exit."""
+    code = ("import atexit, sys, threading, time\n"
+            "atexit.register(lambda: print('atexit ran', flush=True))\n"
+            "if sys.argv[1] == 'thread':\n"
+            "    threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()\n"
+            "sys.argv = ['reportgen', 'init', sys.argv[2]]\n"
+            "print('buffered', end='')\n"
+            "from reportgen.cli import run\n"
+            "run()\n")
+    proc = subprocess.run([sys.executable, "-c", code, "thread" if thread else "-", str(tmp_path / "s.toml")],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("buffered") and "wrote" in proc.stdout and "atexit ran" in proc.stdout
+    assert ("thread done" in proc.stdout) == thread and (tmp_path / "s.toml").is_file()
+    again = subprocess.run([sys.executable, "-c", code, "-", str(tmp_path / "s.toml")], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert again.returncode == 2 and "already exists" in again.stderr and "atexit ran" in again.stdout
