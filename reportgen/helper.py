@@ -60,23 +60,23 @@ def _serve(conn, builds_end=None) -> None:
             conn.send(("error", traceback.format_exc()))
 
 
-# what PDF layout and drawing import; the PDF's first: a build whose analysis and figures are kept in its cache
-# (reportgen.memo) hands the helper its PDF within about 1.5 s, a build that draws figures after several seconds
-WARM = ("reportgen.report", "weasyprint", "reportgen.figures")
-# a first PDF loads the fonts and WeasyPrint's own stylesheet: done here, while the helper would be idle anyway
+# a first PDF loads the fonts and WeasyPrint's own stylesheet: done at start-up, while the helper would be idle anyway
 WARM_PAGE = ('<p style="font-family: \'DejaVu Sans\'">reportgen <b>warm</b> <i>up</i> <code>1</code></p>'
              "<table><tr><th>a</th><td>1</td></tr></table>")
 
 
-def _warm() -> None:
-    """Import what PDF layout and drawing need, and lay out one small page, while the build trains or reads its
-    cache."""
-    import importlib
+def warm_pdf() -> None:
+    """What the helper does first: import what PDF layout needs and lay out one small page. A build that takes its
+    analysis and figures from the cache (reportgen.memo) hands it the PDF about 1.5 s after it starts."""
+    from reportgen import report
 
-    for name in WARM:
-        importlib.import_module(name)
-        if name == "weasyprint":
-            importlib.import_module("reportgen.report").render_pdf(WARM_PAGE)
+    report.render_pdf(WARM_PAGE)
+
+
+def warm_figures() -> None:
+    """Import what drawing needs (matplotlib, seaborn): given to the helper only by a build that will draw figures,
+    so that it cannot delay the PDF of a build that draws none."""
+    import reportgen.figures  # noqa: F401
 
 
 def _can_fork() -> bool:
@@ -109,7 +109,7 @@ class Helper:
 
     def __init__(self) -> None:
         self._conn = self._proc = None
-        self._busy = False
+        self._pending = 0  # jobs sent whose replies have not been read
         from reportgen.budget import helper_runs
 
         if not helper_runs():
@@ -119,7 +119,7 @@ class Helper:
                 self._start_forked()
             else:
                 self._start_clean()
-            self.submit(_warm)
+            self.submit(warm_pdf)
         except (OSError, ValueError, AssertionError):
             self.close()
 
@@ -152,42 +152,47 @@ class Helper:
         return self._proc is not None
 
     def ready(self, wait: bool = False) -> bool:
-        """Whether the helper is alive and idle (its start-up imports done), so that work given now starts at once;
+        """Whether the helper is alive and idle (every job given so far done), so that work given now starts at once;
         wait: block until it is idle (or gone)."""
-        if self._busy:
+        while self._pending:
             try:
-                pending = not (wait or self._conn.poll())
+                if not (wait or self._conn.poll()):
+                    return False
             except (OSError, ValueError):
                 self.close()
                 return False
-            if pending:
-                return False
-            self.result(None)
+            self._reply()
         return self.alive
 
     def submit(self, fn: Callable, *args) -> None:
-        """Start fn(*args) in the helper; its value comes from result(). Without a helper, nothing happens here."""
+        """Queue fn(*args) in the helper (it runs after the jobs given before); its value comes from result(). Without
+        a helper, nothing happens here. A job whose value is large is followed by its result() before the next job is
+        given: the helper blocks on sending it until it is read, and a large job sent meanwhile would block too."""
         if not self.alive:
             return
-        if self._busy:
-            self.result(None, None)
         try:
             self._conn.send((fn, args))
-            self._busy = True
+            self._pending += 1
         except (OSError, ValueError, TypeError, AttributeError, pickle.PicklingError):  # a closed pipe, unpicklable args
             self.close()
 
+    def _reply(self) -> tuple[str, Any]:
+        """The next reply: ('ok', value), ('error', traceback text), or ('lost', None) when the helper is gone."""
+        self._pending -= 1
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):  # not Interrupted
+            self.close()
+            return "lost", None
+
     def result(self, fn: Callable | None, *args) -> Any:
-        """The value of the job last submitted; fn(*args) computed here when the helper could not do it."""
-        if self._busy:
-            self._busy = False
-            try:
-                status, value = self._conn.recv()
-            except (EOFError, OSError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):  # not Interrupted
-                status, value = "lost", None
-                self.close()
-            if status == "ok":
-                return value
+        """The value of the job last submitted (the replies of earlier ones are read and dropped); fn(*args) computed
+        here when the helper could not do it."""
+        status = "never sent"
+        while self._pending:
+            status, value = self._reply()
+        if status == "ok":
+            return value
         # never sent, lost, or failed there (a failure then happens again here, with its own exception and traceback)
         return fn(*args) if fn is not None else None
 
@@ -195,7 +200,7 @@ class Helper:
         """Stop the helper (at once: nothing it holds is needed any more)."""
         conn, proc = self._conn, self._proc
         self._conn = self._proc = None
-        self._busy = False
+        self._pending = 0
         if conn is not None:
             conn.close()
         if proc is not None:

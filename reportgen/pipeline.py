@@ -9,6 +9,7 @@ import json
 import math
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,8 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
 
 def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float,
            helper, may_freeze: bool) -> BuildResult:
+    from reportgen.helper import warm_figures
+
     stages = _Stages(console, quiet)
     with stages("start-up"):
         from reportgen import analysis, data, store, training
@@ -111,23 +114,26 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
             measured, first, data_blob = kept
             stage["name"] = "analysis (from the cache)"
         else:
+            helper.submit(warm_figures)  # figures will be drawn: the helper imports what drawing needs meanwhile
             measured, first = analysis.analyse(results, datasets, config), datasets[config.training.seeds[0]]
             data_blob = store.save(measured, first)
             memo.put("analysis", analysis_key, data_blob)
     verdicts, notes = judge(config, measured, stages)
+    lines = _Lines(memo, memo_key("runs", settings, [digests.get(r.key) for r in runs]), results, measured)
     changes = None
     if compare_with is not None:
         from reportgen.compare import compare
 
         with stages("changes"):
-            doc = results_doc(config, results, measured, verdicts, notes, [], datasets)
-            changes = compare(compare_with[1], doc, compare_with[0], "this build")
+            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets)
+            changes = compare(compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]},
+                              compare_with[0], "this build")
     figures_key = memo_key("figures", settings, hashlib.sha256(data_blob).hexdigest())
     outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
-    doc = results_doc(config, results, measured, verdicts, notes, timings, datasets)
+    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets)
     outputs["results.json"] = results_json(doc)
     outputs[store.FILE] = data_blob
     outputs = settled(outputs, stages)
@@ -138,6 +144,26 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
                        trained=len(runs) - cached, cached=cached, changes=changes,
                        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+
+
+class _Lines:
+    """The runs' texts of results.json (run_lines), made once: taken from the cache when kept under key, else made and
+    kept there (compressed: 14 MB of text is 4.6 MB)."""
+
+    def __init__(self, memo: Memo, key: str, results, measured):
+        self.memo, self.key, self.results, self.measured, self.texts = memo, key, results, measured, None
+
+    def __call__(self) -> _Dumped:
+        if self.texts is None:
+            kept = self.memo.get("runs", self.key)
+            with contextlib.suppress(zlib.error, UnicodeDecodeError):
+                texts = zlib.decompress(kept).decode("utf-8").split("\n") if kept is not None else None
+                if texts is not None and len(texts) == len(self.results):
+                    self.texts = _Dumped(texts)
+            if self.texts is None:
+                self.texts = run_lines(self.results, self.measured)
+                self.memo.put("runs", self.key, zlib.compress("\n".join(self.texts).encode("utf-8"), 1))
+        return self.texts
 
 
 def _kept_analysis(memo: Memo, key: str):
@@ -234,8 +260,10 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
     from reportgen import store
     from reportgen.config import validate
     from reportgen.errors import ConfigError
+    from reportgen.helper import warm_figures
 
     stages = _Stages(console, quiet)
+    helper.submit(warm_figures)
     with stages("reading the build"):
         try:
             doc = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
@@ -296,7 +324,8 @@ def results_json(doc: dict) -> bytes:
 
     def member(key: str, value) -> str:
         if isinstance(value, list) and value:
-            return f"{dump(key)}: [\n" + ",\n".join(f"  {dump(v)}" for v in value) + "\n ]"
+            texts = value if isinstance(value, _Dumped) else map(dump, value)
+            return f"{dump(key)}: [\n" + ",\n".join(f"  {text}" for text in texts) + "\n ]"
         return f"{dump(key)}: {dump(value)}"
 
     return ("{\n " + ",\n ".join(member(k, v) for k, v in doc.items()) + "\n}\n").encode("utf-8")
@@ -316,7 +345,7 @@ def _float32_values(values) -> _Ready:
 
 def _clean(value):
     """JSON-ready values: NaN and infinities become null, numpy scalars become Python numbers."""
-    if isinstance(value, _Ready):
+    if isinstance(value, (_Ready, _Dumped)):
         return value
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -340,18 +369,32 @@ def _packed(bits: np.ndarray) -> str:
     return base64.b64encode(raw.tobytes()).decode("ascii")
 
 
-def results_doc(config, results, measured, verdicts, notes, timings, datasets) -> dict:
-    """Everything a build measured, JSON-ready: the study, the replicate design, every run, summaries, claims, predictions."""
+class _Dumped(list):
+    """results.json's runs as their JSON texts, one per run (run_lines), which results_json writes as they are."""
+
+
+def run_lines(results, measured) -> _Dumped:
+    """Each run of results.json as its JSON text: its metrics, settings, layers, per-epoch history and test predictions.
+    The bulk of results.json (13 of the default study's 14 MB) and of its making (about 3 s), so a build whose runs
+    and analysis are unchanged takes these texts from the cache (reportgen.memo) instead."""
+    metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
+    by_key = {m["key"]: m for m in metrics}
+    layers: dict[str, list] = {}
+    for row in measured.layers.drop(columns=["variant", "seed", "init"]).to_dict(orient="records"):
+        layers.setdefault(row.pop("key"), []).append(row)
+    return _Dumped(
+        json.dumps(_clean({**by_key[r.run.key], "settings": r.run.variant.model_dump(mode="json"), "layers": layers[r.run.key],
+                           "history": {k: _float32_values(v) for k, v in r.history.items()},
+                           "test_predictions": _packed(measured.test_predictions[r.run.key])}), allow_nan=False)
+        for r in results)
+
+
+def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datasets) -> dict:
+    """Everything a build measured, JSON-ready: the study, the replicate design, every run (run_lines' texts), summaries,
+    claims, predictions."""
     from reportgen import __version__
     from reportgen.datasets import test_draw_seed
 
-    metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
-    by_key = {m["key"]: m for m in metrics}
-    layers = measured.layers.groupby("key")
-    runs = [{**by_key[r.run.key], "settings": r.run.variant.model_dump(mode="json"),
-             "layers": layers.get_group(r.run.key).drop(columns=["variant", "seed", "init", "key"]).to_dict(orient="records"),
-             "history": {k: _float32_values(v) for k, v in r.history.items()},
-             "test_predictions": _packed(measured.test_predictions[r.run.key])} for r in results]
     binary = measured.data.n_classes == 2
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,

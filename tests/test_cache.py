@@ -98,10 +98,12 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
     # process (drawing half the figures if its imports are done in time; tests/test_figures.py compares its figures'
     # bytes for certain); then, without the helper, taking the analysis and figures the first kept (reportgen.memo)
     # then twice more without the helper: once drawing the figures from the analysis read back (their kept copy removed),
-    # once taking both analysis and figures as kept; every report is the same bytes
+    # once taking both analysis and figures as kept; both take the runs' texts of results.json as the first kept them;
+    # every report is the same bytes
     for helper, kept in (("", ()), ("1", ("analysis",)), ("1", ("analysis", "figures"))):
         if kept == ("analysis",):
             [entry.unlink() for entry in (cache / "derived").glob("figures-*")]
+            assert len(list((cache / "derived").glob("runs-*"))) == 1
         proc = _subprocess_build(["build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html",
                                   "--cache-dir", str(cache), "--set", 'title="A new title"'], tmp_path,
                                  {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})

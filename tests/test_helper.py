@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 CODE = r'''
-import os, signal, sys
+import os, signal, sys, time
 from reportgen.helper import Helper
 
 def pid_or_fail(fail_in_helper):
@@ -19,6 +19,11 @@ with Helper() as h:
     h.submit(os.getpid)
     child = h.result(os.getpid)
     assert child != PARENT, "the job ran in the build, not in the helper"
+    h.submit(time.sleep, 0.5)
+    h.submit(os.getpid)  # queued behind the first: submit does not wait
+    assert not h.ready(), "busy with two jobs"
+    assert h.result(os.getpid) == child, "the last job's value (the first's reply is read and dropped)"
+    assert h.ready(), "idle again"
     h.submit(pid_or_fail, True)
     assert h.result(pid_or_fail, True) == PARENT, "a job that failed there is done here"
     os.kill(child, signal.SIGINT)  # the terminal's Ctrl-C reaches the helper too: it carries on
