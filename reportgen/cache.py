@@ -181,6 +181,11 @@ class RunCache:
                 continue
         return None
 
+    def holds(self, runs: list[Run], keys: dict[str, str]) -> bool:
+        """Whether every run has an entry (not yet whether each is intact: lookup() checks that)."""
+        return self.folder is not None and all(
+            any(self._path(keys[r.key], suffix).is_file() for suffix in (SUFFIX, ".npz")) for r in runs)
+
     def lookup(self, runs: list[Run], keys: dict[str, str]) -> Lookup:
         """Read every cached run; damaged entries are reported (and left for the build to overwrite)."""
         found = Lookup()

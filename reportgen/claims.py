@@ -7,6 +7,7 @@ sanity checks (what a regularizer does by construction) are shown with their raw
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,15 @@ import numpy as np
 
 from reportgen.analysis import StudyAnalysis, benefit_slopes, metric_info, per_replicate, sweep_values
 from reportgen.config import VariantConfig
-from reportgen.stats import Test, adjust, difference_test, replicates_for_equivalence, replicates_to_detect, variance_ratio_test
+from reportgen.stats import (
+    Estimate,
+    Test,
+    adjust,
+    difference_test,
+    replicates_for_equivalence,
+    replicates_to_detect,
+    variance_ratio_test,
+)
 
 SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = "supported", "contradicted", "no meaningful effect", "inconclusive"
 VERDICTS = (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE)
@@ -530,3 +539,54 @@ def tally_sentence(verdicts: Verdicts) -> str:
     return (f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
             f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
             f"correction over the {prim} primary tests.")
+
+
+# ---- verdicts kept in the cache (reportgen.memo): a JSON form that gives back equal objects ------------------------
+
+_KEPT_TYPES = {cls.__name__: cls for cls in (Verdicts, ClaimResult, Finding, Measure, Test, Estimate)}
+
+
+def dump_verdicts(verdicts: Verdicts, notes: list[str]) -> bytes:
+    """Verdicts and observations as JSON: every dataclass by type name and fields, a claim's definition by its key in
+    REGISTRY (its `applies` rule is code), tuples marked as such, floats as repr (NaN and infinities included)."""
+    def enc(value):
+        if isinstance(value, ClaimDef):
+            return {"claim": value.key}
+        if type(value).__name__ in _KEPT_TYPES and type(value) is _KEPT_TYPES[type(value).__name__]:
+            return {"type": type(value).__name__, "fields": {f: enc(getattr(value, f)) for f in value.__dataclass_fields__}}
+        if isinstance(value, tuple):
+            return {"tuple": [enc(v) for v in value]}
+        if isinstance(value, list):
+            return [enc(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        raise TypeError(f"cannot keep a {type(value).__name__} of the verdicts")
+
+    return json.dumps({"verdicts": enc(verdicts), "notes": notes}).encode("utf-8")
+
+
+def load_verdicts(payload: bytes) -> tuple[Verdicts, list[str]] | None:
+    """dump_verdicts' verdicts and observations back, or None when the payload is not what it wrote (a claim no longer
+    in REGISTRY, a field that changed)."""
+    definitions = {d.key: d for d in REGISTRY}
+
+    def dec(value):
+        if isinstance(value, list):
+            return [dec(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "claim" in value:
+            return definitions[value["claim"]]
+        if "tuple" in value:
+            return tuple(dec(v) for v in value["tuple"])
+        return _KEPT_TYPES[value["type"]](**{k: dec(v) for k, v in value["fields"].items()})
+
+    try:
+        doc = json.loads(payload)
+        verdicts, notes = dec(doc["verdicts"]), doc["notes"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    ok = isinstance(verdicts, Verdicts) and isinstance(notes, list) and all(isinstance(n, str) for n in notes)
+    return (verdicts, notes) if ok else None

@@ -121,9 +121,14 @@ def _out_label(args, out: Path, source: str) -> str:
     return f"{'--set' if by_set else source}: output.dir {shorten(str(out), 100)}"
 
 
-def _preflight(args, config):
-    """Check the output folder, the run keys, the data and the memory this build needs; return its estimate."""
+def _preflight(args, config) -> str:
+    """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line.
+
+    When the run cache holds an entry for every run of generated data there is nothing to train: the data are then
+    drawn only once the report is laid out (reportgen.pipeline), and a damaged entry found later is checked and trained
+    there."""
     from reportgen import budget, outdir
+    from reportgen.cache import RunCache, run_keys
     from reportgen.data import check_data
     from reportgen.training.runs import check_unique, plan_runs
 
@@ -131,6 +136,10 @@ def _preflight(args, config):
     outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
     runs = plan_runs(config)
     check_unique(runs, config.output.save_models, source)
+    # (data from a file is checked first all the same: its key is its bytes, which check_data refuses to read when the
+    # file is too large, and which a missing file has not)
+    if config.data.path is None and RunCache(config.output.cache).holds(runs, run_keys(runs, config)):
+        return f"{len(runs):,} models × {config.training.epochs:,} epochs, every one in the run cache: nothing to train"
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
@@ -138,13 +147,11 @@ def _preflight(args, config):
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
-    return est
+    return est.line()
 
 
 def _build(args) -> int:
     """Check the study and the output folder, train, write the report, then apply --fail-on."""
-    from reportgen.config import load_config
-
     fail_on = _fail_conditions(args.fail_on)
     if NEEDS_COMPARE & set(fail_on) and args.compare is None:
         raise ConfigError([f"--fail-on {', '.join(sorted(NEEDS_COMPARE & set(fail_on)))}: needs --compare OLD, the build to compare with"])
@@ -153,16 +160,28 @@ def _build(args) -> int:
         from reportgen.compare import load_results
 
         old = (str(args.compare), load_results(args.compare))  # read before training: a bad path fails in a second
+    from reportgen.helper import Helper
+
+    # the helper (PDF layout, half the figures) starts first: it loads WeasyPrint while this process reads the study
+    # and its cache, so a build that trains nothing can hand it the report as soon as the HTML is made
+    with Helper() as helper:
+        return _checked_build(args, fail_on, old, helper)
+
+
+def _checked_build(args, fail_on: list[str], old, helper) -> int:
+    """_build's work once the helper is started: read and check the study, build, say what was written."""
+    from reportgen.config import load_config
+
     config = load_config(args.config, args.overrides, _flags(args))
-    est = _preflight(args, config)
+    plan = _preflight(args, config)
     if not args.quiet:
-        print(f"✓ plan: {est.line()}", file=sys.stderr)
+        print(f"✓ plan: {plan}", file=sys.stderr)
     import warnings
 
     warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader; tests still see them
     from reportgen.pipeline import build  # imports TensorFlow: only once the study is known to be valid
 
-    result = build(config, quiet=args.quiet, cancel=args.cancel, force=args.force, compare_with=old)
+    result = build(config, quiet=args.quiet, cancel=args.cancel, force=args.force, compare_with=old, helper=helper)
     if not args.quiet:
         for path in result.files:
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size

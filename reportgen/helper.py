@@ -68,9 +68,9 @@ WARM_PAGE = ('<p style="font-family: \'DejaVu Sans\'">reportgen <b>warm</b> <i>u
 def warm_pdf() -> None:
     """What the helper does first: import what PDF layout needs and lay out one small page. A build that takes its
     analysis and figures from the cache (reportgen.memo) hands it the PDF about 1.5 s after it starts."""
-    from reportgen import report
+    from reportgen.pdf import render_pdf
 
-    report.render_pdf(WARM_PAGE)
+    render_pdf(WARM_PAGE)
 
 
 def warm_figures() -> None:

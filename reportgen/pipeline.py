@@ -65,12 +65,14 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
 
 
 def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, force: bool = False,
-          compare_with: tuple[str, dict] | None = None) -> BuildResult:
+          compare_with: tuple[str, dict] | None = None, helper=None) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
     cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
     report files in an output folder that reportgen did not write; compare_with: (name, results.json document) of an
-    earlier build, whose differences from this one open the report and summary.md.
+    earlier build, whose differences from this one open the report and summary.md; helper: a reportgen.helper.Helper
+    the caller started (the command line starts it before reading the study, so that it is ready sooner), else one is
+    started here.
     """
     from rich.console import Console
 
@@ -80,7 +82,8 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
     started = time.perf_counter()
     may_freeze = gc.get_freeze_count() == 0  # a caller that froze objects itself keeps its freeze
     try:
-        with Helper() as helper:  # forked first: before TensorFlow, and while this process is small
+        # forked first: before TensorFlow, and while this process is small
+        with contextlib.nullcontext(helper) if helper is not None else Helper() as helper:
             return _build(config, quiet, console, cancel, force, compare_with, started, helper, may_freeze)
     finally:
         if may_freeze:
@@ -93,12 +96,12 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
 
     stages = _Stages(console, quiet)
     with stages("start-up"):
-        from reportgen import analysis, data, store, training
-    with stages("data"):
+        from reportgen import analysis, store, training
+
         runs = training.plan_runs(config)
         check_unique(runs, config.output.save_models)
-        datasets = data.make_datasets(config.data, dict.fromkeys([*config.training.seeds, *(r.data_key for r in runs)]))
-    results, cached, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel)
+    datasets = _Datasets(config, runs, stages)
+    results, cached, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel, helper)
     if may_freeze:
         if cached < len(runs):
             gc.collect()  # what training left behind, before the runs are frozen
@@ -114,26 +117,28 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
             measured, first, data_blob = kept
             stage["name"] = "analysis (from the cache)"
         else:
-            helper.submit(warm_figures)  # figures will be drawn: the helper imports what drawing needs meanwhile
-            measured, first = analysis.analyse(results, datasets, config), datasets[config.training.seeds[0]]
+            if cached == len(runs):  # else given before training
+                helper.submit(warm_figures)  # figures will be drawn: the helper imports what drawing needs meanwhile
+            measured, first = analysis.analyse(results, datasets(), config), datasets()[config.training.seeds[0]]
             data_blob = store.save(measured, first)
             memo.put("analysis", analysis_key, data_blob)
-    verdicts, notes = judge(config, measured, stages)
+    data_digest = hashlib.sha256(data_blob).hexdigest()  # the analysis itself: claims and figures are made from it
+    verdicts, notes = judge(config, measured, stages, (memo, memo_key("claims", settings, data_digest)))
     lines = _Lines(memo, memo_key("runs", settings, [digests.get(r.key) for r in runs]), results, measured)
     changes = None
     if compare_with is not None:
         from reportgen.compare import compare
 
         with stages("changes"):
-            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets)
+            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets())
             changes = compare(compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]},
                               compare_with[0], "this build")
-    figures_key = memo_key("figures", settings, hashlib.sha256(data_blob).hexdigest())
+    figures_key = memo_key("figures", settings, data_digest)
     outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
-    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets)
+    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets())
     outputs["results.json"] = results_json(doc)
     outputs[store.FILE] = data_blob
     outputs = settled(outputs, stages)
@@ -144,6 +149,24 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
                        trained=len(runs) - cached, cached=cached, changes=changes,
                        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+
+
+class _Datasets:
+    """The study's data for every replicate and sweep point, made when first needed (as the stage "data"). A build
+    whose runs, analysis and claims are all in its cache needs it only for results.json, once its report is with the
+    helper: drawing it first would import scikit-learn and scipy (a second) before the report."""
+
+    def __init__(self, config: StudyConfig, runs, stages):
+        self.config, self.runs, self.stages, self.made = config, runs, stages, None
+
+    def __call__(self) -> dict:
+        if self.made is None:
+            from reportgen import data
+
+            with self.stages("data"):
+                seeds = dict.fromkeys([*self.config.training.seeds, *(r.data_key for r in self.runs)])
+                self.made = data.make_datasets(self.config.data, seeds)
+        return self.made
 
 
 class _Lines:
@@ -185,13 +208,22 @@ def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return [] if os.environ.get("SOURCE_DATE_EPOCH") else timings
 
 
-def judge(config: StudyConfig, measured, stages):
-    """Give every claim its verdict and write the observations."""
+def judge(config: StudyConfig, measured, stages, memo: tuple[Memo, str] | None = None):
+    """Give every claim its verdict and write the observations. memo: where the verdicts of this analysis and study
+    settings are kept (reportgen.memo), and their key; a build that finds them there imports no scipy.stats."""
     from reportgen import claims
 
-    with stages("claims"):
+    with stages("claims") as stage:
+        kept = memo[0].get("claims", memo[1]) if memo else None
+        judged = claims.load_verdicts(kept) if kept is not None else None
+        if judged is not None:
+            stage["name"] = "claims (from the cache)"
+            return judged
         verdicts = claims.evaluate_claims(measured, config)
-        return verdicts, claims.observations(measured, verdicts)
+        notes = claims.observations(measured, verdicts)
+        if memo:
+            memo[0].put("claims", memo[1], claims.dump_verdicts(verdicts, notes))
+        return verdicts, notes
 
 
 def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=None, notes=None,
@@ -285,10 +317,11 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
 
 
-def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None):
+def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None, helper=None):
     """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained.
     Returns the results in the order of runs, how many came from the cache, and the SHA-256 of every run's cache entry
-    (none without a cache)."""
+    (none without a cache). helper: told to import the drawing libraries while training runs (the figures of
+    runs trained now are drawn afresh)."""
     from rich.markup import escape
 
     from reportgen import executor
@@ -303,10 +336,21 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     missing = [r for r in runs if r.key not in found.hits]
     trained = []
     if missing:
+        from reportgen import budget
+        from reportgen.datasets import DataShape
+        from reportgen.helper import warm_figures
+
+        if helper is not None:
+            helper.submit(warm_figures)
+
+        # the command line checks this before anything when entries are missing; here for the runs of damaged entries
+        # and for builds called from Python
+        shape = DataShape.of(datasets()[config.training.seeds[0]])
+        budget.check_fits(budget.estimate(config, len(runs), shape), budget.available_memory())
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
         with stages(label), progress:
-            trained = executor.train(missing, datasets, config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
+            trained = executor.train(missing, datasets(), config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
                                      cancel=cancel)
         found.digests.update(store.store(trained, keys))
     elif not quiet:

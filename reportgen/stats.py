@@ -10,7 +10,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CI_METHOD = "Student's t interval over replicates (mean ± t(n−1) · s / √n)"
 PAIRED_METHOD = "paired t-test over replicates (variants of one replicate share its data, initial weights and batch order)"
@@ -45,6 +44,8 @@ def _json(v: float | None) -> float | None:
 
 def estimate(values, confidence: float) -> Estimate:
     """Mean and t confidence interval of the finite values."""
+    from scipy import stats
+
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -61,12 +62,16 @@ def estimate(values, confidence: float) -> Estimate:
 
 def estimate_columns(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column-wise mean, low and high over the rows (replicates) of a 2-D array, NaNs left out."""
+    # scipy.stats.t.ppf computes this with stdtrit: the same values (checked bitwise, tests/test_stats.py) without
+    # importing scipy.stats, which a build reading its analysis from the cache (the loss bands) otherwise needs only here
+    from scipy.special import stdtrit
+
     finite = np.isfinite(values)
     n = finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, values, 0.0).sum(axis=0) / n
         var = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
-        half = stats.t.ppf((1 + confidence) / 2, n - 1) * np.sqrt(var / n)  # NaN with fewer than two values
+        half = stdtrit(n - 1, (1 + confidence) / 2) * np.sqrt(var / n)  # NaN with fewer than two values
     return mean, mean - half, mean + half
 
 
@@ -100,6 +105,8 @@ class Test:
 
 def _ttest_p(diffs: np.ndarray) -> float:
     """Two-sided one-sample t-test p against zero (0 or 1 for constant differences)."""
+    from scipy import stats
+
     if diffs.size < 2:
         return math.nan
     if np.ptp(diffs) == 0:
@@ -111,6 +118,8 @@ def _ttest_p(diffs: np.ndarray) -> float:
 
 def _tost_p(diffs: np.ndarray, margin: float) -> float:
     """TOST p of 'the mean difference lies inside (−margin, margin)': the larger of two one-sided t-tests."""
+    from scipy import stats
+
     if diffs.size < 2 or not margin > 0:
         return math.nan
     sd = float(np.std(diffs, ddof=1))
@@ -142,6 +151,8 @@ def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, mar
     both more (or less) sensitive to initialization correlates them, which widens the true spread of the
     ratio less than independence assumes, so the interval errs on the wide side.
     """
+    from scipy import stats
+
     a, b = (np.asarray(x, float) for x in (twin_diffs, reference_twin_diffs))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     na, nb = a.size, b.size
@@ -154,7 +165,7 @@ def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, mar
     low, high = ratio / f.ppf(1 - tail), ratio / f.ppf(tail)
     p = float(min(1.0, 2 * min(f.cdf(ratio), f.sf(ratio))))
     p_eq = float(max(f.sf(ratio * margin), f.cdf(ratio / margin)))  # H0: ratio <= 1/margin, H0: ratio >= margin
-    eq = (ratio / f.ppf(confidence), ratio / f.ppf(1 - confidence))
+    eq = (float(ratio / f.ppf(confidence)), float(ratio / f.ppf(1 - confidence)))
     return Test(Estimate(ratio, float(low), float(high), min(na, nb)), p, p_eq, margin, "ratio", math.nan, eq)
 
 
@@ -191,6 +202,8 @@ def replicates_to_detect(test: Test, alpha: float) -> int | None:
 
 def replicates_for_equivalence(test: Test, alpha: float) -> int | None:
     """About how many replicates would show the effect inside the margin, if it is as large as observed."""
+    from scipy import stats
+
     if test.kind == "ratio" or not (math.isfinite(test.sd) and test.sd > 0) or abs(test.effect.mean) >= test.margin:
         return None
     z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - POWER) / 2)
@@ -199,6 +212,8 @@ def replicates_for_equivalence(test: Test, alpha: float) -> int | None:
 
 def _ratio_replicates(ratio: float, alpha: float) -> int | None:
     """Smallest n whose F(n, n) test rejects ratio = 1 with POWER when the true ratio is the observed one."""
+    from scipy import stats
+
     if not (math.isfinite(ratio) and ratio > 0) or ratio == 1:
         return None
     r = max(ratio, 1 / ratio)

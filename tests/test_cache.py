@@ -82,8 +82,18 @@ def test_entries_of_earlier_versions_are_still_read(tmp_path):
     assert (got.epochs_run, got.min_val_epoch) == (5, 3)
 
 
+HEAVY = ("scipy.stats", "sklearn", "statsmodels", "matplotlib", "tensorflow")
+
+
 def _subprocess_build(args, cwd, env_extra=None):
-    code = ("import sys\nfrom reportgen.cli import main\ncode = main(sys.argv[1:])\n"
+    """A build in a fresh process; its stdout also says which heavy libraries were imported when the HTML was made
+    ('BEFORE-HTML: ...') and whether TensorFlow was imported at all ('TF-LOADED' or 'NO-TF', last)."""
+    code = ("import sys\nfrom reportgen import report\nhtml = report.render_html\n"
+            "def seen(ctx):\n"
+            f"    print('BEFORE-HTML:', *[m for m in {HEAVY!r} if m in sys.modules])\n"
+            "    return html(ctx)\n"
+            "report.render_html = seen\n"
+            "from reportgen.cli import main\ncode = main(sys.argv[1:])\n"
             "print('TF-LOADED' if 'tensorflow' in sys.modules else 'NO-TF')\nsys.exit(code)")
     env = {**os.environ, "PYTHONPATH": os.getcwd(), **(env_extra or {})}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
@@ -109,8 +119,13 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
                                  {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
+        assert "every one in the run cache: nothing to train" in proc.stderr
         for stage in ("analysis", "figures"):
             assert (f"{stage} (from the cache)" in proc.stderr) == (stage in kept), proc.stderr
+        assert ("claims (from the cache)" in proc.stderr) == bool(kept)  # made from the same analysis
+        if len(kept) == 2:  # nothing to measure, judge or draw: the report is made before scipy and the data are loaded
+            assert "BEFORE-HTML:\n" in proc.stdout, proc.stdout
+            assert proc.stderr.index("✓ report") < proc.stderr.index("✓ data"), proc.stderr
         if not outs[0].exists():
             shutil.copytree(tmp_path / "out", outs[0])
         for name in ("report.html", "results.json", "summary.md"):  # report-data.npz is the kept bytes themselves

@@ -100,3 +100,25 @@ def test_one_replicate_gives_no_verdict():
     a = replace(a, runs=one, main_runs=one, seeds=[0])
     v = evaluate_claims(a, config)
     assert v.claims and all(c.verdict == INCONCLUSIVE and "no interval" in c.primary.sentence for c in v.claims)
+
+
+def test_kept_verdicts_come_back_equal_and_anything_else_is_a_miss():
+    """Verdicts kept in the cache (reportgen.memo) must give back the very objects a build would judge again: every
+    field, NaNs, tuples and the claim definitions (with their rules) included."""
+    import json
+
+    from reportgen.claims import REGISTRY, dump_verdicts, load_verdicts
+
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "bn", "batchnorm": True}])
+    a = hand_made({"l1": {"test_accuracy": 0.9 + _noise(4, 0.01)}}, config, twins={"baseline": _noise(7, 0.01), "bn": _noise(8, 0.002)})
+    verdicts = evaluate_claims(a, config)
+    notes = observations(a, verdicts)
+    back, notes_back = load_verdicts(dump_verdicts(verdicts, notes))
+    assert repr(back) == repr(verdicts) and notes_back == notes  # repr: NaN fields compare unequal to themselves
+    assert {type(c.primary.test.equivalence_interval) for c in back.claims} == {tuple}
+    assert all(any(c.definition is d for d in REGISTRY) for c in back.claims)
+    assert len(back.checks) == len(verdicts.checks) > 0 and any(c.definition.key == "init_dependence" for c in back.claims)
+    doc = json.loads(dump_verdicts(verdicts, notes))
+    doc["verdicts"]["fields"]["claims"][0]["fields"]["definition"]["claim"] = "a claim this reportgen lacks"
+    for damaged in (b"", b"{", json.dumps(doc).encode(), json.dumps({"verdicts": 1, "notes": []}).encode()):
+        assert load_verdicts(damaged) is None

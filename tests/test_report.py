@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reportgen import arrange, context, report
+from reportgen import arrange, context, pdf, report
 from reportgen.claims import evaluate_claims, observations
 from reportgen.context import Cell, ReportContext
 from reportgen.figures import Figure, figure_specs
@@ -121,11 +121,11 @@ def test_pdf_takes_a_figures_pixel_data_as_it_is_and_the_pdf_is_unchanged(mode, 
     png = buf.getvalue()
     html = f'<p>figure</p><img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
     taken = []
-    monkeypatch.setattr(report, "png_idat", lambda data, f=report.png_idat: taken.append(f(data)) or taken[-1])
+    monkeypatch.setattr(pdf, "png_idat", lambda data, f=pdf.png_idat: taken.append(f(data)) or taken[-1])
     ours = report.render_pdf(html)
     taken = [t for t in taken if t is not None]
     assert len(taken) == (mode == "RGB")  # passed through: RGB only
-    monkeypatch.setattr(report, "_png_pass_through", contextlib.nullcontext)
+    monkeypatch.setattr(pdf, "_png_pass_through", contextlib.nullcontext)
     assert report.render_pdf(html) == ours
     if taken:
         assert taken[0] in ours
@@ -137,12 +137,12 @@ def test_png_idat_refuses_what_a_pdf_stream_cannot_take_as_it_is():
     buf = io.BytesIO()
     Image.new("RGB", (3, 2), "white").save(buf, format="png")
     png = bytearray(buf.getvalue())
-    assert report.png_idat(bytes(png))
+    assert pdf.png_idat(bytes(png))
     for at, value in ((24, 16), (25, 6), (28, 1)):  # 16 bits per sample, RGBA, interlaced
         changed = bytearray(png)
         changed[at] = value
-        assert report.png_idat(bytes(changed)) is None
-    assert report.png_idat(b"GIF89a" + bytes(40)) is None
+        assert pdf.png_idat(bytes(changed)) is None
+    assert pdf.png_idat(b"GIF89a" + bytes(40)) is None
 
 
 def test_every_context_field_has_help_text():

@@ -104,3 +104,29 @@ def test_replicates_needed_is_quiet_when_the_solver_gives_up(recwarn):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "ConvergenceWarning" not in proc.stderr and proc.stdout.strip() == "None"
+
+
+def test_column_intervals_are_scipy_stats_t_intervals_bit_for_bit():
+    """estimate_columns takes its t quantiles from scipy.special.stdtrit (no scipy.stats import): the same numbers as
+    scipy.stats.t, column by column, with NaN where a column has fewer than two values."""
+    from scipy.special import stdtrit
+
+    from reportgen.stats import estimate_columns
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(1.0, 0.3, (40, 9))
+    values[5:, 0] = np.nan  # five values
+    values[1:, 1] = np.nan  # one value: no interval
+    values[:, 2] = np.nan  # none
+    values[::3, 3] = np.inf  # non-finite values are left out
+    for confidence in (0.5, 0.9, 0.95, 0.99, 0.9999):
+        mean, low, high = estimate_columns(values, confidence)
+        for j in range(values.shape[1]):
+            v = values[:, j][np.isfinite(values[:, j])]
+            if v.size < 2:
+                assert math.isnan(low[j]) and math.isnan(high[j])
+                continue
+            half = sps.t.ppf((1 + confidence) / 2, v.size - 1) * np.sqrt(np.var(v, ddof=1) / v.size)
+            assert mean[j] == pytest.approx(v.mean(), rel=1e-15)
+            assert (low[j], high[j]) == pytest.approx((mean[j] - half, mean[j] + half), rel=1e-13)
+            assert sps.t.ppf((1 + confidence) / 2, v.size - 1) == stdtrit(v.size - 1, (1 + confidence) / 2)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
-from sklearn.datasets import make_blobs, make_circles, make_moons
+
+# scipy and scikit-learn are imported where they are used: a build whose runs and analysis are all in its cache draws
+# no data before its report is laid out, and importing them (scipy.stats with them) took a second of its start-up
 
 CHUNK = 4096  # points per block: keeps the [points, curve points] arrays small
 CIRCLES_FACTOR = 0.5  # inner circle's radius over the outer one's (make_circles' factor)
@@ -28,6 +29,8 @@ def _curve_count(length: float, noise: float) -> int:
 
 def _mixture_log_densities(x: np.ndarray, centres: list[np.ndarray], noise: float) -> np.ndarray:
     """Log of an equal-weight sum of isotropic Gaussians around each class's centres, up to one constant: [n, K]."""
+    from scipy.special import logsumexp
+
     x = np.asarray(x, np.float64)
     out = np.empty((len(x), len(centres)))
     for s in range(0, len(x), CHUNK):
@@ -52,6 +55,8 @@ class Moons(_TwoClasses):
     name: str = "moons"
 
     def draw(self, n: int, noise: float, random_state: int):
+        from sklearn.datasets import make_moons
+
         return make_moons(n_samples=n, noise=noise, random_state=random_state)
 
     def class_log_densities(self, x, noise):
@@ -67,6 +72,8 @@ class Circles(_TwoClasses):
     name: str = "circles"
 
     def draw(self, n: int, noise: float, random_state: int):
+        from sklearn.datasets import make_circles
+
         return make_circles(n_samples=n, noise=noise, factor=CIRCLES_FACTOR, random_state=random_state)
 
     def class_log_densities(self, x, noise):
@@ -82,6 +89,8 @@ class Xor(_TwoClasses):
     name: str = "xor"
 
     def draw(self, n: int, noise: float, random_state: int):
+        from sklearn.datasets import make_blobs
+
         x, blob = make_blobs(n_samples=n, centers=XOR_CENTRES, cluster_std=noise, random_state=random_state)
         return x, blob // 2
 
@@ -105,6 +114,8 @@ class Blobs:
         return self.classes
 
     def draw(self, n: int, noise: float, random_state: int):
+        from sklearn.datasets import make_blobs
+
         return make_blobs(n_samples=n, centers=_blob_centres(self.classes), cluster_std=noise, random_state=random_state)
 
     def class_log_densities(self, x, noise):
@@ -148,6 +159,8 @@ def generator(kind: str, n_classes: int | None = None):
 
 def bayes_proba(gen, noise: float, x: np.ndarray) -> np.ndarray | None:
     """The Bayes posterior P(class | x) [n, K] under equal class sizes, or None when the noise is zero (no density)."""
+    from scipy.special import logsumexp
+
     if noise <= 0:
         return None
     out = []
@@ -163,6 +176,8 @@ def bayes_proba(gen, noise: float, x: np.ndarray) -> np.ndarray | None:
 
 def log_density(gen, noise: float, x: np.ndarray) -> np.ndarray:
     """Log of the generator's density (all classes, up to a constant) at points x."""
+    from scipy.special import logsumexp
+
     chunks = []
     for s in range(0, len(x), CHUNK):
         logs = gen.class_log_densities(x[s:s + CHUNK], max(noise, 1e-3))
