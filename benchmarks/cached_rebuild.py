@@ -5,7 +5,8 @@
 First makes sure every run of the default study is in the cache (a cold build the first time), then times
 `reportgen build` again with a changed title, as CI would after a commit that touches no training setting:
 
-1. with the analysis and figures kept in the cache (reportgen.memo) removed, so they are measured and drawn again;
+1. with what the cache keeps besides the runs (reportgen.memo: analysis, figures, verdicts, the runs' texts of
+   results.json) removed, so they are measured, drawn and judged again;
 2. with them kept, as a second such commit finds them.
 
 Each is the median of --repeat builds (the wall time of one varies by about a second on a shared 2-core machine).
@@ -56,15 +57,15 @@ def main() -> None:
     size = sum(f.stat().st_size for f in files)
     derived = sum(f.stat().st_size for f in (args.cache / FOLDER).glob("*.memo"))
     print(f"runs: {len(doc['runs'])}; cache: {size / 2**20:.1f} MiB in {len(files)} entries, "
-          f"and {derived / 2**20:.1f} MiB of kept analyses and figures")
+          f"and {derived / 2**20:.1f} MiB of kept analyses, figures, verdicts and run texts")
     for stage, t in (doc.get("timings_seconds") or {}).items():
         print(f"  {stage:<40}{t:6.2f} s")
     peak = max(m for _, m in kept)
     print(f"peak memory of the cached rebuild: {peak / 2**30:.2f} GiB (the build and its helper process together)")
     walls = sorted(w for w, _ in kept)
-    print(f"runs cached, analysis and figures made again: {statistics.median(afresh):.1f} s "
+    print(f"runs cached, analysis, verdicts and figures made again: {statistics.median(afresh):.1f} s "
           f"(median of {len(afresh)}: {', '.join(f'{w:.1f}' for w in sorted(afresh))})")
-    print(f"runs, analysis and figures cached: median of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)}")
+    print(f"runs, analysis, verdicts and figures cached: median of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)}")
     print(f"cached rebuild: {statistics.median(walls):.1f} s")
 
 
