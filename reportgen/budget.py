@@ -95,6 +95,23 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
     return Estimate(models=n_runs, epochs=epochs, weights=weights, flops=float(flops), memory=float(memory))
 
 
+def resident(pid: int) -> float:
+    """Resident bytes of a running process, from /proc (0 where unknown)."""
+    import os
+
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def check_fits_now(est: Estimate, pids: list[int], source: str = "study") -> None:
+    """check_fits for a build already under way: the memory its processes (pids) hold is part of the estimate, and is
+    no longer in what the machine has available."""
+    available = available_memory()
+    check_fits(est, None if available is None else available + sum(resident(p) for p in pids), source)
+
+
 def helper_runs() -> bool:
     """Whether a build here starts the helper process (reportgen.helper: two cores or more, not switched off)."""
     import os

@@ -181,10 +181,23 @@ class RunCache:
                 continue
         return None
 
-    def holds(self, runs: list[Run], keys: dict[str, str]) -> bool:
-        """Whether every run has an entry (not yet whether each is intact: lookup() checks that)."""
-        return self.folder is not None and all(
-            any(self._path(keys[r.key], suffix).is_file() for suffix in (SUFFIX, ".npz")) for r in runs)
+    def claimed_digests(self, runs: list[Run], keys: dict[str, str]) -> list[str] | None:
+        """The SHA-256 each run's entry says it has (its first bytes), in the order of runs, or None when a run has no
+        entry. Whether each entry is intact only lookup() finds out, by hashing it."""
+        if self.folder is None:
+            return None
+        out = []
+        for run in runs:
+            for suffix in (SUFFIX, ".npz"):
+                try:
+                    with open(self._path(keys[run.key], suffix), "rb") as f:
+                        out.append(f.read(HASH_LEN).decode("ascii", "replace"))
+                    break
+                except OSError:
+                    continue
+            else:
+                return None
+        return out
 
     def lookup(self, runs: list[Run], keys: dict[str, str]) -> Lookup:
         """Read every cached run; damaged entries are reported (and left for the build to overwrite)."""

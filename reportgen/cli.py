@@ -124,22 +124,20 @@ def _out_label(args, out: Path, source: str) -> str:
 def _preflight(args, config) -> str:
     """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line.
 
-    When the run cache holds an entry for every run of generated data there is nothing to train: the data are then
-    drawn only once the report is laid out (reportgen.pipeline), and a damaged entry found later is checked and trained
-    there."""
+    When the run cache holds every run of generated data and their analysis, the build trains and measures nothing:
+    the data are then drawn only once the report is laid out, and a damaged entry found later is trained with the
+    same checks first (reportgen.pipeline)."""
     from reportgen import budget, outdir
-    from reportgen.cache import RunCache, run_keys
     from reportgen.data import check_data
+    from reportgen.pipeline import kept_throughout
     from reportgen.training.runs import check_unique, plan_runs
 
     source = str(args.config) if args.config else "default study"
     outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
     runs = plan_runs(config)
     check_unique(runs, config.output.save_models, source)
-    # (data from a file is checked first all the same: its key is its bytes, which check_data refuses to read when the
-    # file is too large, and which a missing file has not)
-    if config.data.path is None and RunCache(config.output.cache).holds(runs, run_keys(runs, config)):
-        return f"{len(runs):,} models × {config.training.epochs:,} epochs, every one in the run cache: nothing to train"
+    if kept_throughout(config, runs):
+        return f"{len(runs):,} models × {config.training.epochs:,} epochs, every one and their analysis in the run cache"
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)

@@ -37,6 +37,9 @@ def _serve(conn, builds_end=None) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # blocked across the fork: the build's handlers never run here
     with contextlib.suppress(OSError):
         os.nice(5)  # where both want a core (its imports beside the analysis' threads), the build goes first
+    import warnings
+
+    warnings.simplefilter("ignore")  # as in the build (reportgen.cli): library notes are noise to a report's reader
     while True:
         try:
             job = conn.recv()
@@ -145,6 +148,11 @@ class Helper:
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                           start_new_session=True)  # no Ctrl-C from the terminal before it ignores it
         self._conn = Connection(mine.detach())
+
+    @property
+    def pid(self) -> int | None:
+        """The helper process's id, None without one."""
+        return None if self._proc is None else self._proc.pid
 
     @property
     def alive(self) -> bool:

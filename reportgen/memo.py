@@ -84,6 +84,10 @@ class Memo:
     def _path(self, kind: str, k: str) -> Path:
         return self.folder / f"{kind}-{k}.memo"
 
+    def has(self, kind: str, k: str) -> bool:
+        """Whether an entry is stored under (kind, key) (get() checks that it is intact)."""
+        return self.folder is not None and self._path(kind, k).is_file()
+
     def get(self, kind: str, k: str) -> bytes | None:
         """The payload stored under (kind, key), or None when absent or damaged."""
         if self.folder is None:

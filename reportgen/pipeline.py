@@ -42,13 +42,22 @@ class _Stages:
     def __init__(self, console, quiet: bool):
         self.timings: list[tuple[str, float]] = []
         self.console, self.quiet = console, quiet
+        self._open: list[list[float]] = []  # per stage under way: the seconds of the stages inside it
 
     @contextlib.contextmanager
     def __call__(self, name: str):
-        """Time the block as stage `name`; the block may rename it (label["name"]) once it knows more."""
-        start, label = time.perf_counter(), {"name": name}
-        yield label
-        seconds, name = time.perf_counter() - start, label["name"]
+        """Time the block as stage `name`; the block may rename it (label["name"]) once it knows more. A stage begun
+        inside another (the data, drawn when the analysis first needs them) is its own line, and not also the other's."""
+        start, label, inner = time.perf_counter(), {"name": name}, [0.0]
+        self._open.append(inner)
+        try:
+            yield label
+        finally:
+            self._open.pop()
+        elapsed = time.perf_counter() - start
+        if self._open:
+            self._open[-1][0] += elapsed
+        seconds, name = elapsed - inner[0], label["name"]
         self.timings.append((name, seconds))
         if not self.quiet:
             self.console.print(f"[green]✓[/] {name} [dim]{seconds:.1f} s[/]")
@@ -117,14 +126,15 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
             measured, first, data_blob = kept
             stage["name"] = "analysis (from the cache)"
         else:
-            if cached == len(runs):  # else given before training
+            if cached == len(runs):  # else checked and given before training
+                _check_memory(config, runs, datasets, helper)
                 helper.submit(warm_figures)  # figures will be drawn: the helper imports what drawing needs meanwhile
             measured, first = analysis.analyse(results, datasets(), config), datasets()[config.training.seeds[0]]
             data_blob = store.save(measured, first)
             memo.put("analysis", analysis_key, data_blob)
     data_digest = hashlib.sha256(data_blob).hexdigest()  # the analysis itself: claims and figures are made from it
     verdicts, notes = judge(config, measured, stages, (memo, memo_key("claims", settings, data_digest)))
-    lines = _Lines(memo, memo_key("runs", settings, [digests.get(r.key) for r in runs]), results, measured)
+    lines = _Lines(memo, memo_key("runs", settings, data_digest, [digests.get(r.key) for r in runs]), results, measured)
     changes = None
     if compare_with is not None:
         from reportgen.compare import compare
@@ -336,17 +346,12 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     missing = [r for r in runs if r.key not in found.hits]
     trained = []
     if missing:
-        from reportgen import budget
-        from reportgen.datasets import DataShape
         from reportgen.helper import warm_figures
 
         if helper is not None:
             helper.submit(warm_figures)
 
-        # the command line checks this before anything when entries are missing; here for the runs of damaged entries
-        # and for builds called from Python
-        shape = DataShape.of(datasets()[config.training.seeds[0]])
-        budget.check_fits(budget.estimate(config, len(runs), shape), budget.available_memory())
+        _check_memory(config, runs, datasets, helper)
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
         with stages(label), progress:
@@ -357,6 +362,31 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     by_key = {**found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), found.digests
+
+
+def _check_memory(config, runs, datasets, helper) -> None:
+    """Refuse, before training or measuring, a build this machine's memory cannot hold (reportgen.budget). The command
+    line checked it before starting unless every run and the analysis were in the cache; this is for a run whose entry
+    turned out damaged, and for builds called from Python. What this process and its helper already hold is part of
+    the estimate, so it counts as available."""
+    from reportgen import budget
+    from reportgen.datasets import DataShape
+
+    shape = DataShape.of(datasets()[config.training.seeds[0]])
+    pids = [os.getpid()] + ([helper.pid] if helper is not None and helper.pid else [])
+    budget.check_fits_now(budget.estimate(config, len(runs), shape), pids)
+
+
+def kept_throughout(config: StudyConfig, runs) -> bool:
+    """Whether every run of generated data has a cache entry and the analysis of those entries is kept as well
+    (reportgen.memo), judged by the digests the entries carry (lookup() checks them when the build reads them). Such a
+    build trains and measures nothing, so the command line skips its data and memory checks (reportgen.cli)."""
+    from reportgen.cache import RunCache, run_keys
+
+    if config.data.path is not None:  # a file's key is its bytes, which the data check refuses to read when too large
+        return False
+    digests = RunCache(config.output.cache).claimed_digests(runs, run_keys(runs, config))
+    return digests is not None and Memo(config.output.cache).has("analysis", memo_key("analysis", study_settings(config), digests))
 
 
 def results_json(doc: dict) -> bytes:

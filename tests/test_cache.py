@@ -119,7 +119,7 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
                                  {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
-        assert "every one in the run cache: nothing to train" in proc.stderr
+        assert ("every one and their analysis in the run cache" in proc.stderr) == bool(kept)  # no data or memory check
         for stage in ("analysis", "figures"):
             assert (f"{stage} (from the cache)" in proc.stderr) == (stage in kept), proc.stderr
         assert ("claims (from the cache)" in proc.stderr) == bool(kept)  # made from the same analysis
@@ -262,3 +262,25 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     assert kept == sorted(f"figures-k{i}.memo" for i in range(3, memo.KEEP + 3))  # the newest stay
     assert memo.Memo(None).get("analysis", same) is None  # --no-cache keeps nothing
     assert memo.unpack_figures(b"\x05\x00\x00\x00[[1]]") is None  # not pack_figures' bytes: drawn again
+
+
+def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(tiny_build, tmp_path):
+    """The command line skips the data and memory checks (there is nothing to train or measure) only when every run
+    has an entry and the analysis of those entries is kept; a missing entry, a missing analysis or a changed setting
+    that the analysis depends on brings the checks back."""
+    _, study = tiny_build
+    cache = tmp_path / "cache"
+    shutil.copytree(study.parent / ".reportgen-cache", cache)
+    at = [f'output.cache="{cache}"']
+    config = load_config(study, at)
+    runs = plan_runs(config)
+    assert pipeline.kept_throughout(config, runs)
+    assert pipeline.kept_throughout(load_config(study, [*at, 'title="another title"']), runs)
+    assert not pipeline.kept_throughout(load_config(study, [*at, "analysis.grid_resolution=41"]), runs)
+    assert not pipeline.kept_throughout(load_config(study, [*at, "model.learning_rate=0.02"]), runs)
+    entry = sorted(cache.rglob("*.run"))[0]
+    entry.rename(entry.with_suffix(".away"))
+    assert not pipeline.kept_throughout(config, runs)
+    entry.with_suffix(".away").rename(entry)
+    [kept.unlink() for kept in (cache / "derived").glob("analysis-*")]
+    assert not pipeline.kept_throughout(config, runs)

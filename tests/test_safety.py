@@ -540,3 +540,24 @@ def test_interrupt_handler_sets_the_cancel_event_once():
         assert cancel.is_set() and cancel.signal_name == "SIGTERM" and err.value.exit_code == 143
         signal.raise_signal(signal.SIGINT)  # a second signal is ignored: the clean-up of the first goes on
     assert str(err.value) == "interrupted (SIGTERM); the previous report was left as it was"
+
+
+def test_a_build_under_way_counts_what_it_holds_as_available(monkeypatch):
+    """The in-build memory check (runs trained again after a damaged entry, builds called from Python) adds what the
+    build's processes already hold to the available memory: it is part of the estimate, and would otherwise count
+    twice."""
+    import os
+
+    from reportgen.config import validate
+    from reportgen.errors import ConfigError
+
+    est = budget.estimate(validate({"training": {"epochs": 10, "seeds": 2}}), 4)
+    held = budget.resident(os.getpid())
+    assert held > 10e6 and budget.resident(2**31 - 1) == 0  # this interpreter; a process that does not exist
+    monkeypatch.setattr(budget, "available_memory", lambda: est.memory - held / 2)
+    budget.check_fits_now(est, [os.getpid()])  # fits: half of what it holds is still to come
+    with pytest.raises(ConfigError, match="needs about"):
+        budget.check_fits(est, budget.available_memory())  # the same numbers, counted as a build not yet started
+    monkeypatch.setattr(budget, "available_memory", lambda: est.memory - 2 * held)
+    with pytest.raises(ConfigError, match="needs about"):
+        budget.check_fits_now(est, [os.getpid()])
