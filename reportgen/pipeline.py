@@ -66,9 +66,9 @@ class _Stages:
 def _training_progress(console, quiet: bool, total: int, n_runs: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(
+    progress = Progress(  # none in a log (CI, a pipe): it could not move there, and left a blank line behind
         BarColumn(), MofNCompleteColumn(), TextColumn("run-epochs"), TimeElapsedColumn(),
-        TextColumn("[dim]{task.description}"), console=console, transient=True, disable=quiet,
+        TextColumn("[dim]{task.description}"), console=console, transient=True, disable=quiet or not console.is_terminal,
     )
     return progress, progress.add_task(f"training {n_runs} models", total=total)
 
