@@ -200,6 +200,14 @@ def _aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
 
 
+def _paired(a, b, confidence: float, margin_of) -> tuple[Test, float, float]:
+    """The paired test of two per-replicate series on their common replicates (margin_of: the margin from the
+    reference's mean), with both means."""
+    common = a.index.intersection(b.index)
+    x, y = a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
+    return difference_test(x, y, confidence, margin_of(_mean(y)), common.to_numpy()), _mean(x), _mean(y)
+
+
 def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
     t = analysis.twins
     return t[t["variant"] == variant].set_index("seed")[column].astype(float)
@@ -209,27 +217,24 @@ def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, var
              reference: str | None, matched=None) -> tuple[Test, float, float | None]:
     """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
     conf, stat = analysis.confidence, measure.statistic
-    if stat == "slope":
-        a = benefit_slopes(analysis, variant, SLOPE_OF[metric]).to_numpy(float)
-        return difference_test(a, None, conf, _margin(config, metric, None)), _mean(a), None
-    if stat == "value":
-        a = per_replicate(analysis, variant, metric).to_numpy(float)
-        return difference_test(a, None, conf, _margin(config, metric, None)), _mean(a), None
+    if stat in ("slope", "value"):
+        s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
+        a = s.to_numpy(float)
+        return difference_test(a, None, conf, _margin(config, metric, None), s.index.to_numpy()), _mean(a), None
     if stat == "init_ratio":
         a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
         test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, config.analysis.margins.init_variance)
         sd = lambda s: float(np.sqrt(_mean(s.to_numpy() ** 2) / 2))  # noqa: E731  twin differences: var 2σ²
         return test, sd(a), sd(b)
     if stat == "disagreement":
-        a, b = _aligned(*(_twin_series(analysis, n, "disagreement") for n in (variant, reference)))
-        return difference_test(a, b, conf, config.analysis.margins.accuracy), _mean(a), _mean(b)
+        a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
+        return _paired(a, b, conf, lambda _: config.analysis.margins.accuracy)
     if stat == "matched":
         (l1, l2) = matched
-        a, b = _aligned(sweep_values(analysis, "l1", l1.strength, metric), sweep_values(analysis, "l2", l2.strength, metric))
+        a, b = sweep_values(analysis, "l1", l1.strength, metric), sweep_values(analysis, "l2", l2.strength, metric)
     else:
-        a, b = _aligned(per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric))
-    ref_mean = _mean(b)
-    return difference_test(a, b, conf, _margin(config, metric, ref_mean)), _mean(a), ref_mean
+        a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
+    return _paired(a, b, conf, lambda ref_mean: _margin(config, metric, ref_mean))
 
 
 def _finding(role, analysis, config, measure, metric, variant, reference, matched=None) -> Finding:

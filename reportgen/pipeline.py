@@ -506,7 +506,8 @@ def finding_json(f) -> dict:
             "effect": {**t.effect.as_dict(), "kind": t.kind}, "p_value": t.p_value, "p_adjusted": f.p_adjusted,
             "family_size": f.family_size, "margin": t.margin, "p_equivalence": t.p_equivalence,
             "p_equivalence_adjusted": f.p_equivalence_adjusted, "verdict": f.verdict,
-            "replicates_to_detect": f.needed, "replicates_for_equivalence": f.needed_equivalence, "sentence": f.sentence}
+            "replicates_to_detect": f.needed, "replicates_for_equivalence": f.needed_equivalence, "sentence": f.sentence,
+            "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)}}
 
 
 def claim_json(c) -> dict:

@@ -90,6 +90,8 @@ class Test:
     kind: str = "difference"
     sd: float = math.nan  # spread of the per-replicate differences (for the replicates-needed estimate)
     equivalence_interval: tuple[float, float] = (math.nan, math.nan)  # the 1 − 2α interval TOST compares with the margin
+    seeds: tuple[int, ...] = ()  # the replicates behind the effect, in order (empty: not recorded)
+    values: tuple[float, ...] = ()  # their per-replicate contrasts (a difference: variant − reference, or the value)
 
     @property
     def null(self) -> float:
@@ -131,15 +133,18 @@ def _tost_p(diffs: np.ndarray, margin: float) -> float:
     return float(max(p_low, p_high))
 
 
-def difference_test(values, reference, confidence: float, margin: float) -> Test:
-    """Paired difference values − reference by replicate (reference None: the values themselves against zero)."""
+def difference_test(values, reference, confidence: float, margin: float, seeds=None) -> Test:
+    """Paired difference values − reference by replicate (reference None: the values themselves against zero); seeds
+    name the replicates of values, in order, to be kept with their contrasts."""
     a = np.asarray(values, float)
     b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
     ok = np.isfinite(a) & np.isfinite(b)
     d = a[ok] - b[ok]
     sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
     eq = estimate(d, 2 * confidence - 1)
-    return Test(estimate(d, confidence), _ttest_p(d), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high))
+    kept = tuple(int(s) for s in np.asarray(seeds)[ok]) if seeds is not None else ()
+    return Test(estimate(d, confidence), _ttest_p(d), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high),
+                kept, tuple(float(x) for x in d) if seeds is not None else ())
 
 
 def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, margin: float) -> Test:
