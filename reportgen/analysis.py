@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,6 +104,24 @@ class Design:
     twins: list[str]  # variants trained twice per replicate with different initial weights
     varies: list[str]  # the sources of randomness that differ between replicates
     scope: str = ""  # what the intervals are about, when it is not the generator (a table's rows)
+    looks: tuple[int, ...] = ()  # an adaptive design's looks reached: replicates judged at each (empty: one fixed look)
+    planned: int = 0  # an adaptive design's largest number of replicates (0: a fixed design)
+    alpha: float = 0.05  # the level of every test (1 − confidence), which an adaptive design spends over its looks
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the number of replicates was adaptive (claims are then judged with alpha spent over the looks)."""
+        return self.planned > 0
+
+    def look_sizes(self) -> tuple[int, ...]:
+        """Replicates at each look reached (one look of every replicate in a fixed design)."""
+        return self.looks if self.sequential else (self.replicates,)
+
+    def spending(self) -> tuple[float, ...]:
+        """The share of alpha spent at each look reached (all of it at one look in a fixed design)."""
+        from reportgen.decision import spending_weights
+
+        return spending_weights(self.looks, self.planned, self.alpha) if self.sequential else (1.0,)
 
     def sentence(self) -> str:
         """Say in one sentence what the intervals cover."""
@@ -405,7 +424,10 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
                  f"this data set, not about new data from its source." if config.data.resample else
                  f"Every replicate uses one split of the {rows} rows of {info.title}, so the intervals are about this "
                  f"split of this data set.")
-    return Design(len(config.training.seeds), config.data.resample, twins, varies, scope)
+    budget, n = config.training.budget, len(config.training.seeds)
+    looks = tuple(k for k in budget.looks() if k <= n) if budget else ()
+    return Design(n, config.data.resample, twins, varies, scope, looks, budget.max if budget else 0,
+                  1 - config.analysis.confidence)
 
 
 DATA_TITLES = {"moons": "make_moons", "circles": "make_circles", "xor": "XOR (four Gaussian blobs)",
@@ -672,34 +694,113 @@ def sweep_values(analysis: StudyAnalysis, kind: str, strength: float, metric: st
     return rows.set_index("seed")[metric].astype(float)
 
 
+def sweep_strengths(analysis: StudyAnalysis) -> dict[str, list[float]]:
+    """The strengths of each sweep, weakest first."""
+    if analysis.sweeps.empty:
+        return {}
+    return {kind: sorted(float(s) for s in part["strength"].unique()) for kind, part in analysis.sweeps.groupby("kind", sort=False)}
+
+
 @dataclass(frozen=True)
 class SweepChoice:
-    """A sweep's strength chosen on validation data: the lowest mean validation loss over replicates."""
+    """A sweep's strength chosen on validation data by the one-standard-error rule: the strongest setting whose mean
+    validation loss is within one standard error (of its paired difference, over replicates) of the lowest."""
 
     kind: str
     strength: float
-    val_loss: float
+    val_loss: float  # the chosen strength's mean validation loss
     n_strengths: int
+    lowest: float = math.nan  # the strength with the lowest mean validation loss
+    tied: tuple[float, ...] = ()  # every strength within one standard error of the lowest (the chosen one among them)
+
+
+def _val_loss_table(analysis: StudyAnalysis, kind: str, strengths: list[float]) -> pd.DataFrame:
+    """Validation loss per replicate (rows) and strength (columns) of one sweep."""
+    return pd.DataFrame({s: sweep_values(analysis, kind, s, "val_loss") for s in strengths})
+
+
+def choose_strength(kind: str, table: pd.DataFrame) -> SweepChoice | None:
+    """The one-standard-error rule on a table of validation losses (replicates × strengths, weakest first)."""
+    means = table.mean()
+    if means.isna().all():
+        return None
+    lowest = float(means.idxmin())
+    diffs = table.sub(table[lowest], axis=0)
+    n = diffs.notna().sum()
+    se = diffs.std(ddof=1) / np.sqrt(n)
+    gap = diffs.mean()  # paired: the mean difference over the replicates both strengths have
+    tied = [float(s) for s in table.columns if np.isfinite(means[s]) and (s == lowest or gap[s] <= se[s])]
+    chosen = max(tied)
+    return SweepChoice(kind, chosen, float(means[chosen]), int(means.notna().sum()), lowest, tuple(tied))
 
 
 def sweep_choices(analysis: StudyAnalysis) -> dict[str, SweepChoice]:
-    """Per sweep, the strength with the lowest mean validation loss (never chosen on the test set)."""
-    if analysis.sweeps.empty:
-        return {}
+    """Per sweep, the strength chosen on validation data by the one-standard-error rule (never on the test set)."""
     out = {}
-    val = analysis.sweeps[analysis.sweeps["metric"] == "val_loss"].dropna(subset=["mean"])
-    for kind, part in val.groupby("kind", sort=False):
-        best = part.loc[part["mean"].idxmin()]
-        out[kind] = SweepChoice(kind, float(best["strength"]), float(best["mean"]), len(part))
+    for kind, strengths in sweep_strengths(analysis).items():
+        choice = choose_strength(kind, _val_loss_table(analysis, kind, strengths))
+        if choice is not None:
+            out[kind] = choice
     return out
 
 
-def matched_l1_l2(analysis: StudyAnalysis) -> tuple[SweepChoice, SweepChoice] | None:
-    """L1 at its best validation loss, and the L2 strength whose mean validation loss comes closest to it."""
+@dataclass(frozen=True)
+class Match:
+    """L2 at the strength whose mean validation loss equals L1's at its chosen strength, interpolated on a log scale
+    between the two sweep points around it; refused (with the reason) when L2 never comes within the margin."""
+
+    l1: SweepChoice
+    l2_strength: float  # the matched strength (between two sweep points, or one of them)
+    l2_val_loss: float  # L2's mean validation loss there
+    below: float  # the sweep points it lies between (equal when it is one of them)
+    above: float
+    weight: float  # the share of `above` in the interpolation (0: exactly `below`)
+    refused: str = ""  # why no match is made ("" when matched)
+
+    def values(self, analysis: StudyAnalysis, metric: str) -> pd.Series:
+        """L2's per-replicate values of a metric at the matched strength (interpolated between the two points)."""
+        low = sweep_values(analysis, "l2", self.below, metric)
+        if self.weight == 0:
+            return low
+        return (1 - self.weight) * low + self.weight * sweep_values(analysis, "l2", self.above, metric)
+
+
+def matched_l1_l2(analysis: StudyAnalysis, margin: float = math.inf) -> Match | None:
+    """L1 at its validation-chosen strength, and L2 where its mean validation-loss curve (linear in log strength
+    between sweep points) reaches L1's validation loss: the crossing nearest L2's own chosen strength; without a
+    crossing, L2's sweep point closest in validation loss, refused when that is more than `margin` away."""
     choices = sweep_choices(analysis)
     if not {"l1", "l2"} <= set(choices):
         return None
-    val = analysis.sweeps[(analysis.sweeps["metric"] == "val_loss") & (analysis.sweeps["kind"] == "l2")].dropna(subset=["mean"])
-    l1 = choices["l1"]
-    row = val.loc[(val["mean"] - l1.val_loss).abs().idxmin()]
-    return l1, SweepChoice("l2", float(row["strength"]), float(row["mean"]), len(val))
+    l1, target = choices["l1"], choices["l1"].val_loss
+    strengths = sweep_strengths(analysis)["l2"]
+    means = _val_loss_table(analysis, "l2", strengths).mean().to_numpy(float)
+    x = np.log10(strengths)
+    crossings = []
+    for j in range(len(strengths) - 1):
+        a, b = means[j] - target, means[j + 1] - target
+        if np.isfinite(a) and np.isfinite(b) and a * b <= 0:
+            w = 0.0 if a == b else a / (a - b)
+            crossings.append((abs(x[j] + w * (x[j + 1] - x[j]) - math.log10(choices["l2"].strength)), j, w))
+    if crossings:
+        _, j, w = min(crossings)
+        w = float(w)
+        below, above, w = (strengths[j + 1], strengths[j + 1], 0.0) if w == 1 else (strengths[j], strengths[j + 1], w)
+        return Match(l1, float(10 ** ((1 - w) * math.log10(below) + w * math.log10(above))), target, below, above, w)
+    j = int(np.nanargmin(np.abs(means - target)))
+    gap = abs(means[j] - target)
+    why = "" if gap <= margin else (f"L2's mean validation loss comes no closer than {gap:.3f} to L1's ({target:.3f}), "
+                                     f"more than the margin of {margin:g}")
+    return Match(l1, strengths[j], float(means[j]), strengths[j], strengths[j], 0.0, why)
+
+
+def restricted(analysis: StudyAnalysis, seeds: list[int]) -> StudyAnalysis:
+    """The analysis as the claims see it with only some replicates (an earlier look of an adaptive design): the per-run
+    tables cut to those seeds; summaries, figures' data and curves are left as they are (claims do not read them)."""
+    from dataclasses import replace
+
+    keep = set(seeds)
+    cut = lambda df: df[df["seed"].isin(keep)] if len(df) and "seed" in df else df  # noqa: E731
+    return replace(analysis, seeds=[s for s in analysis.seeds if s in keep], runs=cut(analysis.runs),
+                   main_runs=cut(analysis.main_runs), twins=cut(analysis.twins), data_runs=cut(analysis.data_runs),
+                   layers=cut(analysis.layers))

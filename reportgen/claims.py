@@ -14,20 +14,30 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen.analysis import StudyAnalysis, benefit_slopes, metric_info, per_replicate, sweep_values
+from reportgen import decision, stability
+from reportgen.analysis import (
+    Match,
+    StudyAnalysis,
+    benefit_slopes,
+    matched_l1_l2,
+    metric_info,
+    per_replicate,
+    restricted,
+    sweep_values,
+)
 from reportgen.config import VariantConfig
+from reportgen.decision import Verdict
 from reportgen.stats import (
     Estimate,
     Test,
-    adjust,
     difference_test,
     replicates_for_equivalence,
     replicates_to_detect,
     variance_ratio_test,
 )
 
-SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = "supported", "contradicted", "no meaningful effect", "inconclusive"
-VERDICTS = (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE)
+SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.NO_EFFECT, Verdict.INCONCLUSIVE
+VERDICTS = tuple(Verdict)
 PRIMARY, SECONDARY, CHECK = "primary", "secondary", "check"
 
 
@@ -38,11 +48,13 @@ class Measure:
     metric: str
     direction: int  # +1: the claim expects a larger value, -1: a smaller one
     how: str  # the measurement in words
-    statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (against zero),
+    statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (the value itself),
     #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2),
     #                            'slope' (per-replicate slope of the paired difference across the data-size sweep)
     needs: str | None = None  # what the study must offer to measure it: 'bayes' (a generator's Bayes rule),
     #                           'boundary' (a 2-D input space), 'data_size' (a sweep of two or more training-set sizes)
+    against_margin: bool = False  # tested against the smallest effect of interest instead of zero (a claim that an
+    #                               effect is large enough to matter, which any nonzero effect would otherwise pass)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class ClaimDef:
     primary: Measure
     secondary: tuple[Measure, ...] = ()
     applies: Callable[[VariantConfig], bool] = lambda v: bool(v.regularizers())
+    why: str = ""  # why the primary measure is the one it is, when a reader may ask
 
 
 def _regularized(v: VariantConfig) -> bool:
@@ -65,11 +78,12 @@ def _regularized(v: VariantConfig) -> bool:
 GAP = "generalization gap (train − test accuracy)"
 REGISTRY: tuple[ClaimDef, ...] = (
     ClaimDef("overfits", "The model without regularization ({who}) overfits the training data.", "notebook, Observations 1",
-             "reference", Measure("gap", +1, f"{GAP}, above zero", "value"),
+             "reference", Measure("gap", +1, f"{GAP}, above the smallest effect of interest", "value", against_margin=True),
              secondary=(Measure("test_rebound", +1, "test loss at the end minus at the epoch of lowest validation loss, above zero", "value"),
                         Measure("train_over_bayes", +1, "train accuracy minus the Bayes-optimal rule's on the same points, above zero", "value",
                                 needs="bayes"),
-                        Measure("loss_gap", +1, "test loss minus train loss, above zero", "value"))),
+                        Measure("loss_gap", +1, "test loss minus train loss, above zero", "value")),
+             why="tested against the margin, not against zero: every network that fits its training data has some gap"),
     ClaimDef("less_overfitting", "{who} reduces overfitting.", "notebook, Observations 2 and Why use regularization",
              "variant", Measure("gap", -1, f"{GAP}, smaller than the baseline's"),
              secondary=(Measure("test_rebound", -1, "test-loss rebound after the best validation epoch, smaller than the baseline's"),
@@ -83,7 +97,7 @@ REGISTRY: tuple[ClaimDef, ...] = (
              secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
                                 needs="boundary"),)),
     ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
-             "variant", Measure("val_roughness", -1, "roughness of the detrended log validation loss late in training, lower than the baseline's"),
+             "variant", Measure("val_roughness", -1, "roughness of the validation loss late in training, lower than the baseline's"),
              # early stopping's late training is everyone else's early phase: not comparable
              applies=lambda v: _regularized(v) and v.early_stopping is None),
     ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",
@@ -91,14 +105,16 @@ REGISTRY: tuple[ClaimDef, ...] = (
                                 "tolerated validation accuracy, larger than the baseline's"),
              applies=lambda v: v.l1 > 0),
     ClaimDef("init_dependence", "{who} reduces dependence on initialization.", "notebook, What is regularization",
-             "variant", Measure("test_accuracy", -1, "variance of test accuracy between two initializations on the same data, "
-                                "as a ratio to the baseline's (below 1)", "init_ratio"),
-             secondary=(Measure("disagreement", -1, "share of test points on which the two initializations disagree, "
-                                "smaller than the baseline's", "disagreement"),),
-             applies=lambda v: v.batchnorm),
+             "variant", Measure("disagreement", -1, "share of test points on which two initializations on the same data "
+                                "disagree, smaller than the baseline's", "disagreement"),
+             secondary=(Measure("test_accuracy", -1, "variance of test accuracy between two initializations on the same data, "
+                                "as a ratio to the baseline's (below 1)", "init_ratio"),),
+             applies=lambda v: v.batchnorm,
+             why="test-point disagreement is a paired share per replicate; the variance ratio of twin accuracies "
+                 "(secondary) can be carried by one replicate"),
     ClaimDef("l1_sparser_than_l2", "L1 gives sparser networks than L2 at the same validation loss.", "textbook contrast the notebook's weight analysis invokes",
-             "sweeps", Measure("prunable", +1, "prunable share of L1 at its best validation loss minus L2's at the strength matching "
-                               "that validation loss", "matched"),
+             "sweeps", Measure("prunable", +1, "prunable share of L1 at its validation-chosen strength minus L2's at the "
+                               "strength matching that validation loss", "matched"),
              secondary=(Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, L1 minus L2 at matched validation loss", "matched"),)),
     ClaimDef("scarce_data", "{who} helps more when data is scarce: its benefit over the baseline shrinks as the training set grows.",
              "a common expectation about regularization (not made by the notebook), tested when the study sweeps the data size",
@@ -128,11 +144,18 @@ class Finding:
     test: Test
     p_adjusted: float = math.nan
     p_equivalence_adjusted: float = math.nan
-    verdict: str = INCONCLUSIVE
+    verdict: Verdict = INCONCLUSIVE
     family_size: int = 0
     needed: int | None = None  # replicates that would detect an effect of the observed size
-    needed_equivalence: int | None = None  # replicates that would show it inside the margin
+    needed_equivalence: int | None = None  # replicates that would show a true effect of zero inside the margin
     sentence: str = ""
+    p_sequential: float = math.nan  # an adaptive design's p over its looks (min of p / alpha share); else the p-value
+    p_equivalence_sequential: float = math.nan
+    looks: tuple[int, ...] = ()  # replicates at each look of an adaptive design (empty: one fixed look)
+    names: tuple[str, str] = ()  # how sentences name the two sides, when not the variant and the baseline
+
+    def __post_init__(self):
+        object.__setattr__(self, "verdict", Verdict(self.verdict))  # a verdict read back from JSON is its words
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,9 @@ class ClaimResult:
     primary: Finding
     secondary: list[Finding] = field(default_factory=list)
     note: str = ""  # e.g. which strengths were compared
+    flip: float = math.nan  # probability that an independent rerun of the design gives another verdict
+    firm_at: int | None = None  # replicates that would bring that probability under stability.BORDERLINE
+    matched: tuple[float, float] | None = None  # the L1 and L2 strengths compared (the claim about the sweeps)
 
     @property
     def key(self) -> str:
@@ -153,9 +179,14 @@ class ClaimResult:
         return f"{self.definition.key}:{self.variant}" if self.variant else self.definition.key
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """The claim's verdict: its primary finding's."""
         return self.primary.verdict
+
+    @property
+    def borderline(self) -> bool:
+        """Whether a rerun would change the verdict with a probability above stability.BORDERLINE."""
+        return math.isfinite(self.flip) and self.flip > stability.BORDERLINE
 
 
 @dataclass(frozen=True)
@@ -166,6 +197,8 @@ class Verdicts:
     checks: list[Finding]
     alpha: float
     confidence: float
+    looks: tuple[int, ...] = ()  # replicates at each look of an adaptive design (empty: one fixed look)
+    refused: str = ""  # why the claim about the sweeps was not tested, when it was not
 
     def tally(self) -> dict[str, int]:
         """How many claims (primary findings) got each verdict."""
@@ -176,6 +209,10 @@ class Verdicts:
         prim = sum(math.isfinite(c.primary.test.p_value) for c in self.claims)
         sec = sum(math.isfinite(f.test.p_value) for c in self.claims for f in c.secondary)
         return prim, sec
+
+    def borderline(self) -> list[ClaimResult]:
+        """The claims whose verdict a rerun would change with a probability above stability.BORDERLINE."""
+        return [c for c in self.claims if c.borderline]
 
 
 def _expand(measure: Measure, thresholds: list[float]) -> list[tuple[Measure, str]]:
@@ -214,13 +251,14 @@ def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
 
 
 def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, variant: str | None,
-             reference: str | None, matched=None) -> tuple[Test, float, float | None]:
+             reference: str | None, matched: Match | None = None) -> tuple[Test, float, float | None]:
     """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
     conf, stat = analysis.confidence, measure.statistic
     if stat in ("slope", "value"):
         s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
-        a = s.to_numpy(float)
-        return difference_test(a, None, conf, _margin(config, metric, None), s.index.to_numpy()), _mean(a), None
+        a, margin = s.to_numpy(float), _margin(config, metric, None)
+        null = margin if measure.against_margin else 0.0
+        return difference_test(a, None, conf, margin, s.index.to_numpy(), null), _mean(a), None
     if stat == "init_ratio":
         a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
         test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, config.analysis.margins.init_variance)
@@ -230,8 +268,7 @@ def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, var
         a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
         return _paired(a, b, conf, lambda _: config.analysis.margins.accuracy)
     if stat == "matched":
-        (l1, l2) = matched
-        a, b = sweep_values(analysis, "l1", l1.strength, metric), sweep_values(analysis, "l2", l2.strength, metric)
+        a, b = sweep_values(analysis, "l1", matched.l1.strength, metric), matched.values(analysis, metric)
     else:
         a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
     return _paired(a, b, conf, lambda ref_mean: _margin(config, metric, ref_mean))
@@ -254,7 +291,7 @@ def available(analysis: StudyAnalysis, needs: str | None) -> bool:
     return True
 
 
-def _subjects(d: ClaimDef, analysis: StudyAnalysis, config) -> list[VariantConfig | None]:
+def _subjects(d: ClaimDef, analysis: StudyAnalysis, config, matched: Match | None) -> list[VariantConfig | None]:
     """The variants a claim is about (None for a claim about the sweeps)."""
     ref = analysis.reference
     if ref is None or not available(analysis, d.primary.needs):
@@ -262,16 +299,14 @@ def _subjects(d: ClaimDef, analysis: StudyAnalysis, config) -> list[VariantConfi
     if d.subject == "reference":
         return [v for v in config.variants if v.name == ref]
     if d.subject == "sweeps":
-        return [None] if _matched(analysis) else []
+        return [None] if matched is not None and not matched.refused else []
     twinned = set(analysis.design.twins)
-    return [v for v in config.variants if v.name != ref and d.applies(v)
-            and (d.primary.statistic != "init_ratio" or {v.name, ref} <= twinned)]
+    needs_twins = d.primary.statistic in ("init_ratio", "disagreement")
+    return [v for v in config.variants if v.name != ref and d.applies(v) and (not needs_twins or {v.name, ref} <= twinned)]
 
 
-def _matched(analysis: StudyAnalysis):
-    from reportgen.analysis import matched_l1_l2
-
-    return matched_l1_l2(analysis)
+def _matched(analysis: StudyAnalysis, config) -> Match | None:
+    return matched_l1_l2(analysis, config.analysis.margins.loss)
 
 
 def _who(v: VariantConfig | None) -> str:
@@ -287,20 +322,32 @@ def _mean(values) -> float:
     return float(v.mean()) if v.size else math.nan
 
 
+def _match_note(m: Match) -> str:
+    """Which strengths the claim about the sweeps compares, in words."""
+    l1 = m.l1
+    tie = f", tied with {', '.join(f'{s:g}' for s in l1.tied if s != l1.strength)}" if len(l1.tied) > 1 else ""
+    where = (f"{m.l2_strength:.3g}, interpolated between its sweep points {m.below:g} and {m.above:g}" if m.weight
+             else f"{m.l2_strength:g}")
+    return (f"L1 {l1.strength:g} (chosen on validation loss by the one-standard-error rule{tie}; mean validation loss "
+            f"{l1.val_loss:.3f}) against L2 at {where}, where L2's mean validation loss is {m.l2_val_loss:.3f}")
+
+
 def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
     """Every applicable claim with its findings measured but not yet judged."""
-    out, ref, matched = [], analysis.reference, _matched(analysis)
+    out, ref, matched = [], analysis.reference, _matched(analysis, config)
     for d in REGISTRY:
-        for v in _subjects(d, analysis, config):
+        for v in _subjects(d, analysis, config, matched):
             name = v.name if v else None
-            who = _who(v)
             prim = _finding(PRIMARY, analysis, config, d.primary, d.primary.metric, name, ref, matched)
             sec = [_finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
                    for s in d.secondary if available(analysis, s.needs) for m, metric in _expand(s, analysis.thresholds)]
-            note = (f"L1 {matched[0].strength:g} (lowest mean validation loss, {matched[0].val_loss:.3f}) against L2 "
-                    f"{matched[1].strength:g} (validation loss {matched[1].val_loss:.3f})") if d.subject == "sweeps" else ""
-            text = d.statement.format(who=who)
-            out.append(ClaimResult(d, name, ref if d.subject != "sweeps" else "l2 sweep", text, prim, sec, note))
+            sweeps = d.subject == "sweeps"
+            if sweeps:  # the sentences name the strengths compared
+                names = (f"L1 {matched.l1.strength:g}", f"L2 {matched.l2_strength:.3g}")
+                prim, sec = replace(prim, names=names), [replace(f, names=names) for f in sec]
+            out.append(ClaimResult(d, name, ref if not sweeps else "l2 sweep", d.statement.format(who=_who(v)), prim, sec,
+                                   _match_note(matched) if sweeps else "",
+                                   matched=(matched.l1.strength, matched.l2_strength) if sweeps else None))
     return out
 
 
@@ -311,23 +358,33 @@ def _raw_checks(analysis: StudyAnalysis, config) -> list[Finding]:
             for reg in v.regularizers() if reg in CHECKS for m, metric in _expand(CHECKS[reg], analysis.thresholds)]
 
 
-def _verdict(f: Finding, alpha: float) -> str:
-    if not f.test.effect.has_interval:
-        return INCONCLUSIVE
-    if f.p_adjusted < alpha:
-        return SUPPORTED if f.test.sign == f.measure.direction else CONTRADICTED
-    return NO_EFFECT if f.p_equivalence_adjusted < alpha else INCONCLUSIVE
+def _family(findings: list[Finding], method: str | None, alpha: float, weights: tuple[float, ...]) -> decision.Family:
+    """The decision rule of a family of findings."""
+    return decision.Family(np.array([f.test.null for f in findings], float), np.array([f.test.margin for f in findings], float),
+                           np.array([f.measure.direction for f in findings], float), method, alpha, weights)
 
 
-def _judge(findings: list[Finding], method: str | None, alpha: float, analysis: StudyAnalysis) -> list[Finding]:
-    """Adjust a family's p-values, give each finding its verdict, replicates needed and sentence."""
-    raw, raw_eq = [f.test.p_value for f in findings], [f.test.p_equivalence for f in findings]
-    adj, adj_eq = (adjust(raw, method), adjust(raw_eq, method)) if method else (raw, raw_eq)
-    size = sum(math.isfinite(p) for p in raw)
-    out = []
-    for f, p, pe in zip(findings, adj, adj_eq):
-        f = replace(f, p_adjusted=p, p_equivalence_adjusted=pe, family_size=size)
-        f = replace(f, verdict=_verdict(f, alpha))
+def _judge(findings: list[Finding], looks: list[list[Finding]], method: str | None, alpha: float,
+           analysis: StudyAnalysis) -> list[Finding]:
+    """Give a family its verdicts through decision.judge_p: each finding's p-values at every look (looks: the same
+    findings measured on the replicates of each earlier look), combined over the looks, adjusted over the family."""
+    if not findings:
+        return []
+    design = analysis.design
+    weights = design.spending()
+    family = _family(findings, method, alpha, weights)
+    every = [*looks, findings]
+    tests = [np.array([f.test.p_value for f in look], float) for look in every]
+    tosts = [np.array([f.test.p_equivalence for f in look], float) for look in every]
+    n = np.array([f.test.effect.n if f.test.effect.has_interval else 0 for f in findings])
+    judged = decision.judge_p(family, tests, tosts, np.array([f.test.effect.mean for f in findings], float),
+                              np.array([f.test.sd for f in findings], float), n)
+    size, out = int(np.isfinite(judged.p_seq).sum()), []
+    sequential = design.look_sizes() if design.sequential else ()
+    for k, f in enumerate(findings):
+        f = replace(f, p_adjusted=float(judged.p_adj[k]), p_equivalence_adjusted=float(judged.p_eq_adj[k]),
+                    p_sequential=float(judged.p_seq[k]), p_equivalence_sequential=float(judged.p_eq_seq[k]),
+                    family_size=size, verdict=decision.CODES[judged.codes[k]], looks=sequential)
         if f.verdict == INCONCLUSIVE and f.test.effect.has_interval:
             level = alpha / max(size, 1) if method == "holm" else alpha
             f = replace(f, needed=replicates_to_detect(f.test, level), needed_equivalence=replicates_for_equivalence(f.test, level))
@@ -335,15 +392,78 @@ def _judge(findings: list[Finding], method: str | None, alpha: float, analysis: 
     return out
 
 
+def _earlier_looks(analysis: StudyAnalysis, config, claims: list[ClaimResult]) -> list[list[ClaimResult]]:
+    """The same claims measured on the replicates of each earlier look of an adaptive design (none in a fixed one):
+    what the build saw when it decided to go on."""
+    design, keys = analysis.design, [c.key for c in claims]
+    out = []
+    for size in design.look_sizes()[:-1]:
+        earlier = {c.key: c for c in _raw_claims(restricted(analysis, analysis.seeds[:size]), config)}
+        out.append([earlier.get(k) for k in keys])
+    return out
+
+
+def _at_look(claims: list[ClaimResult | None], like: list[ClaimResult], part) -> list[Finding]:
+    """Findings of an earlier look in the order of this build's (a claim missing then: untested at that look)."""
+    out = []
+    for c, now in zip(claims, like, strict=True):
+        for k, f in enumerate(part(now)):
+            was = part(c)[k] if c is not None and k < len(part(c)) else None
+            out.append(was if was is not None else replace(f, test=replace(f.test, p_value=math.nan, p_equivalence=math.nan)))
+    return out
+
+
 def evaluate_claims(analysis: StudyAnalysis, config) -> Verdicts:
-    """Measure every applicable claim and judge it: Holm over primary measures, BH over secondary ones."""
+    """Measure every applicable claim and judge it: Holm over primary measures, BH over secondary ones (with an
+    adaptive design, alpha spent over its looks); then each primary verdict's probability of changing on a rerun."""
     alpha = 1 - analysis.confidence
     claims = _raw_claims(analysis, config)
-    prim = iter(_judge([c.primary for c in claims], "holm", alpha, analysis))
-    sec = iter(_judge([f for c in claims for f in c.secondary], "bh", alpha, analysis))
+    earlier = _earlier_looks(analysis, config, claims)
+    primary = lambda c: [c.primary]  # noqa: E731
+    secondary = lambda c: list(c.secondary)  # noqa: E731
+    prim = iter(_judge([c.primary for c in claims], [_at_look(e, claims, primary) for e in earlier], "holm", alpha, analysis))
+    sec = iter(_judge([f for c in claims for f in c.secondary], [_at_look(e, claims, secondary) for e in earlier], "bh",
+                      alpha, analysis))
     judged = [replace(c, primary=next(prim), secondary=[next(sec) for _ in c.secondary]) for c in claims]
-    checks = _judge(_raw_checks(analysis, config), None, alpha, analysis)
-    return Verdicts(judged, checks, alpha, analysis.confidence)
+    judged = _with_stability(judged, analysis, alpha)
+    checks = _judge(_raw_checks(analysis, config), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0)))
+    matched = _matched(analysis, config)
+    return Verdicts(judged, checks, alpha, analysis.confidence, analysis.design.looks if analysis.design.sequential else (),
+                    matched.refused if matched is not None else "")
+
+
+def contrast_matrix(claims: list[ClaimResult], seeds: list[int]) -> np.ndarray:
+    """The primary per-replicate contrasts [claims, replicates] in the order of seeds (NaN where a claim has none)."""
+    column = {s: j for j, s in enumerate(seeds)}
+    out = np.full((len(claims), len(seeds)), np.nan)
+    for i, c in enumerate(claims):
+        for s, v in zip(c.primary.test.seeds, c.primary.test.values, strict=True):
+            if s in column:
+                out[i, column[s]] = v
+    return out
+
+
+def _as_judged(findings: list[Finding]) -> decision.Judged:
+    """A judged family's findings as the arrays decision.judge returns."""
+    col = lambda get: np.array([get(f) for f in findings], float)  # noqa: E731
+    return decision.Judged(col(lambda f: f.test.effect.mean), col(lambda f: f.test.sd), col(lambda f: f.test.effect.n),
+                           col(lambda f: f.test.p_value), col(lambda f: f.test.p_equivalence), col(lambda f: f.p_sequential),
+                           col(lambda f: f.p_equivalence_sequential), col(lambda f: f.p_adjusted),
+                           col(lambda f: f.p_equivalence_adjusted), np.array([decision.CODES.index(f.verdict) for f in findings]))
+
+
+def _with_stability(claims: list[ClaimResult], analysis: StudyAnalysis, alpha: float) -> list[ClaimResult]:
+    """Each claim with its flip probability and, when borderline, about how many replicates would make it firm
+    (stability.assess, through the same decision rule as the verdicts)."""
+    judgeable = [c for c in claims if c.primary.test.values]
+    if not judgeable:
+        return claims
+    findings = [c.primary for c in judgeable]
+    family = _family(findings, "holm", alpha, analysis.design.spending())
+    judged = _as_judged(findings)
+    flips, firm = stability.assess(family, contrast_matrix(judgeable, analysis.seeds), analysis.design.look_sizes(), judged)
+    by_key = {c.key: replace(c, flip=float(flip), firm_at=at) for c, flip, at in zip(judgeable, flips, firm, strict=True)}
+    return [by_key.get(c.key, c) for c in claims]
 
 
 # ---- sentences: every number from this build, never more than the verdict behind it --------------------------
@@ -395,20 +515,27 @@ def _head(f: Finding) -> str:
         return (f"Seed-to-seed standard deviation of test accuracy between two initializations on the same data: "
                 f"{f.value:.2%} for {f.variant} vs {f.reference_value:.2%} for the baseline, a variance ratio of {diff(f.test.effect.mean)}")
     if st == "disagreement":
-        label, val, diff = "Share of test points on which two initializations disagree", *formatters("test_accuracy")
-    who, ref = ("L1", "L2") if st == "matched" else (f.variant, "the baseline")
+        label, val, diff = "Share of test points on which two initializations on the same data disagree", *formatters("test_accuracy")
+    who, ref = f.names or (f.variant, "the baseline")
     text = f"{label}: {val(f.value)} for {who} vs {val(f.reference_value)} for {ref}, a difference of {diff(f.test.effect.mean)}"
     if metric_info(f.metric).kind != "pct" and st != "disagreement" and f.reference_value and math.isfinite(f.reference_value):
         text += f" ({f.test.effect.mean / abs(f.reference_value):+.0%})"
     return text
 
 
+def _bound(f: Finding):
+    """How the ends of a finding's interval are written: values for a value, differences (or ×r) otherwise."""
+    return formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, f.test.kind)[1]
+
+
 def _evidence(f: Finding, method: str | None, conf: float) -> str:
-    """The interval and the tests, raw and adjusted."""
+    """The interval and the tests: raw, combined over an adaptive design's looks, adjusted."""
     e, t = f.test.effect, f.test
-    bound = formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, t.kind)[1]
     test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic in ("value", "slope") else "paired t-test")
-    text = f"{e.n} replicates, {conf:.0%} CI {bound(e.low)} to {bound(e.high)}, {test} p {p_is(t.p_value)}"
+    against = f" against {_bound(f)(t.null)}" if f.measure.against_margin else ""
+    text = f"{e.n} replicates, {conf:.0%} CI {_bound(f)(e.low)} to {_bound(f)(e.high)}, {test}{against} p {p_is(t.p_value)}"
+    if len(f.looks) > 1:
+        text += f", over the looks at {', '.join(map(str, f.looks))} replicates p {p_is(f.p_sequential)}"
     if method:
         text += f", {METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)} over {f.family_size} {f.role} tests"
     return text
@@ -420,28 +547,36 @@ def _margin_text(f: Finding) -> str:
     return f"±{formatters(f.metric)[1](f.test.margin).lstrip('+')}"
 
 
+def _equivalence(f: Finding, method: str | None) -> str:
+    """The equivalence test behind 'no meaningful effect', as applied: TOST against the margin, adjusted like the
+    family's other tests."""
+    how = f", {METHOD_NAMES[method]}-adjusted" if method else ""
+    return f"the equivalence test (TOST) against {_margin_text(f)} gives p {p_is(f.p_equivalence_adjusted)}{how}"
+
+
 def _conclusion(f: Finding, method: str | None, conf: float) -> str:
     e, t = f.test.effect, f.test
+    alpha = 1 - conf
     if not e.has_interval:
         return f"with {e.n} replicate{'s' if e.n != 1 else ''} there is no interval, so no verdict (run at least two)"
     if f.verdict == SUPPORTED:
-        return "the data support the claim"
+        return "the data support the claim" + (f", an effect beyond the margin of {_bound(f)(t.null)}" if f.measure.against_margin else "")
     if f.verdict == CONTRADICTED:
         return "the data show the opposite of the claim"
-    bound = formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, t.kind)[1]
-    eq = f"{2 * conf - 1:.0%} interval {bound(t.equivalence_interval[0])} to {bound(t.equivalence_interval[1])}"
     if f.verdict == NO_EFFECT:
-        return (f"no meaningful effect: the {eq} lies inside the margin of {_margin_text(f)} "
-                f"(equivalence test p {p_is(f.p_equivalence_adjusted)}{', adjusted' if method else ''})")
-    null = "1" if t.kind == "ratio" else "zero"
-    why = (f"the {conf:.0%} interval includes {null}" if not t.p_value < 1 - conf
-           else f"the {conf:.0%} interval excludes {null}, but the effect does not survive {METHOD_NAMES[method]}'s "
-                f"correction for {f.family_size} tests")
+        detectable = (f"the difference is detectable ({METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)}) but smaller "
+                      f"than the smallest effect of interest: " if f.p_adjusted < alpha else "")
+        return f"no meaningful effect: {detectable}{_equivalence(f, method)}, below {alpha:g}"
+    null = "1" if t.kind == "ratio" else _bound(f)(t.null) if f.measure.against_margin else "zero"
+    why = (f"the {conf:.0%} interval includes {null}" if not t.p_value < alpha
+           else f"the {conf:.0%} interval excludes {null}, but the effect does not survive "
+                + (f"{METHOD_NAMES[method]}'s correction for {f.family_size} tests" if method else "the looks' alpha spending")
+                + (" with alpha spent over the looks" if len(f.looks) > 1 and method else ""))
     more = []
     if f.needed:
         more.append(f"about {f.needed:,} replicates would detect an effect of this size (80% power)")
     if f.needed_equivalence:
-        more.append(f"about {f.needed_equivalence:,} would show it lies within {_margin_text(f)}")
+        more.append(f"about {f.needed_equivalence:,} would show a true effect of zero lies within {_margin_text(f)}")
     return f"inconclusive: {why}" + (f"; {' and '.join(more)}" if more else "")
 
 
@@ -449,6 +584,18 @@ def sentence(f: Finding, method: str | None, analysis: StudyAnalysis) -> str:
     """One sentence with every number behind a finding's verdict."""
     conf = analysis.confidence
     return f"{_head(f)} ({_evidence(f, method, conf)}): {_conclusion(f, method, conf)}."
+
+
+def stability_text(c: ClaimResult) -> str:
+    """How likely a rerun is to change the claim's verdict, and what would make it firm."""
+    if not math.isfinite(c.flip):
+        return ""
+    text = f"A rerun with new replicates changes this verdict with probability {c.flip:.0%}"
+    if not c.borderline:
+        return text + "."
+    firm = (f"about {c.firm_at:,} replicates would make it firm, if the effect stays as measured" if c.firm_at
+            else "the effect sits so close to a threshold that no affordable number of replicates makes it firm")
+    return f"{text}: borderline; {firm}."
 
 
 # ---- observations: rankings only where separated, sweeps chosen on validation, what diverged ------------------
@@ -489,8 +636,13 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
 
     out, ref = [], analysis.reference
     for kind, choice in sweep_choices(analysis).items():
-        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: the lowest mean validation loss is at "
-                f"{choice.strength:g} (of {choice.n_strengths} tried; chosen on validation data)")
+        others = [f"{t:g}" for t in choice.tied if t != choice.strength]
+        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: {choice.strength:g} is chosen on validation data "
+                f"(of {choice.n_strengths} strengths tried) by the one-standard-error rule, the strongest setting whose mean "
+                f"validation loss is within one standard error of the lowest (paired over replicates)")
+        if others:
+            text += (f"; it is a tie: {', '.join(others)} {'is' if len(others) == 1 else 'are'} within that too, and the "
+                     f"lowest mean is at {choice.lowest:g}")
         if ref is not None:
             a, b = _aligned(sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy"))
             level = 1 - (1 - analysis.confidence) / choice.n_strengths
@@ -533,6 +685,8 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
         out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "
                    f"{'are' if len(analysis.diverged) != 1 else 'is'} left out of every interval and verdict: {keys}.")
     out += _sweep_sentences(analysis)
+    if verdicts.refused:
+        out.append(f"L1 and L2 are not compared for sparsity at matched validation loss: {verdicts.refused}.")
     if verdicts.claims:
         out.append(tally_sentence(verdicts))
     return out

@@ -130,14 +130,19 @@ def _preflight(args, config) -> str:
     from reportgen import budget, outdir
     from reportgen.data import check_data
     from reportgen.pipeline import kept_throughout
+    from reportgen.sequential import at_look, first_look
     from reportgen.training.runs import check_unique, plan_runs
 
     source = str(args.config) if args.config else "default study"
     outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
-    runs = plan_runs(config)
+    runs = plan_runs(config)  # every replicate a budget allows: checked, and sized for memory, up front
     check_unique(runs, config.output.save_models, source)
-    if kept_throughout(config, runs):
-        return f"{len(runs):,} models × {config.training.epochs:,} epochs, every one and their analysis in the run cache"
+    first = plan_runs(at_look(config, first_look(config)))
+    adaptive = (f" (first {len(first):,} of them: {config.training.budget.min} replicates, then {config.training.budget.step} more "
+                f"at a time while a verdict is borderline, up to {config.training.budget.max})" if config.training.budget else "")
+    if kept_throughout(config, first):
+        return (f"{len(first):,} models × {config.training.epochs:,} epochs, every one and their analysis in the run cache"
+                + (", then more replicates if a verdict is borderline" if adaptive else ""))
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
@@ -145,7 +150,7 @@ def _preflight(args, config) -> str:
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
-    return est.line()
+    return ("up to " if adaptive else "") + est.line() + adaptive
 
 
 def _build(args) -> int:

@@ -172,6 +172,34 @@ class ModelConfig(_Strict):
     learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
 
 
+class SeedBudget(_Strict):
+    """An adaptive number of replicates: train `min`, then add `step` more while some verdict is borderline and more
+    replicates could make it firm, up to `max` (claims are then judged with alpha spent over the looks)."""
+
+    min: int = Field(ge=2, le=MAX_REPLICATES, description=f"Replicates trained first (2 to {MAX_REPLICATES:,}).")
+    max: int = Field(ge=2, le=MAX_REPLICATES, description=f"Most replicates a build trains (min to {MAX_REPLICATES:,}).")
+    step: int = Field(10, ge=1, le=MAX_REPLICATES, description="Replicates added per round.")
+    first: int = Field(0, ge=0, le=MAX_SEED - MAX_REPLICATES, description="The first replicate's seed; replicates are "
+                       "numbered from it (seeds first to first + max − 1).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeedBudget:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is more than max ({self.max})")
+        return self
+
+    def seeds(self, n: int | None = None) -> list[int]:
+        """The seeds of the first n replicates (all max of them by default)."""
+        return list(range(self.first, self.first + (self.max if n is None else n)))
+
+    def looks(self) -> tuple[int, ...]:
+        """Replicates at each planned look: min, min + step, ... up to max."""
+        return tuple(sorted({*range(self.min, self.max, self.step), self.max}))
+
+
+DEFAULT_BUDGET = {"min": DEFAULT_REPLICATES, "max": 2 * DEFAULT_REPLICATES, "step": DEFAULT_REPLICATES // 2}
+
+
 class TrainingConfig(_Strict):
     """How every run is trained."""
 
@@ -181,14 +209,48 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(32, ge=1, le=MAX_POINTS, description=f"Mini-batch size (1 to {MAX_POINTS:,}).")
     shuffle: bool = Field(True, description="Reshuffle the training rows every epoch, as Keras' fit does.")
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
-        list(range(DEFAULT_REPLICATES)), min_length=1, max_length=MAX_REPLICATES,
-        description="The replicates, as a list of seeds or a count N (seeds 0 to N-1). A replicate fixes its data draw, "
-        "initial weights, batch order and dropout masks; every variant of one replicate shares them (paired). "
-        f"At most {MAX_REPLICATES:,} replicates; seeds 0 to {MAX_SEED:,}.",
+        list(range(2 * DEFAULT_REPLICATES)), min_length=1, max_length=MAX_REPLICATES,
+        description="The replicates: a list of seeds, a count N (seeds 0 to N-1), or a budget {min, max, step, first} "
+        "that trains min replicates, then adds step more while a verdict is borderline and more replicates could make "
+        f"it firm, up to max. A replicate fixes its data draw, initial weights, batch order and dropout masks; every "
+        f"variant of one replicate shares them (paired). At most {MAX_REPLICATES:,} replicates; seeds 0 to {MAX_SEED:,}.",
+        json_schema_extra={"example": DEFAULT_BUDGET},
     )
+    budget: SeedBudget | None = Field(
+        SeedBudget(**DEFAULT_BUDGET), description="Set by writing seeds as a table ({min, max, step}): the adaptive number "
+        "of replicates; seeds then lists the replicates a build used.")
     engine: Literal["fast", "keras"] = Field(
         "fast", description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds_as_budget(cls, raw: Any) -> Any:
+        """seeds = {min, max, step} is a budget: its seeds, numbered from its first; a count or a list is a fixed design."""
+        if not isinstance(raw, dict) or "seeds" not in raw:
+            return raw
+        seeds = raw["seeds"]
+        if isinstance(seeds, dict):
+            budget = seeds
+            top = budget.get("max")
+            first = budget.get("first", 0)
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (top, first)) and 0 < top <= MAX_REPLICATES
+            return {**raw, "budget": budget, "seeds": list(range(first, first + top)) if ok else [0]}
+        if "budget" in raw and raw["budget"] is not None:
+            return raw  # a study as results.json writes it: the seeds a build used and its budget
+        return {**raw, "budget": None}
+
+    @model_validator(mode="after")
+    def _seeds_fit_the_budget(self) -> TrainingConfig:
+        b = self.budget
+        if b is not None and (self.seeds != b.seeds(len(self.seeds)) or not b.min <= len(self.seeds) <= b.max):
+            raise ValueError(f"seeds: a budget's replicates are numbered from {b.first}, {b.min} to {b.max} of them")
+        return self
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        """Replicates at each planned look: a budget's, or every replicate at once."""
+        return self.budget.looks() if self.budget else (len(self.seeds),)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -495,7 +557,8 @@ def _format_errors(err: ValidationError, source: str, raw: dict, origins: dict[s
             msg = e["msg"].removeprefix("Value error, ")
         value = e.get("input")
         shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {shorten(repr(value))})"
-        lines.append(f"{_origin(e['loc'], origins, source)}: {_where(e['loc'], raw)}: {msg}{shown}")
+        loc = ("training", "seeds", *e["loc"][2:]) if e["loc"][:2] == ("training", "budget") else e["loc"]  # as written
+        lines.append(f"{_origin(loc, origins, source)}: {_where(loc, raw)}: {msg}{shown}")
     return lines
 
 
@@ -592,7 +655,10 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         shown = dumped[name]
         if name == "seeds" and shown == list(range(len(shown))):
             shown = len(shown)  # 'seeds = 20' reads better than twenty numbers, and means the same
-        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {_toml_value(shown)}"]
+        text = _toml_value(shown)
+        if name == "seeds" and getattr(model, "budget", None) is not None:  # a budget is written as the user writes it
+            text = "{ " + ", ".join(f"{k} = {v}" for k, v in model.budget.model_dump().items() if k != "first" or v) + " }"
+        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {text}"]
     return lines
 
 
@@ -606,7 +672,7 @@ def study_toml(config: StudyConfig, comments: bool = False) -> str:
         head = ["", f"# {StudyConfig.model_fields[name].description}"] if comments else [""]
         lines += head + _table_lines(section, name, comments)
         for sub, info in type(section).model_fields.items():  # nested tables such as [analysis.margins]
-            if isinstance(getattr(section, sub), BaseModel):
+            if isinstance(getattr(section, sub), BaseModel) and sub != "budget":  # a budget is written in seeds
                 lines += ["", *([f"# {info.description}"] if comments else []), *_table_lines(getattr(section, sub), f"{name}.{sub}", comments)]
     if comments:
         lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",

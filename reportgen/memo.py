@@ -33,7 +33,7 @@ from pathlib import Path
 
 FORMAT = 1  # bump when what an entry holds changes
 FOLDER = "derived"
-KEEP = 4  # entries of each kind (the default study: 3.4 MB of analysis, 1.6 MB of figures, 4.7 MB of runs' texts)
+KEEP = 8  # entries of each kind: every look of two adaptive builds (the default study: 3.4 MB of analysis, 1.6 MB of figures, 4.7 MB of runs' texts)
 LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "contourpy", "matplotlib", "kiwisolver", "seaborn",
              "pillow")
 STALE_TMP = 3600  # seconds after which a temporary file is a killed build's leftover

@@ -99,18 +99,96 @@ def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, f
             gc.unfreeze()  # what _build froze can be collected again (a notebook builds many times)
 
 
+@dataclass
+class _Look:
+    """What a build knows after one look: its study at that many replicates, the runs, their analysis and verdicts."""
+
+    config: StudyConfig
+    runs: list
+    results: list
+    trained: int  # runs this look trained (not from the cache, nor from an earlier look)
+    digests: dict
+    datasets: _Datasets
+    memo: Memo
+    settings: dict
+    measured: object
+    first: object
+    data_blob: bytes
+    verdicts: object
+    notes: list
+
+
 def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float,
            helper, may_freeze: bool) -> BuildResult:
-    from reportgen.helper import warm_figures
+    from reportgen import store
 
     stages = _Stages(console, quiet)
+    look, trained = _looks(config, stages, console, quiet, cancel, helper, may_freeze)
+    config, runs, results, measured, verdicts, notes = look.config, look.runs, look.results, look.measured, look.verdicts, look.notes
+    memo, settings, digests, datasets = look.memo, look.settings, look.digests, look.datasets
+    data_digest = hashlib.sha256(look.data_blob).hexdigest()
+    lines = _Lines(memo, memo_key("runs", settings, data_digest, [digests.get(r.key) for r in runs]), results, measured)
+    changes = None
+    if compare_with is not None:
+        from reportgen.compare import compare
+
+        with stages("changes"):
+            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets())
+            changes = compare(compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]},
+                              compare_with[0], "this build")
+    figures_key = memo_key("figures", settings, data_digest)
+    outputs = present(config, measured, look.first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
+    # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
+    # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
+    timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
+    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets())
+    outputs["results.json"] = results_json(doc)
+    outputs[store.FILE] = look.data_blob
+    outputs = settled(outputs, stages)
+    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
+    if not quiet:
+        console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
+    diverged = [r.run.key for r in results if r.diverged_at is not None]
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
+                       trained=trained, cached=len(runs) - trained, changes=changes,
+                       contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+
+
+def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool) -> tuple[_Look, int]:
+    """Train and judge the first look's replicates; with a budget (reportgen.sequential), add rounds while a borderline
+    verdict could become firm. Returns the last look and how many runs this build trained."""
+    from reportgen import sequential
+
+    n, known, trained = sequential.first_look(config), {}, 0
+    while True:
+        look = _look(sequential.at_look(config, n), stages, console, quiet, cancel, helper, may_freeze, known)
+        trained += look.trained
+        known.update({r.run.key: (r, look.digests.get(r.run.key)) for r in look.results})
+        claims = look.verdicts.claims
+        budget = config.training.budget
+        flips, firm = [c.flip for c in claims], [c.firm_at for c in claims]
+        following = sequential.more_replicates(budget, n, flips, firm)
+        if following is None:
+            return look, trained
+        if not quiet:
+            close = [claims[k].key for k in sequential.reachable(budget, flips, firm)]
+            console.print(f"[green]✓[/] {n} replicates judged: {len(look.verdicts.borderline())} verdicts borderline, "
+                          f"{len(close)} of them could become firm within {budget.max} replicates ({', '.join(close[:3])}"
+                          f"{', …' if len(close) > 3 else ''}): adding {following - n}", soft_wrap=True)
+        n = following
+
+
+def _look(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict) -> _Look:
+    """One look: train what the cache (or an earlier look of this build) does not hold, measure, judge."""
+    from reportgen.helper import warm_figures
+
     with stages("start-up"):
         from reportgen import analysis, store, training
 
         runs = training.plan_runs(config)
         check_unique(runs, config.output.save_models)
     datasets = _Datasets(config, runs, stages)
-    results, cached, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel, helper)
+    results, cached, trained, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel, helper, known)
     if may_freeze:
         if cached < len(runs):
             gc.collect()  # what training left behind, before the runs are frozen
@@ -134,31 +212,7 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
             memo.put("analysis", analysis_key, data_blob)
     data_digest = hashlib.sha256(data_blob).hexdigest()  # the analysis itself: claims and figures are made from it
     verdicts, notes = judge(config, measured, stages, (memo, memo_key("claims", settings, data_digest)))
-    lines = _Lines(memo, memo_key("runs", settings, data_digest, [digests.get(r.key) for r in runs]), results, measured)
-    changes = None
-    if compare_with is not None:
-        from reportgen.compare import compare
-
-        with stages("changes"):
-            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets())
-            changes = compare(compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]},
-                              compare_with[0], "this build")
-    figures_key = memo_key("figures", settings, data_digest)
-    outputs = present(config, measured, first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
-    # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
-    # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
-    timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
-    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets())
-    outputs["results.json"] = results_json(doc)
-    outputs[store.FILE] = data_blob
-    outputs = settled(outputs, stages)
-    files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, first)
-    if not quiet:
-        console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    diverged = [r.run.key for r in results if r.diverged_at is not None]
-    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
-                       trained=len(runs) - cached, cached=cached, changes=changes,
-                       contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+    return _Look(config, runs, results, trained, digests, datasets, memo, settings, measured, first, data_blob, verdicts, notes)
 
 
 class _Datasets:
@@ -327,23 +381,26 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
 
 
-def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None, helper=None):
-    """Take every run the cache holds and train the rest (importing TensorFlow only then); store what was trained.
-    Returns the results in the order of runs, how many came from the cache, and the SHA-256 of every run's cache entry
-    (none without a cache). helper: told to import the drawing libraries while training runs (the figures of
-    runs trained now are drawn afresh)."""
+def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None, helper=None, known=None):
+    """Take every run an earlier look of this build (known: key -> (result, its entry's digest)) or the cache holds,
+    and train the rest (importing TensorFlow only then); store what was trained. Returns the results in the order of
+    runs, how many came from the cache, how many were trained, and the SHA-256 of every run's cache entry (none
+    without a cache). helper: told to import the drawing libraries while training runs (the figures of runs trained
+    now are drawn afresh)."""
     from rich.markup import escape
 
     from reportgen import executor
     from reportgen.cache import RunCache, run_keys
 
+    known = known or {}
     store = RunCache(config.output.cache)
     keys = run_keys(runs, config)
+    new = [r for r in runs if r.key not in known]
     with stages("cache"):
-        found = store.lookup(runs, keys)
+        found = store.lookup(new, {r.key: keys[r.key] for r in new})
     for line in found.damaged:
         console.print(f"[yellow]![/] {escape(line)}")
-    missing = [r for r in runs if r.key not in found.hits]
+    missing = [r for r in new if r.key not in found.hits]
     trained = []
     if missing:
         from reportgen.helper import warm_figures
@@ -358,10 +415,11 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
             trained = executor.train(missing, datasets(), config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
                                      cancel=cancel)
         found.digests.update(store.store(trained, keys))
-    elif not quiet:
-        console.print(f"[green]✓[/] all {len(runs)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
-    by_key = {**found.hits, **{r.run.key: r for r in trained}}
-    return [by_key[r.key] for r in runs], len(found.hits), found.digests
+    elif not quiet and new:
+        console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
+    digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
+    by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
+    return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
 
 
 def _check_memory(config, runs, datasets, helper) -> None:
@@ -382,9 +440,11 @@ def kept_throughout(config: StudyConfig, runs) -> bool:
     (reportgen.memo), judged by the digests the entries carry (lookup() checks them when the build reads them). Such a
     build trains and measures nothing, so the command line skips its data and memory checks (reportgen.cli)."""
     from reportgen.cache import RunCache, run_keys
+    from reportgen.sequential import at_look
 
     if config.data.path is not None:  # a file's key is its bytes, which the data check refuses to read when too large
         return False
+    config = at_look(config, len({r.seed for r in runs}))  # the look these runs are (the first of an adaptive design)
     digests = RunCache(config.output.cache).claimed_digests(runs, run_keys(runs, config))
     return digests is not None and Memo(config.output.cache).has("analysis", memo_key("analysis", study_settings(config), digests))
 
@@ -472,6 +532,12 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
     binary = measured.data.n_classes == 2
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
+              **({"adaptive": {"looks": list(measured.design.looks), "planned_max": measured.design.planned,
+                               "alpha_spent": list(measured.design.spending()),
+                               "spending": "Lan-DeMets O'Brien-Fleming-type, a(t) = 2 - 2 Phi(z(1 - alpha/2) / sqrt(t)), "
+                                           "t = replicates / planned_max; w_k = (a(t_k) - a(t_k-1)) / alpha; "
+                                           "p combined over looks as min(p_k / w_k)"}}
+                 if measured.design.sequential else {}),
               "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
               "test_sets": {str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
                             for s in config.training.seeds},
@@ -503,9 +569,11 @@ def finding_json(f) -> dict:
     t = f.test
     return {"role": f.role, "variant": f.variant, "metric": f.metric, "measure": f.measure.how, "statistic": f.measure.statistic,
             "expected_direction": f.measure.direction, "variant_mean": f.value, "reference_mean": f.reference_value,
-            "effect": {**t.effect.as_dict(), "kind": t.kind}, "p_value": t.p_value, "p_adjusted": f.p_adjusted,
+            "effect": {**t.effect.as_dict(), "kind": t.kind}, "null": t.null, "p_value": t.p_value,
+            "p_sequential": f.p_sequential, "p_adjusted": f.p_adjusted,
             "family_size": f.family_size, "margin": t.margin, "p_equivalence": t.p_equivalence,
-            "p_equivalence_adjusted": f.p_equivalence_adjusted, "verdict": f.verdict,
+            "p_equivalence_sequential": f.p_equivalence_sequential, "p_equivalence_adjusted": f.p_equivalence_adjusted,
+            "verdict": f.verdict,
             "replicates_to_detect": f.needed, "replicates_for_equivalence": f.needed_equivalence, "sentence": f.sentence,
             "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)}}
 
@@ -513,7 +581,9 @@ def finding_json(f) -> dict:
 def claim_json(c) -> dict:
     """A claim with its primary and secondary findings as JSON-ready values."""
     return {"key": c.key, "claim": c.text, "source": c.definition.source, "variant": c.variant, "reference": c.reference,
-            "verdict": c.verdict, "note": c.note, "primary": finding_json(c.primary),
+            "verdict": c.verdict, "flip_probability": c.flip, "borderline": c.borderline, "replicates_to_firm": c.firm_at,
+            "note": c.note, **({"matched": {"l1": c.matched[0], "l2": c.matched[1]}} if c.matched else {}),
+            "primary": finding_json(c.primary),
             "secondary": [finding_json(f) for f in c.secondary]}
 
 

@@ -79,12 +79,13 @@ def estimate_columns(values: np.ndarray, confidence: float) -> tuple[np.ndarray,
 class Test:
     """An effect with its interval, its test against no effect and its equivalence test against a margin.
 
-    kind 'difference': effect = mean of (variant − reference) per replicate, or of the value itself; null 0.
+    kind 'difference': effect = mean of (variant − reference) per replicate, or of the value itself; null 0 (or, for
+    a claim that an effect exceeds the smallest effect of interest, the margin).
     kind 'ratio': effect = ratio of variances (variant / reference); null 1; margin r means [1/r, r].
     """
 
     effect: Estimate
-    p_value: float  # two-sided, against no effect
+    p_value: float  # two-sided, against the null
     p_equivalence: float  # TOST against the margin (small: the effect lies inside it)
     margin: float
     kind: str = "difference"
@@ -92,50 +93,35 @@ class Test:
     equivalence_interval: tuple[float, float] = (math.nan, math.nan)  # the 1 − 2α interval TOST compares with the margin
     seeds: tuple[int, ...] = ()  # the replicates behind the effect, in order (empty: not recorded)
     values: tuple[float, ...] = ()  # their per-replicate contrasts (a difference: variant − reference, or the value)
-
-    @property
-    def null(self) -> float:
-        """The value of 'no effect'."""
-        return 1.0 if self.kind == "ratio" else 0.0
+    null: float = 0.0  # the value the test is against: 0 (1 for a ratio), or the margin itself
 
     @property
     def sign(self) -> int:
-        """+1 if the estimate is above no effect, -1 below, 0 if exactly at it or unknown."""
+        """+1 if the estimate is above the null, -1 below, 0 if exactly at it or unknown."""
         d = self.effect.mean - self.null
         return 0 if not math.isfinite(d) or d == 0 else (1 if d > 0 else -1)
 
 
-def _ttest_p(diffs: np.ndarray) -> float:
-    """Two-sided one-sample t-test p against zero (0 or 1 for constant differences)."""
-    from scipy import stats
+def _ttest_p(diffs: np.ndarray, null: float = 0.0) -> float:
+    """Two-sided one-sample t-test p against the null (0 or 1 for constant differences)."""
+    from reportgen.decision import moments, t_p
 
-    if diffs.size < 2:
-        return math.nan
-    if np.ptp(diffs) == 0:
-        return 0.0 if diffs[0] != 0 else 1.0
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(stats.ttest_1samp(diffs, 0.0).pvalue)
+    mean, sd, n = moments(np.asarray(diffs, float))
+    return float(t_p(mean, sd, n, null))
 
 
 def _tost_p(diffs: np.ndarray, margin: float) -> float:
     """TOST p of 'the mean difference lies inside (−margin, margin)': the larger of two one-sided t-tests."""
-    from scipy import stats
+    from reportgen.decision import moments, tost_p
 
-    if diffs.size < 2 or not margin > 0:
-        return math.nan
-    sd = float(np.std(diffs, ddof=1))
-    if sd == 0:
-        return 0.0 if abs(diffs[0]) < margin else 1.0
-    se, df, mean = sd / math.sqrt(diffs.size), diffs.size - 1, float(diffs.mean())
-    p_low = stats.t.sf((mean + margin) / se, df)  # H0: mean <= -margin
-    p_high = stats.t.cdf((mean - margin) / se, df)  # H0: mean >= +margin
-    return float(max(p_low, p_high))
+    mean, sd, n = moments(np.asarray(diffs, float))
+    return float(tost_p(mean, sd, n, margin if margin == margin else -1.0))
 
 
-def difference_test(values, reference, confidence: float, margin: float, seeds=None) -> Test:
-    """Paired difference values − reference by replicate (reference None: the values themselves against zero); seeds
-    name the replicates of values, in order, to be kept with their contrasts."""
+def difference_test(values, reference, confidence: float, margin: float, seeds=None, null: float = 0.0) -> Test:
+    """Paired difference values − reference by replicate (reference None: the values themselves) against the null
+    (0, or the margin for a claim that an effect exceeds it); seeds name the replicates of values, in order, to be
+    kept with their contrasts. The tests are decision.t_p and decision.tost_p, which every verdict uses."""
     a = np.asarray(values, float)
     b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
     ok = np.isfinite(a) & np.isfinite(b)
@@ -143,8 +129,8 @@ def difference_test(values, reference, confidence: float, margin: float, seeds=N
     sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
     eq = estimate(d, 2 * confidence - 1)
     kept = tuple(int(s) for s in np.asarray(seeds)[ok]) if seeds is not None else ()
-    return Test(estimate(d, confidence), _ttest_p(d), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high),
-                kept, tuple(float(x) for x in d) if seeds is not None else ())
+    return Test(estimate(d, confidence), _ttest_p(d, null), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high),
+                kept, tuple(float(x) for x in d) if seeds is not None else (), null)
 
 
 def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, margin: float) -> Test:
@@ -163,7 +149,7 @@ def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, mar
     na, nb = a.size, b.size
     if min(na, nb) < 2 or not (np.any(a) and np.any(b)):
         ratio = float(np.mean(a**2) / np.mean(b**2)) if na and nb and np.any(b) else math.nan
-        return Test(Estimate(ratio, math.nan, math.nan, min(na, nb)), math.nan, math.nan, margin, "ratio")
+        return Test(Estimate(ratio, math.nan, math.nan, min(na, nb)), math.nan, math.nan, margin, "ratio", null=1.0)
     ratio = float(np.mean(a**2) / np.mean(b**2))
     f = stats.f(na, nb)
     tail = (1 - confidence) / 2
@@ -171,19 +157,14 @@ def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, mar
     p = float(min(1.0, 2 * min(f.cdf(ratio), f.sf(ratio))))
     p_eq = float(max(f.sf(ratio * margin), f.cdf(ratio / margin)))  # H0: ratio <= 1/margin, H0: ratio >= margin
     eq = (float(ratio / f.ppf(confidence)), float(ratio / f.ppf(1 - confidence)))
-    return Test(Estimate(ratio, float(low), float(high), min(na, nb)), p, p_eq, margin, "ratio", math.nan, eq)
+    return Test(Estimate(ratio, float(low), float(high), min(na, nb)), p, p_eq, margin, "ratio", math.nan, eq, null=1.0)
 
 
 def adjust(p_values: list[float], method: str) -> list[float]:
     """Adjust a family of p-values: 'holm' (family-wise) or 'bh' (false discovery rate); NaNs stay out of the family."""
-    from statsmodels.stats.multitest import multipletests
+    from reportgen.decision import adjust as adjust_array
 
-    p = np.asarray(p_values, float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method={"holm": "holm", "bh": "fdr_bh"}[method])[1]
-    return out.tolist()
+    return adjust_array(np.asarray(p_values, float), method).tolist()
 
 
 def replicates_to_detect(test: Test, alpha: float) -> int | None:
@@ -206,13 +187,14 @@ def replicates_to_detect(test: Test, alpha: float) -> int | None:
 
 
 def replicates_for_equivalence(test: Test, alpha: float) -> int | None:
-    """About how many replicates would show the effect inside the margin, if it is as large as observed."""
+    """About how many replicates would show, with POWER, that the effect lies inside the margin if its true value is
+    zero (planned at no effect, not at the observed one: an observed effect near the margin would ask for thousands)."""
     from scipy import stats
 
-    if test.kind == "ratio" or not (math.isfinite(test.sd) and test.sd > 0) or abs(test.effect.mean) >= test.margin:
+    if test.kind == "ratio" or not (math.isfinite(test.sd) and test.sd > 0 and test.margin > 0):
         return None
     z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - POWER) / 2)
-    return min(int(math.ceil((z * test.sd / (test.margin - abs(test.effect.mean))) ** 2)) + 1, MAX_REPLICATES)
+    return min(int(math.ceil((z * test.sd / test.margin) ** 2)) + 1, MAX_REPLICATES)
 
 
 def _ratio_replicates(ratio: float, alpha: float) -> int | None:

@@ -110,7 +110,8 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
     info = meta["data_info"]
     info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
     analysis = StudyAnalysis(
-        variants=names, reference=meta["reference"], seeds=meta["seeds"], design=Design(**meta["design"]),
+        variants=names, reference=meta["reference"], seeds=meta["seeds"],
+        design=Design(**{**meta["design"], "looks": tuple(meta["design"].get("looks", ()))}),
         runs=runs, main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
         **{t: tables[t] for t in TABLES if t != "runs"},
         histories=histories,
