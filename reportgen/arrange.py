@@ -23,6 +23,7 @@ from reportgen.claims import (
     Verdicts,
     available,
     formatters,
+    stability_text,
     tally_sentence,
 )
 from reportgen.config import PLANAR
@@ -85,7 +86,8 @@ def claim_row(c: ClaimResult) -> ClaimRow:
     """A claim as the report shows it."""
     p = c.primary
     return ClaimRow(c.key, c.text, c.definition.source, p.measure.how, p.verdict, p.sentence, effect_text(p),
-                    p.test.p_value, p.p_adjusted, p.test.effect.n, p.needed, c.note, [_finding_row(f) for f in c.secondary])
+                    p.test.p_value, p.p_adjusted, p.test.effect.n, p.needed, c.note, [_finding_row(f) for f in c.secondary],
+                    c.flip, c.borderline, stability_text(c))
 
 
 # ---- page one ---------------------------------------------------------------------------------------------------
@@ -150,11 +152,12 @@ def _headline(claims: list[ClaimResult]) -> str:
     """One sentence per claim: its verdict for each variant, with the effect, never more than the verdict says."""
     first = claims[0]
     if first.definition.subject in ("reference", "sweeps"):
-        return f"{first.text.rstrip('.')}: {first.verdict} ({effect_text(first.primary)}, {first.primary.test.effect.n} replicates)."
+        return (f"{first.text.rstrip('.')}: {first.verdict} ({effect_text(first.primary)}, {first.primary.test.effect.n} replicates"
+                f"{', borderline' if first.borderline else ''}).")
     statement = first.definition.statement.replace("{who} ", "").rstrip(".")
     parts = []
     for verdict in (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE):
-        named = [f"{c.variant} ({effect_text(c.primary)})" for c in claims if c.verdict == verdict]
+        named = [f"{c.variant} ({effect_text(c.primary)}{', borderline' if c.borderline else ''})" for c in claims if c.verdict == verdict]
         if named:
             parts.append(f"{verdict} for {', '.join(named)}")
     return f"“{statement[0].upper() + statement[1:]}”: {'; '.join(parts)}."
@@ -431,13 +434,53 @@ def _metric_infos():
 
 
 def verdicts_method(verdicts: Verdicts) -> str:
-    """How verdicts are reached, in words a non-statistician can follow."""
+    """How verdicts are reached, in words a non-statistician can follow (the rule decision.codes applies)."""
     prim, sec = verdicts.family_sizes()
-    return (f"A claim is supported (or contradicted) when its one primary measurement, chosen before looking, differs "
-            f"from the baseline in the claimed (or the opposite) direction after Holm's correction for the {prim} primary "
-            f"tests; it shows no meaningful effect when a {2 * verdicts.confidence - 1:.0%} interval lies inside the "
-            f"smallest effect of interest fixed in the study file, and is inconclusive otherwise. Other measurements of "
-            f"the same claims ({sec}) are corrected with Benjamini-Hochberg; sanity checks are shown, not counted.")
+    alpha = f"{1 - verdicts.confidence:g}"
+    looks = verdicts.looks
+    adaptive = (f" The number of replicates was adaptive: {looks[0]} first, then more while a verdict was borderline "
+                f"and more replicates could make it firm (looks at {', '.join(map(str, looks))}); stopping on the data "
+                f"would inflate false verdicts, so each test's p-value is the smallest over the looks of p divided by "
+                f"that look's share of alpha (Lan and DeMets' O'Brien-Fleming-type alpha spending, combined by a "
+                f"weighted Bonferroni bound that holds whatever the stopping rule) before Holm's correction."
+                if len(looks) > 1 else "")
+    return (f"A claim shows no meaningful effect when the equivalence test (two one-sided t-tests, TOST) against the "
+            f"smallest effect of interest fixed in the study file gives a Holm-adjusted p below {alpha}, even if the "
+            f"difference is detectable; otherwise it is supported (or contradicted) when its one primary measurement, "
+            f"chosen before looking, differs from the baseline (from the margin, for the claim that the baseline "
+            f"overfits) in the claimed (or the opposite) direction with a two-sided t-test whose Holm-adjusted p over "
+            f"the {prim} primary tests is below {alpha}; it is inconclusive otherwise. Other measurements of the same "
+            f"claims ({sec}) are judged the same way with Benjamini-Hochberg's correction; sanity checks are shown, not "
+            f"counted.{adaptive}")
+
+
+def stability_method(verdicts: Verdicts) -> str:
+    """How each verdict's flip probability is estimated, in words (stability.py)."""
+    if not any(math.isfinite(c.flip) for c in verdicts.claims):
+        return ""
+    from reportgen.stability import BORDERLINE, DRAWS
+
+    return (f"Each verdict comes with the probability that an independent rerun of the same design, with new replicate "
+            f"seeds, gives another verdict (training noise on another CPU moves a verdict as a new seed would). It is "
+            f"estimated from this build's own replicates: {DRAWS:,} reruns are simulated by drawing a plausible population "
+            f"as random Dirichlet weights over the replicates (Rubin's Bayesian bootstrap, 1981) and then as many "
+            f"replicates from it, every claim from the same replicates, and each simulated rerun is judged by the rule "
+            f"above; the flip probability is the share of reruns with another verdict (the reproducibility probability "
+            f"of Shao and Chow, 2002). An effect that sits on a threshold flips about half the time. A verdict whose flip "
+            f"probability is above {BORDERLINE:.0%} is marked borderline (◆) on page one, with about how many replicates "
+            f"would make it firm: the smallest number at which two independent builds of that size, drawn from the same "
+            f"plausible populations, agree on it with probability above {1 - BORDERLINE:.0%}.")
+
+
+def borderline_notes(verdicts: Verdicts) -> list[str]:
+    """One short item per borderline verdict for page one: where it is, its flip probability, what would firm it."""
+    titles = dict(MATRIX)
+    out = []
+    for c in verdicts.borderline():
+        where = f"{c.variant}, {titles[c.definition.key].lower()}" if c.definition.key in titles else c.key
+        firm = f"≈{c.firm_at:,} replicates would firm it" if c.firm_at else "it sits on a threshold (no firm verdict within 100,000)"
+        out.append(f"{where} ({c.verdict}): {c.flip:.0%}, {firm}")
+    return out
 
 
 def changes_section(changes) -> Section:
@@ -460,7 +503,8 @@ def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observati
         title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
         intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
         lead_figure=figs.get("boundaries", "page one"), verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
-        rules=verdicts_method(verdicts), diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged], sections=sections,
+        rules=verdicts_method(verdicts), stability=stability_method(verdicts), borderline=borderline_notes(verdicts),
+        diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged], sections=sections,
         appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
         claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
     )

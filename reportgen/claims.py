@@ -443,15 +443,6 @@ def contrast_matrix(claims: list[ClaimResult], seeds: list[int]) -> np.ndarray:
     return out
 
 
-def _as_judged(findings: list[Finding]) -> decision.Judged:
-    """A judged family's findings as the arrays decision.judge returns."""
-    col = lambda get: np.array([get(f) for f in findings], float)  # noqa: E731
-    return decision.Judged(col(lambda f: f.test.effect.mean), col(lambda f: f.test.sd), col(lambda f: f.test.effect.n),
-                           col(lambda f: f.test.p_value), col(lambda f: f.test.p_equivalence), col(lambda f: f.p_sequential),
-                           col(lambda f: f.p_equivalence_sequential), col(lambda f: f.p_adjusted),
-                           col(lambda f: f.p_equivalence_adjusted), np.array([decision.CODES.index(f.verdict) for f in findings]))
-
-
 def _with_stability(claims: list[ClaimResult], analysis: StudyAnalysis, alpha: float) -> list[ClaimResult]:
     """Each claim with its flip probability and, when borderline, about how many replicates would make it firm
     (stability.assess, through the same decision rule as the verdicts)."""
@@ -460,9 +451,9 @@ def _with_stability(claims: list[ClaimResult], analysis: StudyAnalysis, alpha: f
         return claims
     findings = [c.primary for c in judgeable]
     family = _family(findings, "holm", alpha, analysis.design.spending())
-    judged = _as_judged(findings)
-    flips, firm = stability.assess(family, contrast_matrix(judgeable, analysis.seeds), analysis.design.look_sizes(), judged)
-    by_key = {c.key: replace(c, flip=float(flip), firm_at=at) for c, flip, at in zip(judgeable, flips, firm, strict=True)}
+    codes = np.array([decision.CODES.index(f.verdict) for f in findings])
+    flips, firm = stability.assess(family, contrast_matrix(judgeable, analysis.seeds), analysis.design.look_sizes(), codes)
+    by_key = {c.key: replace(c, flip=float(flip), firm_at=int(at) or None) for c, flip, at in zip(judgeable, flips, firm, strict=True)}
     return [by_key.get(c.key, c) for c in claims]
 
 
@@ -594,7 +585,7 @@ def stability_text(c: ClaimResult) -> str:
     if not c.borderline:
         return text + "."
     firm = (f"about {c.firm_at:,} replicates would make it firm, if the effect stays as measured" if c.firm_at
-            else "the effect sits so close to a threshold that no affordable number of replicates makes it firm")
+            else f"the effect sits so close to a threshold that even {stability.FIRM_LIMIT:,} replicates would not make it firm")
     return f"{text}: borderline; {firm}."
 
 

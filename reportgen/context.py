@@ -85,6 +85,11 @@ class ClaimRow:
     needed: int | None = _help("For an inconclusive claim: about how many replicates would detect the effect seen.")
     note: str = _help("What was compared, when it needs saying (for example the strengths matched).")
     secondary: list[FindingRow] = _help("Other measurements of the same claim (Benjamini-Hochberg family).")
+    flip: float = _help("Probability that an independent rerun of the design gives another verdict (NaN: not estimated).",
+                        default=float("nan"))
+    borderline: bool = _help("Whether that probability is above 10%: the verdict is marked, not changed.", default=False)
+    stability: str = _help("The flip probability in words, and for a borderline verdict the replicates that would make it firm.",
+                           default="")
 
 
 @dataclass(frozen=True)
@@ -186,3 +191,6 @@ class ReportContext:
     appendix: list[Section] = _help("Full statistics, tables and reproducibility, after the body.")
     claims: list[ClaimRow] = _help("Every claim, in registry order (for summary.md).")
     results: Table = _help("The main results table (for summary.md).")
+    stability: str = _help("How each verdict's flip probability is estimated, and what 'borderline' means.", default="")
+    borderline: list[str] = _help("Page one's note on the borderline verdicts: claim, flip probability, replicates to make it firm.",
+                                  default_factory=list)

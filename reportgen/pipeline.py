@@ -166,12 +166,12 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
         known.update({r.run.key: (r, look.digests.get(r.run.key)) for r in look.results})
         claims = look.verdicts.claims
         budget = config.training.budget
-        flips, firm = [c.flip for c in claims], [c.firm_at for c in claims]
+        flips, firm = [c.flip for c in claims], [c.firm_at or 0 for c in claims]
         following = sequential.more_replicates(budget, n, flips, firm)
         if following is None:
             return look, trained
         if not quiet:
-            close = [claims[k].key for k in sequential.reachable(budget, flips, firm)]
+            close = [c.key for c, near in zip(claims, sequential.reachable(budget, flips, firm), strict=True) if near]
             console.print(f"[green]✓[/] {n} replicates judged: {len(look.verdicts.borderline())} verdicts borderline, "
                           f"{len(close)} of them could become firm within {budget.max} replicates ({', '.join(close[:3])}"
                           f"{', …' if len(close) > 3 else ''}): adding {following - n}", soft_wrap=True)

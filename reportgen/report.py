@@ -51,6 +51,13 @@ def fmt_pct(v: float, digits: int = 1) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
 
 
+def fmt_chance(v: float) -> str:
+    """Format a probability in whole percent, '<1%' below one percent (a flip probability from simulated reruns)."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    return "<1%" if v < 0.005 else f"{v:.0%}"
+
+
 def _cell_formatter(kind: str):
     signed = lambda v: "–" if not math.isfinite(v) else ("+" if v > 0 else "") + fmt_num(v)  # noqa: E731
     return {"pct": fmt_pct, "int": lambda v: f"{v:.0f}" if math.isfinite(v) else "–",
@@ -94,7 +101,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(anchor=anchor, p=fmt_p, setting=fmt_setting, num=fmt_num, pct=fmt_pct, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
+    env.filters.update(anchor=anchor, p=fmt_p, setting=fmt_setting, num=fmt_num, pct=fmt_pct, pct0=fmt_chance, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
     return env
 
 

@@ -29,18 +29,18 @@ def first_look(config: StudyConfig) -> int:
     return config.training.looks[0]
 
 
-def reachable(budget: SeedBudget | None, flips, firm_at) -> list[int]:
-    """Indices of the borderline verdicts that more replicates could make firm within the budget."""
+def reachable(budget: SeedBudget | None, flips, firm_at) -> np.ndarray:
+    """Which verdicts [..., claims] are borderline and could become firm within the budget (firm_at: 0 when not)."""
+    flips, firm_at = np.asarray(flips, float), np.asarray(firm_at, int)
     if budget is None:
-        return []
-    return [k for k, (flip, at) in enumerate(zip(flips, firm_at, strict=True))
-            if flip > BORDERLINE and at is not None and at <= budget.max]
+        return np.zeros(flips.shape, bool)
+    return (flips > BORDERLINE) & (firm_at > 0) & (firm_at <= budget.max)
 
 
 def more_replicates(budget: SeedBudget | None, n: int, flips, firm_at) -> int | None:
     """Replicates at the next look, or None to stop: stop at the maximum, or when no borderline verdict could become
     firm within it (an effect that sits on a threshold needs far more replicates than the budget: more would not help)."""
-    if budget is None or n >= budget.max or not reachable(budget, flips, firm_at):
+    if budget is None or n >= budget.max or not reachable(budget, flips, firm_at).any():
         return None
     return min(n + budget.step, budget.max)
 

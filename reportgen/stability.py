@@ -28,34 +28,36 @@ FIRM_LIMIT = 100_000  # replicates beyond which "would make it firm" is reported
 
 def rerun_codes(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], draws: int = DRAWS,
                 seed: int = SEED) -> np.ndarray:
-    """Verdict codes [draws, claims] of simulated reruns of a build whose contrasts are values [claims, replicates]
-    (NaN where a replicate has none), judged at the same looks (replicates at each)."""
+    """Verdict codes [..., draws, claims] of simulated reruns of builds whose contrasts are values [..., claims,
+    replicates] (NaN where a replicate has none; leading dimensions: independent builds), judged at the same looks."""
     rng = np.random.default_rng(seed)
     n = values.shape[-1]
     weights = rng.dirichlet(np.ones(n), size=draws)  # a plausible population per rerun
     cumulative = np.cumsum(weights, axis=1)
     picks = np.minimum((cumulative[:, None, :] < rng.random((draws, n, 1))).sum(axis=2), n - 1)  # n replicates from it
-    rerun = np.moveaxis(values[:, picks], 0, 1)  # [draws, claims, n]
-    return decision.judge(family, [rerun[..., :k] for k in looks]).codes
+    rerun = np.moveaxis(values[..., picks], -3, -2)  # [..., draws, claims, n]
+    return decision.judge(family, [rerun[..., :k] for k in looks], decision.tabled_student_cdf).codes
 
 
 def flip_probabilities(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], observed: np.ndarray,
                        draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
-    """Per claim, the share of simulated reruns whose verdict differs from the observed one (observed: codes)."""
-    if values.shape[0] == 0:
-        return np.zeros(0)
-    return (rerun_codes(family, values, looks, draws, seed) != np.asarray(observed)[None, :]).mean(axis=0)
+    """Per claim [..., claims], the share of simulated reruns whose verdict differs from the observed codes."""
+    if values.shape[-2] == 0:
+        return np.zeros(values.shape[:-1])
+    return (rerun_codes(family, values, looks, draws, seed) != np.asarray(observed)[..., None, :]).mean(axis=-2)
 
 
 def _population(values: np.ndarray, draws: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Plausible populations [draws, claims]: the mean and standard deviation of each claim's contrast under Dirichlet
-    weights over the build's replicates (shared by every claim; a replicate a claim has no value for weighs nothing)."""
-    finite = np.isfinite(values)
-    x = np.where(finite, values, 0.0)
-    w = rng.dirichlet(np.ones(values.shape[1]), size=draws)[:, None, :] * finite  # [draws, claims, n]
-    w = w / np.maximum(w.sum(axis=2, keepdims=True), 1e-300)
-    mu = (w * x).sum(axis=2)
-    sd = np.sqrt((w * (x - mu[..., None]) ** 2).sum(axis=2) * finite.sum(axis=1) / np.maximum(finite.sum(axis=1) - 1, 1))
+    """Plausible populations [..., draws, claims]: the mean and standard deviation of each claim's contrast under
+    Dirichlet weights over the build's replicates (shared by every claim; a replicate a claim has no value for
+    weighs nothing)."""
+    finite = np.isfinite(values)[..., None, :, :]
+    x = np.where(finite, values[..., None, :, :], 0.0)
+    w = rng.dirichlet(np.ones(values.shape[-1]), size=draws)[:, None, :] * finite  # [..., draws, claims, n]
+    w = w / np.maximum(w.sum(axis=-1, keepdims=True), 1e-300)
+    mu = (w * x).sum(axis=-1)
+    count = finite.sum(axis=-1)
+    sd = np.sqrt((w * (x - mu[..., None]) ** 2).sum(axis=-1) * count / np.maximum(count - 1, 1))
     return mu, sd
 
 
@@ -66,36 +68,34 @@ def _build_codes(family: decision.Family, mu, sd, n: int, rng) -> np.ndarray:
     s = sd * np.sqrt(rng.chisquare(n - 1, mu.shape) / (n - 1))
     count = np.full(mu.shape, n)
     fixed = decision.Family(family.nulls, family.margins, family.directions, family.method, family.alpha)
-    cdf = decision.normal_cdf if n > 100 else decision.student_cdf
+    cdf = decision.normal_cdf if n > 100 else decision.tabled_student_cdf
     return decision.judge_p(fixed, [decision.t_p(mean, s, count, family.nulls, cdf)],
                             [decision.tost_p(mean, s, count, family.margins, cdf)], mean, s, count).codes
 
 
-def replicates_to_firm(family: decision.Family, values: np.ndarray, which: list[int], draws: int = DRAWS,
-                       seed: int = SEED, limit: int = FIRM_LIMIT) -> dict[int, int | None]:
-    """For the claims `which` (indices into values' rows): about how many replicates would make the verdict firm, the
+def replicates_to_firm(family: decision.Family, values: np.ndarray, which: np.ndarray, draws: int = DRAWS,
+                       seed: int = SEED, limit: int = FIRM_LIMIT) -> np.ndarray:
+    """For the claims marked in `which` [..., claims]: about how many replicates would make the verdict firm, the
     smallest n on a grid 10% apart at which two independent builds of n replicates from the populations the build's
-    replicates suggest agree on it with probability above 1 − BORDERLINE (all claims at n, one look); None when not
-    within `limit` (an effect that sits on a threshold is never firm)."""
-    out: dict[int, int | None] = dict.fromkeys(which)
-    if not which:
+    replicates suggest agree on it with probability above 1 − BORDERLINE (all claims at n, one look); 0 where not
+    within `limit` (an effect that sits on a threshold is never firm) or not asked."""
+    out = np.zeros(np.shape(which), int)
+    if not np.any(which):
         return out
     rng = np.random.default_rng(seed)
     mu, sd = _population(values, draws, rng)
-    n = values.shape[1] + 1
-    while n <= limit and any(out[k] is None for k in which):
-        flips = (_build_codes(family, mu, sd, n, rng) != _build_codes(family, mu, sd, n, rng)).mean(axis=0)
-        for k in which:
-            if out[k] is None and flips[k] < BORDERLINE:
-                out[k] = n
+    n = values.shape[-1] + 1
+    while n <= limit and np.any(which & (out == 0)):
+        flips = (_build_codes(family, mu, sd, n, rng) != _build_codes(family, mu, sd, n, rng)).mean(axis=-2)
+        out = np.where(which & (out == 0) & (flips < BORDERLINE), n, out)
         n = max(n + 1, math.ceil(n * 1.1))
     return out
 
 
-def assess(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], judged: decision.Judged,
-           draws: int = DRAWS, seed: int = SEED) -> tuple[np.ndarray, list[int | None]]:
-    """Each claim's flip probability and, for a borderline one, about how many replicates would make it firm: what
-    a report shows next to a verdict and what an adaptive design's stopping rule reads (sequential.more_replicates)."""
-    flips = flip_probabilities(family, values, looks, judged.codes, draws, seed)
-    firm = replicates_to_firm(family, values, [k for k in range(len(flips)) if flips[k] > BORDERLINE], draws, seed)
-    return flips, [firm.get(k) for k in range(len(flips))]
+def assess(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], codes: np.ndarray,
+           draws: int = DRAWS, seed: int = SEED, limit: int = FIRM_LIMIT) -> tuple[np.ndarray, np.ndarray]:
+    """Each claim's flip probability and, for a borderline one, about how many replicates would make it firm (0: not
+    within `limit`): what a report shows next to a verdict and what an adaptive design's stopping rule reads
+    (sequential.more_replicates). codes: the verdicts observed; arrays may carry leading dimensions (builds)."""
+    flips = flip_probabilities(family, values, looks, codes, draws, seed)
+    return flips, replicates_to_firm(family, values, flips > BORDERLINE, draws, seed, limit)

@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reportgen.claims import CONTRADICTED, INCONCLUSIVE, NO_EFFECT, SUPPORTED, evaluate_claims, observations, ranking
@@ -67,13 +68,103 @@ def test_claims_follow_what_a_variant_does_not_its_name():
     assert "stable_loss:es" not in got and "less_overfitting:es" in got and "init_dependence:l1+dropout" not in got
 
 
-def test_batchnorm_claim_compares_initialization_variances_from_twins():
+def test_batchnorm_claim_compares_twin_disagreement_and_one_outlier_cannot_decide_it():
     config = _config([{"name": "baseline"}, {"name": "bn", "batchnorm": True}])
-    twins = {"baseline": _noise(0, 0.02), "bn": _noise(1, 0.005)}  # bn's init differences 4x smaller: variance 1/16
+    twins = {"baseline": 0.04 + _noise(0, 0.005), "bn": 0.01 + _noise(1, 0.005)}  # disagreement share: bn's 3 pp lower
     claim = _claims(evaluate_claims(hand_made({}, config, twins), config))["init_dependence:bn"]
-    assert claim.verdict == SUPPORTED and claim.primary.test.kind == "ratio"
-    assert claim.primary.test.effect.mean == pytest.approx(np.mean(twins["bn"] ** 2) / np.mean(twins["baseline"] ** 2))
-    assert "a variance ratio of ×0." in claim.primary.sentence and "F test" in claim.primary.sentence
+    assert claim.verdict == SUPPORTED and claim.primary.measure.statistic == "disagreement"
+    assert claim.primary.test.effect.mean == pytest.approx(np.mean(np.abs(twins["bn"]) - np.abs(twins["baseline"])))
+    assert "Share of test points on which two initializations on the same data disagree" in claim.primary.sentence
+    ratio = claim.secondary[0]
+    assert ratio.test.kind == "ratio" and "F test" in ratio.sentence and "a variance ratio of ×" in ratio.sentence
+    # one replicate whose twins differ wildly: the variance ratio follows it, the primary does not
+    same = 0.02 + _noise(2, 0.004)
+    outlier = same.copy()
+    outlier[3] = 0.30
+    claim = _claims(evaluate_claims(hand_made({}, config, {"baseline": same, "bn": outlier}), config))["init_dependence:bn"]
+    assert claim.verdict == INCONCLUSIVE and claim.secondary[0].verdict == CONTRADICTED
+
+
+def test_a_detectable_difference_inside_the_margin_is_no_meaningful_effect():
+    """Significant but smaller than the smallest effect of interest: not 'contradicted', and the sentence says why."""
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
+    a = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+                   "l1": {"test_accuracy": 0.897 + _noise(0, 0.01) + _noise(1, 0.0003)}}, config)  # 0.3 pp lower, tight
+    claim = _claims(evaluate_claims(a, config))["better_generalization:l1"].primary
+    assert claim.p_adjusted < 0.05 and claim.verdict == NO_EFFECT
+    assert "detectable" in claim.sentence and "equivalence test (TOST) against ±1.0 pp gives p" in claim.sentence
+
+
+def test_the_baseline_overfits_only_beyond_the_margin():
+    """Every fitted network has some gap: the claim is tested against the smallest effect of interest (1 pp)."""
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
+    verdict = lambda gap: _claims(evaluate_claims(hand_made({"baseline": {"gap": gap}}, config), config))["overfits:baseline"]  # noqa: E731
+    small, large, ample = verdict(0.004 + _noise(0, 0.001)), verdict(0.05 + _noise(0, 0.01)), verdict(0.013 + _noise(0, 0.01))
+    assert small.primary.test.p_value < 0.05 and small.verdict == NO_EFFECT  # far from zero, but inside the margin
+    assert large.verdict == SUPPORTED and "against 1.0%" in large.primary.sentence
+    assert ample.verdict == INCONCLUSIVE  # above the margin on average, but not clearly
+
+
+def test_sweep_choice_takes_the_strongest_within_one_standard_error():
+    from reportgen.analysis import choose_strength
+
+    rng = np.random.default_rng(5)
+    base = 0.3 + rng.normal(0, 0.05, 20)  # replicate-to-replicate spread shared by every strength (paired)
+    wiggle = rng.normal(0, 0.01, 20)
+    wiggle = (wiggle - wiggle.mean()) / wiggle.std(ddof=1) * 0.01  # the paired differences' sd: 0.01, SE 0.0022
+    tie = pd.DataFrame({1e-3: base, 3e-3: base + 0.002 + wiggle, 1e-2: base + 0.1})
+    choice = choose_strength("l1", tie)
+    assert choice.strength == 3e-3 and choice.lowest == 1e-3 and choice.tied == (1e-3, 3e-3)
+    clear = pd.DataFrame({1e-3: base, 3e-3: base + 0.003 + wiggle, 1e-2: base + 0.1})  # 0.003 > one SE: not a tie
+    assert choose_strength("l1", clear).strength == 1e-3 and choose_strength("l1", clear).tied == (1e-3,)
+
+
+def _sweep_config():
+    variants = [{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "l2a", "l2": 0.001}, {"name": "l2b", "l2": 0.01}]
+    return tiny_config(variants=variants, analysis={"sparsity_thresholds": THRESHOLDS},
+                       sweeps={"l1": [0.001], "l2": [0.001, 0.01], "dropout": []})
+
+
+def test_l1_and_l2_are_matched_where_l2_reaches_l1s_validation_loss():
+    config = _sweep_config()
+    a = hand_made({"l1": {"val_loss": 0.30 + _noise(0, 0.001), "prunable": 0.5 + _noise(1, 0.01)},
+                   "l2a": {"val_loss": 0.20 + _noise(0, 0.001), "prunable": 0.1 + _noise(2, 0.01)},
+                   "l2b": {"val_loss": 0.40 + _noise(0, 0.001), "prunable": 0.3 + _noise(3, 0.01)}}, config)
+    claim = _claims(evaluate_claims(a, config))["l1_sparser_than_l2"]
+    low, high = claim.matched
+    assert low == 0.001 and high == pytest.approx(10**-2.5, rel=0.02)  # halfway between 0.001 and 0.01 on a log scale
+    assert claim.primary.reference_value == pytest.approx(0.2, abs=0.01)  # the two L2 points' prunable shares, interpolated
+    assert "L2 0.00316" in claim.primary.sentence and "interpolated between its sweep points 0.001 and 0.01" in claim.note
+    far = hand_made({"l1": {"val_loss": 0.30 + _noise(0, 0.001)}, "l2a": {"val_loss": 0.50 + _noise(0, 0.001)},
+                     "l2b": {"val_loss": 0.60 + _noise(0, 0.001)}}, config)
+    v = evaluate_claims(far, config)
+    assert "l1_sparser_than_l2" not in _claims(v) and "more than the margin" in v.refused
+    assert any("not compared for sparsity" in o for o in observations(far, v))
+
+
+def test_flip_probability_is_near_zero_for_a_clear_effect_and_near_half_on_the_threshold():
+    from scipy import stats
+
+    from reportgen import decision, stability
+
+    family = decision.Family(np.zeros(1), np.full(1, 0.01), np.ones(1), "holm", 0.05)
+    z = (_noise(0, 1.0) - _noise(0, 1.0).mean()) / _noise(0, 1.0).std(ddof=1)  # mean 0, sd 1 exactly
+    edge = z + stats.t.ppf(0.975, z.size - 1) / np.sqrt(z.size)  # its t-test p is exactly 0.05
+    for values, low, high in ((z + 3.0, 0.0, 0.01), (edge, 0.35, 0.65)):
+        codes = decision.judge(family, [values[None, :]]).codes
+        flip = stability.flip_probabilities(family, values[None, :], (z.size,), codes)[0]
+        assert low <= flip <= high
+    firm = [stability.replicates_to_firm(family, (z + effect)[None, :], np.array([True]))[0] for effect in (0.7, 0.5, 0.35)]
+    assert z.size < firm[0] < firm[1] < firm[2] < 300  # the nearer an effect sits to the threshold, the more it takes
+    assert stability.replicates_to_firm(family, (z + 0.35)[None, :], np.array([True]), limit=firm[2] - 1)[0] == 0
+
+
+def test_every_claim_carries_its_flip_probability():
+    config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
+    v = evaluate_claims(hand_made({"l1": {"gap": 0.0 + _noise(0, 0.01)}}, config), config)
+    assert all(0 <= c.flip <= 1 for c in v.claims)
+    assert {c.key for c in v.borderline()} == {c.key for c in v.claims if c.flip > 0.10}
+    assert all(c.firm_at is None or c.firm_at > 12 for c in v.claims)
 
 
 def test_rankings_tie_within_uncertainty():

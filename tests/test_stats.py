@@ -87,8 +87,10 @@ def test_replicates_to_detect_matches_the_power_formula():
     n = replicates_to_detect(t, 0.05)
     z = (sps.norm.ppf(0.975) + sps.norm.ppf(0.8)) * t.sd / t.effect.mean
     assert z**2 <= n <= z**2 + 4  # the t-based answer needs a few more than the normal approximation
-    assert replicates_for_equivalence(difference_test(d * 0.1, None, 0.95, 0.2), 0.05) >= 2
-    assert replicates_for_equivalence(t, 0.05) is None  # the effect seen is already larger than the margin
+    # equivalence is planned at a true effect of zero, whatever effect was seen: n = ((z(1-a) + z(0.9)) sd / margin)^2 + 1
+    small, large = difference_test(d * 0.1, None, 0.95, 0.2), difference_test(d * 0.1 + 0.15, None, 0.95, 0.2)
+    expected = math.ceil(((sps.norm.ppf(0.95) + sps.norm.ppf(0.9)) * small.sd / 0.2) ** 2) + 1
+    assert replicates_for_equivalence(small, 0.05) == replicates_for_equivalence(large, 0.05) == expected
 
 
 def test_replicates_needed_is_quiet_when_the_solver_gives_up(recwarn):
@@ -130,3 +132,31 @@ def test_column_intervals_are_scipy_stats_t_intervals_bit_for_bit():
             assert mean[j] == pytest.approx(v.mean(), rel=1e-15)
             assert (low[j], high[j]) == pytest.approx((mean[j] - half, mean[j] + half), rel=1e-13)
             assert sps.t.ppf((1 + confidence) / 2, v.size - 1) == stdtrit(v.size - 1, (1 + confidence) / 2)
+
+
+def test_one_vectorised_rule_gives_scipy_and_statsmodels_numbers():
+    """decision.py decides every verdict (and every simulated one): its t-test, TOST and Holm/BH agree with scipy's
+    and statsmodels' on random families, NaNs left out."""
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.weightstats import ttost_paired
+
+    from reportgen import decision
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.1, 1.0, (300, 12))
+    mean, sd, n = decision.moments(x)
+    assert decision.t_p(mean, sd, n, 0.0) == pytest.approx(sps.ttest_1samp(x, 0.0, axis=1).pvalue, rel=1e-9)
+    assert decision.t_p(mean, sd, n, 0.3) == pytest.approx(sps.ttest_1samp(x, 0.3, axis=1).pvalue, rel=1e-9)
+    tost = decision.tost_p(mean, sd, n, 0.5)
+    assert tost[:20] == pytest.approx([ttost_paired(row, np.zeros_like(row), -0.5, 0.5)[0] for row in x[:20]], rel=1e-9)
+    for _ in range(200):
+        p = rng.uniform(0, 1, rng.integers(1, 25)) ** 3
+        p[rng.uniform(size=p.size) < 0.15] = np.nan
+        ok = np.isfinite(p)
+        for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh")):
+            got = decision.adjust(p, ours)
+            if ok.any():
+                assert got[ok] == pytest.approx(multipletests(p[ok], method=theirs)[1], abs=1e-15)
+            assert np.isnan(got[~ok]).all()
+    table = decision.tabled_student_cdf(19, np.linspace(-8, 8, 2001))
+    assert table == pytest.approx(sps.t.cdf(np.linspace(-8, 8, 2001), 19), rel=1e-4)

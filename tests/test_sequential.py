@@ -1,0 +1,89 @@
+"""An adaptive number of replicates keeps its error rates: simulated studies through the real stopping rule.
+
+Stopping when verdicts look firm inflates false verdicts unless the tests are made for it (STATISTICS.md, rule 12).
+Each simulated study draws per-replicate contrasts for ten claims from a cheap stand-in for training (normal noise
+around a known true effect), and goes through what a build does at every look: decision.judge with the design's
+alpha spending, stability.assess (flip probabilities and replicates to firm) and sequential.more_replicates.
+"""
+
+import numpy as np
+import pytest
+
+from reportgen import decision, sequential, stability
+from reportgen.config import SeedBudget
+
+STUDIES = 1000
+CLAIMS = 10
+MARGIN = 0.6  # in units of the contrasts' standard deviation: equivalence is within reach of 20 to 40 replicates
+BUDGET = SeedBudget(min=20, max=40, step=10)
+DRAWS = 60  # simulated reruns per look: fewer than a build's, which changes the flip estimates' precision, not the
+#             error rate (the p-value combined over the looks is valid whatever the stopping rule)
+
+
+def _final_codes(effect: float, spend: bool, seed: int, budget: SeedBudget = BUDGET) -> np.ndarray:
+    """Verdict codes [studies, claims] at the look where each simulated study stopped."""
+    rng = np.random.default_rng(seed)
+    values = effect + rng.standard_normal((STUDIES, CLAIMS, budget.max))
+    planned, final = budget.looks(), np.full((STUDIES, CLAIMS), -1)
+    n, going = budget.min, np.arange(STUDIES)
+    while going.size:
+        looks = tuple(k for k in planned if k <= n)
+        weights = decision.spending_weights(looks, budget.max) if spend else (1.0,) * len(looks)  # naive: full alpha
+        family = decision.Family(np.zeros(CLAIMS), np.full(CLAIMS, MARGIN), np.ones(CLAIMS), "holm", 0.05, weights)
+        codes = decision.judge(family, [values[going, :, :k] for k in looks]).codes
+        flips, firm = stability.assess(family, values[going, :, :n], looks, codes, draws=DRAWS, limit=budget.max)
+        nxt = [sequential.more_replicates(budget, n, flips[i], firm[i]) for i in range(going.size)]
+        stop = np.array([k is None for k in nxt])
+        final[going[stop]] = codes[stop]
+        going = going[~stop]
+        n = min(n + budget.step, budget.max)
+    return final
+
+
+def test_null_effects_keep_the_family_wise_error_at_five_percent():
+    """No claim has an effect: a supported or contradicted verdict anywhere in a study is a family-wise error."""
+    false = [decision.SUPPORTED, decision.CONTRADICTED]
+    errors = np.isin(_final_codes(0.0, spend=True, seed=1), false).any(axis=1)
+    assert errors.mean() <= 0.05, f"family-wise error {errors.mean():.3f} over {STUDIES} studies"
+
+
+def test_the_combined_p_value_holds_whatever_the_stopping_rule():
+    """Under no effect, the p-value combined over the looks is below 0.05 at most 5% of the time even for the worst
+    stopping rule (look at every planned look and keep the smallest); the smallest raw p over the looks, which
+    'adding replicates until it looks firm' amounts to, is not."""
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((20_000, 1, BUDGET.max))
+    looks = BUDGET.looks()
+    per_look = []
+    for k in looks:
+        mean, sd, n = decision.moments(values[..., :k])
+        per_look.append(decision.t_p(mean, sd, n, 0.0)[:, 0])
+    combined = decision.combine_looks(per_look, decision.spending_weights(looks, BUDGET.max))
+    smallest = np.min(per_look, axis=0)
+    tolerance = 2 * np.sqrt(0.05 * 0.95 / len(combined))
+    assert (combined < 0.05).mean() <= 0.05 + tolerance
+    assert (smallest < 0.05).mean() > 0.05 + 2 * tolerance  # about 0.09: optional stopping without a rule inflates
+
+
+def test_an_effect_on_the_margin_is_rarely_called_no_meaningful_effect():
+    """Every claim's true effect sits on the margin: 'no meaningful effect' anywhere is a family-wise error."""
+    codes = _final_codes(MARGIN, spend=True, seed=2)
+    assert (codes == decision.NO_EFFECT).any(axis=1).mean() <= 0.05
+
+
+def test_the_design_spends_alpha_over_its_looks():
+    weights = decision.spending_weights(BUDGET.looks(), BUDGET.max)
+    assert BUDGET.looks() == (20, 30, 40) and sum(weights) == pytest.approx(1.0)
+    assert weights[0] < weights[1] < weights[2]  # O'Brien-Fleming-type: little at the first look
+    assert decision.spending_weights((20,), 20) == pytest.approx((1.0,))
+    p = [np.array([0.001, 0.5]), np.array([0.2, 0.04])]  # each claim's p at two looks
+    combined = decision.combine_looks(p, (0.25, 0.75))
+    assert combined == pytest.approx([0.004, 0.04 / 0.75])
+
+
+def test_the_stopping_rule_adds_rounds_only_where_they_could_decide():
+    assert sequential.more_replicates(BUDGET, 20, [0.3, 0.0], [35, 0]) == 30  # borderline, firm within 40
+    assert sequential.more_replicates(BUDGET, 20, [0.3, 0.0], [400, 0]) is None  # firm only far beyond the budget
+    assert sequential.more_replicates(BUDGET, 20, [0.3, 0.0], [0, 0]) is None  # sits on a threshold
+    assert sequential.more_replicates(BUDGET, 40, [0.3], [35]) is None  # at the maximum
+    assert sequential.more_replicates(None, 20, [0.3], [25]) is None  # a fixed design
