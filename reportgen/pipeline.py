@@ -467,9 +467,10 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
     """Everything a build measured, JSON-ready: the study, the replicate design, every run (run_lines' texts), summaries,
     claims, predictions."""
     from reportgen import __version__
+    from reportgen.analysis import matched_l1_l2
     from reportgen.datasets import test_draw_seed
 
-    binary = measured.data.n_classes == 2
+    binary, matched = measured.data.n_classes == 2, matched_l1_l2(measured)
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
               "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
@@ -489,7 +490,8 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
         "summary": measured.summary.to_dict(orient="records"),
         "sweeps": measured.sweeps.to_dict(orient="records"),
         **({"data_sweeps": measured.data_sweeps.to_dict(orient="records")} if len(measured.data_sweeps) else {}),
-        "claims": [claim_json(c) for c in verdicts.claims],
+        "sweep_choices": sweep_choices_json(measured),
+        "claims": [claim_json(c, matched) for c in verdicts.claims],
         "checks": [finding_json(f) for f in verdicts.checks],
         "observations": notes,
         "runs": runs,
@@ -510,10 +512,20 @@ def finding_json(f) -> dict:
             "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)}}
 
 
-def claim_json(c) -> dict:
-    """A claim with its primary and secondary findings as JSON-ready values."""
+def sweep_choices_json(measured) -> dict:
+    """Each sweep's strength chosen on validation data, as fields (a comparison of builds reads them, not the sentences)."""
+    from reportgen.analysis import sweep_choices
+
+    return {kind: {"strength": c.strength, "val_loss": c.val_loss, "n_strengths": c.n_strengths}
+            for kind, c in sweep_choices(measured).items()}
+
+
+def claim_json(c, matched=None) -> dict:
+    """A claim with its primary and secondary findings as JSON-ready values; matched: matched_l1_l2's pair, recorded
+    as the strengths of a claim measured at matched strengths."""
+    at = {"matched": {m.kind: m.strength for m in matched}} if matched and c.primary.measure.statistic == "matched" else {}
     return {"key": c.key, "claim": c.text, "source": c.definition.source, "variant": c.variant, "reference": c.reference,
-            "verdict": c.verdict, "note": c.note, "primary": finding_json(c.primary),
+            "verdict": c.verdict, "note": c.note, **at, "primary": finding_json(c.primary),
             "secondary": [finding_json(f) for f in c.secondary]}
 
 
