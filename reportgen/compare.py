@@ -1,14 +1,19 @@
-"""Compare two builds' results.json: verdicts that changed, metrics beyond noise, claims and variants added or removed.
+"""Compare two builds' results.json: verdicts and effects that changed beyond noise, metrics beyond noise, choices made
+on validation data, claims and variants added or removed.
 
 Pure: json, numpy and scipy, no TensorFlow and no training, so `reportgen compare` and the CI gates take a second.
-Two builds of different studies (other data, network, training or variant settings) are not compared number by
-number: the comparison says which settings differ, and keeps only what still matches.
+Training noise moves effects between builds (STATISTICS.md, rule 11), so a verdict label that changed is not by itself
+a change: each claim's per-replicate primary contrasts are compared between the builds (paired t-test where the builds
+share replicate seeds and data design, Welch's otherwise), Holm-adjusted over the claims compared, and a changed label
+whose effect stayed within noise is a borderline change, not a failure. Two builds of different data, network or
+training settings are not compared number by number: the comparison says which settings differ.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from reportgen.errors import ConfigError
-from reportgen.stats import estimate
+from reportgen.stats import adjust
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Claim:
     metric: str
     effect: float | None
     effect_kind: str  # 'difference' or 'ratio'
+    contrasts: dict[int, float] | None = None  # replicate seed -> primary contrast; None: results.json predates them
+    matched: dict[str, float] | None = None  # strengths a claim compares at (l1_sparser_than_l2: {'l1': .., 'l2': ..})
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Build:
     values: dict[tuple[str, str], dict[int, float]]  # (variant, metric) -> replicate seed -> value
     design: dict[str, Any]  # the DESIGN_KEYS of the design block
     confidence: float
+    choices: dict[str, float] | None = None  # sweep kind -> strength chosen on validation data; None: not recorded
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,23 @@ class SettingChange:
 
 
 @dataclass(frozen=True)
-class VerdictChange:
-    """A claim whose verdict changed, with its primary effect in both builds."""
+class Interval:
+    """A difference new − old with its confidence interval and its two-sided p of no difference (NaN: none)."""
+
+    difference: float
+    low: float
+    high: float
+    n: int  # pairs (paired) or the smaller of the two samples (unpaired)
+    p: float = math.nan
+
+
+@dataclass(frozen=True)
+class ClaimComparison:
+    """A claim present in both builds: its verdicts, its primary effect in each, and whether the effect moved.
+
+    status: 'same'; 'moved' (same verdict, effect beyond noise); 'changed' (another verdict, effect beyond noise);
+    'untold' (another verdict, effects not comparable: see untested); 'borderline' (another verdict, effect within
+    noise); 'choice' (its matched strengths changed, so it measures at other strengths: reported with the choices)."""
 
     key: str
     claim: str
@@ -95,21 +118,33 @@ class VerdictChange:
     old_effect: float | None
     new_effect: float | None
     effect_kind: str
+    shift: Interval | None  # new − old of the mean per-replicate contrast; None: not compared (see untested)
+    p_adjusted: float  # Holm over the claims compared (NaN: not compared)
+    beyond_noise: bool
+    untested: str  # why the effects were not compared ('' when they were)
+    old_matched: dict[str, float] | None = None
+    new_matched: dict[str, float] | None = None
+
+    @property
+    def status(self) -> str:
+        """What the comparison says about this claim (see the class)."""
+        if self.old_matched and self.new_matched and self.old_matched != self.new_matched:
+            return "choice"
+        if self.old == self.new:
+            return "moved" if self.beyond_noise else "same"
+        if self.untested:
+            return "untold"
+        return "changed" if self.beyond_noise else "borderline"
 
 
 @dataclass(frozen=True)
-class Interval:
-    """A difference new − old with its confidence interval (NaN ends: no interval)."""
+class ChoiceChange:
+    """A strength chosen on validation data that differs between the builds: a sweep's choice (name: its kind) or a
+    claim's matched strengths (name: the claim key)."""
 
-    difference: float
-    low: float
-    high: float
-    n: int  # pairs (paired) or the smaller of the two samples (unpaired)
-
-    @property
-    def beyond_noise(self) -> bool:
-        """Whether the interval excludes zero."""
-        return math.isfinite(self.low) and math.isfinite(self.high) and (self.low > 0 or self.high < 0)
+    name: str
+    old: dict[str, float]
+    new: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -125,24 +160,27 @@ class MetricChange:
     interval: Interval
     paired: bool
     worse: bool
+    p_adjusted: float  # Holm over the metric comparisons made
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What was compared, for the 'no meaningful change' line."""
+    """What was compared and how, for the method sentence and the 'no meaningful change' line."""
 
-    claims: int
+    claims: int  # claims in both builds
     variants: tuple[str, ...]
     metrics: tuple[str, ...]
     paired: bool
-    replicates: int
+    replicates: int  # replicate seeds both builds share (paired)
     confidence: float
-    comparisons: int = 1  # metric comparisons made: intervals are Bonferroni-widened over them
+    comparisons: int = 0  # metric comparisons made (variant × metric): the Holm family of the metrics
+    claims_compared: int = 0  # claims whose effects were compared: the Holm family of the claims
+    not_compared: str = ""  # why no claim's effects could be compared, when none could
 
     @property
-    def level(self) -> float:
-        """The confidence of each metric interval: the study's, spread over every comparison made (Bonferroni)."""
-        return 1 - (1 - self.confidence) / max(self.comparisons, 1)
+    def alpha(self) -> float:
+        """The level an adjusted p must fall below to count as beyond noise."""
+        return 1 - self.confidence
 
 
 @dataclass(frozen=True)
@@ -153,7 +191,8 @@ class Changes:
     new_name: str
     study: tuple[SettingChange, ...]  # data, network, training or variant settings: different studies when any
     other_settings: tuple[SettingChange, ...]  # seeds, engine, sweeps, analysis: same study, other draw or judging
-    verdicts: tuple[VerdictChange, ...]
+    claims: tuple[ClaimComparison, ...]  # every claim of both builds whose verdicts are compared
+    choices: tuple[ChoiceChange, ...]  # strengths chosen on validation data that changed
     claims_added: tuple[str, ...]
     claims_removed: tuple[str, ...]
     variants_added: tuple[str, ...]
@@ -166,11 +205,25 @@ class Changes:
         """Whether both builds are of the same study (their numbers measure the same thing)."""
         return not self.study
 
+    def having(self, *status: str) -> tuple[ClaimComparison, ...]:
+        """The claims whose comparison has one of these statuses (ClaimComparison.status)."""
+        return tuple(c for c in self.claims if c.status in status)
+
+    @property
+    def verdicts(self) -> tuple[ClaimComparison, ...]:
+        """Verdicts that changed and count as a change: the effect moved beyond noise, or could not be compared."""
+        return self.having("changed", "untold")
+
+    @property
+    def borderline(self) -> tuple[ClaimComparison, ...]:
+        """Verdicts that changed while their effects stayed within noise."""
+        return self.having("borderline")
+
     @property
     def meaningful(self) -> bool:
         """Whether anything changed beyond noise."""
-        return bool(self.study or self.verdicts or self.claims_added or self.claims_removed or self.variants_added
-                    or self.variants_removed or self.metrics)
+        return bool(self.study or self.verdicts or self.having("moved") or self.claims_added or self.claims_removed
+                    or self.variants_added or self.variants_removed or self.metrics)
 
 
 # ---- reading -----------------------------------------------------------------------------------------------
@@ -221,12 +274,31 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
+def _contrasts(finding: dict) -> dict[int, float] | None:
+    """A finding's per-replicate contrasts by replicate seed (None: a results.json made before they were recorded)."""
+    per = finding.get("per_replicate")
+    if not isinstance(per, dict):
+        return None
+    seeds, values = per.get("seeds") or [], per.get("values") or []
+    if len(seeds) != len(values):
+        raise ValueError(f"per_replicate has {len(seeds)} seeds and {len(values)} values")
+    return {int(s): float(v) for s, v in zip(seeds, values) if v is not None and math.isfinite(v)}
+
+
 def _claim(c: dict) -> Claim:
     """Read one claim of results.json."""
     primary = c.get("primary") or {}
     effect = primary.get("effect") or {}
+    matched = {str(k): float(v) for k, v in c["matched"].items()} if isinstance(c.get("matched"), dict) else None
     return Claim(c["key"], c.get("claim", c["key"]), c.get("variant"), c.get("reference"), c["verdict"],
-                 primary.get("metric", ""), effect.get("mean"), effect.get("kind", "difference"))
+                 primary.get("metric", ""), effect.get("mean"), effect.get("kind", "difference"), _contrasts(primary),
+                 matched)
+
+
+def _choices(doc: dict) -> dict[str, float] | None:
+    """Each sweep's strength chosen on validation data (None: a results.json made before they were recorded)."""
+    chosen = doc.get("sweep_choices")
+    return {str(k): float(v["strength"]) for k, v in chosen.items()} if isinstance(chosen, dict) else None
 
 
 def _values(doc: dict, names: set[str]) -> dict[tuple[str, str], dict[int, float]]:
@@ -259,7 +331,7 @@ def parse_build(doc: dict) -> Build:
     design = {k: doc["design"].get(k) for k in DESIGN_KEYS}
     confidence = float(study.get("analysis", {}).get("confidence", doc.get("confidence", 0.95)))
     claims = {c["key"]: _claim(c) for c in doc["claims"]}
-    return Build(settings, variants, claims, _values(doc, set(variants)), design, confidence)
+    return Build(settings, variants, claims, _values(doc, set(variants)), design, confidence, _choices(doc))
 
 
 # ---- comparing ---------------------------------------------------------------------------------------------
@@ -305,17 +377,6 @@ def _claim_matches(claim: Claim, a: Build, b: Build, unchanged: set[str]) -> boo
     return involved <= unchanged
 
 
-def verdict_changes(a: Build, b: Build, unchanged: set[str]) -> list[VerdictChange]:
-    """Claims in both builds, measuring the same thing, whose verdict differs."""
-    out = []
-    for key in (k for k in b.claims if k in a.claims):
-        old, new = a.claims[key], b.claims[key]
-        if old.verdict != new.verdict and _claim_matches(new, a, b, unchanged):
-            out.append(VerdictChange(key, new.text, old.verdict, new.verdict, new.metric, old.effect, new.effect,
-                                     new.effect_kind))
-    return out
-
-
 def pairable(a: Build, b: Build) -> bool:
     """Whether replicates can be paired: same seeds and the same data design in both builds."""
     data = lambda s: {k: v for k, v in s.settings.items() if k.startswith("data.")}  # noqa: E731
@@ -323,72 +384,155 @@ def pairable(a: Build, b: Build) -> bool:
 
 
 def paired_interval(old: dict[int, float], new: dict[int, float], confidence: float) -> Interval:
-    """Paired t interval of new − old over the replicates both builds have."""
+    """Paired t interval and test of new − old over the replicates both builds have."""
     seeds = sorted(old.keys() & new.keys())
-    e = estimate([new[s] - old[s] for s in seeds], confidence)
-    return Interval(e.mean, e.low, e.high, e.n)
+    return _t_interval(np.array([new[s] - old[s] for s in seeds], float), None, confidence)
 
 
 def welch_interval(old: list[float], new: list[float], confidence: float) -> Interval:
-    """Welch's unpaired t interval of mean(new) − mean(old)."""
-    a, b = np.asarray(old, float), np.asarray(new, float)
-    if min(a.size, b.size) == 0:
+    """Welch's unpaired t interval and test of mean(new) − mean(old)."""
+    return _t_interval(np.asarray(new, float), np.asarray(old, float), confidence)
+
+
+def _t_interval(a: np.ndarray, b: np.ndarray | None, confidence: float) -> Interval:
+    """t interval and two-sided test of mean(a) (b None: one sample, the paired differences) or mean(a) − mean(b)
+    (Welch); no spread at all makes the difference exact (p 0, or 1 at zero)."""
+    sizes = (a.size,) if b is None else (a.size, b.size)
+    if min(sizes) == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
-    diff = float(b.mean() - a.mean())
-    if min(a.size, b.size) < 2:
-        return Interval(diff, math.nan, math.nan, min(a.size, b.size))
-    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread at all: the difference is exact
-        return Interval(diff, diff, diff, min(a.size, b.size))
-    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(confidence_level=confidence)
-    return Interval(diff, float(ci.low), float(ci.high), min(a.size, b.size))
+    diff, n = float(a.mean() - (0.0 if b is None else b.mean())), min(sizes)
+    if n < 2:
+        return Interval(diff, math.nan, math.nan, n)
+    if np.ptp(a) == 0 and (b is None or np.ptp(b) == 0):
+        return Interval(diff, diff, diff, n, 0.0 if diff != 0 else 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'nearly identical data': a constant shift up to rounding, p ≈ 0 all the same
+        test = stats.ttest_1samp(a, 0.0) if b is None else stats.ttest_ind(a, b, equal_var=False)
+        ci = test.confidence_interval(confidence_level=confidence)
+    return Interval(diff, float(ci.low), float(ci.high), n, float(test.pvalue))
 
 
-def _metric_change(a: Build, b: Build, variant: str, m: Metric, paired: bool, confidence: float) -> MetricChange | None:
-    """The change of one metric of one variant, when it is beyond noise."""
-    old, new = a.values.get((variant, m.name), {}), b.values.get((variant, m.name), {})
-    if not old or not new:
-        return None
-    iv = (paired_interval(old, new, confidence) if paired
-          else welch_interval(list(old.values()), list(new.values()), confidence))
-    if not iv.beyond_noise:
-        return None
-    worse = m.worse != 0 and np.sign(iv.difference) == m.worse
-    return MetricChange(variant, m.name, m.label, m.kind, float(np.mean(list(old.values()))),
-                        float(np.mean(list(new.values()))), iv, paired, bool(worse))
+def shift(old: dict[int, float], new: dict[int, float], paired: bool, confidence: float) -> Interval:
+    """new − old of per-replicate values: paired over their common replicates when the builds pair, else Welch's."""
+    if paired:
+        return paired_interval(old, new, confidence)
+    return welch_interval(list(old.values()), list(new.values()), confidence)
+
+
+OLDER = "results.json has no per-replicate contrasts (it predates them)"
+SETUP = "the data, network or training settings differ"
+
+
+def _untested(old: Claim, new: Claim, setup_differs: bool) -> str:
+    """Why a claim's effects in the two builds cannot be compared ('' when they can)."""
+    if setup_differs:
+        return SETUP
+    missing = [name for name, c in (("old", old), ("new", new)) if c.contrasts is None]
+    if missing:
+        return f"the {missing[0]} build's {OLDER}"
+    if old.metric != new.metric:
+        return f"its primary measure changed ({old.metric} → {new.metric})"
+    if not (old.contrasts and new.contrasts):
+        return "its primary measure keeps no per-replicate contrasts" + (" (a variance ratio)" if "ratio" in
+                                                                           (old.effect_kind, new.effect_kind) else "")
+    return ""
+
+
+def claim_comparisons(a: Build, b: Build, paired: bool, setup_differs: bool, unchanged: set[str]) -> list[ClaimComparison]:
+    """Every claim of both builds compared: its verdicts, and whether its primary effect moved beyond noise (Holm over
+    the claims whose effects could be compared). A claim whose variant's settings changed is compared all the same
+    (the change is what a gate must catch); a changed setup leaves only the claims of unchanged variants, untested."""
+    confidence = b.confidence
+    keys = [k for k in b.claims if k in a.claims and (not setup_differs or _claim_matches(b.claims[k], a, b, unchanged))]
+    tests: dict[str, tuple[Interval | None, str]] = {}
+    for k in keys:
+        why = _untested(a.claims[k], b.claims[k], setup_differs)
+        iv = None if why else shift(a.claims[k].contrasts, b.claims[k].contrasts, paired, confidence)
+        tests[k] = (None, "fewer than two replicates to compare") if iv is not None and not math.isfinite(iv.p) else (iv, why)
+    tested = [k for k in keys if tests[k][0] is not None]
+    adjusted = dict(zip(tested, adjust([tests[k][0].p for k in tested], "holm")))
+    out = []
+    for k in keys:
+        old, new, (iv, why) = a.claims[k], b.claims[k], tests[k]
+        p = adjusted.get(k, math.nan)
+        out.append(ClaimComparison(k, new.text, old.verdict, new.verdict, new.metric, old.effect, new.effect,
+                                   new.effect_kind, iv, p, bool(p < 1 - confidence), why, old.matched, new.matched))
+    return out
+
+
+def choice_changes(a: Build, b: Build, claims: list[ClaimComparison]) -> list[ChoiceChange]:
+    """Sweep choices, then claims' matched strengths, that differ between the builds (both recorded)."""
+    sweeps = [] if a.choices is None or b.choices is None else [
+        ChoiceChange(k, {k: a.choices[k]}, {k: b.choices[k]}) for k in b.choices if a.choices.get(k, b.choices[k]) != b.choices[k]]
+    return sweeps + [ChoiceChange(c.key, c.old_matched, c.new_matched) for c in claims if c.status == "choice"]
+
+
+def metric_changes(a: Build, b: Build, pairs: list[tuple[str, Metric]], paired: bool, confidence: float) -> list[MetricChange]:
+    """The metrics (per variant) that moved beyond noise: Holm-adjusted p below 1 − confidence over every pair given."""
+    tests = [(v, m, shift(a.values[(v, m.name)], b.values[(v, m.name)], paired, confidence)) for v, m in pairs]
+    out = []
+    for (v, m, iv), p in zip(tests, adjust([iv.p for *_, iv in tests], "holm")):
+        if p < 1 - confidence:
+            worse = m.worse != 0 and np.sign(iv.difference) == m.worse
+            out.append(MetricChange(v, m.name, m.label, m.kind, float(np.mean(list(a.values[(v, m.name)].values()))),
+                                    float(np.mean(list(b.values[(v, m.name)].values()))), iv, paired, bool(worse), p))
+    return out
+
+
+def _not_compared(a: Build, b: Build, setup_differs: bool) -> str:
+    """Why no claim's effects could be compared at all ('' when some could, or there are no claims)."""
+    if setup_differs:
+        return SETUP
+    for name, build in (("old", a), ("new", b)):
+        if build.claims and all(c.contrasts is None for c in build.claims.values()):
+            return f"the {name} build's {OLDER}"
+    return ""
 
 
 def compare(old: dict, new: dict, old_name: str = "old", new_name: str = "new") -> Changes:
     """Compare two parsed results.json documents: what changed from old to new, beyond noise."""
     a, b = parse_build(old), parse_build(new)
     study, other = study_differences(a, b)
-    unchanged = _unchanged_variants(a, b)
-    # numbers are compared only where they measure the same thing: same data, network and training, same variant
-    measured = [] if _setup_differs(study) else [v for v in b.variants if v in unchanged]
+    unchanged, setup = _unchanged_variants(a, b), _setup_differs(study)
+    # metrics are compared only where they measure the same thing: same data, network and training, same variant
+    measured = [] if setup else [v for v in b.variants if v in unchanged]
     paired = pairable(a, b)
-    # One comparison per variant and metric with numbers in both builds; with ~20 of them, 95% intervals would flag
-    # one by chance most of the time, so each interval is widened to 1 - alpha / comparisons (Bonferroni).
+    # One test per variant and metric with numbers in both builds; with ~20 of them, unadjusted 95% tests would flag
+    # one by chance most of the time, so their p-values are Holm-adjusted over all of them, as the claims' are.
     pairs = [(v, m) for v in measured for m in METRICS if a.values.get((v, m.name)) and b.values.get((v, m.name))]
     replicates = len(set(a.design.get("seeds") or []) & set(b.design.get("seeds") or [])) if paired else 0
+    claims = claim_comparisons(a, b, paired, setup, unchanged)
     scope = Scope(len(a.claims.keys() & b.claims.keys()), tuple(measured), tuple(m.name for m in METRICS), paired,
-                  replicates, b.confidence, len(pairs))
-    metrics = [c for v, m in pairs if (c := _metric_change(a, b, v, m, paired, scope.level))]
-    return Changes(old_name, new_name, tuple(study), tuple(other), tuple(verdict_changes(a, b, unchanged)),
+                  replicates, b.confidence, len(pairs), sum(c.shift is not None for c in claims),
+                  _not_compared(a, b, setup))
+    return Changes(old_name, new_name, tuple(study), tuple(other), tuple(claims), tuple(choice_changes(a, b, claims)),
                    tuple(k for k in b.claims if k not in a.claims), tuple(k for k in a.claims if k not in b.claims),
                    tuple(v for v in b.variants if v not in a.variants), tuple(v for v in a.variants if v not in b.variants),
-                   tuple(metrics), scope)
+                   tuple(metric_changes(a, b, pairs, paired, b.confidence)), scope)
 
 
 # ---- gates ---------------------------------------------------------------------------------------------------
 
 def changed_verdicts(changes: Changes) -> list[str]:
-    """One line per claim whose verdict changed (for --fail-on changed)."""
-    return [f"{v.key}: {v.old} → {v.new}" for v in changes.verdicts]
+    """One line per claim whose verdict changed while its effect moved beyond noise or could not be compared (for
+    --fail-on changed); a verdict that changed within noise is a borderline change and not listed."""
+    return [f"{c.key}: {c.old} → {c.new} ({_why(c, changes.scope)})" for c in changes.verdicts]
+
+
+def _why(c: ClaimComparison, scope: Scope) -> str:
+    """Why a changed verdict counts: its effect moved beyond noise, or nobody can tell."""
+    if c.shift is None:
+        return f"cannot tell whether beyond noise: {c.untested}"
+    kind = _effect_kind(c)
+    return (f"effect {_diff(c.old_effect, kind)} → {_diff(c.new_effect, kind)}, moved beyond noise: "
+            f"{_shift_text(c, scope.confidence)}")
 
 
 def regressions(changes: Changes) -> list[str]:
     """One line per metric that got worse beyond noise (for --fail-on regressed)."""
     return [f"{m.variant} {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
-            f"({_interval_text(m.interval, m.kind, changes.scope.level)})" for m in changes.metrics if m.worse]
+            f"({_interval_text(m.interval, m.kind, changes.scope.confidence)}; {_p_text(m.interval.p, m.p_adjusted)})"
+            for m in changes.metrics if m.worse]
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
@@ -409,16 +553,37 @@ def _diff(v: float | None, kind: str) -> str:
 
 def _interval_text(iv: Interval, kind: str, confidence: float) -> str:
     """Write a difference with its interval: '-2.0 pp, 95% CI -2.4 pp to -1.6 pp'."""
-    return f"{_diff(iv.difference, kind)}, {confidence:.4g} CI {_diff(iv.low, kind)} to {_diff(iv.high, kind)}".replace(
-        f"{confidence:.4g} CI", f"{confidence * 100:.3g}% CI")
+    return f"{_diff(iv.difference, kind)}, {confidence * 100:.3g}% CI {_diff(iv.low, kind)} to {_diff(iv.high, kind)}"
 
 
-def _effect_kind(v: VerdictChange) -> str:
+def _p(p: float) -> str:
+    """A p-value with three significant digits ('< 0.001' below that)."""
+    return "–" if not math.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def _p_text(raw: float, adjusted: float) -> str:
+    """A raw and a Holm-adjusted p: 'p 0.004, Holm-adjusted 0.031'."""
+    return f"p {_p(raw)}, Holm-adjusted {_p(adjusted)}"
+
+
+def _effect_kind(c: ClaimComparison) -> str:
     """Choose how a claim's effect is written: percentage points for shares, ×r for ratios, else a number."""
-    if v.effect_kind == "ratio":
+    if c.effect_kind == "ratio":
         return "ratio"
     shares = {m.name for m in METRICS if m.kind == "pct"} | SHARES
-    return "pct" if v.metric in shares or v.metric.startswith("first_below_") else "num"
+    return "pct" if c.metric in shares or c.metric.startswith("first_below_") else "num"
+
+
+def _effects(c: ClaimComparison) -> str:
+    """A claim's primary effect in both builds: '-3.4 pp → -6.1 pp'."""
+    return f"{_diff(c.old_effect, _effect_kind(c))} → {_diff(c.new_effect, _effect_kind(c))}"
+
+
+def _shift_text(c: ClaimComparison, confidence: float) -> str:
+    """The difference of a claim's effects (now − was) with its interval and p-values, or why it was not compared."""
+    if c.shift is None:
+        return f"not compared: {c.untested}"
+    return f"{_interval_text(c.shift, _effect_kind(c), confidence)}; {_p_text(c.shift.p, c.p_adjusted)}"
 
 
 def _md(text: Any) -> str:
@@ -440,28 +605,93 @@ def _cut(rows: list[str], what: str) -> list[str]:
     return rows[:MAX_ROWS] + [f"\n… {len(rows) - MAX_ROWS} more {what}: see `reportgen compare --format json`"]
 
 
-def _verdict_lines(changes: Changes) -> list[str]:
-    """Write the table of verdicts that changed."""
-    if not changes.verdicts:
+CLAIM_TITLES = {  # status -> the heading of its list and what it means: the same words in summary.md and the report
+    "changed": ("Verdicts that changed", "the effect moved beyond noise, or could not be compared"),
+    "borderline": ("Borderline changes", "the verdict changed but the effect did not move beyond noise, as training "
+                   "noise alone can do; not a failure"),
+    "moved": ("Effects that moved beyond noise", "with the same verdict"),
+}
+CHOICES_TITLE = ("Choices made on validation data that changed", "reported, not a failure")
+
+
+def _claim_lines(changes: Changes) -> list[str]:
+    """Write the tables of changed verdicts, borderline changes and effects that moved with the same verdict."""
+    conf, lines = changes.scope.confidence, []
+    for status, claims in (("changed", changes.verdicts), ("borderline", changes.borderline), ("moved", changes.having("moved"))):
+        if claims:
+            rows = [f"| {_md(c.claim)} (`{_md(c.key)}`) | {c.old} | {f'**{c.new}**' if c.new != c.old else c.new} | "
+                    f"{_effects(c)} | {_md(_shift_text(c, conf))} |" for c in claims]
+            lines += [_title(CLAIM_TITLES[status]), "", "| Claim | Was | Now | Effect (was → now) | Difference (now − was) |",
+                      "|---|---|---|---|---|", *_cut(rows, "claims"), ""]
+    return lines
+
+
+def _regularizer(kind: str) -> str:
+    """A sweep's regularizer as written in a sentence: 'L1', 'L2', 'dropout'."""
+    return kind if kind == "dropout" else kind.upper()
+
+
+def _strengths(chosen: dict[str, float]) -> str:
+    """Strengths by regularizer: 'L1 0.001 and L2 0.1'."""
+    return " and ".join(f"{_regularizer(k)} {v:g}" for k, v in chosen.items())
+
+
+def choice_texts(changes: Changes, code=lambda s: s) -> list[str]:
+    """One sentence per choice made on validation data that changed ('L1 sweep choice 0.001 → 0.003'); code: how a
+    claim key is written."""
+    claims, out = {c.key: c for c in changes.claims}, []
+    for ch in changes.choices:
+        if ch.name not in claims:
+            out.append(f"{_regularizer(ch.name)} sweep choice {ch.old[ch.name]:g} → {ch.new[ch.name]:g}")
+            continue
+        c = claims[ch.name]
+        verdict = (f"its verdict {c.old} → {c.new} follows the new strengths" if c.old != c.new
+                   else f"its verdict stays {c.new}")
+        out.append(f"{code(ch.name)} matched strengths {_strengths(ch.old)} → {_strengths(ch.new)}: {verdict} "
+                   f"(effect {_effects(c)})")
+    return out
+
+
+def _choice_lines(changes: Changes) -> list[str]:
+    """Write the list of strengths chosen on validation data that changed."""
+    if not changes.choices:
         return []
-    rows = [f"| {_md(v.claim)} (`{_md(v.key)}`) | {v.old} | **{v.new}** | {_diff(v.old_effect, _effect_kind(v))} → "
-            f"{_diff(v.new_effect, _effect_kind(v))} |" for v in changes.verdicts]
-    return ["**Verdicts that changed**", "", "| Claim | Was | Now | Effect (was → now) |", "|---|---|---|---|",
-            *_cut(rows, "verdicts"), ""]
+    return [_title(CHOICES_TITLE), "", *[f"- {_md(t)}" for t in choice_texts(changes, lambda k: f"`{k}`")], ""]
+
+
+def _title(title: tuple[str, str], bold: str = "**") -> str:
+    """A list's heading with what it means: '**Borderline changes** (the verdict changed …)'."""
+    return f"{bold}{title[0]}{bold} ({title[1]})"
 
 
 def _metric_lines(changes: Changes) -> list[str]:
-    """Write the table of metrics that moved beyond noise, saying which interval was used."""
+    """Write the table of metrics that moved beyond noise."""
     if not changes.metrics:
         return []
-    s = changes.scope
-    how = (f"paired t interval over the {s.replicates} replicates both builds share" if s.paired
-           else "Welch interval; the builds do not share their replicates")
+    conf = changes.scope.confidence
     rows = [f"| {_md(m.variant)} | {m.label} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
-            f"{_interval_text(m.interval, m.kind, s.level)}{' (worse)' if m.worse else ''} |" for m in changes.metrics]
-    return [f"**Metrics that moved beyond noise** (now − was, {s.level:.2%} {how}: {s.confidence:.0%} spread over "
-            f"{s.comparisons} comparisons (Bonferroni); the interval excludes zero)", "",
+            f"{_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)}{' (worse)' if m.worse else ''} |"
+            for m in changes.metrics]
+    return ["**Metrics that moved beyond noise** (now − was)", "",
             "| Variant | Metric | Was | Now | Difference |", "|---|---|---:|---:|---|", *_cut(rows, "metrics"), ""]
+
+
+def method_sentence(changes: Changes) -> str:
+    """The one sentence that says how 'beyond noise' was decided (README, 'Publishing from CI', says the same), and,
+    when no effect could be compared, what that means for a changed verdict."""
+    s = changes.scope
+    if _setup_differs(changes.study):
+        return ""  # no numbers compared: the study's heading says so, each changed verdict says why
+    test = (f"a paired t-test over the {s.replicates} replicates both builds share" if s.paired
+            else "Welch's t-test (the builds do not share their replicate seeds and data design)")
+    families = ([f"the {s.claims_compared} claims compared (each claim's per-replicate primary contrasts)"] if s.claims_compared else [])
+    families += [f"the {s.comparisons} metric comparisons (per variant and metric)"] if s.comparisons else []
+    text = (f"Beyond noise means a Holm-adjusted p below {s.alpha:.2g} for now − was: {test}, Holm over "
+            f"{' and separately over '.join(families)}; the {s.confidence:.0%} intervals shown are unadjusted.") if families else ""
+    if s.not_compared:
+        text += (f" Claims' effects could not be compared: {s.not_compared}. Their verdict labels are compared as they "
+                 f"are, and a changed one, which cannot be told from noise, counts as changed.")
+    return text.strip()
 
 
 def _setting_lines(title: str, diffs: tuple[SettingChange, ...]) -> list[str]:
@@ -482,20 +712,23 @@ def _added_removed_lines(changes: Changes) -> list[str]:
 
 
 def _nothing_line(changes: Changes) -> str:
-    """Write the one line for two builds that do not differ, saying what was compared."""
+    """Write the one line for two builds with nothing beyond noise, saying what was compared."""
     s = changes.scope
-    how = (f"paired over {s.replicates} replicates" if s.paired else "unpaired (Welch)")
+    labels = sum(c.old != c.new for c in changes.claims)
+    verdicts = (f"the {s.claims} claims have the same verdicts" if not labels else
+                f"no verdict of the {s.claims} claims changed beyond noise ({labels} changed within noise or with a "
+                f"choice made on validation data: below)")
+    effects = "no claim's effect and " if s.claims_compared else ""
     variants = f"{len(s.variants)} variant{'s' if len(s.variants) != 1 else ''}"
-    return (f"No meaningful change: the {s.claims} claims have the same verdicts, no variant or claim was added or "
-            f"removed, and none of {', '.join(m.label for m in METRICS)} moved beyond noise for the {variants} "
-            f"({s.confidence:.0%} intervals spread over {s.comparisons} comparisons, {how}).")
+    return (f"No meaningful change: {verdicts}, no variant or claim was added or removed, and {effects}none of "
+            f"{', '.join(m.label for m in METRICS)} moved beyond noise for the {variants}.")
 
 
 STUDY_TITLES = {
     True: "**Different studies**: the settings below differ, so no numbers are compared; verdict changes are listed "
           "only for claims whose variants have the same settings in both builds.",
-    False: "**Different studies**: the variant settings below differ; numbers and verdicts are compared only for the "
-           "variants whose settings did not change.",
+    False: "**Changed variants**: the variant settings below differ; every claim's effect is compared (a changed "
+           "setting is a real change), metrics only for the variants whose settings did not change.",
 }
 
 
@@ -506,7 +739,9 @@ def render_markdown(changes: Changes) -> str:
         lines += _setting_lines(STUDY_TITLES[_setup_differs(changes.study)], changes.study)
     if not changes.meaningful:
         lines += [_nothing_line(changes), ""]
-    lines += _verdict_lines(changes) + _added_removed_lines(changes) + _metric_lines(changes)
+    lines += _claim_lines(changes) + _choice_lines(changes) + _added_removed_lines(changes) + _metric_lines(changes)
+    method = method_sentence(changes)
+    lines += [f"*{_md(method)}*", ""] if method else []
     lines += _setting_lines("Other settings that changed (they change the replicates, the engine or how claims are "
                             "judged, not the experiment):", changes.other_settings)
     return "\n".join(lines).rstrip() + "\n"
@@ -514,25 +749,31 @@ def render_markdown(changes: Changes) -> str:
 
 def change_groups(changes: Changes) -> list[tuple[str, list[str]]]:
     """The changes as (heading, plain sentences) groups, for the HTML report's Changes section."""
-    s, groups = changes.scope, []
+    conf, groups = changes.scope.confidence, []
     settings = lambda diffs: [f"{d.key}: {d.old!r} → {d.new!r}" for d in diffs]  # noqa: E731
     if not changes.same_study:
-        groups.append(("Different studies: these settings differ", settings(changes.study)))
+        groups.append((STUDY_TITLES[_setup_differs(changes.study)].replace("**", "").split(":")[0]
+                       + ": these settings differ", settings(changes.study)))
     if not changes.meaningful:
         groups.append(("", [_nothing_line(changes)]))
-    if changes.verdicts:
-        groups.append(("Verdicts that changed", [f"{v.claim} ({v.key}): {v.old} → {v.new} (effect {_diff(v.old_effect, _effect_kind(v))} → "
-                                                 f"{_diff(v.new_effect, _effect_kind(v))})" for v in changes.verdicts]))
+    for status, claims in (("changed", changes.verdicts), ("borderline", changes.borderline), ("moved", changes.having("moved"))):
+        if claims:
+            groups.append((_title(CLAIM_TITLES[status], ""), [f"{c.claim} ({c.key}): {c.old} → {c.new}; effect {_effects(c)}; "
+                                                  f"difference {_shift_text(c, conf)}" for c in claims]))
+    if changes.choices:
+        groups.append((_title(CHOICES_TITLE, ""), choice_texts(changes)))
     added = [f"{label}: {', '.join(names)}" for label, names in (
         ("Variants added", changes.variants_added), ("Variants removed", changes.variants_removed),
         ("Claims added", changes.claims_added), ("Claims removed", changes.claims_removed)) if names]
     if added:
         groups.append(("Added and removed", added))
     if changes.metrics:
-        how = "paired over the replicates both builds share" if s.paired else "unpaired (Welch), the builds share no replicates"
-        groups.append((f"Metrics that moved beyond noise ({how}; {s.confidence:.0%} spread over {s.comparisons} comparisons)",
+        groups.append(("Metrics that moved beyond noise (now − was)",
                        [f"{m.variant}, {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
-                        f"({_interval_text(m.interval, m.kind, s.level)}){', worse' if m.worse else ''}" for m in changes.metrics]))
+                        f"({_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)})"
+                        f"{', worse' if m.worse else ''}" for m in changes.metrics]))
+    if method := method_sentence(changes):
+        groups.append(("", [method]))
     if changes.other_settings:
         groups.append(("Other settings that changed (replicates, engine or judging, not the experiment)", settings(changes.other_settings)))
     return groups
@@ -552,8 +793,9 @@ def _json_ready(value: Any) -> Any:
 def changes_json(changes: Changes) -> dict:
     """The changes as plain JSON-ready data, with the gates' lines."""
     doc = asdict(changes)
-    for m, row in zip(changes.metrics, doc["metrics"]):
-        row["interval"]["beyond_noise"] = m.interval.beyond_noise
-    doc.update(same_study=changes.same_study, meaningful=changes.meaningful,
-               changed_verdicts=changed_verdicts(changes), regressions=regressions(changes))
+    for c, row in zip(changes.claims, doc["claims"]):
+        row["status"] = c.status
+    doc.update(same_study=changes.same_study, meaningful=changes.meaningful, method=method_sentence(changes),
+               changed_verdicts=changed_verdicts(changes), borderline_changes=[c.key for c in changes.borderline],
+               choices_changed=choice_texts(changes), regressions=regressions(changes))
     return _json_ready(doc)

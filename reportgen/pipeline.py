@@ -555,6 +555,7 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
         "summary": measured.summary.to_dict(orient="records"),
         "sweeps": measured.sweeps.to_dict(orient="records"),
         **({"data_sweeps": measured.data_sweeps.to_dict(orient="records")} if len(measured.data_sweeps) else {}),
+        "sweep_choices": sweep_choices_json(measured),
         "claims": [claim_json(c) for c in verdicts.claims],
         "checks": [finding_json(f) for f in verdicts.checks],
         "observations": notes,
@@ -578,8 +579,17 @@ def finding_json(f) -> dict:
             "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)}}
 
 
+def sweep_choices_json(measured) -> dict:
+    """Each sweep's strength chosen on validation data, as fields (a comparison of builds reads them, not the sentences)."""
+    from reportgen.analysis import sweep_choices
+
+    return {kind: {"strength": c.strength, "val_loss": c.val_loss, "n_strengths": c.n_strengths, "lowest": c.lowest,
+                   "tied": list(c.tied)} for kind, c in sweep_choices(measured).items()}
+
+
 def claim_json(c) -> dict:
-    """A claim with its primary and secondary findings as JSON-ready values."""
+    """A claim with its primary and secondary findings as JSON-ready values (a claim measured at matched strengths
+    records them)."""
     return {"key": c.key, "claim": c.text, "source": c.definition.source, "variant": c.variant, "reference": c.reference,
             "verdict": c.verdict, "flip_probability": c.flip, "borderline": c.borderline, "replicates_to_firm": c.firm_at,
             "note": c.note, **({"matched": {"l1": c.matched[0], "l2": c.matched[1]}} if c.matched else {}),

@@ -192,22 +192,29 @@ def test_no_cache_writes_no_cache(tmp_path, flag):
     assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
 
 
-def test_compare_opens_the_report_and_fail_on_changed_exits_1(tiny_build, tmp_path, capsys):
+def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(tiny_build, tmp_path, capsys):
     from reportgen.cli import main
 
     out, study = tiny_build
     old = json.loads((out / "results.json").read_text())
-    claim = old["claims"][0]
-    claim["verdict"] = "contradicted" if claim["verdict"] != "contradicted" else "supported"  # as if main had said otherwise
+    assert set(old["sweep_choices"]) == {"l1"} and old["sweep_choices"]["l1"]["strength"] == 0.01  # the one L1 sweep point
+    claim = next(c for c in old["claims"] if len(c["primary"]["per_replicate"]["values"]) >= 2)
+    was = claim["verdict"]
+    claim["verdict"] = "contradicted" if was != "contradicted" else "supported"  # as if main had said otherwise
     (tmp_path / "old.json").write_text(json.dumps(old))
     args = ["build", "--config", str(study), "--out", str(tmp_path / "new"), "--format", "html", "--quiet",
             "--compare", str(tmp_path / "old.json"), "--fail-on", "changed"]
+    assert main(args) == 0  # the same runs: the effect did not move, so the other label is a borderline change
+    summary = (tmp_path / "new" / "summary.md").read_text()
+    assert summary.startswith(f"### Changes since {tmp_path / 'old.json'}") and "**Borderline changes**" in summary
+    assert f"(`{claim['key']}`) | {claim['verdict']} | **{was}** |" in summary
+    assert 'id="changes"' in (tmp_path / "new" / "report.html").read_text()
+    claim["primary"]["per_replicate"]["values"] = [v - 1.0 for v in claim["primary"]["per_replicate"]["values"]]
+    (tmp_path / "old.json").write_text(json.dumps(old))  # and now its effect too, by far more than the noise
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert f"--fail-on changed: 1 verdict(s) changed: {claim['key']}: {claim['verdict']} →" in err
-    summary = (tmp_path / "new" / "summary.md").read_text()
-    assert summary.startswith(f"### Changes since {tmp_path / 'old.json'}") and claim["key"] in summary
-    assert 'id="changes"' in (tmp_path / "new" / "report.html").read_text()
+    assert f"--fail-on changed: 1 verdict(s) changed: {claim['key']}: {claim['verdict']} → {was} (effect " in err
+    assert "moved beyond noise" in err
     assert main(["build", "--config", str(study), "--fail-on", "regressed"]) == 2
     assert "--fail-on regressed: needs --compare OLD" in capsys.readouterr().err
 
