@@ -20,9 +20,10 @@ FAIL_CONDITIONS = {
                                 if result.diverged else None),
     "contradicted": lambda result: (f"{len(result.contradicted)} claim(s) contradicted by the data: {_listed(result.contradicted)}"
                                     if result.contradicted else None),
-    "changed": lambda result: _gate(result, "changed_verdicts", "verdict(s) changed"),
-    "regressed": lambda result: _gate(result, "regressions", "metric(s) worse beyond noise"),
+    "changed": lambda result: _gate(result, *GATES["changed"]),
+    "regressed": lambda result: _gate(result, *GATES["regressed"]),
 }
+GATES = {"changed": ("changed_verdicts", "verdict(s) changed"), "regressed": ("regressions", "metric(s) worse beyond noise")}
 NEEDS_COMPARE = {"changed", "regressed"}
 
 
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("old", type=Path, help="the earlier build: its output folder or its results.json")
     c.add_argument("new", type=Path, help="the later build: its output folder or its results.json")
     c.add_argument("--format", choices=("markdown", "json"), default="markdown", help="output format (default: markdown)")
+    c.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
+                   help=f"exit 1 after printing if a condition holds: {', '.join(sorted(NEEDS_COMPARE))}")
     return p
 
 
@@ -307,10 +310,25 @@ def _compare(args) -> int:
 
     from reportgen.compare import changes_json, compare, load_results, render_markdown
 
+    fail_on = _fail_conditions(args.fail_on)
+    if set(fail_on) - NEEDS_COMPARE:
+        raise ConfigError([f"--fail-on {', '.join(sorted(set(fail_on) - NEEDS_COMPARE))}: a condition of a build, not of a "
+                           f"comparison (compare takes {', '.join(sorted(NEEDS_COMPARE))})"])
     changes = compare(load_results(args.old), load_results(args.new), old_name=str(args.old), new_name=str(args.new))
     text = render_markdown(changes) if args.format == "markdown" else json.dumps(changes_json(changes), indent=1) + "\n"
     sys.stdout.write(text)
-    return 0
+    failed = {name: _gate(_Compared(changes), *GATES[name]) for name in fail_on}
+    for name, line in failed.items():
+        if line:
+            print(f"reportgen: --fail-on {name}: {line}", file=sys.stderr)
+    return 1 if any(failed.values()) else 0
+
+
+class _Compared:
+    """What the --fail-on gates read of a comparison made by `reportgen compare` (a build's result holds the same)."""
+
+    def __init__(self, changes):
+        self.changes = changes
 
 
 def main(argv: list[str] | None = None) -> int:

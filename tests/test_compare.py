@@ -418,3 +418,19 @@ def test_results_json_records_sweep_choices_and_matched_strengths_as_fields():
     build = parse_build(json.loads(json.dumps(doc)))  # what a comparison reads back
     assert build.choices == {k: c.strength for k, c in chosen.items()}
     assert build.claims["l1_sparser_than_l2"].matched == {"l1": matched.l1.strength, "l2": matched.l2_strength}
+
+
+def test_cli_compare_applies_the_gates(tmp_path, capsys):
+    """`reportgen compare OLD NEW --fail-on changed` is the build's gate for two builds already made."""
+    shift = {("l1", "gap"): -0.005}
+    old = _write(tmp_path / "old", results(scale=0.1, shift=shift, rng_seed=2))
+    noise = _write(tmp_path / "noise", results(scale=0.1, shift=shift, rng_seed=3, verdicts={"less_overfitting:l1": "supported"}))
+    real = _write(tmp_path / "real", results(scale=0.1, rng_seed=1, variants={**VARIANTS, "l1": {"l1": 0.01}},
+                                             shift={("l1", "gap"): -0.04}, verdicts={"less_overfitting:l1": "supported"}))
+    assert main(["compare", old, noise, "--fail-on", "changed,regressed"]) == 0
+    assert "Borderline changes" in capsys.readouterr().out
+    assert main(["compare", old, real, "--fail-on", "changed"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("reportgen: --fail-on changed: 1 verdict(s) changed: less_overfitting:l1")
+    assert main(["compare", old, real, "--fail-on", "diverged"]) == 2  # a build's condition, not a comparison's
+    assert "a condition of a build" in capsys.readouterr().err
