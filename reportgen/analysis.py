@@ -11,7 +11,7 @@ from reportgen import data as data_module
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset, View
 from reportgen.forward import logits_many, logits_pruned
-from reportgen.measures import Frame, boundary_measures, contour_length, log_roughness, prunable_share, prune_cuts, rebound
+from reportgen.measures import Frame, boundary_measures, contour_length, prunable_share, prune_cuts, rebound, roughness
 from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -51,7 +51,7 @@ METRICS = {
     "epochs_run": Metric("Epochs run", "int"),
     "boundary_length": Metric("Decision-boundary length (in the data region)", "num", "boundary", True),
     "boundary_pieces": Metric("Decision-boundary pieces (in the data region)", "num", "boundary", True),
-    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended log loss)", "num", "roughness", True),
+    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended loss, in loss units)", "num", "roughness", True),
     "prunable": Metric("Share of weights prunable without losing validation accuracy", "pct", "sparsity"),
     "kernel_l1": Metric("L1 norm of hidden kernels", "num", "weights", True),
     "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
@@ -288,7 +288,7 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     probs = ev.grid_probs(z["grid"]) if "grid" in z else None
     if probs is not None and ev.view.measured:
         row["boundary_length"], row["boundary_pieces"] = boundary_measures(probs, ev.frame)
-    row["val_roughness"] = log_roughness(result.history["val_loss"], config.analysis.stability_window)
+    row["val_roughness"] = roughness(result.history["val_loss"], config.analysis.stability_window)
     hidden = _hidden_kernels(result, network)
     row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
     row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))

@@ -83,7 +83,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
              secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
                                 needs="boundary"),)),
     ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
-             "variant", Measure("val_roughness", -1, "roughness of the detrended log validation loss late in training, lower than the baseline's"),
+             "variant", Measure("val_roughness", -1, "roughness of the validation loss late in training, in loss units (RMS of "
+                                "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's"),
              # early stopping's late training is everyone else's early phase: not comparable
              applies=lambda v: _regularized(v) and v.early_stopping is None),
     ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",

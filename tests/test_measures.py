@@ -7,7 +7,7 @@ import pytest
 
 from reportgen.config import DataConfig
 from reportgen.data import bayes_proba, make_dataset, reference_frame
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, rebound, square_grid
+from reportgen.measures import Frame, contour_length, prunable_share, prune, rebound, roughness, square_grid
 
 
 def _circle(radius: float, cell: float, centre=(0.0, 0.0)) -> tuple[np.ndarray, Frame]:
@@ -51,14 +51,30 @@ def test_rebound_of_a_made_up_loss_curve():
     assert rebound(np.linspace(1, 0.1, 200))[0] == 0.0  # a curve that only falls has no rebound
 
 
-def test_log_roughness_is_scale_free_and_ignores_trends():
+def test_roughness_reads_an_additive_wiggle_in_loss_units_at_any_level():
+    """Noise model: additive. White noise of standard deviation 0.02 on a smooth curve reads 0.02, whether the curve
+    sits at 0.8 or at 0.1 (on a log scale the second would read about 8 times rougher)."""
     rng = np.random.default_rng(1)
-    wiggle = np.exp(rng.normal(0, 0.05, 400))
-    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(log_roughness(0.1 * wiggle, 0.5))
-    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(0.05, rel=0.25)
+    epochs = np.arange(2000)
+    wiggle = rng.normal(0, 0.02, epochs.size)
+    high, low = 0.8 + 0.1 * np.exp(-epochs / 300) + wiggle, 0.1 + 0.1 * np.exp(-epochs / 300) + wiggle
+    assert roughness(high, 0.5) == pytest.approx(0.02, rel=0.05)
+    assert roughness(low, 0.5) == pytest.approx(roughness(high, 0.5), rel=1e-6)
+
+
+def test_roughness_of_a_multiplicative_wiggle_is_proportional_to_the_level():
+    rng = np.random.default_rng(2)
+    wiggle = 1 + rng.normal(0, 0.05, 2000)  # 5% of the loss, whatever it is
+    assert roughness(0.8 * wiggle, 0.5) == pytest.approx(0.8 * 0.05, rel=0.05)
+    assert roughness(0.8 * wiggle, 0.5) / roughness(0.1 * wiggle, 0.5) == pytest.approx(8.0)
+
+
+def test_roughness_ignores_smooth_trends_and_needs_a_curve():
     rising = np.exp(np.linspace(np.log(0.2), np.log(2.0), 400))
-    assert log_roughness(rising, 0.5) < 1e-3  # a smooth rise is not rough
-    assert math.isnan(log_roughness(np.array([1.0, 2.0, 3.0]), 0.5))
+    assert roughness(rising, 0.5) < 1e-4  # a smooth rise is not rough
+    assert roughness(np.linspace(1.0, 0.1, 400), 0.5) < 1e-12
+    assert math.isnan(roughness(np.array([1.0, 2.0, 3.0]), 0.5))
+    assert math.isnan(roughness(np.r_[np.ones(50), np.nan], 0.5))
 
 
 def test_prune_removes_the_smallest_share_and_prunable_share_finds_the_largest():
