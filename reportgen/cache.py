@@ -66,6 +66,10 @@ def _data_key(d: DataConfig, replicate: int) -> dict:
     # make_classification draws its test points with the training points, and a table's split takes its test rows first
     skip = {"path", "seed", "resample", "kind"} | ({"test_samples"} if d.kind != "classification" else set())
     key.update(generator=d.kind, settings=d.model_dump(mode="json", exclude=skip))
+    if d.kind == "classification":  # drawn with its training points too: their number shapes the problem
+        from reportgen.datasets.tables import PRUNING_ROWS
+
+        key["pruning_rows"] = PRUNING_ROWS
     if d.path is not None:
         stat = d.path.stat()
         key["file"] = _file_digest(str(d.path), stat.st_size, stat.st_mtime_ns)

@@ -88,8 +88,9 @@ REGISTRY: tuple[ClaimDef, ...] = (
              # early stopping's late training is everyone else's early phase: not comparable
              applies=lambda v: _regularized(v) and v.early_stopping is None),
     ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",
-             "variant", Measure("prunable", +1, "largest share of weights prunable by magnitude while losing at most the "
-                                "tolerated validation accuracy, larger than the baseline's"),
+             "variant", Measure("prunable", +1, "largest share of weights removable by magnitude before the first share that "
+                                "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
+                                "larger than the baseline's"),
              applies=lambda v: v.l1 > 0),
     ClaimDef("init_dependence", "{who} reduces dependence on initialization.", "notebook, What is regularization",
              "variant", Measure("test_accuracy", -1, "variance of test accuracy between two initializations on the same data, "

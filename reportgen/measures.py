@@ -161,8 +161,26 @@ def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float, cut
     return [np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype) if i in kernel_idx else w for i, w in enumerate(weights)]
 
 
-def prunable_share(fractions, accuracies, tolerance: float) -> float:
-    """Largest fraction whose accuracy stays within `tolerance` of the unpruned one (accuracies[0], at fraction 0)."""
+def prunable_share(fractions, accuracies, tolerance: float, one_class=None) -> float:
+    """The largest fraction before the first failing one (fractions ascend from 0, the unpruned network).
+
+    A fraction fails when its accuracy drops more than `tolerance` below the unpruned network's (accuracies[0]) or
+    when the pruned network predicts one class on every evaluation point (one_class, per fraction): with every kernel
+    weight gone a network predicts one class, so a search that ends at 100% always ends in a failure. An unpruned
+    network that already predicts one class is not prunable without harm: 0. The first failure, not the largest
+    passing fraction: a network that loses its accuracy and regains some of it by chance further on was harmed.
+    When no fraction fails, the last one (the share is then at least that: censored by the search).
+    """
+    frac, fails = np.asarray(fractions, float), prune_failures(accuracies, tolerance, one_class)
+    if fails[0]:
+        return 0.0
+    first = int(np.argmax(fails)) if fails.any() else len(frac)
+    return float(frac[first - 1])
+
+
+def prune_failures(accuracies, tolerance: float, one_class=None) -> np.ndarray:
+    """Which pruning fractions fail (prunable_share): accuracy more than `tolerance` below the unpruned network's
+    (accuracies[0]), or one class everywhere; the unpruned network fails only by predicting one class."""
     acc = np.asarray(accuracies, float)
-    ok = acc >= acc[0] - tolerance - 1e-12
-    return float(np.asarray(fractions, float)[ok].max())
+    single = np.zeros(acc.shape, bool) if one_class is None else np.asarray(one_class, bool)
+    return (acc < acc[0] - tolerance - 1e-12) | single
