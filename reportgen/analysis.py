@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,6 +125,54 @@ class PruneSearch:
         return 1.0 / self.points if self.points else float("nan")
 
 
+# Why a run failed: it is then left out of every interval and verdict (its metrics are NaN), and named on page one.
+FAILURES = {
+    "diverged": "diverged (its loss became non-finite or exploded)",
+    "no_progress": "ended with a training loss no lower than at initialization",
+    "one_class": "predicts one class on all its test points",
+}
+
+
+def failure_reasons(diverged_at: int | None, initial_loss: float | None, final_train_loss: float,
+                    predictions: np.ndarray) -> list[str]:
+    """Why a run failed, as keys of FAILURES ([] when it did not): it diverged; its training loss at the end (its
+    final weights on the training split, no penalty) is no lower than before its first step; it predicts one class on
+    every test point. The last uses predictions alone, never test labels: nothing is chosen on the test set."""
+    reasons = ["diverged"] if diverged_at is not None else []
+    if initial_loss is not None and math.isfinite(initial_loss) and not final_train_loss < initial_loss:
+        reasons.append("no_progress")  # a NaN final loss did not improve either
+    if np.unique(np.asarray(predictions)).size < 2:
+        reasons.append("one_class")
+    return reasons
+
+
+FAILED_SHORT = {"diverged": "diverged", "no_progress": "training loss no lower than at initialization",
+                "one_class": "one class on all test points"}
+
+
+def failure_lines(analysis: StudyAnalysis) -> list[str]:
+    """The failed runs, one line per variant (sweep or data point) and initialization: how many of its replicates
+    failed and why, e.g. 'l1=0.1: 20 of 20 replicates: one class on all test points (20)'. A strength far too strong
+    fails in every replicate: one line, not twenty."""
+    failed = {key: (reasons, epoch) for key, reasons, epoch in analysis.failed}
+    lines = []
+    for (variant, init), part in analysis.runs.groupby(["variant", "init"], sort=False):
+        bad = part[part["key"].isin(failed)]
+        if bad.empty:
+            continue
+        why = []
+        for reason in FAILURES:
+            hit = [failed[k][1] for k in bad["key"] if reason in failed[k][0]]
+            if hit:
+                epochs = sorted({e for e in hit if e is not None})
+                when = (f", epoch {epochs[0]}" if len(epochs) == 1 else f", epochs {epochs[0]} to {epochs[-1]}") if reason == "diverged" else ""
+                why.append(f"{FAILED_SHORT[reason]} ({len(hit)}{when})")
+        seeds = f" (seed{'s' if len(bad) > 1 else ''} {', '.join(str(s) for s in bad['seed'])})" if len(bad) <= 3 else ""
+        who = variant + (f" (initialization {init + 1})" if init else "")
+        lines.append(f"{who}: {len(bad)} of {len(part)} replicate{'s' if len(part) != 1 else ''}{seeds}: {', '.join(why)}")
+    return lines
+
+
 @dataclass(frozen=True)
 class Design:
     """What varies between replicates, and so what every interval covers."""
@@ -177,7 +226,7 @@ class StudyAnalysis:
     reference: str | None  # the unregularized variant comparisons are made against (found by its settings)
     seeds: list[int]
     design: Design
-    runs: pd.DataFrame  # one row per trained run: its metrics (NaN for diverged runs)
+    runs: pd.DataFrame  # one row per trained run: its metrics (NaN for failed runs), why it failed ('failed')
     main_runs: pd.DataFrame  # rows of the main variants (init 0), named as in the study
     layers: pd.DataFrame  # one row per run and hidden layer: weight statistics
     summary: pd.DataFrame  # one row per variant and metric: mean, low, high, n
@@ -205,6 +254,7 @@ class StudyAnalysis:
     data_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, seed, axis, setting, n_train, metrics
     data_sweeps: pd.DataFrame = field(default_factory=pd.DataFrame)  # axis, setting, n_train, variant, metric, kind,
     #                                                                  mean, low, high, n (paired difference or value)
+    failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
     prune_search: PruneSearch = field(default_factory=PruneSearch)
 
 
@@ -323,7 +373,8 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
     run = result.run
     row = {"variant": row_name(run), "seed": run.seed, "init": run.init, "key": run.key,
-           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at}
+           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at,
+           "initial_loss": np.nan if result.initial_loss is None else result.initial_loss, "failed": []}
     for split in ("train", "val", "test"):
         row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z[split], getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
@@ -348,7 +399,9 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     for t in config.analysis.sparsity_thresholds:
         row[f"first_below_{t:g}"] = float(np.mean(first < t))
     row["prunable"], row["prune_one_class"] = z["prunable"]
-    return row, predicted_class(z["test"], ev.multiclass), probs
+    pred = predicted_class(z["test"], ev.multiclass)
+    row["failed"] = failure_reasons(result.diverged_at, result.initial_loss, row["train_loss"], pred)
+    return row, pred, probs
 
 
 def _pruned_scores(network: Network, weights: list, x: list[np.ndarray], y: list[np.ndarray], fractions: np.ndarray,
@@ -476,11 +529,14 @@ def _sparsity_curves(results: list[RunResult], network: Network, confidence: flo
     return rows
 
 
-def _padded_histories(results: list[RunResult], epochs: int) -> dict[str, np.ndarray]:
+def _padded_histories(results: list[RunResult], epochs: int, ok) -> dict[str, np.ndarray]:
+    """Per history key, [replicates, epochs] (NaN after a stop, and throughout for a failed run: not in the bands)."""
     out = {}
     for key in HISTORY_KEYS:
         arr = np.full((len(results), epochs), np.nan)
         for s, r in enumerate(results):
+            if r.run.key not in ok:
+                continue
             h = np.asarray(r.history[key], float)[:epochs]
             arr[s, : len(h)] = np.where(np.isfinite(h), h, np.nan)
         out[key] = arr
@@ -586,7 +642,7 @@ def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFra
     for (variant, seed), part in runs.groupby(["variant", "seed"], sort=False):
         if set(part["init"]) >= {0, 1}:
             a, b = (part[part["init"] == i].iloc[0] for i in (0, 1))
-            ok = pd.isna(a["diverged_at"]) and pd.isna(b["diverged_at"])
+            ok = not a["failed"] and not b["failed"]
             rows.append({"variant": variant, "seed": seed,
                          "acc_diff": a["test_accuracy"] - b["test_accuracy"] if ok else np.nan,
                          "disagreement": float(np.mean(predictions[a["key"]] != predictions[b["key"]])) if ok else np.nan})
@@ -633,15 +689,16 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> St
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
     runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])
     cols = metric_columns(thresholds)
-    runs.loc[runs["diverged_at"].notna(), cols] = np.nan  # a diverged run is a result, not a number
+    failed = {row["key"]: row["failed"] for row in rows}
+    runs.loc[runs["failed"].map(bool).to_numpy(), cols] = np.nan  # a failed run is a result, not a number
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
-    ok = {r.run.key: r for r in results if r.diverged_at is None}
+    ok = {r.run.key: r for r in results if not failed[r.run.key]}
     own = [r for r in results if r.run.init == 0 and r.run.data is None]
     main = {n: [r for r in own if r.run.variant.name == n and r.run.key in ok] for n in names}
     sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
     twins = _twins(runs, predictions)
     live = {n: rs for n, rs in main.items() if rs}
-    histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs) for n in names}
+    histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs, ok) for n in names}
     data_runs = _data_runs(runs, results, config, datasets)
     return StudyAnalysis(
         variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
@@ -662,6 +719,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> St
         first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
+        failed=[(r.run.key, failed[r.run.key], r.diverged_at) for r in results if failed[r.run.key]],
         prune_search=ev.prune_search(),
         bayes=bayes, bayes_grid=bayes_grid, frame=frame, thresholds=list(thresholds), confidence=conf, test_predictions=predictions,
         chance=float(np.mean([_majority_share(datasets[s].y_test) for s in config.training.seeds])),
@@ -762,7 +820,7 @@ def summary_value(analysis: StudyAnalysis, variant: str, metric: str) -> dict | 
 
 
 def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Series:
-    """Values of a metric for a main variant, indexed by replicate seed (NaN for diverged runs).
+    """Values of a metric for a main variant, indexed by replicate seed (NaN for failed runs).
 
     Taken from the two columns alone: filtering the whole (wide) frame for each of the claims' 146 calls took 0.3 s."""
     runs = analysis.main_runs
@@ -788,15 +846,26 @@ class SweepChoice:
     n_strengths: int
 
 
+def _trained_everywhere(analysis: StudyAnalysis, val: pd.DataFrame) -> pd.DataFrame:
+    """The sweep points (validation-loss rows) at which no replicate's run failed: a strength at which some runs
+    failed would be judged by its survivors alone, which flatters it."""
+    return val[val["n"] == len(analysis.seeds)]
+
+
 def sweep_choices(analysis: StudyAnalysis) -> dict[str, SweepChoice]:
-    """Per sweep, the strength with the lowest mean validation loss (never chosen on the test set)."""
+    """Per sweep, the strength with the lowest mean validation loss (never chosen on the test set), among those at
+    which every replicate trained (n_strengths counts every strength tried)."""
     if analysis.sweeps.empty:
         return {}
     out = {}
     val = analysis.sweeps[analysis.sweeps["metric"] == "val_loss"].dropna(subset=["mean"])
     for kind, part in val.groupby("kind", sort=False):
-        best = part.loc[part["mean"].idxmin()]
-        out[kind] = SweepChoice(kind, float(best["strength"]), float(best["mean"]), len(part))
+        whole = _trained_everywhere(analysis, part)
+        if whole.empty:
+            continue
+        best = whole.loc[whole["mean"].idxmin()]
+        out[kind] = SweepChoice(kind, float(best["strength"]), float(best["mean"]),
+                                int(analysis.sweeps[analysis.sweeps["kind"] == kind]["strength"].nunique()))
     return out
 
 
@@ -806,6 +875,9 @@ def matched_l1_l2(analysis: StudyAnalysis) -> tuple[SweepChoice, SweepChoice] | 
     if not {"l1", "l2"} <= set(choices):
         return None
     val = analysis.sweeps[(analysis.sweeps["metric"] == "val_loss") & (analysis.sweeps["kind"] == "l2")].dropna(subset=["mean"])
+    val = _trained_everywhere(analysis, val)
+    if val.empty:
+        return None
     l1 = choices["l1"]
     row = val.loc[(val["mean"] - l1.val_loss).abs().idxmin()]
     return l1, SweepChoice("l2", float(row["strength"]), float(row["mean"]), len(val))

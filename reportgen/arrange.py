@@ -12,7 +12,7 @@ import numpy as np
 
 from reportgen import __version__
 from reportgen import config as config_module
-from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
+from reportgen.analysis import StudyAnalysis, failure_lines, metric_kind, metric_label, summarise
 from reportgen.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -190,6 +190,10 @@ class _Figures:
         first = f.caption.split(". ")[0].rstrip(".")
         return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
 
+    def optional(self, key: str, section: str) -> list[FigureRef]:
+        """A figure that a build whose every run failed has nothing to draw for, as a list of none or one."""
+        return [self.get(key, section)] if key in self.by_key else []
+
 
 def _cell(frame, keys: dict, metric: str, kind: str | None = None) -> Cell:
     """The first row of a summary frame with these key values and metric, as a Cell (NaN when there is none).
@@ -252,7 +256,7 @@ def _sweep_notes(observations: list[str]) -> list[str]:
 def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     """The body of the report, in reading order."""
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
-    training = [figs.get("loss_curves", "Overfitting")]
+    training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
         training.append(figs.get("snapshots", "Overfitting"))
     stops = [o for o in observations if " stopped after " in o]
@@ -499,8 +503,8 @@ def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observati
     return ReportContext(
         title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
         intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
-        lead_figure=figs.get("boundaries", "page one"), verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
-        rules=verdicts_method(verdicts), diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged], sections=sections,
+        lead_figure=(figs.optional("boundaries", "page one") or [None])[0], verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
+        rules=verdicts_method(verdicts), failed=failure_lines(analysis), n_failed=len(analysis.failed), sections=sections,
         appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
         claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reportgen.analysis import StudyAnalysis, benefit_slopes, metric_info, per_replicate, sweep_values
+from reportgen.analysis import StudyAnalysis, benefit_slopes, failure_lines, metric_info, per_replicate, sweep_values
 from reportgen.config import VariantConfig
 from reportgen.stats import (
     Estimate,
@@ -530,10 +530,11 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
             out.append(f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
                        f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
                        f"a shorter boundary there is a sign of underfitting, not of a smoother fit.")
-    if analysis.diverged:
-        keys = ", ".join(f"{k} (epoch {ep})" for k, ep in analysis.diverged[:8]) + (" …" if len(analysis.diverged) > 8 else "")
-        out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "
-                   f"{'are' if len(analysis.diverged) != 1 else 'is'} left out of every interval and verdict: {keys}.")
+    if analysis.failed:
+        lines = failure_lines(analysis)
+        n = len(analysis.failed)
+        out.append(f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
+                   f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}.")
     out += _sweep_sentences(analysis)
     if verdicts.claims:
         out.append(tally_sentence(verdicts))
