@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -11,8 +12,17 @@ import pandas as pd
 from reportgen import data as data_module
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset, View
-from reportgen.forward import logits_many, logits_pruned
-from reportgen.measures import Frame, boundary_measures, contour_length, log_roughness, prunable_share, prune_cuts, rebound
+from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
+from reportgen.measures import (
+    Frame,
+    boundary_measures,
+    contour_length,
+    prunable_share,
+    prune_cuts,
+    prune_failures,
+    rebound,
+    roughness,
+)
 from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -20,7 +30,12 @@ from reportgen.training.runs import SWEEP_KINDS, Run
 
 SPARSITY_CURVE = np.logspace(-5, 0, 41)  # thresholds for the |w| < t curve
 PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
-PRUNE_SEARCH = np.round(np.arange(0.0, 1.0, 0.02), 2)  # fractions tried for the prunable share
+# Fractions tried for the prunable share: 2% steps, then finer ones near the top, where an L1 network's share lies (a
+# network that keeps its accuracy with 1% of its weights left and one that needs 0.1% differ tenfold), up to 100%,
+# which always fails (no kernel weight left: one class everywhere), so the search is never censored by its end.
+PRUNE_SEARCH = np.round(np.r_[np.arange(0.0, 0.99, 0.02), 0.99, 0.995, 0.998, 0.999, 1.0], 3)
+PRUNE_BATCH = 16  # runs whose pruned predictions are held at once ([runs, fractions, points] of them)
+PRUNE_BLOCK = 10  # fractions per call of the search: it stops after the block of a run's first failure
 PRUNE_CURVE_POINTS = 500  # test points behind the pruning curve: a figure, not a verdict, at a quarter of the cost
 REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
 
@@ -52,8 +67,8 @@ METRICS = {
     "epochs_run": Metric("Epochs run", "int"),
     "boundary_length": Metric("Decision-boundary length (in the data region)", "num", "boundary", True),
     "boundary_pieces": Metric("Decision-boundary pieces (in the data region)", "num", "boundary", True),
-    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended log loss)", "num", "roughness", True),
-    "prunable": Metric("Share of weights prunable without losing validation accuracy", "pct", "sparsity"),
+    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended loss, in loss units)", "num", "roughness", True),
+    "prunable": Metric("Share of weights prunable by magnitude without losing accuracy", "pct", "sparsity"),
     "kernel_l1": Metric("L1 norm of hidden kernels", "num", "weights", True),
     "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
     "first_min_abs": Metric("Smallest first-layer |w|"),
@@ -93,6 +108,69 @@ class BoundarySet:
     probs: np.ndarray
     seeds: list[int]
     background: np.ndarray
+
+
+@dataclass(frozen=True)
+class PruneSearch:
+    """Where the prunable share was searched and how finely: what the report says about its resolution."""
+
+    points: int = 0  # evaluation points per replicate of the study's own data (0: none measured)
+    fresh: bool = True  # fresh points of the generator (else the replicate's training and validation rows)
+    tolerance: float = 0.01
+    fractions: tuple[float, ...] = ()
+
+    @property
+    def resolution(self) -> float:
+        """The accuracy one evaluation point is worth."""
+        return 1.0 / self.points if self.points else float("nan")
+
+
+# Why a run failed: it is then left out of every interval and verdict (its metrics are NaN), and named on page one.
+FAILURES = {
+    "diverged": "diverged (its loss became non-finite or exploded)",
+    "no_progress": "ended with a training loss no lower than at initialization",
+    "one_class": "predicts one class on all its test points",
+}
+
+
+def failure_reasons(diverged_at: int | None, initial_loss: float | None, final_train_loss: float,
+                    predictions: np.ndarray) -> list[str]:
+    """Why a run failed, as keys of FAILURES ([] when it did not): it diverged; its training loss at the end (its
+    final weights on the training split, no penalty) is no lower than before its first step; it predicts one class on
+    every test point. The last uses predictions alone, never test labels: nothing is chosen on the test set."""
+    reasons = ["diverged"] if diverged_at is not None else []
+    if initial_loss is not None and math.isfinite(initial_loss) and not final_train_loss < initial_loss:
+        reasons.append("no_progress")  # a NaN final loss did not improve either
+    if np.unique(np.asarray(predictions)).size < 2:
+        reasons.append("one_class")
+    return reasons
+
+
+FAILED_SHORT = {"diverged": "diverged", "no_progress": "training loss no lower than at initialization",
+                "one_class": "one class on all test points"}
+
+
+def failure_lines(analysis: StudyAnalysis) -> list[str]:
+    """The failed runs, one line per variant (sweep or data point) and initialization: how many of its replicates
+    failed and why, e.g. 'l1=0.1: 20 of 20 replicates: one class on all test points (20)'. A strength far too strong
+    fails in every replicate: one line, not twenty."""
+    failed = {key: (reasons, epoch) for key, reasons, epoch in analysis.failed}
+    lines = []
+    for (variant, init), part in analysis.runs.groupby(["variant", "init"], sort=False):
+        bad = part[part["key"].isin(failed)]
+        if bad.empty:
+            continue
+        why = []
+        for reason in FAILURES:
+            hit = [failed[k][1] for k in bad["key"] if reason in failed[k][0]]
+            if hit:
+                epochs = sorted({e for e in hit if e is not None})
+                when = (f", epoch {epochs[0]}" if len(epochs) == 1 else f", epochs {epochs[0]} to {epochs[-1]}") if reason == "diverged" else ""
+                why.append(f"{FAILED_SHORT[reason]} ({len(hit)}{when})")
+        seeds = f" (seed{'s' if len(bad) > 1 else ''} {', '.join(str(s) for s in bad['seed'])})" if len(bad) <= 3 else ""
+        who = variant + (f" (initialization {init + 1})" if init else "")
+        lines.append(f"{who}: {len(bad)} of {len(part)} replicate{'s' if len(part) != 1 else ''}{seeds}: {', '.join(why)}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -166,7 +244,7 @@ class StudyAnalysis:
     reference: str | None  # the unregularized variant comparisons are made against (found by its settings)
     seeds: list[int]
     design: Design
-    runs: pd.DataFrame  # one row per trained run: its metrics (NaN for diverged runs)
+    runs: pd.DataFrame  # one row per trained run: its metrics (NaN for failed runs), why it failed ('failed')
     main_runs: pd.DataFrame  # rows of the main variants (init 0), named as in the study
     layers: pd.DataFrame  # one row per run and hidden layer: weight statistics
     summary: pd.DataFrame  # one row per variant and metric: mean, low, high, n
@@ -194,6 +272,8 @@ class StudyAnalysis:
     data_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, seed, axis, setting, n_train, metrics
     data_sweeps: pd.DataFrame = field(default_factory=pd.DataFrame)  # axis, setting, n_train, variant, metric, kind,
     #                                                                  mean, low, high, n (paired difference or value)
+    failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
+    prune_search: PruneSearch = field(default_factory=PruneSearch)
 
 
 def reference_variant(config: StudyConfig) -> str | None:
@@ -228,6 +308,25 @@ class _Evaluator:
         inside = _dilate(frame.region)
         self.grid_mask = inside.ravel()
         self.grid_points = frame.points[self.grid_mask]
+        self._pruning: dict = {}
+
+    def pruning_points(self, data_key) -> tuple[np.ndarray, np.ndarray]:
+        """The points a run's prunable share is measured on: fresh points of the generator for its replicate (and data
+        setting), or a table's training and validation rows (it has no others); never its test points."""
+        if data_key not in self._pruning:
+            seed, point = data_key if isinstance(data_key, tuple) else (data_key, None)
+            data = self.datasets[data_key]
+            cfg = point.apply(self.config.data) if point is not None else self.config.data
+            fresh = data_module.pruning_points(cfg, seed, data)
+            self._pruning[data_key] = fresh if fresh is not None else (np.vstack([data.x_train, data.x_val]),
+                                                                       np.concatenate([data.y_train, data.y_val]))
+        return self._pruning[data_key]
+
+    def prune_search(self) -> PruneSearch:
+        """Where the study's own runs' prunable shares are searched."""
+        x, _ = self.pruning_points(self.config.training.seeds[0])
+        return PruneSearch(len(x), self.config.data.generated, self.config.analysis.prune_tolerance,
+                           tuple(float(f) for f in PRUNE_SEARCH))
 
     def inputs(self, points: np.ndarray, data: Dataset) -> np.ndarray:
         """Points of the view's plane as the inputs of one replicate's networks."""
@@ -274,7 +373,8 @@ def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev
     main = [m for m, f in enumerate(full) if f]  # sweep points and twins need neither: half the arithmetic saved
     extra = {"test_min": logits_many(network, [results[m].min_val_weights or weights[m] for m in main], [data[m].x_test for m in main]),
              "grid": logits_many(network, [weights[m] for m in main], _grid_inputs(ev, [data[m] for m in main]))}
-    z["prunable"] = _prunable(results, network, data, ev.config.analysis.prune_tolerance)
+    z["prunable"] = _prunable(results, network, [ev.pruning_points(r.run.data_key) for r in results],
+                              ev.config.analysis.prune_tolerance, ev.multiclass)
     rows = [{k: v[m] for k, v in z.items()} for m in range(len(results))]
     for i, m in enumerate(main):
         rows[m].update({k: v[i] for k, v in extra.items()})
@@ -291,7 +391,8 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
     run = result.run
     row = {"variant": row_name(run), "seed": run.seed, "init": run.init, "key": run.key,
-           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at}
+           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at,
+           "initial_loss": np.nan if result.initial_loss is None else result.initial_loss, "failed": []}
     for split in ("train", "val", "test"):
         row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z[split], getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
@@ -307,7 +408,7 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     probs = ev.grid_probs(z["grid"]) if "grid" in z else None
     if probs is not None and ev.view.measured:
         row["boundary_length"], row["boundary_pieces"] = boundary_measures(probs, ev.frame)
-    row["val_roughness"] = log_roughness(result.history["val_loss"], config.analysis.stability_window)
+    row["val_roughness"] = roughness(result.history["val_loss"], config.analysis.stability_window)
     hidden = _hidden_kernels(result, network)
     row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
     row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))
@@ -315,25 +416,79 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     row["first_min_abs"], row["first_max_abs"] = float(first.min()), float(first.max())
     for t in config.analysis.sparsity_thresholds:
         row[f"first_below_{t:g}"] = float(np.mean(first < t))
-    row["prunable"] = z["prunable"]
-    return row, predicted_class(z["test"], ev.multiclass), probs
+    row["prunable"], row["prune_one_class"] = z["prunable"]
+    pred = predicted_class(z["test"], ev.multiclass)
+    row["failed"] = failure_reasons(result.diverged_at, result.initial_loss, row["train_loss"], pred)
+    return row, pred, probs
 
 
-def _pruned_accuracy(results: list[RunResult], network: Network, data: list[Dataset], fractions: np.ndarray,
-                     split: str, points: int | None = None) -> np.ndarray:
-    """Accuracy [runs, fractions] on a split after global magnitude pruning at each fraction (batched)."""
+def _pruned_scores(network: Network, weights: list, x: list[np.ndarray], y: list[np.ndarray], fractions: np.ndarray,
+                   multiclass: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy, and whether every point gets one class, [runs, fractions], after global magnitude pruning at each
+    fraction. PRUNE_BATCH runs at a time, so that the predictions of every level do not pile up, and as many levels
+    per call as keep one run's activations and masked weights within forward.ACTIVATION_BYTES (a wide network on
+    2,000 points would need 450 MB for all levels at once)."""
     kernels = network.kernel_indices()
-    cuts = np.array([prune_cuts(r.weights, kernels, fractions) for r in results])
-    x = [getattr(d, f"x_{split}")[:points] for d in data]
-    z = logits_pruned(network, [r.weights for r in results], cuts, x)
-    y = np.stack([getattr(d, f"y_{split}")[:points] for d in data])
-    return np.mean(predicted_class(z, network.outputs > 1) == y[:, None, :], axis=2)
+    per_level = len(x[0]) * max((*network.hidden, network.outputs)) * 4 + 8 * sum(w.size for w in weights[0])
+    step = max(1, int(ACTIVATION_BYTES // per_level))
+    acc, single = [], []
+    for s in range(0, len(weights), PRUNE_BATCH):
+        part, xs, ys = weights[s:s + PRUNE_BATCH], x[s:s + PRUNE_BATCH], np.stack(y[s:s + PRUNE_BATCH])
+        cuts = np.array([prune_cuts(w, kernels, fractions) for w in part])
+        a, one = [], []
+        for level in range(0, len(fractions), step):
+            pred = predicted_class(logits_pruned(network, part, cuts[:, level:level + step], xs), multiclass)  # [runs, levels, points]
+            a.append(np.mean(pred == ys[:, None, :], axis=2))
+            one.append((pred == pred[..., :1]).all(axis=2))
+        acc.append(np.concatenate(a, axis=1))
+        single.append(np.concatenate(one, axis=1))
+    return np.concatenate(acc), np.concatenate(single)
 
 
-def _prunable(results: list[RunResult], network: Network, data: list[Dataset], tolerance: float) -> list[float]:
-    """Largest share of kernel weights whose removal costs at most `tolerance` validation accuracy, per run."""
-    acc = _pruned_accuracy(results, network, data, PRUNE_SEARCH, "val")
-    return [prunable_share(PRUNE_SEARCH, a, tolerance) for a in acc]
+def _prunable(results: list[RunResult], network: Network, points: list[tuple[np.ndarray, np.ndarray]], tolerance: float,
+              multiclass: bool) -> list[tuple[float, bool]]:
+    """Per run: the prunable share on its evaluation points (measures.prunable_share) and whether the unpruned network
+    already predicts one class there (its share is then 0: not prunable without harm).
+
+    Each run on its own, one per core, with single-threaded BLAS: these are small matrices (2,000 points through layers
+    of 128 units), which two BLAS threads multiplied 5 times slower than one while other builds shared the cores (the
+    default study's analysis took 250 s with all runs batched, 35 s so). Each run's arithmetic is the same either way."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(os.cpu_count() or 1, len(results)))
+    search = lambda r, p: _search_prunable(network, r.weights, *p, tolerance, multiclass, workers)  # noqa: E731
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in its arithmetic
+        return list(pool.map(search, results, points))
+
+
+def _search_prunable(network: Network, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, tolerance: float,
+                     multiclass: bool, workers: int) -> tuple[float, bool]:
+    """One run's prunable share: the fractions of PRUNE_SEARCH in blocks, up to the block of the first failure (what
+    comes after it cannot change the share), each block within its worker's part of forward.ACTIVATION_BYTES."""
+    cuts = prune_cuts(weights, network.kernel_indices(), PRUNE_SEARCH)[None]
+    per_level = len(x) * max((*network.hidden, network.outputs)) * 4 + 8 * sum(w.size for w in weights)
+    block = int(np.clip(ACTIVATION_BYTES / workers // per_level, 1, PRUNE_BLOCK))
+    acc, one = [], []
+    for start in range(0, len(PRUNE_SEARCH), block):
+        pred = predicted_class(logits_pruned(network, [weights], cuts[:, start:start + block], [x]), multiclass)[0]
+        acc += list(np.mean(pred == y, axis=1))
+        one += list((pred == pred[:, :1]).all(axis=1))
+        if prune_failures(acc, tolerance, one).any():
+            break
+    return prunable_share(PRUNE_SEARCH[:len(acc)], acc, tolerance, one), bool(one[0])
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS limited to one thread meanwhile (threadpoolctl comes with scikit-learn; without it, as configured)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str], confidence: float) -> pd.DataFrame:
@@ -375,7 +530,9 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
 
 def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
     """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
-    acc = _pruned_accuracy(results, network, [datasets[r.run.data_key] for r in results], PRUNE_FRACTIONS, "test", PRUNE_CURVE_POINTS)
+    data = [datasets[r.run.data_key] for r in results]
+    acc, _ = _pruned_scores(network, [r.weights for r in results], [d.x_test[:PRUNE_CURVE_POINTS] for d in data],
+                            [d.y_test[:PRUNE_CURVE_POINTS] for d in data], PRUNE_FRACTIONS, network.outputs > 1)
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -390,11 +547,14 @@ def _sparsity_curves(results: list[RunResult], network: Network, confidence: flo
     return rows
 
 
-def _padded_histories(results: list[RunResult], epochs: int) -> dict[str, np.ndarray]:
+def _padded_histories(results: list[RunResult], epochs: int, ok) -> dict[str, np.ndarray]:
+    """Per history key, [replicates, epochs] (NaN after a stop, and throughout for a failed run: not in the bands)."""
     out = {}
     for key in HISTORY_KEYS:
         arr = np.full((len(results), epochs), np.nan)
         for s, r in enumerate(results):
+            if r.run.key not in ok:
+                continue
             h = np.asarray(r.history[key], float)[:epochs]
             arr[s, : len(h)] = np.where(np.isfinite(h), h, np.nan)
         out[key] = arr
@@ -503,7 +663,7 @@ def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFra
     for (variant, seed), part in runs.groupby(["variant", "seed"], sort=False):
         if set(part["init"]) >= {0, 1}:
             a, b = (part[part["init"] == i].iloc[0] for i in (0, 1))
-            ok = pd.isna(a["diverged_at"]) and pd.isna(b["diverged_at"])
+            ok = not a["failed"] and not b["failed"]
             rows.append({"variant": variant, "seed": seed,
                          "acc_diff": a["test_accuracy"] - b["test_accuracy"] if ok else np.nan,
                          "disagreement": float(np.mean(predictions[a["key"]] != predictions[b["key"]])) if ok else np.nan})
@@ -550,15 +710,16 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> St
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
     runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])
     cols = metric_columns(thresholds)
-    runs.loc[runs["diverged_at"].notna(), cols] = np.nan  # a diverged run is a result, not a number
+    failed = {row["key"]: row["failed"] for row in rows}
+    runs.loc[runs["failed"].map(bool).to_numpy(), cols] = np.nan  # a failed run is a result, not a number
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
-    ok = {r.run.key: r for r in results if r.diverged_at is None}
+    ok = {r.run.key: r for r in results if not failed[r.run.key]}
     own = [r for r in results if r.run.init == 0 and r.run.data is None]
     main = {n: [r for r in own if r.run.variant.name == n and r.run.key in ok] for n in names}
     sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
     twins = _twins(runs, predictions)
     live = {n: rs for n, rs in main.items() if rs}
-    histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs) for n in names}
+    histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs, ok) for n in names}
     data_runs = _data_runs(runs, results, config, datasets)
     return StudyAnalysis(
         variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
@@ -579,6 +740,8 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> St
         first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
+        failed=[(r.run.key, failed[r.run.key], r.diverged_at) for r in results if failed[r.run.key]],
+        prune_search=ev.prune_search(),
         bayes=bayes, bayes_grid=bayes_grid, frame=frame, thresholds=list(thresholds), confidence=conf, test_predictions=predictions,
         chance=float(np.mean([_majority_share(datasets[s].y_test) for s in config.training.seeds])),
         data=info, view=None if view.identity else view, data_runs=data_runs,
@@ -678,7 +841,7 @@ def summary_value(analysis: StudyAnalysis, variant: str, metric: str) -> dict | 
 
 
 def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Series:
-    """Values of a metric for a main variant, indexed by replicate seed (NaN for diverged runs).
+    """Values of a metric for a main variant, indexed by replicate seed (NaN for failed runs).
 
     Taken from the two columns alone: filtering the whole (wide) frame for each of the claims' 146 calls took 0.3 s."""
     runs = analysis.main_runs
@@ -715,8 +878,10 @@ class SweepChoice:
 
 
 def _val_loss_table(analysis: StudyAnalysis, kind: str, strengths: list[float]) -> pd.DataFrame:
-    """Validation loss per replicate (rows) and strength (columns) of one sweep."""
-    return pd.DataFrame({s: sweep_values(analysis, kind, s, "val_loss") for s in strengths})
+    """Validation loss per replicate (rows) and strength (columns) of one sweep; a strength at which some replicate's
+    run failed is left all NaN (never chosen, never matched): judged by its survivors alone, it would look better."""
+    table = pd.DataFrame({s: sweep_values(analysis, kind, s, "val_loss") for s in strengths})
+    return table.where(~table.isna().any(axis=0), np.nan, axis=1) if len(table) else table
 
 
 def choose_strength(kind: str, table: pd.DataFrame) -> SweepChoice | None:
@@ -731,7 +896,7 @@ def choose_strength(kind: str, table: pd.DataFrame) -> SweepChoice | None:
     gap = diffs.mean()  # paired: the mean difference over the replicates both strengths have
     tied = [float(s) for s in table.columns if np.isfinite(means[s]) and (s == lowest or gap[s] <= se[s])]
     chosen = max(tied)
-    return SweepChoice(kind, chosen, float(means[chosen]), int(means.notna().sum()), lowest, tuple(tied))
+    return SweepChoice(kind, chosen, float(means[chosen]), int(table.shape[1]), lowest, tuple(tied))
 
 
 def sweep_choices(analysis: StudyAnalysis) -> dict[str, SweepChoice]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from reportgen import __version__
 from reportgen import config as config_module
-from reportgen.analysis import StudyAnalysis, metric_kind, metric_label, summarise
+from reportgen.analysis import StudyAnalysis, failure_lines, metric_kind, metric_label, summarise
 from reportgen.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -193,6 +193,10 @@ class _Figures:
         first = f.caption.split(". ")[0].rstrip(".")
         return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
 
+    def optional(self, key: str, section: str) -> list[FigureRef]:
+        """A figure that a build whose every run failed has nothing to draw for, as a list of none or one."""
+        return [self.get(key, section)] if key in self.by_key else []
+
 
 def _cell(frame, keys: dict, metric: str, kind: str | None = None) -> Cell:
     """The first row of a summary frame with these key values and metric, as a Cell (NaN when there is none).
@@ -255,7 +259,7 @@ def _sweep_notes(observations: list[str]) -> list[str]:
 def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     """The body of the report, in reading order."""
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
-    training = [figs.get("loss_curves", "Overfitting")]
+    training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
         training.append(figs.get("snapshots", "Overfitting"))
     stops = [o for o in observations if " stopped after " in o]
@@ -270,6 +274,7 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
     blocks = [Claims(weights, secondary=False)] if weights else []
+    blocks += [Paragraph(pruning_note(analysis))] if analysis.prune_search.points else []
     # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
     # go to appendix B
     blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
@@ -284,6 +289,45 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
                                                                Bullets(others)]))
     return sections
+
+
+def _number(share: float) -> str:
+    """A share as a number of percent with the digits it needs: '2', '99.5', '0.05'."""
+    return f"{share * 100:.2g}" if share < 0.01 else f"{share * 100:.4g}"
+
+
+def pruning_note(analysis: StudyAnalysis) -> str:
+    """How the prunable share was searched, on which points, what one point is worth against the tolerance, and where
+    the search reached its limits (shares at its last fraction below 100%; networks of one class before pruning)."""
+    p, runs = analysis.prune_search, analysis.main_runs
+    steps = [f for f in p.fractions if f > 0]
+    fine = [f for f in steps if f > 0.98]
+    text = (f"The prunable share is the largest share of all kernel weights, removed smallest magnitude first (in steps "
+            f"of {_number(steps[0])}% up to {_number(max(f for f in steps if f <= 0.98))}%, then "
+            f"{', '.join(_number(f) for f in fine[:-1])} and {_number(fine[-1])}%), before the first share at which "
+            f"accuracy falls more than {_number(p.tolerance)} pp below the unpruned network's or the network predicts "
+            f"one class everywhere; a network that predicts one class before any pruning counts 0. ")
+    allowed = math.floor(p.tolerance * p.points + 1e-9)
+    where = (f"It is measured on {p.points:,} fresh points of the generator per replicate, never its training, validation "
+             f"or test points" if p.fresh else
+             f"It is measured on each replicate's {p.points:,} training and validation rows (a table has no other points, "
+             f"and its test rows only report)")
+    unit = "point" if p.fresh else "row"
+    text += (f"{where}: one {unit} is {_number(p.resolution)} pp of accuracy, so the tolerance of {_number(p.tolerance)} pp "
+             + (f"allows a net loss of {allowed:,} of them." if allowed else
+                f"allows none to be lost (one {unit} is more than the tolerance)."))
+    top = p.fractions[-2] if len(p.fractions) > 1 else math.nan
+    live = runs[runs["failed"].map(len) == 0] if "failed" in runs else runs
+    capped = [f"{v} in {int((part['prunable'] == top).sum())} of {len(part)}" for v, part in live.groupby("variant", sort=False)
+              if (part["prunable"] == top).any()]
+    if capped:
+        text += (f" The share reaches the last fraction tried below 100% ({_number(top)}%) for {', '.join(capped)} replicates: "
+                 f"at least that much of those networks can go.")
+    single = int(live["prune_one_class"].sum()) if "prune_one_class" in live else 0
+    if single:
+        text += (f" {single} run{'s' if single != 1 else ''} predict{'s' if single == 1 else ''} one class on "
+                 f"{'their' if single != 1 else 'its'} evaluation points before any pruning: not prunable without harm (0).")
+    return text
 
 
 def _setting_name(axis: str, setting: float, n_train: int) -> str:
@@ -502,9 +546,9 @@ def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observati
     return ReportContext(
         title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
         intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
-        lead_figure=figs.get("boundaries", "page one"), verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
+        lead_figure=(figs.optional("boundaries", "page one") or [None])[0], verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
         rules=verdicts_method(verdicts), stability=stability_method(verdicts), borderline=borderline_notes(verdicts),
-        diverged=[f"{k} (epoch {e})" for k, e in analysis.diverged], sections=sections,
+        failed=failure_lines(analysis), n_failed=len(analysis.failed), sections=sections,
         appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
         claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
     )

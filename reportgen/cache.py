@@ -9,7 +9,6 @@ imports TensorFlow.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -25,15 +24,17 @@ from reportgen.config import BUNDLED, DataConfig, StudyConfig
 from reportgen.data import draw_seeds
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
 
-CACHE_FORMAT = 1  # bump when what an entry holds changes
-ENGINE_VERSION = {"fast": 3, "keras": 1}  # bump when an engine's arithmetic changes, so old weights are not reused
+# bump when what an entry holds changes: 2 added the training loss at initialization, which divergence is judged
+# against (an older entry's run was judged against its first epoch, and has no initial loss to judge its end by)
+CACHE_FORMAT = 2
+ENGINE_VERSION = {"fast": 4, "keras": 2}  # bump when an engine's arithmetic changes, so old weights are not reused
 HASH_LEN = 64
 DEFAULT_DIR = ".reportgen-cache"
-SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, which are still read
+SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, all under keys of CACHE_FORMAT 1: never read
 
 
 def entries(folder: Path) -> list[Path]:
-    """Every entry file in a cache folder."""
+    """Every entry file in a cache folder (an earlier version's .npz entries too: they take room until removed)."""
     return [p for p in folder.rglob("*") if p.suffix in (SUFFIX, ".npz") and not p.name.startswith(".tmp-")]
 
 
@@ -66,6 +67,10 @@ def _data_key(d: DataConfig, replicate: int) -> dict:
     # make_classification draws its test points with the training points, and a table's split takes its test rows first
     skip = {"path", "seed", "resample", "kind"} | ({"test_samples"} if d.kind != "classification" else set())
     key.update(generator=d.kind, settings=d.model_dump(mode="json", exclude=skip))
+    if d.kind == "classification":  # drawn with its training points too: their number shapes the problem
+        from reportgen.datasets.tables import PRUNING_ROWS
+
+        key["pruning_rows"] = PRUNING_ROWS
     if d.path is not None:
         stat = d.path.stat()
         key["file"] = _file_digest(str(d.path), stat.st_size, stat.st_mtime_ns)
@@ -106,7 +111,7 @@ def _pack(result: RunResult) -> bytes:
     arrays.update({f"h_{k}": np.asarray(result.history[k]) for k in HISTORY_KEYS})
     arrays.update({f"s{e}_{i}": w for e, ws in result.snapshots.items() for i, w in enumerate(ws)})
     meta = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "min_val_epoch": result.min_val_epoch,
-            "diverged_at": result.diverged_at}
+            "diverged_at": result.diverged_at, "initial_loss": result.initial_loss}
     table, chunks, offset = [], [], 0
     for name, a in arrays.items():
         raw = np.ascontiguousarray(a).tobytes()
@@ -119,11 +124,10 @@ def _pack(result: RunResult) -> bytes:
 
 
 def _read(payload: memoryview) -> tuple[dict, dict[str, np.ndarray]]:
-    """An entry's numbers and arrays, from this format or from the .npz entries of earlier versions. The arrays are
-    views of the payload (a bytearray's memoryview, so they are writable, as np.load gives): nothing is copied."""
+    """An entry's numbers and arrays. The arrays are views of the payload (a bytearray's memoryview, so they are
+    writable, as np.load gives): nothing is copied."""
     if bytes(payload[:len(MAGIC)]) != MAGIC:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-            return json.loads(bytes(z["meta"]).decode()), {k: z[k] for k in z.files if k != "meta"}
+        raise ValueError("not an entry of this format")
     size = int.from_bytes(payload[len(MAGIC):len(MAGIC) + 4], "little")
     start = len(MAGIC) + 4 + size
     header = json.loads(bytes(payload[len(MAGIC) + 4:start]))
@@ -144,7 +148,7 @@ def _unpack(run: Run, payload: memoryview) -> RunResult:
         snaps.setdefault(epoch, []).append((i, z[k]))
     return RunResult(run=run, weights=indexed("w"), history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
                      epochs_run=meta["epochs_run"], best_epoch=meta["best_epoch"], min_val_epoch=meta["min_val_epoch"],
-                     min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"],
+                     min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"], initial_loss=meta["initial_loss"],
                      snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()})
 
 
@@ -163,23 +167,21 @@ class RunCache:
     def __init__(self, folder: Path | None):
         self.folder = folder
 
-    def _path(self, key: str, suffix: str = SUFFIX) -> Path:
-        return self.folder / key[:2] / f"{key}{suffix}"
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}{SUFFIX}"
 
     def _read(self, key: str) -> tuple[Path, bytearray] | None:
-        """An entry's path and bytes (an earlier version's .npz entry when there is no newer one), or None. Read into
-        one writable buffer, which the run's arrays then share (reportgen.cache._read)."""
-        for suffix in (SUFFIX, ".npz"):
-            path = self._path(key, suffix)
-            try:
-                with open(path, "rb", buffering=0) as f:
-                    blob = bytearray(os.fstat(f.fileno()).st_size)
-                    if f.readinto(blob) != len(blob):
-                        raise OSError(f"{path}: shorter than its size")
-                return path, blob
-            except OSError:
-                continue
-        return None
+        """An entry's path and bytes, or None. Read into one writable buffer, which the run's arrays then share
+        (reportgen.cache._read)."""
+        path = self._path(key)
+        try:
+            with open(path, "rb", buffering=0) as f:
+                blob = bytearray(os.fstat(f.fileno()).st_size)
+                if f.readinto(blob) != len(blob):
+                    raise OSError(f"{path}: shorter than its size")
+            return path, blob
+        except OSError:
+            return None
 
     def claimed_digests(self, runs: list[Run], keys: dict[str, str]) -> list[str] | None:
         """The SHA-256 each run's entry says it has (its first bytes), in the order of runs, or None when a run has no
@@ -188,14 +190,10 @@ class RunCache:
             return None
         out = []
         for run in runs:
-            for suffix in (SUFFIX, ".npz"):
-                try:
-                    with open(self._path(keys[run.key], suffix), "rb") as f:
-                        out.append(f.read(HASH_LEN).decode("ascii", "replace"))
-                    break
-                except OSError:
-                    continue
-            else:
+            try:
+                with open(self._path(keys[run.key]), "rb") as f:
+                    out.append(f.read(HASH_LEN).decode("ascii", "replace"))
+            except OSError:
                 return None
         return out
 

@@ -19,6 +19,7 @@ from reportgen.analysis import (
     Match,
     StudyAnalysis,
     benefit_slopes,
+    failure_lines,
     matched_l1_l2,
     metric_info,
     per_replicate,
@@ -97,12 +98,14 @@ REGISTRY: tuple[ClaimDef, ...] = (
              secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
                                 needs="boundary"),)),
     ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
-             "variant", Measure("val_roughness", -1, "roughness of the validation loss late in training, lower than the baseline's"),
+             "variant", Measure("val_roughness", -1, "roughness of the validation loss late in training, in loss units (RMS of "
+                                "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's"),
              # early stopping's late training is everyone else's early phase: not comparable
              applies=lambda v: _regularized(v) and v.early_stopping is None),
     ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",
-             "variant", Measure("prunable", +1, "largest share of weights prunable by magnitude while losing at most the "
-                                "tolerated validation accuracy, larger than the baseline's"),
+             "variant", Measure("prunable", +1, "largest share of weights removable by magnitude before the first share that "
+                                "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
+                                "larger than the baseline's"),
              applies=lambda v: v.l1 > 0),
     ClaimDef("init_dependence", "{who} reduces dependence on initialization.", "notebook, What is regularization",
              "variant", Measure("disagreement", -1, "share of test points on which two initializations on the same data "
@@ -671,10 +674,11 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
             out.append(f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
                        f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
                        f"a shorter boundary there is a sign of underfitting, not of a smoother fit.")
-    if analysis.diverged:
-        keys = ", ".join(f"{k} (epoch {ep})" for k, ep in analysis.diverged[:8]) + (" …" if len(analysis.diverged) > 8 else "")
-        out.append(f"{len(analysis.diverged)} run{'s' if len(analysis.diverged) != 1 else ''} diverged and "
-                   f"{'are' if len(analysis.diverged) != 1 else 'is'} left out of every interval and verdict: {keys}.")
+    if analysis.failed:
+        lines = failure_lines(analysis)
+        n = len(analysis.failed)
+        out.append(f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
+                   f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}.")
     out += _sweep_sentences(analysis)
     if verdicts.refused:
         out.append(f"L1 and L2 are not compared for sparsity at matched validation loss: {verdicts.refused}.")

@@ -16,8 +16,8 @@ from reportgen.errors import ConfigError, Interrupted, ReportgenError
 
 # --fail-on conditions: what a finished build is checked for, and how a failure is reported.
 FAIL_CONDITIONS = {
-    "diverged": lambda result: (f"{len(result.diverged)} run(s) diverged: {_listed(result.diverged)}"
-                                if result.diverged else None),
+    # every failed run: diverged, ended no better than it started, or predicts one class (analysis.FAILURES)
+    "diverged": lambda result: (f"{len(result.failed)} run(s) failed: {_listed(result.failed)}" if result.failed else None),
     "contradicted": lambda result: (f"{len(result.contradicted)} claim(s) contradicted by the data: {_listed(result.contradicted)}"
                                     if result.contradicted else None),
     "changed": lambda result: _gate(result, *GATES["changed"]),

@@ -378,7 +378,8 @@ class AnalysisConfig(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals; 1 − confidence is the level of every test.")
     margins: Margins = Field(default_factory=Margins, description="Smallest effects of interest, per kind of measure.")
     prune_tolerance: float = Field(
-        0.01, ge=0, lt=1, description="Validation accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp)."
+        0.01, ge=0, lt=1, description="Accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp), on "
+        "2,000 fresh points of the generator per replicate (a table: its training and validation rows)."
     )
     grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the drawn probability background (20 to 600).")
     stability_window: float = Field(

@@ -186,7 +186,10 @@ class ReportContext:
     verdict_counts: dict = _help("How many claims got each verdict.")
     design: str = _help("One sentence: what differs between replicates, so what every interval covers.")
     rules: str = _help("How a verdict is reached, with the corrections used.")
-    diverged: list[str] = _help("Runs that diverged ('key (epoch N)'), left out of every interval and verdict.")
+    failed: list[str] = _help("Failed runs (diverged, no lower training loss than at initialization, or one class on all "
+                              "test points), one line per variant and initialization with counts and reasons; they are "
+                              "left out of every interval and verdict.")
+    n_failed: int = _help("How many runs failed in all.")
     sections: list[Section] = _help("The body, in reading order; the table of contents is built from it.")
     appendix: list[Section] = _help("Full statistics, tables and reproducibility, after the body.")
     claims: list[ClaimRow] = _help("Every claim, in registry order (for summary.md).")

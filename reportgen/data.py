@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.config import DataConfig
-from reportgen.datasets import Dataset, DataShape, draw_seeds, generator, load, toys
+from reportgen.datasets import Dataset, DataShape, draw_seeds, generator, load, pruning_points, toys
 from reportgen.measures import Frame, square_grid
 
-__all__ = ["Dataset", "DataShape", "View", "bayes_proba", "check_data", "draw_seeds", "grid", "make_dataset", "make_datasets",
+__all__ = ["Dataset", "DataShape", "View", "bayes_proba", "check_data", "draw_seeds", "grid", "make_dataset", "make_datasets", "pruning_points",
            "reference_frame", "reference_view"]
 
 

@@ -124,23 +124,26 @@ def rebound(val_loss: np.ndarray, window: int = 1) -> tuple[float, int]:
     return float(curve[-1] - curve[low]), low + 1
 
 
-def log_roughness(loss: np.ndarray, share: float, window: int = 21) -> float:
-    """Root mean square of the detrended log loss over the last `share` of training.
+def roughness(loss: np.ndarray, share: float, window: int = 21) -> float:
+    """Roughness of a loss curve in loss units: the root mean square of its deviations from a local quadratic trend
+    over the last `share` of training.
 
-    Logs make it scale-free (a curve at loss 0.8 with 5% wiggles reads as rough as one at 0.1 with 5% wiggles);
-    subtracting a local quadratic fit (Savitzky-Golay, which also holds at the ends) removes the trend, so a curve
-    that rises or falls smoothly is not called rough.
+    Noise model: additive. A smooth curve plus white noise of standard deviation s reads s at any level of the loss,
+    as wiggles of one height look alike on a linear loss axis; a wiggle proportional to the loss (multiplicative)
+    reads in proportion to the loss. The trend is a Savitzky-Golay fit (quadratic, which also holds at the ends),
+    so a curve that rises or falls smoothly is not called rough; the fit follows the noise a little (it keeps
+    1 - c0 of white noise's variance, c0 its central coefficient), which the scaling undoes.
     """
-    from scipy.signal import savgol_filter
+    from scipy.signal import savgol_coeffs, savgol_filter
 
     loss = np.asarray(loss, float)
-    if loss.size < 5 or not (np.isfinite(loss).all() and (loss > 0).all()):
+    if loss.size < 5 or not np.isfinite(loss).all():
         return float("nan")
-    logs = np.log(loss)
-    window = min(window, logs.size - (1 - logs.size % 2))  # odd and no longer than the curve
-    residual = logs - savgol_filter(logs, window, polyorder=2, mode="interp")
+    window = min(window, loss.size - (1 - loss.size % 2))  # odd and no longer than the curve
+    residual = loss - savgol_filter(loss, window, polyorder=2, mode="interp")
+    kept = 1.0 - savgol_coeffs(window, 2)[window // 2]  # white noise's variance left in the residual
     tail = residual[int(len(residual) * (1 - share)):]
-    return float(np.sqrt(np.mean(tail**2))) if tail.size > 1 else float("nan")
+    return float(np.sqrt(np.mean(tail**2) / kept)) if tail.size > 1 else float("nan")
 
 
 def prune_cuts(weights: list[np.ndarray], kernel_idx: list[int], fractions) -> np.ndarray:
@@ -158,8 +161,26 @@ def prune(weights: list[np.ndarray], kernel_idx: list[int], fraction: float, cut
     return [np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype) if i in kernel_idx else w for i, w in enumerate(weights)]
 
 
-def prunable_share(fractions, accuracies, tolerance: float) -> float:
-    """Largest fraction whose accuracy stays within `tolerance` of the unpruned one (accuracies[0], at fraction 0)."""
+def prunable_share(fractions, accuracies, tolerance: float, one_class=None) -> float:
+    """The largest fraction before the first failing one (fractions ascend from 0, the unpruned network).
+
+    A fraction fails when its accuracy drops more than `tolerance` below the unpruned network's (accuracies[0]) or
+    when the pruned network predicts one class on every evaluation point (one_class, per fraction): with every kernel
+    weight gone a network predicts one class, so a search that ends at 100% always ends in a failure. An unpruned
+    network that already predicts one class is not prunable without harm: 0. The first failure, not the largest
+    passing fraction: a network that loses its accuracy and regains some of it by chance further on was harmed.
+    When no fraction fails, the last one (the share is then at least that: censored by the search).
+    """
+    frac, fails = np.asarray(fractions, float), prune_failures(accuracies, tolerance, one_class)
+    if fails[0]:
+        return 0.0
+    first = int(np.argmax(fails)) if fails.any() else len(frac)
+    return float(frac[first - 1])
+
+
+def prune_failures(accuracies, tolerance: float, one_class=None) -> np.ndarray:
+    """Which pruning fractions fail (prunable_share): accuracy more than `tolerance` below the unpruned network's
+    (accuracies[0]), or one class everywhere; the unpruned network fails only by predicting one class."""
     acc = np.asarray(accuracies, float)
-    ok = acc >= acc[0] - tolerance - 1e-12
-    return float(np.asarray(fractions, float)[ok].max())
+    single = np.zeros(acc.shape, bool) if one_class is None else np.asarray(one_class, bool)
+    return (acc < acc[0] - tolerance - 1e-12) | single

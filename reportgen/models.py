@@ -183,3 +183,8 @@ def accuracy_and_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return float(np.mean(np.argmax(z, axis=-1) == y)), float(-np.mean(picked))
     loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
     return float(np.mean((z > 0) == y)), float(loss)
+
+
+def training_loss(network: Network, weights: list[np.ndarray], data) -> float:
+    """Cross-entropy of weights on a dataset's training split, inference mode, without the penalty."""
+    return accuracy_and_loss(predict_logits(network, weights, data.x_train), data.y_train)[1]

@@ -24,7 +24,7 @@ from reportgen.training.runs import check_unique
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build wrote, how long each stage took, and which runs diverged (their keys)."""
+    """What a build wrote, how long each stage took, and which runs failed ('key (reasons)')."""
 
     out_dir: Path
     files: list[Path]
@@ -33,7 +33,7 @@ class BuildResult:
     cached: int = 0  # runs taken from the run cache
     changes: object = None  # compare.Changes against --compare OLD, when given
     contradicted: list[str] = field(default_factory=list)  # keys of claims the data contradict
-    diverged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # diverged, no lower training loss than at start, or one class
 
 
 class _Stages:
@@ -148,8 +148,8 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    diverged = [r.run.key for r in results if r.diverged_at is not None]
-    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, diverged=diverged,
+    failed = [f"{key} ({', '.join(reasons)})" for key, reasons, _ in measured.failed]
+    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, failed=failed,
                        trained=trained, cached=len(runs) - trained, changes=changes,
                        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
 
@@ -527,6 +527,7 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
     """Everything a build measured, JSON-ready: the study, the replicate design, every run (run_lines' texts), summaries,
     claims, predictions."""
     from reportgen import __version__
+    from reportgen.analysis import FAILURES
     from reportgen.datasets import test_draw_seed
 
     binary = measured.data.n_classes == 2
@@ -552,6 +553,8 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
         "confidence": measured.confidence,
         "bayes": measured.bayes,
         "diverged": [{"run": k, "epoch": e} for k, e in measured.diverged],
+        "failed": [{"run": k, "reasons": reasons, "diverged_at": e} for k, reasons, e in measured.failed],
+        "failure_reasons": dict(FAILURES),
         "summary": measured.summary.to_dict(orient="records"),
         "sweeps": measured.sweeps.to_dict(orient="records"),
         **({"data_sweeps": measured.data_sweeps.to_dict(orient="records")} if len(measured.data_sweeps) else {}),

@@ -140,18 +140,18 @@ def render_html(ctx: ReportContext) -> str:
 GITHUB_COMMENT_LIMIT = 65_536  # characters in one GitHub comment (and one job summary is 1 MiB)
 SUMMARY_LIMIT = 60_000  # leaves room for a comment header and a Changes section above the summary
 TEXT_LIMIT = 2_000  # characters of one paragraph or headline in summary.md
-DIVERGED_SHOWN = 20  # diverged runs named in summary.md; the report names them all
+FAILED_SHOWN = 20  # lines of failed runs (one per variant and initialization) in summary.md; the report has them all
 MORE = "see report.html"
 
 
 @dataclass(frozen=True)
 class SummaryCut:
-    """What summary.md leaves out to stay under its size limit: a pointer line per cut table, and the diverged runs."""
+    """What summary.md leaves out to stay under its size limit: a pointer line per cut table, and the failed runs."""
 
     matrix: str = ""  # '… N more rows: see report.html' when the verdict matrix was cut, else empty
     claims: str = ""  # the same for the table of every claim
     results: str = ""  # the same for the results table
-    diverged: int = 0  # how many runs diverged in all (the list itself may be shortened)
+    failed: int = 0  # how many runs failed in all (the list of their lines may be shortened)
 
 
 @dataclass(frozen=True)
@@ -172,11 +172,11 @@ def clip(text: str, limit: int = TEXT_LIMIT) -> str:
 
 
 def _clipped(ctx: ReportContext) -> ReportContext:
-    """The summary's free text clipped and the list of diverged runs shortened (a study of any size has five headlines)."""
-    n = len(ctx.diverged)
-    diverged = ctx.diverged[:DIVERGED_SHOWN] + ([f"… {n - DIVERGED_SHOWN} more ({MORE})"] if n > DIVERGED_SHOWN else [])
+    """The summary's free text clipped and the list of failed runs shortened (a study of any size has five headlines)."""
+    n = len(ctx.failed)
+    failed = ctx.failed[:FAILED_SHOWN] + ([f"… {n - FAILED_SHOWN} more ({MORE})"] if n > FAILED_SHOWN else [])
     return replace(ctx, title=clip(ctx.title, 200), intro=clip(ctx.intro), headlines=[clip(h) for h in ctx.headlines],
-                   design=clip(ctx.design), rules=clip(ctx.rules), diverged=diverged,
+                   design=clip(ctx.design), rules=clip(ctx.rules), failed=failed,
                    matrix=replace(ctx.matrix, others=[replace(c, claim=clip(c.claim, 500)) for c in ctx.matrix.others]))
 
 
@@ -190,7 +190,7 @@ def _keeping(ctx: ReportContext, full: ReportContext, rows: Rows) -> tuple[Repor
     kept = replace(ctx, matrix=replace(ctx.matrix, rows=ctx.matrix.rows[:rows.matrix]), claims=ctx.claims[:rows.claims],
                    results=replace(ctx.results, rows=ctx.results.rows[:rows.results]))
     cut = SummaryCut(_more(len(ctx.matrix.rows), rows.matrix), _more(len(ctx.claims), rows.claims),
-                     _more(len(ctx.results.rows), rows.results), len(full.diverged))
+                     _more(len(ctx.results.rows), rows.results), full.n_failed)
     return kept, cut
 
 

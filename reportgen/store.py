@@ -14,13 +14,13 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import BoundarySet, DataInfo, Design, StudyAnalysis, log_bands
+from reportgen.analysis import BoundarySet, DataInfo, Design, PruneSearch, StudyAnalysis, log_bands
 from reportgen.data import Dataset, View
 from reportgen.measures import Frame
 
 FILE = "report-data.npz"
 TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins", "data_runs", "data_sweeps")
-FORMAT = 3
+FORMAT = 5  # 4: where the prunable share was searched; 5: the failed runs
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -73,7 +73,7 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
     for j, key in enumerate(keys):
         arrays[f"pred_{j}"] = np.packbits(a.test_predictions[key]) if bits else a.test_predictions[key].astype(np.uint8)
     meta = {"format": FORMAT, "variants": names, "reference": a.reference, "seeds": a.seeds, "design": asdict(a.design),
-            "diverged": a.diverged, "bayes": a.bayes, "thresholds": a.thresholds, "confidence": a.confidence,
+            "diverged": a.diverged, "failed": a.failed, "prune_search": asdict(a.prune_search), "bayes": a.bayes, "thresholds": a.thresholds, "confidence": a.confidence,
             "chance": a.chance, "boundary_seeds": {v: b.seeds for v, b in a.boundaries.items()},
             "sweep_points": [[k, s, a.sweep_boundaries[(k, s)].seeds] for k, s in sweep_points],
             "prediction_keys": keys, "prediction_sizes": [int(a.test_predictions[k].size) for k in keys], "prediction_bits": bits,
@@ -123,7 +123,9 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
         snapshots={v: {int(k.rsplit("_", 1)[1]): arrays[k] for k in arrays if k.startswith(f"snap_{i}_")}
                    for i, v in enumerate(names) if any(k.startswith(f"snap_{i}_") for k in arrays)},
         first_layer={v: arrays[f"first_{i}"] for i, v in enumerate(names) if f"first_{i}" in arrays},
-        diverged=[tuple(d) for d in meta["diverged"]], bayes=meta["bayes"], bayes_grid=arrays.get("bayes_grid"), frame=frame,
+        diverged=[tuple(d) for d in meta["diverged"]], failed=[tuple(f) for f in meta["failed"]],
+        prune_search=PruneSearch(**{**meta["prune_search"], "fractions": tuple(meta["prune_search"]["fractions"])}),
+        bayes=meta["bayes"], bayes_grid=arrays.get("bayes_grid"), frame=frame,
         thresholds=meta["thresholds"], confidence=meta["confidence"], test_predictions=preds, chance=meta["chance"],
         data=info, view=view,
     )

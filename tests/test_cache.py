@@ -35,7 +35,7 @@ def _result(run: Run) -> RunResult:
     rng = np.random.default_rng(0)
     w = [rng.normal(size=s).astype(np.float32) for s in ((2, 4), (4,), (4, 1), (1,))]
     history = {k: rng.normal(size=5) for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")}
-    return RunResult(run, w, history, 5, None, 3, [x * 2 for x in w], None, {2: [x * 3 for x in w]})
+    return RunResult(run, w, history, 5, None, 3, [x * 2 for x in w], None, 0.6931, {2: [x * 3 for x in w]})
 
 
 def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
@@ -48,7 +48,7 @@ def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
     want = _result(run)
     assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
                                                     want.weights + want.min_val_weights + want.snapshots[2]))
-    assert (got.epochs_run, got.min_val_epoch, got.diverged_at) == (5, 3, None)
+    assert (got.epochs_run, got.min_val_epoch, got.diverged_at, got.initial_loss) == (5, 3, None, 0.6931)
     entry = next(tmp_path.rglob("*.run"))
     blob = bytearray(entry.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
@@ -57,29 +57,31 @@ def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
     assert not found.hits and len(found.damaged) == 1 and "damaged" in found.damaged[0] and run.key in found.damaged[0]
 
 
-def test_entries_of_earlier_versions_are_still_read(tmp_path):
-    """Before the raw format, entries were .npz files: a cache filled then is reused, not retrained."""
-    import hashlib
-    import io
+def test_entries_of_earlier_versions_are_not_read(tmp_path, monkeypatch):
+    """Entries written before runs kept their loss at initialization (format 1: .npz or .run files) sit under other
+    keys: their runs are trained again, never judged without it. An entry at the current key without one is damaged."""
+    from reportgen import cache as cache_module
 
     config = tiny_config()
     run = plan_runs(config)[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(cache_module, "CACHE_FORMAT", 1)
+        old = {run.key: run_key(run, config)}
     keys = {run.key: run_key(run, config)}
-    want = _result(run)
-    arrays = {**{f"w{i}": w for i, w in enumerate(want.weights)}, **{f"m{i}": w for i, w in enumerate(want.min_val_weights)},
-              **{f"h_{k}": v for k, v in want.history.items()}, **{f"s2_{i}": w for i, w in enumerate(want.snapshots[2])},
-              "meta": np.frombuffer(json.dumps({"epochs_run": 5, "best_epoch": None, "min_val_epoch": 3,
-                                                "diverged_at": None}).encode(), np.uint8)}
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    entry = tmp_path / keys[run.key][:2] / f"{keys[run.key]}.npz"
-    entry.parent.mkdir()
-    entry.write_bytes(hashlib.sha256(buf.getvalue()).hexdigest().encode() + buf.getvalue())
-    got = RunCache(tmp_path).lookup([run], keys).hits[run.key]
-    assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
-                                                    want.weights + want.min_val_weights + want.snapshots[2]))
-    assert all(np.array_equal(got.history[k], want.history[k]) for k in want.history)
-    assert (got.epochs_run, got.min_val_epoch) == (5, 3)
+    assert old != keys
+    RunCache(tmp_path / "old").store([_result(run)], old)
+    assert not RunCache(tmp_path / "old").lookup([run], keys).hits
+    payload = cache_module._pack(_result(run))  # the same entry with its header's initial loss taken out
+    size = int.from_bytes(payload[4:8], "little")
+    header = json.loads(payload[8:8 + size])
+    del header["meta"]["initial_loss"]
+    text = json.dumps(header).encode()
+    text += b" " * (-(8 + len(text)) % cache_module.ALIGN)
+    bare = cache_module.MAGIC + len(text).to_bytes(4, "little") + text + payload[8 + size:]
+    monkeypatch.setattr(cache_module, "_pack", lambda r: bare)
+    RunCache(tmp_path / "bare").store([_result(run)], keys)
+    found = RunCache(tmp_path / "bare").lookup([run], keys)
+    assert not found.hits and "damaged" in found.damaged[0]
 
 
 HEAVY = ("scipy.stats", "sklearn", "statsmodels", "matplotlib", "tensorflow")
@@ -145,7 +147,8 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
     changed = load_config(study, base + ['variants=[{name="baseline"}, {name="l1", l1=0.002}, '
                                          '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'])
     assert pipeline.build(changed, quiet=True).trained == 2  # the two replicates of the changed variant
-    entry = sorted(cache.rglob("*.run"))[0]
+    key = min(run_keys(plan_runs(config), config).values())  # an entry of the first study's (not the changed variant's)
+    entry = cache / key[:2] / f"{key}.run"
     entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
     result = pipeline.build(config, quiet=True)
     assert result.trained == 1 and result.cached == total - 1
@@ -285,7 +288,8 @@ def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(
     assert pipeline.kept_throughout(load_config(study, [*at, 'title="another title"']), runs)
     assert not pipeline.kept_throughout(load_config(study, [*at, "analysis.grid_resolution=41"]), runs)
     assert not pipeline.kept_throughout(load_config(study, [*at, "model.learning_rate=0.02"]), runs)
-    entry = sorted(cache.rglob("*.run"))[0]
+    key = min(run_keys(runs, config).values())  # an entry of this study's runs (the cache holds other tests' too)
+    entry = cache / key[:2] / f"{key}.run"
     entry.rename(entry.with_suffix(".away"))
     assert not pipeline.kept_throughout(config, runs)
     entry.with_suffix(".away").rename(entry)

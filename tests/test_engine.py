@@ -111,13 +111,16 @@ def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():
     assert theirs.diverged_at == theirs.epochs_run == 1
 
 
-# (train loss, validation loss) per epoch of three runs, and the epoch each diverges at (DIVERGENCE_FACTOR 100).
+# (train loss, validation loss) per epoch of four runs, each with a training loss of 0.7 at initialization (its limit
+# 100 x 0.7 = 70), and the epoch each diverges at.
 DIVERGING = [
     ([(0.7, 0.6), (0.5, 0.5), (0.4, float("nan")), (0.3, 0.3)], 3),
-    ([(0.7, 0.6), (0.5, 69.0), (0.5, 70.0), (71.0, 0.5)], 4),  # the limit is 100 x 0.7, from either loss
+    ([(0.7, 0.6), (0.5, 690.0), (0.5, 70.0), (71.0, 0.5)], 4),  # a growing validation loss is overfitting, not divergence
     ([(float("inf"), 0.6), (0.5, 0.5), (0.4, 0.4), (0.3, 0.3)], 1),
-    ([(0.7, 0.6), (0.5, 70.0), (0.5, 0.4), (0.3, 0.3)], None),  # exactly at the limit is not beyond it
+    ([(70.0, 0.6), (0.5, 70.0), (0.5, 0.4), (0.3, 0.3)], None),  # exactly at the limit is not beyond it
+    ([(1e10, 1e10), (1e9, 1e9), (1e8, 1e8), (1e7, 1e7)], 1),  # judged against the first epoch, it never diverged
 ]
+INITIAL_LOSS = 0.7
 
 
 def test_divergence_rule_is_the_same_in_both_engines():
@@ -126,23 +129,53 @@ def test_divergence_rule_is_the_same_in_both_engines():
     from reportgen._tf import tf
     from reportgen.training.engine import _divergence
     from reportgen.training.keras_fit import _recorder
+    from reportgen.training.train import loss_limit
 
     m = len(DIVERGING)
-    state = {"active": tf.ones(m, tf.bool), "loss_limit": tf.fill((m,), float("inf")), "diverged_at": tf.fill((m,), -1)}
-    recorders = [_recorder(lambda *_: None, "r") for _ in DIVERGING]
+    state = {"active": tf.ones(m, tf.bool), "loss_limit": tf.fill((m,), loss_limit(INITIAL_LOSS)), "diverged_at": tf.fill((m,), -1)}
+    recorders = [_recorder(lambda *_: None, "r", limit=loss_limit(INITIAL_LOSS)) for _ in DIVERGING]
     for rec in recorders:
         rec.set_model(SimpleNamespace(losses=[], stop_training=False, get_weights=list))
         rec.on_train_begin()
     for epoch in range(4):
         train, val = (tf.constant([run[epoch][k] for run, _ in DIVERGING], tf.float32) for k in (0, 1))
         new = _divergence(state, train, val, tf.zeros(m), tf.constant(epoch))
-        state = {**new, "active": state["active"] & new["active"]}
+        state = {**state, **new, "active": state["active"] & new["active"]}
         for rec, (run, _) in zip(recorders, DIVERGING):
             if not rec.model.stop_training:
                 rec.on_epoch_end(epoch, {"loss": run[epoch][0], "val_loss": run[epoch][1]})
     expected = [e for _, e in DIVERGING]
     assert [int(e) + 1 if e >= 0 else None for e in state["diverged_at"].numpy()] == expected
     assert [rec.diverged_at for rec in recorders] == expected
+
+
+def test_an_absurd_learning_rate_diverges_in_the_first_epoch_in_both_engines():
+    """Adam at 300 takes the training loss from about 0.7 before the first step to about 1e10 within one epoch, far
+    beyond 100 times the loss at initialization; judged against that first epoch's loss, neither engine saw it."""
+    base = dict(model={"learning_rate": 300.0}, training={"epochs": 3, "seeds": [0], "batch_size": 16},
+                variants=[{"name": "baseline"}], sweeps={"l1": []})
+    for engine in ("fast", "keras"):
+        config = tiny_config(**{**base, "training": {**base["training"], "engine": engine}})
+        data = make_datasets(config.data, config.training.seeds)
+        (result,) = train_runs(plan_runs(config), data, config)
+        assert result.diverged_at == result.epochs_run == 1, engine
+        assert 0.5 < result.initial_loss < 1.0 and result.history["train_loss"][0] > 1e3 * result.initial_loss, engine
+
+
+def test_both_engines_record_the_same_loss_at_initialization(parity):
+    """Before any step, on the training split, without the penalty: the same number in both engines, and the loss of
+    the initial weights (the L1 runs' penalty is not in it: they start where the baseline starts)."""
+    config, data, fast, ref = parity
+    from reportgen.models import accuracy_and_loss, initial_dense_weights, initial_weights
+
+    for a, b in zip(fast, ref):
+        assert a.initial_loss == b.initial_loss
+        network = Network.of(a.run.variant, config.model, data[a.run.seed])
+        start = initial_weights(network, initial_dense_weights(config.model, a.run.init_seed, data[a.run.seed]))
+        logits = predict_proba(network, start, data[a.run.seed].x_train)
+        assert a.initial_loss == pytest.approx(accuracy_and_loss(np.log(logits / (1 - logits)), data[a.run.seed].y_train)[1], rel=1e-4)
+    first = {r.run.variant.name: r.initial_loss for r in fast if r.run.init == 0}
+    assert first["l1"] == first["l2"] == first["both"] == first["baseline"]
 
 
 def test_cancel_stops_every_group_within_two_seconds():

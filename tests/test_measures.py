@@ -7,7 +7,7 @@ import pytest
 
 from reportgen.config import DataConfig
 from reportgen.data import bayes_proba, make_dataset, reference_frame
-from reportgen.measures import Frame, contour_length, log_roughness, prunable_share, prune, rebound, square_grid
+from reportgen.measures import Frame, contour_length, prunable_share, prune, rebound, roughness, square_grid
 
 
 def _circle(radius: float, cell: float, centre=(0.0, 0.0)) -> tuple[np.ndarray, Frame]:
@@ -51,23 +51,109 @@ def test_rebound_of_a_made_up_loss_curve():
     assert rebound(np.linspace(1, 0.1, 200))[0] == 0.0  # a curve that only falls has no rebound
 
 
-def test_log_roughness_is_scale_free_and_ignores_trends():
+def test_roughness_reads_an_additive_wiggle_in_loss_units_at_any_level():
+    """Noise model: additive. White noise of standard deviation 0.02 on a smooth curve reads 0.02, whether the curve
+    sits at 0.8 or at 0.1 (on a log scale the second would read about 8 times rougher)."""
     rng = np.random.default_rng(1)
-    wiggle = np.exp(rng.normal(0, 0.05, 400))
-    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(log_roughness(0.1 * wiggle, 0.5))
-    assert log_roughness(0.8 * wiggle, 0.5) == pytest.approx(0.05, rel=0.25)
+    epochs = np.arange(2000)
+    wiggle = rng.normal(0, 0.02, epochs.size)
+    high, low = 0.8 + 0.1 * np.exp(-epochs / 300) + wiggle, 0.1 + 0.1 * np.exp(-epochs / 300) + wiggle
+    assert roughness(high, 0.5) == pytest.approx(0.02, rel=0.05)
+    assert roughness(low, 0.5) == pytest.approx(roughness(high, 0.5), rel=1e-6)
+
+
+def test_roughness_of_a_multiplicative_wiggle_is_proportional_to_the_level():
+    rng = np.random.default_rng(2)
+    wiggle = 1 + rng.normal(0, 0.05, 2000)  # 5% of the loss, whatever it is
+    assert roughness(0.8 * wiggle, 0.5) == pytest.approx(0.8 * 0.05, rel=0.05)
+    assert roughness(0.8 * wiggle, 0.5) / roughness(0.1 * wiggle, 0.5) == pytest.approx(8.0)
+
+
+def test_roughness_ignores_smooth_trends_and_needs_a_curve():
     rising = np.exp(np.linspace(np.log(0.2), np.log(2.0), 400))
-    assert log_roughness(rising, 0.5) < 1e-3  # a smooth rise is not rough
-    assert math.isnan(log_roughness(np.array([1.0, 2.0, 3.0]), 0.5))
+    assert roughness(rising, 0.5) < 1e-4  # a smooth rise is not rough
+    assert roughness(np.linspace(1.0, 0.1, 400), 0.5) < 1e-12
+    assert math.isnan(roughness(np.array([1.0, 2.0, 3.0]), 0.5))
+    assert math.isnan(roughness(np.r_[np.ones(50), np.nan], 0.5))
 
 
-def test_prune_removes_the_smallest_share_and_prunable_share_finds_the_largest():
+def test_prune_removes_the_smallest_share():
     w = [np.array([[0.1, -0.2], [0.3, -0.4]]), np.array([1.0]), np.array([[0.5], [-0.6]])]
     pruned = prune(w, [0, 2], 0.5)
     assert np.count_nonzero(pruned[0]) + np.count_nonzero(pruned[2]) == 3 and pruned[1][0] == 1.0
+
+
+def test_prunable_share_is_the_last_fraction_before_the_first_failure():
     fractions, acc = [0.0, 0.5, 0.7, 0.9], [0.9, 0.9, 0.895, 0.7]
     assert prunable_share(fractions, acc, tolerance=0.01) == 0.7
     assert prunable_share(fractions, acc, tolerance=0.0) == 0.5
+    # harmed at 0.4, by chance within the tolerance again at 0.6: the harm counts, not the recovery
+    assert prunable_share([0.0, 0.2, 0.4, 0.6, 0.8], [0.9, 0.9, 0.8, 0.9, 0.5], 0.01) == 0.2
+    one_class = [False, False, False, True]  # accuracy holds (a class-1-heavy sample), but one class everywhere fails
+    assert prunable_share(fractions, [0.9, 0.9, 0.9, 0.9], 0.01, one_class) == 0.7
+    assert prunable_share(fractions, [0.5] * 4, 0.01, [True] * 4) == 0.0  # one class before pruning: not prunable
+    assert prunable_share(fractions, [0.9] * 4, 0.01) == 0.9  # nothing failed: censored by the last fraction tried
+
+
+def _two_path_network(width: int, rng) -> tuple:
+    """A one-hidden-layer network whose sign is sign(x1) through four weights of magnitude 1 to 1.3; every other
+    kernel weight is tiny. The smallest of the four is the output weight of the positive path: without it, every
+    point with x1 > 0 gets class 0 (half the accuracy is lost)."""
+    from reportgen.models import Network
+
+    network = Network((width,), False, 2, 1)
+    k0 = rng.uniform(1e-6, 1e-4, (2, width)) * rng.choice([-1, 1], (2, width))
+    k1 = rng.uniform(1e-6, 1e-4, (width, 1))
+    k0[0, 0], k0[0, 1], k1[0, 0], k1[1, 0] = 1.2, -1.3, 1.0, -1.1
+    weights = [k0.astype(np.float32), np.zeros(width, np.float32), k1.astype(np.float32), np.zeros(1, np.float32)]
+    return network, weights
+
+
+def _points(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    x1 = rng.uniform(0.1, 1.0, n) * rng.choice([-1, 1], n)  # away from the boundary, where the tiny weights could matter
+    x = np.column_stack([x1, rng.uniform(-1, 1, n)]).astype(np.float32)
+    return x, (x1 > 0).astype(np.float32)
+
+
+def test_prunable_share_of_a_network_built_to_need_four_weights():
+    """12 kernel weights, 8 of them tiny: a fraction f removes round(12 f) weights, so 8 go up to 70% and the 9th (a
+    weight that matters) at 72%: the prunable share is 70% (the old search took the largest passing fraction)."""
+    from types import SimpleNamespace
+
+    from reportgen.analysis import PRUNE_SEARCH, _prunable
+
+    rng = np.random.default_rng(3)
+    network, weights = _two_path_network(4, rng)
+    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(2000, rng)], 0.01, False)
+    assert (share, flagged) == (0.7, False)
+    assert max(f for f in PRUNE_SEARCH if round(f * 12) <= 8) == 0.7
+
+
+def test_a_network_that_needs_a_thousandth_of_its_weights_is_not_censored_at_98_percent():
+    """4 weights that matter among 6,000: every fraction up to 99.9% keeps them, and 100% (no weight left: one class
+    everywhere) fails, so the share is the search's last fraction below 100%, where the old search stopped at 98%."""
+    from types import SimpleNamespace
+
+    from reportgen.analysis import PRUNE_SEARCH, _prunable
+
+    rng = np.random.default_rng(4)
+    network, weights = _two_path_network(2000, rng)
+    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(100, rng)], 0.01, False)
+    assert share == PRUNE_SEARCH[-2] == 0.999 and PRUNE_SEARCH[-1] == 1.0 and not flagged
+
+
+def test_a_network_that_predicts_one_class_is_not_prunable_without_harm():
+    """Its accuracy cannot drop (it is at the class share whatever is removed), so the accuracy rule alone would call
+    all of it prunable; predicting one class before any pruning makes it 0, and flags it."""
+    from types import SimpleNamespace
+
+    from reportgen.analysis import _prunable
+
+    rng = np.random.default_rng(5)
+    network, weights = _two_path_network(4, rng)
+    weights[3] = np.array([-50.0], np.float32)  # an output bias that drowns everything: class 0 everywhere
+    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(500, rng)], 0.01, False)
+    assert (share, flagged) == (0.0, True)
 
 
 def test_bayes_rule_of_make_moons_beats_chance_and_is_unbeatable_on_average():

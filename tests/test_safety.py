@@ -115,7 +115,7 @@ def previous(built, tmp_path):
 def test_fail_on_diverged_writes_the_report_then_exits_1(built):
     assert built["code"] == 1
     assert built["stderr"].splitlines() == [
-        "reportgen: --fail-on diverged: 1 run(s) diverged: baseline/seed0 (the report was written)"]
+        "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"]
     assert {"report.html", "results.json", "summary.md", outdir.MANIFEST} <= {p.name for p in built["out"].iterdir()}
 
 

@@ -18,7 +18,8 @@ def small():
 
 @pytest.fixture(scope="module")
 def large(small):
-    """The hand-made context grown to 300 variants with 40-character names, 1,500 claims, 6,000 diverged runs."""
+    """The hand-made context grown to 300 variants with 40-character names, 1,500 claims, 6,000 failed runs (two
+    lines per variant: its own runs and its second initialization's)."""
     names = [f"v{i:03d} a long variant name | <b>bold</b> xxxxxxxx"[:40] for i in range(300)]
     row, (_, cells) = small.matrix.rows[0], small.results.rows[0]
     claims = [replace(c, key=f"{c.key}:{n}", claim=f"{n}: {c.claim}") for n in names for c in small.claims[1:6]]
@@ -26,7 +27,8 @@ def large(small):
     return replace(small, intro=small.intro + " And with " + ", ".join(names) + ".", headlines=[headline] * 5,
                    matrix=replace(small.matrix, rows=[replace(row, variant=n) for n in names]), claims=claims,
                    results=replace(small.results, rows=[(n, cells) for n in names]),
-                   diverged=[f"{n}/seed{s} (epoch 3)" for n in names for s in range(20)])
+                   failed=[f"{n}{init}: 10 of 10 replicates: diverged (10, epoch 3)" for n in names for init in ("", " (initialization 2)")],
+                   n_failed=6000)
 
 
 def _table_rows(text: str, first: str) -> int:
@@ -47,12 +49,12 @@ def test_a_large_study_is_cut_under_the_comment_limit_with_pointers(large):
     assert _table_rows(text, "Regularizer") > 100  # the matrix, what a reviewer reads, keeps the most rows
 
 
-def test_long_text_and_the_diverged_list_are_clipped(large):
+def test_long_text_and_the_list_of_failed_runs_are_clipped(large):
     text = report.render_summary(large)
     headlines = [line for line in text.splitlines() if line.startswith("- “Reduces overfitting”")]
     # clipped before markdown escaping, which turns '<' into '&lt;': a little longer than TEXT_LIMIT, never unbounded
     assert len(headlines) == 5 and all(len(h) < 1.5 * report.TEXT_LIMIT and h.endswith("… (see report.html)") for h in headlines)
-    assert "**Warning: 6000 runs diverged**" in text and "… 5980 more (see report.html)." in text
+    assert "**Warning: 6000 runs failed**" in text and "… 580 more (see report.html)." in text
 
 
 @pytest.mark.parametrize("limit", [20_000, 30_000])

@@ -16,10 +16,20 @@ import numpy as np
 from reportgen.config import BUNDLED, PLANAR, DataConfig
 from reportgen.datasets import toys
 from reportgen.datasets.base import DataError, Dataset, Generator, f32, standardise
-from reportgen.datasets.tables import Table, bundled, check_classes, classification, split
+from reportgen.datasets.tables import (
+    PRUNING_ROWS,
+    Table,
+    bundled,
+    check_classes,
+    classification,
+    classification_pruning_points,
+    split,
+)
 
-__all__ = ["DataError", "DataShape", "Dataset", "Generator", "draw_seeds", "generator", "load", "standardise", "table",
-           "test_draw_seed"]
+__all__ = ["PRUNING_POINTS", "DataError", "DataShape", "Dataset", "Generator", "draw_seeds", "generator", "load",
+           "pruning_points", "standardise", "table", "test_draw_seed"]
+
+PRUNING_POINTS = PRUNING_ROWS  # fresh points per replicate behind a generated data set's prunable share (1 = 0.05 pp)
 
 
 def draw_seeds(cfg: DataConfig, replicate: int) -> tuple[int, int]:
@@ -37,6 +47,27 @@ def test_draw_seed(cfg: DataConfig, replicate: int) -> int:
     """The random state that chose a replicate's test points: a 2-D generator's own test draw, else the draw (or
     split) that also chose its training points."""
     return draw_seeds(cfg, replicate)[1 if cfg.kind in PLANAR else 0]
+
+
+def pruning_seed(cfg: DataConfig, replicate: int) -> int:
+    """The random state of a replicate's pruning points: a third draw, apart from its training and test draws."""
+    if not cfg.resample:
+        return cfg.seed + 2
+    return int(np.random.SeedSequence([cfg.seed, replicate]).generate_state(3)[2])  # its first two: draw_seeds'
+
+
+def pruning_points(cfg: DataConfig, replicate: int, data: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """Fresh points of the study's generator on which a replicate's prunable share is measured, as the inputs of its
+    networks (data: the replicate's dataset, whose standardisation they take); None for a table, which has no points
+    beyond its rows. Never the training, validation or test points."""
+    gen = generator(cfg)
+    if gen is not None:
+        x, y = gen.draw(PRUNING_POINTS, cfg.noise, pruning_seed(cfg, replicate))
+        return f32(x), f32(y)
+    if cfg.kind == "classification":
+        x, y = classification_pruning_points(cfg, draw_seeds(cfg, replicate)[0])
+        return data.from_raw(x).astype(np.float32), y
+    return None
 
 
 def generator(cfg: DataConfig) -> Generator | None:

@@ -85,18 +85,33 @@ def split(table: Table, cfg: DataConfig, seed: int) -> Dataset:
                    shift=shift, scale=scale)
 
 
-def classification(cfg: DataConfig, seed: int) -> Dataset:
-    """A make_classification problem and its points (a new problem per seed: scikit-learn draws both from one state)."""
+PRUNING_ROWS = 2000  # make_classification's points beyond the test points, on which the prunable share is measured
+
+
+def _classification_rows(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every point of a make_classification problem: training and validation, test, then PRUNING_ROWS more (one call:
+    scikit-learn draws the problem and its points from one state, so more points of the same problem come with it)."""
     from sklearn.datasets import make_classification
 
     informative = informative_features(cfg.n_features)
-    x, y = make_classification(n_samples=cfg.n_samples + cfg.test_samples, n_features=cfg.n_features,
+    return make_classification(n_samples=cfg.n_samples + cfg.test_samples + PRUNING_ROWS, n_features=cfg.n_features,
                                n_informative=informative, n_redundant=min(2, cfg.n_features - informative),
                                n_classes=cfg.n_classes, n_clusters_per_class=1, flip_y=cfg.noise, random_state=seed)
-    n_val = round(cfg.n_samples * cfg.validation_fraction)
-    train, val, test = slice(0, cfg.n_samples - n_val), slice(cfg.n_samples - n_val, cfg.n_samples), slice(cfg.n_samples, None)
+
+
+def classification(cfg: DataConfig, seed: int) -> Dataset:
+    """A make_classification problem and its points (a new problem per seed: scikit-learn draws both from one state)."""
+    x, y = _classification_rows(cfg, seed)
+    n_val, end = round(cfg.n_samples * cfg.validation_fraction), cfg.n_samples + cfg.test_samples
+    train, val, test = slice(0, cfg.n_samples - n_val), slice(cfg.n_samples - n_val, cfg.n_samples), slice(cfg.n_samples, end)
     shift, scale, (x_train, x_val, x_test) = standardise(x[train], x[val], x[test])
     return Dataset(x_train, f32(y[train]), x_val, f32(y[val]), x_test, f32(y[test]),
                    class_names=tuple(str(k) for k in range(cfg.n_classes)),
                    feature_names=tuple(f"x{i + 1}" for i in range(cfg.n_features)), has_generator=False,
                    shift=shift, scale=scale)
+
+
+def classification_pruning_points(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The PRUNING_ROWS points of a make_classification problem beyond its test points, in the data's own units."""
+    x, y = _classification_rows(cfg, seed)
+    return x[cfg.n_samples + cfg.test_samples:], f32(y[cfg.n_samples + cfg.test_samples:])

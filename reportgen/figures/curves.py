@@ -52,7 +52,8 @@ def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
 def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
     """Plot train and validation loss per epoch, one panel per variant."""
     a = study.analysis
-    names = [v for v in a.variants if v in a.histories]
+    # a variant whose every run failed has no curve (failed runs are in no band): no empty panel for it
+    names = [v for v in a.variants if v in a.histories and np.isfinite(a.histories[v]["val_loss"]).any()]
     if not names:
         return None
     axes = panel_grid(fig, len(names), 1.65, margins=(1.0, 0.8))
@@ -164,7 +165,18 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     return (f"The base network trained with one regularizer at several strengths (columns), {study.seeds} per point: "
             f"test accuracy, generalization gap and share of hidden-kernel weights with |w| < {max(a.thresholds):g} "
             f"(rows); {study.spread}."
-            + (f" Dashed line: the {ref} variant (no regularization) for comparison." if ref else ""))
+            + (f" Dashed line: the {ref} variant (no regularization) for comparison." if ref else "") + _failed_points(study))
+
+
+def _failed_points(study: Study) -> str:
+    """Name the sweep points some of whose runs failed: their means leave those runs out (none left: no point)."""
+    a, reps = study.analysis, len(study.analysis.seeds)
+    rows = a.sweeps[(a.sweeps["metric"] == "val_loss") & (a.sweeps["n"] < reps)]
+    if rows.empty:
+        return ""
+    named = [f"{SWEEP_LABELS.get(r.kind, (r.kind,))[0]} {r.strength:g} ({reps - int(r.n)} of {reps})" for r in rows.itertuples()]
+    return (f" Runs that failed (named on page one) are left out: {', '.join(named)}; a strength none of whose runs "
+            f"trained has no point, and none of these strengths can be the one chosen on validation loss.")
 
 
 def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> None:

@@ -20,7 +20,6 @@ import numpy as np
 from reportgen._tf import tf
 from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
 from reportgen.training.runs import HISTORY_KEYS
-from reportgen.training.train import DIVERGENCE_FACTOR
 
 try:
     from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _barrier
@@ -189,18 +188,13 @@ def _early_stopping(state, monitor, hyper, epoch) -> dict:
 
 
 def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
-    """Mark runs whose losses became non-finite or exceeded DIVERGENCE_FACTOR times their first epoch's."""
-    limit = state["loss_limit"]  # infinite until the first epoch's losses are known
+    """Mark runs whose losses became non-finite or whose training loss exceeded their loss_limit (DIVERGENCE_FACTOR
+    times their training loss at initialization). A validation loss that grows is overfitting, which the report
+    measures, not a failure of training: only its finiteness is judged."""
     # An infinite penalty makes the optimised loss (Keras' `loss`) infinite even while the data loss is finite.
     finite = tf.math.is_finite(train_loss) & tf.math.is_finite(val_loss) & tf.math.is_finite(penalty)
-    fine = finite & (train_loss <= limit) & (val_loss <= limit)
-    diverged = state["active"] & ~fine
-    first = DIVERGENCE_FACTOR * tf.maximum(train_loss, val_loss)
-    return {
-        "loss_limit": tf.where(tf.equal(epoch, 0) & fine, first, limit),
-        "diverged_at": tf.where(diverged, epoch, state["diverged_at"]),
-        "active": ~diverged,
-    }
+    diverged = state["active"] & ~(finite & (train_loss <= state["loss_limit"]))
+    return {"diverged_at": tf.where(diverged, epoch, state["diverged_at"]), "active": ~diverged}
 
 
 @functools.lru_cache(maxsize=16)
@@ -312,8 +306,9 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
     return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}
 
 
-def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
-    """The state of a group before its first epoch, from stacked initial weights (Keras order)."""
+def initial_state(spec: GroupSpec, stacked: list[np.ndarray], loss_limit: np.ndarray) -> dict:
+    """The state of a group before its first epoch, from stacked initial weights (Keras order) and each run's
+    divergence limit on its training loss (train.loss_limit)."""
     lay = _Layers(spec.network)
     w = [tf.constant(a, tf.float32) for a in stacked]
     zeros = [tf.zeros_like(w[i]) for i in lay.trainable]
@@ -328,7 +323,7 @@ def initial_state(spec: GroupSpec, stacked: list[np.ndarray]) -> dict:
         "min_val_w": list(w),
         "min_val": tf.fill((m_runs,), float("inf")),
         "min_val_epoch": tf.fill((m_runs,), -1),
-        "loss_limit": tf.fill((m_runs,), float("inf")),
+        "loss_limit": tf.constant(np.asarray(loss_limit, np.float32)),
         "diverged_at": tf.fill((m_runs,), -1),
         "best_epoch": tf.fill((m_runs,), -1),
         "wait": tf.zeros((m_runs,), tf.int32),

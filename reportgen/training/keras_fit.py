@@ -8,20 +8,20 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.models import Network, build_model, initial_weights
 from reportgen.training.runs import Run, RunResult, snapshot_epochs, snapshotted
-from reportgen.training.train import DIVERGENCE_FACTOR, check_cancel
+from reportgen.training.train import check_cancel, initial_loss, loss_limit
 
 
-def _recorder(progress, key: str, cancel=None, snapshot_at=()):
+def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np.inf):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
         """Split Keras' losses into data loss and penalty (the penalty at the end of each epoch), keep the weights at
         the lowest validation data loss, keep the weights after the snapshot epochs, and stop a run whose loss diverges
-        (the engine's rule, on the same values)."""
+        (the engine's rule, on the same values: `limit` is train.loss_limit of its loss at initialization)."""
 
         def on_train_begin(self, logs=None):
             self.penalty, self.min_val, self.min_val_epoch, self.min_val_weights = [], np.inf, None, None
-            self.loss_limit, self.diverged_at, self.snapshots = np.inf, None, {}
+            self.loss_limit, self.diverged_at, self.snapshots = np.float32(limit), None, {}
 
         def on_epoch_end(self, epoch, logs=None):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
@@ -38,11 +38,9 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=()):
 
         def _check_divergence(self, epoch, train_loss, val_loss, penalty):
             losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
-            if not (np.isfinite(losses).all() and np.isfinite(penalty) and (losses <= self.loss_limit).all()):
+            if not (np.isfinite(losses).all() and np.isfinite(penalty) and losses[0] <= self.loss_limit):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
-            elif epoch == 0:
-                self.loss_limit = np.float32(DIVERGENCE_FACTOR) * losses.max()
 
     return Recorder()
 
@@ -70,7 +68,9 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.variant, config.model, data)
     model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
-    recorder = _recorder(progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else ())
+    initial = initial_loss(run, data, config, dense_init)
+    recorder = _recorder(progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else (),
+                         loss_limit(initial))
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
@@ -94,4 +94,5 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     best = callbacks[-1].best_epoch + 1 if es else None
     return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best,
                      min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights,
-                     diverged_at=recorder.diverged_at, snapshots=recorder.snapshots, extras={"model": model})
+                     diverged_at=recorder.diverged_at, initial_loss=initial, snapshots=recorder.snapshots,
+                     extras={"model": model})

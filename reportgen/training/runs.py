@@ -68,7 +68,9 @@ class RunResult:
 
     min_val_epoch / min_val_weights: the epoch (1-based) with the lowest validation loss (without the penalty) and
     the weights at its end, kept for every run so overfitting can be measured on the test set at an epoch chosen on
-    validation data. diverged_at: the epoch (1-based) at which the loss became non-finite or exploded; such a run
+    validation data. initial_loss: the training loss before the first step (the initial weights on the training
+    split, inference mode, no penalty), what divergence is judged against. diverged_at: the epoch (1-based) at which
+    a loss became non-finite or the training loss exploded beyond DIVERGENCE_FACTOR times initial_loss; such a run
     stops there and is excluded from intervals and verdicts.
     """
 
@@ -80,6 +82,7 @@ class RunResult:
     min_val_epoch: int | None = None
     min_val_weights: list[np.ndarray] | None = None
     diverged_at: int | None = None
+    initial_loss: float | None = None
     snapshots: dict[int, list[np.ndarray]] = field(default_factory=dict)  # epoch -> weights at its end (some runs only)
     extras: dict = field(default_factory=dict)
 

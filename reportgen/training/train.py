@@ -22,7 +22,7 @@ import numpy as np
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.errors import Interrupted
-from reportgen.models import Network, initial_dense_weights, initial_weights
+from reportgen.models import Network, initial_dense_weights, initial_weights, training_loss
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key, snapshot_epochs, snapshotted
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
@@ -32,9 +32,23 @@ MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph
 BLOCK_RUNS = 32
 CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
 XLA_CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
-# A run has diverged when its training or validation loss is not finite or exceeds this many times the larger of
-# its first epoch's two losses; it is then frozen like an early-stopped run and marked (RunResult.diverged_at).
+# A run has diverged when a loss (training, validation or penalty) is not finite or its training loss exceeds this many
+# times its training loss at initialization, before any step; it is then frozen like an early-stopped run and marked
+# (RunResult.diverged_at). Judged against the first epoch's losses, a run whose first epoch already took it to 1e10
+# never diverged. Healthy runs of the default study peak at 8 times their initial loss (a spike of L2 1e-5).
 DIVERGENCE_FACTOR = 100.0
+
+
+def initial_loss(run: Run, data: Dataset, config: StudyConfig, dense: list[np.ndarray]) -> float:
+    """A run's training loss before its first step: its initial weights on its training split, in inference mode (no
+    dropout; batch norm's fresh statistics), without the penalty. Computed here in numpy for both engines alike."""
+    network = Network.of(run.variant, config.model, data)
+    return training_loss(network, initial_weights(network, dense), data)
+
+
+def loss_limit(initial: float) -> np.float32:
+    """The training loss beyond which a run has diverged, in float32 as both engines compare it."""
+    return np.float32(DIVERGENCE_FACTOR) * np.float32(initial)
 
 
 def _xla_cache_dir() -> Path | None:
@@ -223,12 +237,12 @@ def _trace(blocks, datasets, config, init) -> None:
     from reportgen.training import engine
 
     for block in sorted(blocks, key=lambda b: b.network.batchnorm):
-        spec, state, tensors, hyper = _block_inputs(block, datasets, config, init)
+        spec, state, tensors, hyper, _ = _block_inputs(block, datasets, config, init)
         engine.build_trainer(spec).get_concrete_function(state, tensors, engine.hyper_tensors(hyper), tf.constant(0), tf.constant(1))
 
 
 def _block_inputs(block: _Block, datasets, config, init) -> tuple:
-    """The spec, initial state, data tensors and settings of a block."""
+    """The spec, initial state, data tensors and settings of a block, and its runs' training losses at initialization."""
     from reportgen.training import engine
 
     tc, runs = config.training, block.runs
@@ -239,13 +253,15 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
     )
     stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
-    return spec, engine.initial_state(spec, stacked), tensors, _group_hyper(runs)
+    initial = [initial_loss(r, d, config, init[r.init_seed]) for r, d in zip(runs, data)]
+    state = engine.initial_state(spec, stacked, np.array([loss_limit(i) for i in initial], np.float32))
+    return spec, state, tensors, _group_hyper(runs), initial
 
 
 def _train_block(block: _Block, datasets, config, init, progress, check) -> list[RunResult]:
     from reportgen.training import engine
 
-    spec, state, tensors, hyper = _block_inputs(block, datasets, config, init)
+    spec, state, tensors, hyper, initial = _block_inputs(block, datasets, config, init)
     names = list(dict.fromkeys(r.variant.name for r in block.runs))
     label = f"{block.real} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
     run_epochs = lambda n, text: progress(n * block.real, text)  # noqa: E731
@@ -254,7 +270,7 @@ def _train_block(block: _Block, datasets, config, init, progress, check) -> list
     state, history, snaps = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
                                      config.training.epochs, label, run_epochs, check, snap_at)
     weights = engine.final_weights(state, hyper.restore_best)
-    return _results(block.network, own, state, history, weights, snaps, config)
+    return _results(block.network, own, state, history, weights, snaps, config, initial)
 
 
 def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check, snap_at=()):
@@ -281,7 +297,7 @@ def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, prog
 
 
 def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], snaps: dict,
-             config) -> list[RunResult]:
+             config, initial: list[float]) -> list[RunResult]:
     """Each run's result from the final state and history of its block, with the weights of its own network (and its
     snapshots, for a snapshotted run, at the snapshot epochs it reached)."""
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
@@ -302,6 +318,7 @@ def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights
             min_val_epoch=one_based(min_val_epoch[m]),
             min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
             diverged_at=one_based(diverged[m]),
+            initial_loss=initial[m],
             snapshots={e: [w[i][m] for i in keep] for e, w in snaps.items() if e <= epochs_run[m]} if snapshotted(run, config) else {},
         ))
     return results
