@@ -675,37 +675,46 @@ def _majority_share(y: np.ndarray) -> float:
     return float(np.bincount(y.astype(int)).max() / len(y))
 
 
-def _measure_runs(results: list[RunResult], datasets: dict, config: StudyConfig, ev: _Evaluator, bayes_acc: dict):
-    """Every run's metrics row, layer rows, test predictions and grid probabilities (batched per engine graph)."""
+def _measure_runs(results: list[RunResult], datasets: dict, config: StudyConfig, ev: _Evaluator, bayes_acc: dict,
+                  known: dict | None = None):
+    """Every run's metrics row, layer rows, test predictions and grid probabilities (batched per engine graph). known:
+    run key -> what an earlier look of the same build measured of that run (a run's measures do not depend on the
+    other runs), taken as it is and filled with the runs measured now."""
+    known = {} if known is None else known
     names = {v.name for v in config.variants}
     net = lambda r: Network.of(r.run.variant, config.model, datasets[r.run.data_key])  # noqa: E731
+    todo = [r for r in results if r.run.key not in known]
     groups: dict[tuple, list[RunResult]] = {}
-    for r in results:  # one batch per network shape and data size: the arrays of a batch are stacked
+    for r in todo:  # one batch per network shape and data size: the arrays of a batch are stacked
         d = datasets[r.run.data_key]
         groups.setdefault((net(r), len(d.y_train), len(d.y_val), len(d.y_test)), []).append(r)
     is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.data is None  # noqa: E731
     logits = {r.run.key: z for (network, *_), rs in groups.items()
               for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))}
+    for r in todo:
+        data = datasets[r.run.data_key]
+        row, pred, probs = _run_row(r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits.pop(r.run.key))
+        layers = [{"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
+                  for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)]
+        known[r.run.key] = (row, layers, pred, probs)
     rows, layer_rows, predictions, grids = [], [], {}, {}
     for r in results:
-        data = datasets[r.run.data_key]
-        row, pred, probs = _run_row(r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits[r.run.key])
-        rows.append(row)
-        predictions[r.run.key], grids[r.run.key] = pred, probs
-        layer_rows += [{"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
-                       for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)]
+        row, layers, predictions[r.run.key], grids[r.run.key] = known[r.run.key]
+        rows.append(dict(row))
+        layer_rows += layers
     return rows, layer_rows, predictions, grids
 
 
-def analyse(results: list[RunResult], datasets: dict, config: StudyConfig) -> StudyAnalysis:
-    """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates."""
+def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known: dict | None = None) -> StudyAnalysis:
+    """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates. known: what an
+    earlier look of the same build measured of its runs (filled with this look's; see _measure_runs)."""
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
     first = datasets[config.training.seeds[0]]
     view, frame = data_module.reference_view(config.data, first)
     ev = _Evaluator(frame, view, datasets, first, config)
     bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
     info = _data_info(config, first, view, bayes_grid is not None)
-    rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc)
+    rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
     runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])

@@ -45,7 +45,8 @@ METRICS = (
     Metric("prunable", "prunable share", "pct", 0),
 )
 STUDY_SECTIONS = ("data", "model", "training")  # what makes two builds the same study, with the variants' settings
-NOT_THE_STUDY = ("training.seeds", "training.engine")  # they change the draw or the engine, not the study
+# they change the draw, the engine or how many replicates an adaptive design may take, not the study
+NOT_THE_STUDY = ("training.seeds", "training.engine", "training.budget")
 IGNORED = ("title", "output.")  # never compared: a title or an output folder changes no number
 DESIGN_KEYS = ("seeds", "resample_data", "test_sets")  # the replicate design that pairing needs to be identical
 SHARES = {"train_accuracy", "val_accuracy", "excess_error", "train_over_bayes", "disagreement"}
@@ -344,7 +345,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 def _is_study(key: str) -> bool:
     """Whether a dotted setting belongs to what makes a study (data, network, training but seeds and engine)."""
-    return key.split(".")[0] in STUDY_SECTIONS and key not in NOT_THE_STUDY
+    return key.split(".")[0] in STUDY_SECTIONS and not any(key == k or key.startswith(k + ".") for k in NOT_THE_STUDY)
 
 
 def study_differences(a: Build, b: Build) -> tuple[list[SettingChange], list[SettingChange]]:

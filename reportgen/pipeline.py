@@ -159,9 +159,9 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
     verdict could become firm. Returns the last look and how many runs this build trained."""
     from reportgen import sequential
 
-    n, known, trained = sequential.first_look(config), {}, 0
+    n, known, trained, measures = sequential.first_look(config), {}, 0, {}
     while True:
-        look = _look(sequential.at_look(config, n), stages, console, quiet, cancel, helper, may_freeze, known)
+        look = _look(sequential.at_look(config, n), stages, console, quiet, cancel, helper, may_freeze, known, measures)
         trained += look.trained
         known.update({r.run.key: (r, look.digests.get(r.run.key)) for r in look.results})
         claims = look.verdicts.claims
@@ -178,8 +178,10 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
         n = following
 
 
-def _look(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict) -> _Look:
-    """One look: train what the cache (or an earlier look of this build) does not hold, measure, judge."""
+def _look(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict,
+          measures: dict) -> _Look:
+    """One look: train what the cache (or an earlier look of this build) does not hold, measure what an earlier look
+    did not (measures: per-run measurements, kept across the looks), judge."""
     from reportgen.helper import warm_figures
 
     with stages("start-up"):
@@ -207,7 +209,7 @@ def _look(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may
             if cached == len(runs):  # else checked and given before training
                 _check_memory(config, runs, datasets, helper)
                 helper.submit(warm_figures)  # figures will be drawn: the helper imports what drawing needs meanwhile
-            measured, first = analysis.analyse(results, datasets(), config), datasets()[config.training.seeds[0]]
+            measured, first = analysis.analyse(results, datasets(), config, measures), datasets()[config.training.seeds[0]]
             data_blob = store.save(measured, first)
             memo.put("analysis", analysis_key, data_blob)
     data_digest = hashlib.sha256(data_blob).hexdigest()  # the analysis itself: claims and figures are made from it

@@ -434,3 +434,14 @@ def test_cli_compare_applies_the_gates(tmp_path, capsys):
     assert err.startswith("reportgen: --fail-on changed: 1 verdict(s) changed: less_overfitting:l1")
     assert main(["compare", old, real, "--fail-on", "diverged"]) == 2  # a build's condition, not a comparison's
     assert "a condition of a build" in capsys.readouterr().err
+
+
+def test_an_adaptive_design_with_other_replicates_is_the_same_study():
+    """Two builds of an adaptive design numbered from other first seeds (disjoint replicates) measure the same study:
+    their effects are compared (Welch), not refused as different studies."""
+    old, new = results(), results(seeds=[s + 100 for s in SEEDS], rng_seed=5)
+    old["study"]["training"]["budget"] = {"min": 4, "max": 8, "step": 2, "first": 0}
+    new["study"]["training"]["budget"] = {"min": 4, "max": 8, "step": 2, "first": 100}
+    changes = compare(old, new)
+    assert changes.same_study and not changes.scope.paired and changes.scope.claims_compared == 4
+    assert [d.key for d in changes.other_settings] == ["training.budget.first", "training.seeds"]
