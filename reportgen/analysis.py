@@ -150,13 +150,16 @@ FAILED_SHORT = {"diverged": "diverged", "no_progress": "training loss no lower t
                 "one_class": "one class on all test points"}
 
 
-def failure_lines(analysis: StudyAnalysis) -> list[str]:
-    """The failed runs, one line per variant (sweep or data point) and initialization: how many of its replicates
-    failed and why, e.g. 'l1=0.1: 20 of 20 replicates: one class on all test points (20)'. A strength far too strong
-    fails in every replicate: one line, not twenty."""
+def failure_lines(analysis: StudyAnalysis, sweeps: bool = False) -> list[str]:
+    """The failed runs, one line per variant (or data point) and initialization, or with sweeps=True per strength-sweep
+    point: how many of its replicates failed and why, e.g. 'l1=0.1: 20 of 20 replicates: one class on all test points
+    (20)'. A strength far too strong fails in every replicate: one line, not twenty."""
     failed = {key: (reasons, epoch) for key, reasons, epoch in analysis.failed}
+    mains = set(analysis.variants)
     lines = []
     for (variant, init), part in analysis.runs.groupby(["variant", "init"], sort=False):
+        if (str(variant).split(" @ ")[0] not in mains) != sweeps:
+            continue
         bad = part[part["key"].isin(failed)]
         if bad.empty:
             continue
@@ -274,6 +277,11 @@ class StudyAnalysis:
     #                                                                  mean, low, high, n (paired difference or value)
     failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
     prune_search: PruneSearch = field(default_factory=PruneSearch)
+
+    def sweep_run(self, key: str) -> bool:
+        """Whether a run is a strength-sweep point's (not one of the study's variants, its twins or data-sweep points)."""
+        names = self.runs["variant"].to_numpy()[self.runs["key"].to_numpy() == key]
+        return bool(names.size) and str(names[0]).split(" @ ")[0] not in set(self.variants)
 
 
 def reference_variant(config: StudyConfig) -> str | None:

@@ -280,7 +280,10 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
-        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), figs.get("sweeps", "Strength sweeps")]))
+        too_strong = failure_lines(analysis, sweeps=True)
+        note = [Paragraph("Sweep strengths too strong to train (their runs ended no better than they started or predict one "
+                          "class), left out of the sweep choices and the L1–L2 match: " + "; ".join(too_strong) + ".")] if too_strong else []
+        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), *note, figs.get("sweeps", "Strength sweeps")]))
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
     # the design sentence and the tally open the report ("How to read this report"); the body does not repeat them
@@ -521,9 +524,9 @@ def borderline_notes(verdicts: Verdicts) -> list[str]:
     titles = dict(MATRIX)
     out = []
     for c in verdicts.borderline():
-        where = f"{c.variant}, {titles[c.definition.key].lower()}" if c.definition.key in titles else c.key
-        firm = f"≈{c.firm_at:,} replicates would firm it" if c.firm_at else "it sits on a threshold (no firm verdict within 100,000)"
-        out.append(f"{where} ({c.verdict}): {c.flip:.0%}, {firm}")
+        where = f"{c.variant} · {titles[c.definition.key].lower()}" if c.definition.key in titles else c.key
+        firm = f"≈{c.firm_at:,} replicates to firm" if c.firm_at else "on a threshold"
+        out.append(f"{where} {c.flip:.0%} ({firm})")
     return out
 
 
@@ -537,6 +540,11 @@ def changes_section(changes) -> Section:
     return Section("changes", f"Changes since {changes.old_name}", blocks)
 
 
+def _failed_runs(analysis: StudyAnalysis) -> int:
+    """How many runs of the variants (not of the strength sweeps) failed."""
+    return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
+
+
 def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observations: list[str], figures, timings,
                   n_runs: int, generated: str, libraries, machine, changes=None) -> ReportContext:
     """Arrange everything a report shows, in reading order (what changed since --compare's build first)."""
@@ -548,7 +556,8 @@ def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observati
         intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
         lead_figure=(figs.optional("boundaries", "page one") or [None])[0], verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
         rules=verdicts_method(verdicts), stability=stability_method(verdicts), borderline=borderline_notes(verdicts),
-        failed=failure_lines(analysis), n_failed=len(analysis.failed), sections=sections,
+        failed=failure_lines(analysis), n_failed=_failed_runs(analysis), sweep_failed=failure_lines(analysis, sweeps=True),
+        sections=sections,
         appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
         claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
     )

@@ -189,7 +189,10 @@ class ReportContext:
     failed: list[str] = _help("Failed runs (diverged, no lower training loss than at initialization, or one class on all "
                               "test points), one line per variant and initialization with counts and reasons; they are "
                               "left out of every interval and verdict.")
-    n_failed: int = _help("How many runs failed in all.")
+    n_failed: int = _help("How many runs of the variants (and their data-sweep points and twins) failed in all.")
+    sweep_failed: list[str] = _help("Strength-sweep points with failed runs (a strength too strong to train), one line "
+                                    "each: left out of the sweep choices and the L1-L2 match, not of any verdict's "
+                                    "variants.")
     sections: list[Section] = _help("The body, in reading order; the table of contents is built from it.")
     appendix: list[Section] = _help("Full statistics, tables and reproducibility, after the body.")
     claims: list[ClaimRow] = _help("Every claim, in registry order (for summary.md).")

@@ -148,7 +148,8 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    failed = [f"{key} ({', '.join(reasons)})" for key, reasons, _ in measured.failed]
+    failed = [f"{key} ({', '.join(reasons)})" for key, reasons, _ in measured.failed
+              if "diverged" in reasons or not measured.sweep_run(key)]  # a strength too strong to train is a sweep's result
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, failed=failed,
                        trained=trained, cached=len(runs) - trained, changes=changes,
                        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
