@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: report test bench clean
+.PHONY: report lint test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/reportgen build
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check reportgen tests benchmarks
+	$(BIN)/ruff format --check reportgen tests benchmarks
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

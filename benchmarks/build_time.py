@@ -63,9 +63,11 @@ def time_build() -> float:
             del os.environ["REPORTGEN_XLA_CACHE"]
         doc = json.loads((Path(tmp) / "results.json").read_text())
         pages = _pdf_pages(Path(tmp) / "report.pdf")
-    print(f"default build, cold (no run cache, empty XLA cache): {wall:.1f} s wall, {len(doc['runs'])} models trained, "
-          f"PDF {pages} pages, "
-          f"peak memory {peak / 2**30:.2f} GiB (the build and its helper process together)")
+    print(
+        f"default build, cold (no run cache, empty XLA cache): {wall:.1f} s wall, {len(doc['runs'])} models trained, "
+        f"PDF {pages} pages, "
+        f"peak memory {peak / 2**30:.2f} GiB (the build and its helper process together)"
+    )
     for stage, seconds in doc["timings_seconds"].items():
         print(f"  {stage:<45}{seconds:7.1f} s")
     return wall
@@ -138,24 +140,33 @@ def _child(n: int, cache: str) -> dict:
 
 def engine_table(sizes: list[int], shown: str) -> None:
     print("engine, a new process per row (train_runs only: tracing and compilation included, TensorFlow's import not):")
-    print(f"  {'models':>6} {'cache':>6} {'wall s':>8} {'s/model':>8} {'cpu s':>8} {'cpu/model':>9} {'peak MiB':>9}"
-          f" {'TF import s':>11}")
+    print(
+        f"  {'models':>6} {'cache':>6} {'wall s':>8} {'s/model':>8} {'cpu s':>8} {'cpu/model':>9} {'peak MiB':>9}"
+        f" {'TF import s':>11}"
+    )
     for n in sizes:
         with tempfile.TemporaryDirectory() as folder:
             for cache in ("empty",) if shown == "empty" else ("empty", "warm"):
                 r = _child(n, folder)
                 if shown not in ("both", cache):
                     continue
-                print(f"  {r['models']:>6} {cache:>6} {r['wall']:8.2f} {r['wall'] / r['models']:8.3f} {r['cpu']:8.2f} "
-                      f"{r['cpu'] / r['models']:9.3f} {r['peak_mib']:9.0f} {r['import']:11.1f}", flush=True)
+                print(
+                    f"  {r['models']:>6} {cache:>6} {r['wall']:8.2f} {r['wall'] / r['models']:8.3f} {r['cpu']:8.2f} "
+                    f"{r['cpu'] / r['models']:9.3f} {r['peak_mib']:9.0f} {r['import']:11.1f}",
+                    flush=True,
+                )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip-build", action="store_true")
     p.add_argument("--models", default="1,6,30,130,500")
-    p.add_argument("--cache", choices=["both", "empty", "warm"], default="both",
-                   help="warm alone still fills the cache first, without printing that run")
+    p.add_argument(
+        "--cache",
+        choices=["both", "empty", "warm"],
+        default="both",
+        help="warm alone still fills the cache first, without printing that run",
+    )
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     p.add_argument("--stock-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

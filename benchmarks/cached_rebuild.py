@@ -29,8 +29,10 @@ from build_time import run_measured
 from reportgen.cache import entries
 from reportgen.memo import FOLDER
 
-CODE = ("import sys\nfrom reportgen.cli import main\ncode = main(sys.argv[1:])\n"
-        "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\nsys.exit(code)")
+CODE = (
+    "import sys\nfrom reportgen.cli import main\ncode = main(sys.argv[1:])\n"
+    "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\nsys.exit(code)"
+)
 
 
 def build(cache: Path, out: Path, *extra: str) -> tuple[float, int]:
@@ -56,15 +58,19 @@ def main() -> None:
     files = entries(args.cache)
     size = sum(f.stat().st_size for f in files)
     derived = sum(f.stat().st_size for f in (args.cache / FOLDER).glob("*.memo"))
-    print(f"runs: {len(doc['runs'])}; cache: {size / 2**20:.1f} MiB in {len(files)} entries, "
-          f"and {derived / 2**20:.1f} MiB of kept analyses, figures, verdicts and run texts")
+    print(
+        f"runs: {len(doc['runs'])}; cache: {size / 2**20:.1f} MiB in {len(files)} entries, "
+        f"and {derived / 2**20:.1f} MiB of kept analyses, figures, verdicts and run texts"
+    )
     for stage, t in (doc.get("timings_seconds") or {}).items():
         print(f"  {stage:<40}{t:6.2f} s")
     peak = max(m for _, m in kept)
     print(f"peak memory of the cached rebuild: {peak / 2**30:.2f} GiB (the build and its helper process together)")
     walls = sorted(w for w, _ in kept)
-    print(f"runs cached, analysis, verdicts and figures made again: {statistics.median(afresh):.1f} s "
-          f"(median of {len(afresh)}: {', '.join(f'{w:.1f}' for w in sorted(afresh))})")
+    print(
+        f"runs cached, analysis, verdicts and figures made again: {statistics.median(afresh):.1f} s "
+        f"(median of {len(afresh)}: {', '.join(f'{w:.1f}' for w in sorted(afresh))})"
+    )
     print(f"runs, analysis, verdicts and figures cached: median of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)}")
     print(f"cached rebuild: {statistics.median(walls):.1f} s")
 

@@ -35,8 +35,9 @@ print(len(runs), len(executor.tasks(runs, config)), time.perf_counter() - start)
 
 
 def timed(models: int, epochs: int, per_task: int, address: str) -> tuple[int, int, float]:
-    out = subprocess.run([sys.executable, "-c", CODE, str(models), str(epochs), str(per_task), address], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", CODE, str(models), str(epochs), str(per_task), address], check=True, capture_output=True, text=True
+    ).stdout.split()
     return int(out[-3]), int(out[-2]), float(out[-1])
 
 
@@ -50,16 +51,21 @@ def main() -> None:
 
     n, _, local = timed(args.models, args.epochs, args.runs_per_task, "-")
     print(f"local:   {n} models in {local:.1f} s ({local / n:.3f} s per model)")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=50) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=50
+    ) as cluster:
         time.sleep(1)
         n, tasks, remote = timed(args.models, args.epochs, args.runs_per_task, cluster.scheduler_address)
-        print(f"cluster: {n} models in {remote:.1f} s ({remote / n:.3f} s per model), {tasks} tasks of up to "
-              f"{args.runs_per_task} runs, 2 workers")
+        print(
+            f"cluster: {n} models in {remote:.1f} s ({remote / n:.3f} s per model), {tasks} tasks of up to "
+            f"{args.runs_per_task} runs, 2 workers"
+        )
         k, small_tasks, tiny = timed(64, 1, 1, cluster.scheduler_address)
         _, _, tiny_local = timed(64, 1, 1, "-")
-        print(f"overhead per task: {(tiny - tiny_local) / small_tasks * 2:.3f} s of a worker's time "
-              f"({small_tasks} one-run, one-epoch tasks: {tiny:.1f} s on the cluster, {tiny_local:.1f} s here)")
+        print(
+            f"overhead per task: {(tiny - tiny_local) / small_tasks * 2:.3f} s of a worker's time "
+            f"({small_tasks} one-run, one-epoch tasks: {tiny:.1f} s on the cluster, {tiny_local:.1f} s here)"
+        )
     print(f"cluster/local: {remote / local:.2f}")
 
 

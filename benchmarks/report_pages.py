@@ -33,7 +33,7 @@ def blank_shares(pdf: Path) -> list[float]:
             ink = np.asarray(Image.open(page)) < 200
             h = ink.shape[0]
             top, bottom = (round(mm / 297 * h) for mm in MARGIN_MM)
-            rows = np.nonzero(ink[top:h - bottom].any(axis=1))[0]
+            rows = np.nonzero(ink[top : h - bottom].any(axis=1))[0]
             used = (rows.max() + 1) if rows.size else 0
             out.append(1 - used / (h - top - bottom))
         return out
@@ -56,10 +56,12 @@ def main() -> None:
     for i, s in enumerate(shares, 1):
         print(f"page {i:2d}: {s:5.1%} empty{'  (appendix)' if i >= appendix else ''}")
     # The page before the appendix and the last page end a section; every other page should be at most a third empty.
-    inner = [(s, i) for i, s in enumerate(shares[:before - 1], 1)]
+    inner = [(s, i) for i, s in enumerate(shares[: before - 1], 1)]
     worst, at = max(inner) if inner else (0.0, 0)
-    print(f"pages: {len(shares)}, before the appendix: {before}, emptiest page before the appendix (not its last): "
-          f"page {at}, {worst:.0%} empty")
+    print(
+        f"pages: {len(shares)}, before the appendix: {before}, emptiest page before the appendix (not its last): "
+        f"page {at}, {worst:.0%} empty"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,15 @@ def _plain_fit(run, data, config) -> list[np.ndarray]:
     model.set_weights(initial_weights(Network.of(run.variant, config.model), initial_dense_weights(config.model, run.seed)))
     es = run.variant.early_stopping
     callbacks = [keras.callbacks.EarlyStopping(patience=es.patience, restore_best_weights=es.restore_best_weights)] if es else []
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=config.training.epochs,
-              batch_size=config.training.batch_size, verbose=0, callbacks=callbacks)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=config.training.epochs,
+        batch_size=config.training.batch_size,
+        verbose=0,
+        callbacks=callbacks,
+    )
     return model.get_weights()
 
 
@@ -92,7 +99,9 @@ def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue
         acc = float(((predict_proba(net, w, data.x_test) > 0.5) == data.y_test).mean())
         hidden = np.concatenate([np.abs(w[i]).ravel() for i in net.kernel_indices()[:-1]])
         rows.append((run.variant.name, run.seed, acc, float(np.mean(hidden < 1e-2))))
-    queue.put({"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": _peak_rss_mib(), "n": len(runs)})
+    queue.put(
+        {"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": _peak_rss_mib(), "n": len(runs)}
+    )
 
 
 def _run(phase: str, seeds: int, args) -> dict:
@@ -138,28 +147,42 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=20, help="replicates of the default study for the engine (its default: 20)")
     p.add_argument("--stock-seeds", type=int, default=1, help="seeds per variant for the plain model.fit timing")
     p.add_argument("--agree-seeds", type=int, default=0, help="seeds per variant for the reference-engine agreement check")
-    p.add_argument("--variants", default="baseline,l1,l2,dropout,batchnorm,early_stopping",
-                   help="variants for stock fit and the reference engine")
-    p.add_argument("--snapshot-cost", type=int, default=0, metavar="K",
-                   help="time the engine K times with epoch snapshots and K times without, instead of the comparison")
+    p.add_argument(
+        "--variants",
+        default="baseline,l1,l2,dropout,batchnorm,early_stopping",
+        help="variants for stock fit and the reference engine",
+    )
+    p.add_argument(
+        "--snapshot-cost",
+        type=int,
+        default=0,
+        metavar="K",
+        help="time the engine K times with epoch snapshots and K times without, instead of the comparison",
+    )
     args = p.parse_args()
     if args.snapshot_cost:
         _snapshot_cost(args)
         return
     fast = _run("engine", args.seeds, args)
     engine_per_model = fast["total"] / fast["n"]
-    print(f"engine: {fast['n']} models in {fast['total']:.2f} s cold (compile included): "
-          f"{engine_per_model:.3f} s per model, peak memory {fast['peak_mib']:.0f} MiB")
+    print(
+        f"engine: {fast['n']} models in {fast['total']:.2f} s cold (compile included): "
+        f"{engine_per_model:.3f} s per model, peak memory {fast['peak_mib']:.0f} MiB"
+    )
     stock = _run("stock", args.stock_seeds, args)
     per = stock["per_model"]
-    print(f"stock model.fit: {stock['n']} models, {np.mean(per):.2f} s per model (min {min(per):.2f}, max {max(per):.2f}), "
-          f"peak memory {stock['peak_mib']:.0f} MiB")
+    print(
+        f"stock model.fit: {stock['n']} models, {np.mean(per):.2f} s per model (min {min(per):.2f}, max {max(per):.2f}), "
+        f"peak memory {stock['peak_mib']:.0f} MiB"
+    )
     for (name, seed, *_), t in zip(stock["rows"], per):
         print(f"  {name}/seed{seed}: {t:.2f} s")
     if args.agree_seeds:
         _agreement(_run("reference", args.agree_seeds, args), fast)
-    print(f"\nepochs {args.epochs}, engine: default study x {args.seeds} seeds ({fast['n']} models); "
-          f"stock: {args.variants} x {args.stock_seeds} seeds")
+    print(
+        f"\nepochs {args.epochs}, engine: default study x {args.seeds} seeds ({fast['n']} models); "
+        f"stock: {args.variants} x {args.stock_seeds} seeds"
+    )
     print(f"speedup: {np.mean(per) / engine_per_model:.1f}")
 
 

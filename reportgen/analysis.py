@@ -73,10 +73,12 @@ METRICS = {
     "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
     "first_min_abs": Metric("Smallest first-layer |w|"),
     "first_max_abs": Metric("Largest first-layer |w|"),
-    "benefit_slope": Metric("Change of the test-accuracy difference from the baseline per doubling of the training set",
-                            "pct", "accuracy"),
-    "gap_benefit_slope": Metric("Change of the generalization-gap difference from the baseline per doubling of the "
-                                "training set", "pct", "accuracy"),
+    "benefit_slope": Metric(
+        "Change of the test-accuracy difference from the baseline per doubling of the training set", "pct", "accuracy"
+    ),
+    "gap_benefit_slope": Metric(
+        "Change of the generalization-gap difference from the baseline per doubling of the training set", "pct", "accuracy"
+    ),
 }
 DERIVED = ("benefit_slope", "gap_benefit_slope")  # measured across data-sweep points, not on one run
 
@@ -133,8 +135,9 @@ FAILURES = {
 }
 
 
-def failure_reasons(diverged_at: int | None, initial_loss: float | None, final_train_loss: float,
-                    predictions: np.ndarray) -> list[str]:
+def failure_reasons(
+    diverged_at: int | None, initial_loss: float | None, final_train_loss: float, predictions: np.ndarray
+) -> list[str]:
     """Why a run failed, as keys of FAILURES ([] when it did not): it diverged; its training loss at the end (its
     final weights on the training split, no penalty) is no lower than before its first step; it predicts one class on
     every test point. The last uses predictions alone, never test labels: nothing is chosen on the test set."""
@@ -146,8 +149,11 @@ def failure_reasons(diverged_at: int | None, initial_loss: float | None, final_t
     return reasons
 
 
-FAILED_SHORT = {"diverged": "diverged", "no_progress": "training loss no lower than at initialization",
-                "one_class": "one class on all test points"}
+FAILED_SHORT = {
+    "diverged": "diverged",
+    "no_progress": "training loss no lower than at initialization",
+    "one_class": "one class on all test points",
+}
 
 
 def failure_lines(analysis: StudyAnalysis, sweeps: bool = False) -> list[str]:
@@ -168,7 +174,11 @@ def failure_lines(analysis: StudyAnalysis, sweeps: bool = False) -> list[str]:
             hit = [failed[k][1] for k in bad["key"] if reason in failed[k][0]]
             if hit:
                 epochs = sorted({e for e in hit if e is not None})
-                when = (f", epoch {epochs[0]}" if len(epochs) == 1 else f", epochs {epochs[0]} to {epochs[-1]}") if reason == "diverged" else ""
+                when = (
+                    (f", epoch {epochs[0]}" if len(epochs) == 1 else f", epochs {epochs[0]} to {epochs[-1]}")
+                    if reason == "diverged"
+                    else ""
+                )
                 why.append(f"{FAILED_SHORT[reason]} ({len(hit)}{when})")
         seeds = f" (seed{'s' if len(bad) > 1 else ''} {', '.join(str(s) for s in bad['seed'])})" if len(bad) <= 3 else ""
         who = variant + (f" (initialization {init + 1})" if init else "")
@@ -206,9 +216,11 @@ class Design:
 
     def sentence(self) -> str:
         """Say in one sentence what the intervals cover."""
-        return (f"Intervals cover what differs between the {self.replicates} replicates: {', '.join(self.varies[:-1])} "
-                f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired."
-                + (f" {self.scope}" if self.scope else ""))
+        return (
+            f"Intervals cover what differs between the {self.replicates} replicates: {', '.join(self.varies[:-1])} "
+            f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired."
+            + (f" {self.scope}" if self.scope else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -299,9 +311,18 @@ def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) ->
     for layer, kernel in enumerate(_hidden_kernels(result, network)):
         signed = kernel.ravel()
         w = np.abs(signed)
-        row = {"layer": layer + 1, "weights": w.size, "min": float(signed.min()), "max": float(signed.max()),
-               "min_abs": float(w.min()), "max_abs": float(w.max()), "exact_zeros": int(np.sum(signed == 0)),
-               "mean_abs": float(w.mean()), "l1_norm": float(w.sum()), "l2_norm": float(np.sqrt(np.sum(w**2)))}
+        row = {
+            "layer": layer + 1,
+            "weights": w.size,
+            "min": float(signed.min()),
+            "max": float(signed.max()),
+            "min_abs": float(w.min()),
+            "max_abs": float(w.max()),
+            "exact_zeros": int(np.sum(signed == 0)),
+            "mean_abs": float(w.mean()),
+            "l1_norm": float(w.sum()),
+            "l2_norm": float(np.sqrt(np.sum(w**2))),
+        }
         row.update({f"below_{t:g}": float(np.mean(w < t)) for t in thresholds})
         rows.append(row)
     return rows
@@ -326,15 +347,19 @@ class _Evaluator:
             data = self.datasets[data_key]
             cfg = point.apply(self.config.data) if point is not None else self.config.data
             fresh = data_module.pruning_points(cfg, seed, data)
-            self._pruning[data_key] = fresh if fresh is not None else (np.vstack([data.x_train, data.x_val]),
-                                                                       np.concatenate([data.y_train, data.y_val]))
+            self._pruning[data_key] = (
+                fresh
+                if fresh is not None
+                else (np.vstack([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val]))
+            )
         return self._pruning[data_key]
 
     def prune_search(self) -> PruneSearch:
         """Where the study's own runs' prunable shares are searched."""
         x, _ = self.pruning_points(self.config.training.seeds[0])
-        return PruneSearch(len(x), self.config.data.generated, self.config.analysis.prune_tolerance,
-                           tuple(float(f) for f in PRUNE_SEARCH))
+        return PruneSearch(
+            len(x), self.config.data.generated, self.config.analysis.prune_tolerance, tuple(float(f) for f in PRUNE_SEARCH)
+        )
 
     def inputs(self, points: np.ndarray, data: Dataset) -> np.ndarray:
         """Points of the view's plane as the inputs of one replicate's networks."""
@@ -371,18 +396,22 @@ def _grid_inputs(ev: _Evaluator, data: list[Dataset]):
     return ev.grid_points if all(x is ev.grid_points for x in inputs) else inputs
 
 
-def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev: _Evaluator,
-                  full: list[bool]) -> list[dict]:
+def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev: _Evaluator, full: list[bool]) -> list[dict]:
     """Every run's logits on its train, validation and test points; for the main variants' runs (full) also on the
     test points at the best validation epoch and on the measuring grid. A few batched passes per network shape."""
     weights = [r.weights for r in results]
     data = [datasets[r.run.data_key] for r in results]
     z = {s: logits_many(network, weights, [getattr(d, f"x_{s}") for d in data]) for s in ("train", "val", "test")}
     main = [m for m, f in enumerate(full) if f]  # sweep points and twins need neither: half the arithmetic saved
-    extra = {"test_min": logits_many(network, [results[m].min_val_weights or weights[m] for m in main], [data[m].x_test for m in main]),
-             "grid": logits_many(network, [weights[m] for m in main], _grid_inputs(ev, [data[m] for m in main]))}
-    z["prunable"] = _prunable(results, network, [ev.pruning_points(r.run.data_key) for r in results],
-                              ev.config.analysis.prune_tolerance, ev.multiclass)
+    extra = {
+        "test_min": logits_many(
+            network, [results[m].min_val_weights or weights[m] for m in main], [data[m].x_test for m in main]
+        ),
+        "grid": logits_many(network, [weights[m] for m in main], _grid_inputs(ev, [data[m] for m in main])),
+    }
+    z["prunable"] = _prunable(
+        results, network, [ev.pruning_points(r.run.data_key) for r in results], ev.config.analysis.prune_tolerance, ev.multiclass
+    )
     rows = [{k: v[m] for k, v in z.items()} for m in range(len(results))]
     for i, m in enumerate(main):
         rows[m].update({k: v[i] for k, v in extra.items()})
@@ -394,13 +423,21 @@ def row_name(run: Run) -> str:
     return run.variant.name + (f" @ {run.data.label}" if run.data else "")
 
 
-def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator,
-             bayes_acc: dict, z: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+def _run_row(
+    result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator, bayes_acc: dict, z: dict
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
     run = result.run
-    row = {"variant": row_name(run), "seed": run.seed, "init": run.init, "key": run.key,
-           "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""), "diverged_at": result.diverged_at,
-           "initial_loss": np.nan if result.initial_loss is None else result.initial_loss, "failed": []}
+    row = {
+        "variant": row_name(run),
+        "seed": run.seed,
+        "init": run.init,
+        "key": run.key,
+        "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""),
+        "diverged_at": result.diverged_at,
+        "initial_loss": np.nan if result.initial_loss is None else result.initial_loss,
+        "failed": [],
+    }
     for split in ("train", "val", "test"):
         row[f"{split}_accuracy"], row[f"{split}_loss"] = accuracy_and_loss(z[split], getattr(data, f"y_{split}"))
     row["gap"] = row["train_accuracy"] - row["test_accuracy"]
@@ -430,8 +467,9 @@ def _run_row(result: RunResult, network: Network, data: Dataset, config: StudyCo
     return row, pred, probs
 
 
-def _pruned_scores(network: Network, weights: list, x: list[np.ndarray], y: list[np.ndarray], fractions: np.ndarray,
-                   multiclass: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pruned_scores(
+    network: Network, weights: list, x: list[np.ndarray], y: list[np.ndarray], fractions: np.ndarray, multiclass: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy, and whether every point gets one class, [runs, fractions], after global magnitude pruning at each
     fraction. PRUNE_BATCH runs at a time, so that the predictions of every level do not pile up, and as many levels
     per call as keep one run's activations and masked weights within forward.ACTIVATION_BYTES (a wide network on
@@ -441,11 +479,13 @@ def _pruned_scores(network: Network, weights: list, x: list[np.ndarray], y: list
     step = max(1, int(ACTIVATION_BYTES // per_level))
     acc, single = [], []
     for s in range(0, len(weights), PRUNE_BATCH):
-        part, xs, ys = weights[s:s + PRUNE_BATCH], x[s:s + PRUNE_BATCH], np.stack(y[s:s + PRUNE_BATCH])
+        part, xs, ys = weights[s : s + PRUNE_BATCH], x[s : s + PRUNE_BATCH], np.stack(y[s : s + PRUNE_BATCH])
         cuts = np.array([prune_cuts(w, kernels, fractions) for w in part])
         a, one = [], []
         for level in range(0, len(fractions), step):
-            pred = predicted_class(logits_pruned(network, part, cuts[:, level:level + step], xs), multiclass)  # [runs, levels, points]
+            pred = predicted_class(
+                logits_pruned(network, part, cuts[:, level : level + step], xs), multiclass
+            )  # [runs, levels, points]
             a.append(np.mean(pred == ys[:, None, :], axis=2))
             one.append((pred == pred[..., :1]).all(axis=2))
         acc.append(np.concatenate(a, axis=1))
@@ -453,8 +493,9 @@ def _pruned_scores(network: Network, weights: list, x: list[np.ndarray], y: list
     return np.concatenate(acc), np.concatenate(single)
 
 
-def _prunable(results: list[RunResult], network: Network, points: list[tuple[np.ndarray, np.ndarray]], tolerance: float,
-              multiclass: bool) -> list[tuple[float, bool]]:
+def _prunable(
+    results: list[RunResult], network: Network, points: list[tuple[np.ndarray, np.ndarray]], tolerance: float, multiclass: bool
+) -> list[tuple[float, bool]]:
     """Per run: the prunable share on its evaluation points (measures.prunable_share) and whether the unpruned network
     already predicts one class there (its share is then 0: not prunable without harm).
 
@@ -470,8 +511,9 @@ def _prunable(results: list[RunResult], network: Network, points: list[tuple[np.
         return list(pool.map(search, results, points))
 
 
-def _search_prunable(network: Network, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, tolerance: float,
-                     multiclass: bool, workers: int) -> tuple[float, bool]:
+def _search_prunable(
+    network: Network, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, tolerance: float, multiclass: bool, workers: int
+) -> tuple[float, bool]:
     """One run's prunable share: the fractions of PRUNE_SEARCH in blocks, up to the block of the first failure (what
     comes after it cannot change the share), each block within its worker's part of forward.ACTIVATION_BYTES."""
     cuts = prune_cuts(weights, network.kernel_indices(), PRUNE_SEARCH)[None]
@@ -479,12 +521,12 @@ def _search_prunable(network: Network, weights: list[np.ndarray], x: np.ndarray,
     block = int(np.clip(ACTIVATION_BYTES / workers // per_level, 1, PRUNE_BLOCK))
     acc, one = [], []
     for start in range(0, len(PRUNE_SEARCH), block):
-        pred = predicted_class(logits_pruned(network, [weights], cuts[:, start:start + block], [x]), multiclass)[0]
+        pred = predicted_class(logits_pruned(network, [weights], cuts[:, start : start + block], [x]), multiclass)[0]
         acc += list(np.mean(pred == y, axis=1))
         one += list((pred == pred[:, :1]).all(axis=1))
         if prune_failures(acc, tolerance, one).any():
             break
-    return prunable_share(PRUNE_SEARCH[:len(acc)], acc, tolerance, one), bool(one[0])
+    return prunable_share(PRUNE_SEARCH[: len(acc)], acc, tolerance, one), bool(one[0])
 
 
 @contextlib.contextmanager
@@ -504,8 +546,11 @@ def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str
     if reference is None:
         return pd.DataFrame(columns=["variant", "metric", "mean", "low", "high", "n"])
     ref = main[main["variant"] == reference].set_index("seed")[metrics]
-    diffs = [(part.set_index("seed")[metrics] - ref).dropna(how="all").reset_index().assign(variant=v)
-             for v, part in main.groupby("variant", sort=False) if v != reference]
+    diffs = [
+        (part.set_index("seed")[metrics] - ref).dropna(how="all").reset_index().assign(variant=v)
+        for v, part in main.groupby("variant", sort=False)
+        if v != reference
+    ]
     if not diffs:
         return pd.DataFrame(columns=["variant", "metric", "mean", "low", "high", "n"])
     rows = []
@@ -531,16 +576,31 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
         mean, low, high = estimate_columns(values, confidence)
         low, high = np.where(bounded, np.maximum(low, 0.0), low), np.where(bounded, np.minimum(high, 1.0), high)
         n = np.isfinite(values).sum(axis=0)
-        rows += [{**dict(zip(keys, group)), "metric": m, "mean": mean[j] if n[j] else np.nan, "low": low[j],
-                  "high": high[j], "n": int(n[j])} for j, m in enumerate(metrics)]
+        rows += [
+            {
+                **dict(zip(keys, group)),
+                "metric": m,
+                "mean": mean[j] if n[j] else np.nan,
+                "low": low[j],
+                "high": high[j],
+                "n": int(n[j]),
+            }
+            for j, m in enumerate(metrics)
+        ]
     return pd.DataFrame(rows)
 
 
 def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
     """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
     data = [datasets[r.run.data_key] for r in results]
-    acc, _ = _pruned_scores(network, [r.weights for r in results], [d.x_test[:PRUNE_CURVE_POINTS] for d in data],
-                            [d.y_test[:PRUNE_CURVE_POINTS] for d in data], PRUNE_FRACTIONS, network.outputs > 1)
+    acc, _ = _pruned_scores(
+        network,
+        [r.weights for r in results],
+        [d.x_test[:PRUNE_CURVE_POINTS] for d in data],
+        [d.y_test[:PRUNE_CURVE_POINTS] for d in data],
+        PRUNE_FRACTIONS,
+        network.outputs > 1,
+    )
     mean, low, high = estimate_columns(acc, confidence)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -550,8 +610,10 @@ def _sparsity_curves(results: list[RunResult], network: Network, confidence: flo
     for layer, idx in enumerate(network.kernel_indices()[:-1]):
         below = np.array([[np.mean(np.abs(r.weights[idx]) < t) for t in SPARSITY_CURVE] for r in results])
         mean, low, high = estimate_columns(below, confidence)
-        rows += [{"layer": layer + 1, "threshold": t, "mean": m, "low": lo, "high": hi}
-                 for t, m, lo, hi in zip(SPARSITY_CURVE, mean, low, high)]
+        rows += [
+            {"layer": layer + 1, "threshold": t, "mean": m, "low": lo, "high": hi}
+            for t, m, lo, hi in zip(SPARSITY_CURVE, mean, low, high)
+        ]
     return rows
 
 
@@ -574,8 +636,10 @@ def _data_varies(config: StudyConfig) -> list[str]:
     if not config.data.resample:
         return []
     if config.data.kind == "classification":
-        return ["the make_classification problem (its class clusters and their directions) with its training and "
-                "validation points", "the test points"]
+        return [
+            "the make_classification problem (its class clusters and their directions) with its training and validation points",
+            "the test points",
+        ]
     if not config.data.generated:
         return ["the stratified split of the rows into training, validation and test sets"]
     return ["the draw of the training and validation points", "the test points"]
@@ -588,20 +652,31 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
     scope = ""
     if not config.data.generated:
         rows = info.n_train + info.n_val + info.n_test
-        scope = (f"Every replicate draws its rows from the same {rows} rows of {info.title}, so the intervals are about "
-                 f"this data set, not about new data from its source." if config.data.resample else
-                 f"Every replicate uses one split of the {rows} rows of {info.title}, so the intervals are about this "
-                 f"split of this data set.")
+        scope = (
+            f"Every replicate draws its rows from the same {rows} rows of {info.title}, so the intervals are about "
+            f"this data set, not about new data from its source."
+            if config.data.resample
+            else f"Every replicate uses one split of the {rows} rows of {info.title}, so the intervals are about this "
+            f"split of this data set."
+        )
     budget, n = config.training.budget, len(config.training.seeds)
     looks = tuple(k for k in budget.looks() if k <= n) if budget else ()
-    return Design(n, config.data.resample, twins, varies, scope, looks, budget.max if budget else 0,
-                  1 - config.analysis.confidence)
+    return Design(
+        n, config.data.resample, twins, varies, scope, looks, budget.max if budget else 0, 1 - config.analysis.confidence
+    )
 
 
-DATA_TITLES = {"moons": "make_moons", "circles": "make_circles", "xor": "XOR (four Gaussian blobs)",
-               "spirals": "two spirals", "blobs": "Gaussian blobs", "classification": "make_classification",
-               "breast_cancer": "the Wisconsin breast cancer data", "wine": "the wine recognition data",
-               "iris": "Fisher's iris data"}
+DATA_TITLES = {
+    "moons": "make_moons",
+    "circles": "make_circles",
+    "xor": "XOR (four Gaussian blobs)",
+    "spirals": "two spirals",
+    "blobs": "Gaussian blobs",
+    "classification": "make_classification",
+    "breast_cancer": "the Wisconsin breast cancer data",
+    "wine": "the wine recognition data",
+    "iris": "Fisher's iris data",
+}
 
 
 def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool) -> DataInfo:
@@ -611,18 +686,41 @@ def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool)
     if has_bayes:
         bayes = ""
     elif d.generated and d.kind != "classification":
-        bayes = ("The generator adds no noise, so its classes do not overlap and there is no Bayes-optimal rule to "
-                 "compare with: the report measures no excess error and draws no Bayes boundary.")
+        bayes = (
+            "The generator adds no noise, so its classes do not overlap and there is no Bayes-optimal rule to "
+            "compare with: the report measures no excess error and draws no Bayes boundary."
+        )
     else:
-        why = ("make_classification's class densities are not computed here" if d.kind == "classification"
-               else f"{title} is a sample from an unknown source")
-        bayes = f"There is no Bayes-optimal reference ({why}), so the report measures no excess error and draws no Bayes boundary."
-    boundary = "" if view.measured else (
-        f"With {first.n_features} features the length of a decision boundary depends on which 2-D slice it is measured "
-        f"in, so boundary length and pieces are not measured and the claim of a simpler boundary is not tested; the "
-        f"boundary figures show one slice, for orientation only.")
-    return DataInfo(d.kind, title, len(first.y_train), len(first.y_val), len(first.y_test), tuple(first.class_names),
-                    tuple(first.feature_names), view.labels, view.sentence, bayes, boundary)
+        why = (
+            "make_classification's class densities are not computed here"
+            if d.kind == "classification"
+            else f"{title} is a sample from an unknown source"
+        )
+        bayes = (
+            f"There is no Bayes-optimal reference ({why}), so the report measures no excess error and draws no Bayes boundary."
+        )
+    boundary = (
+        ""
+        if view.measured
+        else (
+            f"With {first.n_features} features the length of a decision boundary depends on which 2-D slice it is measured "
+            f"in, so boundary length and pieces are not measured and the claim of a simpler boundary is not tested; the "
+            f"boundary figures show one slice, for orientation only."
+        )
+    )
+    return DataInfo(
+        d.kind,
+        title,
+        len(first.y_train),
+        len(first.y_val),
+        len(first.y_test),
+        tuple(first.class_names),
+        tuple(first.feature_names),
+        view.labels,
+        view.sentence,
+        bayes,
+        boundary,
+    )
 
 
 def _bayes(config: StudyConfig, datasets: dict, ev: _Evaluator) -> tuple[dict, dict, np.ndarray | None]:
@@ -637,8 +735,9 @@ def _bayes(config: StudyConfig, datasets: dict, ev: _Evaluator) -> tuple[dict, d
     per_rep = {}
     for seed in config.training.seeds:
         d = datasets[seed]
-        per_rep[seed] = {s: float(np.mean(_bayes_class(config, getattr(d, f"x_{s}")) == getattr(d, f"y_{s}")))
-                         for s in ("train", "test")}
+        per_rep[seed] = {
+            s: float(np.mean(_bayes_class(config, getattr(d, f"x_{s}")) == getattr(d, f"y_{s}"))) for s in ("train", "test")
+        }
     test = float(np.mean([a["test"] for a in per_rep.values()]))
     return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
 
@@ -672,9 +771,14 @@ def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFra
         if set(part["init"]) >= {0, 1}:
             a, b = (part[part["init"] == i].iloc[0] for i in (0, 1))
             ok = not a["failed"] and not b["failed"]
-            rows.append({"variant": variant, "seed": seed,
-                         "acc_diff": a["test_accuracy"] - b["test_accuracy"] if ok else np.nan,
-                         "disagreement": float(np.mean(predictions[a["key"]] != predictions[b["key"]])) if ok else np.nan})
+            rows.append(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "acc_diff": a["test_accuracy"] - b["test_accuracy"] if ok else np.nan,
+                    "disagreement": float(np.mean(predictions[a["key"]] != predictions[b["key"]])) if ok else np.nan,
+                }
+            )
     return pd.DataFrame(rows, columns=["variant", "seed", "acc_diff", "disagreement"])
 
 
@@ -683,8 +787,9 @@ def _majority_share(y: np.ndarray) -> float:
     return float(np.bincount(y.astype(int)).max() / len(y))
 
 
-def _measure_runs(results: list[RunResult], datasets: dict, config: StudyConfig, ev: _Evaluator, bayes_acc: dict,
-                  known: dict | None = None):
+def _measure_runs(
+    results: list[RunResult], datasets: dict, config: StudyConfig, ev: _Evaluator, bayes_acc: dict, known: dict | None = None
+):
     """Every run's metrics row, layer rows, test predictions and grid probabilities (batched per engine graph). known:
     run key -> what an earlier look of the same build measured of that run (a run's measures do not depend on the
     other runs), taken as it is and filled with the runs measured now."""
@@ -697,13 +802,18 @@ def _measure_runs(results: list[RunResult], datasets: dict, config: StudyConfig,
         d = datasets[r.run.data_key]
         groups.setdefault((net(r), len(d.y_train), len(d.y_val), len(d.y_test)), []).append(r)
     is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.data is None  # noqa: E731
-    logits = {r.run.key: z for (network, *_), rs in groups.items()
-              for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))}
+    logits = {
+        r.run.key: z
+        for (network, *_), rs in groups.items()
+        for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))
+    }
     for r in todo:
         data = datasets[r.run.data_key]
         row, pred, probs = _run_row(r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits.pop(r.run.key))
-        layers = [{"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
-                  for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)]
+        layers = [
+            {"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
+            for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)
+        ]
         known[r.run.key] = (row, layers, pred, probs)
     rows, layer_rows, predictions, grids = [], [], {}, {}
     for r in results:
@@ -739,29 +849,51 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs, ok) for n in names}
     data_runs = _data_runs(runs, results, config, datasets)
     return StudyAnalysis(
-        variants=names, reference=reference_variant(config), seeds=list(config.training.seeds),
+        variants=names,
+        reference=reference_variant(config),
+        seeds=list(config.training.seeds),
         design=_design(config, sorted(set(twins["variant"])), info),
-        runs=runs, main_runs=main_rows, layers=pd.DataFrame(layer_rows),
+        runs=runs,
+        main_runs=main_rows,
+        layers=pd.DataFrame(layer_rows),
         summary=summarise(main_rows, ["variant"], cols, conf),
         paired=_paired_summary(main_rows, reference_variant(config), cols, conf),
         sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf) if len(sweep_rows) else pd.DataFrame(),
-        sparsity_curves=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]),
-        pruning=pd.DataFrame([{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]),
+        sparsity_curves=pd.DataFrame(
+            [{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]
+        ),
+        pruning=pd.DataFrame(
+            [{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]
+        ),
         histories=histories,
         loss_bands={n: log_bands(h, conf) for n, h in histories.items()},
-        boundaries={n: BoundarySet(frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs],
-                                   ev.full_grid(rs[0])) for n, rs in live.items()},
+        boundaries={
+            n: BoundarySet(
+                frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs], ev.full_grid(rs[0])
+            )
+            for n, rs in live.items()
+        },
         sweep_boundaries=sweep_bounds,
-        snapshots={n: {e: ev.full_grid(rs[0], w) for e, w in sorted(rs[0].snapshots.items())} for n, rs in live.items()
-                   if rs[0].snapshots},
+        snapshots={
+            n: {e: ev.full_grid(rs[0], w) for e, w in sorted(rs[0].snapshots.items())}
+            for n, rs in live.items()
+            if rs[0].snapshots
+        },
         first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
         failed=[(r.run.key, failed[r.run.key], r.diverged_at) for r in results if failed[r.run.key]],
         prune_search=ev.prune_search(),
-        bayes=bayes, bayes_grid=bayes_grid, frame=frame, thresholds=list(thresholds), confidence=conf, test_predictions=predictions,
+        bayes=bayes,
+        bayes_grid=bayes_grid,
+        frame=frame,
+        thresholds=list(thresholds),
+        confidence=conf,
+        test_predictions=predictions,
         chance=float(np.mean([_majority_share(datasets[s].y_test) for s in config.training.seeds])),
-        data=info, view=None if view.identity else view, data_runs=data_runs,
+        data=info,
+        view=None if view.identity else view,
+        data_runs=data_runs,
         data_sweeps=_data_sweep_summary(data_runs, reference_variant(config), conf),
     )
 
@@ -786,10 +918,22 @@ def _data_runs(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig
     rows = []
     for r in (r for r in results if r.run.init == 0 and r.run.variant.name in names):
         d = datasets[r.run.data_key]
-        points = ([(a, _own_setting(config, a, d)) for a in axes] if r.run.data is None
-                  else [(r.run.data.axis, float(r.run.data.value))])
-        rows += [{"variant": r.run.variant.name, "seed": r.run.seed, "axis": axis, "setting": setting,
-                  "n_train": len(d.y_train), **{m: values.at[r.run.key, m] for m in DATA_METRICS}} for axis, setting in points]
+        points = (
+            [(a, _own_setting(config, a, d)) for a in axes]
+            if r.run.data is None
+            else [(r.run.data.axis, float(r.run.data.value))]
+        )
+        rows += [
+            {
+                "variant": r.run.variant.name,
+                "seed": r.run.seed,
+                "axis": axis,
+                "setting": setting,
+                "n_train": len(d.y_train),
+                **{m: values.at[r.run.key, m] for m in DATA_METRICS},
+            }
+            for axis, setting in points
+        ]
     return pd.DataFrame(rows)
 
 
@@ -806,9 +950,20 @@ def _data_sweep_summary(data_runs: pd.DataFrame, reference: str | None, confiden
             for metric in DATA_METRICS:
                 own = variant == reference
                 e = estimate(values[metric] if own else (values[metric] - ref[metric]).dropna(), confidence)
-                rows.append({"axis": axis, "setting": setting, "n_train": int(part["n_train"].iloc[0]), "variant": variant,
-                             "metric": metric, "kind": "value" if own else "difference", "mean": e.mean, "low": e.low,
-                             "high": e.high, "n": e.n})
+                rows.append(
+                    {
+                        "axis": axis,
+                        "setting": setting,
+                        "n_train": int(part["n_train"].iloc[0]),
+                        "variant": variant,
+                        "metric": metric,
+                        "kind": "value" if own else "difference",
+                        "mean": e.mean,
+                        "low": e.low,
+                        "high": e.high,
+                        "n": e.n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -863,8 +1018,9 @@ def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Seri
     Taken from the two columns alone: filtering the whole (wide) frame for each of the claims' 146 calls took 0.3 s."""
     runs = analysis.main_runs
     rows = runs["variant"].to_numpy() == variant
-    return pd.Series(runs[metric].to_numpy()[rows], index=pd.Index(runs["seed"].to_numpy()[rows], name="seed"),
-                     name=metric).astype(float)
+    return pd.Series(
+        runs[metric].to_numpy()[rows], index=pd.Index(runs["seed"].to_numpy()[rows], name="seed"), name=metric
+    ).astype(float)
 
 
 def sweep_values(analysis: StudyAnalysis, kind: str, strength: float, metric: str) -> pd.Series:
@@ -878,7 +1034,9 @@ def sweep_strengths(analysis: StudyAnalysis) -> dict[str, list[float]]:
     """The strengths of each sweep, weakest first."""
     if analysis.sweeps.empty:
         return {}
-    return {kind: sorted(float(s) for s in part["strength"].unique()) for kind, part in analysis.sweeps.groupby("kind", sort=False)}
+    return {
+        kind: sorted(float(s) for s in part["strength"].unique()) for kind, part in analysis.sweeps.groupby("kind", sort=False)
+    }
 
 
 @dataclass(frozen=True)
@@ -971,8 +1129,13 @@ def matched_l1_l2(analysis: StudyAnalysis, margin: float = math.inf) -> Match | 
         return Match(l1, float(10 ** ((1 - w) * math.log10(below) + w * math.log10(above))), target, below, above, w)
     j = int(np.nanargmin(np.abs(means - target)))
     gap = abs(means[j] - target)
-    why = "" if gap <= margin else (f"L2's mean validation loss comes no closer than {gap:.3f} to L1's ({target:.3f}), "
-                                     f"more than the margin of {margin:g}")
+    why = (
+        ""
+        if gap <= margin
+        else (
+            f"L2's mean validation loss comes no closer than {gap:.3f} to L1's ({target:.3f}), more than the margin of {margin:g}"
+        )
+    )
     return Match(l1, strengths[j], float(means[j]), strengths[j], strengths[j], 0.0, why)
 
 
@@ -983,6 +1146,12 @@ def restricted(analysis: StudyAnalysis, seeds: list[int]) -> StudyAnalysis:
 
     keep = set(seeds)
     cut = lambda df: df[df["seed"].isin(keep)] if len(df) and "seed" in df else df  # noqa: E731
-    return replace(analysis, seeds=[s for s in analysis.seeds if s in keep], runs=cut(analysis.runs),
-                   main_runs=cut(analysis.main_runs), twins=cut(analysis.twins), data_runs=cut(analysis.data_runs),
-                   layers=cut(analysis.layers))
+    return replace(
+        analysis,
+        seeds=[s for s in analysis.seeds if s in keep],
+        runs=cut(analysis.runs),
+        main_runs=cut(analysis.main_runs),
+        twins=cut(analysis.twins),
+        data_runs=cut(analysis.data_runs),
+        layers=cut(analysis.layers),
+    )

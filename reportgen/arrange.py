@@ -47,15 +47,34 @@ from reportgen.context import (
 from reportgen.errors import ReportgenError
 from reportgen.report import anchor
 
-MATRIX = (("less_overfitting", "Less overfitting"), ("better_generalization", "Higher test accuracy"),
-          ("simpler_boundary", "Simpler boundary"), ("stable_loss", "Steadier loss"),
-          ("sparsity", "Sparser network"), ("init_dependence", "Less init. dependence"),
-          ("scarce_data", "Helps more with less data"))
-HEADLINE_ORDER = ("overfits", "better_generalization", "less_overfitting", "scarce_data", "simpler_boundary", "sparsity",
-                  "stable_loss", "init_dependence", "l1_sparser_than_l2")
+MATRIX = (
+    ("less_overfitting", "Less overfitting"),
+    ("better_generalization", "Higher test accuracy"),
+    ("simpler_boundary", "Simpler boundary"),
+    ("stable_loss", "Steadier loss"),
+    ("sparsity", "Sparser network"),
+    ("init_dependence", "Less init. dependence"),
+    ("scarce_data", "Helps more with less data"),
+)
+HEADLINE_ORDER = (
+    "overfits",
+    "better_generalization",
+    "less_overfitting",
+    "scarce_data",
+    "simpler_boundary",
+    "sparsity",
+    "stable_loss",
+    "init_dependence",
+    "l1_sparser_than_l2",
+)
 NEEDS = {"train_over_bayes": "bayes", "excess_error": "bayes", "boundary_length": "boundary", "boundary_pieces": "boundary"}
-REGULARIZER_NAMES = {"l1": "L1", "l2": "L2", "dropout": "dropout", "batchnorm": "batch normalization",
-                     "early_stopping": "early stopping"}
+REGULARIZER_NAMES = {
+    "l1": "L1",
+    "l2": "L2",
+    "dropout": "dropout",
+    "batchnorm": "batch normalization",
+    "early_stopping": "early stopping",
+}
 KEY_METRICS = ("test_accuracy", "gap", "test_rebound", "boundary_length", "val_roughness", "prunable")
 
 
@@ -85,12 +104,28 @@ def _finding_row(f: Finding) -> FindingRow:
 def claim_row(c: ClaimResult) -> ClaimRow:
     """A claim as the report shows it."""
     p = c.primary
-    return ClaimRow(c.key, c.text, c.definition.source, p.measure.how, p.verdict, p.sentence, effect_text(p),
-                    p.test.p_value, p.p_adjusted, p.test.effect.n, p.needed, c.note, [_finding_row(f) for f in c.secondary],
-                    c.flip, c.borderline, stability_text(c))
+    return ClaimRow(
+        c.key,
+        c.text,
+        c.definition.source,
+        p.measure.how,
+        p.verdict,
+        p.sentence,
+        effect_text(p),
+        p.test.p_value,
+        p.p_adjusted,
+        p.test.effect.n,
+        p.needed,
+        c.note,
+        [_finding_row(f) for f in c.secondary],
+        c.flip,
+        c.borderline,
+        stability_text(c),
+    )
 
 
 # ---- page one ---------------------------------------------------------------------------------------------------
+
 
 def data_phrase(config, info) -> str:
     """Name the data with its sizes, e.g. 'make_moons (100 points, noise 0.25: 80 to train, 20 to validate, 2000 to test)'."""
@@ -98,8 +133,10 @@ def data_phrase(config, info) -> str:
     splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
     classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
     if d.kind == "classification":
-        return (f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
-                f"at random: {splits})")
+        return (
+            f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
+            f"at random: {splits})"
+        )
     if d.generated:
         return f"{info.title} ({classes}{d.n_samples} points, noise {d.noise:g}: {splits})"
     rows = info.n_train + info.n_val + info.n_test
@@ -113,9 +150,16 @@ def _data_sweep_phrase(config, analysis: StudyAnalysis) -> str:
         part = d[d["axis"] == axis] if not d.empty else d
         if part.empty:
             continue
-        low, high = (part["n_train"].min(), part["n_train"].max()) if axis == "n_samples" else (part["setting"].min(), part["setting"].max())
-        parts.append(f"{part['setting'].nunique()} training-set sizes ({low} to {high} training points)" if axis == "n_samples"
-                     else f"{part['setting'].nunique()} noise levels ({low:g} to {high:g})")
+        low, high = (
+            (part["n_train"].min(), part["n_train"].max())
+            if axis == "n_samples"
+            else (part["setting"].min(), part["setting"].max())
+        )
+        parts.append(
+            f"{part['setting'].nunique()} training-set sizes ({low} to {high} training points)"
+            if axis == "n_samples"
+            else f"{part['setting'].nunique()} noise levels ({low:g} to {high:g})"
+        )
     return f", and every variant again at {' and at '.join(parts)}" if parts else ""
 
 
@@ -126,11 +170,16 @@ def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
     sweeps = [k for k in ("l1", "l2", "dropout") if getattr(config.sweeps, k)]
     data = data_phrase(config, analysis.data)
     own = "data and initial weights" if d.generated else "stratified split of the rows and its own initial weights"
-    reps = (f"{len(analysis.seeds)} replicates, each drawing its own {own}"
-            if d.resample else f"{len(analysis.seeds)} replicates on one fixed draw of the data, each with its own initial weights")
-    text = (f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
-            f"({' → '.join(str(u) for u in m.hidden_units)} ReLU units, Adam at {m.learning_rate:g}, {t.epochs} epochs, "
-            f"batches of {t.batch_size})")
+    reps = (
+        f"{len(analysis.seeds)} replicates, each drawing its own {own}"
+        if d.resample
+        else f"{len(analysis.seeds)} replicates on one fixed draw of the data, each with its own initial weights"
+    )
+    text = (
+        f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
+        f"({' → '.join(str(u) for u in m.hidden_units)} ReLU units, Adam at {m.learning_rate:g}, {t.epochs} epochs, "
+        f"batches of {t.batch_size})"
+    )
     text += f" without regularization ({analysis.reference})" if analysis.reference else ""
     text += f" and with {', '.join(regs)}" if regs else ""
     text += f", plus strength sweeps of {', '.join(sweeps)}" if sweeps else ""
@@ -142,8 +191,11 @@ def verdict_matrix(verdicts: Verdicts, config) -> VerdictMatrix:
     """Rows: regularized variants; columns: the properties claimed; cells: the claims' verdicts."""
     by_key = {c.key: claim_row(c) for c in verdicts.claims}
     used = [(k, title) for k, title in MATRIX if any(c.definition.key == k for c in verdicts.claims)]
-    rows = [MatrixRow(v.name, v.label or v.describe(), [by_key.get(f"{k}:{v.name}") for k, _ in used])
-            for v in config.variants if any(c.variant == v.name and c.definition.key in dict(MATRIX) for c in verdicts.claims)]
+    rows = [
+        MatrixRow(v.name, v.label or v.describe(), [by_key.get(f"{k}:{v.name}") for k, _ in used])
+        for v in config.variants
+        if any(c.variant == v.name and c.definition.key in dict(MATRIX) for c in verdicts.claims)
+    ]
     others = [by_key[c.key] for c in verdicts.claims if c.definition.key not in dict(MATRIX)]
     return VerdictMatrix([title for _, title in used], rows, others)
 
@@ -152,12 +204,18 @@ def _headline(claims: list[ClaimResult]) -> str:
     """One sentence per claim: its verdict for each variant, with the effect, never more than the verdict says."""
     first = claims[0]
     if first.definition.subject in ("reference", "sweeps"):
-        return (f"{first.text.rstrip('.')}: {first.verdict} ({effect_text(first.primary)}, {first.primary.test.effect.n} replicates"
-                f"{', borderline' if first.borderline else ''}).")
+        return (
+            f"{first.text.rstrip('.')}: {first.verdict} ({effect_text(first.primary)}, {first.primary.test.effect.n} replicates"
+            f"{', borderline' if first.borderline else ''})."
+        )
     statement = first.definition.statement.replace("{who} ", "").rstrip(".")
     parts = []
     for verdict in (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE):
-        named = [f"{c.variant} ({effect_text(c.primary)}{', borderline' if c.borderline else ''})" for c in claims if c.verdict == verdict]
+        named = [
+            f"{c.variant} ({effect_text(c.primary)}{', borderline' if c.borderline else ''})"
+            for c in claims
+            if c.verdict == verdict
+        ]
         if named:
             parts.append(f"{verdict} for {', '.join(named)}")
     return f"“{statement[0].upper() + statement[1:]}”: {'; '.join(parts)}."
@@ -178,6 +236,7 @@ def headlines(verdicts: Verdicts, limit: int = 5) -> list[str]:
 
 
 # ---- sections ---------------------------------------------------------------------------------------------------
+
 
 class _Figures:
     """The drawn figures by key; asking for one that should exist and does not is an error."""
@@ -224,11 +283,25 @@ def shown(analysis: StudyAnalysis, metric: str) -> bool:
 def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
     """A regularized variant against the baseline on the key metrics, with the paired difference."""
     ref = analysis.reference
-    rows = [(metric_label(m), [_cell(analysis.summary, {"variant": ref}, m), _cell(analysis.summary, {"variant": variant}, m),
-                               _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m))]) for m in KEY_METRICS
-            if shown(analysis, m)]
-    return Table(f"{variant} against {ref}: means over {len(analysis.seeds)} replicates and the paired difference, "
-                 f"{analysis.confidence:.0%} intervals in brackets.", [ref, variant, "difference"], rows, inline=True)
+    rows = [
+        (
+            metric_label(m),
+            [
+                _cell(analysis.summary, {"variant": ref}, m),
+                _cell(analysis.summary, {"variant": variant}, m),
+                _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m)),
+            ],
+        )
+        for m in KEY_METRICS
+        if shown(analysis, m)
+    ]
+    return Table(
+        f"{variant} against {ref}: means over {len(analysis.seeds)} replicates and the paired difference, "
+        f"{analysis.confidence:.0%} intervals in brackets.",
+        [ref, variant, "difference"],
+        rows,
+        inline=True,
+    )
 
 
 def _regularizer_title(v) -> str:
@@ -246,8 +319,11 @@ def regularizer_sections(config, analysis: StudyAnalysis, verdicts: Verdicts, fi
         title = _regularizer_title(v)
         claims = [claim_row(c) for c in verdicts.claims if c.variant == v.name]
         # the figure first: the claims' text then flows into what a page has left, instead of pushing the figure on
-        blocks = [figs.get(f"compare:{v.name}", title), *([Claims(claims, secondary=False)] if claims else []),
-                  key_numbers(analysis, v.name)]
+        blocks = [
+            figs.get(f"compare:{v.name}", title),
+            *([Claims(claims, secondary=False)] if claims else []),
+            key_numbers(analysis, v.name),
+        ]
         out.append(Section(f"reg-{anchor(v.name)}", title, blocks))
     return out
 
@@ -264,13 +340,23 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
         training.append(figs.get("snapshots", "Overfitting"))
     stops = [o for o in observations if " stopped after " in o]
     sections = [
-        Section("overfitting", "Overfitting without regularization", [*([Claims(overfit, secondary=False)] if overfit else []), *training,
-                                                                      *([Bullets(stops)] if stops else [])]),
-        Section("regularizers", "Each regularizer against the baseline",
-                [Paragraph("Each section shows one variant next to the baseline, its claims with the verdict of their "
-                           "primary measurement (every other measurement is in appendix A), and its key numbers with the "
-                           "paired difference.")],
-                regularizer_sections(config, analysis, verdicts, figs)),
+        Section(
+            "overfitting",
+            "Overfitting without regularization",
+            [*([Claims(overfit, secondary=False)] if overfit else []), *training, *([Bullets(stops)] if stops else [])],
+        ),
+        Section(
+            "regularizers",
+            "Each regularizer against the baseline",
+            [
+                Paragraph(
+                    "Each section shows one variant next to the baseline, its claims with the verdict of their "
+                    "primary measurement (every other measurement is in appendix A), and its key numbers with the "
+                    "paired difference."
+                )
+            ],
+            regularizer_sections(config, analysis, verdicts, figs),
+        ),
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
     blocks = [Claims(weights, secondary=False)] if weights else []
@@ -281,16 +367,33 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)
-        note = [Paragraph("Sweep strengths too strong to train (their runs ended no better than they started or predict one "
-                          "class), left out of the sweep choices and the L1–L2 match: " + "; ".join(too_strong) + ".")] if too_strong else []
-        sections.append(Section("sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), *note, figs.get("sweeps", "Strength sweeps")]))
+        note = (
+            [
+                Paragraph(
+                    "Sweep strengths too strong to train (their runs ended no better than they started or predict one "
+                    "class), left out of the sweep choices and the L1–L2 match: " + "; ".join(too_strong) + "."
+                )
+            ]
+            if too_strong
+            else []
+        )
+        sections.append(
+            Section(
+                "sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), *note, figs.get("sweeps", "Strength sweeps")]
+            )
+        )
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
     # the design sentence and the tally open the report ("How to read this report"); the body does not repeat them
     shown_before = {analysis.design.sentence(), tally_sentence(verdicts)}
     others = [o for o in observations if o not in stops and o not in _sweep_notes(observations) and o not in shown_before]
-    sections.append(Section("observations", "Observations", [Paragraph("Every sentence below is computed from this build's numbers."),
-                                                               Bullets(others)]))
+    sections.append(
+        Section(
+            "observations",
+            "Observations",
+            [Paragraph("Every sentence below is computed from this build's numbers."), Bullets(others)],
+        )
+    )
     return sections
 
 
@@ -305,31 +408,45 @@ def pruning_note(analysis: StudyAnalysis) -> str:
     p, runs = analysis.prune_search, analysis.main_runs
     steps = [f for f in p.fractions if f > 0]
     fine = [f for f in steps if f > 0.98]
-    text = (f"The prunable share is the largest share of all kernel weights, removed smallest magnitude first (in steps "
-            f"of {_number(steps[0])}% up to {_number(max(f for f in steps if f <= 0.98))}%, then "
-            f"{', '.join(_number(f) for f in fine[:-1])} and {_number(fine[-1])}%), before the first share at which "
-            f"accuracy falls more than {_number(p.tolerance)} pp below the unpruned network's or the network predicts "
-            f"one class everywhere; a network that predicts one class before any pruning counts 0. ")
+    text = (
+        f"The prunable share is the largest share of all kernel weights, removed smallest magnitude first (in steps "
+        f"of {_number(steps[0])}% up to {_number(max(f for f in steps if f <= 0.98))}%, then "
+        f"{', '.join(_number(f) for f in fine[:-1])} and {_number(fine[-1])}%), before the first share at which "
+        f"accuracy falls more than {_number(p.tolerance)} pp below the unpruned network's or the network predicts "
+        f"one class everywhere; a network that predicts one class before any pruning counts 0. "
+    )
     allowed = math.floor(p.tolerance * p.points + 1e-9)
-    where = (f"It is measured on {p.points:,} fresh points of the generator per replicate, never its training, validation "
-             f"or test points" if p.fresh else
-             f"It is measured on each replicate's {p.points:,} training and validation rows (a table has no other points, "
-             f"and its test rows only report)")
+    where = (
+        f"It is measured on {p.points:,} fresh points of the generator per replicate, never its training, validation "
+        f"or test points"
+        if p.fresh
+        else f"It is measured on each replicate's {p.points:,} training and validation rows (a table has no other points, "
+        f"and its test rows only report)"
+    )
     unit = "point" if p.fresh else "row"
-    text += (f"{where}: one {unit} is {_number(p.resolution)} pp of accuracy, so the tolerance of {_number(p.tolerance)} pp "
-             + (f"allows a net loss of {allowed:,} of them." if allowed else
-                f"allows none to be lost (one {unit} is more than the tolerance)."))
+    text += f"{where}: one {unit} is {_number(p.resolution)} pp of accuracy, so the tolerance of {_number(p.tolerance)} pp " + (
+        f"allows a net loss of {allowed:,} of them."
+        if allowed
+        else f"allows none to be lost (one {unit} is more than the tolerance)."
+    )
     top = p.fractions[-2] if len(p.fractions) > 1 else math.nan
     live = runs[runs["failed"].map(len) == 0] if "failed" in runs else runs
-    capped = [f"{v} in {int((part['prunable'] == top).sum())} of {len(part)}" for v, part in live.groupby("variant", sort=False)
-              if (part["prunable"] == top).any()]
+    capped = [
+        f"{v} in {int((part['prunable'] == top).sum())} of {len(part)}"
+        for v, part in live.groupby("variant", sort=False)
+        if (part["prunable"] == top).any()
+    ]
     if capped:
-        text += (f" The share reaches the last fraction tried below 100% ({_number(top)}%) for {', '.join(capped)} replicates: "
-                 f"at least that much of those networks can go.")
+        text += (
+            f" The share reaches the last fraction tried below 100% ({_number(top)}%) for {', '.join(capped)} replicates: "
+            f"at least that much of those networks can go."
+        )
     single = int(live["prune_one_class"].sum()) if "prune_one_class" in live else 0
     if single:
-        text += (f" {single} run{'s' if single != 1 else ''} predict{'s' if single == 1 else ''} one class on "
-                 f"{'their' if single != 1 else 'its'} evaluation points before any pruning: not prunable without harm (0).")
+        text += (
+            f" {single} run{'s' if single != 1 else ''} predict{'s' if single == 1 else ''} one class on "
+            f"{'their' if single != 1 else 'its'} evaluation points before any pruning: not prunable without harm (0)."
+        )
     return text
 
 
@@ -350,13 +467,22 @@ def data_sweep_tables(analysis: StudyAnalysis) -> list[Table]:
             rows = []
             for variant in dict.fromkeys(part["variant"]):
                 kind = "pct" if variant == ref else "pp"
-                rows.append((variant if variant == ref else f"{variant} − {ref}",
-                             [_cell(part, {"variant": variant, "setting": s.setting}, metric, kind) for s in settings]))
+                rows.append(
+                    (
+                        variant if variant == ref else f"{variant} − {ref}",
+                        [_cell(part, {"variant": variant, "setting": s.setting}, metric, kind) for s in settings],
+                    )
+                )
             what = "training-set size (rows left for training)" if axis == "n_samples" else "data noise"
-            out.append(Table(f"{metric_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
-                             f"difference from it (variant − {ref}, same replicate); mean over {len(analysis.seeds)} "
-                             f"replicates, {analysis.confidence:.0%} interval below.",
-                             [_setting_name(axis, s.setting, s.n_train) for s in settings], rows))
+            out.append(
+                Table(
+                    f"{metric_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
+                    f"difference from it (variant − {ref}, same replicate); mean over {len(analysis.seeds)} "
+                    f"replicates, {analysis.confidence:.0%} interval below.",
+                    [_setting_name(axis, s.setting, s.n_train) for s in settings],
+                    rows,
+                )
+            )
     return out
 
 
@@ -368,7 +494,8 @@ def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figur
         "figure and the tables show each regularizer's benefit over the baseline at every setting; a regularizer "
         "'helps more when data is scarce' when the benefit in test accuracy falls as the training set grows, which the "
         "claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The number of "
-        "epochs is the same at every size, so a larger training set also gets more optimizer steps.")
+        "epochs is the same at every size, so a larger training set also gets more optimizer steps."
+    )
     blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
     return Section("data-sweeps", "When does regularization pay off?", blocks + _narrow(data_sweep_tables(analysis)))
 
@@ -383,20 +510,25 @@ def _names_sentence(config, info) -> str:
     """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
     if config.data.kind in PLANAR:
         return ""
-    return (f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
-            f"({_listed(info.class_names)}); the networks see the features standardised with each replicate's training "
-            f"split (its mean and standard deviation).")
+    return (
+        f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
+        f"({_listed(info.class_names)}); the networks see the features standardised with each replicate's training "
+        f"split (its mean and standard deviation)."
+    )
 
 
 def _data_section(config, analysis, figs: _Figures) -> Section:
     m, t, info = config.model, config.training, analysis.data
     out = "1 (sigmoid)" if info.n_classes == 2 else f"{info.n_classes} (softmax)"
     loss = "binary" if info.n_classes == 2 else "categorical"
-    setup = (f"Every variant is a Keras Sequential network: input {info.n_features} → Dense {' → '.join(str(u) for u in m.hidden_units)} "
-             f"(ReLU) → {out}, trained with Adam (learning rate {m.learning_rate:g}) on {loss} cross-entropy for up "
-             f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
-             f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
-             f"between variants of one replicate come from the regularizer alone.")
+    setup = (
+        f"Every variant is a Keras Sequential network: input {info.n_features} → "
+        f"Dense {' → '.join(str(u) for u in m.hidden_units)} "
+        f"(ReLU) → {out}, trained with Adam (learning rate {m.learning_rate:g}) on {loss} cross-entropy for up "
+        f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
+        f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
+        f"between variants of one replicate come from the regularizer alone."
+    )
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in config.variants])
     notes = [Paragraph(text) for text in (_names_sentence(config, info), info.bayes_note, info.boundary_note) if text]
     return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
@@ -405,14 +537,36 @@ def _data_section(config, analysis, figs: _Figures) -> Section:
 def results_tables(analysis: StudyAnalysis) -> list[Table]:
     """Every variant on every headline metric, means with intervals."""
     n, conf = len(analysis.seeds), f"{analysis.confidence:.0%}"
-    groups = (("Accuracy and overfitting", ["test_accuracy", "train_accuracy", "gap", "test_loss", "test_rebound",
-                                            "val_rebound", "min_val_epoch", "excess_error", "epochs_run"]),
-              ("Weights, boundary and loss curves", [f"first_below_{t:g}" for t in analysis.thresholds] +
-               ["prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"]))
+    groups = (
+        (
+            "Accuracy and overfitting",
+            [
+                "test_accuracy",
+                "train_accuracy",
+                "gap",
+                "test_loss",
+                "test_rebound",
+                "val_rebound",
+                "min_val_epoch",
+                "excess_error",
+                "epochs_run",
+            ],
+        ),
+        (
+            "Weights, boundary and loss curves",
+            [f"first_below_{t:g}" for t in analysis.thresholds]
+            + ["prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"],
+        ),
+    )
     groups = tuple((title, [m for m in metrics if shown(analysis, m)]) for title, metrics in groups)
-    return [Table(f"{title}: mean over {n} replicates, {conf} interval below.", [metric_label(m) for m in metrics],
-                  [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants])
-            for title, metrics in groups]
+    return [
+        Table(
+            f"{title}: mean over {n} replicates, {conf} interval below.",
+            [metric_label(m) for m in metrics],
+            [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants],
+        )
+        for title, metrics in groups
+    ]
 
 
 PAGE_COLUMNS = 6  # metric columns that fit the width of an A4 page at the tables' type size
@@ -428,9 +582,14 @@ def _narrow(tables: list[Table], limit: int = PAGE_COLUMNS) -> list[Table]:
             continue
         size = math.ceil(len(table.columns) / parts)
         for k, start in enumerate(range(0, len(table.columns), size)):
-            out.append(replace(table, caption=f"{table.caption} (part {k + 1} of {parts})",
-                               columns=table.columns[start:start + size],
-                               rows=[(name, cells[start:start + size]) for name, cells in table.rows]))
+            out.append(
+                replace(
+                    table,
+                    caption=f"{table.caption} (part {k + 1} of {parts})",
+                    columns=table.columns[start : start + size],
+                    rows=[(name, cells[start : start + size]) for name, cells in table.rows],
+                )
+            )
     return out
 
 
@@ -444,33 +603,63 @@ def layer_table(analysis: StudyAnalysis) -> Table:
     order = [n for v in analysis.variants for n in names if n.startswith(v + " · layer ")]
     kinds = {c: "pct" if c.startswith("below_") else "num" for c in cols}
     rows = [(n, [_cell(summary, {"variant": n}, c, kinds[c]) for c in cols]) for n in order]
-    return Table(f"Hidden-layer kernels, per layer: share of near-zero weights, extremes and magnitudes; mean over "
-                 f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
-                 [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"], rows)
+    return Table(
+        f"Hidden-layer kernels, per layer: share of near-zero weights, extremes and magnitudes; mean over "
+        f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
+        [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"],
+        rows,
+    )
 
 
 def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, machine) -> list[Section]:
     """Full statistics, tables, more figures and reproducibility."""
-    every = [Paragraph(f"Every claim with all of its measurements. {verdicts_method(verdicts)}"),
-             Claims([claim_row(c) for c in verdicts.claims])]
+    every = [
+        Paragraph(f"Every claim with all of its measurements. {verdicts_method(verdicts)}"),
+        Claims([claim_row(c) for c in verdicts.claims]),
+    ]
     margins = config.analysis.margins
-    pairs = [(name, f"{getattr(margins, name):g}" + (" (relative)" if any(m.margin == name and m.relative for m in _metric_infos()) else ""))
-             for name in type(margins).model_fields]
+    pairs = [
+        (
+            name,
+            f"{getattr(margins, name):g}"
+            + (" (relative)" if any(m.margin == name and m.relative for m in _metric_infos()) else ""),
+        )
+        for name in type(margins).model_fields
+    ]
     if verdicts.checks:
-        every += [Paragraph("Sanity checks: what a regularizer does by construction (L1 pulls weights to zero, L2 shrinks "
-                            "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."),
-                  Findings([_finding_row(f) for f in verdicts.checks])]
-    stats = Section("appendix-claims", "Appendix A: every measurement", every + [Pairs("Smallest effects of interest (margins).", pairs)])
-    tables = Section("appendix-results", "Appendix B: results tables", [*_narrow(results_tables(analysis)), layer_table(analysis)] +
-                     [figs.get(k, "Appendix B") for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
-                                                                        if k in figs.by_key])
-    repro = Section("reproducibility", "Appendix C: reproducibility", [
-        Paragraph(f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {machine}. Run "
-                  f"'reportgen build --config study.toml' with the study file below to rebuild this report."),
-        Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in timings]),
-        Pairs("Library versions.", libraries),
-        Preformatted(config_module.study_toml(config_module.portable(config))),
-    ])
+        every += [
+            Paragraph(
+                "Sanity checks: what a regularizer does by construction (L1 pulls weights to zero, L2 shrinks "
+                "them), shown to confirm the regularizers acted and never counted as findings (uncorrected tests)."
+            ),
+            Findings([_finding_row(f) for f in verdicts.checks]),
+        ]
+    stats = Section(
+        "appendix-claims", "Appendix A: every measurement", every + [Pairs("Smallest effects of interest (margins).", pairs)]
+    )
+    tables = Section(
+        "appendix-results",
+        "Appendix B: results tables",
+        [*_narrow(results_tables(analysis)), layer_table(analysis)]
+        + [
+            figs.get(k, "Appendix B")
+            for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
+            if k in figs.by_key
+        ],
+    )
+    repro = Section(
+        "reproducibility",
+        "Appendix C: reproducibility",
+        [
+            Paragraph(
+                f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {machine}. Run "
+                f"'reportgen build --config study.toml' with the study file below to rebuild this report."
+            ),
+            Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in timings]),
+            Pairs("Library versions.", libraries),
+            Preformatted(config_module.study_toml(config_module.portable(config))),
+        ],
+    )
     return [stats, tables, repro]
 
 
@@ -485,20 +674,25 @@ def verdicts_method(verdicts: Verdicts) -> str:
     prim, sec = verdicts.family_sizes()
     alpha = f"{1 - verdicts.confidence:g}"
     looks = verdicts.looks
-    adaptive = (f" The number of replicates was adaptive: {looks[0]} first, then more while a verdict was borderline "
-                f"and more replicates could make it firm (looks at {', '.join(map(str, looks))}); stopping on the data "
-                f"would inflate false verdicts, so each test's p-value is the smallest over the looks of p divided by "
-                f"that look's share of alpha (Lan and DeMets' O'Brien-Fleming-type alpha spending, combined by a "
-                f"weighted Bonferroni bound that holds whatever the stopping rule) before Holm's correction."
-                if len(looks) > 1 else "")
-    return (f"A claim shows no meaningful effect when the equivalence test (two one-sided t-tests, TOST) against the "
-            f"smallest effect of interest fixed in the study file gives a Holm-adjusted p below {alpha}, even if the "
-            f"difference is detectable; otherwise it is supported (or contradicted) when its one primary measurement, "
-            f"chosen before looking, differs from the baseline (from the margin, for the claim that the baseline "
-            f"overfits) in the claimed (or the opposite) direction with a two-sided t-test whose Holm-adjusted p over "
-            f"the {prim} primary tests is below {alpha}; it is inconclusive otherwise. Other measurements of the same "
-            f"claims ({sec}) are judged the same way with Benjamini-Hochberg's correction; sanity checks are shown, not "
-            f"counted.{adaptive}")
+    adaptive = (
+        f" The number of replicates was adaptive: {looks[0]} first, then more while a verdict was borderline "
+        f"and more replicates could make it firm (looks at {', '.join(map(str, looks))}); stopping on the data "
+        f"would inflate false verdicts, so each test's p-value is the smallest over the looks of p divided by "
+        f"that look's share of alpha (Lan and DeMets' O'Brien-Fleming-type alpha spending, combined by a "
+        f"weighted Bonferroni bound that holds whatever the stopping rule) before Holm's correction."
+        if len(looks) > 1
+        else ""
+    )
+    return (
+        f"A claim shows no meaningful effect when the equivalence test (two one-sided t-tests, TOST) against the "
+        f"smallest effect of interest fixed in the study file gives a Holm-adjusted p below {alpha}, even if the "
+        f"difference is detectable; otherwise it is supported (or contradicted) when its one primary measurement, "
+        f"chosen before looking, differs from the baseline (from the margin, for the claim that the baseline "
+        f"overfits) in the claimed (or the opposite) direction with a two-sided t-test whose Holm-adjusted p over "
+        f"the {prim} primary tests is below {alpha}; it is inconclusive otherwise. Other measurements of the same "
+        f"claims ({sec}) are judged the same way with Benjamini-Hochberg's correction; sanity checks are shown, not "
+        f"counted.{adaptive}"
+    )
 
 
 def stability_method(verdicts: Verdicts) -> str:
@@ -507,16 +701,18 @@ def stability_method(verdicts: Verdicts) -> str:
         return ""
     from reportgen.stability import BORDERLINE, DRAWS
 
-    return (f"Each verdict comes with the probability that an independent rerun of the same design, with new replicate "
-            f"seeds, gives another verdict (training noise on another CPU moves a verdict as a new seed would). It is "
-            f"estimated from this build's own replicates: {DRAWS:,} reruns are simulated by drawing a plausible population "
-            f"as random Dirichlet weights over the replicates (Rubin's Bayesian bootstrap, 1981) and then as many "
-            f"replicates from it, every claim from the same replicates, and each simulated rerun is judged by the rule "
-            f"above; the flip probability is the share of reruns with another verdict (the reproducibility probability "
-            f"of Shao and Chow, 2002). An effect that sits on a threshold flips about half the time. A verdict whose flip "
-            f"probability is above {BORDERLINE:.0%} is marked borderline (◆) on page one, with about how many replicates "
-            f"would make it firm: the smallest number at which two independent builds of that size, drawn from the same "
-            f"plausible populations, agree on it with probability above {1 - BORDERLINE:.0%}.")
+    return (
+        f"Each verdict comes with the probability that an independent rerun of the same design, with new replicate "
+        f"seeds, gives another verdict (training noise on another CPU moves a verdict as a new seed would). It is "
+        f"estimated from this build's own replicates: {DRAWS:,} reruns are simulated by drawing a plausible population "
+        f"as random Dirichlet weights over the replicates (Rubin's Bayesian bootstrap, 1981) and then as many "
+        f"replicates from it, every claim from the same replicates, and each simulated rerun is judged by the rule "
+        f"above; the flip probability is the share of reruns with another verdict (the reproducibility probability "
+        f"of Shao and Chow, 2002). An effect that sits on a threshold flips about half the time. A verdict whose flip "
+        f"probability is above {BORDERLINE:.0%} is marked borderline (◆) on page one, with about how many replicates "
+        f"would make it firm: the smallest number at which two independent builds of that size, drawn from the same "
+        f"plausible populations, agree on it with probability above {1 - BORDERLINE:.0%}."
+    )
 
 
 def borderline_notes(verdicts: Verdicts) -> list[str]:
@@ -545,19 +741,43 @@ def _failed_runs(analysis: StudyAnalysis) -> int:
     return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
 
 
-def build_context(config, analysis: StudyAnalysis, verdicts: Verdicts, observations: list[str], figures, timings,
-                  n_runs: int, generated: str, libraries, machine, changes=None) -> ReportContext:
+def build_context(
+    config,
+    analysis: StudyAnalysis,
+    verdicts: Verdicts,
+    observations: list[str],
+    figures,
+    timings,
+    n_runs: int,
+    generated: str,
+    libraries,
+    machine,
+    changes=None,
+) -> ReportContext:
     """Arrange everything a report shows, in reading order (what changed since --compare's build first)."""
     figs = _Figures(figures)
     sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(config, analysis, figs)]
     sections += body(config, analysis, verdicts, observations, figs)
     return ReportContext(
-        title=config.title, generated=generated, version=__version__, n_runs=n_runs, n_seeds=len(analysis.seeds),
-        intro=intro(config, analysis, n_runs), matrix=verdict_matrix(verdicts, config), headlines=headlines(verdicts),
-        lead_figure=(figs.optional("boundaries", "page one") or [None])[0], verdict_counts=verdicts.tally(), design=analysis.design.sentence(),
-        rules=verdicts_method(verdicts), stability=stability_method(verdicts), borderline=borderline_notes(verdicts),
-        failed=failure_lines(analysis), n_failed=_failed_runs(analysis), sweep_failed=failure_lines(analysis, sweeps=True),
+        title=config.title,
+        generated=generated,
+        version=__version__,
+        n_runs=n_runs,
+        n_seeds=len(analysis.seeds),
+        intro=intro(config, analysis, n_runs),
+        matrix=verdict_matrix(verdicts, config),
+        headlines=headlines(verdicts),
+        lead_figure=(figs.optional("boundaries", "page one") or [None])[0],
+        verdict_counts=verdicts.tally(),
+        design=analysis.design.sentence(),
+        rules=verdicts_method(verdicts),
+        stability=stability_method(verdicts),
+        borderline=borderline_notes(verdicts),
+        failed=failure_lines(analysis),
+        n_failed=_failed_runs(analysis),
+        sweep_failed=failure_lines(analysis, sweeps=True),
         sections=sections,
         appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
-        claims=[claim_row(c) for c in verdicts.claims], results=results_tables(analysis)[0],
+        claims=[claim_row(c) for c in verdicts.claims],
+        results=results_tables(analysis)[0],
     )

@@ -85,13 +85,17 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
     n_test = shape.n_test if shape else config.data.test_samples
     from reportgen.forward import ACTIVATION_BYTES
 
-    one_run = max(config.analysis.grid_resolution ** 2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
+    one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
     activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
-    memory = (BASE_BYTES["pdf" in config.output.formats] + (HELPER_BYTES if helper_runs() else 0)
-              + n_runs * RUN_BYTES + replicates * REPLICATE_BYTES
-              + n_runs * weights * 4 * WEIGHT_COPIES
-              + n_runs * epochs * HISTORY_KEYS * HISTORY_BYTES
-              + activation * ACTIVATION_COPIES)
+    memory = (
+        BASE_BYTES["pdf" in config.output.formats]
+        + (HELPER_BYTES if helper_runs() else 0)
+        + n_runs * RUN_BYTES
+        + replicates * REPLICATE_BYTES
+        + n_runs * weights * 4 * WEIGHT_COPIES
+        + n_runs * epochs * HISTORY_KEYS * HISTORY_BYTES
+        + activation * ACTIVATION_COPIES
+    )
     return Estimate(models=n_runs, epochs=epochs, weights=weights, flops=float(flops), memory=float(memory))
 
 
@@ -120,7 +124,8 @@ def helper_runs() -> bool:
 
 
 def available_memory() -> float | None:
-    """Return the memory this process can still take: MemAvailable, lowered to a cgroup's limit when there is one; None if unknown."""
+    """Return the memory this process can still take: MemAvailable, lowered to a cgroup's limit when there is one; None
+    if unknown."""
     try:
         meminfo = Path("/proc/meminfo").read_text()
     except OSError:
@@ -145,6 +150,10 @@ def check_fits(est: Estimate, available: float | None, source: str = "study") ->
     """Refuse a build whose estimated memory exceeds what this machine has available."""
     if available is None or est.memory <= available:
         return
-    raise ConfigError([f"{source}: this build ({est.size()}) needs about {_si(est.memory, 'B')} of memory but this "
-                       f"machine has {_si(available, 'B')} available; lower training.epochs, training.seeds, model.hidden_units, "
-                       "analysis.grid_resolution or the number of variants and sweep points"])
+    raise ConfigError(
+        [
+            f"{source}: this build ({est.size()}) needs about {_si(est.memory, 'B')} of memory but this "
+            f"machine has {_si(available, 'B')} available; lower training.epochs, training.seeds, model.hidden_units, "
+            "analysis.grid_resolution or the number of variants and sweep points"
+        ]
+    )

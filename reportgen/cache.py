@@ -60,8 +60,13 @@ def _file_digest(path: str, size: int, mtime: int) -> str:
 def _data_key(d: DataConfig, replicate: int) -> dict:
     """What of the data can change a run's weights: its source and settings, and the replicate's draw of it."""
     train_draw, _ = draw_seeds(d, replicate)  # a generator's test draw never touches the weights
-    key = {"generator": "make_moons", "n_samples": d.n_samples, "noise": d.noise, "draw": train_draw,
-           "validation_fraction": d.validation_fraction}
+    key = {
+        "generator": "make_moons",
+        "n_samples": d.n_samples,
+        "noise": d.noise,
+        "draw": train_draw,
+        "validation_fraction": d.validation_fraction,
+    }
     if d.kind == "moons":
         return key  # as keys were before other data existed: their cached runs stay valid
     # make_classification draws its test points with the training points, and a table's split takes its test rows first
@@ -83,11 +88,16 @@ def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()
     """The cache key of a run: data draw, network, training settings, variant, replicate, engine and library versions."""
     d, m, t = config.data, config.model, config.training
     payload = {
-        "format": CACHE_FORMAT, "engine": t.engine, "engine_version": ENGINE_VERSION[t.engine], "libraries": dict(_library_versions()),
+        "format": CACHE_FORMAT,
+        "engine": t.engine,
+        "engine_version": ENGINE_VERSION[t.engine],
+        "libraries": dict(_library_versions()),
         "data": _data_key(run.data.apply(d) if run.data else d, run.seed),
         "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
         "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
-        "variant": json.loads(settings_key(run.variant)), "replicate": run.seed, "init_seed": run.init_seed,
+        "variant": json.loads(settings_key(run.variant)),
+        "replicate": run.seed,
+        "init_seed": run.init_seed,
         "snapshots": list(snapshot_epochs),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:40]
@@ -110,8 +120,13 @@ def _pack(result: RunResult) -> bytes:
     arrays.update({f"m{i}": w for i, w in enumerate(result.min_val_weights or [])})
     arrays.update({f"h_{k}": np.asarray(result.history[k]) for k in HISTORY_KEYS})
     arrays.update({f"s{e}_{i}": w for e, ws in result.snapshots.items() for i, w in enumerate(ws)})
-    meta = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "min_val_epoch": result.min_val_epoch,
-            "diverged_at": result.diverged_at, "initial_loss": result.initial_loss}
+    meta = {
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "min_val_epoch": result.min_val_epoch,
+        "diverged_at": result.diverged_at,
+        "initial_loss": result.initial_loss,
+    }
     table, chunks, offset = [], [], 0
     for name, a in arrays.items():
         raw = np.ascontiguousarray(a).tobytes()
@@ -126,11 +141,11 @@ def _pack(result: RunResult) -> bytes:
 def _read(payload: memoryview) -> tuple[dict, dict[str, np.ndarray]]:
     """An entry's numbers and arrays. The arrays are views of the payload (a bytearray's memoryview, so they are
     writable, as np.load gives): nothing is copied."""
-    if bytes(payload[:len(MAGIC)]) != MAGIC:
+    if bytes(payload[: len(MAGIC)]) != MAGIC:
         raise ValueError("not an entry of this format")
-    size = int.from_bytes(payload[len(MAGIC):len(MAGIC) + 4], "little")
+    size = int.from_bytes(payload[len(MAGIC) : len(MAGIC) + 4], "little")
     start = len(MAGIC) + 4 + size
-    header = json.loads(bytes(payload[len(MAGIC) + 4:start]))
+    header = json.loads(bytes(payload[len(MAGIC) + 4 : start]))
     arrays = {}
     for name, dtype, shape, offset in header["arrays"]:
         count = math.prod(shape)
@@ -140,16 +155,31 @@ def _read(payload: memoryview) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _unpack(run: Run, payload: memoryview) -> RunResult:
     meta, z = _read(payload)
-    indexed = lambda prefix: [z[k] for k in sorted((k for k in z if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
-                                                     key=lambda k: int(k[1:]))]
+    indexed = (
+        lambda prefix: [
+            z[k]
+            for k in sorted(
+                (k for k in z if k[0] == prefix and k[1:].isdigit()),  # noqa: E731
+                key=lambda k: int(k[1:]),
+            )
+        ]
+    )
     snaps: dict[int, list] = {}
     for k in sorted(k for k in z if k.startswith("s") and "_" in k):
         epoch, i = (int(p) for p in k[1:].split("_"))
         snaps.setdefault(epoch, []).append((i, z[k]))
-    return RunResult(run=run, weights=indexed("w"), history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
-                     epochs_run=meta["epochs_run"], best_epoch=meta["best_epoch"], min_val_epoch=meta["min_val_epoch"],
-                     min_val_weights=indexed("m") or None, diverged_at=meta["diverged_at"], initial_loss=meta["initial_loss"],
-                     snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()})
+    return RunResult(
+        run=run,
+        weights=indexed("w"),
+        history={k: z[f"h_{k}"] for k in HISTORY_KEYS},
+        epochs_run=meta["epochs_run"],
+        best_epoch=meta["best_epoch"],
+        min_val_epoch=meta["min_val_epoch"],
+        min_val_weights=indexed("m") or None,
+        diverged_at=meta["diverged_at"],
+        initial_loss=meta["initial_loss"],
+        snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()},
+    )
 
 
 @dataclass
@@ -213,7 +243,15 @@ class RunCache:
                     raise ValueError("checksum mismatch")
                 found.hits[run.key] = _unpack(run, payload)
                 found.digests[run.key] = digest
-            except (ValueError, KeyError, TypeError, IndexError, SyntaxError, RecursionError, OSError) as err:  # a malformed header
+            except (
+                ValueError,
+                KeyError,
+                TypeError,
+                IndexError,
+                SyntaxError,
+                RecursionError,
+                OSError,
+            ) as err:  # a malformed header
                 found.damaged.append(f"cache entry {path} for run '{run.key}' is damaged ({err}); training it again")
         return found
 

@@ -37,7 +37,12 @@ from reportgen.stats import (
     variance_ratio_test,
 )
 
-SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.NO_EFFECT, Verdict.INCONCLUSIVE
+SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE = (
+    Verdict.SUPPORTED,
+    Verdict.CONTRADICTED,
+    Verdict.NO_EFFECT,
+    Verdict.INCONCLUSIVE,
+)
 VERDICTS = tuple(Verdict)
 PRIMARY, SECONDARY, CHECK = "primary", "secondary", "check"
 
@@ -78,53 +83,159 @@ def _regularized(v: VariantConfig) -> bool:
 
 GAP = "generalization gap (train − test accuracy)"
 REGISTRY: tuple[ClaimDef, ...] = (
-    ClaimDef("overfits", "The model without regularization ({who}) overfits the training data.", "notebook, Observations 1",
-             "reference", Measure("gap", +1, f"{GAP}, above the smallest effect of interest", "value", against_margin=True),
-             secondary=(Measure("test_rebound", +1, "test loss at the end minus at the epoch of lowest validation loss, above zero", "value"),
-                        Measure("train_over_bayes", +1, "train accuracy minus the Bayes-optimal rule's on the same points, above zero", "value",
-                                needs="bayes"),
-                        Measure("loss_gap", +1, "test loss minus train loss, above zero", "value")),
-             why="tested against the margin, not against zero: every network that fits its training data has some gap"),
-    ClaimDef("less_overfitting", "{who} reduces overfitting.", "notebook, Observations 2 and Why use regularization",
-             "variant", Measure("gap", -1, f"{GAP}, smaller than the baseline's"),
-             secondary=(Measure("test_rebound", -1, "test-loss rebound after the best validation epoch, smaller than the baseline's"),
-                        Measure("loss_gap", -1, "test loss minus train loss, smaller than the baseline's"))),
-    ClaimDef("better_generalization", "{who} improves generalization to unseen data.", "notebook, Why use regularization and Conclusion",
-             "variant", Measure("test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
-             secondary=(Measure("test_loss", -1, "test loss, lower than the baseline's"),)),
-    ClaimDef("simpler_boundary", "{who} gives a simpler, smoother decision boundary.", "notebook, Observations 1 and 2",
-             "variant", Measure("boundary_length", -1, "length of the 0.5 contour inside the data region, shorter than the baseline's",
-                                needs="boundary"),
-             secondary=(Measure("boundary_pieces", -1, "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
-                                needs="boundary"),)),
-    ClaimDef("stable_loss", "{who} gives more stable loss curves.", "notebook, Observations 4",
-             "variant", Measure("val_roughness", -1, "roughness of the validation loss late in training, in loss units (RMS of "
-                                "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's"),
-             # early stopping's late training is everyone else's early phase: not comparable
-             applies=lambda v: _regularized(v) and v.early_stopping is None),
-    ClaimDef("sparsity", "{who} enforces sparsity: more of the network can be removed without harm.", "notebook, Observations 3 and Conclusion",
-             "variant", Measure("prunable", +1, "largest share of weights removable by magnitude before the first share that "
-                                "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
-                                "larger than the baseline's"),
-             applies=lambda v: v.l1 > 0),
-    ClaimDef("init_dependence", "{who} reduces dependence on initialization.", "notebook, What is regularization",
-             "variant", Measure("disagreement", -1, "share of test points on which two initializations on the same data "
-                                "disagree, smaller than the baseline's", "disagreement"),
-             secondary=(Measure("test_accuracy", -1, "variance of test accuracy between two initializations on the same data, "
-                                "as a ratio to the baseline's (below 1)", "init_ratio"),),
-             applies=lambda v: v.batchnorm,
-             why="test-point disagreement is a paired share per replicate; the variance ratio of twin accuracies "
-                 "(secondary) can be carried by one replicate"),
-    ClaimDef("l1_sparser_than_l2", "L1 gives sparser networks than L2 at the same validation loss.", "textbook contrast the notebook's weight analysis invokes",
-             "sweeps", Measure("prunable", +1, "prunable share of L1 at its validation-chosen strength minus L2's at the "
-                               "strength matching that validation loss", "matched"),
-             secondary=(Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, L1 minus L2 at matched validation loss", "matched"),)),
-    ClaimDef("scarce_data", "{who} helps more when data is scarce: its benefit over the baseline shrinks as the training set grows.",
-             "a common expectation about regularization (not made by the notebook), tested when the study sweeps the data size",
-             "variant", Measure("benefit_slope", -1, "slope of the paired test-accuracy difference from the baseline on log2 of "
-                                "the training-set size, per replicate across the data-size sweep, below zero", "slope", needs="data_size"),
-             secondary=(Measure("gap_benefit_slope", +1, "slope of the paired generalization-gap difference from the baseline "
-                                "on log2 of the training-set size, above zero", "slope", needs="data_size"),)),
+    ClaimDef(
+        "overfits",
+        "The model without regularization ({who}) overfits the training data.",
+        "notebook, Observations 1",
+        "reference",
+        Measure("gap", +1, f"{GAP}, above the smallest effect of interest", "value", against_margin=True),
+        secondary=(
+            Measure("test_rebound", +1, "test loss at the end minus at the epoch of lowest validation loss, above zero", "value"),
+            Measure(
+                "train_over_bayes",
+                +1,
+                "train accuracy minus the Bayes-optimal rule's on the same points, above zero",
+                "value",
+                needs="bayes",
+            ),
+            Measure("loss_gap", +1, "test loss minus train loss, above zero", "value"),
+        ),
+        why="tested against the margin, not against zero: every network that fits its training data has some gap",
+    ),
+    ClaimDef(
+        "less_overfitting",
+        "{who} reduces overfitting.",
+        "notebook, Observations 2 and Why use regularization",
+        "variant",
+        Measure("gap", -1, f"{GAP}, smaller than the baseline's"),
+        secondary=(
+            Measure("test_rebound", -1, "test-loss rebound after the best validation epoch, smaller than the baseline's"),
+            Measure("loss_gap", -1, "test loss minus train loss, smaller than the baseline's"),
+        ),
+    ),
+    ClaimDef(
+        "better_generalization",
+        "{who} improves generalization to unseen data.",
+        "notebook, Why use regularization and Conclusion",
+        "variant",
+        Measure("test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
+        secondary=(Measure("test_loss", -1, "test loss, lower than the baseline's"),),
+    ),
+    ClaimDef(
+        "simpler_boundary",
+        "{who} gives a simpler, smoother decision boundary.",
+        "notebook, Observations 1 and 2",
+        "variant",
+        Measure(
+            "boundary_length",
+            -1,
+            "length of the 0.5 contour inside the data region, shorter than the baseline's",
+            needs="boundary",
+        ),
+        secondary=(
+            Measure(
+                "boundary_pieces",
+                -1,
+                "number of pieces of the 0.5 contour inside the data region, fewer than the baseline's",
+                needs="boundary",
+            ),
+        ),
+    ),
+    ClaimDef(
+        "stable_loss",
+        "{who} gives more stable loss curves.",
+        "notebook, Observations 4",
+        "variant",
+        Measure(
+            "val_roughness",
+            -1,
+            "roughness of the validation loss late in training, in loss units (RMS of "
+            "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's",
+        ),
+        # early stopping's late training is everyone else's early phase: not comparable
+        applies=lambda v: _regularized(v) and v.early_stopping is None,
+    ),
+    ClaimDef(
+        "sparsity",
+        "{who} enforces sparsity: more of the network can be removed without harm.",
+        "notebook, Observations 3 and Conclusion",
+        "variant",
+        Measure(
+            "prunable",
+            +1,
+            "largest share of weights removable by magnitude before the first share that "
+            "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
+            "larger than the baseline's",
+        ),
+        applies=lambda v: v.l1 > 0,
+    ),
+    ClaimDef(
+        "init_dependence",
+        "{who} reduces dependence on initialization.",
+        "notebook, What is regularization",
+        "variant",
+        Measure(
+            "disagreement",
+            -1,
+            "share of test points on which two initializations on the same data disagree, smaller than the baseline's",
+            "disagreement",
+        ),
+        secondary=(
+            Measure(
+                "test_accuracy",
+                -1,
+                "variance of test accuracy between two initializations on the same data, as a ratio to the baseline's (below 1)",
+                "init_ratio",
+            ),
+        ),
+        applies=lambda v: v.batchnorm,
+        why="test-point disagreement is a paired share per replicate; the variance ratio of twin accuracies "
+        "(secondary) can be carried by one replicate",
+    ),
+    ClaimDef(
+        "l1_sparser_than_l2",
+        "L1 gives sparser networks than L2 at the same validation loss.",
+        "textbook contrast the notebook's weight analysis invokes",
+        "sweeps",
+        Measure(
+            "prunable",
+            +1,
+            "prunable share of L1 at its validation-chosen strength minus L2's at the strength matching that validation loss",
+            "matched",
+        ),
+        secondary=(
+            Measure(
+                "first_below_{t}",
+                +1,
+                "share of first-layer weights with |w| < {t}, L1 minus L2 at matched validation loss",
+                "matched",
+            ),
+        ),
+    ),
+    ClaimDef(
+        "scarce_data",
+        "{who} helps more when data is scarce: its benefit over the baseline shrinks as the training set grows.",
+        "a common expectation about regularization (not made by the notebook), tested when the study sweeps the data size",
+        "variant",
+        Measure(
+            "benefit_slope",
+            -1,
+            "slope of the paired test-accuracy difference from the baseline on log2 of "
+            "the training-set size, per replicate across the data-size sweep, below zero",
+            "slope",
+            needs="data_size",
+        ),
+        secondary=(
+            Measure(
+                "gap_benefit_slope",
+                +1,
+                "slope of the paired generalization-gap difference from the baseline "
+                "on log2 of the training-set size, above zero",
+                "slope",
+                needs="data_size",
+            ),
+        ),
+    ),
 )
 SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
 # Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.
@@ -222,7 +333,9 @@ def _expand(measure: Measure, thresholds: list[float]) -> list[tuple[Measure, st
     """A measure for each sparsity threshold when its metric is a template ('first_below_{t}'), else itself."""
     if "{t}" not in measure.metric:
         return [(measure, measure.metric)]
-    return [(replace(measure, how=measure.how.replace("{t}", f"{t:g}")), measure.metric.replace("{t}", f"{t:g}")) for t in thresholds]
+    return [
+        (replace(measure, how=measure.how.replace("{t}", f"{t:g}")), measure.metric.replace("{t}", f"{t:g}")) for t in thresholds
+    ]
 
 
 def _margin(config, metric: str, reference_mean: float | None) -> float:
@@ -253,8 +366,15 @@ def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
     return t[t["variant"] == variant].set_index("seed")[column].astype(float)
 
 
-def _measure(analysis: StudyAnalysis, config, measure: Measure, metric: str, variant: str | None,
-             reference: str | None, matched: Match | None = None) -> tuple[Test, float, float | None]:
+def _measure(
+    analysis: StudyAnalysis,
+    config,
+    measure: Measure,
+    metric: str,
+    variant: str | None,
+    reference: str | None,
+    matched: Match | None = None,
+) -> tuple[Test, float, float | None]:
     """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
     conf, stat = analysis.confidence, measure.statistic
     if stat in ("slope", "value"):
@@ -329,10 +449,15 @@ def _match_note(m: Match) -> str:
     """Which strengths the claim about the sweeps compares, in words."""
     l1 = m.l1
     tie = f", tied with {', '.join(f'{s:g}' for s in l1.tied if s != l1.strength)}" if len(l1.tied) > 1 else ""
-    where = (f"{m.l2_strength:.3g}, interpolated between its sweep points {m.below:g} and {m.above:g}" if m.weight
-             else f"{m.l2_strength:g}")
-    return (f"L1 {l1.strength:g} (chosen on validation loss by the one-standard-error rule{tie}; mean validation loss "
-            f"{l1.val_loss:.3f}) against L2 at {where}, where L2's mean validation loss is {m.l2_val_loss:.3f}")
+    where = (
+        f"{m.l2_strength:.3g}, interpolated between its sweep points {m.below:g} and {m.above:g}"
+        if m.weight
+        else f"{m.l2_strength:g}"
+    )
+    return (
+        f"L1 {l1.strength:g} (chosen on validation loss by the one-standard-error rule{tie}; mean validation loss "
+        f"{l1.val_loss:.3f}) against L2 at {where}, where L2's mean validation loss is {m.l2_val_loss:.3f}"
+    )
 
 
 def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
@@ -342,33 +467,58 @@ def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
         for v in _subjects(d, analysis, config, matched):
             name = v.name if v else None
             prim = _finding(PRIMARY, analysis, config, d.primary, d.primary.metric, name, ref, matched)
-            sec = [_finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
-                   for s in d.secondary if available(analysis, s.needs) for m, metric in _expand(s, analysis.thresholds)]
+            sec = [
+                _finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
+                for s in d.secondary
+                if available(analysis, s.needs)
+                for m, metric in _expand(s, analysis.thresholds)
+            ]
             sweeps = d.subject == "sweeps"
             if sweeps:  # the sentences name the strengths compared
                 names = (f"L1 {matched.l1.strength:g}", f"L2 {matched.l2_strength:.3g}")
                 prim, sec = replace(prim, names=names), [replace(f, names=names) for f in sec]
-            out.append(ClaimResult(d, name, ref if not sweeps else "l2 sweep", d.statement.format(who=_who(v)), prim, sec,
-                                   _match_note(matched) if sweeps else "",
-                                   matched=(matched.l1.strength, matched.l2_strength) if sweeps else None))
+            out.append(
+                ClaimResult(
+                    d,
+                    name,
+                    ref if not sweeps else "l2 sweep",
+                    d.statement.format(who=_who(v)),
+                    prim,
+                    sec,
+                    _match_note(matched) if sweeps else "",
+                    matched=(matched.l1.strength, matched.l2_strength) if sweeps else None,
+                )
+            )
     return out
 
 
 def _raw_checks(analysis: StudyAnalysis, config) -> list[Finding]:
     ref = analysis.reference
-    return [_finding(CHECK, analysis, config, m, metric, v.name, ref)
-            for v in config.variants if ref and v.name != ref
-            for reg in v.regularizers() if reg in CHECKS for m, metric in _expand(CHECKS[reg], analysis.thresholds)]
+    return [
+        _finding(CHECK, analysis, config, m, metric, v.name, ref)
+        for v in config.variants
+        if ref and v.name != ref
+        for reg in v.regularizers()
+        if reg in CHECKS
+        for m, metric in _expand(CHECKS[reg], analysis.thresholds)
+    ]
 
 
 def _family(findings: list[Finding], method: str | None, alpha: float, weights: tuple[float, ...]) -> decision.Family:
     """The decision rule of a family of findings."""
-    return decision.Family(np.array([f.test.null for f in findings], float), np.array([f.test.margin for f in findings], float),
-                           np.array([f.measure.direction for f in findings], float), method, alpha, weights)
+    return decision.Family(
+        np.array([f.test.null for f in findings], float),
+        np.array([f.test.margin for f in findings], float),
+        np.array([f.measure.direction for f in findings], float),
+        method,
+        alpha,
+        weights,
+    )
 
 
-def _judge(findings: list[Finding], looks: list[list[Finding]], method: str | None, alpha: float,
-           analysis: StudyAnalysis) -> list[Finding]:
+def _judge(
+    findings: list[Finding], looks: list[list[Finding]], method: str | None, alpha: float, analysis: StudyAnalysis
+) -> list[Finding]:
     """Give a family its verdicts through decision.judge_p: each finding's p-values at every look (looks: the same
     findings measured on the replicates of each earlier look), combined over the looks, adjusted over the family."""
     if not findings:
@@ -380,17 +530,32 @@ def _judge(findings: list[Finding], looks: list[list[Finding]], method: str | No
     tests = [np.array([f.test.p_value for f in look], float) for look in every]
     tosts = [np.array([f.test.p_equivalence for f in look], float) for look in every]
     n = np.array([f.test.effect.n if f.test.effect.has_interval else 0 for f in findings])
-    judged = decision.judge_p(family, tests, tosts, np.array([f.test.effect.mean for f in findings], float),
-                              np.array([f.test.sd for f in findings], float), n)
+    judged = decision.judge_p(
+        family,
+        tests,
+        tosts,
+        np.array([f.test.effect.mean for f in findings], float),
+        np.array([f.test.sd for f in findings], float),
+        n,
+    )
     size, out = int(np.isfinite(judged.p_seq).sum()), []
     sequential = design.look_sizes() if design.sequential else ()
     for k, f in enumerate(findings):
-        f = replace(f, p_adjusted=float(judged.p_adj[k]), p_equivalence_adjusted=float(judged.p_eq_adj[k]),
-                    p_sequential=float(judged.p_seq[k]), p_equivalence_sequential=float(judged.p_eq_seq[k]),
-                    family_size=size, verdict=decision.CODES[judged.codes[k]], looks=sequential)
+        f = replace(
+            f,
+            p_adjusted=float(judged.p_adj[k]),
+            p_equivalence_adjusted=float(judged.p_eq_adj[k]),
+            p_sequential=float(judged.p_seq[k]),
+            p_equivalence_sequential=float(judged.p_eq_seq[k]),
+            family_size=size,
+            verdict=decision.CODES[judged.codes[k]],
+            looks=sequential,
+        )
         if f.verdict == INCONCLUSIVE and f.test.effect.has_interval:
             level = alpha / max(size, 1) if method == "holm" else alpha
-            f = replace(f, needed=replicates_to_detect(f.test, level), needed_equivalence=replicates_for_equivalence(f.test, level))
+            f = replace(
+                f, needed=replicates_to_detect(f.test, level), needed_equivalence=replicates_for_equivalence(f.test, level)
+            )
         out.append(replace(f, sentence=sentence(f, method, analysis)))
     return out
 
@@ -425,14 +590,23 @@ def evaluate_claims(analysis: StudyAnalysis, config) -> Verdicts:
     primary = lambda c: [c.primary]  # noqa: E731
     secondary = lambda c: list(c.secondary)  # noqa: E731
     prim = iter(_judge([c.primary for c in claims], [_at_look(e, claims, primary) for e in earlier], "holm", alpha, analysis))
-    sec = iter(_judge([f for c in claims for f in c.secondary], [_at_look(e, claims, secondary) for e in earlier], "bh",
-                      alpha, analysis))
+    sec = iter(
+        _judge([f for c in claims for f in c.secondary], [_at_look(e, claims, secondary) for e in earlier], "bh", alpha, analysis)
+    )
     judged = [replace(c, primary=next(prim), secondary=[next(sec) for _ in c.secondary]) for c in claims]
     judged = _with_stability(judged, analysis, alpha)
-    checks = _judge(_raw_checks(analysis, config), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0)))
+    checks = _judge(
+        _raw_checks(analysis, config), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0))
+    )
     matched = _matched(analysis, config)
-    return Verdicts(judged, checks, alpha, analysis.confidence, analysis.design.looks if analysis.design.sequential else (),
-                    matched.refused if matched is not None else "")
+    return Verdicts(
+        judged,
+        checks,
+        alpha,
+        analysis.confidence,
+        analysis.design.looks if analysis.design.sequential else (),
+        matched.refused if matched is not None else "",
+    )
 
 
 def contrast_matrix(claims: list[ClaimResult], seeds: list[int]) -> np.ndarray:
@@ -456,7 +630,9 @@ def _with_stability(claims: list[ClaimResult], analysis: StudyAnalysis, alpha: f
     family = _family(findings, "holm", alpha, analysis.design.spending())
     codes = np.array([decision.CODES.index(f.verdict) for f in findings])
     flips, firm = stability.assess(family, contrast_matrix(judgeable, analysis.seeds), analysis.design.look_sizes(), codes)
-    by_key = {c.key: replace(c, flip=float(flip), firm_at=int(at) or None) for c, flip, at in zip(judgeable, flips, firm, strict=True)}
+    by_key = {
+        c.key: replace(c, flip=float(flip), firm_at=int(at) or None) for c, flip, at in zip(judgeable, flips, firm, strict=True)
+    }
     return [by_key.get(c.key, c) for c in claims]
 
 
@@ -492,7 +668,9 @@ def formatters(metric: str, kind: str = "difference"):
     if kind == "ratio":
         return fmt_number, (lambda r: f"×{r:.3g}" if math.isfinite(r) else "n/a")
     if metric_info(metric).kind == "pct":
-        return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a")
+        return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (
+            lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a"
+        )
     return fmt_number, (lambda d: ("+" if d > 0 else "") + fmt_number(d))
 
 
@@ -506,10 +684,16 @@ def _head(f: Finding) -> str:
     if st == "slope":
         return f"{label}, {f.variant}: {diff(f.value)} on average"
     if st == "init_ratio":
-        return (f"Seed-to-seed standard deviation of test accuracy between two initializations on the same data: "
-                f"{f.value:.2%} for {f.variant} vs {f.reference_value:.2%} for the baseline, a variance ratio of {diff(f.test.effect.mean)}")
+        return (
+            f"Seed-to-seed standard deviation of test accuracy between two initializations on the same data: "
+            f"{f.value:.2%} for {f.variant} vs {f.reference_value:.2%} for the baseline, "
+            f"a variance ratio of {diff(f.test.effect.mean)}"
+        )
     if st == "disagreement":
-        label, val, diff = "Share of test points on which two initializations on the same data disagree", *formatters("test_accuracy")
+        label, val, diff = (
+            "Share of test points on which two initializations on the same data disagree",
+            *formatters("test_accuracy"),
+        )
     who, ref = f.names or (f.variant, "the baseline")
     text = f"{label}: {val(f.value)} for {who} vs {val(f.reference_value)} for {ref}, a difference of {diff(f.test.effect.mean)}"
     if metric_info(f.metric).kind != "pct" and st != "disagreement" and f.reference_value and math.isfinite(f.reference_value):
@@ -554,18 +738,27 @@ def _conclusion(f: Finding, method: str | None, conf: float) -> str:
     if not e.has_interval:
         return f"with {e.n} replicate{'s' if e.n != 1 else ''} there is no interval, so no verdict (run at least two)"
     if f.verdict == SUPPORTED:
-        return "the data support the claim" + (f", an effect beyond the margin of {_bound(f)(t.null)}" if f.measure.against_margin else "")
+        return "the data support the claim" + (
+            f", an effect beyond the margin of {_bound(f)(t.null)}" if f.measure.against_margin else ""
+        )
     if f.verdict == CONTRADICTED:
         return "the data show the opposite of the claim"
     if f.verdict == NO_EFFECT:
-        detectable = (f"the difference is detectable ({METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)}) but smaller "
-                      f"than the smallest effect of interest: " if f.p_adjusted < alpha else "")
+        detectable = (
+            f"the difference is detectable ({METHOD_NAMES[method]}-adjusted p {p_is(f.p_adjusted)}) but smaller "
+            f"than the smallest effect of interest: "
+            if f.p_adjusted < alpha
+            else ""
+        )
         return f"no meaningful effect: {detectable}{_equivalence(f, method)}, below {alpha:g}"
     null = "1" if t.kind == "ratio" else _bound(f)(t.null) if f.measure.against_margin else "zero"
-    why = (f"the {conf:.0%} interval includes {null}" if not t.p_value < alpha
-           else f"the {conf:.0%} interval excludes {null}, but the effect does not survive "
-                + (f"{METHOD_NAMES[method]}'s correction for {f.family_size} tests" if method else "the looks' alpha spending")
-                + (" with alpha spent over the looks" if len(f.looks) > 1 and method else ""))
+    why = (
+        f"the {conf:.0%} interval includes {null}"
+        if not t.p_value < alpha
+        else f"the {conf:.0%} interval excludes {null}, but the effect does not survive "
+        + (f"{METHOD_NAMES[method]}'s correction for {f.family_size} tests" if method else "the looks' alpha spending")
+        + (" with alpha spent over the looks" if len(f.looks) > 1 and method else "")
+    )
     more = []
     if f.needed:
         more.append(f"about {f.needed:,} replicates would detect an effect of this size (80% power)")
@@ -587,17 +780,22 @@ def stability_text(c: ClaimResult) -> str:
     text = f"A rerun with new replicates changes this verdict with probability {c.flip:.0%}"
     if not c.borderline:
         return text + "."
-    firm = (f"about {c.firm_at:,} replicates would make it firm, if the effect stays as measured" if c.firm_at
-            else f"the effect sits so close to a threshold that even {stability.FIRM_LIMIT:,} replicates would not make it firm")
+    firm = (
+        f"about {c.firm_at:,} replicates would make it firm, if the effect stays as measured"
+        if c.firm_at
+        else f"the effect sits so close to a threshold that even {stability.FIRM_LIMIT:,} replicates would not make it firm"
+    )
     return f"{text}: borderline; {firm}."
 
 
 # ---- observations: rankings only where separated, sweeps chosen on validation, what diverged ------------------
 
+
 def _tied(analysis: StudyAnalysis, metric: str, a: str, b: str) -> bool:
     """Whether the paired interval of a − b includes zero (or cannot be computed)."""
-    e = difference_test(*_aligned(per_replicate(analysis, a, metric), per_replicate(analysis, b, metric)),
-                        analysis.confidence, math.nan).effect
+    e = difference_test(
+        *_aligned(per_replicate(analysis, a, metric), per_replicate(analysis, b, metric)), analysis.confidence, math.nan
+    ).effect
     return not e.has_interval or e.low <= 0 <= e.high
 
 
@@ -617,11 +815,12 @@ def _rank_sentence(analysis: StudyAnalysis, metric: str, higher: bool, what: str
     mean = lambda v: _mean(per_replicate(analysis, v, metric))  # noqa: E731
     conf = f"{analysis.confidence:.0%}"
     if len(group) == 1:
-        return (f"{group[0]} has the {what} ({val(mean(group[0]))}); paired {conf} intervals separate it from every "
-                f"other variant.")
+        return f"{group[0]} has the {what} ({val(mean(group[0]))}); paired {conf} intervals separate it from every other variant."
     listed = ", ".join(f"{v} ({val(mean(v))})" for v in group)
-    return (f"No single variant has the {what}: {listed} are tied within uncertainty (the paired {conf} interval of "
-            f"each against {group[0]} includes zero).")
+    return (
+        f"No single variant has the {what}: {listed} are tied within uncertainty (the paired {conf} interval of "
+        f"each against {group[0]} includes zero)."
+    )
 
 
 def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
@@ -631,20 +830,32 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
     out, ref = [], analysis.reference
     for kind, choice in sweep_choices(analysis).items():
         others = [f"{t:g}" for t in choice.tied if t != choice.strength]
-        text = (f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: {choice.strength:g} is chosen on validation data "
-                f"(of {choice.n_strengths} strengths tried) by the one-standard-error rule, the strongest setting whose mean "
-                f"validation loss is within one standard error of the lowest (paired over replicates)")
+        text = (
+            f"{kind.upper() if kind != 'dropout' else 'Dropout'} sweep: {choice.strength:g} is chosen on validation data "
+            f"(of {choice.n_strengths} strengths tried) by the one-standard-error rule, the strongest setting whose mean "
+            f"validation loss is within one standard error of the lowest (paired over replicates)"
+        )
         if others:
-            text += (f"; it is a tie: {', '.join(others)} {'is' if len(others) == 1 else 'are'} within that too, and the "
-                     f"lowest mean is at {choice.lowest:g}")
+            text += (
+                f"; it is a tie: {', '.join(others)} {'is' if len(others) == 1 else 'are'} within that too, and the "
+                f"lowest mean is at {choice.lowest:g}"
+            )
         if ref is not None:
-            a, b = _aligned(sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy"))
+            a, b = _aligned(
+                sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy")
+            )
             level = 1 - (1 - analysis.confidence) / choice.n_strengths
             e = difference_test(a, b, level, math.nan).effect
             _, diff = formatters("test_accuracy")
-            verdict = ("higher than" if e.low > 0 else "lower than" if e.high < 0 else "not distinguishable from") if e.has_interval else "not comparable with"
-            text += (f"; its test accuracy, {np.nanmean(a):.1%}, is {verdict} the baseline's {np.nanmean(b):.1%}: "
-                     f"{diff(e.mean)}, {level:.2%} CI {diff(e.low)} to {diff(e.high)} (Bonferroni over {choice.n_strengths})")
+            verdict = (
+                ("higher than" if e.low > 0 else "lower than" if e.high < 0 else "not distinguishable from")
+                if e.has_interval
+                else "not comparable with"
+            )
+            text += (
+                f"; its test accuracy, {np.nanmean(a):.1%}, is {verdict} the baseline's {np.nanmean(b):.1%}: "
+                f"{diff(e.mean)}, {level:.2%} CI {diff(e.low)} to {diff(e.high)} (Bonferroni over {choice.n_strengths})"
+            )
         out.append(text + ".")
     return out
 
@@ -652,33 +863,48 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
 def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
     """Plain sentences computed from this build's numbers: design, rankings, Bayes reference, sweeps, tallies."""
     out = [analysis.design.sentence()]
-    out += [s for s in (_rank_sentence(analysis, "test_accuracy", True, "highest mean test accuracy"),
-                        _rank_sentence(analysis, "gap", False, "smallest generalization gap")) if s]
+    out += [
+        s
+        for s in (
+            _rank_sentence(analysis, "test_accuracy", True, "highest mean test accuracy"),
+            _rank_sentence(analysis, "gap", False, "smallest generalization gap"),
+        )
+        if s
+    ]
     if analysis.bayes:
         best = ranking(analysis, "test_accuracy", True)[:1]
         if best:
             acc = _mean(per_replicate(analysis, best[0], "test_accuracy"))
-            out.append(f"The Bayes-optimal rule of the data generator scores {analysis.bayes['test_accuracy']:.1%} on the "
-                       f"same test points, {(analysis.bayes['test_accuracy'] - acc) * 100:.1f} percentage points above "
-                       f"{best[0]} ({acc:.1%}); its decision boundary is {analysis.bayes['boundary_length']:.2f} long in the "
-                       f"data region, in {analysis.bayes['boundary_pieces']} piece{'s' if analysis.bayes['boundary_pieces'] != 1 else ''}.")
+            out.append(
+                f"The Bayes-optimal rule of the data generator scores {analysis.bayes['test_accuracy']:.1%} on the "
+                f"same test points, {(analysis.bayes['test_accuracy'] - acc) * 100:.1f} percentage points above "
+                f"{best[0]} ({acc:.1%}); its decision boundary is {analysis.bayes['boundary_length']:.2f} long in the "
+                f"data region, in {analysis.bayes['boundary_pieces']} "
+                f"piece{'s' if analysis.bayes['boundary_pieces'] != 1 else ''}."
+            )
     for v in analysis.variants:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
         if len(e) and e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
-            out.append(f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
-                       f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).")
+            out.append(
+                f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
+                f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())})."
+            )
     for v in analysis.variants:  # a network that predicts one class has the shortest boundary of all: say so
         rows = analysis.main_runs[analysis.main_runs["variant"] == v]
         flat = int((rows["boundary_pieces"] == 0).sum())
         if flat:
-            out.append(f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
-                       f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
-                       f"a shorter boundary there is a sign of underfitting, not of a smoother fit.")
+            out.append(
+                f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
+                f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
+                f"a shorter boundary there is a sign of underfitting, not of a smoother fit."
+            )
     if analysis.failed:
         lines = failure_lines(analysis)
         n = len(analysis.failed)
-        out.append(f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
-                   f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}.")
+        out.append(
+            f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
+            f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}."
+        )
     out += _sweep_sentences(analysis)
     if verdicts.refused:
         out.append(f"L1 and L2 are not compared for sparsity at matched validation loss: {verdicts.refused}.")
@@ -690,9 +916,11 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
 def tally_sentence(verdicts: Verdicts) -> str:
     """How many claims got each verdict, in one sentence."""
     tally, (prim, _) = verdicts.tally(), verdicts.family_sizes()
-    return (f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
-            f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
-            f"correction over the {prim} primary tests.")
+    return (
+        f"Of {len(verdicts.claims)} claims, {tally[SUPPORTED]} are supported, {tally[CONTRADICTED]} contradicted, "
+        f"{tally[NO_EFFECT]} show no meaningful effect and {tally[INCONCLUSIVE]} are inconclusive, after Holm's "
+        f"correction over the {prim} primary tests."
+    )
 
 
 # ---- verdicts kept in the cache (reportgen.memo): a JSON form that gives back equal objects ------------------------
@@ -703,6 +931,7 @@ _KEPT_TYPES = {cls.__name__: cls for cls in (Verdicts, ClaimResult, Finding, Mea
 def dump_verdicts(verdicts: Verdicts, notes: list[str]) -> bytes:
     """Verdicts and observations as JSON: every dataclass by type name and fields, a claim's definition by its key in
     REGISTRY (its `applies` rule is code), tuples marked as such, floats as repr (NaN and infinities included)."""
+
     def enc(value):
         if isinstance(value, ClaimDef):
             return {"claim": value.key}

@@ -1,4 +1,5 @@
-"""Command line: parse, check all that can be checked before training, build, and turn problems into clear lines and exit codes."""
+"""Command line: parse, check all that can be checked before training, build, and turn problems into clear lines and
+exit codes."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from reportgen.errors import ConfigError, Interrupted, ReportgenError
 # --fail-on conditions: what a finished build is checked for, and how a failure is reported.
 FAIL_CONDITIONS = {
     # every failed run: diverged, ended no better than it started, or predicts one class (analysis.FAILURES)
-    "diverged": lambda result: (f"{len(result.failed)} run(s) failed: {_listed(result.failed)}" if result.failed else None),
-    "contradicted": lambda result: (f"{len(result.contradicted)} claim(s) contradicted by the data: {_listed(result.contradicted)}"
-                                    if result.contradicted else None),
+    "diverged": lambda result: f"{len(result.failed)} run(s) failed: {_listed(result.failed)}" if result.failed else None,
+    "contradicted": lambda result: (
+        f"{len(result.contradicted)} claim(s) contradicted by the data: {_listed(result.contradicted)}"
+        if result.contradicted
+        else None
+    ),
     "changed": lambda result: _gate(result, *GATES["changed"]),
     "regressed": lambda result: _gate(result, *GATES["regressed"]),
 }
@@ -42,21 +46,40 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="train every variant and seed, then write the report")
     b.add_argument("--config", type=Path, help="study file (TOML); default: the built-in seed study")
     b.add_argument("--out", type=Path, help="output folder (default: the study's output.dir, 'output')")
-    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a study key, e.g. --set training.epochs=50 --set 'training.seeds=[0,1]'")
+    b.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a study key, e.g. --set training.epochs=50 --set 'training.seeds=[0,1]'",
+    )
     b.add_argument("--format", help="comma-separated report formats: html, pdf (default: both)")
     b.add_argument("--save-models", action="store_true", help="also write every run's .keras model to OUT/models")
     b.add_argument("--cache-dir", type=Path, help="folder of cached runs (default: .reportgen-cache next to the study file)")
     b.add_argument("--no-cache", action="store_true", help="neither read nor write the run cache")
-    b.add_argument("--force", action="store_true",
-                   help="write into a folder that holds files reportgen did not write; its report files are replaced, "
-                        "other files are kept")
-    b.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
-                   help=f"exit 1 after writing the report if a condition holds: {', '.join(FAIL_CONDITIONS)}")
-    b.add_argument("--scheduler", metavar="ADDRESS", help="train on the Dask cluster whose scheduler is at ADDRESS "
-                   "(e.g. tcp://10.0.0.5:8786); default: this machine")
-    b.add_argument("--compare", type=Path, metavar="OLD",
-                   help="an earlier build (its output folder or results.json): a Changes section opens the report and summary.md")
+    b.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that holds files reportgen did not write; its report files are replaced, other files are kept",
+    )
+    b.add_argument(
+        "--fail-on",
+        metavar="CONDITION[,CONDITION]",
+        default="",
+        help=f"exit 1 after writing the report if a condition holds: {', '.join(FAIL_CONDITIONS)}",
+    )
+    b.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="train on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); default: this machine",
+    )
+    b.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD",
+        help="an earlier build (its output folder or results.json): a Changes section opens the report and summary.md",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress display, only errors")
     r = sub.add_parser("render", help="re-render a previous build's report from its output folder (no training)")
     r.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="the output folder of a previous build")
@@ -70,8 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("old", type=Path, help="the earlier build: its output folder or its results.json")
     c.add_argument("new", type=Path, help="the later build: its output folder or its results.json")
     c.add_argument("--format", choices=("markdown", "json"), default="markdown", help="output format (default: markdown)")
-    c.add_argument("--fail-on", metavar="CONDITION[,CONDITION]", default="",
-                   help=f"exit 1 after printing if a condition holds: {', '.join(sorted(NEEDS_COMPARE))}")
+    c.add_argument(
+        "--fail-on",
+        metavar="CONDITION[,CONDITION]",
+        default="",
+        help=f"exit 1 after printing if a condition holds: {', '.join(sorted(NEEDS_COMPARE))}",
+    )
     return p
 
 
@@ -141,11 +168,16 @@ def _preflight(args, config) -> str:
     runs = plan_runs(config)  # every replicate a budget allows: checked, and sized for memory, up front
     check_unique(runs, config.output.save_models, source)
     first = plan_runs(at_look(config, first_look(config)))
-    adaptive = (f" (first {len(first):,} of them: {config.training.budget.min} replicates, then {config.training.budget.step} more "
-                f"at a time while a verdict is borderline, up to {config.training.budget.max})" if config.training.budget else "")
+    adaptive = (
+        f" (first {len(first):,} of them: {config.training.budget.min} replicates, then {config.training.budget.step} more "
+        f"at a time while a verdict is borderline, up to {config.training.budget.max})"
+        if config.training.budget
+        else ""
+    )
     if kept_throughout(config, first):
-        return (f"{len(first):,} models × {config.training.epochs:,} epochs, every one and their analysis in the run cache"
-                + (", then more replicates if a verdict is borderline" if adaptive else ""))
+        return f"{len(first):,} models × {config.training.epochs:,} epochs, every one and their analysis in the run cache" + (
+            ", then more replicates if a verdict is borderline" if adaptive else ""
+        )
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
@@ -160,7 +192,9 @@ def _build(args) -> int:
     """Check the study and the output folder, train, write the report, then apply --fail-on."""
     fail_on = _fail_conditions(args.fail_on)
     if NEEDS_COMPARE & set(fail_on) and args.compare is None:
-        raise ConfigError([f"--fail-on {', '.join(sorted(NEEDS_COMPARE & set(fail_on)))}: needs --compare OLD, the build to compare with"])
+        raise ConfigError(
+            [f"--fail-on {', '.join(sorted(NEEDS_COMPARE & set(fail_on)))}: needs --compare OLD, the build to compare with"]
+        )
     old = None
     if args.compare is not None:
         from reportgen.compare import load_results
@@ -312,8 +346,12 @@ def _compare(args) -> int:
 
     fail_on = _fail_conditions(args.fail_on)
     if set(fail_on) - NEEDS_COMPARE:
-        raise ConfigError([f"--fail-on {', '.join(sorted(set(fail_on) - NEEDS_COMPARE))}: a condition of a build, not of a "
-                           f"comparison (compare takes {', '.join(sorted(NEEDS_COMPARE))})"])
+        raise ConfigError(
+            [
+                f"--fail-on {', '.join(sorted(set(fail_on) - NEEDS_COMPARE))}: a condition of a build, not of a "
+                f"comparison (compare takes {', '.join(sorted(NEEDS_COMPARE))})"
+            ]
+        )
     changes = compare(load_results(args.old), load_results(args.new), old_name=str(args.old), new_name=str(args.new))
     text = render_markdown(changes) if args.format == "markdown" else json.dumps(changes_json(changes), indent=1) + "\n"
     sys.stdout.write(text)

@@ -223,8 +223,16 @@ class Changes:
     @property
     def meaningful(self) -> bool:
         """Whether anything changed beyond noise."""
-        return bool(self.study or self.verdicts or self.having("moved") or self.claims_added or self.claims_removed
-                    or self.variants_added or self.variants_removed or self.metrics)
+        return bool(
+            self.study
+            or self.verdicts
+            or self.having("moved")
+            or self.claims_added
+            or self.claims_removed
+            or self.variants_added
+            or self.variants_removed
+            or self.metrics
+        )
 
 
 # ---- reading -----------------------------------------------------------------------------------------------
@@ -256,12 +264,18 @@ def _shape_problems(doc) -> list[str]:
     """What makes a parsed document something other than a reportgen results.json."""
     if not isinstance(doc, dict):
         return [f"top level is a {type(doc).__name__}, not an object"]
-    out = [f"key '{k}' is missing" if k not in doc else f"key '{k}' is a {type(doc[k]).__name__}, not a {t.__name__}"
-           for k, t in REQUIRED.items() if not isinstance(doc.get(k), t)]
+    out = [
+        f"key '{k}' is missing" if k not in doc else f"key '{k}' is a {type(doc[k]).__name__}, not a {t.__name__}"
+        for k, t in REQUIRED.items()
+        if not isinstance(doc.get(k), t)
+    ]
     study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
     out += [f"key 'study.{k}' is missing" for k in (*STUDY_SECTIONS, "variants") if k not in study]
-    out += [f"key 'claims.{i}' has no 'key' and 'verdict'" for i, c in enumerate(doc.get("claims") or [])
-            if not (isinstance(c, dict) and "key" in c and "verdict" in c)][:1]
+    out += [
+        f"key 'claims.{i}' has no 'key' and 'verdict'"
+        for i, c in enumerate(doc.get("claims") or [])
+        if not (isinstance(c, dict) and "key" in c and "verdict" in c)
+    ][:1]
     return out
 
 
@@ -291,9 +305,18 @@ def _claim(c: dict) -> Claim:
     primary = c.get("primary") or {}
     effect = primary.get("effect") or {}
     matched = {str(k): float(v) for k, v in c["matched"].items()} if isinstance(c.get("matched"), dict) else None
-    return Claim(c["key"], c.get("claim", c["key"]), c.get("variant"), c.get("reference"), c["verdict"],
-                 primary.get("metric", ""), effect.get("mean"), effect.get("kind", "difference"), _contrasts(primary),
-                 matched)
+    return Claim(
+        c["key"],
+        c.get("claim", c["key"]),
+        c.get("variant"),
+        c.get("reference"),
+        c["verdict"],
+        primary.get("metric", ""),
+        effect.get("mean"),
+        effect.get("kind", "difference"),
+        _contrasts(primary),
+        matched,
+    )
 
 
 def _choices(doc: dict) -> dict[str, float] | None:
@@ -327,8 +350,7 @@ def parse_build(doc: dict) -> Build:
     study = doc["study"]
     flat = {**_default_settings(), **_flatten({k: v for k, v in study.items() if k != "variants"})}
     settings = {k: v for k, v in flat.items() if not any(k == i or k.startswith(i) for i in IGNORED)}
-    variants = {v["name"]: _flatten({k: x for k, x in v.items() if k not in ("name", "label")})
-                for v in study["variants"]}
+    variants = {v["name"]: _flatten({k: x for k, x in v.items() if k not in ("name", "label")}) for v in study["variants"]}
     design = {k: doc["design"].get(k) for k in DESIGN_KEYS}
     confidence = float(study.get("analysis", {}).get("confidence", doc.get("confidence", 0.95)))
     claims = {c["key"]: _claim(c) for c in doc["claims"]}
@@ -337,10 +359,12 @@ def parse_build(doc: dict) -> Build:
 
 # ---- comparing ---------------------------------------------------------------------------------------------
 
+
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[SettingChange]:
     """Keys whose values differ (absent on one side counts), sorted."""
-    return [SettingChange(prefix + k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys())
-            if old.get(k) != new.get(k)]
+    return [
+        SettingChange(prefix + k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)
+    ]
 
 
 def _is_study(key: str) -> bool:
@@ -351,8 +375,11 @@ def _is_study(key: str) -> bool:
 def study_differences(a: Build, b: Build) -> tuple[list[SettingChange], list[SettingChange]]:
     """Settings that make the builds different studies, and the other settings that changed."""
     top = _differences(a.settings, b.settings)
-    variants = [d for name in sorted(a.variants.keys() & b.variants.keys())
-                for d in _differences(a.variants[name], b.variants[name], f"variants.{name}.")]
+    variants = [
+        d
+        for name in sorted(a.variants.keys() & b.variants.keys())
+        for d in _differences(a.variants[name], b.variants[name], f"variants.{name}.")
+    ]
     return [d for d in top if _is_study(d.key)] + variants, [d for d in top if not _is_study(d.key)]
 
 
@@ -434,8 +461,9 @@ def _untested(old: Claim, new: Claim, setup_differs: bool) -> str:
     if old.metric != new.metric:
         return f"its primary measure changed ({old.metric} → {new.metric})"
     if not (old.contrasts and new.contrasts):
-        return "its primary measure keeps no per-replicate contrasts" + (" (a variance ratio)" if "ratio" in
-                                                                           (old.effect_kind, new.effect_kind) else "")
+        return "its primary measure keeps no per-replicate contrasts" + (
+            " (a variance ratio)" if "ratio" in (old.effect_kind, new.effect_kind) else ""
+        )
     return ""
 
 
@@ -456,15 +484,38 @@ def claim_comparisons(a: Build, b: Build, paired: bool, setup_differs: bool, unc
     for k in keys:
         old, new, (iv, why) = a.claims[k], b.claims[k], tests[k]
         p = adjusted.get(k, math.nan)
-        out.append(ClaimComparison(k, new.text, old.verdict, new.verdict, new.metric, old.effect, new.effect,
-                                   new.effect_kind, iv, p, bool(p < 1 - confidence), why, old.matched, new.matched))
+        out.append(
+            ClaimComparison(
+                k,
+                new.text,
+                old.verdict,
+                new.verdict,
+                new.metric,
+                old.effect,
+                new.effect,
+                new.effect_kind,
+                iv,
+                p,
+                bool(p < 1 - confidence),
+                why,
+                old.matched,
+                new.matched,
+            )
+        )
     return out
 
 
 def choice_changes(a: Build, b: Build, claims: list[ClaimComparison]) -> list[ChoiceChange]:
     """Sweep choices, then claims' matched strengths, that differ between the builds (both recorded)."""
-    sweeps = [] if a.choices is None or b.choices is None else [
-        ChoiceChange(k, {k: a.choices[k]}, {k: b.choices[k]}) for k in b.choices if a.choices.get(k, b.choices[k]) != b.choices[k]]
+    sweeps = (
+        []
+        if a.choices is None or b.choices is None
+        else [
+            ChoiceChange(k, {k: a.choices[k]}, {k: b.choices[k]})
+            for k in b.choices
+            if a.choices.get(k, b.choices[k]) != b.choices[k]
+        ]
+    )
     return sweeps + [ChoiceChange(c.key, c.old_matched, c.new_matched) for c in claims if c.status == "choice"]
 
 
@@ -475,8 +526,20 @@ def metric_changes(a: Build, b: Build, pairs: list[tuple[str, Metric]], paired: 
     for (v, m, iv), p in zip(tests, adjust([iv.p for *_, iv in tests], "holm")):
         if p < 1 - confidence:
             worse = m.worse != 0 and np.sign(iv.difference) == m.worse
-            out.append(MetricChange(v, m.name, m.label, m.kind, float(np.mean(list(a.values[(v, m.name)].values()))),
-                                    float(np.mean(list(b.values[(v, m.name)].values()))), iv, paired, bool(worse), p))
+            out.append(
+                MetricChange(
+                    v,
+                    m.name,
+                    m.label,
+                    m.kind,
+                    float(np.mean(list(a.values[(v, m.name)].values()))),
+                    float(np.mean(list(b.values[(v, m.name)].values()))),
+                    iv,
+                    paired,
+                    bool(worse),
+                    p,
+                )
+            )
     return out
 
 
@@ -503,16 +566,35 @@ def compare(old: dict, new: dict, old_name: str = "old", new_name: str = "new") 
     pairs = [(v, m) for v in measured for m in METRICS if a.values.get((v, m.name)) and b.values.get((v, m.name))]
     replicates = len(set(a.design.get("seeds") or []) & set(b.design.get("seeds") or [])) if paired else 0
     claims = claim_comparisons(a, b, paired, setup, unchanged)
-    scope = Scope(len(a.claims.keys() & b.claims.keys()), tuple(measured), tuple(m.name for m in METRICS), paired,
-                  replicates, b.confidence, len(pairs), sum(c.shift is not None for c in claims),
-                  _not_compared(a, b, setup))
-    return Changes(old_name, new_name, tuple(study), tuple(other), tuple(claims), tuple(choice_changes(a, b, claims)),
-                   tuple(k for k in b.claims if k not in a.claims), tuple(k for k in a.claims if k not in b.claims),
-                   tuple(v for v in b.variants if v not in a.variants), tuple(v for v in a.variants if v not in b.variants),
-                   tuple(metric_changes(a, b, pairs, paired, b.confidence)), scope)
+    scope = Scope(
+        len(a.claims.keys() & b.claims.keys()),
+        tuple(measured),
+        tuple(m.name for m in METRICS),
+        paired,
+        replicates,
+        b.confidence,
+        len(pairs),
+        sum(c.shift is not None for c in claims),
+        _not_compared(a, b, setup),
+    )
+    return Changes(
+        old_name,
+        new_name,
+        tuple(study),
+        tuple(other),
+        tuple(claims),
+        tuple(choice_changes(a, b, claims)),
+        tuple(k for k in b.claims if k not in a.claims),
+        tuple(k for k in a.claims if k not in b.claims),
+        tuple(v for v in b.variants if v not in a.variants),
+        tuple(v for v in a.variants if v not in b.variants),
+        tuple(metric_changes(a, b, pairs, paired, b.confidence)),
+        scope,
+    )
 
 
 # ---- gates ---------------------------------------------------------------------------------------------------
+
 
 def changed_verdicts(changes: Changes) -> list[str]:
     """One line per claim whose verdict changed while its effect moved beyond noise or could not be compared (for
@@ -525,18 +607,24 @@ def _why(c: ClaimComparison, scope: Scope) -> str:
     if c.shift is None:
         return f"cannot tell whether beyond noise: {c.untested}"
     kind = _effect_kind(c)
-    return (f"effect {_diff(c.old_effect, kind)} → {_diff(c.new_effect, kind)}, moved beyond noise: "
-            f"{_shift_text(c, scope.confidence)}")
+    return (
+        f"effect {_diff(c.old_effect, kind)} → {_diff(c.new_effect, kind)}, moved beyond noise: "
+        f"{_shift_text(c, scope.confidence)}"
+    )
 
 
 def regressions(changes: Changes) -> list[str]:
     """One line per metric that got worse beyond noise (for --fail-on regressed)."""
-    return [f"{m.variant} {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
-            f"({_interval_text(m.interval, m.kind, changes.scope.confidence)}; {_p_text(m.interval.p, m.p_adjusted)})"
-            for m in changes.metrics if m.worse]
+    return [
+        f"{m.variant} {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
+        f"({_interval_text(m.interval, m.kind, changes.scope.confidence)}; {_p_text(m.interval.p, m.p_adjusted)})"
+        for m in changes.metrics
+        if m.worse
+    ]
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
+
 
 def _value(v: float | None, kind: str) -> str:
     """A metric's value: shares as percentages, other numbers with three significant digits."""
@@ -608,8 +696,10 @@ def _cut(rows: list[str], what: str) -> list[str]:
 
 CLAIM_TITLES = {  # status -> the heading of its list and what it means: the same words in summary.md and the report
     "changed": ("Verdicts that changed", "the effect moved beyond noise, or could not be compared"),
-    "borderline": ("Borderline changes", "the verdict changed but the effect did not move beyond noise, as training "
-                   "noise alone can do; not a failure"),
+    "borderline": (
+        "Borderline changes",
+        "the verdict changed but the effect did not move beyond noise, as training noise alone can do; not a failure",
+    ),
     "moved": ("Effects that moved beyond noise", "with the same verdict"),
 }
 CHOICES_TITLE = ("Choices made on validation data that changed", "reported, not a failure")
@@ -620,10 +710,19 @@ def _claim_lines(changes: Changes) -> list[str]:
     conf, lines = changes.scope.confidence, []
     for status, claims in (("changed", changes.verdicts), ("borderline", changes.borderline), ("moved", changes.having("moved"))):
         if claims:
-            rows = [f"| {_md(c.claim)} (`{_md(c.key)}`) | {c.old} | {f'**{c.new}**' if c.new != c.old else c.new} | "
-                    f"{_effects(c)} | {_md(_shift_text(c, conf))} |" for c in claims]
-            lines += [_title(CLAIM_TITLES[status]), "", "| Claim | Was | Now | Effect (was → now) | Difference (now − was) |",
-                      "|---|---|---|---|---|", *_cut(rows, "claims"), ""]
+            rows = [
+                f"| {_md(c.claim)} (`{_md(c.key)}`) | {c.old} | {f'**{c.new}**' if c.new != c.old else c.new} | "
+                f"{_effects(c)} | {_md(_shift_text(c, conf))} |"
+                for c in claims
+            ]
+            lines += [
+                _title(CLAIM_TITLES[status]),
+                "",
+                "| Claim | Was | Now | Effect (was → now) | Difference (now − was) |",
+                "|---|---|---|---|---|",
+                *_cut(rows, "claims"),
+                "",
+            ]
     return lines
 
 
@@ -646,10 +745,10 @@ def choice_texts(changes: Changes, code=lambda s: s) -> list[str]:
             out.append(f"{_regularizer(ch.name)} sweep choice {ch.old[ch.name]:g} → {ch.new[ch.name]:g}")
             continue
         c = claims[ch.name]
-        verdict = (f"its verdict {c.old} → {c.new} follows the new strengths" if c.old != c.new
-                   else f"its verdict stays {c.new}")
-        out.append(f"{code(ch.name)} matched strengths {_strengths(ch.old)} → {_strengths(ch.new)}: {verdict} "
-                   f"(effect {_effects(c)})")
+        verdict = f"its verdict {c.old} → {c.new} follows the new strengths" if c.old != c.new else f"its verdict stays {c.new}"
+        out.append(
+            f"{code(ch.name)} matched strengths {_strengths(ch.old)} → {_strengths(ch.new)}: {verdict} (effect {_effects(c)})"
+        )
     return out
 
 
@@ -670,11 +769,19 @@ def _metric_lines(changes: Changes) -> list[str]:
     if not changes.metrics:
         return []
     conf = changes.scope.confidence
-    rows = [f"| {_md(m.variant)} | {m.label} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
-            f"{_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)}{' (worse)' if m.worse else ''} |"
-            for m in changes.metrics]
-    return ["**Metrics that moved beyond noise** (now − was)", "",
-            "| Variant | Metric | Was | Now | Difference |", "|---|---|---:|---:|---|", *_cut(rows, "metrics"), ""]
+    rows = [
+        f"| {_md(m.variant)} | {m.label} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
+        f"{_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)}{' (worse)' if m.worse else ''} |"
+        for m in changes.metrics
+    ]
+    return [
+        "**Metrics that moved beyond noise** (now − was)",
+        "",
+        "| Variant | Metric | Was | Now | Difference |",
+        "|---|---|---:|---:|---|",
+        *_cut(rows, "metrics"),
+        "",
+    ]
 
 
 def method_sentence(changes: Changes) -> str:
@@ -683,15 +790,28 @@ def method_sentence(changes: Changes) -> str:
     s = changes.scope
     if _setup_differs(changes.study):
         return ""  # no numbers compared: the study's heading says so, each changed verdict says why
-    test = (f"a paired t-test over the {s.replicates} replicates both builds share" if s.paired
-            else "Welch's t-test (the builds do not share their replicate seeds and data design)")
-    families = ([f"the {s.claims_compared} claims compared (each claim's per-replicate primary contrasts)"] if s.claims_compared else [])
+    test = (
+        f"a paired t-test over the {s.replicates} replicates both builds share"
+        if s.paired
+        else "Welch's t-test (the builds do not share their replicate seeds and data design)"
+    )
+    families = (
+        [f"the {s.claims_compared} claims compared (each claim's per-replicate primary contrasts)"] if s.claims_compared else []
+    )
     families += [f"the {s.comparisons} metric comparisons (per variant and metric)"] if s.comparisons else []
-    text = (f"Beyond noise means a Holm-adjusted p below {s.alpha:.2g} for now − was: {test}, Holm over "
-            f"{' and separately over '.join(families)}; the {s.confidence:.0%} intervals shown are unadjusted.") if families else ""
+    text = (
+        (
+            f"Beyond noise means a Holm-adjusted p below {s.alpha:.2g} for now − was: {test}, Holm over "
+            f"{' and separately over '.join(families)}; the {s.confidence:.0%} intervals shown are unadjusted."
+        )
+        if families
+        else ""
+    )
     if s.not_compared:
-        text += (f" Claims' effects could not be compared: {s.not_compared}. Their verdict labels are compared as they "
-                 f"are, and a changed one, which cannot be told from noise, counts as changed.")
+        text += (
+            f" Claims' effects could not be compared: {s.not_compared}. Their verdict labels are compared as they "
+            f"are, and a changed one, which cannot be told from noise, counts as changed."
+        )
     return text.strip()
 
 
@@ -705,10 +825,18 @@ def _setting_lines(title: str, diffs: tuple[SettingChange, ...]) -> list[str]:
 
 def _added_removed_lines(changes: Changes) -> list[str]:
     """Write one bullet per kind of thing added or removed."""
-    pairs = (("Variants added", changes.variants_added), ("Variants removed", changes.variants_removed),
-             ("Claims added", changes.claims_added), ("Claims removed", changes.claims_removed))
-    lines = [f"- {label}: {', '.join(f'`{_md(n)}`' for n in names[:MAX_ROWS])}"
-             + (f" and {len(names) - MAX_ROWS} more" if len(names) > MAX_ROWS else "") for label, names in pairs if names]
+    pairs = (
+        ("Variants added", changes.variants_added),
+        ("Variants removed", changes.variants_removed),
+        ("Claims added", changes.claims_added),
+        ("Claims removed", changes.claims_removed),
+    )
+    lines = [
+        f"- {label}: {', '.join(f'`{_md(n)}`' for n in names[:MAX_ROWS])}"
+        + (f" and {len(names) - MAX_ROWS} more" if len(names) > MAX_ROWS else "")
+        for label, names in pairs
+        if names
+    ]
     return [*lines, ""] if lines else []
 
 
@@ -716,20 +844,25 @@ def _nothing_line(changes: Changes) -> str:
     """Write the one line for two builds with nothing beyond noise, saying what was compared."""
     s = changes.scope
     labels = sum(c.old != c.new for c in changes.claims)
-    verdicts = (f"the {s.claims} claims have the same verdicts" if not labels else
-                f"no verdict of the {s.claims} claims changed beyond noise ({labels} changed within noise or with a "
-                f"choice made on validation data: below)")
+    verdicts = (
+        f"the {s.claims} claims have the same verdicts"
+        if not labels
+        else f"no verdict of the {s.claims} claims changed beyond noise ({labels} changed within noise or with a "
+        f"choice made on validation data: below)"
+    )
     effects = "no claim's effect and " if s.claims_compared else ""
     variants = f"{len(s.variants)} variant{'s' if len(s.variants) != 1 else ''}"
-    return (f"No meaningful change: {verdicts}, no variant or claim was added or removed, and {effects}none of "
-            f"{', '.join(m.label for m in METRICS)} moved beyond noise for the {variants}.")
+    return (
+        f"No meaningful change: {verdicts}, no variant or claim was added or removed, and {effects}none of "
+        f"{', '.join(m.label for m in METRICS)} moved beyond noise for the {variants}."
+    )
 
 
 STUDY_TITLES = {
     True: "**Different studies**: the settings below differ, so no numbers are compared; verdict changes are listed "
-          "only for claims whose variants have the same settings in both builds.",
+    "only for claims whose variants have the same settings in both builds.",
     False: "**Changed variants**: the variant settings below differ; every claim's effect is compared (a changed "
-           "setting is a real change), metrics only for the variants whose settings did not change.",
+    "setting is a real change), metrics only for the variants whose settings did not change.",
 }
 
 
@@ -743,8 +876,10 @@ def render_markdown(changes: Changes) -> str:
     lines += _claim_lines(changes) + _choice_lines(changes) + _added_removed_lines(changes) + _metric_lines(changes)
     method = method_sentence(changes)
     lines += [f"*{_md(method)}*", ""] if method else []
-    lines += _setting_lines("Other settings that changed (they change the replicates, the engine or how claims are "
-                            "judged, not the experiment):", changes.other_settings)
+    lines += _setting_lines(
+        "Other settings that changed (they change the replicates, the engine or how claims are judged, not the experiment):",
+        changes.other_settings,
+    )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -753,30 +888,57 @@ def change_groups(changes: Changes) -> list[tuple[str, list[str]]]:
     conf, groups = changes.scope.confidence, []
     settings = lambda diffs: [f"{d.key}: {d.old!r} → {d.new!r}" for d in diffs]  # noqa: E731
     if not changes.same_study:
-        groups.append((STUDY_TITLES[_setup_differs(changes.study)].replace("**", "").split(":")[0]
-                       + ": these settings differ", settings(changes.study)))
+        groups.append(
+            (
+                STUDY_TITLES[_setup_differs(changes.study)].replace("**", "").split(":")[0] + ": these settings differ",
+                settings(changes.study),
+            )
+        )
     if not changes.meaningful:
         groups.append(("", [_nothing_line(changes)]))
     for status, claims in (("changed", changes.verdicts), ("borderline", changes.borderline), ("moved", changes.having("moved"))):
         if claims:
-            groups.append((_title(CLAIM_TITLES[status], ""), [f"{c.claim} ({c.key}): {c.old} → {c.new}; effect {_effects(c)}; "
-                                                  f"difference {_shift_text(c, conf)}" for c in claims]))
+            groups.append(
+                (
+                    _title(CLAIM_TITLES[status], ""),
+                    [
+                        f"{c.claim} ({c.key}): {c.old} → {c.new}; effect {_effects(c)}; difference {_shift_text(c, conf)}"
+                        for c in claims
+                    ],
+                )
+            )
     if changes.choices:
         groups.append((_title(CHOICES_TITLE, ""), choice_texts(changes)))
-    added = [f"{label}: {', '.join(names)}" for label, names in (
-        ("Variants added", changes.variants_added), ("Variants removed", changes.variants_removed),
-        ("Claims added", changes.claims_added), ("Claims removed", changes.claims_removed)) if names]
+    added = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("Variants added", changes.variants_added),
+            ("Variants removed", changes.variants_removed),
+            ("Claims added", changes.claims_added),
+            ("Claims removed", changes.claims_removed),
+        )
+        if names
+    ]
     if added:
         groups.append(("Added and removed", added))
     if changes.metrics:
-        groups.append(("Metrics that moved beyond noise (now − was)",
-                       [f"{m.variant}, {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
-                        f"({_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)})"
-                        f"{', worse' if m.worse else ''}" for m in changes.metrics]))
+        groups.append(
+            (
+                "Metrics that moved beyond noise (now − was)",
+                [
+                    f"{m.variant}, {m.label}: {_value(m.old_mean, m.kind)} → {_value(m.new_mean, m.kind)} "
+                    f"({_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)})"
+                    f"{', worse' if m.worse else ''}"
+                    for m in changes.metrics
+                ],
+            )
+        )
     if method := method_sentence(changes):
         groups.append(("", [method]))
     if changes.other_settings:
-        groups.append(("Other settings that changed (replicates, engine or judging, not the experiment)", settings(changes.other_settings)))
+        groups.append(
+            ("Other settings that changed (replicates, engine or judging, not the experiment)", settings(changes.other_settings))
+        )
     return groups
 
 
@@ -796,7 +958,13 @@ def changes_json(changes: Changes) -> dict:
     doc = asdict(changes)
     for c, row in zip(changes.claims, doc["claims"]):
         row["status"] = c.status
-    doc.update(same_study=changes.same_study, meaningful=changes.meaningful, method=method_sentence(changes),
-               changed_verdicts=changed_verdicts(changes), borderline_changes=[c.key for c in changes.borderline],
-               choices_changed=choice_texts(changes), regressions=regressions(changes))
+    doc.update(
+        same_study=changes.same_study,
+        meaningful=changes.meaningful,
+        method=method_sentence(changes),
+        changed_verdicts=changed_verdicts(changes),
+        borderline_changes=[c.key for c in changes.borderline],
+        choices_changed=choice_texts(changes),
+        regressions=regressions(changes),
+    )
     return _json_ready(doc)

@@ -57,65 +57,125 @@ KIND_KEYS: dict[str, set[str]] = {kind: set(d) for kind, d in KIND_DEFAULTS.item
 for _kind in (*BUNDLED, "csv"):
     KIND_KEYS[_kind].add("n_samples")  # optional for a table: a stratified subsample of the rows outside the test split
 KIND_KEYS["csv"] |= {"path", "label", "features"}
-OPTIONAL_KEYS = {"n_samples", "noise", "test_samples", "n_features", "n_classes", "test_fraction", "path", "label",
-                 "features", "delimiter"}
+OPTIONAL_KEYS = {
+    "n_samples",
+    "noise",
+    "test_samples",
+    "n_features",
+    "n_classes",
+    "test_fraction",
+    "path",
+    "label",
+    "features",
+    "delimiter",
+}
 
 
 class DataConfig(_Strict):
     """Where the points come from and how they are split."""
 
     kind: DataKind = Field(
-        "moons", description="The data: a 2-D generator ('moons', 'circles', 'xor', 'spirals', 'blobs'), scikit-learn's "
+        "moons",
+        description="The data: a 2-D generator ('moons', 'circles', 'xor', 'spirals', 'blobs'), scikit-learn's "
         "make_classification ('classification'), a bundled table ('breast_cancer', 'wine', 'iris') or a CSV file ('csv', "
-        "the default when path is set).")
+        "the default when path is set).",
+    )
     n_samples: int | None = Field(
-        None, ge=10, le=MAX_POINTS, json_schema_extra={"example": 200},
+        None,
+        ge=10,
+        le=MAX_POINTS,
+        json_schema_extra={"example": 200},
         description=f"Points for training plus validation (10 to {MAX_POINTS:,}): drawn by a generator (moons, circles, "
         "xor: 100; spirals, classification: 200; blobs: 150), or, for a table, a stratified sample of its rows outside "
-        "the test split (unset: all of them).")
+        "the test split (unset: all of them).",
+    )
     noise: float | None = Field(
-        None, ge=0, le=MAX_NOISE, json_schema_extra={"example": 0.3},
+        None,
+        ge=0,
+        le=MAX_NOISE,
+        json_schema_extra={"example": 0.3},
         description="Generators only: the standard deviation of the Gaussian noise around the generating shape (moons "
         "0.25, circles 0.1, xor 0.4, spirals 0.15, blobs 1.0; 0 to 10), or for 'classification' the share of labels "
-        "assigned at random (make_classification's flip_y, 0.01; 0 to 1).")
+        "assigned at random (make_classification's flip_y, 0.01; 0 to 1).",
+    )
     n_features: int | None = Field(
-        None, ge=2, le=MAX_FEATURES, json_schema_extra={"example": 20},
-        description=f"'classification' only: number of features (20; 2 to {MAX_FEATURES:,}), half of them informative.")
+        None,
+        ge=2,
+        le=MAX_FEATURES,
+        json_schema_extra={"example": 20},
+        description=f"'classification' only: number of features (20; 2 to {MAX_FEATURES:,}), half of them informative.",
+    )
     n_classes: int | None = Field(
-        None, ge=2, le=MAX_CLASSES, json_schema_extra={"example": 3},
-        description=f"'blobs' (3) and 'classification' (2) only: number of classes (2 to {MAX_CLASSES}).")
+        None,
+        ge=2,
+        le=MAX_CLASSES,
+        json_schema_extra={"example": 3},
+        description=f"'blobs' (3) and 'classification' (2) only: number of classes (2 to {MAX_CLASSES}).",
+    )
     seed: int = Field(
-        42, ge=0, le=MAX_SEED, description="Base seed of the data draws (a file's or table's: of its splits); replicate r "
-        f"draws its points from (seed, r) (0 to {MAX_SEED:,}).")
+        42,
+        ge=0,
+        le=MAX_SEED,
+        description="Base seed of the data draws (a file's or table's: of its splits); replicate r "
+        f"draws its points from (seed, r) (0 to {MAX_SEED:,}).",
+    )
     resample: bool = Field(
-        True, description="Each replicate draws its own training, validation and test points (a table: its own stratified "
+        True,
+        description="Each replicate draws its own training, validation and test points (a table: its own stratified "
         "split of the rows) (true), or every replicate uses the one draw of data.seed (false: intervals then cover "
-        "initial weights, batch order and dropout only).")
+        "initial weights, batch order and dropout only).",
+    )
     validation_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Share of the training-plus-validation points held out for validation (a generator's "
-        "last ones, as Keras' validation_split; a table's a stratified random share).")
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the training-plus-validation points held out for validation (a generator's "
+        "last ones, as Keras' validation_split; a table's a stratified random share).",
+    )
     test_samples: int | None = Field(
-        None, ge=10, le=MAX_POINTS, json_schema_extra={"example": 2000},
+        None,
+        ge=10,
+        le=MAX_POINTS,
+        json_schema_extra={"example": 2000},
         description=f"Generators only: fresh points from the same generator for each replicate's test set (2,000; 10 to "
-        f"{MAX_POINTS:,}).")
+        f"{MAX_POINTS:,}).",
+    )
     test_fraction: float | None = Field(
-        None, gt=0, lt=1, json_schema_extra={"example": 0.2},
+        None,
+        gt=0,
+        lt=1,
+        json_schema_extra={"example": 0.2},
         description="Tables (bundled sets and CSV files) only: share of the rows held out, stratified, as the test set "
-        "(0.2); a replicate draws its own test rows when data.resample is true.")
+        "(0.2); a replicate draws its own test rows when data.resample is true.",
+    )
     path: Annotated[Path | None, Field(strict=False)] = Field(
-        None, json_schema_extra={"example": "data.csv"},
+        None,
+        json_schema_extra={"example": "data.csv"},
         description="'csv' only: the CSV file (relative to the study file's folder): a header row, then one row per "
-        "example; UTF-8.")
+        "example; UTF-8.",
+    )
     label: str | None = Field(
-        None, min_length=1, max_length=MAX_TEXT, json_schema_extra={"example": "species"},
-        description="'csv' only: the column holding the class of each row (numbers or text; two classes or more).")
+        None,
+        min_length=1,
+        max_length=MAX_TEXT,
+        json_schema_extra={"example": "species"},
+        description="'csv' only: the column holding the class of each row (numbers or text; two classes or more).",
+    )
     features: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] | None = Field(
-        None, min_length=1, max_length=MAX_FEATURES, json_schema_extra={"example": ["length", "width"]},
+        None,
+        min_length=1,
+        max_length=MAX_FEATURES,
+        json_schema_extra={"example": ["length", "width"]},
         description=f"'csv' only: the feature columns (unset: every column but the label; at most {MAX_FEATURES:,}); "
-        "standardised with the training split's mean and standard deviation.")
+        "standardised with the training split's mean and standard deviation.",
+    )
     delimiter: str | None = Field(
-        None, min_length=1, max_length=1, json_schema_extra={"example": ";"},
-        description="'csv' only: the character between fields (','; write \"\\t\" for tabs).")
+        None,
+        min_length=1,
+        max_length=1,
+        json_schema_extra={"example": ";"},
+        description="'csv' only: the character between fields (','; write \"\\t\" for tabs).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -137,8 +197,10 @@ class DataConfig(_Strict):
         if self.kind == "classification" and self.noise > 1:
             raise ValueError(f"noise of 'classification' is the share of labels assigned at random: 0 to 1 (got {self.noise:g})")
         if self.kind == "classification" and self.n_classes > 2 ** informative_features(self.n_features):
-            raise ValueError(f"make_classification with {self.n_features} features ({informative_features(self.n_features)} "
-                             f"informative) separates at most {2 ** informative_features(self.n_features)} classes")
+            raise ValueError(
+                f"make_classification with {self.n_features} features ({informative_features(self.n_features)} "
+                f"informative) separates at most {2 ** informative_features(self.n_features)} classes"
+            )
         if self.n_samples is not None:
             split_problem(self.n_samples, self.validation_fraction)
         return self
@@ -158,15 +220,19 @@ def split_problem(n_samples: int, validation_fraction: float) -> None:
     """Refuse a number of points that leaves the training or the validation split empty."""
     n_val = round(n_samples * validation_fraction)
     if not 1 <= n_val <= n_samples - 2:
-        raise ValueError(f"validation_fraction {validation_fraction:g} of {n_samples} points leaves "
-                         f"{n_val} for validation and {n_samples - n_val} for training; both need points")
+        raise ValueError(
+            f"validation_fraction {validation_fraction:g} of {n_samples} points leaves "
+            f"{n_val} for validation and {n_samples - n_val} for training; both need points"
+        )
 
 
 class ModelConfig(_Strict):
     """The network every variant starts from."""
 
     hidden_units: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
-        [128, 128], min_length=1, max_length=MAX_LAYERS,
+        [128, 128],
+        min_length=1,
+        max_length=MAX_LAYERS,
         description=f"Width of each hidden Dense layer (ReLU): 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
     )
     learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
@@ -179,8 +245,12 @@ class SeedBudget(_Strict):
     min: int = Field(ge=2, le=MAX_REPLICATES, description=f"Replicates trained first (2 to {MAX_REPLICATES:,}).")
     max: int = Field(ge=2, le=MAX_REPLICATES, description=f"Most replicates a build trains (min to {MAX_REPLICATES:,}).")
     step: int = Field(10, ge=1, le=MAX_REPLICATES, description="Replicates added per round.")
-    first: int = Field(0, ge=0, le=MAX_SEED - MAX_REPLICATES, description="The first replicate's seed; replicates are "
-                       "numbered from it (seeds first to first + max − 1).")
+    first: int = Field(
+        0,
+        ge=0,
+        le=MAX_SEED - MAX_REPLICATES,
+        description="The first replicate's seed; replicates are numbered from it (seeds first to first + max − 1).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SeedBudget:
@@ -209,7 +279,9 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(32, ge=1, le=MAX_POINTS, description=f"Mini-batch size (1 to {MAX_POINTS:,}).")
     shuffle: bool = Field(True, description="Reshuffle the training rows every epoch, as Keras' fit does.")
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
-        list(range(2 * DEFAULT_REPLICATES)), min_length=1, max_length=MAX_REPLICATES,
+        list(range(2 * DEFAULT_REPLICATES)),
+        min_length=1,
+        max_length=MAX_REPLICATES,
         description="The replicates: a list of seeds, a count N (seeds 0 to N-1), or a budget {min, max, step, first} "
         "that trains min replicates, then adds step more while a verdict is borderline and more replicates could make "
         f"it firm, up to max. A replicate fixes its data draw, initial weights, batch order and dropout masks; every "
@@ -217,10 +289,13 @@ class TrainingConfig(_Strict):
         json_schema_extra={"example": DEFAULT_BUDGET},
     )
     budget: SeedBudget | None = Field(
-        SeedBudget(**DEFAULT_BUDGET), description="Set by writing seeds as a table ({min, max, step}): the adaptive number "
-        "of replicates; seeds then lists the replicates a build used.")
+        SeedBudget(**DEFAULT_BUDGET),
+        description="Set by writing seeds as a table ({min, max, step}): the adaptive number "
+        "of replicates; seeds then lists the replicates a build used.",
+    )
     engine: Literal["fast", "keras"] = Field(
-        "fast", description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference)."
+        "fast",
+        description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference).",
     )
 
     @model_validator(mode="before")
@@ -281,9 +356,13 @@ class EarlyStopping(_Strict):
 class VariantConfig(_Strict):
     """One model variant: the base network plus regularizers."""
 
-    name: str = Field(description="Short unique name, used in tables and figures (at most 40 characters).", min_length=1, max_length=40)
+    name: str = Field(
+        description="Short unique name, used in tables and figures (at most 40 characters).", min_length=1, max_length=40
+    )
     label: str = Field(
-        "", max_length=MAX_TEXT, description=f"Longer human name (at most {MAX_TEXT} characters); defaults to a description of the settings."
+        "",
+        max_length=MAX_TEXT,
+        description=f"Longer human name (at most {MAX_TEXT} characters); defaults to a description of the settings.",
     )
     l1: float = Field(0.0, ge=0, description="L1 penalty on the kernels of the hidden layers.")
     l2: float = Field(0.0, ge=0, description="L2 penalty on the kernels of the hidden layers.")
@@ -293,8 +372,13 @@ class VariantConfig(_Strict):
 
     def regularizers(self) -> tuple[str, ...]:
         """The regularizers this variant uses, in a fixed order: what claims look at, never the name."""
-        used = {"l1": self.l1 > 0, "l2": self.l2 > 0, "dropout": self.dropout > 0, "batchnorm": self.batchnorm,
-                "early_stopping": self.early_stopping is not None}
+        used = {
+            "l1": self.l1 > 0,
+            "l2": self.l2 > 0,
+            "dropout": self.dropout > 0,
+            "batchnorm": self.batchnorm,
+            "early_stopping": self.early_stopping is not None,
+        }
         return tuple(name for name, on in used.items() if on)
 
     def describe(self) -> str:
@@ -334,16 +418,24 @@ class SweepConfig(_Strict):
         list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L2 strengths to train (at most {MAX_SWEEP_POINTS})."
     )
     dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
-        [0.1, 0.2, 0.3, 0.4, 0.5], max_length=MAX_SWEEP_POINTS, description=f"Dropout rates to train (at most {MAX_SWEEP_POINTS})."
+        [0.1, 0.2, 0.3, 0.4, 0.5],
+        max_length=MAX_SWEEP_POINTS,
+        description=f"Dropout rates to train (at most {MAX_SWEEP_POINTS}).",
     )
     n_samples: list[Annotated[int, Field(ge=10, le=MAX_POINTS)]] = Field(
-        [], max_length=MAX_SWEEP_POINTS, description="Data-size sweep: every variant is trained, replicated, at each of these "
+        [],
+        max_length=MAX_SWEEP_POINTS,
+        description="Data-size sweep: every variant is trained, replicated, at each of these "
         f"numbers of training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table "
         "samples them from its rows outside the test split); with two or more sizes the claim 'regularization helps "
-        "more when data is scarce' is tested.")
+        "more when data is scarce' is tested.",
+    )
     noise: list[Annotated[float, Field(ge=0, le=MAX_NOISE)]] = Field(
-        [], max_length=MAX_SWEEP_POINTS, description=f"Noise sweep (generators only): every variant is trained, "
-        f"replicated, at each of these data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).")
+        [],
+        max_length=MAX_SWEEP_POINTS,
+        description=f"Noise sweep (generators only): every variant is trained, "
+        f"replicated, at each of these data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
+    )
 
     @field_validator("n_samples", "noise")
     @classmethod
@@ -360,28 +452,46 @@ class SweepConfig(_Strict):
 class Margins(_Strict):
     """Smallest effects of interest, fixed before looking: an effect shown to lie inside one is 'no meaningful effect'."""
 
-    accuracy: float = Field(0.01, gt=0, le=1, description="Accuracies and the generalization gap, as a share: 0.01 is 1 percentage point.")
-    loss: float = Field(0.05, gt=0, description="Cross-entropy differences (test loss, its rebound after the best validation epoch), in nats.")
-    boundary: float = Field(0.10, gt=0, le=1, description="Decision-boundary length and pieces, relative to the reference's mean: 0.1 is 10%.")
+    accuracy: float = Field(
+        0.01, gt=0, le=1, description="Accuracies and the generalization gap, as a share: 0.01 is 1 percentage point."
+    )
+    loss: float = Field(
+        0.05, gt=0, description="Cross-entropy differences (test loss, its rebound after the best validation epoch), in nats."
+    )
+    boundary: float = Field(
+        0.10, gt=0, le=1, description="Decision-boundary length and pieces, relative to the reference's mean: 0.1 is 10%."
+    )
     roughness: float = Field(0.10, gt=0, le=1, description="Roughness of the validation loss, relative to the reference's mean.")
     sparsity: float = Field(0.05, gt=0, le=1, description="Shares of weights (near zero, prunable): 0.05 is 5 percentage points.")
     weights: float = Field(0.10, gt=0, le=1, description="Kernel norms, relative to the reference's mean.")
-    init_variance: float = Field(2.0, gt=1, description="Ratio of initialization variances: inside [1/r, r] counts as no meaningful difference.")
+    init_variance: float = Field(
+        2.0, gt=1, description="Ratio of initialization variances: inside [1/r, r] counts as no meaningful difference."
+    )
 
 
 class AnalysisConfig(_Strict):
     """How results are measured and judged."""
 
     sparsity_thresholds: list[Positive] = Field(
-        [1e-3, 1e-2], min_length=1, max_length=10, description="|w| below each of these counts as (near) zero in the tables (1 to 10 thresholds)."
+        [1e-3, 1e-2],
+        min_length=1,
+        max_length=10,
+        description="|w| below each of these counts as (near) zero in the tables (1 to 10 thresholds).",
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals; 1 − confidence is the level of every test.")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Level of the confidence intervals; 1 − confidence is the level of every test."
+    )
     margins: Margins = Field(default_factory=Margins, description="Smallest effects of interest, per kind of measure.")
     prune_tolerance: float = Field(
-        0.01, ge=0, lt=1, description="Accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp), on "
-        "2,000 fresh points of the generator per replicate (a table: its training and validation rows)."
+        0.01,
+        ge=0,
+        lt=1,
+        description="Accuracy a pruned network may lose and still count as unharmed (0.01 = 1 pp), on "
+        "2,000 fresh points of the generator per replicate (a table: its training and validation rows).",
     )
-    grid_resolution: int = Field(150, ge=20, le=600, description="Points per side of the drawn probability background (20 to 600).")
+    grid_resolution: int = Field(
+        150, ge=20, le=600, description="Points per side of the drawn probability background (20 to 600)."
+    )
     stability_window: float = Field(
         0.5, gt=0, le=1, description="Last share of training over which the roughness of the validation loss is measured."
     )
@@ -390,12 +500,16 @@ class AnalysisConfig(_Strict):
 class OutputConfig(_Strict):
     """What is written, and where."""
 
-    dir: Annotated[Path, Field(strict=False)] = Field(Path("output"), description="Output folder (relative to the study file's folder).")
+    dir: Annotated[Path, Field(strict=False)] = Field(
+        Path("output"), description="Output folder (relative to the study file's folder)."
+    )
     formats: list[Literal["html", "pdf"]] = Field(["html", "pdf"], min_length=1, description="Report formats.")
     save_models: bool = Field(False, description="Also write each run's trained model as a .keras file.")
     cache: Annotated[Path | None, Field(strict=False)] = Field(
-        Path(".reportgen-cache"), description="Folder of trained runs reused by later builds (relative to the study file's "
-        "folder); a changed title, threshold or template retrains nothing. --no-cache or an empty string switches it off.")
+        Path(".reportgen-cache"),
+        description="Folder of trained runs reused by later builds (relative to the study file's "
+        "folder); a changed title, threshold or template retrains nothing. --no-cache or an empty string switches it off.",
+    )
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -407,10 +521,18 @@ class ExecutionConfig(_Strict):
     """Where training runs."""
 
     scheduler: str | None = Field(
-        None, max_length=500, description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.5:8786') to train on "
-        "a cluster; unset trains here. Workers need reportgen installed (pip install 'reportgen[dask]').")
-    runs_per_task: int = Field(48, ge=1, le=10_000, description="Runs of one network shape per cluster task (a task of "
-                               "48 default runs lasts about ten seconds: long enough to amortise the scheduling).")
+        None,
+        max_length=500,
+        description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.5:8786') to train on "
+        "a cluster; unset trains here. Workers need reportgen installed (pip install 'reportgen[dask]').",
+    )
+    runs_per_task: int = Field(
+        48,
+        ge=1,
+        le=10_000,
+        description="Runs of one network shape per cluster task (a task of "
+        "48 default runs lasts about ten seconds: long enough to amortise the scheduling).",
+    )
 
 
 class StudyConfig(_Strict):
@@ -419,20 +541,26 @@ class StudyConfig(_Strict):
     _base: Path | None = PrivateAttr(default=None)  # the study file's folder: paths in shared outputs are relative to it
 
     title: str = Field(
-        "Regularization in deep learning: make_moons", min_length=1, max_length=MAX_TEXT,
+        "Regularization in deep learning: make_moons",
+        min_length=1,
+        max_length=MAX_TEXT,
         description=f"Report title (at most {MAX_TEXT} characters).",
     )
     data: DataConfig = Field(default_factory=DataConfig, description="The dataset.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The base network.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training settings.")
     variants: list[VariantConfig] = Field(
-        default_factory=_default_variants, min_length=1, max_length=MAX_VARIANTS,
+        default_factory=_default_variants,
+        min_length=1,
+        max_length=MAX_VARIANTS,
         description=f"The variants to compare (1 to {MAX_VARIANTS}).",
     )
     sweeps: SweepConfig = Field(default_factory=SweepConfig, description="Strength sweeps (empty lists switch one off).")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Measurement settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where training runs (this machine or a Dask cluster).")
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="Where training runs (this machine or a Dask cluster)."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> StudyConfig:
@@ -462,8 +590,13 @@ class StudyConfig(_Strict):
         return None if n is None else n - round(n * self.data.validation_fraction)
 
 
-FLAG_NAMES = {"output.dir": "--out", "output.formats": "--format", "output.save_models": "--save-models",
-              "output.cache": "--cache-dir", "execution.scheduler": "--scheduler"}
+FLAG_NAMES = {
+    "output.dir": "--out",
+    "output.formats": "--format",
+    "output.save_models": "--save-models",
+    "output.cache": "--cache-dir",
+    "execution.scheduler": "--scheduler",
+}
 QUOTE_LIMIT = 60  # characters of a value quoted in an error message
 
 
@@ -610,9 +743,12 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None, fl
         origins[key] = FLAG_NAMES.get(key, key)
     config = validate(raw, source, origins)
     resolve = lambda p: p if p is None or p.is_absolute() else base / p  # noqa: E731
-    resolved = config.model_copy(update={"output": config.output.model_copy(update={"dir": resolve(config.output.dir),
-                                                                                     "cache": resolve(config.output.cache)}),
-                                         "data": config.data.model_copy(update={"path": resolve(config.data.path)})})
+    resolved = config.model_copy(
+        update={
+            "output": config.output.model_copy(update={"dir": resolve(config.output.dir), "cache": resolve(config.output.cache)}),
+            "data": config.data.model_copy(update={"path": resolve(config.data.path)}),
+        }
+    )
     resolved._base = base
     return resolved
 
@@ -665,8 +801,15 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
 
 def study_toml(config: StudyConfig, comments: bool = False) -> str:
     """A study as a TOML file, optionally with a comment on every key; loading it gives the same study."""
-    lines = ["# reportgen study file: every key is optional; a missing key takes the value shown here.",
-             "# Build it with: reportgen build --config study.toml", ""] if comments else []
+    lines = (
+        [
+            "# reportgen study file: every key is optional; a missing key takes the value shown here.",
+            "# Build it with: reportgen build --config study.toml",
+            "",
+        ]
+        if comments
+        else []
+    )
     lines += _table_lines(config, None, comments)
     for name in ("data", "model", "training", "sweeps", "analysis", "output", "execution"):
         section = getattr(config, name)
@@ -674,13 +817,24 @@ def study_toml(config: StudyConfig, comments: bool = False) -> str:
         lines += head + _table_lines(section, name, comments)
         for sub, info in type(section).model_fields.items():  # nested tables such as [analysis.margins]
             if isinstance(getattr(section, sub), BaseModel) and sub != "budget":  # a budget is written in seeds
-                lines += ["", *([f"# {info.description}"] if comments else []), *_table_lines(getattr(section, sub), f"{name}.{sub}", comments)]
+                lines += [
+                    "",
+                    *([f"# {info.description}"] if comments else []),
+                    *_table_lines(getattr(section, sub), f"{name}.{sub}", comments),
+                ]
     if comments:
-        lines += ["", "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
-                  "# Keys of a variant:"] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]
+        lines += [
+            "",
+            "# The variants to compare; add your own (e.g. l1 = 0.001 with dropout = 0.2) with no code change.",
+            "# Keys of a variant:",
+        ] + [f"#   {k}: {f.description}" for k, f in VariantConfig.model_fields.items()]
     for v in config.variants:
         lines += ["", "[[variants]]"]
-        lines += [f"{k} = {_toml_value(val)}" for k, val in v.model_dump(mode="json", exclude_defaults=True).items() if k != "early_stopping"]
+        lines += [
+            f"{k} = {_toml_value(val)}"
+            for k, val in v.model_dump(mode="json", exclude_defaults=True).items()
+            if k != "early_stopping"
+        ]
         if v.early_stopping:
             lines += ["[variants.early_stopping]"]
             lines += [f"{k} = {_toml_value(val)}" for k, val in v.early_stopping.model_dump(mode="json").items()]

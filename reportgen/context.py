@@ -30,7 +30,9 @@ class Table:
     caption: str = _help("What the table shows.")
     columns: list[str] = _help("Column headings after the row name.")
     rows: list[tuple[str, list[Cell]]] = _help("Row name and one cell per column.")
-    inline: bool = _help("Whether intervals follow their values on the same line (narrow tables) instead of below.", default=False)
+    inline: bool = _help(
+        "Whether intervals follow their values on the same line (narrow tables) instead of below.", default=False
+    )
     kind: str = _help("Block kind for templates: 'table'.", default="table")
 
 
@@ -85,11 +87,13 @@ class ClaimRow:
     needed: int | None = _help("For an inconclusive claim: about how many replicates would detect the effect seen.")
     note: str = _help("What was compared, when it needs saying (for example the strengths matched).")
     secondary: list[FindingRow] = _help("Other measurements of the same claim (Benjamini-Hochberg family).")
-    flip: float = _help("Probability that an independent rerun of the design gives another verdict (NaN: not estimated).",
-                        default=float("nan"))
+    flip: float = _help(
+        "Probability that an independent rerun of the design gives another verdict (NaN: not estimated).", default=float("nan")
+    )
     borderline: bool = _help("Whether that probability is above 10%: the verdict is marked, not changed.", default=False)
-    stability: str = _help("The flip probability in words, and for a borderline verdict the replicates that would make it firm.",
-                           default="")
+    stability: str = _help(
+        "The flip probability in words, and for a borderline verdict the replicates that would make it firm.", default=""
+    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,9 @@ class Claims:
     """A list of claims with their verdicts and secondary findings."""
 
     claims: list[ClaimRow] = _help("The claims, in registry order.")
-    secondary: bool = _help("Whether to list each claim's secondary findings (the appendix does; the body does not).", default=True)
+    secondary: bool = _help(
+        "Whether to list each claim's secondary findings (the appendix does; the body does not).", default=True
+    )
     kind: str = _help("Block kind for templates: 'claims'.", default="claims")
 
 
@@ -186,17 +192,22 @@ class ReportContext:
     verdict_counts: dict = _help("How many claims got each verdict.")
     design: str = _help("One sentence: what differs between replicates, so what every interval covers.")
     rules: str = _help("How a verdict is reached, with the corrections used.")
-    failed: list[str] = _help("Failed runs (diverged, no lower training loss than at initialization, or one class on all "
-                              "test points), one line per variant and initialization with counts and reasons; they are "
-                              "left out of every interval and verdict.")
+    failed: list[str] = _help(
+        "Failed runs (diverged, no lower training loss than at initialization, or one class on all "
+        "test points), one line per variant and initialization with counts and reasons; they are "
+        "left out of every interval and verdict."
+    )
     n_failed: int = _help("How many runs of the variants (and their data-sweep points and twins) failed in all.")
-    sweep_failed: list[str] = _help("Strength-sweep points with failed runs (a strength too strong to train), one line "
-                                    "each: left out of the sweep choices and the L1-L2 match, not of any verdict's "
-                                    "variants.")
+    sweep_failed: list[str] = _help(
+        "Strength-sweep points with failed runs (a strength too strong to train), one line "
+        "each: left out of the sweep choices and the L1-L2 match, not of any verdict's "
+        "variants."
+    )
     sections: list[Section] = _help("The body, in reading order; the table of contents is built from it.")
     appendix: list[Section] = _help("Full statistics, tables and reproducibility, after the body.")
     claims: list[ClaimRow] = _help("Every claim, in registry order (for summary.md).")
     results: Table = _help("The main results table (for summary.md).")
     stability: str = _help("How each verdict's flip probability is estimated, and what 'borderline' means.", default="")
-    borderline: list[str] = _help("Page one's note on the borderline verdicts: claim, flip probability, replicates to make it firm.",
-                                  default_factory=list)
+    borderline: list[str] = _help(
+        "Page one's note on the borderline verdicts: claim, flip probability, replicates to make it firm.", default_factory=list
+    )

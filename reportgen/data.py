@@ -14,8 +14,20 @@ from reportgen.config import DataConfig
 from reportgen.datasets import Dataset, DataShape, draw_seeds, generator, load, pruning_points, toys
 from reportgen.measures import Frame, square_grid
 
-__all__ = ["Dataset", "DataShape", "View", "bayes_proba", "check_data", "draw_seeds", "grid", "make_dataset", "make_datasets", "pruning_points",
-           "reference_frame", "reference_view"]
+__all__ = [
+    "Dataset",
+    "DataShape",
+    "View",
+    "bayes_proba",
+    "check_data",
+    "draw_seeds",
+    "grid",
+    "make_dataset",
+    "make_datasets",
+    "pruning_points",
+    "reference_frame",
+    "reference_view",
+]
 
 
 def make_dataset(cfg: DataConfig, replicate: int = 0) -> Dataset:
@@ -123,8 +135,13 @@ def reference_view(cfg: DataConfig, first: Dataset) -> tuple[View, Frame]:
         return View(np.zeros(2), np.eye(2), ("x1", "x2"), True), reference_frame(cfg)
     points = np.vstack([first.x_train, first.x_val]).astype(np.float64)
     if first.n_features == 2:
-        view = View(np.zeros(2), np.eye(2), (first.feature_names[0], first.feature_names[1]), True,
-                    "Axes: the two features, standardised with the first replicate's training split.")
+        view = View(
+            np.zeros(2),
+            np.eye(2),
+            (first.feature_names[0], first.feature_names[1]),
+            True,
+            "Axes: the two features, standardised with the first replicate's training split.",
+        )
     else:
         view = _principal_plane(first)
     return view, _kde_frame(view.project(points), view.measured)
@@ -137,10 +154,12 @@ def _principal_plane(first: Dataset) -> View:
     pca = PCA(n_components=2).fit(first.x_train)
     share = pca.explained_variance_ratio_
     labels = (f"PC1 ({share[0]:.0%} of variance)", f"PC2 ({share[1]:.0%} of variance)")
-    sentence = (f"The data have {first.n_features} features, so panels show one plane through them: the two leading "
-                f"principal components of the first replicate's standardised training data ({share.sum():.0%} of its "
-                f"variance), with every other direction held at the training mean. Boundaries are where the networks' "
-                f"predictions change on this plane; points are projected onto it, so some lie off the plane.")
+    sentence = (
+        f"The data have {first.n_features} features, so panels show one plane through them: the two leading "
+        f"principal components of the first replicate's standardised training data ({share.sum():.0%} of its "
+        f"variance), with every other direction held at the training mean. Boundaries are where the networks' "
+        f"predictions change on this plane; points are projected onto it, so some lie off the plane."
+    )
     return View(pca.mean_, pca.components_, labels, False, sentence)
 
 

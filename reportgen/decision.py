@@ -201,8 +201,18 @@ def judge_p(family: Family, tests: list[np.ndarray], tosts: list[np.ndarray], me
     p_seq, p_eq_seq = combine_looks(tests, family.weights), combine_looks(tosts, family.weights)
     p_adj, p_eq_adj = adjust(p_seq, family.method), adjust(p_eq_seq, family.method)
     verdicts = codes(p_adj, p_eq_adj, mean, family.nulls, family.directions, n, family.alpha)
-    return Judged(np.asarray(mean, float), np.asarray(sd, float), np.asarray(n), np.asarray(tests[-1], float),
-                  np.asarray(tosts[-1], float), p_seq, p_eq_seq, p_adj, p_eq_adj, verdicts)
+    return Judged(
+        np.asarray(mean, float),
+        np.asarray(sd, float),
+        np.asarray(n),
+        np.asarray(tests[-1], float),
+        np.asarray(tosts[-1], float),
+        p_seq,
+        p_eq_seq,
+        p_adj,
+        p_eq_adj,
+        verdicts,
+    )
 
 
 def spending_weights(looks: tuple[int, ...], planned_max: int, alpha: float = 0.05) -> tuple[float, ...]:

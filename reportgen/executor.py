@@ -22,8 +22,9 @@ CONNECT_TIMEOUT = "10s"
 RETRIES = 2  # a task whose worker died is run again this many times on another worker
 
 
-def train(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Callable | None = None,
-          cancel=None) -> list[RunResult]:
+def train(
+    runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Callable | None = None, cancel=None
+) -> list[RunResult]:
     """Train runs here or on the study's Dask scheduler; results in the order of runs."""
     if config.execution.scheduler is None:
         from reportgen.training import train_runs
@@ -39,7 +40,7 @@ def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) ->
         key = group_key(run, datasets[run.data_key], config) if datasets else Network.of(run.variant, config.model)
         groups[key].append(run)
     size = config.execution.runs_per_task
-    return [group[i:i + size] for group in groups.values() for i in range(0, len(group), size)]
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
 def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig) -> list[RunResult]:
@@ -61,7 +62,9 @@ def connect(address: str):
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
-        raise ConfigError([f"execution.scheduler {address}: cannot reach the Dask scheduler ({type(err).__name__}: {err})"]) from None
+        raise ConfigError(
+            [f"execution.scheduler {address}: cannot reach the Dask scheduler ({type(err).__name__}: {err})"]
+        ) from None
 
 
 def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
@@ -70,7 +73,10 @@ def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
     client = connect(config.execution.scheduler)
     try:
         data = client.scatter([datasets], broadcast=True)[0]  # one object, sent once per worker, not once per task
-        futures = {client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk for chunk in tasks(runs, config, datasets)}
+        futures = {
+            client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk
+            for chunk in tasks(runs, config, datasets)
+        }
         progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")
         done: dict[str, RunResult] = {}
         for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private

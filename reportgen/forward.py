@@ -33,9 +33,9 @@ def logits_many(network: Network, weight_sets: list[list[np.ndarray]], x: np.nda
     chunk = runs_per_call(points, max((*network.hidden, network.outputs)))
     out = []
     for s in range(0, len(weight_sets), chunk):
-        stacked = [np.stack(arrays) for arrays in zip(*weight_sets[s:s + chunk])]
+        stacked = [np.stack(arrays) for arrays in zip(*weight_sets[s : s + chunk])]
         m = len(stacked[0])
-        xs = np.broadcast_to(x, (m, *x.shape)) if shared else np.stack(x[s:s + m])
+        xs = np.broadcast_to(x, (m, *x.shape)) if shared else np.stack(x[s : s + m])
         out.append(predict_logits(network, stacked, np.ascontiguousarray(xs, dtype=np.float32)))
     return np.concatenate(out) if out else np.empty((0, 0 if shared else 0))
 
@@ -53,8 +53,8 @@ def logits_pruned(network: Network, weight_sets: list[list[np.ndarray]], cuts: n
     chunk = runs_per_call(points * levels, max((*network.hidden, network.outputs)), 2 * 4 * weights * levels, PRUNE_CHUNK)
     out = []
     for s in range(0, len(weight_sets), chunk):
-        stacked = [np.stack(arrays) for arrays in zip(*weight_sets[s:s + chunk])]
-        c = np.asarray(cuts[s:s + chunk], np.float32)
+        stacked = [np.stack(arrays) for arrays in zip(*weight_sets[s : s + chunk])]
+        c = np.asarray(cuts[s : s + chunk], np.float32)
         r, levels = c.shape
         expanded = []
         for i, w in enumerate(stacked):
@@ -63,7 +63,7 @@ def logits_pruned(network: Network, weight_sets: list[list[np.ndarray]], cuts: n
             else:
                 w = np.repeat(w, levels, axis=0)
             expanded.append(np.ascontiguousarray(w, np.float32))
-        xs = np.repeat(np.stack(x[s:s + r]).astype(np.float32), levels, axis=0)
+        xs = np.repeat(np.stack(x[s : s + r]).astype(np.float32), levels, axis=0)
         z = predict_logits(network, expanded, xs)
         out.append(z.reshape(r, levels, *z.shape[1:]))
     return np.concatenate(out)

@@ -64,8 +64,10 @@ def _serve(conn, builds_end=None) -> None:
 
 
 # a first PDF loads the fonts and WeasyPrint's own stylesheet: done at start-up, while the helper would be idle anyway
-WARM_PAGE = ('<p style="font-family: \'DejaVu Sans\'">reportgen <b>warm</b> <i>up</i> <code>1</code></p>'
-             "<table><tr><th>a</th><td>1</td></tr></table>")
+WARM_PAGE = (
+    "<p style=\"font-family: 'DejaVu Sans'\">reportgen <b>warm</b> <i>up</i> <code>1</code></p>"
+    "<table><tr><th>a</th><td>1</td></tr></table>"
+)
 
 
 def warm_pdf() -> None:
@@ -86,8 +88,7 @@ def _can_fork() -> bool:
     """Whether forking this process is safe: no TensorFlow (its threads may hold locks a fork would copy), no other
     thread at all (a notebook's, a GUI's), and not a daemonic process (a multiprocessing Pool worker, which may not
     have children of its own)."""
-    return ("tensorflow" not in sys.modules and threading.active_count() == 1
-            and not multiprocessing.current_process().daemon)
+    return "tensorflow" not in sys.modules and threading.active_count() == 1 and not multiprocessing.current_process().daemon
 
 
 CLEAN_START = "import sys; from reportgen.helper import serve_fd; serve_fd(int(sys.argv[1]))"
@@ -144,9 +145,12 @@ class Helper:
 
         mine, theirs = socket.socketpair()
         with theirs:
-            self._proc = subprocess.Popen([sys.executable, "-c", CLEAN_START, str(theirs.fileno())],
-                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                          start_new_session=True)  # no Ctrl-C from the terminal before it ignores it
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", CLEAN_START, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # no Ctrl-C from the terminal before it ignores it
         self._conn = Connection(mine.detach())
 
     @property

@@ -142,7 +142,7 @@ def roughness(loss: np.ndarray, share: float, window: int = 21) -> float:
     window = min(window, loss.size - (1 - loss.size % 2))  # odd and no longer than the curve
     residual = loss - savgol_filter(loss, window, polyorder=2, mode="interp")
     kept = 1.0 - savgol_coeffs(window, 2)[window // 2]  # white noise's variance left in the residual
-    tail = residual[int(len(residual) * (1 - share)):]
+    tail = residual[int(len(residual) * (1 - share)) :]
     return float(np.sqrt(np.mean(tail**2) / kept)) if tail.size > 1 else float("nan")
 
 

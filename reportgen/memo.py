@@ -33,9 +33,21 @@ from pathlib import Path
 
 FORMAT = 1  # bump when what an entry holds changes
 FOLDER = "derived"
-KEEP = 8  # entries of each kind: every look of two adaptive builds (the default study: 3.4 MB of analysis, 1.6 MB of figures, 4.7 MB of runs' texts)
-LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "contourpy", "matplotlib", "kiwisolver", "seaborn",
-             "pillow")
+# entries of each kind: every look of two adaptive builds (the default study: 3.4 MB of analysis, 1.6 MB of figures,
+# 4.7 MB of runs' texts)
+KEEP = 8
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "scikit-learn",
+    "contourpy",
+    "matplotlib",
+    "kiwisolver",
+    "seaborn",
+    "pillow",
+)
 STALE_TMP = 3600  # seconds after which a temporary file is a killed build's leftover
 
 
@@ -147,8 +159,8 @@ def unpack_figures(payload: bytes):
     try:
         size = int.from_bytes(payload[:4], "little")
         offset, figures = 4 + size, []
-        for k, title, caption, width, n in json.loads(payload[4:4 + size]):
-            figures.append(Figure(k, title, caption, payload[offset:offset + n], width))
+        for k, title, caption, width, n in json.loads(payload[4 : 4 + size]):
+            figures.append(Figure(k, title, caption, payload[offset : offset + n], width))
             offset += n
     except (ValueError, TypeError):  # JSON errors and bad headers are ValueErrors
         return None

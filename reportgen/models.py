@@ -80,8 +80,11 @@ def build_model(variant: VariantConfig, model: ModelConfig, data=None):
     binary = net.outputs == 1
     layers.append(keras.layers.Dense(net.outputs, activation="sigmoid" if binary else "softmax"))
     keras_model = keras.Sequential(layers, name=_keras_name(variant.name))
-    keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate),
-                        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy", metrics=["accuracy"])
+    keras_model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return keras_model
 
 
@@ -127,13 +130,15 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     points [points, features]) or not.
 
     Stacked runs on many points go through one at a time: BLAS multiplies those 2-D matrices about 1.5 times faster
-    than numpy's batched matmul (on a few points the batch is faster), and the operations of each run are the same. Each layer's activation is one new array updated in place
-    (relu(h @ kernel + bias) in the same order): a temporary per operation made grid passes 2.5 times slower.
+    than numpy's batched matmul (on a few points the batch is faster), and the operations of each run are the same.
+    Each layer's activation is one new array updated in place (relu(h @ kernel + bias) in the same order): a temporary
+    per operation made grid passes 2.5 times slower.
     """
     weights = [np.asarray(w, np.float32) for w in weights]  # float32 throughout, as both engines train (no copy then)
     if weights[0].ndim == 3 and x.shape[-2] >= 256:
-        return np.stack([predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x)
-                         for i in range(len(weights[0]))])
+        return np.stack(
+            [predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x) for i in range(len(weights[0]))]
+        )
     h = x.astype(np.float32)
     it = iter(weights)
     for _ in network.hidden:

@@ -30,19 +30,43 @@ MANIFEST = ".reportgen-manifest.json"
 OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "models")
 JOURNAL = ".reportgen-swap.json"
 # Folders (and everything inside them) that belong to the operating system.
-SYSTEM_TREES = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
-                                       "/run", "/sbin", "/sys", "/usr", "/System", "/Library", "/Applications"))
+SYSTEM_TREES = tuple(
+    Path(p)
+    for p in (
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/proc",
+        "/run",
+        "/sbin",
+        "/sys",
+        "/usr",
+        "/System",
+        "/Library",
+        "/Applications",
+    )
+)
 # Shared top-level folders: a folder inside them is fine, the folder itself is not an output folder.
-SYSTEM_FOLDERS = tuple(Path(p) for p in ("/home", "/root", "/tmp", "/var", "/opt", "/srv", "/mnt", "/media",
-                                         "/Users", "/Volumes", "/private"))
+SYSTEM_FOLDERS = tuple(
+    Path(p) for p in ("/home", "/root", "/tmp", "/var", "/opt", "/srv", "/mnt", "/media", "/Users", "/Volumes", "/private")
+)
 
 
 def _own_folders() -> list[tuple[Path, str]]:
     """List reportgen's package and templates folders and the Python environment it runs in."""
     package = Path(__file__).resolve().parent
-    return [(package, "reportgen's package folder"), (package.parent / "templates", "reportgen's templates folder"),
-            (package / "templates", "reportgen's templates folder"), (Path(sys.prefix).resolve(), "the Python environment"),
-            (Path(sys.base_prefix).resolve(), "the Python installation")]
+    return [
+        (package, "reportgen's package folder"),
+        (package.parent / "templates", "reportgen's templates folder"),
+        (package / "templates", "reportgen's templates folder"),
+        (Path(sys.prefix).resolve(), "the Python environment"),
+        (Path(sys.base_prefix).resolve(), "the Python installation"),
+    ]
 
 
 def forbidden(out: Path, study: Path | None = None) -> str | None:
@@ -129,13 +153,20 @@ def _ownership_problem(out: Path, force: bool) -> str | None:
     manifest = read_manifest(out)
     if manifest is None:
         visible = [] if _legacy(out) else _visible(out)
-        return (f"holds files reportgen did not write ({_few(visible)}); choose a new or empty folder, or use --force "
-                "to write reportgen's files there (report.*, results.json, summary.md, models/; others are kept)"
-                if visible else None)
+        return (
+            f"holds files reportgen did not write ({_few(visible)}); choose a new or empty folder, or use --force "
+            "to write reportgen's files there (report.*, results.json, summary.md, models/; others are kept)"
+            if visible
+            else None
+        )
     foreign = [p for p in _present(out) if p not in set(manifest["files"])]
     it = "it" if len(foreign) == 1 else "them"
-    return (f"{_few(foreign)} {'was' if len(foreign) == 1 else 'were'} not written by reportgen (not in its {MANIFEST}); "
-            f"move {it} away or use --force to replace {it}" if foreign else None)
+    return (
+        f"{_few(foreign)} {'was' if len(foreign) == 1 else 'were'} not written by reportgen (not in its {MANIFEST}); "
+        f"move {it} away or use --force to replace {it}"
+        if foreign
+        else None
+    )
 
 
 def _unwritable(out: Path) -> str | None:

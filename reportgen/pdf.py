@@ -65,9 +65,9 @@ def png_idat(png: bytes) -> bytes | None:
         return None
     out, at = [], 8
     while at + 8 <= len(png):
-        size, kind = int.from_bytes(png[at:at + 4], "big"), png[at + 4:at + 8]
+        size, kind = int.from_bytes(png[at : at + 4], "big"), png[at + 4 : at + 8]
         if kind == b"IDAT":
-            out.append(png[at + 8:at + 8 + size])
+            out.append(png[at + 8 : at + 8 + size])
         at += 12 + size
     return b"".join(out) or None
 

@@ -67,14 +67,27 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(  # none in a log (CI, a pipe): it could not move there, and left a blank line behind
-        BarColumn(), MofNCompleteColumn(), TextColumn("run-epochs"), TimeElapsedColumn(),
-        TextColumn("[dim]{task.description}"), console=console, transient=True, disable=quiet or not console.is_terminal,
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("run-epochs"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.description}"),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
     )
     return progress, progress.add_task(f"training {n_runs} models", total=total)
 
 
-def build(config: StudyConfig, quiet: bool = False, console=None, cancel=None, force: bool = False,
-          compare_with: tuple[str, dict] | None = None, helper=None) -> BuildResult:
+def build(
+    config: StudyConfig,
+    quiet: bool = False,
+    console=None,
+    cancel=None,
+    force: bool = False,
+    compare_with: tuple[str, dict] | None = None,
+    helper=None,
+) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
     cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
@@ -118,13 +131,21 @@ class _Look:
     notes: list
 
 
-def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float,
-           helper, may_freeze: bool) -> BuildResult:
+def _build(
+    config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float, helper, may_freeze: bool
+) -> BuildResult:
     from reportgen import store
 
     stages = _Stages(console, quiet)
     look, trained = _looks(config, stages, console, quiet, cancel, helper, may_freeze)
-    config, runs, results, measured, verdicts, notes = look.config, look.runs, look.results, look.measured, look.verdicts, look.notes
+    config, runs, results, measured, verdicts, notes = (
+        look.config,
+        look.runs,
+        look.results,
+        look.measured,
+        look.verdicts,
+        look.notes,
+    )
     memo, settings, digests, datasets = look.memo, look.settings, look.digests, look.datasets
     data_digest = hashlib.sha256(look.data_blob).hexdigest()
     lines = _Lines(memo, memo_key("runs", settings, data_digest, [digests.get(r.key) for r in runs]), results, measured)
@@ -134,8 +155,9 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
 
         with stages("changes"):
             doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets())
-            changes = compare(compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]},
-                              compare_with[0], "this build")
+            changes = compare(
+                compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]}, compare_with[0], "this build"
+            )
     figures_key = memo_key("figures", settings, data_digest)
     outputs = present(config, measured, look.first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
@@ -148,11 +170,21 @@ def _build(config: StudyConfig, quiet: bool, console, cancel, force: bool, compa
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
     if not quiet:
         console.print(f"[green]✓[/] built in {time.perf_counter() - started:.1f} s")
-    failed = [f"{key} ({', '.join(reasons)})" for key, reasons, _ in measured.failed
-              if "diverged" in reasons or not measured.sweep_run(key)]  # a strength too strong to train is a sweep's result
-    return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, failed=failed,
-                       trained=trained, cached=len(runs) - trained, changes=changes,
-                       contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"])
+    failed = [
+        f"{key} ({', '.join(reasons)})"
+        for key, reasons, _ in measured.failed
+        if "diverged" in reasons or not measured.sweep_run(key)
+    ]  # a strength too strong to train is a sweep's result
+    return BuildResult(
+        out_dir=config.output.dir,
+        files=files,
+        timings=stages.timings,
+        failed=failed,
+        trained=trained,
+        cached=len(runs) - trained,
+        changes=changes,
+        contradicted=[c.key for c in verdicts.claims if c.verdict == "contradicted"],
+    )
 
 
 def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool) -> tuple[_Look, int]:
@@ -173,14 +205,18 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
             return look, trained
         if not quiet:
             close = [c.key for c, near in zip(claims, sequential.reachable(budget, flips, firm), strict=True) if near]
-            console.print(f"[green]✓[/] {n} replicates judged: {len(look.verdicts.borderline())} verdicts borderline, "
-                          f"{len(close)} of them could become firm within {budget.max} replicates ({', '.join(close[:3])}"
-                          f"{', …' if len(close) > 3 else ''}): adding {following - n}", soft_wrap=True)
+            console.print(
+                f"[green]✓[/] {n} replicates judged: {len(look.verdicts.borderline())} verdicts borderline, "
+                f"{len(close)} of them could become firm within {budget.max} replicates ({', '.join(close[:3])}"
+                f"{', …' if len(close) > 3 else ''}): adding {following - n}",
+                soft_wrap=True,
+            )
         n = following
 
 
-def _look(config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict,
-          measures: dict) -> _Look:
+def _look(
+    config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict, measures: dict
+) -> _Look:
     """One look: train what the cache (or an earlier look of this build) does not hold, measure what an earlier look
     did not (measures: per-run measurements, kept across the looks), judge."""
     from reportgen.helper import warm_figures
@@ -293,8 +329,18 @@ def judge(config: StudyConfig, measured, stages, memo: tuple[Memo, str] | None =
         return verdicts, notes
 
 
-def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=None, notes=None,
-            changes=None, helper=None, memo: tuple[Memo, str] | None = None) -> dict:
+def present(
+    config: StudyConfig,
+    measured,
+    first,
+    n_runs: int,
+    stages,
+    verdicts=None,
+    notes=None,
+    changes=None,
+    helper=None,
+    memo: tuple[Memo, str] | None = None,
+) -> dict:
     """Draw the figures and render the report files from an analysis and its verdicts: what build and render share.
 
     With a live helper (reportgen.helper), half the figures are drawn there and the PDF is laid out there; the PDF is
@@ -319,9 +365,19 @@ def present(config: StudyConfig, measured, first, n_runs: int, stages, verdicts=
                 memo[0].put("figures", memo[1], pack_figures(drawn))
     outputs: dict = {}
     with stages("report"):
-        ctx = arrange.build_context(config, measured, verdicts, notes, drawn, _shown_timings(list(stages.timings)), n_runs,
-                                    report.build_time(os.environ.get("SOURCE_DATE_EPOCH")), report.library_versions(),
-                                    report.machine(), changes)
+        ctx = arrange.build_context(
+            config,
+            measured,
+            verdicts,
+            notes,
+            drawn,
+            _shown_timings(list(stages.timings)),
+            n_runs,
+            report.build_time(os.environ.get("SOURCE_DATE_EPOCH")),
+            report.library_versions(),
+            report.machine(),
+            changes,
+        )
         html = report.render_html(ctx)
         if "html" in config.output.formats:
             outputs["report.html"] = html.encode("utf-8")
@@ -343,8 +399,9 @@ def settled(outputs: dict, stages) -> dict[str, bytes]:
         return {name: payload() if callable(payload) else payload for name, payload in outputs.items()}
 
 
-def render(results_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None, quiet: bool = False,
-           console=None) -> BuildResult:
+def render(
+    results_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None, quiet: bool = False, console=None
+) -> BuildResult:
     """Re-render a previous build's report from its results.json and report data alone: no training, no TensorFlow."""
     from rich.console import Console
 
@@ -413,10 +470,17 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
 
         _check_memory(config, runs, datasets, helper)
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
-        label = f"training ({len(missing)} models, {config.training.engine} engine" + (f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")")
+        label = f"training ({len(missing)} models, {config.training.engine} engine" + (
+            f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
+        )
         with stages(label), progress:
-            trained = executor.train(missing, datasets(), config, lambda n, text: progress.update(task, advance=n, description=escape(text)),
-                                     cancel=cancel)
+            trained = executor.train(
+                missing,
+                datasets(),
+                config,
+                lambda n, text: progress.update(task, advance=n, description=escape(text)),
+                cancel=cancel,
+            )
         found.digests.update(store.store(trained, keys))
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
@@ -449,13 +513,16 @@ def kept_throughout(config: StudyConfig, runs) -> bool:
         return False
     config = at_look(config, len({r.seed for r in runs}))  # the look these runs are (the first of an adaptive design)
     digests = RunCache(config.output.cache).claimed_digests(runs, run_keys(runs, config))
-    return digests is not None and Memo(config.output.cache).has("analysis", memo_key("analysis", study_settings(config), digests))
+    return digests is not None and Memo(config.output.cache).has(
+        "analysis", memo_key("analysis", study_settings(config), digests)
+    )
 
 
 def results_json(doc: dict) -> bytes:
     """results.json's bytes: a top-level key per line and each element of a top-level list on a line of its own (one
     run, one claim, one summary row), so a diff shows which run or claim changed. Lines are written by json's C
     encoder, three times faster than an indented dump, which falls back to Python for the whole document."""
+
     def dump(value) -> str:
         return json.dumps(value, allow_nan=False)
 
@@ -520,10 +587,20 @@ def run_lines(results, measured) -> _Dumped:
     for row in measured.layers.drop(columns=["variant", "seed", "init"]).to_dict(orient="records"):
         layers.setdefault(row.pop("key"), []).append(row)
     return _Dumped(
-        json.dumps(_clean({**by_key[r.run.key], "settings": r.run.variant.model_dump(mode="json"), "layers": layers[r.run.key],
-                           "history": {k: _float32_values(v) for k, v in r.history.items()},
-                           "test_predictions": _packed(measured.test_predictions[r.run.key])}), allow_nan=False)
-        for r in results)
+        json.dumps(
+            _clean(
+                {
+                    **by_key[r.run.key],
+                    "settings": r.run.variant.model_dump(mode="json"),
+                    "layers": layers[r.run.key],
+                    "history": {k: _float32_values(v) for k, v in r.history.items()},
+                    "test_predictions": _packed(measured.test_predictions[r.run.key]),
+                }
+            ),
+            allow_nan=False,
+        )
+        for r in results
+    )
 
 
 def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datasets) -> dict:
@@ -535,20 +612,37 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
 
     binary = measured.data.n_classes == 2
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
-    design = {"replicates": measured.design.replicates, "seeds": measured.seeds, "resample_data": measured.design.resample,
-              **({"adaptive": {"looks": list(measured.design.looks), "planned_max": measured.design.planned,
-                               "alpha_spent": list(measured.design.spending()),
-                               "spending": "Lan-DeMets O'Brien-Fleming-type, a(t) = 2 - 2 Phi(z(1 - alpha/2) / sqrt(t)), "
-                                           "t = replicates / planned_max; w_k = (a(t_k) - a(t_k-1)) / alpha; "
-                                           "p combined over looks as min(p_k / w_k)"}}
-                 if measured.design.sequential else {}),
-              "varies": measured.design.varies, "init_twins": measured.design.twins, "sentence": measured.design.sentence(),
-              "test_sets": {str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
-                            for s in config.training.seeds},
-              "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
-                                  "(numpy.unpackbits of the base64 bytes, first n_test bits)" if binary else
-                                  "per run: its replicate's test points in order, the predicted class index as one byte "
-                                  "each (numpy.frombuffer of the base64 bytes, dtype uint8)"}
+    design = {
+        "replicates": measured.design.replicates,
+        "seeds": measured.seeds,
+        "resample_data": measured.design.resample,
+        **(
+            {
+                "adaptive": {
+                    "looks": list(measured.design.looks),
+                    "planned_max": measured.design.planned,
+                    "alpha_spent": list(measured.design.spending()),
+                    "spending": "Lan-DeMets O'Brien-Fleming-type, a(t) = 2 - 2 Phi(z(1 - alpha/2) / sqrt(t)), "
+                    "t = replicates / planned_max; w_k = (a(t_k) - a(t_k-1)) / alpha; "
+                    "p combined over looks as min(p_k / w_k)",
+                }
+            }
+            if measured.design.sequential
+            else {}
+        ),
+        "varies": measured.design.varies,
+        "init_twins": measured.design.twins,
+        "sentence": measured.design.sentence(),
+        "test_sets": {
+            str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
+            for s in config.training.seeds
+        },
+        "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
+        "(numpy.unpackbits of the base64 bytes, first n_test bits)"
+        if binary
+        else "per run: its replicate's test points in order, the predicted class index as one byte "
+        "each (numpy.frombuffer of the base64 bytes, dtype uint8)",
+    }
     doc = {
         "reportgen": __version__,
         "study": portable(config).model_dump(mode="json"),
@@ -574,37 +668,72 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
 def finding_json(f) -> dict:
     """A finding as JSON-ready values."""
     t = f.test
-    return {"role": f.role, "variant": f.variant, "metric": f.metric, "measure": f.measure.how, "statistic": f.measure.statistic,
-            "expected_direction": f.measure.direction, "variant_mean": f.value, "reference_mean": f.reference_value,
-            "effect": {**t.effect.as_dict(), "kind": t.kind}, "null": t.null, "p_value": t.p_value,
-            "p_sequential": f.p_sequential, "p_adjusted": f.p_adjusted,
-            "family_size": f.family_size, "margin": t.margin, "p_equivalence": t.p_equivalence,
-            "p_equivalence_sequential": f.p_equivalence_sequential, "p_equivalence_adjusted": f.p_equivalence_adjusted,
-            "verdict": f.verdict,
-            "replicates_to_detect": f.needed, "replicates_for_equivalence": f.needed_equivalence, "sentence": f.sentence,
-            "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)}}
+    return {
+        "role": f.role,
+        "variant": f.variant,
+        "metric": f.metric,
+        "measure": f.measure.how,
+        "statistic": f.measure.statistic,
+        "expected_direction": f.measure.direction,
+        "variant_mean": f.value,
+        "reference_mean": f.reference_value,
+        "effect": {**t.effect.as_dict(), "kind": t.kind},
+        "null": t.null,
+        "p_value": t.p_value,
+        "p_sequential": f.p_sequential,
+        "p_adjusted": f.p_adjusted,
+        "family_size": f.family_size,
+        "margin": t.margin,
+        "p_equivalence": t.p_equivalence,
+        "p_equivalence_sequential": f.p_equivalence_sequential,
+        "p_equivalence_adjusted": f.p_equivalence_adjusted,
+        "verdict": f.verdict,
+        "replicates_to_detect": f.needed,
+        "replicates_for_equivalence": f.needed_equivalence,
+        "sentence": f.sentence,
+        "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)},
+    }
 
 
 def sweep_choices_json(measured) -> dict:
     """Each sweep's strength chosen on validation data, as fields (a comparison of builds reads them, not the sentences)."""
     from reportgen.analysis import sweep_choices
 
-    return {kind: {"strength": c.strength, "val_loss": c.val_loss, "n_strengths": c.n_strengths, "lowest": c.lowest,
-                   "tied": list(c.tied)} for kind, c in sweep_choices(measured).items()}
+    return {
+        kind: {
+            "strength": c.strength,
+            "val_loss": c.val_loss,
+            "n_strengths": c.n_strengths,
+            "lowest": c.lowest,
+            "tied": list(c.tied),
+        }
+        for kind, c in sweep_choices(measured).items()
+    }
 
 
 def claim_json(c) -> dict:
     """A claim with its primary and secondary findings as JSON-ready values (a claim measured at matched strengths
     records them)."""
-    return {"key": c.key, "claim": c.text, "source": c.definition.source, "variant": c.variant, "reference": c.reference,
-            "verdict": c.verdict, "flip_probability": c.flip, "borderline": c.borderline, "replicates_to_firm": c.firm_at,
-            "note": c.note, **({"matched": {"l1": c.matched[0], "l2": c.matched[1]}} if c.matched else {}),
-            "primary": finding_json(c.primary),
-            "secondary": [finding_json(f) for f in c.secondary]}
+    return {
+        "key": c.key,
+        "claim": c.text,
+        "source": c.definition.source,
+        "variant": c.variant,
+        "reference": c.reference,
+        "verdict": c.verdict,
+        "flip_probability": c.flip,
+        "borderline": c.borderline,
+        "replicates_to_firm": c.firm_at,
+        "note": c.note,
+        **({"matched": {"l1": c.matched[0], "l2": c.matched[1]}} if c.matched else {}),
+        "primary": finding_json(c.primary),
+        "secondary": [finding_json(f) for f in c.secondary],
+    }
 
 
 def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, force: bool = False, data=None) -> list[Path]:
     """Write every output into a fresh folder next to the output folder, then swap the whole set in at once."""
+
     def fill(folder: Path) -> None:
         for name, payload in outputs.items():
             (folder / name).write_bytes(payload)

@@ -26,11 +26,24 @@ def _templates_dir() -> Path:
 
 
 TEMPLATES = _templates_dir()
-LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib",
-             "seaborn", "jinja2", "weasyprint", "pydantic")
+LIBRARIES = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+    "weasyprint",
+    "pydantic",
+)
 
 
 # ---- filters: every number in the templates goes through one of these --------------------------------
+
 
 def fmt_num(v: float, digits: int = 3) -> str:
     """Format a number with a few significant digits; NaN as an en dash."""
@@ -38,7 +51,11 @@ def fmt_num(v: float, digits: int = 3) -> str:
         return "–"
     if v == 0:
         return "0"
-    return f"{v:.{digits}g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:,.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
+    return (
+        f"{v:.{digits}g}"
+        if abs(v) < 1e-2 or abs(v) >= 1e4
+        else f"{v:,.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
+    )
 
 
 def fmt_setting(v) -> str:
@@ -60,8 +77,12 @@ def fmt_chance(v: float) -> str:
 
 def _cell_formatter(kind: str):
     signed = lambda v: "–" if not math.isfinite(v) else ("+" if v > 0 else "") + fmt_num(v)  # noqa: E731
-    return {"pct": fmt_pct, "int": lambda v: f"{v:.0f}" if math.isfinite(v) else "–",
-            "pp": lambda v: "–" if not math.isfinite(v) else f"{v * 100:+.1f} pp", "diff": signed}.get(kind, fmt_num)
+    return {
+        "pct": fmt_pct,
+        "int": lambda v: f"{v:.0f}" if math.isfinite(v) else "–",
+        "pp": lambda v: "–" if not math.isfinite(v) else f"{v * 100:+.1f} pp",
+        "diff": signed,
+    }.get(kind, fmt_num)
 
 
 def fmt_cell(c: Cell) -> str:
@@ -99,9 +120,22 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    env.filters.update(anchor=anchor, p=fmt_p, setting=fmt_setting, num=fmt_num, pct=fmt_pct, pct0=fmt_chance, cell=fmt_cell, interval=fmt_interval, data_uri=data_uri, md=md_cell)
+    env.filters.update(
+        anchor=anchor,
+        p=fmt_p,
+        setting=fmt_setting,
+        num=fmt_num,
+        pct=fmt_pct,
+        pct0=fmt_chance,
+        cell=fmt_cell,
+        interval=fmt_interval,
+        data_uri=data_uri,
+        md=md_cell,
+    )
     return env
 
 
@@ -175,9 +209,16 @@ def _clipped(ctx: ReportContext) -> ReportContext:
     """The summary's free text clipped and the list of failed runs shortened (a study of any size has five headlines)."""
     n = len(ctx.failed)
     failed = ctx.failed[:FAILED_SHOWN] + ([f"… {n - FAILED_SHOWN} more ({MORE})"] if n > FAILED_SHOWN else [])
-    return replace(ctx, title=clip(ctx.title, 200), intro=clip(ctx.intro), headlines=[clip(h) for h in ctx.headlines],
-                   design=clip(ctx.design), rules=clip(ctx.rules), failed=failed,
-                   matrix=replace(ctx.matrix, others=[replace(c, claim=clip(c.claim, 500)) for c in ctx.matrix.others]))
+    return replace(
+        ctx,
+        title=clip(ctx.title, 200),
+        intro=clip(ctx.intro),
+        headlines=[clip(h) for h in ctx.headlines],
+        design=clip(ctx.design),
+        rules=clip(ctx.rules),
+        failed=failed,
+        matrix=replace(ctx.matrix, others=[replace(c, claim=clip(c.claim, 500)) for c in ctx.matrix.others]),
+    )
 
 
 def _more(total: int, kept: int) -> str:
@@ -187,10 +228,18 @@ def _more(total: int, kept: int) -> str:
 
 def _keeping(ctx: ReportContext, full: ReportContext, rows: Rows) -> tuple[ReportContext, SummaryCut]:
     """The context with only the first rows of each summary table, and the pointer lines for what was left out."""
-    kept = replace(ctx, matrix=replace(ctx.matrix, rows=ctx.matrix.rows[:rows.matrix]), claims=ctx.claims[:rows.claims],
-                   results=replace(ctx.results, rows=ctx.results.rows[:rows.results]))
-    cut = SummaryCut(_more(len(ctx.matrix.rows), rows.matrix), _more(len(ctx.claims), rows.claims),
-                     _more(len(ctx.results.rows), rows.results), full.n_failed)
+    kept = replace(
+        ctx,
+        matrix=replace(ctx.matrix, rows=ctx.matrix.rows[: rows.matrix]),
+        claims=ctx.claims[: rows.claims],
+        results=replace(ctx.results, rows=ctx.results.rows[: rows.results]),
+    )
+    cut = SummaryCut(
+        _more(len(ctx.matrix.rows), rows.matrix),
+        _more(len(ctx.claims), rows.claims),
+        _more(len(ctx.results.rows), rows.results),
+        full.n_failed,
+    )
     return kept, cut
 
 

@@ -26,8 +26,9 @@ SEED = 20_260_101  # fixed, so that a build and its results.json give the same p
 FIRM_LIMIT = 100_000  # replicates beyond which "would make it firm" is reported as "more than"
 
 
-def rerun_codes(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], draws: int = DRAWS,
-                seed: int = SEED) -> np.ndarray:
+def rerun_codes(
+    family: decision.Family, values: np.ndarray, looks: tuple[int, ...], draws: int = DRAWS, seed: int = SEED
+) -> np.ndarray:
     """Verdict codes [..., draws, claims] of simulated reruns of builds whose contrasts are values [..., claims,
     replicates] (NaN where a replicate has none; leading dimensions: independent builds), judged at the same looks."""
     rng = np.random.default_rng(seed)
@@ -39,8 +40,14 @@ def rerun_codes(family: decision.Family, values: np.ndarray, looks: tuple[int, .
     return decision.judge(family, [rerun[..., :k] for k in looks], decision.tabled_student_cdf).codes
 
 
-def flip_probabilities(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], observed: np.ndarray,
-                       draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+def flip_probabilities(
+    family: decision.Family,
+    values: np.ndarray,
+    looks: tuple[int, ...],
+    observed: np.ndarray,
+    draws: int = DRAWS,
+    seed: int = SEED,
+) -> np.ndarray:
     """Per claim [..., claims], the share of simulated reruns whose verdict differs from the observed codes."""
     if values.shape[-2] == 0:
         return np.zeros(values.shape[:-1])
@@ -69,12 +76,19 @@ def _build_codes(family: decision.Family, mu, sd, n: int, rng) -> np.ndarray:
     count = np.full(mu.shape, n)
     fixed = decision.Family(family.nulls, family.margins, family.directions, family.method, family.alpha)
     cdf = decision.normal_cdf if n > 100 else decision.tabled_student_cdf
-    return decision.judge_p(fixed, [decision.t_p(mean, s, count, family.nulls, cdf)],
-                            [decision.tost_p(mean, s, count, family.margins, cdf)], mean, s, count).codes
+    return decision.judge_p(
+        fixed,
+        [decision.t_p(mean, s, count, family.nulls, cdf)],
+        [decision.tost_p(mean, s, count, family.margins, cdf)],
+        mean,
+        s,
+        count,
+    ).codes
 
 
-def replicates_to_firm(family: decision.Family, values: np.ndarray, which: np.ndarray, draws: int = DRAWS,
-                       seed: int = SEED, limit: int = FIRM_LIMIT) -> np.ndarray:
+def replicates_to_firm(
+    family: decision.Family, values: np.ndarray, which: np.ndarray, draws: int = DRAWS, seed: int = SEED, limit: int = FIRM_LIMIT
+) -> np.ndarray:
     """For the claims marked in `which` [..., claims]: about how many replicates would make the verdict firm, the
     smallest n on a grid 10% apart at which two independent builds of n replicates from the populations the build's
     replicates suggest agree on it with probability above 1 − BORDERLINE (all claims at n, one look); 0 where not
@@ -92,8 +106,15 @@ def replicates_to_firm(family: decision.Family, values: np.ndarray, which: np.nd
     return out
 
 
-def assess(family: decision.Family, values: np.ndarray, looks: tuple[int, ...], codes: np.ndarray,
-           draws: int = DRAWS, seed: int = SEED, limit: int = FIRM_LIMIT) -> tuple[np.ndarray, np.ndarray]:
+def assess(
+    family: decision.Family,
+    values: np.ndarray,
+    looks: tuple[int, ...],
+    codes: np.ndarray,
+    draws: int = DRAWS,
+    seed: int = SEED,
+    limit: int = FIRM_LIMIT,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each claim's flip probability and, for a borderline one, about how many replicates would make it firm (0: not
     within `limit`): what a report shows next to a verdict and what an adaptive design's stopping rule reads
     (sequential.more_replicates). codes: the verdicts observed; arrays may carry leading dimensions (builds)."""

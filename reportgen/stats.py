@@ -13,8 +13,9 @@ import numpy as np
 
 CI_METHOD = "Student's t interval over replicates (mean ± t(n−1) · s / √n)"
 PAIRED_METHOD = "paired t-test over replicates (variants of one replicate share its data, initial weights and batch order)"
-RATIO_METHOD = ("ratio of initialization variances from twin runs (two initial weights per replicate, same data), "
-                "F(n, n) interval and test")
+RATIO_METHOD = (
+    "ratio of initialization variances from twin runs (two initial weights per replicate, same data), F(n, n) interval and test"
+)
 POWER = 0.8  # the power behind "about N replicates would resolve this"
 MAX_REPLICATES = 100_000  # beyond this, "replicates needed" is reported as "more than"
 
@@ -129,8 +130,18 @@ def difference_test(values, reference, confidence: float, margin: float, seeds=N
     sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
     eq = estimate(d, 2 * confidence - 1)
     kept = tuple(int(s) for s in np.asarray(seeds)[ok]) if seeds is not None else ()
-    return Test(estimate(d, confidence), _ttest_p(d, null), _tost_p(d, margin), margin, "difference", sd, (eq.low, eq.high),
-                kept, tuple(float(x) for x in d) if seeds is not None else (), null)
+    return Test(
+        estimate(d, confidence),
+        _ttest_p(d, null),
+        _tost_p(d, margin),
+        margin,
+        "difference",
+        sd,
+        (eq.low, eq.high),
+        kept,
+        tuple(float(x) for x in d) if seeds is not None else (),
+        null,
+    )
 
 
 def variance_ratio_test(twin_diffs, reference_twin_diffs, confidence: float, margin: float) -> Test:

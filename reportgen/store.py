@@ -59,7 +59,10 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
             arrays[f"hist_{i}_{key}"] = values
         if v in a.boundaries:
             b = a.boundaries[v]
-            arrays[f"bound_{i}_probs"], arrays[f"bound_{i}_background"] = b.probs.astype(np.float32), b.background.astype(np.float32)
+            arrays[f"bound_{i}_probs"], arrays[f"bound_{i}_background"] = (
+                b.probs.astype(np.float32),
+                b.background.astype(np.float32),
+            )
         if v in a.first_layer:
             arrays[f"first_{i}"] = a.first_layer[v]
         for epoch, grid in a.snapshots.get(v, {}).items():
@@ -72,16 +75,35 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
     bits = all(p.dtype == bool for p in a.test_predictions.values())  # two classes: one bit per point, else a byte
     for j, key in enumerate(keys):
         arrays[f"pred_{j}"] = np.packbits(a.test_predictions[key]) if bits else a.test_predictions[key].astype(np.uint8)
-    meta = {"format": FORMAT, "variants": names, "reference": a.reference, "seeds": a.seeds, "design": asdict(a.design),
-            "diverged": a.diverged, "failed": a.failed, "prune_search": asdict(a.prune_search), "bayes": a.bayes, "thresholds": a.thresholds, "confidence": a.confidence,
-            "chance": a.chance, "boundary_seeds": {v: b.seeds for v, b in a.boundaries.items()},
-            "sweep_points": [[k, s, a.sweep_boundaries[(k, s)].seeds] for k, s in sweep_points],
-            "prediction_keys": keys, "prediction_sizes": [int(a.test_predictions[k].size) for k in keys], "prediction_bits": bits,
-            "data_info": asdict(a.data), "dataset": {"class_names": list(data.class_names), "feature_names": list(data.feature_names),
-                                                     "has_generator": data.has_generator},
-            "view": None if a.view is None else {"labels": list(a.view.labels), "measured": a.view.measured,
-                                                 "sentence": a.view.sentence},
-            "tables": {t: _table(getattr(a, t)) for t in TABLES}}
+    meta = {
+        "format": FORMAT,
+        "variants": names,
+        "reference": a.reference,
+        "seeds": a.seeds,
+        "design": asdict(a.design),
+        "diverged": a.diverged,
+        "failed": a.failed,
+        "prune_search": asdict(a.prune_search),
+        "bayes": a.bayes,
+        "thresholds": a.thresholds,
+        "confidence": a.confidence,
+        "chance": a.chance,
+        "boundary_seeds": {v: b.seeds for v, b in a.boundaries.items()},
+        "sweep_points": [[k, s, a.sweep_boundaries[(k, s)].seeds] for k, s in sweep_points],
+        "prediction_keys": keys,
+        "prediction_sizes": [int(a.test_predictions[k].size) for k in keys],
+        "prediction_bits": bits,
+        "data_info": asdict(a.data),
+        "dataset": {
+            "class_names": list(data.class_names),
+            "feature_names": list(data.feature_names),
+            "has_generator": data.has_generator,
+        },
+        "view": None
+        if a.view is None
+        else {"labels": list(a.view.labels), "measured": a.view.measured, "sentence": a.view.sentence},
+        "tables": {t: _table(getattr(a, t)) for t in TABLES},
+    }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -101,32 +123,65 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
     tables = {t: _frame_of(text) for t, text in meta["tables"].items()}
     runs = tables["runs"]
     ds = meta["dataset"]
-    data = Dataset(*(arrays[f"data_{xy}_{s}"] for s in ("train", "val", "test") for xy in ("x", "y")),
-                   class_names=tuple(ds["class_names"]), feature_names=tuple(ds["feature_names"]), has_generator=ds["has_generator"])
+    data = Dataset(
+        *(arrays[f"data_{xy}_{s}"] for s in ("train", "val", "test") for xy in ("x", "y")),
+        class_names=tuple(ds["class_names"]),
+        feature_names=tuple(ds["feature_names"]),
+        has_generator=ds["has_generator"],
+    )
     unpack = (lambda b, n: np.unpackbits(b)[:n].astype(bool)) if meta["prediction_bits"] else (lambda b, n: b)  # noqa: E731
     preds = {k: unpack(arrays[f"pred_{j}"], n) for j, (k, n) in enumerate(zip(meta["prediction_keys"], meta["prediction_sizes"]))}
-    view = None if meta["view"] is None else View(arrays["view_origin"], arrays["view_axes"], tuple(meta["view"]["labels"]),
-                                                  meta["view"]["measured"], meta["view"]["sentence"])
+    view = (
+        None
+        if meta["view"] is None
+        else View(
+            arrays["view_origin"],
+            arrays["view_axes"],
+            tuple(meta["view"]["labels"]),
+            meta["view"]["measured"],
+            meta["view"]["sentence"],
+        )
+    )
     info = meta["data_info"]
     info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
     analysis = StudyAnalysis(
-        variants=names, reference=meta["reference"], seeds=meta["seeds"],
+        variants=names,
+        reference=meta["reference"],
+        seeds=meta["seeds"],
         design=Design(**{**meta["design"], "looks": tuple(meta["design"].get("looks", ()))}),
-        runs=runs, main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
+        runs=runs,
+        main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
         **{t: tables[t] for t in TABLES if t != "runs"},
         histories=histories,
         loss_bands={v: log_bands(h, meta["confidence"]) for v, h in histories.items()},
-        boundaries={v: BoundarySet(frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"])
-                    for i, v in enumerate(names) if f"bound_{i}_probs" in arrays},
-        sweep_boundaries={(k, s): BoundarySet(frame.xs, frame.ys, arrays[f"sweep_{j}_probs"], seeds, arrays[f"sweep_{j}_background"])
-                          for j, (k, s, seeds) in enumerate(meta["sweep_points"])},
-        snapshots={v: {int(k.rsplit("_", 1)[1]): arrays[k] for k in arrays if k.startswith(f"snap_{i}_")}
-                   for i, v in enumerate(names) if any(k.startswith(f"snap_{i}_") for k in arrays)},
+        boundaries={
+            v: BoundarySet(
+                frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"]
+            )
+            for i, v in enumerate(names)
+            if f"bound_{i}_probs" in arrays
+        },
+        sweep_boundaries={
+            (k, s): BoundarySet(frame.xs, frame.ys, arrays[f"sweep_{j}_probs"], seeds, arrays[f"sweep_{j}_background"])
+            for j, (k, s, seeds) in enumerate(meta["sweep_points"])
+        },
+        snapshots={
+            v: {int(k.rsplit("_", 1)[1]): arrays[k] for k in arrays if k.startswith(f"snap_{i}_")}
+            for i, v in enumerate(names)
+            if any(k.startswith(f"snap_{i}_") for k in arrays)
+        },
         first_layer={v: arrays[f"first_{i}"] for i, v in enumerate(names) if f"first_{i}" in arrays},
-        diverged=[tuple(d) for d in meta["diverged"]], failed=[tuple(f) for f in meta["failed"]],
+        diverged=[tuple(d) for d in meta["diverged"]],
+        failed=[tuple(f) for f in meta["failed"]],
         prune_search=PruneSearch(**{**meta["prune_search"], "fractions": tuple(meta["prune_search"]["fractions"])}),
-        bayes=meta["bayes"], bayes_grid=arrays.get("bayes_grid"), frame=frame,
-        thresholds=meta["thresholds"], confidence=meta["confidence"], test_predictions=preds, chance=meta["chance"],
-        data=info, view=view,
+        bayes=meta["bayes"],
+        bayes_grid=arrays.get("bayes_grid"),
+        frame=frame,
+        thresholds=meta["thresholds"],
+        confidence=meta["confidence"],
+        test_predictions=preds,
+        chance=meta["chance"],
+        data=info,
+        view=view,
     )
     return analysis, data

@@ -22,34 +22,76 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
     for i, v in enumerate(config.variants):
         given = values.get(v.name, {})
         for s in range(REPS):
-            row = {"variant": v.name, "seed": s, "init": 0, "key": f"{v.name}/seed{s}", "diverged_at": None,
-                   "settings": v.model_dump_json(exclude={"name", "label"}), "epochs_run": 100, "best_epoch": None,
-                   "min_val_epoch": 50}
+            row = {
+                "variant": v.name,
+                "seed": s,
+                "init": 0,
+                "key": f"{v.name}/seed{s}",
+                "diverged_at": None,
+                "settings": v.model_dump_json(exclude={"name", "label"}),
+                "epochs_run": 100,
+                "best_epoch": None,
+                "min_val_epoch": 50,
+            }
             for j, m in enumerate(cols):
                 if m not in ("epochs_run", "min_val_epoch"):
                     row[m] = float(given[m][s]) if m in given else 0.5 + _noise(i + j, 0.01)[s]
             rows.append(row)
     runs = pd.DataFrame(rows)
-    twin_rows = [{"variant": v, "seed": s, "acc_diff": d[s], "disagreement": abs(d[s])} for v, d in (twins or {}).items() for s in range(REPS)]
+    twin_rows = [
+        {"variant": v, "seed": s, "acc_diff": d[s], "disagreement": abs(d[s])}
+        for v, d in (twins or {}).items()
+        for s in range(REPS)
+    ]
     names = [v.name for v in config.variants]
     frame = Frame(np.arange(3.0), np.arange(3.0), np.ones((3, 3), bool))
-    layers = pd.DataFrame([{"variant": v, "seed": s, "init": 0, "layer": layer, "min": -0.5, "max": 0.5, "mean_abs": 0.1,
-                            "l2_norm": 3.0, **{f"below_{t:g}": 0.1 * layer for t in THRESHOLDS}}
-                           for v in names for s in range(REPS) for layer in (1, 2)])
-    return StudyAnalysis(
-        variants=names, reference=reference_variant(config), seeds=list(range(REPS)),
-        design=Design(REPS, True, sorted(twins or {}), ["the data", "the initial weights"]),
-        runs=runs, main_runs=runs, layers=layers, summary=summarise(runs, ["variant"], cols, 0.95),
-        paired=_paired_summary(runs, reference_variant(config), cols, 0.95), sweeps=_sweeps(runs, config, cols), sparsity_curves=pd.DataFrame(), pruning=pd.DataFrame(),
-        histories={v: {"val_loss": np.ones((REPS, 100))} for v in names}, loss_bands={}, boundaries=dict.fromkeys(names),
-        sweep_boundaries={}, snapshots={},
-        first_layer={}, twins=pd.DataFrame(twin_rows, columns=["variant", "seed", "acc_diff", "disagreement"]),
-        diverged=[], bayes={}, bayes_grid=None, frame=frame, thresholds=THRESHOLDS, confidence=0.95,
-        test_predictions={}, data=DataInfo(n_train=config.n_train, n_val=config.data.n_samples - config.n_train,
-                                           n_test=config.data.test_samples),
+    layers = pd.DataFrame(
+        [
+            {
+                "variant": v,
+                "seed": s,
+                "init": 0,
+                "layer": layer,
+                "min": -0.5,
+                "max": 0.5,
+                "mean_abs": 0.1,
+                "l2_norm": 3.0,
+                **{f"below_{t:g}": 0.1 * layer for t in THRESHOLDS},
+            }
+            for v in names
+            for s in range(REPS)
+            for layer in (1, 2)
+        ]
     )
-
-
+    return StudyAnalysis(
+        variants=names,
+        reference=reference_variant(config),
+        seeds=list(range(REPS)),
+        design=Design(REPS, True, sorted(twins or {}), ["the data", "the initial weights"]),
+        runs=runs,
+        main_runs=runs,
+        layers=layers,
+        summary=summarise(runs, ["variant"], cols, 0.95),
+        paired=_paired_summary(runs, reference_variant(config), cols, 0.95),
+        sweeps=_sweeps(runs, config, cols),
+        sparsity_curves=pd.DataFrame(),
+        pruning=pd.DataFrame(),
+        histories={v: {"val_loss": np.ones((REPS, 100))} for v in names},
+        loss_bands={},
+        boundaries=dict.fromkeys(names),
+        sweep_boundaries={},
+        snapshots={},
+        first_layer={},
+        twins=pd.DataFrame(twin_rows, columns=["variant", "seed", "acc_diff", "disagreement"]),
+        diverged=[],
+        bayes={},
+        bayes_grid=None,
+        frame=frame,
+        thresholds=THRESHOLDS,
+        confidence=0.95,
+        test_predictions={},
+        data=DataInfo(n_train=config.n_train, n_val=config.data.n_samples - config.n_train, n_test=config.data.test_samples),
+    )
 
 
 def _sweeps(runs: pd.DataFrame, config, cols) -> pd.DataFrame:

@@ -22,11 +22,36 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     assert "<i>" not in html and "<b>&</b>" not in html  # study text is text, not markup
     text = re.sub(r'data:[^"]+', "", html).lower().replace("http-equiv", "")  # base64 images may spell anything
     assert not re.search(r'(src|href)="(?!data:|#)', html) and "http" not in text
-    for section in ("page-one", "contents", "setup", "overfitting", "regularizers", "reg-l1", "reg-l1-drop-i", "weights",
-                    "sweeps", "observations", "appendix-claims", "reproducibility"):
+    for section in (
+        "page-one",
+        "contents",
+        "setup",
+        "overfitting",
+        "regularizers",
+        "reg-l1",
+        "reg-l1-drop-i",
+        "weights",
+        "sweeps",
+        "observations",
+        "appendix-claims",
+        "reproducibility",
+    ):
         assert f'id="{section}"' in html, section
-    figures = ["dataset", "boundaries", "snapshots", "loss-curves", "compare-l1", "compare-l1-drop-i", "weights-hist",
-               "sparsity-curve", "pruning", "sweeps", "sweep-boundaries", "weights-box", "weight-extremes"]
+    figures = [
+        "dataset",
+        "boundaries",
+        "snapshots",
+        "loss-curves",
+        "compare-l1",
+        "compare-l1-drop-i",
+        "weights-hist",
+        "sparsity-curve",
+        "pruning",
+        "sweeps",
+        "sweep-boundaries",
+        "weights-box",
+        "weight-extremes",
+    ]
     for key in figures:  # every figure the study calls for, each once, with alt text
         assert html.count(f'id="fig-{key}"') == 1, key
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures)
@@ -103,11 +128,33 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     (out / "report.pdf").write_text("a stale PDF of an earlier build")
     (out / "notes.txt").write_text("the user's own file")
     # --force: the folder holds a file of the user's and a PDF no manifest vouches for; report files go, notes stay
-    args = ["build", "--config", str(study), "--out", str(out), "--format", "html", "--save-models", "--force",
-            "--set", "training.epochs=2", "--set", "variants=[{name='baseline'}]", "--set", "sweeps.l1=[]"]
+    args = [
+        "build",
+        "--config",
+        str(study),
+        "--out",
+        str(out),
+        "--format",
+        "html",
+        "--save-models",
+        "--force",
+        "--set",
+        "training.epochs=2",
+        "--set",
+        "variants=[{name='baseline'}]",
+        "--set",
+        "sweeps.l1=[]",
+    ]
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == [".reportgen-manifest.json", "models", "notes.txt", "report-data.npz",
-                                                     "report.html", "results.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".reportgen-manifest.json",
+        "models",
+        "notes.txt",
+        "report-data.npz",
+        "report.html",
+        "results.json",
+        "summary.md",
+    ]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]
     printed = capsys.readouterr()
     written = [str(p) for p in sorted(out.iterdir()) if p.name not in ("notes.txt", ".reportgen-manifest.json")]

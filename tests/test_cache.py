@@ -23,11 +23,19 @@ def _key(**changes) -> str:
 
 def test_key_covers_what_changes_weights_and_nothing_else():
     base = _key()
-    for same in ({"title": "Another title"}, {"analysis": {"confidence": 0.9, "margins": {"accuracy": 0.02}}},
-                 {"output": {"formats": ["html"]}}, {"data": {"n_samples": 60, "test_samples": 900}}):
+    for same in (
+        {"title": "Another title"},
+        {"analysis": {"confidence": 0.9, "margins": {"accuracy": 0.02}}},
+        {"output": {"formats": ["html"]}},
+        {"data": {"n_samples": 60, "test_samples": 900}},
+    ):
         assert _key(**same) == base, same
-    for other in ({"model": {"learning_rate": 0.02}}, {"training": {"epochs": 7, "seeds": [0, 1], "batch_size": 16}},
-                  {"data": {"noise": 0.3, "n_samples": 60, "test_samples": 200}}, {"data": {"seed": 1, "n_samples": 60, "test_samples": 200}}):
+    for other in (
+        {"model": {"learning_rate": 0.02}},
+        {"training": {"epochs": 7, "seeds": [0, 1], "batch_size": 16}},
+        {"data": {"noise": 0.3, "n_samples": 60, "test_samples": 200}},
+        {"data": {"seed": 1, "n_samples": 60, "test_samples": 200}},
+    ):
         assert _key(**other) != base, other
 
 
@@ -46,8 +54,12 @@ def test_entries_round_trip_and_a_flipped_byte_is_noticed(tmp_path):
     cache.store([_result(run)], keys)
     got = cache.lookup([run], keys).hits[run.key]
     want = _result(run)
-    assert all(np.array_equal(a, b) for a, b in zip(got.weights + got.min_val_weights + got.snapshots[2],
-                                                    want.weights + want.min_val_weights + want.snapshots[2]))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            got.weights + got.min_val_weights + got.snapshots[2], want.weights + want.min_val_weights + want.snapshots[2]
+        )
+    )
     assert (got.epochs_run, got.min_val_epoch, got.diverged_at, got.initial_loss) == (5, 3, None, 0.6931)
     entry = next(tmp_path.rglob("*.run"))
     blob = bytearray(entry.read_bytes())
@@ -73,11 +85,11 @@ def test_entries_of_earlier_versions_are_not_read(tmp_path, monkeypatch):
     assert not RunCache(tmp_path / "old").lookup([run], keys).hits
     payload = cache_module._pack(_result(run))  # the same entry with its header's initial loss taken out
     size = int.from_bytes(payload[4:8], "little")
-    header = json.loads(payload[8:8 + size])
+    header = json.loads(payload[8 : 8 + size])
     del header["meta"]["initial_loss"]
     text = json.dumps(header).encode()
     text += b" " * (-(8 + len(text)) % cache_module.ALIGN)
-    bare = cache_module.MAGIC + len(text).to_bytes(4, "little") + text + payload[8 + size:]
+    bare = cache_module.MAGIC + len(text).to_bytes(4, "little") + text + payload[8 + size :]
     monkeypatch.setattr(cache_module, "_pack", lambda r: bare)
     RunCache(tmp_path / "bare").store([_result(run)], keys)
     found = RunCache(tmp_path / "bare").lookup([run], keys)
@@ -90,13 +102,15 @@ HEAVY = ("scipy.stats", "sklearn", "statsmodels", "matplotlib", "tensorflow")
 def _subprocess_build(args, cwd, env_extra=None):
     """A build in a fresh process; its stdout also says which heavy libraries were imported when the HTML was made
     ('BEFORE-HTML: ...') and whether TensorFlow was imported at all ('TF-LOADED' or 'NO-TF', last)."""
-    code = ("import sys\nfrom reportgen import report\nhtml = report.render_html\n"
-            "def seen(ctx):\n"
-            f"    print('BEFORE-HTML:', *[m for m in {HEAVY!r} if m in sys.modules])\n"
-            "    return html(ctx)\n"
-            "report.render_html = seen\n"
-            "from reportgen.cli import main\ncode = main(sys.argv[1:])\n"
-            "print('TF-LOADED' if 'tensorflow' in sys.modules else 'NO-TF')\nsys.exit(code)")
+    code = (
+        "import sys\nfrom reportgen import report\nhtml = report.render_html\n"
+        "def seen(ctx):\n"
+        f"    print('BEFORE-HTML:', *[m for m in {HEAVY!r} if m in sys.modules])\n"
+        "    return html(ctx)\n"
+        "report.render_html = seen\n"
+        "from reportgen.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('TF-LOADED' if 'tensorflow' in sys.modules else 'NO-TF')\nsys.exit(code)"
+    )
     env = {**os.environ, "PYTHONPATH": os.getcwd(), **(env_extra or {})}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
@@ -116,9 +130,23 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
         if kept == ("analysis",):
             [entry.unlink() for entry in (cache / "derived").glob("figures-*")]
             assert len(list((cache / "derived").glob("runs-*"))) == 1
-        proc = _subprocess_build(["build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html",
-                                  "--cache-dir", str(cache), "--set", 'title="A new title"'], tmp_path,
-                                 {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper})
+        proc = _subprocess_build(
+            [
+                "build",
+                "--config",
+                str(study),
+                "--out",
+                str(tmp_path / "out"),
+                "--format",
+                "html",
+                "--cache-dir",
+                str(cache),
+                "--set",
+                'title="A new title"',
+            ],
+            tmp_path,
+            {"SOURCE_DATE_EPOCH": "1700000000", "REPORTGEN_NO_HELPER": helper},
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("NO-TF") and "models from the cache" in proc.stderr
         assert ("every one and their analysis in the run cache" in proc.stderr) == bool(kept)  # no data or memory check
@@ -144,8 +172,14 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
     base = [f'output.dir="{tmp_path / "o"}"', f'output.cache="{cache}"', 'output.formats=["html"]']
     config = load_config(study, base)
     total = len(plan_runs(config))
-    changed = load_config(study, base + ['variants=[{name="baseline"}, {name="l1", l1=0.002}, '
-                                         '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'])
+    changed = load_config(
+        study,
+        base
+        + [
+            'variants=[{name="baseline"}, {name="l1", l1=0.002}, '
+            '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'
+        ],
+    )
     assert pipeline.build(changed, quiet=True).trained == 2  # the two replicates of the changed variant
     key = min(run_keys(plan_runs(config), config).values())  # an entry of the first study's (not the changed variant's)
     entry = cache / key[:2] / f"{key}.run"
@@ -159,11 +193,32 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
 def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     from tests.conftest import tiny_raw, write_study
 
-    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 2, "seeds": [0, 1]}, variants=[{"name": "baseline"}],
-                                                      sweeps={"l1": [0.01]}, output={"dir": "out"}))
-    procs = [subprocess.Popen([sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(tmp_path / f"o{i}"),
-                               "--format", "html", "--quiet"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()})
-             for i in range(2)]
+    study = write_study(
+        tmp_path / "s.toml",
+        tiny_raw(
+            training={"epochs": 2, "seeds": [0, 1]}, variants=[{"name": "baseline"}], sweeps={"l1": [0.01]}, output={"dir": "out"}
+        ),
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reportgen",
+                "build",
+                "--config",
+                str(study),
+                "--out",
+                str(tmp_path / f"o{i}"),
+                "--format",
+                "html",
+                "--quiet",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+        for i in range(2)
+    ]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     config = load_config(study)
     runs = plan_runs(config)
@@ -189,8 +244,10 @@ def test_no_cache_writes_no_cache(tmp_path, flag):
     from reportgen.cli import main
     from tests.conftest import tiny_raw, write_study
 
-    study = write_study(tmp_path / "s.toml", tiny_raw(training={"epochs": 1, "seeds": [0]}, variants=[{"name": "baseline"}],
-                                                      sweeps={"l1": []}, output={"dir": "out"}))
+    study = write_study(
+        tmp_path / "s.toml",
+        tiny_raw(training={"epochs": 1, "seeds": [0]}, variants=[{"name": "baseline"}], sweeps={"l1": []}, output={"dir": "out"}),
+    )
     assert main(["build", "--config", str(study), "--format", "html", "--quiet", flag]) == 0
     assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
 
@@ -205,8 +262,20 @@ def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(
     was = claim["verdict"]
     claim["verdict"] = "contradicted" if was != "contradicted" else "supported"  # as if main had said otherwise
     (tmp_path / "old.json").write_text(json.dumps(old))
-    args = ["build", "--config", str(study), "--out", str(tmp_path / "new"), "--format", "html", "--quiet",
-            "--compare", str(tmp_path / "old.json"), "--fail-on", "changed"]
+    args = [
+        "build",
+        "--config",
+        str(study),
+        "--out",
+        str(tmp_path / "new"),
+        "--format",
+        "html",
+        "--quiet",
+        "--compare",
+        str(tmp_path / "old.json"),
+        "--fail-on",
+        "changed",
+    ]
     assert main(args) == 0  # the same runs: the effect did not move, so the other label is a borderline change
     summary = (tmp_path / "new" / "summary.md").read_text()
     assert summary.startswith(f"### Changes since {tmp_path / 'old.json'}") and "**Borderline changes**" in summary
@@ -228,8 +297,15 @@ def test_stored_tables_keep_every_float_exactly():
 
     from reportgen import store
 
-    df = pd.DataFrame({"strength": [0.3, 0.1, 3e-4, 1e-3 * 3, 0.30000000000000004, 2 / 3], "kind": ["dropout", None, *"abcd"],
-                       "n": range(6), "kept": [True, False] * 3, "low": [float("nan"), *range(5)]})
+    df = pd.DataFrame(
+        {
+            "strength": [0.3, 0.1, 3e-4, 1e-3 * 3, 0.30000000000000004, 2 / 3],
+            "kind": ["dropout", None, *"abcd"],
+            "n": range(6),
+            "kept": [True, False] * 3,
+            "low": [float("nan"), *range(5)],
+        }
+    )
     back = store._frame_of(store._table(df))
     assert back["strength"].tolist() == df["strength"].tolist() and back.equals(df)
 

@@ -21,12 +21,23 @@ def _claims(verdicts):
 
 def test_four_verdicts_follow_the_numbers():
     config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
-    a = hand_made({
-        "baseline": {"test_accuracy": 0.92 + _noise(0, 0.005), "gap": 0.08 + _noise(1, 0.01),
-                     "boundary_length": 5 + _noise(2, 0.5), "val_roughness": 0.2 + _noise(3, 0.002)},
-        "l1": {"test_accuracy": 0.85 + _noise(0, 0.005) + _noise(4, 0.002), "gap": 0.02 + _noise(1, 0.01),
-               "boundary_length": 5 + _noise(5, 0.5), "val_roughness": 0.2 + _noise(3, 0.002) + _noise(6, 0.001)},
-    }, config)
+    a = hand_made(
+        {
+            "baseline": {
+                "test_accuracy": 0.92 + _noise(0, 0.005),
+                "gap": 0.08 + _noise(1, 0.01),
+                "boundary_length": 5 + _noise(2, 0.5),
+                "val_roughness": 0.2 + _noise(3, 0.002),
+            },
+            "l1": {
+                "test_accuracy": 0.85 + _noise(0, 0.005) + _noise(4, 0.002),
+                "gap": 0.02 + _noise(1, 0.01),
+                "boundary_length": 5 + _noise(5, 0.5),
+                "val_roughness": 0.2 + _noise(3, 0.002) + _noise(6, 0.001),
+            },
+        },
+        config,
+    )
     claims = _claims(evaluate_claims(a, config))
     assert claims["less_overfitting:l1"].verdict == SUPPORTED
     assert claims["better_generalization:l1"].verdict == CONTRADICTED
@@ -57,12 +68,15 @@ def test_primary_family_is_holm_corrected_and_the_tally_counts_claims():
 def test_claims_follow_what_a_variant_does_not_its_name():
     named = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "dropout", "dropout": 0.2}])
     renamed = _config([{"name": "plain"}, {"name": "sparse", "l1": 0.001}, {"name": "l1", "dropout": 0.2}])
-    keys = lambda cfg: sorted(k.split(":")[0] + ":" + str([v.name for v in cfg.variants].index(k.split(":")[1]) if ":" in k else "")  # noqa: E731
-                              for k in _claims(evaluate_claims(hand_made({}, cfg), cfg)))
+    keys = lambda cfg: sorted(
+        k.split(":")[0] + ":" + str([v.name for v in cfg.variants].index(k.split(":")[1]) if ":" in k else "")  # noqa: E731
+        for k in _claims(evaluate_claims(hand_made({}, cfg), cfg))
+    )
     assert keys(named) == keys(renamed)
     assert "sparsity:l1" not in _claims(evaluate_claims(hand_made({}, renamed), renamed))  # 'l1' here is a dropout variant
-    combined = _config([{"name": "none"}, {"name": "l1+dropout", "l1": 0.001, "dropout": 0.2},
-                        {"name": "es", "early_stopping": {"patience": 5}}])
+    combined = _config(
+        [{"name": "none"}, {"name": "l1+dropout", "l1": 0.001, "dropout": 0.2}, {"name": "es", "early_stopping": {"patience": 5}}]
+    )
     got = _claims(evaluate_claims(hand_made({}, combined), combined))
     assert {"less_overfitting:l1+dropout", "sparsity:l1+dropout", "stable_loss:l1+dropout", "overfits:none"} <= set(got)
     assert "stable_loss:es" not in got and "less_overfitting:es" in got and "init_dependence:l1+dropout" not in got
@@ -88,8 +102,13 @@ def test_batchnorm_claim_compares_twin_disagreement_and_one_outlier_cannot_decid
 def test_a_detectable_difference_inside_the_margin_is_no_meaningful_effect():
     """Significant but smaller than the smallest effect of interest: not 'contradicted', and the sentence says why."""
     config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}])
-    a = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
-                   "l1": {"test_accuracy": 0.897 + _noise(0, 0.01) + _noise(1, 0.0003)}}, config)  # 0.3 pp lower, tight
+    a = hand_made(
+        {
+            "baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+            "l1": {"test_accuracy": 0.897 + _noise(0, 0.01) + _noise(1, 0.0003)},
+        },
+        config,
+    )  # 0.3 pp lower, tight
     claim = _claims(evaluate_claims(a, config))["better_generalization:l1"].primary
     assert claim.p_adjusted < 0.05 and claim.verdict == NO_EFFECT
     assert "detectable" in claim.sentence and "equivalence test (TOST) against ±1.0 pp gives p" in claim.sentence
@@ -121,22 +140,36 @@ def test_sweep_choice_takes_the_strongest_within_one_standard_error():
 
 def _sweep_config():
     variants = [{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "l2a", "l2": 0.001}, {"name": "l2b", "l2": 0.01}]
-    return tiny_config(variants=variants, analysis={"sparsity_thresholds": THRESHOLDS},
-                       sweeps={"l1": [0.001], "l2": [0.001, 0.01], "dropout": []})
+    return tiny_config(
+        variants=variants,
+        analysis={"sparsity_thresholds": THRESHOLDS},
+        sweeps={"l1": [0.001], "l2": [0.001, 0.01], "dropout": []},
+    )
 
 
 def test_l1_and_l2_are_matched_where_l2_reaches_l1s_validation_loss():
     config = _sweep_config()
-    a = hand_made({"l1": {"val_loss": 0.30 + _noise(0, 0.001), "prunable": 0.5 + _noise(1, 0.01)},
-                   "l2a": {"val_loss": 0.20 + _noise(0, 0.001), "prunable": 0.1 + _noise(2, 0.01)},
-                   "l2b": {"val_loss": 0.40 + _noise(0, 0.001), "prunable": 0.3 + _noise(3, 0.01)}}, config)
+    a = hand_made(
+        {
+            "l1": {"val_loss": 0.30 + _noise(0, 0.001), "prunable": 0.5 + _noise(1, 0.01)},
+            "l2a": {"val_loss": 0.20 + _noise(0, 0.001), "prunable": 0.1 + _noise(2, 0.01)},
+            "l2b": {"val_loss": 0.40 + _noise(0, 0.001), "prunable": 0.3 + _noise(3, 0.01)},
+        },
+        config,
+    )
     claim = _claims(evaluate_claims(a, config))["l1_sparser_than_l2"]
     low, high = claim.matched
     assert low == 0.001 and high == pytest.approx(10**-2.5, rel=0.02)  # halfway between 0.001 and 0.01 on a log scale
     assert claim.primary.reference_value == pytest.approx(0.2, abs=0.01)  # the two L2 points' prunable shares, interpolated
     assert "L2 0.00316" in claim.primary.sentence and "interpolated between its sweep points 0.001 and 0.01" in claim.note
-    far = hand_made({"l1": {"val_loss": 0.30 + _noise(0, 0.001)}, "l2a": {"val_loss": 0.50 + _noise(0, 0.001)},
-                     "l2b": {"val_loss": 0.60 + _noise(0, 0.001)}}, config)
+    far = hand_made(
+        {
+            "l1": {"val_loss": 0.30 + _noise(0, 0.001)},
+            "l2a": {"val_loss": 0.50 + _noise(0, 0.001)},
+            "l2b": {"val_loss": 0.60 + _noise(0, 0.001)},
+        },
+        config,
+    )
     v = evaluate_claims(far, config)
     assert "l1_sparser_than_l2" not in _claims(v) and "more than the margin" in v.refused
     assert any("not compared for sparsity" in o for o in observations(far, v))
@@ -169,14 +202,25 @@ def test_every_claim_carries_its_flip_probability():
 
 def test_rankings_tie_within_uncertainty():
     config = _config([{"name": "baseline"}, {"name": "a", "l2": 0.001}, {"name": "b", "l2": 0.01}])
-    a = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
-                   "a": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(1, 0.01)},
-                   "b": {"test_accuracy": 0.9302 + _noise(0, 0.01) + _noise(2, 0.01)}}, config)
+    a = hand_made(
+        {
+            "baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+            "a": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(1, 0.01)},
+            "b": {"test_accuracy": 0.9302 + _noise(0, 0.01) + _noise(2, 0.01)},
+        },
+        config,
+    )
     assert ranking(a, "test_accuracy", higher=True)[0] == "b" and set(ranking(a, "test_accuracy", True)) == {"a", "b"}
     text = " ".join(observations(a, evaluate_claims(a, config)))
     assert "No single variant has the highest mean test accuracy" in text and "tied within uncertainty" in text
-    clear = hand_made({"baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
-                       "a": {"test_accuracy": 0.95 + _noise(0, 0.01)}, "b": {"test_accuracy": 0.85 + _noise(0, 0.01)}}, config)
+    clear = hand_made(
+        {
+            "baseline": {"test_accuracy": 0.90 + _noise(0, 0.01)},
+            "a": {"test_accuracy": 0.95 + _noise(0, 0.01)},
+            "b": {"test_accuracy": 0.85 + _noise(0, 0.01)},
+        },
+        config,
+    )
     assert ranking(clear, "test_accuracy", True) == ["a"]
     text = " ".join(observations(clear, evaluate_claims(clear, config)))
     assert re.search(r"a has the highest mean test accuracy \(9[45]\.\d%\); paired 95% intervals separate it", text)
@@ -201,7 +245,9 @@ def test_kept_verdicts_come_back_equal_and_anything_else_is_a_miss():
     from reportgen.claims import REGISTRY, dump_verdicts, load_verdicts
 
     config = _config([{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "bn", "batchnorm": True}])
-    a = hand_made({"l1": {"test_accuracy": 0.9 + _noise(4, 0.01)}}, config, twins={"baseline": _noise(7, 0.01), "bn": _noise(8, 0.002)})
+    a = hand_made(
+        {"l1": {"test_accuracy": 0.9 + _noise(4, 0.01)}}, config, twins={"baseline": _noise(7, 0.01), "bn": _noise(8, 0.002)}
+    )
     verdicts = evaluate_claims(a, config)
     notes = observations(a, verdicts)
     back, notes_back = load_verdicts(dump_verdicts(verdicts, notes))

@@ -11,7 +11,9 @@ from tests.conftest import tiny_raw, write_study
 
 def _run(*args, cwd):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    return subprocess.run([sys.executable, "-m", "reportgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "reportgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,19 +90,31 @@ def test_the_wheel_lists_every_package():
 def test_the_command_skips_only_the_interpreters_teardown(tmp_path, thread):
     """run() leaves with os._exit after main(): atexit functions still run, buffered output is flushed, the exit code
     is main's, and a live non-daemon thread (which a normal exit waits for) keeps the normal exit."""
-    code = ("import atexit, sys, threading, time\n"
-            "atexit.register(lambda: print('atexit ran', flush=True))\n"
-            "if sys.argv[1] == 'thread':\n"
-            "    threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()\n"
-            "sys.argv = ['reportgen', 'init', sys.argv[2]]\n"
-            "print('buffered', end='')\n"
-            "from reportgen.cli import run\n"
-            "run()\n")
-    proc = subprocess.run([sys.executable, "-c", code, "thread" if thread else "-", str(tmp_path / "s.toml")],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    code = (
+        "import atexit, sys, threading, time\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "if sys.argv[1] == 'thread':\n"
+        "    threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()\n"
+        "sys.argv = ['reportgen', 'init', sys.argv[2]]\n"
+        "print('buffered', end='')\n"
+        "from reportgen.cli import run\n"
+        "run()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "thread" if thread else "-", str(tmp_path / "s.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("buffered") and "wrote" in proc.stdout and "atexit ran" in proc.stdout
     assert ("thread done" in proc.stdout) == thread and (tmp_path / "s.toml").is_file()
-    again = subprocess.run([sys.executable, "-c", code, "-", str(tmp_path / "s.toml")], capture_output=True, text=True,
-                           timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    again = subprocess.run(
+        [sys.executable, "-c", code, "-", str(tmp_path / "s.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     assert again.returncode == 2 and "already exists" in again.stderr and "atexit ran" in again.stdout

@@ -57,7 +57,9 @@ def test_bad_values_name_file_key_and_value(tmp_path, change, expected):
 
 
 def test_every_problem_reported_at_once(tmp_path):
-    raw = tiny_raw(training={"epochs": 0, "batch_size": -1}, data={"noise": -1}, variants=[{"name": "a", "colour": 1}, {"name": "a"}])
+    raw = tiny_raw(
+        training={"epochs": 0, "batch_size": -1}, data={"noise": -1}, variants=[{"name": "a", "colour": 1}, {"name": "a"}]
+    )
     with pytest.raises(ConfigError) as err:
         load_config(write_study(tmp_path / "s.toml", raw))
     text = str(err.value)
@@ -120,13 +122,18 @@ def test_errors_name_where_the_value_came_from(tmp_path):
         load_config(study, ["training.epochs.x=1"])
 
 
-@pytest.mark.parametrize("change, line", [
-    ({"training": {"epocs": 5}}, "training.epocs: unknown key; did you mean 'epochs'? (got 5)"),
-    ({"variants": [{"name": "e", "early_stopping": {"patiense": 3}}]},
-     "variants.0.early_stopping.patiense (variant 'e'): unknown key; did you mean 'patience'? (got 3)"),
-    ({"modle": {}}, "modle: unknown key; did you mean 'model'?"),
-    ({"zzz": 1}, "zzz: unknown key (got 1)"),
-])
+@pytest.mark.parametrize(
+    "change, line",
+    [
+        ({"training": {"epocs": 5}}, "training.epocs: unknown key; did you mean 'epochs'? (got 5)"),
+        (
+            {"variants": [{"name": "e", "early_stopping": {"patiense": 3}}]},
+            "variants.0.early_stopping.patiense (variant 'e'): unknown key; did you mean 'patience'? (got 3)",
+        ),
+        ({"modle": {}}, "modle: unknown key; did you mean 'model'?"),
+        ({"zzz": 1}, "zzz: unknown key (got 1)"),
+    ],
+)
 def test_unknown_keys_suggest_the_nearest_valid_key(tmp_path, change, line):
     study = write_study(tmp_path / "s.toml", tiny_raw(**change))
     with pytest.raises(ConfigError) as err:
@@ -152,7 +159,13 @@ def test_upper_bounds_hold_and_init_documents_them(tmp_path):
         load_config(write_study(tmp_path / "s.toml", tiny_raw(training={"seeds": 10**15})))
     assert time.perf_counter() - start < 1  # refused before a list of 10**15 seeds is made
     text = commented_study()
-    for comment in ("Training epochs, 1 to 100,000", "1 to 10 layers of 1 to 4,096 units", "At most 1,000 replicates",
-                    "(10 to 100,000)", "Mini-batch size (1 to 100,000)", "L1 strengths to train (at most 30)",
-                    "Report title (at most 200 characters)"):
+    for comment in (
+        "Training epochs, 1 to 100,000",
+        "1 to 10 layers of 1 to 4,096 units",
+        "At most 1,000 replicates",
+        "(10 to 100,000)",
+        "Mini-batch size (1 to 100,000)",
+        "L1 strengths to train (at most 30)",
+        "Report title (at most 200 characters)",
+    ):
         assert comment in text

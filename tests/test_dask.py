@@ -14,14 +14,17 @@ from tests.conftest import tiny_config  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=50) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=50
+    ) as c:
         yield c
 
 
 def test_a_cluster_build_matches_the_local_one(cluster):
-    config = tiny_config(training={"epochs": 4, "seeds": [0, 1, 2], "batch_size": 16},
-                         execution={"scheduler": cluster.scheduler_address, "runs_per_task": 4})
+    config = tiny_config(
+        training={"epochs": 4, "seeds": [0, 1, 2], "batch_size": 16},
+        execution={"scheduler": cluster.scheduler_address, "runs_per_task": 4},
+    )
     runs = plan_runs(config)
     datasets = make_datasets(config.data, config.training.seeds)
     assert len(executor.tasks(runs, config)) >= 3  # several tasks, so runs are split across workers
@@ -54,6 +57,7 @@ def test_without_a_scheduler_dask_is_not_imported():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom reportgen import executor, pipeline, cli\n"
-            "print('distributed' in sys.modules or 'dask' in sys.modules)")
+    code = (
+        "import sys\nfrom reportgen import executor, pipeline, cli\nprint('distributed' in sys.modules or 'dask' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -28,14 +28,17 @@ def test_every_variant_is_planned_at_every_other_data_setting_with_its_own_key()
     check_unique(runs)  # no two runs share a key or a saved-model file
     keys = run_keys(runs, config)
     assert len(set(keys.values())) == len(runs)  # the cache tells every data setting apart
-    assert [r.key for r in plan_runs(tiny_config(sweeps={"l1": []}))] == [r.key for r in runs if r.data is None]  # the rest as before
+    assert [r.key for r in plan_runs(tiny_config(sweeps={"l1": []}))] == [
+        r.key for r in runs if r.data is None
+    ]  # the rest as before
 
 
 def test_a_data_point_changes_the_cache_key_and_moons_keys_are_as_before():
     config = tiny_config(**SWEPT)
     base = next(r for r in plan_runs(config) if r.data is None)
-    point = next(r for r in plan_runs(config) if r.data == DataPoint("n_samples", 40) and r.variant == base.variant
-                 and r.seed == base.seed)
+    point = next(
+        r for r in plan_runs(config) if r.data == DataPoint("n_samples", 40) and r.variant == base.variant and r.seed == base.seed
+    )
     assert run_key(base, config) != run_key(point, config)
     d = config.data
     assert set(_data_key(d, 0)) == {"generator", "n_samples", "noise", "draw", "validation_fraction"}  # the keys of before
@@ -53,8 +56,10 @@ def test_a_csv_file_is_in_the_cache_key(tmp_path):
 
 def _slope_study(slopes: dict[str, float]):
     """A hand-made analysis whose data_runs hold, per replicate, test-accuracy differences with known slopes."""
-    config = tiny_config(variants=[{"name": "baseline"}, {"name": "l2", "l2": 0.001}, {"name": "drop", "dropout": 0.2}],
-                         sweeps={"l1": [], "l2": [], "n_samples": [100, 200, 400]})
+    config = tiny_config(
+        variants=[{"name": "baseline"}, {"name": "l2", "l2": 0.001}, {"name": "drop", "dropout": 0.2}],
+        sweeps={"l1": [], "l2": [], "n_samples": [100, 200, 400]},
+    )
     analysis = hand_made({}, config)
     rng = np.random.default_rng(3)
     rows = []
@@ -63,8 +68,17 @@ def _slope_study(slopes: dict[str, float]):
             base = 0.8 + rng.normal(0, 0.01)
             for variant, slope in (("baseline", 0.0), *slopes.items()):
                 diff = slope * np.log2(n_train) + rng.normal(0, 0.002) if variant != "baseline" else 0.0
-                rows.append({"variant": variant, "seed": seed, "axis": "n_samples", "setting": n_train * 1.25,
-                             "n_train": n_train, "test_accuracy": base + diff, "gap": 0.1 - diff})
+                rows.append(
+                    {
+                        "variant": variant,
+                        "seed": seed,
+                        "axis": "n_samples",
+                        "setting": n_train * 1.25,
+                        "n_train": n_train,
+                        "test_accuracy": base + diff,
+                        "gap": 0.1 - diff,
+                    }
+                )
     from dataclasses import replace
 
     return replace(analysis, data_runs=pd.DataFrame(rows)), config
@@ -91,7 +105,17 @@ def test_the_scarce_data_claim_joins_the_primary_family_and_is_judged():
 
 def test_init_writes_the_new_keys_with_their_descriptions():
     text = commented_study()
-    for key in ("kind = \"moons\"", "# path = \"data.csv\"", "# label = ", "# features = ", "# delimiter = ",
-                "# n_features = 20", "# n_classes = 3", "# test_fraction = 0.2", "n_samples = []", "noise = []"):
+    for key in (
+        'kind = "moons"',
+        '# path = "data.csv"',
+        "# label = ",
+        "# features = ",
+        "# delimiter = ",
+        "# n_features = 20",
+        "# n_classes = 3",
+        "# test_fraction = 0.2",
+        "n_samples = []",
+        "noise = []",
+    ):
         assert key in text, key
     assert "at most 30, each 10 to 100,000" in text and "2 to 1,000" in text and "2 to 20" in text

@@ -17,8 +17,11 @@ from reportgen.datasets import csv_file
 from tests.conftest import tiny_raw, write_study
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width,species\n"
-GOOD = [f"{5 + i % 7 / 10:g},{3 + i % 5 / 10:g},{1 + i % 9 / 10:g},{0.2 + i % 3 / 10:g},{('setosa', 'versicolor', 'virginica')[i % 3]}\n"
-        for i in range(30)]
+GOOD = [
+    f"{5 + i % 7 / 10:g},{3 + i % 5 / 10:g},{1 + i % 9 / 10:g},{0.2 + i % 3 / 10:g},"
+    f"{('setosa', 'versicolor', 'virginica')[i % 3]}\n"
+    for i in range(30)
+]
 
 
 def _csv(*rows: str, header: str = HEADER) -> bytes:
@@ -35,37 +38,67 @@ def _with(line: int, row: str) -> bytes:
 # name -> (file bytes, or None for no file; extra [data] keys; the message after '<file>: ')
 CASES = {
     "missing file": (None, {}, "data file not found (data.path)"),
-    "label column not in header": (_csv(*GOOD), {"label": "specie"},
-                                   "data.label: column 'specie' is not in the header; did you mean 'species'?"),
-    "feature column not in header": (_csv(*GOOD), {"features": ["petal_lenght"]},
-                                     "data.features: column 'petal_lenght' is not in the header; did you mean 'petal_length'?"),
+    "label column not in header": (
+        _csv(*GOOD),
+        {"label": "specie"},
+        "data.label: column 'specie' is not in the header; did you mean 'species'?",
+    ),
+    "feature column not in header": (
+        _csv(*GOOD),
+        {"features": ["petal_lenght"]},
+        "data.features: column 'petal_lenght' is not in the header; did you mean 'petal_length'?",
+    ),
     "text in a feature column": (_with(7, "5.1,abc,1.4,0.2,setosa\n"), {}, "line 7, column 'sepal_width': 'abc' is not a number"),
     "empty field": (_with(4, "5.1,3.5,,0.2,setosa\n"), {}, "line 4, column 'petal_length': missing value (empty field)"),
     "NaN": (_with(5, "NaN,3.5,1.4,0.2,setosa\n"), {}, "line 5, column 'sepal_length': missing value ('NaN')"),
     "infinity": (_with(6, "5.1,3.5,1.4,inf,setosa\n"), {}, "line 6, column 'petal_width': infinite value ('inf')"),
-    "several bad values": (_csv(*GOOD[:3], "x,3,1,0.2,setosa\n", "5,3,,0.2,setosa\n", "5,3,1,-inf,setosa\n"), {},
-                           "line 5, column 'sepal_length': 'x' is not a number (and 2 more problems in this file)"),
+    "several bad values": (
+        _csv(*GOOD[:3], "x,3,1,0.2,setosa\n", "5,3,,0.2,setosa\n", "5,3,1,-inf,setosa\n"),
+        {},
+        "line 5, column 'sepal_length': 'x' is not a number (and 2 more problems in this file)",
+    ),
     "missing label": (_with(3, "5.1,3.5,1.4,0.2,\n"), {}, "line 3, column 'species': missing label ('')"),
-    "single class": (_csv(*(r.rsplit(",", 1)[0] + ",setosa\n" for r in GOOD)), {},
-                     "label column 'species' has a single class ('setosa', 30 rows); a classifier needs two or more"),
-    "class too small for every split": (_csv(*GOOD, "5,3,1,0.2,rare\n", "5,3,1,0.3,rare\n"), {},
-                                        "class 'rare' has 2 rows: too few to appear in the training, validation and "
-                                        "test splits (test_fraction 0.2, validation_fraction 0.2: each class needs at "
-                                        "least 8 rows)"),
+    "single class": (
+        _csv(*(r.rsplit(",", 1)[0] + ",setosa\n" for r in GOOD)),
+        {},
+        "label column 'species' has a single class ('setosa', 30 rows); a classifier needs two or more",
+    ),
+    "class too small for every split": (
+        _csv(*GOOD, "5,3,1,0.2,rare\n", "5,3,1,0.3,rare\n"),
+        {},
+        "class 'rare' has 2 rows: too few to appear in the training, validation and "
+        "test splits (test_fraction 0.2, validation_fraction 0.2: each class needs at "
+        "least 8 rows)",
+    ),
     "empty file": (b"", {}, "the file is empty"),
     "header without rows": (_csv(), {}, "the header has no data rows after it"),
-    "not UTF-8": (_csv(*GOOD[:2]) + "5.1,3.5,1.4,0.2,caf\xe9\n".encode("latin-1"), {},
-                  "not valid UTF-8 text: byte 0xe9 on line 4; save the file as UTF-8"),
-    "undeclared delimiter": (_csv(*(r.replace(",", ";") for r in GOOD), header=HEADER.replace(",", ";")), {},
-                             "line 1 has a single column when split at ',', but ';' splits it into 5: set data.delimiter = ';'"),
+    "not UTF-8": (
+        _csv(*GOOD[:2]) + "5.1,3.5,1.4,0.2,caf\xe9\n".encode("latin-1"),
+        {},
+        "not valid UTF-8 text: byte 0xe9 on line 4; save the file as UTF-8",
+    ),
+    "undeclared delimiter": (
+        _csv(*(r.replace(",", ";") for r in GOOD), header=HEADER.replace(",", ";")),
+        {},
+        "line 1 has a single column when split at ',', but ';' splits it into 5: set data.delimiter = ';'",
+    ),
     "row with more fields": (_with(9, "5.1,3.5,1.4,0.2,setosa,extra\n"), {}, "line 9 has 6 fields, the header has 5"),
     "row with fewer fields": (_with(10, "5.1,3.5,1.4,setosa\n"), {}, "line 10 has 4 fields, the header has 5"),
-    "duplicate column": (_csv(*GOOD, header=HEADER.replace("petal_width", "petal_length")), {},
-                         "line 1 (the header): column 'petal_length' appears 2 times"),
-    "label as a feature": (_csv(*GOOD), {"features": ["sepal_length", "species"]},
-                           "data.features: 'species' is the label column, it cannot be a feature too"),
-    "more points than rows": (_csv(*GOOD), {"n_samples": 100},
-                              "data.n_samples 100 is more than the 24 rows outside the test split (30 rows, test_fraction 0.2)"),
+    "duplicate column": (
+        _csv(*GOOD, header=HEADER.replace("petal_width", "petal_length")),
+        {},
+        "line 1 (the header): column 'petal_length' appears 2 times",
+    ),
+    "label as a feature": (
+        _csv(*GOOD),
+        {"features": ["sepal_length", "species"]},
+        "data.features: 'species' is the label column, it cannot be a feature too",
+    ),
+    "more points than rows": (
+        _csv(*GOOD),
+        {"n_samples": 100},
+        "data.n_samples 100 is more than the 24 rows outside the test split (30 rows, test_fraction 0.2)",
+    ),
 }
 
 
@@ -113,8 +146,10 @@ def test_bad_data_is_one_line_exit_2_and_the_report_stays(case, tmp_path, previo
     out, before = previous
     code, lines = _build(study, out, monkeypatch)
     assert code == 2 and lines == [f"reportgen: error: {csv_file.shown(csv)}: {message}"], lines
-    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "out", "study.toml"][
-        content is None:]
+    assert (
+        _snapshot(out) == before
+        and sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "out", "study.toml"][content is None :]
+    )
 
 
 def test_a_file_too_large_is_refused_from_its_size_before_reading(tmp_path, previous, monkeypatch):
@@ -126,8 +161,10 @@ def test_a_file_too_large_is_refused_from_its_size_before_reading(tmp_path, prev
     study = write_study(tmp_path / "study.toml", {**tiny_raw(), "data": {"path": "data.csv", "label": "species"}})
     out, before = previous
     code, lines = _build(study, out, monkeypatch)
-    assert code == 2 and lines == [f"reportgen: error: {csv_file.shown(csv)}: the file is 150.0 MB, more than the "
-                                   f"100.0 MB limit for a data file (it is read into memory whole); use a sample of its rows"]
+    assert code == 2 and lines == [
+        f"reportgen: error: {csv_file.shown(csv)}: the file is 150.0 MB, more than the "
+        f"100.0 MB limit for a data file (it is read into memory whole); use a sample of its rows"
+    ]
     assert _snapshot(out) == before
 
 
@@ -142,6 +179,7 @@ def test_settings_of_another_kind_of_data_are_refused(tmp_path):
 
 
 # ---- the CSV reader and the splits ---------------------------------------------------------------------------------
+
 
 def test_csv_with_text_labels_splits_stratified_and_standardises_on_training_rows(tmp_path):
     csv = tmp_path / "d.csv"

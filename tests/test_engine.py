@@ -20,8 +20,12 @@ PARITY_VARIANTS = [
 @pytest.fixture(scope="module")
 def parity():
     """48 training rows in mini-batches of 20: two full ones and Keras' partial last one of 8."""
-    base = dict(training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False}, variants=PARITY_VARIANTS,
-                sweeps={"l1": []}, model={"hidden_units": [16, 8]})
+    base = dict(
+        training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False},
+        variants=PARITY_VARIANTS,
+        sweeps={"l1": []},
+        model={"hidden_units": [16, 8]},
+    )
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
     data = make_datasets(fast.data, fast.training.seeds)
     runs = plan_runs(fast)
@@ -40,8 +44,12 @@ def test_deterministic_variants_match_keras_fit(parity):
 
 def test_both_engines_keep_the_weights_at_the_lowest_validation_loss():
     """A learning rate high enough to overfit within a dozen epochs puts the minimum mid-training."""
-    base = dict(training={"epochs": 12, "seeds": [0], "batch_size": 20, "shuffle": False}, sweeps={"l1": []},
-                model={"hidden_units": [16, 8], "learning_rate": 0.05}, variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}])
+    base = dict(
+        training={"epochs": 12, "seeds": [0], "batch_size": 20, "shuffle": False},
+        sweeps={"l1": []},
+        model={"hidden_units": [16, 8], "learning_rate": 0.05},
+        variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}],
+    )
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
     data = make_datasets(fast.data, fast.training.seeds)
     ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
@@ -65,8 +73,11 @@ def test_keras_predict_equals_engine_predictions(parity):
         np.testing.assert_allclose(ours, keras_p, rtol=1e-4, atol=1e-5)
 
 
-GROUPED = dict(training={"epochs": 5, "seeds": [0, 1, 2, 3], "batch_size": 32}, sweeps={"l1": [0.01]},
-               variants=[*TINY["variants"], {"name": "bn", "batchnorm": True, "dropout": 0.2}])
+GROUPED = dict(
+    training={"epochs": 5, "seeds": [0, 1, 2, 3], "batch_size": 32},
+    sweeps={"l1": [0.01]},
+    variants=[*TINY["variants"], {"name": "bn", "batchnorm": True, "dropout": 0.2}],
+)
 ALONE = ("l1=0.01/seed1", "l1+drop <i>/seed0", "bn/seed0")  # plain; dropout with early stopping; batch norm
 
 
@@ -132,7 +143,11 @@ def test_divergence_rule_is_the_same_in_both_engines():
     from reportgen.training.train import loss_limit
 
     m = len(DIVERGING)
-    state = {"active": tf.ones(m, tf.bool), "loss_limit": tf.fill((m,), loss_limit(INITIAL_LOSS)), "diverged_at": tf.fill((m,), -1)}
+    state = {
+        "active": tf.ones(m, tf.bool),
+        "loss_limit": tf.fill((m,), loss_limit(INITIAL_LOSS)),
+        "diverged_at": tf.fill((m,), -1),
+    }
     recorders = [_recorder(lambda *_: None, "r", limit=loss_limit(INITIAL_LOSS)) for _ in DIVERGING]
     for rec in recorders:
         rec.set_model(SimpleNamespace(losses=[], stop_training=False, get_weights=list))
@@ -152,8 +167,12 @@ def test_divergence_rule_is_the_same_in_both_engines():
 def test_an_absurd_learning_rate_diverges_in_the_first_epoch_in_both_engines():
     """Adam at 300 takes the training loss from about 0.7 before the first step to about 1e10 within one epoch, far
     beyond 100 times the loss at initialization; judged against that first epoch's loss, neither engine saw it."""
-    base = dict(model={"learning_rate": 300.0}, training={"epochs": 3, "seeds": [0], "batch_size": 16},
-                variants=[{"name": "baseline"}], sweeps={"l1": []})
+    base = dict(
+        model={"learning_rate": 300.0},
+        training={"epochs": 3, "seeds": [0], "batch_size": 16},
+        variants=[{"name": "baseline"}],
+        sweeps={"l1": []},
+    )
     for engine in ("fast", "keras"):
         config = tiny_config(**{**base, "training": {**base["training"], "engine": engine}})
         data = make_datasets(config.data, config.training.seeds)
@@ -173,7 +192,9 @@ def test_both_engines_record_the_same_loss_at_initialization(parity):
         network = Network.of(a.run.variant, config.model, data[a.run.seed])
         start = initial_weights(network, initial_dense_weights(config.model, a.run.init_seed, data[a.run.seed]))
         logits = predict_proba(network, start, data[a.run.seed].x_train)
-        assert a.initial_loss == pytest.approx(accuracy_and_loss(np.log(logits / (1 - logits)), data[a.run.seed].y_train)[1], rel=1e-4)
+        assert a.initial_loss == pytest.approx(
+            accuracy_and_loss(np.log(logits / (1 - logits)), data[a.run.seed].y_train)[1], rel=1e-4
+        )
     first = {r.run.variant.name: r.initial_loss for r in fast if r.run.init == 0}
     assert first["l1"] == first["l2"] == first["both"] == first["baseline"]
 
@@ -255,7 +276,8 @@ def test_seeds_reproduce_and_differ():
 def test_early_stopping_follows_keras_rules():
     """Patience 1 on a noisy tiny problem stops early; the kept weights are those of the best epoch."""
     config = tiny_config(
-        training={"epochs": 60, "seeds": [0, 1, 2]}, sweeps={"l1": []},
+        training={"epochs": 60, "seeds": [0, 1, 2]},
+        sweeps={"l1": []},
         variants=[{"name": "es", "early_stopping": {"patience": 1}}, {"name": "plain"}],
     )
     data = make_datasets(config.data, config.training.seeds)
@@ -294,8 +316,12 @@ def test_reference_engine_reshuffles_every_epoch():
 
 def test_early_stopping_matches_keras_fit():
     """Same stopping epoch, best epoch and restored weights as keras.callbacks.EarlyStopping."""
-    base = dict(training={"epochs": 40, "seeds": [0, 1], "batch_size": 20, "shuffle": False}, sweeps={"l1": []},
-                model={"hidden_units": [16, 8]}, variants=[{"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}}])
+    base = dict(
+        training={"epochs": 40, "seeds": [0, 1], "batch_size": 20, "shuffle": False},
+        sweeps={"l1": []},
+        model={"hidden_units": [16, 8]},
+        variants=[{"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}}],
+    )
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
     data = make_datasets(fast.data, fast.training.seeds)
     ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
@@ -309,7 +335,11 @@ def test_early_stopping_matches_keras_fit():
 def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
     """The first replicate of each variant keeps its weights after the snapshot epochs (20 epochs: 1, 2 and 6), in both
     engines; the engine's snapshot at epoch 6 is bitwise the result of training for 6 epochs."""
-    base = dict(training={"epochs": 20, "seeds": [0, 1], "shuffle": False}, sweeps={"l1": []}, variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}])
+    base = dict(
+        training={"epochs": 20, "seeds": [0, 1], "shuffle": False},
+        sweeps={"l1": []},
+        variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}],
+    )
     config = tiny_config(**base)
     data = make_datasets(config.data, config.training.seeds)
     results = train_runs(plan_runs(config), data, config)

@@ -12,11 +12,25 @@ from reportgen.cli import main
 from tests.conftest import write_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-QUICK = ["--set", "training.epochs=3", "--set", "training.seeds=[0, 1]", "--set", "analysis.grid_resolution=20",
-         "--format", "html", "--quiet", "--no-cache"]
-SMALL = {"training": {"epochs": 3, "seeds": [0, 1], "batch_size": 32}, "model": {"hidden_units": [16, 16]},
-         "variants": [{"name": "baseline"}, {"name": "l2", "l2": 0.01}],
-         "sweeps": {"l1": [], "l2": [], "dropout": []}, "analysis": {"grid_resolution": 20}}
+QUICK = [
+    "--set",
+    "training.epochs=3",
+    "--set",
+    "training.seeds=[0, 1]",
+    "--set",
+    "analysis.grid_resolution=20",
+    "--format",
+    "html",
+    "--quiet",
+    "--no-cache",
+]
+SMALL = {
+    "training": {"epochs": 3, "seeds": [0, 1], "batch_size": 32},
+    "model": {"hidden_units": [16, 16]},
+    "variants": [{"name": "baseline"}, {"name": "l2", "l2": 0.01}],
+    "sweeps": {"l1": [], "l2": [], "dropout": []},
+    "analysis": {"grid_resolution": 20},
+}
 
 
 def _built(out: Path) -> tuple[dict, str]:
@@ -27,14 +41,17 @@ def _figures(html: str) -> set[str]:
     return set(re.findall(r'id="fig-([a-z0-9-]+)"', html))
 
 
-@pytest.mark.parametrize("data, features, classes", [
-    ({"kind": "xor"}, 2, 2),
-    ({"kind": "spirals", "n_samples": 120}, 2, 2),
-    ({"kind": "blobs", "n_classes": 4}, 2, 4),
-    ({"kind": "classification", "n_features": 30, "n_classes": 3, "test_samples": 300}, 30, 3),
-    ({"kind": "wine"}, 13, 3),
-    ({"kind": "iris"}, 4, 3),
-])
+@pytest.mark.parametrize(
+    "data, features, classes",
+    [
+        ({"kind": "xor"}, 2, 2),
+        ({"kind": "spirals", "n_samples": 120}, 2, 2),
+        ({"kind": "blobs", "n_classes": 4}, 2, 4),
+        ({"kind": "classification", "n_features": 30, "n_classes": 3, "test_samples": 300}, 30, 3),
+        ({"kind": "wine"}, 13, 3),
+        ({"kind": "iris"}, 4, 3),
+    ],
+)
 def test_every_kind_of_data_builds(tmp_path, data, features, classes):
     study = write_study(tmp_path / "s.toml", {**SMALL, "data": data, "output": {"dir": "out", "formats": ["html"], "cache": ""}})
     assert main(["build", "--config", str(study), "--quiet"]) == 0
@@ -53,9 +70,22 @@ def test_every_kind_of_data_builds(tmp_path, data, features, classes):
 
 @pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv"])
 def test_example_studies_build(tmp_path, example):
-    args = ["build", "--config", str(EXAMPLES / f"{example}.toml"), "--out", str(tmp_path / "out"), *QUICK,
-            "--set", "sweeps.l1=[0.001]", "--set", "sweeps.l2=[]", "--set", "sweeps.dropout=[]",
-            "--set", "variants=[{name='baseline'}, {name='l1', l1=0.001}, {name='dropout', dropout=0.2}]"]  # one graph
+    args = [
+        "build",
+        "--config",
+        str(EXAMPLES / f"{example}.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        *QUICK,
+        "--set",
+        "sweeps.l1=[0.001]",
+        "--set",
+        "sweeps.l2=[]",
+        "--set",
+        "sweeps.dropout=[]",
+        "--set",
+        "variants=[{name='baseline'}, {name='l1', l1=0.001}, {name='dropout', dropout=0.2}]",
+    ]  # one graph
     assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     assert doc["claims"] and "What this build found" in html
@@ -65,16 +95,34 @@ def test_example_studies_build(tmp_path, example):
 
 
 def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path):
-    args = ["build", "--config", str(EXAMPLES / "data_size.toml"), "--out", str(tmp_path / "out"), *QUICK,
-            "--set", "sweeps.n_samples=[50, 200, 800]", "--set", "sweeps.noise=[0.1]",
-            "--set", "variants=[{name='baseline'}, {name='l2', l2=0.001}]"]
+    args = [
+        "build",
+        "--config",
+        str(EXAMPLES / "data_size.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        *QUICK,
+        "--set",
+        "sweeps.n_samples=[50, 200, 800]",
+        "--set",
+        "sweeps.noise=[0.1]",
+        "--set",
+        "variants=[{name='baseline'}, {name='l2', l2=0.001}]",
+    ]
     assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     claim = next(c for c in doc["claims"] if c["key"] == "scarce_data:l2")
     assert claim["primary"]["statistic"] == "slope" and claim["primary"]["effect"]["n"] == 2
     assert {r["n_train"] for r in doc["data_sweeps"] if r["axis"] == "n_samples"} == {40, 160, 640}
-    assert {r["variant"] for r in doc["runs"]} == {"baseline", "l2", "baseline @ n_samples=50", "l2 @ n_samples=50",
-                                                    "baseline @ n_samples=800", "l2 @ n_samples=800",
-                                                    "baseline @ noise=0.1", "l2 @ noise=0.1"}
+    assert {r["variant"] for r in doc["runs"]} == {
+        "baseline",
+        "l2",
+        "baseline @ n_samples=50",
+        "l2 @ n_samples=50",
+        "baseline @ n_samples=800",
+        "l2 @ n_samples=800",
+        "baseline @ noise=0.1",
+        "l2 @ noise=0.1",
+    }
     assert {r["setting"] for r in doc["data_sweeps"] if r["axis"] == "noise"} == {0.1, 0.25}  # the study's own noise too
     assert "data-sweeps" in _figures(html) and 'id="data-sweeps"' in html and "640 train" in html and "noise 0.1" in html

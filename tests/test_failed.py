@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from reportgen.analysis import analyse, failure_lines, failure_reasons, per_replicate, sweep_choices
@@ -54,20 +53,26 @@ def partly_failed():
     results = train_runs(runs, data, config)
     by_key = {r.run.key: r for r in results}
     crushed = by_key["l1+drop <i>/seed1"]
-    broken = {"l1/seed0": dataclasses.replace(by_key["l1/seed0"], diverged_at=4),
-              "l1+drop <i>/seed1": dataclasses.replace(crushed, weights=[w * 0 if w.ndim == 2 else w for w in crushed.weights]),
-              "baseline/seed1": dataclasses.replace(by_key["baseline/seed1"], initial_loss=0.01)}
+    broken = {
+        "l1/seed0": dataclasses.replace(by_key["l1/seed0"], diverged_at=4),
+        "l1+drop <i>/seed1": dataclasses.replace(crushed, weights=[w * 0 if w.ndim == 2 else w for w in crushed.weights]),
+        "baseline/seed1": dataclasses.replace(by_key["baseline/seed1"], initial_loss=0.01),
+    }
     return analyse(results, data, config), analyse([broken.get(r.run.key, r) for r in results], data, config)
 
 
 def test_failed_runs_are_marked_with_their_reasons_and_named_by_variant(partly_failed):
     _, failed = partly_failed
-    assert failed.failed == [("baseline/seed1", ["no_progress"], None), ("l1/seed0", ["diverged"], 4),
-                             ("l1+drop <i>/seed1", ["one_class"], None)]
+    assert failed.failed == [
+        ("baseline/seed1", ["no_progress"], None),
+        ("l1/seed0", ["diverged"], 4),
+        ("l1+drop <i>/seed1", ["one_class"], None),
+    ]
     assert failure_lines(failed) == [
         "baseline: 1 of 2 replicates (seed 1): training loss no lower than at initialization (1)",
         "l1: 1 of 2 replicates (seed 0): diverged (1, epoch 4)",
-        "l1+drop <i>: 1 of 2 replicates (seed 1): one class on all test points (1)"]
+        "l1+drop <i>: 1 of 2 replicates (seed 1): one class on all test points (1)",
+    ]
     runs = failed.runs.set_index("key")
     assert runs.loc["baseline/seed0", "failed"] == [] and math.isfinite(runs.loc["baseline/seed0", "initial_loss"])
 
@@ -92,7 +97,9 @@ def test_failed_runs_are_left_out_of_every_interval_and_the_others_are_untouched
 def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path, capsys):
     """Adam at 300 takes the training loss from about 0.7 before the first step to 1e10 within the first epoch: judged
     against the first epoch's loss (as before), none diverged and the report gave ordinary verdicts."""
-    raw = tiny_raw(output={"dir": "out"}, model={"learning_rate": 300.0}, training={"epochs": 5, "seeds": [0, 1], "batch_size": 16})
+    raw = tiny_raw(
+        output={"dir": "out"}, model={"learning_rate": 300.0}, training={"epochs": 5, "seeds": [0, 1], "batch_size": 16}
+    )
     study = write_study(tmp_path / "study.toml", raw)
     assert main(["build", "--config", str(study), "--quiet", "--no-cache", "--format", "html", "--fail-on", "diverged"]) == 1
     assert "reportgen: --fail-on diverged: 8 run(s) failed: baseline/seed0 (diverged" in capsys.readouterr().err
@@ -106,5 +113,8 @@ def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path
     assert {c["verdict"] for c in doc["claims"]} == {"inconclusive"}
     html = (out / "report.html").read_text()
     assert "<strong>6 runs failed</strong>" in html  # the variants' runs; the sweep point's are named in its section
-    assert "l1=0.01: 2 of 2 replicates (seeds 0, 1): diverged (2, epoch 1), training loss no lower than at initialization (2)" in html
+    assert (
+        "l1=0.01: 2 of 2 replicates (seeds 0, 1): diverged (2, epoch 1), training loss no lower than at initialization (2)"
+        in html
+    )
     assert "**Warning: 6 runs failed**" in (out / "summary.md").read_text()

@@ -16,8 +16,20 @@ from reportgen.data import Dataset
 from reportgen.figures import Figure, make_figures
 from reportgen.measures import Frame
 
-ALL_KEYS = ["dataset", "boundaries", "snapshots", "loss_curves", "compare:l1 $x^$", "weights_box", "weights_hist",
-            "weight_extremes", "sparsity_curve", "pruning", "sweeps", "sweep_boundaries"]
+ALL_KEYS = [
+    "dataset",
+    "boundaries",
+    "snapshots",
+    "loss_curves",
+    "compare:l1 $x^$",
+    "weights_box",
+    "weights_hist",
+    "weight_extremes",
+    "sparsity_curve",
+    "pruning",
+    "sweeps",
+    "sweep_boundaries",
+]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCHS, STOP, GRID = 30, 20, 20
 # "$x^$" is broken mathtext: drawing it unescaped would raise, so these names also test the escaping.
@@ -28,6 +40,7 @@ def _dataset(rng) -> Dataset:
     def split(n):
         x = rng.normal(size=(n, 2)).astype(np.float32)
         return x, (x[:, 0] > 0).astype(np.float32)
+
     return Dataset(*split(40), *split(10), *split(200))
 
 
@@ -47,8 +60,7 @@ def _curve(rng, variants, x, column, n, **extra) -> pd.DataFrame:
     for v in variants:
         mean = np.linspace(0.1, 0.9, len(x)) * rng.uniform(0.5, 1)
         half = np.full(len(x), 0.05 if n > 1 else np.nan)
-        rows += [{"variant": v, **extra, column: t, "mean": m, "low": m - h, "high": m + h}
-                 for t, m, h in zip(x, mean, half)]
+        rows += [{"variant": v, **extra, column: t, "mean": m, "low": m - h, "high": m + h} for t, m, h in zip(x, mean, half)]
     return pd.DataFrame(rows)
 
 
@@ -77,8 +89,7 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
     sweeps = {"l1": [1e-4, 1e-2], "dropout": [0.2]} if sweeps is None else sweeps  # a lone point in one column
     points = [(kind, s) for kind, strengths in sweeps.items() for s in strengths]
     metrics = ["test_accuracy", "gap", "first_min_abs", "first_max_abs", *(f"first_below_{t:g}" for t in thresholds)]
-    runs = pd.DataFrame([{"variant": v, "seed": s, **{m: rng.uniform(1e-6, 1) for m in metrics}}
-                         for v in names for s in seeds])
+    runs = pd.DataFrame([{"variant": v, "seed": s, **{m: rng.uniform(1e-6, 1) for m in metrics}} for v in names for s in seeds])
     config = StudyConfig(
         variants=[VariantConfig(name=n, l1=0.001 * (i > 0)) for i, n in enumerate(names)],
         training=TrainingConfig(epochs=EPOCHS, seeds=seeds),
@@ -87,24 +98,38 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
     )
     xs, ys = np.linspace(-2, 2, GRID), np.linspace(-1.5, 1.5, GRID)
     analysis = StudyAnalysis(
-        variants=names, reference=reference_variant(config), seeds=seeds,
-        design=Design(n_seeds, True, [], ["the data", "the initial weights"]), runs=runs, main_runs=runs,
+        variants=names,
+        reference=reference_variant(config),
+        seeds=seeds,
+        design=Design(n_seeds, True, [], ["the data", "the initial weights"]),
+        runs=runs,
+        main_runs=runs,
         layers=pd.DataFrame({"variant": names, "seed": 0, "layer": 1, "weights": 64}),
         summary=pd.DataFrame([r for v in names for r in _estimates(rng, {"variant": v}, metrics, n_seeds)]),
-        sweeps=pd.DataFrame([r for kind, strength in points
-                             for r in _estimates(rng, {"kind": kind, "strength": strength}, metrics, n_seeds)]),
-        sparsity_curves=pd.concat([_curve(rng, names, np.logspace(-5, 0, 11), "threshold", n_seeds, layer=layer)
-                                   for layer in (1, 2)]),
+        sweeps=pd.DataFrame(
+            [r for kind, strength in points for r in _estimates(rng, {"kind": kind, "strength": strength}, metrics, n_seeds)]
+        ),
+        sparsity_curves=pd.concat(
+            [_curve(rng, names, np.logspace(-5, 0, 11), "threshold", n_seeds, layer=layer) for layer in (1, 2)]
+        ),
         pruning=_curve(rng, names, np.array([0, 0.5, 0.9, 0.99]), "fraction", n_seeds),
         histories={v: _histories(n_seeds, early=i == len(names) - 1) for i, v in enumerate(names)},
-        loss_bands={v: log_bands(h, 0.95)
-                    for v, h in ((v, _histories(n_seeds, early=i == len(names) - 1)) for i, v in enumerate(names))},
-        paired=pd.DataFrame(), snapshots={v: {5: _boundary(rng, 1).background, 20: _boundary(rng, 1).background} for v in names},
+        loss_bands={
+            v: log_bands(h, 0.95) for v, h in ((v, _histories(n_seeds, early=i == len(names) - 1)) for i, v in enumerate(names))
+        },
+        paired=pd.DataFrame(),
+        snapshots={v: {5: _boundary(rng, 1).background, 20: _boundary(rng, 1).background} for v in names},
         boundaries={v: _boundary(rng, n_seeds) for v in names},
         sweep_boundaries={point: _boundary(rng, 1) for point in points},
         first_layer={v: rng.laplace(0, 0.2, size=32 * n_seeds) for v in names},
-        twins=pd.DataFrame(), diverged=[], bayes={}, bayes_grid=np.tile((xs > 0).astype(float), (GRID, 1)),
-        frame=Frame(xs, ys, np.ones((GRID, GRID), bool)), thresholds=thresholds, confidence=0.95, test_predictions={},
+        twins=pd.DataFrame(),
+        diverged=[],
+        bayes={},
+        bayes_grid=np.tile((xs > 0).astype(float), (GRID, 1)),
+        frame=Frame(xs, ys, np.ones((GRID, GRID), bool)),
+        thresholds=thresholds,
+        confidence=0.95,
+        test_predictions={},
     )
     return analysis, _dataset(rng), config  # the argument order of make_figures
 
@@ -182,8 +207,12 @@ def test_many_variants_with_odd_names_and_no_baseline():
     with Helper() as helper:
         assert helper.ready(wait=True)
         figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
-    assert list(figures) == [k for k in ALL_KEYS if not k.startswith("compare:")][:4] + [f"compare:{n}" for n in names[1:]] + \
-        [k for k in ALL_KEYS if not k.startswith("compare:")][4:]
+    assert (
+        list(figures)
+        == [k for k in ALL_KEYS if not k.startswith("compare:")][:4]
+        + [f"compare:{n}" for n in names[1:]]
+        + [k for k in ALL_KEYS if not k.startswith("compare:")][4:]
+    )
     # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
     assert "plain $ variant (no regularization)" in figures["sweeps"].caption
     assert plt.get_fignums() == []
@@ -197,8 +226,9 @@ def test_long_sweeps_wrap_into_readable_rows():
     from reportgen.figures import common, maps
 
     strengths = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-    analysis, data, config = make_study(n_seeds=1, sweeps={"l1": strengths, "l2": strengths,
-                                                           "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    analysis, data, config = make_study(
+        n_seeds=1, sweeps={"l1": strengths, "l2": strengths, "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    )
     study = common.Study(analysis, data, config, common.palette(analysis.variants))
     with common.style():
         fig = MplFigure(layout="constrained")
@@ -219,7 +249,7 @@ def test_long_sweeps_wrap_into_readable_rows():
             assert ax.get_xlim() == panels[0].get_xlim() and ax.get_ylim() == panels[0].get_ylim()
         assert ax.title.get_fontsize() * scale >= 8
         boxes = [ax.title.get_window_extent() for ax in panels]
-        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
         assert sum(ax.get_label() == "<colorbar>" for ax in fig.axes) == 1
         assert sum(not ax.axison for ax in fig.axes) == 3 + 2  # three headers, two empty cells
     assert plt.get_fignums() == []

@@ -4,7 +4,7 @@ there (a job that fails, a helper that dies, a Ctrl-C) ends with the job done in
 import subprocess
 import sys
 
-CODE = r'''
+CODE = r"""
 import os, signal, sys, time
 from reportgen.helper import Helper
 
@@ -45,7 +45,7 @@ with Helper() as h:
     h.submit(callable, unpicklable)  # arguments that cannot be sent: the job is done here
     assert h.result(callable, unpicklable) is True and not h.alive
 print("ok")
-'''
+"""
 
 
 def test_jobs_run_in_the_helper_and_fall_back_to_the_build():
@@ -54,14 +54,14 @@ def test_jobs_run_in_the_helper_and_fall_back_to_the_build():
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
-ORPHAN = r'''
+ORPHAN = r"""
 import os, signal
 from reportgen.helper import Helper
 h = Helper()
 h.submit(os.getpid)
 print(h.result(os.getpid), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # the build dies without closing anything
-'''
+"""
 
 
 def test_the_helper_exits_when_the_build_is_killed():
@@ -76,7 +76,7 @@ def test_the_helper_exits_when_the_build_is_killed():
     assert not os.path.exists(f"/proc/{helper}"), "the helper outlived its build"
 
 
-POOL = r'''
+POOL = r"""
 import multiprocessing, os
 from reportgen.helper import Helper
 
@@ -87,7 +87,7 @@ def in_a_worker(_):
 
 with multiprocessing.get_context("fork").Pool(1) as pool:
     print(pool.map(in_a_worker, [0]))
-'''
+"""
 
 
 def test_a_build_inside_a_pool_worker_still_gets_a_helper():

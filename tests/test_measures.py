@@ -124,7 +124,7 @@ def test_prunable_share_of_a_network_built_to_need_four_weights():
 
     rng = np.random.default_rng(3)
     network, weights = _two_path_network(4, rng)
-    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(2000, rng)], 0.01, False)
+    ((share, flagged),) = _prunable([SimpleNamespace(weights=weights)], network, [_points(2000, rng)], 0.01, False)
     assert (share, flagged) == (0.7, False)
     assert max(f for f in PRUNE_SEARCH if round(f * 12) <= 8) == 0.7
 
@@ -138,7 +138,7 @@ def test_a_network_that_needs_a_thousandth_of_its_weights_is_not_censored_at_98_
 
     rng = np.random.default_rng(4)
     network, weights = _two_path_network(2000, rng)
-    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(100, rng)], 0.01, False)
+    ((share, flagged),) = _prunable([SimpleNamespace(weights=weights)], network, [_points(100, rng)], 0.01, False)
     assert share == PRUNE_SEARCH[-2] == 0.999 and PRUNE_SEARCH[-1] == 1.0 and not flagged
 
 
@@ -152,7 +152,7 @@ def test_a_network_that_predicts_one_class_is_not_prunable_without_harm():
     rng = np.random.default_rng(5)
     network, weights = _two_path_network(4, rng)
     weights[3] = np.array([-50.0], np.float32)  # an output bias that drowns everything: class 0 everywhere
-    (share, flagged), = _prunable([SimpleNamespace(weights=weights)], network, [_points(500, rng)], 0.01, False)
+    ((share, flagged),) = _prunable([SimpleNamespace(weights=weights)], network, [_points(500, rng)], 0.01, False)
     assert (share, flagged) == (0.0, True)
 
 

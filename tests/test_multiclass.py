@@ -18,8 +18,13 @@ PARITY_VARIANTS = [
 
 
 def _engines(data: dict, variants=PARITY_VARIANTS, epochs: int = 4):
-    base = dict(data=data, training={"epochs": epochs, "seeds": [3], "batch_size": 20, "shuffle": False},
-                variants=variants, sweeps={"l1": []}, model={"hidden_units": [16, 8]})
+    base = dict(
+        data=data,
+        training={"epochs": epochs, "seeds": [3], "batch_size": 20, "shuffle": False},
+        variants=variants,
+        sweeps={"l1": []},
+        model={"hidden_units": [16, 8]},
+    )
     fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
     datasets = make_datasets(fast.data, fast.training.seeds)
     runs = plan_runs(fast)

@@ -38,25 +38,54 @@ def hand_made_study():
     """A study without batch norm or early stopping, with sweeps, a contradicted claim and a tie, numbers by hand."""
     config = tiny_config(
         title=f"Study {NASTY}",
-        variants=[{"name": "baseline"}, {"name": "l1", "l1": 0.001}, {"name": "l2", "l2": 0.001},
-                  {"name": NASTY, "dropout": 0.2}],
-        sweeps={"l1": [0.001], "l2": [0.001], "dropout": []}, analysis={"sparsity_thresholds": THRESHOLDS})
-    analysis = hand_made({
-        "baseline": {"test_accuracy": 0.90 + _noise(0, 0.01), "gap": 0.08 + _noise(1, 0.01), "prunable": 0.6 + _noise(2, 0.02)},
-        "l1": {"test_accuracy": 0.85 + _noise(0, 0.01), "gap": 0.02 + _noise(1, 0.01), "prunable": 0.9 + _noise(2, 0.02),
-               "val_loss": 0.3 + _noise(3, 0.01)},  # contradicted: lower test accuracy
-        "l2": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(4, 0.01), "val_loss": 0.3 + _noise(3, 0.01)},
-        NASTY: {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(5, 0.01)},  # tied with l2
-    }, config)
-    figures = [Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", PNG_1PX, 16.0) for spec in figure_specs(analysis)]
+        variants=[
+            {"name": "baseline"},
+            {"name": "l1", "l1": 0.001},
+            {"name": "l2", "l2": 0.001},
+            {"name": NASTY, "dropout": 0.2},
+        ],
+        sweeps={"l1": [0.001], "l2": [0.001], "dropout": []},
+        analysis={"sparsity_thresholds": THRESHOLDS},
+    )
+    analysis = hand_made(
+        {
+            "baseline": {
+                "test_accuracy": 0.90 + _noise(0, 0.01),
+                "gap": 0.08 + _noise(1, 0.01),
+                "prunable": 0.6 + _noise(2, 0.02),
+            },
+            "l1": {
+                "test_accuracy": 0.85 + _noise(0, 0.01),
+                "gap": 0.02 + _noise(1, 0.01),
+                "prunable": 0.9 + _noise(2, 0.02),
+                "val_loss": 0.3 + _noise(3, 0.01),
+            },  # contradicted: lower test accuracy
+            "l2": {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(4, 0.01), "val_loss": 0.3 + _noise(3, 0.01)},
+            NASTY: {"test_accuracy": 0.93 + _noise(0, 0.01) + _noise(5, 0.01)},  # tied with l2
+        },
+        config,
+    )
+    figures = [
+        Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", PNG_1PX, 16.0) for spec in figure_specs(analysis)
+    ]
     return config, analysis, figures
 
 
 def hand_made_context() -> ReportContext:
     config, analysis, figures = hand_made_study()
     verdicts = evaluate_claims(analysis, config)
-    return arrange.build_context(config, analysis, verdicts, observations(analysis, verdicts), figures, [("training", 1.5)],
-                                 48, "2026-01-01 00:00 UTC", [("numpy", "1.0")], "Linux x86_64, 2 CPU cores")
+    return arrange.build_context(
+        config,
+        analysis,
+        verdicts,
+        observations(analysis, verdicts),
+        figures,
+        [("training", 1.5)],
+        48,
+        "2026-01-01 00:00 UTC",
+        [("numpy", "1.0")],
+        "Linux x86_64, 2 CPU cores",
+    )
 
 
 def _check_golden(name: str, text: str):
@@ -162,7 +191,9 @@ def test_templates_use_only_context_fields():
     assert used <= names, used - names
 
 
-@pytest.mark.parametrize("value, text", [(0.93123, "0.931"), (1234.5, "1,234"), (0.000123, "0.000123"), (math.nan, "–"), (0, "0")])
+@pytest.mark.parametrize(
+    "value, text", [(0.93123, "0.931"), (1234.5, "1,234"), (0.000123, "0.000123"), (math.nan, "–"), (0, "0")]
+)
 def test_number_filter(value, text):
     assert report.fmt_num(value) == text
 

@@ -30,8 +30,9 @@ from tests.conftest import tiny_raw, write_study
 
 REPO = Path(__file__).resolve().parent.parent
 # One seed, one epoch, one variant, a coarse grid: the cheapest build that still writes every file.
-MINIMAL = dict(training={"epochs": 1, "seeds": [0]}, variants=[{"name": "baseline"}], sweeps={"l1": []},
-               analysis={"grid_resolution": 20})
+MINIMAL = dict(
+    training={"epochs": 1, "seeds": [0]}, variants=[{"name": "baseline"}], sweeps={"l1": []}, analysis={"grid_resolution": 20}
+)
 HOSTILE_NAME = 'out "q" \\ back\nline'
 
 
@@ -70,6 +71,7 @@ def run_main(*args) -> tuple[int | None, str, str]:
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail loudly if a build gets as far as training; a refusal must come before."""
+
     def stand_in(*args, **kwargs):
         raise Reached()
 
@@ -83,8 +85,12 @@ def built(tmp_path_factory):
     from reportgen import training
 
     root = tmp_path_factory.mktemp("safety")
-    raw = tiny_raw(training={"epochs": 2, "seeds": [0, 1]}, sweeps={"l1": []}, analysis={"grid_resolution": 20},
-                   variants=[{"name": "baseline"}, {"name": "bn+drop", "batchnorm": True, "dropout": 0.3}])
+    raw = tiny_raw(
+        training={"epochs": 2, "seeds": [0, 1]},
+        sweeps={"l1": []},
+        analysis={"grid_resolution": 20},
+        variants=[{"name": "baseline"}, {"name": "bn+drop", "batchnorm": True, "dropout": 0.3}],
+    )
     study = write_study(root / "study.toml", raw)
     out = root / HOSTILE_NAME
     real, results = training.train_runs, []
@@ -96,8 +102,9 @@ def built(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "train_runs", marked)
-        code, stdout, stderr = run_main("build", "--config", study, "--out", out, "--format", "html", "--save-models",
-                                        "--fail-on", "diverged", "--quiet")
+        code, stdout, stderr = run_main(
+            "build", "--config", study, "--out", out, "--format", "html", "--save-models", "--fail-on", "diverged", "--quiet"
+        )
     return dict(code=code, stderr=stderr, out=out, study=study, results=results, root=root)
 
 
@@ -115,7 +122,8 @@ def previous(built, tmp_path):
 def test_fail_on_diverged_writes_the_report_then_exits_1(built):
     assert built["code"] == 1
     assert built["stderr"].splitlines() == [
-        "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"]
+        "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"
+    ]
     assert {"report.html", "results.json", "summary.md", outdir.MANIFEST} <= {p.name for p in built["out"].iterdir()}
 
 
@@ -149,9 +157,10 @@ def test_saved_models_load_cleanly_and_predict_as_trained(built, capfd):
 def test_unknown_fail_on_condition_suggests_the_nearest(no_training):
     code, _, err = run_main("build", "--fail-on", "divergd,sometimes")
     assert code == 2
-    assert err.splitlines() == ["reportgen: error: --fail-on: unknown condition 'divergd'; did you mean 'diverged'?",
-                                "reportgen: error: --fail-on: unknown condition 'sometimes'; choose from: diverged, "
-                                "contradicted, changed, regressed"]
+    assert err.splitlines() == [
+        "reportgen: error: --fail-on: unknown condition 'divergd'; did you mean 'diverged'?",
+        "reportgen: error: --fail-on: unknown condition 'sometimes'; choose from: diverged, contradicted, changed, regressed",
+    ]
 
 
 # ---- 1. the output folder belongs to reportgen only where its manifest says so -------------------------------------
@@ -174,8 +183,9 @@ def _refusal_cases(tmp: Path, study: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["root", "system", "package", "templates", "study file", "foreign folder", "a file",
-                                  "under a file"])
+@pytest.mark.parametrize(
+    "case", ["root", "system", "package", "templates", "study file", "foreign folder", "a file", "under a file"]
+)
 def test_refused_output_folders_exit_2_before_training(tmp_path, no_training, case):
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL))
     out, reason = _refusal_cases(tmp_path, study)[case]
@@ -190,9 +200,14 @@ def test_refused_output_folders_exit_2_before_training(tmp_path, no_training, ca
 def test_unusable_paths_are_refused_with_a_short_quote(tmp_path, no_training):
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL, output={"dir": "a\u0000b"}))
     code, _, err = run_main("build", "--config", study)
-    assert (code, err) == (2, f"reportgen: error: {study}: output.dir {tmp_path}/a\0b: contains a NUL character; "
-                              "choose another output folder\n")
-    for out, reason in ((tmp_path / ("d" * 300), "is longer than 241 bytes"), (tmp_path.joinpath(*["d"] * 3000), "the path is longer")):
+    assert (code, err) == (
+        2,
+        f"reportgen: error: {study}: output.dir {tmp_path}/a\0b: contains a NUL character; choose another output folder\n",
+    )
+    for out, reason in (
+        (tmp_path / ("d" * 300), "is longer than 241 bytes"),
+        (tmp_path.joinpath(*["d"] * 3000), "the path is longer"),
+    ):
         code, _, err = run_main("build", "--config", study, "--out", out)
         assert code == 2 and len(err.splitlines()) == 1 and reason in err and len(err) < 400
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
@@ -231,8 +246,10 @@ def test_a_foreign_report_in_a_reportgen_folder_is_refused(previous, no_training
     (prev / "report.pdf").write_text("the user's own PDF")  # the shared build wrote no PDF
     code, _, err = run_main("build", "--out", prev, *_minimal_set())
     assert code == 2
-    assert err.strip() == (f"reportgen: error: --out {prev}: report.pdf was not written by reportgen (not in its "
-                           f"{outdir.MANIFEST}); move it away or use --force to replace it")
+    assert err.strip() == (
+        f"reportgen: error: --out {prev}: report.pdf was not written by reportgen (not in its "
+        f"{outdir.MANIFEST}); move it away or use --force to replace it"
+    )
 
 
 @pytest.mark.parametrize("content", [{".gitkeep": ""}, {"report.html": "old", "results.json": '{"reportgen": "0.0.9"}'}])
@@ -246,9 +263,26 @@ def test_empty_repo_folder_and_pre_manifest_outputs_are_accepted(tmp_path, monke
 
 
 def _minimal_set() -> list[str]:
-    return ["--set", "training.epochs=1", "--set", "training.seeds=[0]", "--set", "variants=[{name='baseline'}]",
-            "--set", "sweeps.l1=[]", "--set", "sweeps.l2=[]", "--set", "sweeps.dropout=[]",
-            "--set", "analysis.grid_resolution=20", "--set", "data.test_samples=200", "--format", "html"]
+    return [
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "training.seeds=[0]",
+        "--set",
+        "variants=[{name='baseline'}]",
+        "--set",
+        "sweeps.l1=[]",
+        "--set",
+        "sweeps.l2=[]",
+        "--set",
+        "sweeps.dropout=[]",
+        "--set",
+        "analysis.grid_resolution=20",
+        "--set",
+        "data.test_samples=200",
+        "--format",
+        "html",
+    ]
 
 
 # ---- 2. all or nothing: the swap, checked at every step ------------------------------------------------------------
@@ -259,11 +293,16 @@ def _fill(files: dict[str, str]):
         for name, text in files.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
+
     return fill
 
 
-OLD = {"report.html": "old html", "report.pdf": "old pdf", "results.json": '{"reportgen": "old"}',
-       "models/a-seed0.keras": "old model"}
+OLD = {
+    "report.html": "old html",
+    "report.pdf": "old pdf",
+    "results.json": '{"reportgen": "old"}',
+    "models/a-seed0.keras": "old model",
+}
 NEW = {"report.html": "new html", "summary.md": "new summary", "results.json": '{"reportgen": "new"}'}
 
 
@@ -306,8 +345,12 @@ def test_a_swap_that_succeeds_replaces_only_reportgen_files(old_set):
     out, _ = old_set
     written = outdir.replace_outputs(out, _fill(NEW))
     assert [p.name for p in written] == ["report.html", "results.json", "summary.md"]
-    assert snapshot(out) == {".gitkeep": b"", "notes.txt": b"the user's", **{k: v.encode() for k, v in NEW.items()},
-                             outdir.MANIFEST: (out / outdir.MANIFEST).read_bytes()}
+    assert snapshot(out) == {
+        ".gitkeep": b"",
+        "notes.txt": b"the user's",
+        **{k: v.encode() for k, v in NEW.items()},
+        outdir.MANIFEST: (out / outdir.MANIFEST).read_bytes(),
+    }
     assert outdir.read_manifest(out)["files"] == ["report.html", "summary.md", "results.json"]
     assert leftovers(out) == []
 
@@ -393,14 +436,20 @@ def test_stale_temporary_folders_go_but_a_live_build_keeps_its_own(old_set):
 
 
 def test_a_variant_named_like_a_different_sweep_point_is_refused(tmp_path, no_training):
-    raw = tiny_raw(**{**MINIMAL, "variants": [{"name": "baseline"}, {"name": "l1=0.01", "l1": 0.02}],
-                      "sweeps": {"l1": [0.01], "l2": [], "dropout": []}})
+    raw = tiny_raw(
+        **{
+            **MINIMAL,
+            "variants": [{"name": "baseline"}, {"name": "l1=0.01", "l1": 0.02}],
+            "sweeps": {"l1": [0.01], "l2": [], "dropout": []},
+        }
+    )
     study = write_study(tmp_path / "s.toml", raw)
     code, _, err = run_main("build", "--config", study)
     assert code == 2
     assert err.splitlines() == [
         f"reportgen: error: {study}: variants: variant 'l1=0.01' (L1 0.02) and the l1 sweep point 0.01 would share "
-        "the run key 'l1=0.01/seed0' and one would replace the other; rename the variant"]
+        "the run key 'l1=0.01/seed0' and one would replace the other; rename the variant"
+    ]
 
 
 def test_names_that_save_to_one_file_are_refused_only_when_models_are_saved(tmp_path, no_training):
@@ -409,7 +458,8 @@ def test_names_that_save_to_one_file_are_refused_only_when_models_are_saved(tmp_
     code, _, err = run_main("build", "--config", study, "--save-models")
     assert code == 2
     assert err.splitlines() == [
-        f"reportgen: error: {study}: variants: 'a/b' and 'a-b' would both save their models as models/a-b-seed0.keras; rename one"]
+        f"reportgen: error: {study}: variants: 'a/b' and 'a-b' would both save their models as models/a-b-seed0.keras; rename one"
+    ]
     assert run_main("build", "--config", study)[0] is None
     assert not (tmp_path / "output").exists()
 
@@ -417,15 +467,18 @@ def test_names_that_save_to_one_file_are_refused_only_when_models_are_saved(tmp_
 # ---- 6. limits and estimates ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("setting, needle", [
-    ("training.epochs=5000000", "training.epochs: Input should be less than or equal to 100000 (got 5000000)"),
-    ("training.seeds=1000000000000", "training.seeds: a replicate count must be 1 to 1,000 (got 1000000000000)"),
-    ("model.hidden_units=[100000]", "model.hidden_units.0: Input should be less than or equal to 4096 (got 100000)"),
-    ("model.hidden_units=[8,8,8,8,8,8,8,8,8,8,8]", "model.hidden_units: List should have at most 10 items"),
-    ("data.test_samples=10000000", "data.test_samples: Input should be less than or equal to 100000"),
-    ("training.batch_size=1000000", "training.batch_size: Input should be less than or equal to 100000"),
-    (f"sweeps.l1=[{', '.join(['0.1'] * 31)}]", "sweeps.l1: List should have at most 30 items"),
-])
+@pytest.mark.parametrize(
+    "setting, needle",
+    [
+        ("training.epochs=5000000", "training.epochs: Input should be less than or equal to 100000 (got 5000000)"),
+        ("training.seeds=1000000000000", "training.seeds: a replicate count must be 1 to 1,000 (got 1000000000000)"),
+        ("model.hidden_units=[100000]", "model.hidden_units.0: Input should be less than or equal to 4096 (got 100000)"),
+        ("model.hidden_units=[8,8,8,8,8,8,8,8,8,8,8]", "model.hidden_units: List should have at most 10 items"),
+        ("data.test_samples=10000000", "data.test_samples: Input should be less than or equal to 100000"),
+        ("training.batch_size=1000000", "training.batch_size: Input should be less than or equal to 100000"),
+        (f"sweeps.l1=[{', '.join(['0.1'] * 31)}]", "sweeps.l1: List should have at most 30 items"),
+    ],
+)
 def test_values_beyond_the_limits_are_refused(no_training, setting, needle):
     code, _, err = run_main("build", "--set", setting)
     assert code == 2 and err.splitlines() == [line for line in err.splitlines() if line.startswith("reportgen: error: --set: ")]
@@ -444,8 +497,11 @@ def test_a_build_that_cannot_fit_in_memory_is_refused_with_its_estimate(tmp_path
     monkeypatch.setattr(budget, "available_memory", lambda: 200e6)
     code, _, err = run_main("build", *_minimal_set())
     assert code == 2 and len(err.splitlines()) == 1
-    assert re.match(r"reportgen: error: default study: this build \(1 models × 1 epochs × 17k weights\) needs about "
-                    r"[\d.]+ [MG]B of memory but this machine has 200 MB available; lower training.epochs", err)
+    assert re.match(
+        r"reportgen: error: default study: this build \(1 models × 1 epochs × 17k weights\) needs about "
+        r"[\d.]+ [MG]B of memory but this machine has 200 MB available; lower training.epochs",
+        err,
+    )
 
 
 def test_the_estimate_is_shown_before_training(tmp_path, monkeypatch, no_training):
@@ -460,8 +516,11 @@ def test_the_estimate_grows_with_every_factor():
 
     base = dict(training={"epochs": 100, "seeds": 5}, model={"hidden_units": [64, 64]})
     small = budget.estimate(validate(base), 50)
-    for change in ({"training": {"epochs": 1000, "seeds": 5}}, {"model": {"hidden_units": [512, 512]}},
-                   {"analysis": {"grid_resolution": 400}}):
+    for change in (
+        {"training": {"epochs": 1000, "seeds": 5}},
+        {"model": {"hidden_units": [512, 512]}},
+        {"analysis": {"grid_resolution": 400}},
+    ):
         bigger = budget.estimate(validate({**base, **change}), 50)
         assert bigger.memory > small.memory
     assert budget.estimate(validate(base), 500).flops == pytest.approx(10 * small.flops)
@@ -486,7 +545,8 @@ def test_set_and_flag_errors_name_the_flag_not_the_study(tmp_path, no_training):
     assert code == 2 and str(study) not in err
     assert sorted(err.splitlines()) == [
         "reportgen: error: --format: output.formats.1: Input should be 'html' or 'pdf' (got 'docx')",
-        "reportgen: error: --set: training.epochs: Input should be greater than or equal to 1 (got 0)"]
+        "reportgen: error: --set: training.epochs: Input should be greater than or equal to 1 (got 0)",
+    ]
 
 
 # ---- 5. interrupts and closed pipes (real signals, real processes) -------------------------------------------------
@@ -496,8 +556,13 @@ def test_set_and_flag_errors_name_the_flag_not_the_study(tmp_path, no_training):
 def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous, tmp_path, sig, code):
     prev, before = previous
     study = write_study(tmp_path / "s.toml", tiny_raw(**{**MINIMAL, "training": {"epochs": 40, "seeds": [0, 1]}}))
-    proc = subprocess.Popen([sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(prev),
-                             "--format", "html"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(prev), "--format", "html"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
     seen = []
     for line in proc.stderr:  # wait until TensorFlow is up and the build is under way
         seen.append(line)
@@ -514,14 +579,22 @@ def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous
 def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     """`reportgen build | head -1`: the reader goes away; the build still succeeds and writes everything."""
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL))
-    proc = subprocess.Popen([sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out",
-                             str(tmp_path / "out"), "--format", "html"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
     proc.stdout.close()  # every write to stdout or stderr now fails with EPIPE
     proc.stderr.close()
     assert proc.wait(timeout=300) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [outdir.MANIFEST, "report-data.npz", "report.html",
-                                                                    "results.json", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        outdir.MANIFEST,
+        "report-data.npz",
+        "report.html",
+        "results.json",
+        "summary.md",
+    ]
 
 
 def test_handlers_are_removed_after_a_build():

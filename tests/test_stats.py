@@ -48,7 +48,11 @@ def test_tost_at_the_edge_of_the_margin():
     edge = difference_test(d, None, 0.95, 1.0).equivalence_interval[1]  # upper end of the 90% interval
     # margin exactly at the 90% interval's far end: TOST p is 0.05; a little wider passes, a little narrower fails
     assert difference_test(d, None, 0.95, edge).p_equivalence == pytest.approx(0.05, abs=1e-9)
-    assert difference_test(d, None, 0.95, edge * 1.01).p_equivalence < 0.05 < difference_test(d, None, 0.95, edge * 0.99).p_equivalence
+    assert (
+        difference_test(d, None, 0.95, edge * 1.01).p_equivalence
+        < 0.05
+        < difference_test(d, None, 0.95, edge * 0.99).p_equivalence
+    )
     ours = difference_test(d + 1, np.ones_like(d), 0.95, 0.005).p_equivalence
     assert ours == pytest.approx(ttost_paired(d + 1, np.ones_like(d), -0.005, 0.005)[0])
 
@@ -98,11 +102,13 @@ def test_replicates_needed_is_quiet_when_the_solver_gives_up(recwarn):
     import subprocess
     import sys
 
-    code = ("import warnings; warnings.simplefilter('default')\n"
-            "from reportgen.stats import Test, replicates_to_detect\n"
-            "from reportgen.stats import Estimate\n"
-            "t = Test(effect=Estimate(3.0, 2.9, 3.1, 10), p_value=1e-9, p_equivalence=1.0, margin=0.01, sd=0.1)\n"
-            "print(replicates_to_detect(t, 0.002))")
+    code = (
+        "import warnings; warnings.simplefilter('default')\n"
+        "from reportgen.stats import Test, replicates_to_detect\n"
+        "from reportgen.stats import Estimate\n"
+        "t = Test(effect=Estimate(3.0, 2.9, 3.1, 10), p_value=1e-9, p_equivalence=1.0, margin=0.01, sd=0.1)\n"
+        "print(replicates_to_detect(t, 0.002))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "ConvergenceWarning" not in proc.stderr and proc.stdout.strip() == "None"

@@ -24,16 +24,21 @@ def large(small):
     row, (_, cells) = small.matrix.rows[0], small.results.rows[0]
     claims = [replace(c, key=f"{c.key}:{n}", claim=f"{n}: {c.claim}") for n in names for c in small.claims[1:6]]
     headline = "“Reduces overfitting”: inconclusive for " + ", ".join(f"{n} (-1.0 pp)" for n in names) + "."
-    return replace(small, intro=small.intro + " And with " + ", ".join(names) + ".", headlines=[headline] * 5,
-                   matrix=replace(small.matrix, rows=[replace(row, variant=n) for n in names]), claims=claims,
-                   results=replace(small.results, rows=[(n, cells) for n in names]),
-                   failed=[f"{n}{init}: 10 of 10 replicates: diverged (10, epoch 3)" for n in names for init in ("", " (initialization 2)")],
-                   n_failed=6000)
+    return replace(
+        small,
+        intro=small.intro + " And with " + ", ".join(names) + ".",
+        headlines=[headline] * 5,
+        matrix=replace(small.matrix, rows=[replace(row, variant=n) for n in names]),
+        claims=claims,
+        results=replace(small.results, rows=[(n, cells) for n in names]),
+        failed=[f"{n}{init}: 10 of 10 replicates: diverged (10, epoch 3)" for n in names for init in ("", " (initialization 2)")],
+        n_failed=6000,
+    )
 
 
 def _table_rows(text: str, first: str) -> int:
     """Rows of the markdown table whose header starts with `first`."""
-    block = text[text.index(f"| {first} |"):].split("\n\n")[0]
+    block = text[text.index(f"| {first} |") :].split("\n\n")[0]
     return len(block.splitlines()) - 2
 
 

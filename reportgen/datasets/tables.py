@@ -23,8 +23,11 @@ class Table:
     source: str  # how messages name it: the file's path, or 'scikit-learn's wine data'
 
 
-BUNDLED_TITLES = {"breast_cancer": "the Wisconsin breast cancer data", "wine": "the wine recognition data",
-                  "iris": "Fisher's iris data"}
+BUNDLED_TITLES = {
+    "breast_cancer": "the Wisconsin breast cancer data",
+    "wine": "the wine recognition data",
+    "iris": "Fisher's iris data",
+}
 
 
 def bundled(kind: str) -> Table:
@@ -32,8 +35,13 @@ def bundled(kind: str) -> Table:
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{kind}")()
-    return Table(np.asarray(bunch.data, np.float64), np.asarray(bunch.target, int), tuple(str(n) for n in bunch.target_names),
-                 tuple(str(n) for n in bunch.feature_names), f"scikit-learn's {kind} data")
+    return Table(
+        np.asarray(bunch.data, np.float64),
+        np.asarray(bunch.target, int),
+        tuple(str(n) for n in bunch.target_names),
+        tuple(str(n) for n in bunch.feature_names),
+        f"scikit-learn's {kind} data",
+    )
 
 
 def smallest_class(cfg: DataConfig) -> int:
@@ -46,15 +54,23 @@ def check_classes(table: Table, cfg: DataConfig, label: str = "the label") -> No
     """Refuse a table with one class, or a class too small to appear in every split."""
     names, counts = np.unique(table.y, return_counts=True)
     if len(names) < 2:
-        raise DataError([f"{table.source}: {label} has a single class ({table.class_names[names[0]]!r}, "
-                         f"{counts[0]} rows); a classifier needs two or more"])
+        raise DataError(
+            [
+                f"{table.source}: {label} has a single class ({table.class_names[names[0]]!r}, "
+                f"{counts[0]} rows); a classifier needs two or more"
+            ]
+        )
     need = smallest_class(cfg)
     small = [(table.class_names[k], c) for k, c in zip(names, counts) if c < need]
     if small:
         listed = ", ".join(f"{name!r} has {c} row{'s' if c != 1 else ''}" for name, c in small[:5])
-        raise DataError([f"{table.source}: class {listed}: too few to appear in the training, validation and test "
-                         f"splits (test_fraction {cfg.test_fraction:g}, validation_fraction {cfg.validation_fraction:g}: "
-                         f"each class needs at least {need} rows)"])
+        raise DataError(
+            [
+                f"{table.source}: class {listed}: too few to appear in the training, validation and test "
+                f"splits (test_fraction {cfg.test_fraction:g}, validation_fraction {cfg.validation_fraction:g}: "
+                f"each class needs at least {need} rows)"
+            ]
+        )
 
 
 def _stratified(idx: np.ndarray, y: np.ndarray, size, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,19 +86,40 @@ def split(table: Table, cfg: DataConfig, seed: int) -> Dataset:
     pool, test = _stratified(np.arange(len(table.y)), table.y, cfg.test_fraction, seed)
     if cfg.n_samples is not None and cfg.n_samples != len(pool):
         if cfg.n_samples > len(pool):
-            raise DataError([f"{table.source}: data.n_samples {cfg.n_samples} is more than the {len(pool)} rows outside "
-                             f"the test split ({len(table.y)} rows, test_fraction {cfg.test_fraction:g})"])
+            raise DataError(
+                [
+                    f"{table.source}: data.n_samples {cfg.n_samples} is more than the {len(pool)} rows outside "
+                    f"the test split ({len(table.y)} rows, test_fraction {cfg.test_fraction:g})"
+                ]
+            )
         _, pool = _stratified(pool, table.y, cfg.n_samples, seed)
     train, val = _stratified(pool, table.y, cfg.validation_fraction, seed)
-    missing = [table.class_names[k] for k in range(len(table.class_names))
-               if not all(np.any(table.y[part] == k) for part in (train, val, test))]
+    missing = [
+        table.class_names[k]
+        for k in range(len(table.class_names))
+        if not all(np.any(table.y[part] == k) for part in (train, val, test))
+    ]
     if missing:
-        raise DataError([f"{table.source}: class {missing[0]!r} does not appear in every split of {len(pool)} training "
-                         f"and validation rows; use more rows (data.n_samples) or fewer classes"])
+        raise DataError(
+            [
+                f"{table.source}: class {missing[0]!r} does not appear in every split of {len(pool)} training "
+                f"and validation rows; use more rows (data.n_samples) or fewer classes"
+            ]
+        )
     shift, scale, (x_train, x_val, x_test) = standardise(*(table.x[part] for part in (train, val, test)))
-    return Dataset(x_train, f32(table.y[train]), x_val, f32(table.y[val]), x_test, f32(table.y[test]),
-                   class_names=table.class_names, feature_names=table.feature_names, has_generator=False,
-                   shift=shift, scale=scale)
+    return Dataset(
+        x_train,
+        f32(table.y[train]),
+        x_val,
+        f32(table.y[val]),
+        x_test,
+        f32(table.y[test]),
+        class_names=table.class_names,
+        feature_names=table.feature_names,
+        has_generator=False,
+        shift=shift,
+        scale=scale,
+    )
 
 
 PRUNING_ROWS = 2000  # make_classification's points beyond the test points, on which the prunable share is measured
@@ -94,9 +131,16 @@ def _classification_rows(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.nda
     from sklearn.datasets import make_classification
 
     informative = informative_features(cfg.n_features)
-    return make_classification(n_samples=cfg.n_samples + cfg.test_samples + PRUNING_ROWS, n_features=cfg.n_features,
-                               n_informative=informative, n_redundant=min(2, cfg.n_features - informative),
-                               n_classes=cfg.n_classes, n_clusters_per_class=1, flip_y=cfg.noise, random_state=seed)
+    return make_classification(
+        n_samples=cfg.n_samples + cfg.test_samples + PRUNING_ROWS,
+        n_features=cfg.n_features,
+        n_informative=informative,
+        n_redundant=min(2, cfg.n_features - informative),
+        n_classes=cfg.n_classes,
+        n_clusters_per_class=1,
+        flip_y=cfg.noise,
+        random_state=seed,
+    )
 
 
 def classification(cfg: DataConfig, seed: int) -> Dataset:
@@ -105,13 +149,22 @@ def classification(cfg: DataConfig, seed: int) -> Dataset:
     n_val, end = round(cfg.n_samples * cfg.validation_fraction), cfg.n_samples + cfg.test_samples
     train, val, test = slice(0, cfg.n_samples - n_val), slice(cfg.n_samples - n_val, cfg.n_samples), slice(cfg.n_samples, end)
     shift, scale, (x_train, x_val, x_test) = standardise(x[train], x[val], x[test])
-    return Dataset(x_train, f32(y[train]), x_val, f32(y[val]), x_test, f32(y[test]),
-                   class_names=tuple(str(k) for k in range(cfg.n_classes)),
-                   feature_names=tuple(f"x{i + 1}" for i in range(cfg.n_features)), has_generator=False,
-                   shift=shift, scale=scale)
+    return Dataset(
+        x_train,
+        f32(y[train]),
+        x_val,
+        f32(y[val]),
+        x_test,
+        f32(y[test]),
+        class_names=tuple(str(k) for k in range(cfg.n_classes)),
+        feature_names=tuple(f"x{i + 1}" for i in range(cfg.n_features)),
+        has_generator=False,
+        shift=shift,
+        scale=scale,
+    )
 
 
 def classification_pruning_points(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The PRUNING_ROWS points of a make_classification problem beyond its test points, in the data's own units."""
     x, y = _classification_rows(cfg, seed)
-    return x[cfg.n_samples + cfg.test_samples:], f32(y[cfg.n_samples + cfg.test_samples:])
+    return x[cfg.n_samples + cfg.test_samples :], f32(y[cfg.n_samples + cfg.test_samples :])

@@ -34,10 +34,10 @@ def _mixture_log_densities(x: np.ndarray, centres: list[np.ndarray], noise: floa
     x = np.asarray(x, np.float64)
     out = np.empty((len(x), len(centres)))
     for s in range(0, len(x), CHUNK):
-        part = x[s:s + CHUNK]
+        part = x[s : s + CHUNK]
         for k, c in enumerate(centres):
             sq = (part[:, None, 0] - c[None, :, 0]) ** 2 + (part[:, None, 1] - c[None, :, 1]) ** 2
-            out[s:s + CHUNK, k] = logsumexp(-sq / (2 * noise**2), axis=1)
+            out[s : s + CHUNK, k] = logsumexp(-sq / (2 * noise**2), axis=1)
     return out
 
 
@@ -165,7 +165,7 @@ def bayes_proba(gen, noise: float, x: np.ndarray) -> np.ndarray | None:
         return None
     out = []
     for s in range(0, len(x), CHUNK):
-        logs = gen.class_log_densities(x[s:s + CHUNK], noise)
+        logs = gen.class_log_densities(x[s : s + CHUNK], noise)
         if logs.shape[1] == 2:  # the logistic form: exactly the numbers of the two-class code this replaced
             p1 = 1.0 / (1.0 + np.exp(np.clip(logs[:, 0] - logs[:, 1], -700, 700)))
             out.append(np.column_stack([1 - p1, p1]))
@@ -180,6 +180,6 @@ def log_density(gen, noise: float, x: np.ndarray) -> np.ndarray:
 
     chunks = []
     for s in range(0, len(x), CHUNK):
-        logs = gen.class_log_densities(x[s:s + CHUNK], max(noise, 1e-3))
+        logs = gen.class_log_densities(x[s : s + CHUNK], max(noise, 1e-3))
         chunks.append(np.logaddexp(logs[:, 0], logs[:, 1]) if logs.shape[1] == 2 else logsumexp(logs, axis=1))
     return np.concatenate(chunks) if chunks else np.empty(0)

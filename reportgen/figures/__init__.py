@@ -37,8 +37,11 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec("snapshots", "How the decision boundary develops during training", maps.draw_snapshots),
         FigureSpec("loss_curves", "Training and validation loss", curves.draw_loss_curves),
     ]
-    specs += [FigureSpec(f"compare:{v}", f"{v} against {analysis.reference}", _comparison(v))
-              for v in analysis.variants if v != analysis.reference]
+    specs += [
+        FigureSpec(f"compare:{v}", f"{v} against {analysis.reference}", _comparison(v))
+        for v in analysis.variants
+        if v != analysis.reference
+    ]
     specs += [
         FigureSpec("weights_box", "First-layer weights", weights.draw_weights_box),
         FigureSpec("weights_hist", "Distribution of first-layer weights", weights.draw_weights_hist),
@@ -47,8 +50,9 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec("pruning", "Accuracy after magnitude pruning", curves.draw_pruning),
         FigureSpec("sweeps", "Regularization strength sweeps", curves.draw_sweeps),
         FigureSpec("sweep_boundaries", "Decision boundaries across strengths", maps.draw_sweep_boundaries),
-        FigureSpec("data_sweeps", "The benefit of regularization against the amount and noise of the data",
-                   curves.draw_data_sweeps),
+        FigureSpec(
+            "data_sweeps", "The benefit of regularization against the amount and noise of the data", curves.draw_data_sweeps
+        ),
     ]
     return specs
 

@@ -28,8 +28,17 @@ CLASS_COLOURS = ("#2166ac", "#b2182b")  # the two ends of RdBu, so points match 
 PROB_CMAP = "RdBu_r"
 SWEEP_LABELS = {"l1": ("L1", "L1 strength"), "l2": ("L2", "L2 strength"), "dropout": ("Dropout", "dropout rate")}
 # 8.5 pt at 7 in stays >= 8 pt even when a slightly wider tight bounding box is shrunk to 17 cm.
-_RC = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
-       "legend.fontsize": 8.5, "legend.title_fontsize": 9, "figure.labelsize": 9, "text.usetex": False}
+_RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "legend.title_fontsize": 9,
+    "figure.labelsize": 9,
+    "text.usetex": False,
+}
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def panel_grid(fig: MplFigure, n: int, row_height: float, margins=(0.8, 0.6), pa
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
-    for ax in axes[max(n - ncols, 0):n]:  # the last panel of each column shows the x tick labels
+    for ax in axes[max(n - ncols, 0) : n]:  # the last panel of each column shows the x tick labels
         ax.tick_params(labelbottom=True)
     return list(axes[:n])
 
@@ -194,7 +203,6 @@ def variant_legend(fig: MplFigure, study: Study, variants: list[str], extra: lis
     fig.legend(handles=handles, loc="outside right upper", frameon=False)
 
 
-
 def categorical_ticks(ax, names: list[str]) -> None:
     """Label categorical x ticks with (escaped) variant names, slanted when they would collide."""
     slant = len(names) > 4 or max(len(n) for n in names) > 10
@@ -205,13 +213,11 @@ def categorical_ticks(ax, names: list[str]) -> None:
             label.set_horizontalalignment("right")
 
 
-
 def log_limits(values) -> tuple[float, float]:
     """Limits of a log axis around the positive values (means and seeds, not error bars), with room to spare."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
     return (values.min() / 3, values.max() * 3) if values.size else (1e-6, 1.0)
-
 
 
 def sweep_kinds(kinds) -> list[str]:
@@ -226,8 +232,6 @@ def reference(study: Study) -> str | None:
     return ref if ref and summary(study.analysis, ref, "test_accuracy") else None
 
 
-
-
 def class_background(ax, xs, ys, probs: np.ndarray, colours: list, alpha: float = 0.6) -> None:
     """Shade each grid cell in its predicted class's colour, paler where the network is less sure (more than two
     classes: P(each class) [rows, cols, K])."""
@@ -235,8 +239,9 @@ def class_background(ax, xs, ys, probs: np.ndarray, colours: list, alpha: float 
     best = np.nan_to_num(probs, nan=1.0 / k).max(axis=-1)
     rgb = np.array([matplotlib.colors.to_rgb(c) for c in colours])[np.argmax(np.nan_to_num(probs), axis=-1)]
     strength = alpha * np.clip((best - 1.0 / k) / (1.0 - 1.0 / k), 0.15, 1.0)  # a sure cell is fully shaded
-    ax.imshow(np.dstack([rgb, strength]), extent=(xs[0], xs[-1], ys[0], ys[-1]), origin="lower", interpolation="nearest",
-              aspect="auto")
+    ax.imshow(
+        np.dstack([rgb, strength]), extent=(xs[0], xs[-1], ys[0], ys[-1]), origin="lower", interpolation="nearest", aspect="auto"
+    )
 
 
 def class_lines(ax, xs, ys, probs: np.ndarray, **style) -> None:

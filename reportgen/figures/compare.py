@@ -41,8 +41,14 @@ def _boundary_panel(ax, study: Study, name: str, ref: str) -> None:
         class_lines(ax, a.frame.xs, a.frame.ys, a.bayes_grid, colors="#f2c200", linewidths=1.4, linestyles="--")
     elif a.bayes_grid is not None:
         contour_lines(ax, a.frame.xs, a.frame.ys, [inside_region(a.bayes_grid, a.frame)], "#f2c200", 1.4, style="--")
-    ax.set(xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]), aspect="equal", xticks=[], yticks=[],
-           title="0.5 decision boundaries" if a.data.n_classes == 2 else "decision boundaries")
+    ax.set(
+        xlim=(a.frame.xs[0], a.frame.xs[-1]),
+        ylim=(a.frame.ys[0], a.frame.ys[-1]),
+        aspect="equal",
+        xticks=[],
+        yticks=[],
+        title="0.5 decision boundaries" if a.data.n_classes == 2 else "decision boundaries",
+    )
 
 
 def _loss_panel(ax, study: Study, name: str, ref: str) -> None:
@@ -80,8 +86,12 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     _boundary_panel(axes[0], study, name, ref)
     _loss_panel(axes[1], study, name, ref)
     _weights_panel(axes[2], study, name, ref)
-    handles = [Line2D([], [], color=BASE_COLOUR, lw=1.5, label=safe_text(ref)), Line2D([], [], color=study.colours[name], lw=2, label=safe_text(name, 24)),
-               Line2D([], [], color="0.2", ls="--", lw=1, label="train loss"), Line2D([], [], color="0.2", lw=1, label="validation loss")]
+    handles = [
+        Line2D([], [], color=BASE_COLOUR, lw=1.5, label=safe_text(ref)),
+        Line2D([], [], color=study.colours[name], lw=2, label=safe_text(name, 24)),
+        Line2D([], [], color="0.2", ls="--", lw=1, label="train loss"),
+        Line2D([], [], color="0.2", lw=1, label="validation loss"),
+    ]
     if a.bayes_grid is not None:
         handles.append(Line2D([], [], color="#f2c200", ls="--", lw=1.4, label="Bayes-optimal boundary"))
     handles.append(Patch(color=study.colours[name], alpha=0.6, label=f"{safe_text(name, 24)} weights"))
@@ -89,6 +99,8 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     n = len(a.seeds)
     what = "the 0.5 decision boundary" if a.data.n_classes == 2 else "the boundaries between predicted classes"
     where = "inside the region holding 99% of the data" if not a.data.boundary_note else "on the plane of the boundary figure"
-    return (f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate {where}, over "
-            f"replicate 1's training points. Middle: mean training (dashed) and validation (solid) loss"
-            f"{', ' + study.ci + ' bands' if n > 1 else ''}. Right: first-layer weights, all replicates.")
+    return (
+        f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate {where}, over "
+        f"replicate 1's training points. Middle: mean training (dashed) and validation (solid) loss"
+        f"{', ' + study.ci + ' bands' if n > 1 else ''}. Right: first-layer weights, all replicates."
+    )

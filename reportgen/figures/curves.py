@@ -42,8 +42,7 @@ def _loss_panel(ax, history: dict, bands: dict, colour) -> str:
 
 def _loss_legend(fig: MplFigure, early_stops: bool) -> None:
     """Explain the line styles (and the early-stop marks, if any) once, above the panels."""
-    handles = [Line2D([], [], color="0.2", ls="--", label="train loss"),
-               Line2D([], [], color="0.2", label="validation loss")]
+    handles = [Line2D([], [], color="0.2", ls="--", label="train loss"), Line2D([], [], color="0.2", label="validation loss")]
     if early_stops:
         handles.append(Patch(color="0.5", alpha=0.4, label="early stops (range over replicates)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
@@ -70,12 +69,18 @@ def draw_loss_curves(fig: MplFigure, study: Study) -> str | None:
     loss = "binary" if a.data.n_classes == 2 else "categorical"
     fig.supxlabel("epoch")
     fig.supylabel(f"{loss} cross-entropy (log scale)")
-    stops = (" A grey span marks the epochs at which runs stopped early, the dotted line their median; after a replicate "
-             "stops, the curve averages the replicates still running." if any(suffixes) else "")
-    return (f"{loss.capitalize()} cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
-            f"epoch's mini-batches with dropout active, as Keras reports it) and validation loss (solid); "
-            f"{study.spread.replace('lines are means', 'lines are geometric means')} (computed on the log of the loss, "
-            f"as the axis shows it).{stops}")
+    stops = (
+        " A grey span marks the epochs at which runs stopped early, the dotted line their median; after a replicate "
+        "stops, the curve averages the replicates still running."
+        if any(suffixes)
+        else ""
+    )
+    return (
+        f"{loss.capitalize()} cross-entropy per epoch, without the L1/L2 penalty term: training loss (dashed, averaged over the "
+        f"epoch's mini-batches with dropout active, as Keras reports it) and validation loss (solid); "
+        f"{study.spread.replace('lines are means', 'lines are geometric means')} (computed on the log of the loss, "
+        f"as the axis shows it).{stops}"
+    )
 
 
 def draw_sparsity(fig: MplFigure, study: Study) -> str | None:
@@ -96,10 +101,12 @@ def draw_sparsity(fig: MplFigure, study: Study) -> str | None:
     variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls=":", label=f"t = {marks}")])
     fig.supxlabel("threshold t on |w| (log scale)")
     fig.supylabel("share of weights with |w| < t")
-    return (f"Share of each hidden layer's kernel weights whose magnitude is below a threshold t, for t from "
-            f"{curves['threshold'].min():g} to {curves['threshold'].max():g}; {study.spread}. "
-            f"A curve that rises early means many weights near zero. Dotted lines: the thresholds "
-            f"used in the tables ({marks}).")
+    return (
+        f"Share of each hidden layer's kernel weights whose magnitude is below a threshold t, for t from "
+        f"{curves['threshold'].min():g} to {curves['threshold'].max():g}; {study.spread}. "
+        f"A curve that rises early means many weights near zero. Dotted lines: the thresholds "
+        f"used in the tables ({marks})."
+    )
 
 
 def draw_pruning(fig: MplFigure, study: Study) -> str | None:
@@ -112,15 +119,26 @@ def draw_pruning(fig: MplFigure, study: Study) -> str | None:
     ax = fig.subplots()
     for name in names:
         part = prune[prune["variant"] == name].sort_values("fraction")
-        line_band(ax, part["fraction"] * 100, part["mean"], part["low"], part["high"], study.colours[name],
-                   marker="o", markersize=3, lw=1.3)
+        line_band(
+            ax,
+            part["fraction"] * 100,
+            part["mean"],
+            part["low"],
+            part["high"],
+            study.colours[name],
+            marker="o",
+            markersize=3,
+            lw=1.3,
+        )
     majority = a.chance
     ax.axhline(majority, color="0.3", linestyle=":", linewidth=1)
     ax.set(xlabel="kernel weights set to zero (%)", ylabel="test accuracy", xlim=(0, 100))
     variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls=":", label="majority class")])
-    return (f"Test accuracy after setting the given percentage of all kernel weights (all layers pooled, smallest |w| "
-            f"first, biases kept) to zero, without retraining; {study.spread}. "
-            f"The dotted line is the accuracy of always predicting the majority class ({majority:.0%}).")
+    return (
+        f"Test accuracy after setting the given percentage of all kernel weights (all layers pooled, smallest |w| "
+        f"first, biases kept) to zero, without retraining; {study.spread}. "
+        f"The dotted line is the accuracy of always predicting the majority class ({majority:.0%})."
+    )
 
 
 def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colour) -> None:
@@ -133,8 +151,9 @@ def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colo
     line_band(ax, part["strength"], part["mean"], part["low"], part["high"], "0.15", marker="o", markersize=3.5)
     if lone is not None:  # ... nor a band to show its interval
         s = lone
-        ax.errorbar(s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none",
-                    ecolor="0.15", capsize=3)
+        ax.errorbar(
+            s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none", ecolor="0.15", capsize=3
+        )
         ax.set_xticks([s], [f"{s:g}"])
         ax.minorticks_off()
     if reference is not None:
@@ -147,8 +166,15 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     if sweeps.empty:
         return None
     kinds, sparse = sweep_kinds(sweeps["kind"]), f"first_below_{max(a.thresholds):g}"
-    rows = [(m, label) for m, label in (("test_accuracy", "test accuracy"), ("gap", "train − test accuracy"),
-                                        (sparse, f"share |w| < {max(a.thresholds):g}")) if m in set(sweeps["metric"])]
+    rows = [
+        (m, label)
+        for m, label in (
+            ("test_accuracy", "test accuracy"),
+            ("gap", "train − test accuracy"),
+            (sparse, f"share |w| < {max(a.thresholds):g}"),
+        )
+        if m in set(sweeps["metric"])
+    ]
     ref = reference(study)
     fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.75 + 0.88 * len(rows))  # room for the legend above
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
@@ -162,10 +188,13 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
         axes[0, c].set_title(f"{title} sweep")
         axes[-1, c].set_xlabel(xlabel)
     _sweep_legend(fig, study, ref, len(kinds))
-    return (f"The base network trained with one regularizer at several strengths (columns), {study.seeds} per point: "
-            f"test accuracy, generalization gap and share of hidden-kernel weights with |w| < {max(a.thresholds):g} "
-            f"(rows); {study.spread}."
-            + (f" Dashed line: the {ref} variant (no regularization) for comparison." if ref else "") + _failed_points(study))
+    return (
+        f"The base network trained with one regularizer at several strengths (columns), {study.seeds} per point: "
+        f"test accuracy, generalization gap and share of hidden-kernel weights with |w| < {max(a.thresholds):g} "
+        f"(rows); {study.spread}."
+        + (f" Dashed line: the {ref} variant (no regularization) for comparison." if ref else "")
+        + _failed_points(study)
+    )
 
 
 def _failed_points(study: Study) -> str:
@@ -175,8 +204,10 @@ def _failed_points(study: Study) -> str:
     if rows.empty:
         return ""
     named = [f"{SWEEP_LABELS.get(r.kind, (r.kind,))[0]} {r.strength:g} ({reps - int(r.n)} of {reps})" for r in rows.itertuples()]
-    return (f" Runs that failed (named on page one) are left out: {', '.join(named)}; a strength none of whose runs "
-            f"trained has no point, and none of these strengths can be the one chosen on validation loss.")
+    return (
+        f" Runs that failed (named on page one) are left out: {', '.join(named)}; a strength none of whose runs "
+        f"trained has no point, and none of these strengths can be the one chosen on validation loss."
+    )
 
 
 def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> None:
@@ -189,8 +220,6 @@ def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> 
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles) if ncols > 1 else 1, frameon=False)
 
 
-
-
 DATA_SWEEP_ROWS = (("test_accuracy", "test accuracy"), ("gap", "generalization gap"))
 
 
@@ -199,8 +228,17 @@ def _data_sweep_panel(ax, study: Study, part: pd.DataFrame, axis: str, names: li
     for name in names:
         line = part[part["variant"] == name].sort_values("setting")
         x = line["n_train"] if axis == "n_samples" else line["setting"]
-        line_band(ax, x, line["mean"] * 100, line["low"] * 100, line["high"] * 100, study.colours[name], marker="o",
-                  markersize=3, lw=1.3)
+        line_band(
+            ax,
+            x,
+            line["mean"] * 100,
+            line["low"] * 100,
+            line["high"] * 100,
+            study.colours[name],
+            marker="o",
+            markersize=3,
+            lw=1.3,
+        )
     ax.axhline(0, color="0.3", linestyle="--", linewidth=0.8)
     if axis == "n_samples":
         ax.set_xscale("log")
@@ -226,10 +264,16 @@ def draw_data_sweeps(fig: MplFigure, study: Study) -> str | None:
             grid[r, 0].set_ylabel(f"{label}:\nvariant − {safe_text(a.reference)} (pp)")
         grid[-1, c].set_xlabel("training-set size (log scale)" if axis == "n_samples" else "data noise")
     variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls="--", lw=0.8, label="no difference")])
-    return (f"Each regularized variant's paired difference from {a.reference} (the variant minus {a.reference} on the "
-            f"same replicate) in test accuracy (top: above zero, the regularizer helped) and in the generalization gap "
-            f"(bottom: below zero, it reduced overfitting), against "
-            + " and against ".join("the training-set size (rows left for training after the validation split)"
-                                   if axis == "n_samples" else "the noise of the generator" for axis in axes_present)
-            + f"; {study.spread}. The interval at each point stands alone (not corrected for the number of points); "
-            f"whether the benefit shrinks as the training set grows is judged by the slope test of the claim.")
+    return (
+        f"Each regularized variant's paired difference from {a.reference} (the variant minus {a.reference} on the "
+        f"same replicate) in test accuracy (top: above zero, the regularizer helped) and in the generalization gap "
+        f"(bottom: below zero, it reduced overfitting), against "
+        + " and against ".join(
+            "the training-set size (rows left for training after the validation split)"
+            if axis == "n_samples"
+            else "the noise of the generator"
+            for axis in axes_present
+        )
+        + f"; {study.spread}. The interval at each point stands alone (not corrected for the number of points); "
+        f"whether the benefit shrinks as the training set grows is judged by the slope test of the claim."
+    )

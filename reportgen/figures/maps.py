@@ -63,16 +63,22 @@ def draw_dataset(fig: MplFigure, study: Study) -> str:
     bounds = tuple(float(v) for v in (pts[:, 0].min() - 0.5, pts[:, 0].max() + 0.5, pts[:, 1].min() - 0.5, pts[:, 1].max() + 0.5))
     axes_width = 2.6  # the legend takes about 1.3 in to its right; the height follows the axes' equal aspect
     fig.set_size_inches(axes_width + 1.3, axes_width * (bounds[3] - bounds[2]) / (bounds[1] - bounds[0]) + 0.6)
-    for split, marker, size, alpha, edge in (("test", "o", 4, 0.3, "none"), ("train", "o", 26, 1.0, "white"),
-                                             ("val", "^", 40, 1.0, "black")):
+    for split, marker, size, alpha, edge in (
+        ("test", "o", 4, 0.3, "none"),
+        ("train", "o", 26, 1.0, "white"),
+        ("val", "^", 40, 1.0, "black"),
+    ):
         x, y = planar[split], getattr(d, f"y_{split}")
         ax.scatter(x[:, 0], x[:, 1], c=study.colours_of(y), marker=marker, s=size, alpha=alpha, edgecolors=edge, linewidths=0.6)
     labels = study.analysis.data.view_labels
     ax.set(xlim=bounds[:2], ylim=bounds[2:], xlabel=safe_text(labels[0], 40), ylabel=safe_text(labels[1], 40), aspect="equal")
     marker = dict(ls="none", color="0.45")
-    handles = [Line2D([], [], marker="o", markeredgecolor="white", markersize=6, label="train", **marker),
-               Line2D([], [], marker="^", markeredgecolor="black", markersize=7, label="validation", **marker),
-               Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker), *class_handles(study)]
+    handles = [
+        Line2D([], [], marker="o", markeredgecolor="white", markersize=6, label="train", **marker),
+        Line2D([], [], marker="^", markeredgecolor="black", markersize=7, label="validation", **marker),
+        Line2D([], [], marker="o", alpha=0.4, markersize=3, label="test", **marker),
+        *class_handles(study),
+    ]
     fig.legend(handles=handles, loc="outside right upper", frameon=False)
     return _dataset_caption(study)
 
@@ -81,19 +87,28 @@ def _dataset_caption(study: Study) -> str:
     """What the data figure shows: the data, its splits, what a replicate redraws and the plane shown."""
     d, cfg, info = study.data, study.config.data, study.analysis.data
     if not cfg.generated:
-        scope = (f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
-                 if cfg.resample else "Every replicate uses this one split of the rows.")
-        return (f"{info.title}: {len(d.y_train)} training rows (circles) and {len(d.y_val)} validation rows (triangles), "
-                f"plus {len(d.y_test)} test rows (small light dots) used only to measure accuracy; colour is the class. "
-                f"{scope} {info.view_sentence}").rstrip()
-    scope = (f"Each of the {study.seeds} draws its own training, validation and test points from the same generator "
-             f"(shown: the first replicate), so every interval in this report covers the data draw too."
-             if cfg.resample else
-             "Every replicate trains on these same points: a replicate changes only the initial weights, batch order "
-             f"and dropout masks, so the intervals in this report are about this one sample of {info.title}.")
-    return (f"The {info.title} data (noise {cfg.noise:g}): {len(d.y_train)} training points (circles) and "
-            f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} test points (small light dots) "
-            f"used only to measure accuracy; colour is the class. {scope} {info.view_sentence}").rstrip()
+        scope = (
+            f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
+            if cfg.resample
+            else "Every replicate uses this one split of the rows."
+        )
+        return (
+            f"{info.title}: {len(d.y_train)} training rows (circles) and {len(d.y_val)} validation rows (triangles), "
+            f"plus {len(d.y_test)} test rows (small light dots) used only to measure accuracy; colour is the class. "
+            f"{scope} {info.view_sentence}"
+        ).rstrip()
+    scope = (
+        f"Each of the {study.seeds} draws its own training, validation and test points from the same generator "
+        f"(shown: the first replicate), so every interval in this report covers the data draw too."
+        if cfg.resample
+        else "Every replicate trains on these same points: a replicate changes only the initial weights, batch order "
+        f"and dropout masks, so the intervals in this report are about this one sample of {info.title}."
+    )
+    return (
+        f"The {info.title} data (noise {cfg.noise:g}): {len(d.y_train)} training points (circles) and "
+        f"{len(d.y_val)} validation points (triangles), plus {len(d.y_test)} test points (small light dots) "
+        f"used only to measure accuracy; colour is the class. {scope} {info.view_sentence}"
+    ).rstrip()
 
 
 def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
@@ -117,8 +132,11 @@ def draw_boundaries(fig: MplFigure, study: Study) -> str | None:
 
 def _background_words(study: Study) -> str:
     """What a boundary panel's background shows."""
-    return ("the predicted probability of class 1" if study.analysis.data.n_classes == 2 else
-            "the predicted class (colour), paler where the network is less sure")
+    return (
+        "the predicted probability of class 1"
+        if study.analysis.data.n_classes == 2
+        else "the predicted class (colour), paler where the network is less sure"
+    )
 
 
 def _boundary_words(study: Study) -> str:
@@ -139,17 +157,29 @@ def _boundaries_caption(study: Study) -> str:
     a, n = study.analysis, len(study.analysis.seeds)
     binary = a.data.n_classes == 2
     what = "the 0.5 decision boundary" if binary else "the boundaries between predicted classes"
-    where = ("drawn inside the region that holds 99% of the data (where boundary length is measured)" if not a.data.boundary_note
-             else "drawn over the whole plane")
-    lines = (f"Thin black lines: {what} of each of the {study.seeds}, {where}; where they spread apart, replicates disagree."
-             if n > 1 else f"Black lines: {what}, {where}.")
-    bayes = (" Dashed yellow line: the Bayes-optimal boundary of the data generator, in the same region."
-             if a.bayes_grid is not None else "")
-    background = ("predicted probability of class 1" if binary else
-                  "the predicted class (colour), paler where the network is less sure")
-    return (f"Background: {background} of each variant's first replicate. {lines}{bayes} Dots: "
-            f"the first replicate's training points, coloured by class. Titles give the "
-            f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}). {a.data.view_sentence}").rstrip()
+    where = (
+        "drawn inside the region that holds 99% of the data (where boundary length is measured)"
+        if not a.data.boundary_note
+        else "drawn over the whole plane"
+    )
+    lines = (
+        f"Thin black lines: {what} of each of the {study.seeds}, {where}; where they spread apart, replicates disagree."
+        if n > 1
+        else f"Black lines: {what}, {where}."
+    )
+    bayes = (
+        " Dashed yellow line: the Bayes-optimal boundary of the data generator, in the same region."
+        if a.bayes_grid is not None
+        else ""
+    )
+    background = (
+        "predicted probability of class 1" if binary else "the predicted class (colour), paler where the network is less sure"
+    )
+    return (
+        f"Background: {background} of each variant's first replicate. {lines}{bayes} Dots: "
+        f"the first replicate's training points, coloured by class. Titles give the "
+        f"{'mean ' if n > 1 else ''}test accuracy ({study.seeds}). {a.data.view_sentence}"
+    ).rstrip()
 
 
 def _sweep_title(kind: str, strength: float) -> str:
@@ -180,16 +210,21 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
     panel = min(1.6, (MAX_WIDTH_CM / 2.54 - 0.35) / ncols - 0.1)
     panel_h, header_h = panel * (y1 - y0) / (x1 - x0), 0.12
     # Per row of panels 0.3 in go to its title and padding; per header 0.2 in; 0.6 in to the colorbar below.
-    fig.set_size_inches(0.1 + ncols * (panel + 0.1),
-                        sum(rows.values()) * (panel_h + 0.3) + len(by_kind) * (header_h + 0.2) + 0.6)
+    fig.set_size_inches(0.1 + ncols * (panel + 0.1), sum(rows.values()) * (panel_h + 0.3) + len(by_kind) * (header_h + 0.2) + 0.6)
     heights = [h for k in by_kind for h in [header_h] + [panel_h] * rows[k]]
     grid = fig.add_gridspec(len(heights), ncols, height_ratios=heights)
     panels, r = [], 0
     for i, (kind, strengths) in enumerate(by_kind.items()):
         header = fig.add_subplot(grid[r, :])
         header.axis("off")
-        header.text(0, 0, f"{SWEEP_LABELS.get(kind, (safe_text(kind),))[0]} sweep", transform=header.transAxes,
-                    fontweight="bold", va="bottom")
+        header.text(
+            0,
+            0,
+            f"{SWEEP_LABELS.get(kind, (safe_text(kind),))[0]} sweep",
+            transform=header.transAxes,
+            fontweight="bold",
+            va="bottom",
+        )
         if i:  # a thin rule where the previous regularizer's panels end
             header.plot([0, 1], [1.6, 1.6], transform=header.transAxes, color="0.6", linewidth=0.8, clip_on=False)
         for j in range(rows[kind] * ncols):
@@ -202,13 +237,13 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
             ax.set(title=_sweep_title(kind, strengths[j]), xticks=[], yticks=[], xlim=(x0, x1), ylim=(y0, y1))
         r += 1 + rows[kind]
     _plane_legend(fig, study, filled, panels, location="bottom", shrink=min(0.9, 2.5 / ncols), aspect=35)
-    return (f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
-            f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
-            f"is {_background_words(study)}, the black line{'' if study.analysis.data.n_classes == 2 else 's'} "
-            f"{_boundary_words(study)}, dots the training points; "
-            f"all panels share the axes of the decision-boundary figure. {study.analysis.data.view_sentence}").rstrip()
-
-
+    return (
+        f"Decision boundaries of the sweeps, one block per regularizer with one panel per strength (read left to "
+        f"right, then down), for the first run only (seed {study.analysis.seeds[0]} of {study.seeds}): background "
+        f"is {_background_words(study)}, the black line{'' if study.analysis.data.n_classes == 2 else 's'} "
+        f"{_boundary_words(study)}, dots the training points; "
+        f"all panels share the axes of the decision-boundary figure. {study.analysis.data.view_sentence}"
+    ).rstrip()
 
 
 def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
@@ -239,16 +274,27 @@ def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
                 contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
             else:
                 ax.text(0.5, 0.5, "stopped\nearlier", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
-            ax.scatter(points[:, 0], points[:, 1], c=study.colours_of(d.y_train), s=2, linewidths=0, alpha=1 if probs is not None else 0.25)
-            ax.set(xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
+            ax.scatter(
+                points[:, 0],
+                points[:, 1],
+                c=study.colours_of(d.y_train),
+                s=2,
+                linewidths=0,
+                alpha=1 if probs is not None else 0.25,
+            )
+            ax.set(
+                xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1])
+            )
             if r == 0:
                 ax.set_title(safe_text(name, 16), fontsize=8)
             if c == 0:
                 ax.set_ylabel(f"epoch {epoch}" if epoch is not None else "end", fontsize=8)
     _plane_legend(fig, study, filled, axes, shrink=0.6)
     lines = "0.5 contour" if a.data.n_classes == 2 else "between the predicted classes"
-    return (f"The decision boundary (black, {lines}) of each variant's first replicate (of {study.seeds}) after "
-            f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs and at the end of training (for early "
-            f"stopping: the weights it kept), over that replicate's training points; the background is "
-            f"{_background_words(study)}. Read a column top to bottom to see when a network starts to bend its boundary "
-            f"around single points. {a.data.view_sentence}").rstrip()
+    return (
+        f"The decision boundary (black, {lines}) of each variant's first replicate (of {study.seeds}) after "
+        f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs and at the end of training (for early "
+        f"stopping: the weights it kept), over that replicate's training points; the background is "
+        f"{_background_words(study)}. Read a column top to bottom to see when a network starts to bend its boundary "
+        f"around single points. {a.data.view_sentence}"
+    ).rstrip()

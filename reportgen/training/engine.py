@@ -144,7 +144,9 @@ def _penalty(lay: _Layers, w: list, hyper):
     """Keras L1/L2 kernel penalties of the hidden layers, per run [M]."""
     total = 0.0
     for i in lay.hidden_kernels:
-        total += hyper["l1"] * tf.reduce_sum(tf.abs(w[i]), axis=(1, 2)) + hyper["l2"] * tf.reduce_sum(tf.square(w[i]), axis=(1, 2))
+        total += hyper["l1"] * tf.reduce_sum(tf.abs(w[i]), axis=(1, 2)) + hyper["l2"] * tf.reduce_sum(
+            tf.square(w[i]), axis=(1, 2)
+        )
     return total
 
 

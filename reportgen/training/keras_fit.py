@@ -69,16 +69,23 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     model = build_model(run.variant, config.model, data)
     model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
     initial = initial_loss(run, data, config, dense_init)
-    recorder = _recorder(progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else (),
-                         loss_limit(initial))
+    recorder = _recorder(
+        progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else (), loss_limit(initial)
+    )
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
     if es:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights)
+        )
     tc = config.training
     fit = model.fit(
-        _batches(data, tc.batch_size, tc.shuffle, run.seed), validation_data=(data.x_val, data.y_val),
-        epochs=tc.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # the dataset already reshuffles
+        _batches(data, tc.batch_size, tc.shuffle, run.seed),
+        validation_data=(data.x_val, data.y_val),
+        epochs=tc.epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,  # the dataset already reshuffles
     )
     h, penalty = fit.history, np.array(recorder.penalty)
     epochs_run = len(h["loss"])
@@ -92,7 +99,16 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
         "penalty": penalty,
     }
     best = callbacks[-1].best_epoch + 1 if es else None
-    return RunResult(run=run, weights=model.get_weights(), history=history, epochs_run=epochs_run, best_epoch=best,
-                     min_val_epoch=recorder.min_val_epoch, min_val_weights=recorder.min_val_weights,
-                     diverged_at=recorder.diverged_at, initial_loss=initial, snapshots=recorder.snapshots,
-                     extras={"model": model})
+    return RunResult(
+        run=run,
+        weights=model.get_weights(),
+        history=history,
+        epochs_run=epochs_run,
+        best_epoch=best,
+        min_val_epoch=recorder.min_val_epoch,
+        min_val_weights=recorder.min_val_weights,
+        diverged_at=recorder.diverged_at,
+        initial_loss=initial,
+        snapshots=recorder.snapshots,
+        extras={"model": model},
+    )

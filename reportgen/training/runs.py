@@ -48,8 +48,11 @@ class Run:
     @property
     def key(self) -> str:
         """Return a unique readable id such as 'l1/seed3', 'baseline/seed3/init1' or 'l2/seed3/n_samples=400'."""
-        return (f"{self.variant.name}/seed{self.seed}" + (f"/init{self.init}" if self.init else "")
-                + (f"/{self.data.label}" if self.data else ""))
+        return (
+            f"{self.variant.name}/seed{self.seed}"
+            + (f"/init{self.init}" if self.init else "")
+            + (f"/{self.data.label}" if self.data else "")
+        )
 
     @property
     def data_key(self):
@@ -109,8 +112,9 @@ def plan_runs(config: StudyConfig) -> list[Run]:
                 variants.append(v)
     runs = [Run(v, seed) for v in variants for seed in config.training.seeds]
     runs += [Run(v, seed, init=1) for v in twinned(config) for seed in config.training.seeds]
-    return runs + [Run(v, seed, data=point) for point in data_points(config) for v in config.variants
-                   for seed in config.training.seeds]
+    return runs + [
+        Run(v, seed, data=point) for point in data_points(config) for v in config.variants for seed in config.training.seeds
+    ]
 
 
 def data_points(config: StudyConfig) -> list[DataPoint]:
@@ -148,8 +152,12 @@ def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:
 
 def snapshotted(run: Run, config: StudyConfig) -> bool:
     """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
-    return (run.init == 0 and run.data is None and run.seed == config.training.seeds[0]
-            and any(v.name == run.variant.name for v in config.variants))
+    return (
+        run.init == 0
+        and run.data is None
+        and run.seed == config.training.seeds[0]
+        and any(v.name == run.variant.name for v in config.variants)
+    )
 
 
 def model_file_name(key: str) -> str:
@@ -176,13 +184,17 @@ def check_unique(runs: list[Run], model_files: bool = True, source: str = "study
     for run in runs:
         other = by_key.setdefault(run.key, run)
         if other != run:
-            problems.append(f"{source}: variants: {_origin(other.variant)} and {_origin(run.variant)} would share the "
-                            f"run key '{run.key}' and one would replace the other; rename the variant")
+            problems.append(
+                f"{source}: variants: {_origin(other.variant)} and {_origin(run.variant)} would share the "
+                f"run key '{run.key}' and one would replace the other; rename the variant"
+            )
             continue
         other = by_file.setdefault(model_file_name(run.key).casefold(), run)  # case-insensitive file systems exist
         if model_files and other.key != run.key:
-            problems.append(f"{source}: variants: '{other.variant.name}' and '{run.variant.name}' would both save "
-                            f"their models as models/{model_file_name(run.key)}; rename one")
+            problems.append(
+                f"{source}: variants: '{other.variant.name}' and '{run.variant.name}' would both save "
+                f"their models as models/{model_file_name(run.key)}; rename one"
+            )
     if problems:
         per_pair: dict[str, str] = {}
         for line in problems:  # one line per pair of variants, not one per seed

@@ -131,8 +131,9 @@ _set_xla_flags()
 XLA_CACHE = _enable_xla_cache()
 
 
-def train_runs(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None,
-               cancel=None) -> list[RunResult]:
+def train_runs(
+    runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None, cancel=None
+) -> list[RunResult]:
     """Train every run on its replicate's dataset (datasets[run.seed]) and return results in the order of runs.
 
     cancel: a threading.Event (optionally with a `signal_name`); once set, training stops within about a second
@@ -188,7 +189,7 @@ def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
         # amplify): every block holds at least two, so that a run gives the same weights in any study.
         size = max(2, math.ceil(len(members) / count))
         for order, start in enumerate(range(0, len(members), size)):
-            part = members[start:start + size]
+            part = members[start : start + size]
             blocks.append((order, _Block(network, part + [part[-1]] * (size - len(part)), len(part))))
     blocks.sort(key=lambda b: b[0])  # stable: shapes keep their order within each rank
     return [b for _, b in blocks]
@@ -238,7 +239,9 @@ def _trace(blocks, datasets, config, init) -> None:
 
     for block in sorted(blocks, key=lambda b: b.network.batchnorm):
         spec, state, tensors, hyper, _ = _block_inputs(block, datasets, config, init)
-        engine.build_trainer(spec).get_concrete_function(state, tensors, engine.hyper_tensors(hyper), tf.constant(0), tf.constant(1))
+        engine.build_trainer(spec).get_concrete_function(
+            state, tensors, engine.hyper_tensors(hyper), tf.constant(0), tf.constant(1)
+        )
 
 
 def _block_inputs(block: _Block, datasets, config, init) -> tuple:
@@ -248,8 +251,13 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
     tc, runs = config.training, block.runs
     data = [datasets[r.data_key] for r in runs]
     spec = engine.GroupSpec(
-        network=block.network, n_runs=len(runs), n_train=len(data[0].x_train), batch_size=tc.batch_size,
-        shuffle=tc.shuffle, learning_rate=config.model.learning_rate, chunk=MAX_CHUNK,
+        network=block.network,
+        n_runs=len(runs),
+        n_train=len(data[0].x_train),
+        batch_size=tc.batch_size,
+        shuffle=tc.shuffle,
+        learning_rate=config.model.learning_rate,
+        chunk=MAX_CHUNK,
     )
     stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
@@ -265,10 +273,20 @@ def _train_block(block: _Block, datasets, config, init, progress, check) -> list
     names = list(dict.fromkeys(r.variant.name for r in block.runs))
     label = f"{block.real} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
     run_epochs = lambda n, text: progress(n * block.real, text)  # noqa: E731
-    own = block.runs[:block.real]
+    own = block.runs[: block.real]
     snap_at = snapshot_epochs(config) if any(snapshotted(r, config) for r in own) else ()
-    state, history, snaps = _advance(engine.build_trainer(spec), spec, state, tensors, engine.hyper_tensors(hyper),
-                                     config.training.epochs, label, run_epochs, check, snap_at)
+    state, history, snaps = _advance(
+        engine.build_trainer(spec),
+        spec,
+        state,
+        tensors,
+        engine.hyper_tensors(hyper),
+        config.training.epochs,
+        label,
+        run_epochs,
+        check,
+        snap_at,
+    )
     weights = engine.final_weights(state, hyper.restore_best)
     return _results(block.network, own, state, history, weights, snaps, config, initial)
 
@@ -296,8 +314,16 @@ def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, prog
     return state, np.concatenate(chunks), snaps  # history: [epochs, runs, keys]
 
 
-def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights: list[np.ndarray], snaps: dict,
-             config, initial: list[float]) -> list[RunResult]:
+def _results(
+    network,
+    runs: list[Run],
+    state: dict,
+    history: np.ndarray,
+    weights: list[np.ndarray],
+    snaps: dict,
+    config,
+    initial: list[float],
+) -> list[RunResult]:
     """Each run's result from the final state and history of its block, with the weights of its own network (and its
     snapshots, for a snapshotted run, at the snapshot epochs it reached)."""
     epochs_run, best = state["epochs_run"].numpy(), state["best_epoch"].numpy()
@@ -305,22 +331,28 @@ def _results(network, runs: list[Run], state: dict, history: np.ndarray, weights
     diverged = state["diverged_at"].numpy()
     one_based = lambda e: int(e) + 1 if e >= 0 else None  # noqa: E731
     layout = network.layout()
-    own = {n: [layout.index(item) for item in n.layout()] for n in {replace(network, batchnorm=r.variant.batchnorm) for r in runs}}
+    own = {
+        n: [layout.index(item) for item in n.layout()] for n in {replace(network, batchnorm=r.variant.batchnorm) for r in runs}
+    }
     results = []
     for m, run in enumerate(runs):
         keep = own[replace(network, batchnorm=run.variant.batchnorm)]  # a run without batch norm leaves out the block's BN arrays
-        results.append(RunResult(
-            run=run,
-            weights=[weights[i][m] for i in keep],
-            history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
-            epochs_run=int(epochs_run[m]),
-            best_epoch=one_based(best[m]) if run.variant.early_stopping else None,
-            min_val_epoch=one_based(min_val_epoch[m]),
-            min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
-            diverged_at=one_based(diverged[m]),
-            initial_loss=initial[m],
-            snapshots={e: [w[i][m] for i in keep] for e, w in snaps.items() if e <= epochs_run[m]} if snapshotted(run, config) else {},
-        ))
+        results.append(
+            RunResult(
+                run=run,
+                weights=[weights[i][m] for i in keep],
+                history={k: history[: epochs_run[m], m, j].copy() for j, k in enumerate(HISTORY_KEYS)},
+                epochs_run=int(epochs_run[m]),
+                best_epoch=one_based(best[m]) if run.variant.early_stopping else None,
+                min_val_epoch=one_based(min_val_epoch[m]),
+                min_val_weights=[min_val_weights[i][m] for i in keep] if min_val_epoch[m] >= 0 else None,
+                diverged_at=one_based(diverged[m]),
+                initial_loss=initial[m],
+                snapshots={e: [w[i][m] for i in keep] for e, w in snaps.items() if e <= epochs_run[m]}
+                if snapshotted(run, config)
+                else {},
+            )
+        )
     return results
 
 
