@@ -23,6 +23,8 @@ from reportgen.measures import (
     rebound,
     roughness,
 )
+from reportgen.metrics import METRICS, run_columns
+from reportgen.metrics import metric as metric_record
 from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
@@ -38,66 +40,6 @@ PRUNE_BATCH = 16  # runs whose pruned predictions are held at once ([runs, fract
 PRUNE_BLOCK = 10  # fractions per call of the search: it stops after the block of a run's first failure
 PRUNE_CURVE_POINTS = 500  # test points behind the pruning curve: a figure, not a verdict, at a quarter of the cost
 REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A per-run measure: its label, how it reads, and which smallest effect of interest applies to it."""
-
-    label: str
-    kind: str = "num"  # 'pct' (a share, shown in percent), 'int' (a count) or 'num'
-    margin: str | None = None  # field of analysis.margins
-    relative: bool = False  # the margin is a share of the reference's mean
-
-
-METRICS = {
-    "train_accuracy": Metric("Train accuracy", "pct", "accuracy"),
-    "val_accuracy": Metric("Validation accuracy", "pct", "accuracy"),
-    "test_accuracy": Metric("Test accuracy", "pct", "accuracy"),
-    "gap": Metric("Generalization gap (train − test accuracy)", "pct", "accuracy"),
-    "train_loss": Metric("Train loss", "num", "loss"),
-    "val_loss": Metric("Validation loss", "num", "loss"),
-    "test_loss": Metric("Test loss", "num", "loss"),
-    "loss_gap": Metric("Loss gap (test − train loss)", "num", "loss"),
-    "test_rebound": Metric("Test-loss rebound (final − at the best validation epoch)", "num", "loss"),
-    "val_rebound": Metric("Validation-loss rebound (final − minimum, smoothed)", "num", "loss"),
-    "min_val_epoch": Metric("Epoch of the lowest validation loss", "int"),
-    "train_over_bayes": Metric("Train accuracy above the Bayes-optimal rule's", "pct", "accuracy"),
-    "excess_error": Metric("Test error above the Bayes-optimal rule's", "pct", "accuracy"),
-    "epochs_run": Metric("Epochs run", "int"),
-    "boundary_length": Metric("Decision-boundary length (in the data region)", "num", "boundary", True),
-    "boundary_pieces": Metric("Decision-boundary pieces (in the data region)", "num", "boundary", True),
-    "val_roughness": Metric("Validation-loss roughness (RMS of the detrended loss, in loss units)", "num", "roughness", True),
-    "prunable": Metric("Share of weights prunable by magnitude without losing accuracy", "pct", "sparsity"),
-    "kernel_l1": Metric("L1 norm of hidden kernels", "num", "weights", True),
-    "kernel_l2": Metric("L2 norm of hidden kernels", "num", "weights", True),
-    "first_min_abs": Metric("Smallest first-layer |w|"),
-    "first_max_abs": Metric("Largest first-layer |w|"),
-    "benefit_slope": Metric(
-        "Change of the test-accuracy difference from the baseline per doubling of the training set", "pct", "accuracy"
-    ),
-    "gap_benefit_slope": Metric(
-        "Change of the generalization-gap difference from the baseline per doubling of the training set", "pct", "accuracy"
-    ),
-}
-DERIVED = ("benefit_slope", "gap_benefit_slope")  # measured across data-sweep points, not on one run
-
-
-def metric_info(metric: str) -> Metric:
-    """The Metric of a column, including the first-layer sparsity columns first_below_<t>."""
-    if metric.startswith("first_below_"):
-        return Metric(f"Share of first-layer weights with |w| < {metric.removeprefix('first_below_')}", "pct", "sparsity")
-    return METRICS.get(metric, Metric(metric))
-
-
-def metric_label(metric: str) -> str:
-    """Human label of a metric column."""
-    return metric_info(metric).label
-
-
-def metric_kind(metric: str) -> str:
-    """How a metric reads: 'pct', 'int' or 'num'."""
-    return metric_info(metric).kind
 
 
 @dataclass(frozen=True)
@@ -561,15 +503,10 @@ def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str
     return pd.DataFrame(rows)
 
 
-def _bounded(metric: str) -> bool:
-    """Shares that live in [0, 1], whose intervals are clipped there."""
-    return metric.endswith(("accuracy", "prunable")) or metric.startswith("first_below_")
-
-
 def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float) -> pd.DataFrame:
     """Mean, interval and count of each metric for each group of rows (one row per group and metric)."""
     rows = []
-    bounded = np.array([_bounded(m) for m in metrics])
+    bounded = np.array([metric_record(m).bounded for m in metrics])
     for group, part in df.groupby(keys, sort=False):
         group = group if isinstance(group, tuple) else (group,)
         values = part[metrics].to_numpy(dtype=float)
@@ -759,11 +696,6 @@ def _bayes_class(config: StudyConfig, x: np.ndarray) -> np.ndarray:
     return p[:, 1] > 0.5 if p.shape[1] == 2 else np.argmax(p, axis=1)
 
 
-def metric_columns(thresholds: list[float]) -> list[str]:
-    """Every per-run metric summarised in the tables."""
-    return [m for m in METRICS if m not in DERIVED] + [f"first_below_{t:g}" for t in thresholds]
-
-
 def _twins(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per twinned variant and replicate: test-accuracy difference and prediction disagreement of init 0 and init 1."""
     rows = []
@@ -835,8 +767,8 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
-    runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in metric_columns(thresholds) if c not in rows[0]]])
-    cols = metric_columns(thresholds)
+    runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in run_columns(thresholds) if c not in rows[0]]])
+    cols = run_columns(thresholds)
     failed = {row["key"]: row["failed"] for row in rows}
     runs.loc[runs["failed"].map(bool).to_numpy(), cols] = np.nan  # a failed run is a result, not a number
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
@@ -898,7 +830,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     )
 
 
-DATA_METRICS = ("test_accuracy", "gap")  # what the data sweeps compare with the baseline
+DATA_METRICS = [m.key for m in METRICS.values() if m.data_sweep]  # what the data sweeps compare with the baseline
 
 
 def _own_setting(config: StudyConfig, axis: str, data: Dataset) -> float:

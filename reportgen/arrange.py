@@ -12,7 +12,7 @@ import numpy as np
 
 from reportgen import __version__
 from reportgen import config as config_module
-from reportgen.analysis import StudyAnalysis, failure_lines, metric_kind, metric_label, summarise
+from reportgen.analysis import StudyAnalysis, failure_lines, summarise
 from reportgen.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -45,6 +45,8 @@ from reportgen.context import (
     VerdictMatrix,
 )
 from reportgen.errors import ReportgenError
+from reportgen.metrics import METRICS, table_columns
+from reportgen.metrics import metric as metric_record
 from reportgen.report import anchor
 
 MATRIX = (
@@ -67,7 +69,6 @@ HEADLINE_ORDER = (
     "init_dependence",
     "l1_sparser_than_l2",
 )
-NEEDS = {"train_over_bayes": "bayes", "excess_error": "bayes", "boundary_length": "boundary", "boundary_pieces": "boundary"}
 REGULARIZER_NAMES = {
     "l1": "L1",
     "l2": "L2",
@@ -75,7 +76,14 @@ REGULARIZER_NAMES = {
     "batchnorm": "batch normalization",
     "early_stopping": "early stopping",
 }
-KEY_METRICS = ("test_accuracy", "gap", "test_rebound", "boundary_length", "val_roughness", "prunable")
+
+
+def _kind(key: str) -> str:
+    return metric_record(key).kind
+
+
+def _label(key: str) -> str:
+    return metric_record(key).label
 
 
 class MissingFigure(ReportgenError):
@@ -91,7 +99,7 @@ def effect_text(f: Finding) -> str:
         return formatters(f.metric)[0](e.mean)
     if f.measure.statistic == "slope":
         return formatters(f.metric)[1](e.mean) + " per doubling"
-    if f.test.kind == "ratio" or metric_kind(f.metric) == "pct" or f.measure.statistic == "disagreement":
+    if f.test.kind == "ratio" or _kind(f.metric) == "pct" or f.measure.statistic == "disagreement":
         return formatters(f.metric if f.measure.statistic != "disagreement" else "test_accuracy", f.test.kind)[1](e.mean)
     ref = f.reference_value
     return f"{e.mean / abs(ref):+.0%}" if ref and math.isfinite(ref) else formatters(f.metric)[1](e.mean)
@@ -266,18 +274,18 @@ def _cell(frame, keys: dict, metric: str, kind: str | None = None) -> Cell:
         match &= frame[k].to_numpy() == v
     found = np.flatnonzero(match)
     if not found.size:
-        return Cell(math.nan, math.nan, math.nan, 0, kind or metric_kind(metric))
+        return Cell(math.nan, math.nan, math.nan, 0, kind or _kind(metric))
     r = frame.iloc[found[0]]
-    return Cell(float(r["mean"]), float(r["low"]), float(r["high"]), int(r["n"]), kind or metric_kind(metric))
+    return Cell(float(r["mean"]), float(r["low"]), float(r["high"]), int(r["n"]), kind or _kind(metric))
 
 
 def _diff_kind(metric: str) -> str:
-    return "pp" if metric_kind(metric) == "pct" else "diff"
+    return "pp" if _kind(metric) == "pct" else "diff"
 
 
 def shown(analysis: StudyAnalysis, metric: str) -> bool:
     """Whether a metric can be measured in this study (no Bayes rule: no excess error; no 2-D inputs: no boundary)."""
-    return available(analysis, NEEDS.get(metric))
+    return available(analysis, metric_record(metric).needs)
 
 
 def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
@@ -285,14 +293,14 @@ def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
     ref = analysis.reference
     rows = [
         (
-            metric_label(m),
+            _label(m),
             [
                 _cell(analysis.summary, {"variant": ref}, m),
                 _cell(analysis.summary, {"variant": variant}, m),
                 _cell(analysis.paired, {"variant": variant}, m, _diff_kind(m)),
             ],
         )
-        for m in KEY_METRICS
+        for m in (k for k, record in METRICS.items() if record.key_number)
         if shown(analysis, m)
     ]
     return Table(
@@ -476,7 +484,7 @@ def data_sweep_tables(analysis: StudyAnalysis) -> list[Table]:
             what = "training-set size (rows left for training)" if axis == "n_samples" else "data noise"
             out.append(
                 Table(
-                    f"{metric_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
+                    f"{_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
                     f"difference from it (variant − {ref}, same replicate); mean over {len(analysis.seeds)} "
                     f"replicates, {analysis.confidence:.0%} interval below.",
                     [_setting_name(axis, s.setting, s.n_train) for s in settings],
@@ -537,32 +545,12 @@ def _data_section(config, analysis, figs: _Figures) -> Section:
 def results_tables(analysis: StudyAnalysis) -> list[Table]:
     """Every variant on every headline metric, means with intervals."""
     n, conf = len(analysis.seeds), f"{analysis.confidence:.0%}"
-    groups = (
-        (
-            "Accuracy and overfitting",
-            [
-                "test_accuracy",
-                "train_accuracy",
-                "gap",
-                "test_loss",
-                "test_rebound",
-                "val_rebound",
-                "min_val_epoch",
-                "excess_error",
-                "epochs_run",
-            ],
-        ),
-        (
-            "Weights, boundary and loss curves",
-            [f"first_below_{t:g}" for t in analysis.thresholds]
-            + ["prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"],
-        ),
-    )
+    groups = table_columns(analysis.thresholds)
     groups = tuple((title, [m for m in metrics if shown(analysis, m)]) for title, metrics in groups)
     return [
         Table(
             f"{title}: mean over {n} replicates, {conf} interval below.",
-            [metric_label(m) for m in metrics],
+            [_label(m) for m in metrics],
             [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants],
         )
         for title, metrics in groups
@@ -622,7 +610,7 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
         (
             name,
             f"{getattr(margins, name):g}"
-            + (" (relative)" if any(m.margin == name and m.relative for m in _metric_infos()) else ""),
+            + (" (relative)" if any(m.margin == name and m.relative for m in METRICS.values()) else ""),
         )
         for name in type(margins).model_fields
     ]
@@ -661,12 +649,6 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
         ],
     )
     return [stats, tables, repro]
-
-
-def _metric_infos():
-    from reportgen.analysis import METRICS
-
-    return list(METRICS.values())
 
 
 def verdicts_method(verdicts: Verdicts) -> str:

@@ -21,13 +21,13 @@ from reportgen.analysis import (
     benefit_slopes,
     failure_lines,
     matched_l1_l2,
-    metric_info,
     per_replicate,
     restricted,
     sweep_values,
 )
 from reportgen.config import VariantConfig
 from reportgen.decision import Verdict
+from reportgen.metrics import metric as metric_info
 from reportgen.stats import (
     Estimate,
     Test,

@@ -22,35 +22,20 @@ import numpy as np
 from scipy import stats
 
 from reportgen.errors import ConfigError
+from reportgen.metrics import METRICS as ALL_METRICS
+from reportgen.metrics import Metric as RunMetric
+from reportgen.metrics import compared
 from reportgen.stats import adjust
 
-
-@dataclass(frozen=True)
-class Metric:
-    """A headline metric compared between builds, and which direction of change is worse."""
-
-    name: str
-    label: str
-    kind: str  # 'pct': a share (differences in percentage points), 'num': a plain number
-    worse: int  # +1: larger is worse, -1: smaller is worse, 0: a change but not a regression
-
-
-# The one table that defines a regression: lower test accuracy, a larger gap, a larger test loss.
-METRICS = (
-    Metric("test_accuracy", "test accuracy", "pct", -1),
-    Metric("gap", "generalization gap", "pct", +1),
-    Metric("test_loss", "test loss", "num", +1),
-    Metric("boundary_length", "boundary length", "num", 0),
-    Metric("val_roughness", "validation-loss roughness", "num", 0),
-    Metric("prunable", "prunable share", "pct", 0),
-)
+# The metrics compared between builds, and which direction of change is a regression: reportgen.metrics' records
+# (compared, worse): lower test accuracy, a larger gap, a larger test loss.
+METRICS = tuple(compared())
 STUDY_SECTIONS = ("data", "model", "training")  # what makes two builds the same study, with the variants' settings
 # they change the draw, the engine or how many replicates an adaptive design may take, not the study
 NOT_THE_STUDY = ("training.seeds", "training.engine", "training.budget")
 IGNORED = ("title", "output.")  # never compared: a title or an output folder changes no number
 DESIGN_KEYS = ("seeds", "resample_data", "test_sets")  # the replicate design that pairing needs to be identical
-SHARES = {"train_accuracy", "val_accuracy", "excess_error", "train_over_bayes", "disagreement"}
-DATA_SWEEP_METRICS = ("benefit_slope", "gap_benefit_slope")  # claims measured across a data sweep
+DATA_SWEEP_METRICS = tuple(m.key for m in ALL_METRICS.values() if m.across == "data_size")  # measured across a sweep
 MAX_ROWS = 40  # rows per markdown table: the section goes into summary.md, which has a size limit
 
 
@@ -332,9 +317,9 @@ def _values(doc: dict, names: set[str]) -> dict[tuple[str, str], dict[int, float
         if r.get("variant") not in names or r.get("init", 0) != 0 or r.get("diverged_at") is not None:
             continue
         for m in METRICS:
-            v = r.get(m.name)
+            v = r.get(m.key)
             if isinstance(v, (int, float)) and math.isfinite(v):
-                out.setdefault((r["variant"], m.name), {})[int(r["seed"])] = float(v)
+                out.setdefault((r["variant"], m.key), {})[int(r["seed"])] = float(v)
     return out
 
 
@@ -519,9 +504,9 @@ def choice_changes(a: Build, b: Build, claims: list[ClaimComparison]) -> list[Ch
     return sweeps + [ChoiceChange(c.key, c.old_matched, c.new_matched) for c in claims if c.status == "choice"]
 
 
-def metric_changes(a: Build, b: Build, pairs: list[tuple[str, Metric]], paired: bool, confidence: float) -> list[MetricChange]:
+def metric_changes(a: Build, b: Build, pairs: list[tuple[str, RunMetric]], paired: bool, confidence: float) -> list[MetricChange]:
     """The metrics (per variant) that moved beyond noise: Holm-adjusted p below 1 − confidence over every pair given."""
-    tests = [(v, m, shift(a.values[(v, m.name)], b.values[(v, m.name)], paired, confidence)) for v, m in pairs]
+    tests = [(v, m, shift(a.values[(v, m.key)], b.values[(v, m.key)], paired, confidence)) for v, m in pairs]
     out = []
     for (v, m, iv), p in zip(tests, adjust([iv.p for *_, iv in tests], "holm")):
         if p < 1 - confidence:
@@ -529,11 +514,11 @@ def metric_changes(a: Build, b: Build, pairs: list[tuple[str, Metric]], paired: 
             out.append(
                 MetricChange(
                     v,
-                    m.name,
-                    m.label,
+                    m.key,
+                    m.compared,
                     m.kind,
-                    float(np.mean(list(a.values[(v, m.name)].values()))),
-                    float(np.mean(list(b.values[(v, m.name)].values()))),
+                    float(np.mean(list(a.values[(v, m.key)].values()))),
+                    float(np.mean(list(b.values[(v, m.key)].values()))),
                     iv,
                     paired,
                     bool(worse),
@@ -563,13 +548,13 @@ def compare(old: dict, new: dict, old_name: str = "old", new_name: str = "new") 
     paired = pairable(a, b)
     # One test per variant and metric with numbers in both builds; with ~20 of them, unadjusted 95% tests would flag
     # one by chance most of the time, so their p-values are Holm-adjusted over all of them, as the claims' are.
-    pairs = [(v, m) for v in measured for m in METRICS if a.values.get((v, m.name)) and b.values.get((v, m.name))]
+    pairs = [(v, m) for v in measured for m in METRICS if a.values.get((v, m.key)) and b.values.get((v, m.key))]
     replicates = len(set(a.design.get("seeds") or []) & set(b.design.get("seeds") or [])) if paired else 0
     claims = claim_comparisons(a, b, paired, setup, unchanged)
     scope = Scope(
         len(a.claims.keys() & b.claims.keys()),
         tuple(measured),
-        tuple(m.name for m in METRICS),
+        tuple(m.key for m in METRICS),
         paired,
         replicates,
         b.confidence,
@@ -659,7 +644,7 @@ def _effect_kind(c: ClaimComparison) -> str:
     """Choose how a claim's effect is written: percentage points for shares, ×r for ratios, else a number."""
     if c.effect_kind == "ratio":
         return "ratio"
-    shares = {m.name for m in METRICS if m.kind == "pct"} | SHARES
+    shares = {k for k, m in ALL_METRICS.items() if m.kind == "pct"}
     return "pct" if c.metric in shares or c.metric.startswith("first_below_") else "num"
 
 
@@ -854,7 +839,7 @@ def _nothing_line(changes: Changes) -> str:
     variants = f"{len(s.variants)} variant{'s' if len(s.variants) != 1 else ''}"
     return (
         f"No meaningful change: {verdicts}, no variant or claim was added or removed, and {effects}none of "
-        f"{', '.join(m.label for m in METRICS)} moved beyond noise for the {variants}."
+        f"{', '.join(m.compared for m in METRICS)} moved beyond noise for the {variants}."
     )
 
 

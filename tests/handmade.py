@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import DataInfo, Design, StudyAnalysis, _paired_summary, metric_columns, reference_variant, summarise
+from reportgen.analysis import DataInfo, Design, StudyAnalysis, _paired_summary, reference_variant, summarise
 from reportgen.measures import Frame
+from reportgen.metrics import run_columns
 
 THRESHOLDS = [1e-3, 1e-2]
 REPS = 12
@@ -17,7 +18,7 @@ def _noise(i: int, scale: float) -> np.ndarray:
 
 def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
     """A StudyAnalysis whose per-replicate metrics are values[variant][metric] (others: neutral noise)."""
-    cols = metric_columns(THRESHOLDS)
+    cols = run_columns(THRESHOLDS)
     rows = []
     for i, v in enumerate(config.variants):
         given = values.get(v.name, {})
