@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen import data as data_module
-from reportgen.config import StudyConfig
+from reportgen.config import DataConfig, Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset, View
 from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
 from reportgen.measures import (
@@ -194,6 +194,57 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class Setup:
+    """The study as claims, figures and the report read it after training: its variants and margins, and its data,
+    network, training and sweep settings (paths relative to the study file). Its title and output settings are not
+    here: an analysis kept in the cache serves builds that differ in those alone."""
+
+    variants: tuple[VariantConfig, ...] = ()
+    margins: Margins = field(default_factory=Margins)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    sweeps: SweepConfig = field(default_factory=SweepConfig)
+
+    @classmethod
+    def of(cls, config: StudyConfig) -> Setup:
+        """The setup of a study (its shareable form: no home folder travels in it)."""
+        from reportgen.config import portable
+
+        return cls(
+            tuple(config.variants), config.analysis.margins, portable(config).data, config.model, config.training, config.sweeps
+        )
+
+    def as_json(self) -> dict:
+        """The setup as JSON-ready values (report-data.npz keeps it)."""
+        dump = lambda m: m.model_dump(mode="json")  # noqa: E731
+        return {
+            "variants": [dump(v) for v in self.variants],
+            "margins": dump(self.margins),
+            "data": dump(self.data),
+            "model": dump(self.model),
+            "training": dump(self.training),
+            "sweeps": dump(self.sweeps),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Setup:
+        """The setup back from as_json's values."""
+        return cls(
+            tuple(VariantConfig.model_validate(v) for v in doc["variants"]),
+            Margins.model_validate(doc["margins"]),
+            DataConfig.model_validate(doc["data"]),
+            ModelConfig.model_validate(doc["model"]),
+            TrainingConfig.model_validate(doc["training"]),
+            SweepConfig.model_validate(doc["sweeps"]),
+        )
+
+    def variant(self, name: str) -> VariantConfig | None:
+        """A variant's settings by its name."""
+        return next((v for v in self.variants if v.name == name), None)
+
+
+@dataclass(frozen=True)
 class StudyAnalysis:
     """Everything measured in one build, ready for claims, figures and the report."""
 
@@ -231,6 +282,9 @@ class StudyAnalysis:
     #                                                                  mean, low, high, n (paired difference or value)
     failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
     prune_search: PruneSearch = field(default_factory=PruneSearch)
+    setup: Setup = field(default_factory=Setup)  # what was trained, how, and the study file: the only settings read later
+    first: Dataset | None = None  # the first replicate's data (what the figures draw)
+    sweep_points: dict[tuple[str, float], str] = field(default_factory=dict)  # (kind, strength) -> its runs' variant name
 
     def sweep_run(self, key: str) -> bool:
         """Whether a run is a strength-sweep point's (not one of the study's variants, its twins or data-sweep points)."""
@@ -775,7 +829,8 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     ok = {r.run.key: r for r in results if not failed[r.run.key]}
     own = [r for r in results if r.run.init == 0 and r.run.data is None]
     main = {n: [r for r in own if r.run.variant.name == n and r.run.key in ok] for n in names}
-    sweep_rows, sweep_bounds = _sweep_rows(runs, results, config, grids, ev)
+    points = sweep_point_names(runs, config)
+    sweep_rows, sweep_bounds = _sweep_rows(runs, results, points, ev)
     twins = _twins(runs, predictions)
     live = {n: rs for n, rs in main.items() if rs}
     histories = {n: _padded_histories([r for r in own if r.run.variant.name == n], config.training.epochs, ok) for n in names}
@@ -827,6 +882,9 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
         view=None if view.identity else view,
         data_runs=data_runs,
         data_sweeps=_data_sweep_summary(data_runs, reference_variant(config), conf),
+        setup=Setup.of(config),
+        first=first,
+        sweep_points=points,
     )
 
 
@@ -920,20 +978,16 @@ def _slope(part: pd.DataFrame) -> float:
     return float(np.polyfit(np.log2(ok["n_train"].to_numpy(float)), ok["diff"].to_numpy(float), 1)[0])
 
 
-def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig, grids: dict, ev: _Evaluator):
+def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], points: dict, ev: _Evaluator):
     """The run rows of every sweep point (tagged with kind and strength) and the first replicate's boundary of each."""
     parts, bounds = [], {}
-    first_name = runs.drop_duplicates("settings").set_index("settings")["variant"]  # runs of equal settings: the first name
-    for kind in SWEEP_KINDS:
-        for strength in getattr(config.sweeps, kind):
-            name = first_name[settings_key(sweep_variant(kind, strength))]
-            part = runs[(runs["variant"] == name) & (runs["init"] == 0)]
-            parts.append(part.assign(kind=kind, strength=strength))
-            first = next(r for r in results if r.run.variant.name == name and r.run.init == 0 and r.run.data is None)
-            full = ev.full_grid(first)
-            mask = ev.grid_mask.reshape(full.shape[:2])
-            inside = np.where(mask if full.ndim == 2 else mask[..., None], full, np.nan)
-            bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, inside[None], [first.run.seed], full)
+    for (kind, strength), name in points.items():
+        parts.append(runs[(runs["variant"] == name) & (runs["init"] == 0)].assign(kind=kind, strength=strength))
+        first = next(r for r in results if r.run.variant.name == name and r.run.init == 0 and r.run.data is None)
+        full = ev.full_grid(first)
+        mask = ev.grid_mask.reshape(full.shape[:2])
+        inside = np.where(mask if full.ndim == 2 else mask[..., None], full, np.nan)
+        bounds[(kind, strength)] = BoundarySet(ev.frame.xs, ev.frame.ys, inside[None], [first.run.seed], full)
     return (pd.concat(parts) if parts else pd.DataFrame()), bounds
 
 
@@ -957,9 +1011,22 @@ def per_replicate(analysis: StudyAnalysis, variant: str, metric: str) -> pd.Seri
 
 def sweep_values(analysis: StudyAnalysis, kind: str, strength: float, metric: str) -> pd.Series:
     """Values of a metric at one sweep point, indexed by replicate seed."""
-    name = analysis.runs.drop_duplicates("settings").set_index("settings")["variant"][settings_key(sweep_variant(kind, strength))]
-    rows = analysis.runs[(analysis.runs["variant"] == name) & (analysis.runs["init"] == 0)]
-    return rows.set_index("seed")[metric].astype(float)
+    runs = analysis.runs
+    rows = (runs["variant"].to_numpy() == analysis.sweep_points[(kind, float(strength))]) & (runs["init"].to_numpy() == 0)
+    return pd.Series(
+        runs[metric].to_numpy()[rows], index=pd.Index(runs["seed"].to_numpy()[rows], name="seed"), name=metric
+    ).astype(float)
+
+
+def sweep_point_names(runs: pd.DataFrame, config: StudyConfig) -> dict[tuple[str, float], str]:
+    """Each sweep point's runs by the variant name they carry: a point equal to a variant is that variant's runs
+    (plan_runs trains equal settings once, under the first name)."""
+    first_name = runs.drop_duplicates("settings").set_index("settings")["variant"]
+    return {
+        (kind, float(strength)): str(first_name[settings_key(sweep_variant(kind, strength))])
+        for kind in SWEEP_KINDS
+        for strength in getattr(config.sweeps, kind)
+    }
 
 
 def sweep_strengths(analysis: StudyAnalysis) -> dict[str, list[float]]:

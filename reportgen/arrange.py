@@ -6,12 +6,11 @@ Nothing here computes a statistic: numbers come from analysis and claims; this m
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from reportgen import __version__
-from reportgen import config as config_module
 from reportgen.analysis import StudyAnalysis, failure_lines, summarise
 from reportgen.claims import (
     CONTRADICTED,
@@ -20,11 +19,12 @@ from reportgen.claims import (
     SUPPORTED,
     ClaimResult,
     Finding,
+    Observation,
+    Seen,
     Verdicts,
     available,
     formatters,
     stability_text,
-    tally_sentence,
 )
 from reportgen.config import PLANAR
 from reportgen.context import (
@@ -135,9 +135,9 @@ def claim_row(c: ClaimResult) -> ClaimRow:
 # ---- page one ---------------------------------------------------------------------------------------------------
 
 
-def data_phrase(config, info) -> str:
+def data_phrase(setup, info) -> str:
     """Name the data with its sizes, e.g. 'make_moons (100 points, noise 0.25: 80 to train, 20 to validate, 2000 to test)'."""
-    d = config.data
+    d = setup.data
     splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
     classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
     if d.kind == "classification":
@@ -151,10 +151,10 @@ def data_phrase(config, info) -> str:
     return f"{info.title} ({rows} rows, {info.n_features} features, {classes.rstrip(', ')}: {splits})"
 
 
-def _data_sweep_phrase(config, analysis: StudyAnalysis) -> str:
+def _data_sweep_phrase(analysis: StudyAnalysis) -> str:
     """Name the data sweeps, e.g. 'every variant again at 5 training-set sizes (40 to 640 training points)'."""
     d, parts = analysis.data_sweeps, []
-    for axis in config.sweeps.data_axes():
+    for axis in analysis.setup.sweeps.data_axes():
         part = d[d["axis"] == axis] if not d.empty else d
         if part.empty:
             continue
@@ -171,12 +171,13 @@ def _data_sweep_phrase(config, analysis: StudyAnalysis) -> str:
     return f", and every variant again at {' and at '.join(parts)}" if parts else ""
 
 
-def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
+def intro(analysis: StudyAnalysis, n_runs: int) -> str:
     """Say what was trained, on what, and how often."""
-    d, m, t = config.data, config.model, config.training
-    regs = [v.name for v in config.variants if v.regularizers()]
-    sweeps = [k for k in ("l1", "l2", "dropout") if getattr(config.sweeps, k)]
-    data = data_phrase(config, analysis.data)
+    setup = analysis.setup
+    d, m, t = setup.data, setup.model, setup.training
+    regs = [v.name for v in setup.variants if v.regularizers()]
+    sweeps = [k for k in ("l1", "l2", "dropout") if getattr(setup.sweeps, k)]
+    data = data_phrase(setup, analysis.data)
     own = "data and initial weights" if d.generated else "stratified split of the rows and its own initial weights"
     reps = (
         f"{len(analysis.seeds)} replicates, each drawing its own {own}"
@@ -191,17 +192,17 @@ def intro(config, analysis: StudyAnalysis, n_runs: int) -> str:
     text += f" without regularization ({analysis.reference})" if analysis.reference else ""
     text += f" and with {', '.join(regs)}" if regs else ""
     text += f", plus strength sweeps of {', '.join(sweeps)}" if sweeps else ""
-    text += _data_sweep_phrase(config, analysis)
+    text += _data_sweep_phrase(analysis)
     return text + f"; {reps}. Every claim of the seed study is tested against the unregularized network."
 
 
-def verdict_matrix(verdicts: Verdicts, config) -> VerdictMatrix:
+def verdict_matrix(verdicts: Verdicts, variants) -> VerdictMatrix:
     """Rows: regularized variants; columns: the properties claimed; cells: the claims' verdicts."""
     by_key = {c.key: claim_row(c) for c in verdicts.claims}
     used = [(k, title) for k, title in MATRIX if any(c.definition.key == k for c in verdicts.claims)]
     rows = [
         MatrixRow(v.name, v.label or v.describe(), [by_key.get(f"{k}:{v.name}") for k, _ in used])
-        for v in config.variants
+        for v in variants
         if any(c.variant == v.name and c.definition.key in dict(MATRIX) for c in verdicts.claims)
     ]
     others = [by_key[c.key] for c in verdicts.claims if c.definition.key not in dict(MATRIX)]
@@ -318,10 +319,10 @@ def _regularizer_title(v) -> str:
     return f"{text[0].upper() + text[1:]}: {v.name}" if regs else v.name
 
 
-def regularizer_sections(config, analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> list[Section]:
+def regularizer_sections(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> list[Section]:
     """One section per regularized variant: its claims, its comparison figure, its numbers."""
     out = []
-    for v in config.variants:
+    for v in analysis.setup.variants:
         if v.name == analysis.reference or analysis.reference is None or v.name not in analysis.boundaries:
             continue
         title = _regularizer_title(v)
@@ -336,17 +337,18 @@ def regularizer_sections(config, analysis: StudyAnalysis, verdicts: Verdicts, fi
     return out
 
 
-def _sweep_notes(observations: list[str]) -> list[str]:
-    return [o for o in observations if " sweep: " in o]
+def _about(observations: list[Observation], *kinds: Seen) -> list[str]:
+    """The sentences of the observations of these kinds, in order."""
+    return [o.text for o in observations if o.kind in kinds]
 
 
-def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Section]:
+def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     """The body of the report, in reading order."""
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
     training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
         training.append(figs.get("snapshots", "Overfitting"))
-    stops = [o for o in observations if " stopped after " in o]
+    stops = _about(observations, Seen.STOPPED)
     sections = [
         Section(
             "overfitting",
@@ -363,7 +365,7 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
                     "paired difference."
                 )
             ],
-            regularizer_sections(config, analysis, verdicts, figs),
+            regularizer_sections(analysis, verdicts, figs),
         ),
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
@@ -387,14 +389,15 @@ def body(config, analysis, verdicts, observations, figs: _Figures) -> list[Secti
         )
         sections.append(
             Section(
-                "sweeps", "Strength sweeps", [Bullets(_sweep_notes(observations)), *note, figs.get("sweeps", "Strength sweeps")]
+                "sweeps",
+                "Strength sweeps",
+                [Bullets(_about(observations, Seen.SWEEP)), *note, figs.get("sweeps", "Strength sweeps")],
             )
         )
     if not analysis.data_sweeps.empty:
         sections.append(data_sweep_section(analysis, verdicts, figs))
-    # the design sentence and the tally open the report ("How to read this report"); the body does not repeat them
-    shown_before = {analysis.design.sentence(), tally_sentence(verdicts)}
-    others = [o for o in observations if o not in stops and o not in _sweep_notes(observations) and o not in shown_before]
+    # the design sentence and the tally open the report ("How to read this report"), stops and sweeps have their sections
+    others = _about(observations, Seen.RANKING, Seen.BAYES, Seen.ONE_CLASS, Seen.FAILED, Seen.UNMATCHED)
     sections.append(
         Section(
             "observations",
@@ -514,9 +517,9 @@ def _listed(names, limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _names_sentence(config, info) -> str:
+def _names_sentence(setup, info) -> str:
     """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
-    if config.data.kind in PLANAR:
+    if setup.data.kind in PLANAR:
         return ""
     return (
         f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
@@ -525,8 +528,8 @@ def _names_sentence(config, info) -> str:
     )
 
 
-def _data_section(config, analysis, figs: _Figures) -> Section:
-    m, t, info = config.model, config.training, analysis.data
+def _data_section(analysis, figs: _Figures) -> Section:
+    m, t, info = analysis.setup.model, analysis.setup.training, analysis.data
     out = "1 (sigmoid)" if info.n_classes == 2 else f"{info.n_classes} (softmax)"
     loss = "binary" if info.n_classes == 2 else "categorical"
     setup = (
@@ -537,8 +540,8 @@ def _data_section(config, analysis, figs: _Figures) -> Section:
         f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
         f"between variants of one replicate come from the regularizer alone."
     )
-    variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in config.variants])
-    notes = [Paragraph(text) for text in (_names_sentence(config, info), info.bayes_note, info.boundary_note) if text]
+    variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in analysis.setup.variants])
+    notes = [Paragraph(text) for text in (_names_sentence(analysis.setup, info), info.bayes_note, info.boundary_note) if text]
     return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
 
 
@@ -599,13 +602,13 @@ def layer_table(analysis: StudyAnalysis) -> Table:
     )
 
 
-def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, machine) -> list[Section]:
+def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
     """Full statistics, tables, more figures and reproducibility."""
     every = [
         Paragraph(f"Every claim with all of its measurements. {verdicts_method(verdicts)}"),
         Claims([claim_row(c) for c in verdicts.claims]),
     ]
-    margins = config.analysis.margins
+    margins = analysis.setup.margins
     pairs = [
         (
             name,
@@ -640,12 +643,12 @@ def appendix(config, analysis, verdicts, figs: _Figures, timings, libraries, mac
         "Appendix C: reproducibility",
         [
             Paragraph(
-                f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {machine}. Run "
+                f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {shown.machine}. Run "
                 f"'reportgen build --config study.toml' with the study file below to rebuild this report."
             ),
-            Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in timings]),
-            Pairs("Library versions.", libraries),
-            Preformatted(config_module.study_toml(config_module.portable(config))),
+            Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in shown.timings]),
+            Pairs("Library versions.", shown.libraries),
+            Preformatted(shown.study_toml),
         ],
     )
     return [stats, tables, repro]
@@ -723,31 +726,40 @@ def _failed_runs(analysis: StudyAnalysis) -> int:
     return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What a report says about the build rather than its numbers: the study's title and file, when and where the
+    build was made, with which libraries, and how long each stage took."""
+
+    title: str
+    study_toml: str
+    generated: str
+    libraries: list
+    machine: str
+    timings: list
+
+
 def build_context(
-    config,
     analysis: StudyAnalysis,
     verdicts: Verdicts,
-    observations: list[str],
+    observations: list[Observation],
     figures,
-    timings,
+    shown: Shown,
     n_runs: int,
-    generated: str,
-    libraries,
-    machine,
     changes=None,
 ) -> ReportContext:
     """Arrange everything a report shows, in reading order (what changed since --compare's build first)."""
     figs = _Figures(figures)
-    sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(config, analysis, figs)]
-    sections += body(config, analysis, verdicts, observations, figs)
+    sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(analysis, figs)]
+    sections += body(analysis, verdicts, observations, figs)
     return ReportContext(
-        title=config.title,
-        generated=generated,
+        title=shown.title,
+        generated=shown.generated,
         version=__version__,
         n_runs=n_runs,
         n_seeds=len(analysis.seeds),
-        intro=intro(config, analysis, n_runs),
-        matrix=verdict_matrix(verdicts, config),
+        intro=intro(analysis, n_runs),
+        matrix=verdict_matrix(verdicts, analysis.setup.variants),
         headlines=headlines(verdicts),
         lead_figure=(figs.optional("boundaries", "page one") or [None])[0],
         verdict_counts=verdicts.tally(),
@@ -759,7 +771,7 @@ def build_context(
         n_failed=_failed_runs(analysis),
         sweep_failed=failure_lines(analysis, sweeps=True),
         sections=sections,
-        appendix=appendix(config, analysis, verdicts, figs, timings, libraries, machine),
+        appendix=appendix(analysis, verdicts, figs, shown),
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
     )

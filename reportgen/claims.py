@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -338,12 +339,12 @@ def _expand(measure: Measure, thresholds: list[float]) -> list[tuple[Measure, st
     ]
 
 
-def _margin(config, metric: str, reference_mean: float | None) -> float:
+def _margin(analysis: StudyAnalysis, metric: str, reference_mean: float | None) -> float:
     """The smallest effect of interest of a metric, in its own units."""
     info = metric_info(metric)
     if info.margin is None:
         return math.nan
-    m = getattr(config.analysis.margins, info.margin)
+    m = getattr(analysis.setup.margins, info.margin)
     return m * abs(reference_mean) if info.relative and reference_mean is not None else m
 
 
@@ -368,7 +369,6 @@ def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
 
 def _measure(
     analysis: StudyAnalysis,
-    config,
     measure: Measure,
     metric: str,
     variant: str | None,
@@ -379,26 +379,26 @@ def _measure(
     conf, stat = analysis.confidence, measure.statistic
     if stat in ("slope", "value"):
         s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
-        a, margin = s.to_numpy(float), _margin(config, metric, None)
+        a, margin = s.to_numpy(float), _margin(analysis, metric, None)
         null = margin if measure.against_margin else 0.0
         return difference_test(a, None, conf, margin, s.index.to_numpy(), null), _mean(a), None
     if stat == "init_ratio":
         a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
-        test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, config.analysis.margins.init_variance)
+        test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, analysis.setup.margins.init_variance)
         sd = lambda s: float(np.sqrt(_mean(s.to_numpy() ** 2) / 2))  # noqa: E731  twin differences: var 2σ²
         return test, sd(a), sd(b)
     if stat == "disagreement":
         a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
-        return _paired(a, b, conf, lambda _: config.analysis.margins.accuracy)
+        return _paired(a, b, conf, lambda _: analysis.setup.margins.accuracy)
     if stat == "matched":
         a, b = sweep_values(analysis, "l1", matched.l1.strength, metric), matched.values(analysis, metric)
     else:
         a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
-    return _paired(a, b, conf, lambda ref_mean: _margin(config, metric, ref_mean))
+    return _paired(a, b, conf, lambda ref_mean: _margin(analysis, metric, ref_mean))
 
 
-def _finding(role, analysis, config, measure, metric, variant, reference, matched=None) -> Finding:
-    test, value, ref = _measure(analysis, config, measure, metric, variant, reference, matched)
+def _finding(role, analysis, measure, metric, variant, reference, matched=None) -> Finding:
+    test, value, ref = _measure(analysis, measure, metric, variant, reference, matched)
     return Finding(role, variant, measure, metric, value, ref, test)
 
 
@@ -414,22 +414,24 @@ def available(analysis: StudyAnalysis, needs: str | None) -> bool:
     return True
 
 
-def _subjects(d: ClaimDef, analysis: StudyAnalysis, config, matched: Match | None) -> list[VariantConfig | None]:
+def _subjects(d: ClaimDef, analysis: StudyAnalysis, matched: Match | None) -> list[VariantConfig | None]:
     """The variants a claim is about (None for a claim about the sweeps)."""
     ref = analysis.reference
     if ref is None or not available(analysis, d.primary.needs):
         return []
     if d.subject == "reference":
-        return [v for v in config.variants if v.name == ref]
+        return [v for v in analysis.setup.variants if v.name == ref]
     if d.subject == "sweeps":
         return [None] if matched is not None and not matched.refused else []
     twinned = set(analysis.design.twins)
     needs_twins = d.primary.statistic in ("init_ratio", "disagreement")
-    return [v for v in config.variants if v.name != ref and d.applies(v) and (not needs_twins or {v.name, ref} <= twinned)]
+    return [
+        v for v in analysis.setup.variants if v.name != ref and d.applies(v) and (not needs_twins or {v.name, ref} <= twinned)
+    ]
 
 
-def _matched(analysis: StudyAnalysis, config) -> Match | None:
-    return matched_l1_l2(analysis, config.analysis.margins.loss)
+def _matched(analysis: StudyAnalysis) -> Match | None:
+    return matched_l1_l2(analysis, analysis.setup.margins.loss)
 
 
 def _who(v: VariantConfig | None) -> str:
@@ -460,15 +462,15 @@ def _match_note(m: Match) -> str:
     )
 
 
-def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
+def _raw_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
     """Every applicable claim with its findings measured but not yet judged."""
-    out, ref, matched = [], analysis.reference, _matched(analysis, config)
+    out, ref, matched = [], analysis.reference, _matched(analysis)
     for d in REGISTRY:
-        for v in _subjects(d, analysis, config, matched):
+        for v in _subjects(d, analysis, matched):
             name = v.name if v else None
-            prim = _finding(PRIMARY, analysis, config, d.primary, d.primary.metric, name, ref, matched)
+            prim = _finding(PRIMARY, analysis, d.primary, d.primary.metric, name, ref, matched)
             sec = [
-                _finding(SECONDARY, analysis, config, m, metric, name, ref, matched)
+                _finding(SECONDARY, analysis, m, metric, name, ref, matched)
                 for s in d.secondary
                 if available(analysis, s.needs)
                 for m, metric in _expand(s, analysis.thresholds)
@@ -492,11 +494,11 @@ def _raw_claims(analysis: StudyAnalysis, config) -> list[ClaimResult]:
     return out
 
 
-def _raw_checks(analysis: StudyAnalysis, config) -> list[Finding]:
+def _raw_checks(analysis: StudyAnalysis) -> list[Finding]:
     ref = analysis.reference
     return [
-        _finding(CHECK, analysis, config, m, metric, v.name, ref)
-        for v in config.variants
+        _finding(CHECK, analysis, m, metric, v.name, ref)
+        for v in analysis.setup.variants
         if ref and v.name != ref
         for reg in v.regularizers()
         if reg in CHECKS
@@ -560,13 +562,13 @@ def _judge(
     return out
 
 
-def _earlier_looks(analysis: StudyAnalysis, config, claims: list[ClaimResult]) -> list[list[ClaimResult]]:
+def _earlier_looks(analysis: StudyAnalysis, claims: list[ClaimResult]) -> list[list[ClaimResult]]:
     """The same claims measured on the replicates of each earlier look of an adaptive design (none in a fixed one):
     what the build saw when it decided to go on."""
     design, keys = analysis.design, [c.key for c in claims]
     out = []
     for size in design.look_sizes()[:-1]:
-        earlier = {c.key: c for c in _raw_claims(restricted(analysis, analysis.seeds[:size]), config)}
+        earlier = {c.key: c for c in _raw_claims(restricted(analysis, analysis.seeds[:size]))}
         out.append([earlier.get(k) for k in keys])
     return out
 
@@ -581,12 +583,12 @@ def _at_look(claims: list[ClaimResult | None], like: list[ClaimResult], part) ->
     return out
 
 
-def evaluate_claims(analysis: StudyAnalysis, config) -> Verdicts:
+def evaluate_claims(analysis: StudyAnalysis) -> Verdicts:
     """Measure every applicable claim and judge it: Holm over primary measures, BH over secondary ones (with an
     adaptive design, alpha spent over its looks); then each primary verdict's probability of changing on a rerun."""
     alpha = 1 - analysis.confidence
-    claims = _raw_claims(analysis, config)
-    earlier = _earlier_looks(analysis, config, claims)
+    claims = _raw_claims(analysis)
+    earlier = _earlier_looks(analysis, claims)
     primary = lambda c: [c.primary]  # noqa: E731
     secondary = lambda c: list(c.secondary)  # noqa: E731
     prim = iter(_judge([c.primary for c in claims], [_at_look(e, claims, primary) for e in earlier], "holm", alpha, analysis))
@@ -596,9 +598,9 @@ def evaluate_claims(analysis: StudyAnalysis, config) -> Verdicts:
     judged = [replace(c, primary=next(prim), secondary=[next(sec) for _ in c.secondary]) for c in claims]
     judged = _with_stability(judged, analysis, alpha)
     checks = _judge(
-        _raw_checks(analysis, config), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0))
+        _raw_checks(analysis), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0))
     )
-    matched = _matched(analysis, config)
+    matched = _matched(analysis)
     return Verdicts(
         judged,
         checks,
@@ -860,11 +862,36 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
     return out
 
 
-def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
-    """Plain sentences computed from this build's numbers: design, rankings, Bayes reference, sweeps, tallies."""
-    out = [analysis.design.sentence()]
+class Seen(StrEnum):
+    """What an observation is about: where the report puts it (never found from its wording)."""
+
+    DESIGN = "design"  # what the intervals cover ("How to read this report")
+    RANKING = "ranking"  # a variant ahead of the others, or a tie
+    BAYES = "bayes"  # the best variant against the generator's Bayes-optimal rule
+    STOPPED = "stopped"  # when early stopping stopped (the overfitting section)
+    ONE_CLASS = "one_class"  # a variant that predicts one class over the data region
+    FAILED = "failed"  # runs left out of every interval and verdict
+    SWEEP = "sweep"  # a strength chosen on validation data (the sweeps section)
+    UNMATCHED = "unmatched"  # L1 and L2 could not be matched at one validation loss
+    TALLY = "tally"  # how many claims got each verdict ("How to read this report")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A sentence computed from this build's numbers, and what it is about."""
+
+    kind: Seen
+    text: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", Seen(self.kind))  # read back from JSON as its words
+
+
+def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[Observation]:
+    """Sentences computed from this build's numbers: design, rankings, Bayes reference, sweeps, tallies."""
+    out = [Observation(Seen.DESIGN, analysis.design.sentence())]
     out += [
-        s
+        Observation(Seen.RANKING, s)
         for s in (
             _rank_sentence(analysis, "test_accuracy", True, "highest mean test accuracy"),
             _rank_sentence(analysis, "gap", False, "smallest generalization gap"),
@@ -876,40 +903,57 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[str]:
         if best:
             acc = _mean(per_replicate(analysis, best[0], "test_accuracy"))
             out.append(
-                f"The Bayes-optimal rule of the data generator scores {analysis.bayes['test_accuracy']:.1%} on the "
-                f"same test points, {(analysis.bayes['test_accuracy'] - acc) * 100:.1f} percentage points above "
-                f"{best[0]} ({acc:.1%}); its decision boundary is {analysis.bayes['boundary_length']:.2f} long in the "
-                f"data region, in {analysis.bayes['boundary_pieces']} "
-                f"piece{'s' if analysis.bayes['boundary_pieces'] != 1 else ''}."
+                Observation(
+                    Seen.BAYES,
+                    f"The Bayes-optimal rule of the data generator scores {analysis.bayes['test_accuracy']:.1%} on the "
+                    f"same test points, {(analysis.bayes['test_accuracy'] - acc) * 100:.1f} percentage points above "
+                    f"{best[0]} ({acc:.1%}); its decision boundary is {analysis.bayes['boundary_length']:.2f} long in the "
+                    f"data region, in {analysis.bayes['boundary_pieces']} "
+                    f"piece{'s' if analysis.bayes['boundary_pieces'] != 1 else ''}.",
+                )
             )
     for v in analysis.variants:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
         if len(e) and e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
             out.append(
-                f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
-                f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())})."
+                Observation(
+                    Seen.STOPPED,
+                    f"{v} stopped after {int(e['epochs_run'].min())}–{int(e['epochs_run'].max())} epochs "
+                    f"(best validation epoch {int(e['best_epoch'].min())}–{int(e['best_epoch'].max())}).",
+                )
             )
     for v in analysis.variants:  # a network that predicts one class has the shortest boundary of all: say so
         rows = analysis.main_runs[analysis.main_runs["variant"] == v]
         flat = int((rows["boundary_pieces"] == 0).sum())
         if flat:
+            accuracy = _mean(rows["test_accuracy"][rows["boundary_pieces"] == 0])
             out.append(
-                f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
-                f"(no decision boundary at all, test accuracy {_mean(rows['test_accuracy'][rows['boundary_pieces'] == 0]):.1%}): "
-                f"a shorter boundary there is a sign of underfitting, not of a smoother fit."
+                Observation(
+                    Seen.ONE_CLASS,
+                    f"{v} predicts a single class over the whole data region in {flat} of {len(rows)} replicates "
+                    f"(no decision boundary at all, test accuracy {accuracy:.1%}): "
+                    f"a shorter boundary there is a sign of underfitting, not of a smoother fit.",
+                )
             )
     if analysis.failed:
         lines = failure_lines(analysis)
         n = len(analysis.failed)
         out.append(
-            f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
-            f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}."
+            Observation(
+                Seen.FAILED,
+                f"{n} run{'s' if n != 1 else ''} failed and {'are' if n != 1 else 'is'} left out of every interval and "
+                f"verdict: {'; '.join(lines[:8])}{' …' if len(lines) > 8 else ''}.",
+            )
         )
-    out += _sweep_sentences(analysis)
+    out += [Observation(Seen.SWEEP, text) for text in _sweep_sentences(analysis)]
     if verdicts.refused:
-        out.append(f"L1 and L2 are not compared for sparsity at matched validation loss: {verdicts.refused}.")
+        out.append(
+            Observation(
+                Seen.UNMATCHED, f"L1 and L2 are not compared for sparsity at matched validation loss: {verdicts.refused}."
+            )
+        )
     if verdicts.claims:
-        out.append(tally_sentence(verdicts))
+        out.append(Observation(Seen.TALLY, tally_sentence(verdicts)))
     return out
 
 
@@ -925,10 +969,10 @@ def tally_sentence(verdicts: Verdicts) -> str:
 
 # ---- verdicts kept in the cache (reportgen.memo): a JSON form that gives back equal objects ------------------------
 
-_KEPT_TYPES = {cls.__name__: cls for cls in (Verdicts, ClaimResult, Finding, Measure, Test, Estimate)}
+_KEPT_TYPES = {cls.__name__: cls for cls in (Verdicts, ClaimResult, Finding, Measure, Test, Estimate, Observation)}
 
 
-def dump_verdicts(verdicts: Verdicts, notes: list[str]) -> bytes:
+def dump_verdicts(verdicts: Verdicts, notes: list[Observation]) -> bytes:
     """Verdicts and observations as JSON: every dataclass by type name and fields, a claim's definition by its key in
     REGISTRY (its `applies` rule is code), tuples marked as such, floats as repr (NaN and infinities included)."""
 
@@ -947,10 +991,10 @@ def dump_verdicts(verdicts: Verdicts, notes: list[str]) -> bytes:
             return value
         raise TypeError(f"cannot keep a {type(value).__name__} of the verdicts")
 
-    return json.dumps({"verdicts": enc(verdicts), "notes": notes}).encode("utf-8")
+    return json.dumps({"verdicts": enc(verdicts), "notes": enc(notes)}).encode("utf-8")
 
 
-def load_verdicts(payload: bytes) -> tuple[Verdicts, list[str]] | None:
+def load_verdicts(payload: bytes) -> tuple[Verdicts, list[Observation]] | None:
     """dump_verdicts' verdicts and observations back, or None when the payload is not what it wrote (a claim no longer
     in REGISTRY, a field that changed)."""
     definitions = {d.key: d for d in REGISTRY}
@@ -968,8 +1012,8 @@ def load_verdicts(payload: bytes) -> tuple[Verdicts, list[str]] | None:
 
     try:
         doc = json.loads(payload)
-        verdicts, notes = dec(doc["verdicts"]), doc["notes"]
+        verdicts, notes = dec(doc["verdicts"]), dec(doc["notes"])
     except (ValueError, KeyError, TypeError):
         return None
-    ok = isinstance(verdicts, Verdicts) and isinstance(notes, list) and all(isinstance(n, str) for n in notes)
+    ok = isinstance(verdicts, Verdicts) and isinstance(notes, list) and all(isinstance(n, Observation) for n in notes)
     return (verdicts, notes) if ok else None

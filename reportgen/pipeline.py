@@ -23,6 +23,22 @@ from reportgen.training.runs import check_unique
 
 
 @dataclass(frozen=True)
+class Study:
+    """What the report needs of a study beyond its analysis: its title, its file (shareable paths) and the formats."""
+
+    title: str
+    toml: str
+    formats: tuple[str, ...]
+
+    @classmethod
+    def of(cls, config: StudyConfig) -> Study:
+        """These of a study."""
+        from reportgen.config import study_toml
+
+        return cls(config.title, study_toml(portable(config)), tuple(config.output.formats))
+
+
+@dataclass(frozen=True)
 class BuildResult:
     """What a build wrote, how long each stage took, and which runs failed ('key (reasons)')."""
 
@@ -159,7 +175,7 @@ def _build(
                 compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]}, compare_with[0], "this build"
             )
     figures_key = memo_key("figures", settings, data_digest)
-    outputs = present(config, measured, look.first, len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
+    outputs = present(measured, Study.of(config), len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
@@ -250,7 +266,7 @@ def _look(
             data_blob = store.save(measured, first)
             memo.put("analysis", analysis_key, data_blob)
     data_digest = hashlib.sha256(data_blob).hexdigest()  # the analysis itself: claims and figures are made from it
-    verdicts, notes = judge(config, measured, stages, (memo, memo_key("claims", settings, data_digest)))
+    verdicts, notes = judge(measured, stages, (memo, memo_key("claims", settings, data_digest)))
     return _Look(config, runs, results, trained, digests, datasets, memo, settings, measured, first, data_blob, verdicts, notes)
 
 
@@ -311,7 +327,7 @@ def _shown_timings(timings: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return [] if os.environ.get("SOURCE_DATE_EPOCH") else timings
 
 
-def judge(config: StudyConfig, measured, stages, memo: tuple[Memo, str] | None = None):
+def judge(measured, stages, memo: tuple[Memo, str] | None = None):
     """Give every claim its verdict and write the observations. memo: where the verdicts of this analysis and study
     settings are kept (reportgen.memo), and their key; a build that finds them there imports no scipy.stats."""
     from reportgen import claims
@@ -322,7 +338,7 @@ def judge(config: StudyConfig, measured, stages, memo: tuple[Memo, str] | None =
         if judged is not None:
             stage["name"] = "claims (from the cache)"
             return judged
-        verdicts = claims.evaluate_claims(measured, config)
+        verdicts = claims.evaluate_claims(measured)
         notes = claims.observations(measured, verdicts)
         if memo:
             memo[0].put("claims", memo[1], claims.dump_verdicts(verdicts, notes))
@@ -330,9 +346,8 @@ def judge(config: StudyConfig, measured, stages, memo: tuple[Memo, str] | None =
 
 
 def present(
-    config: StudyConfig,
     measured,
-    first,
+    study: Study,
     n_runs: int,
     stages,
     verdicts=None,
@@ -351,7 +366,7 @@ def present(
     from reportgen.memo import unpack_figures
 
     if verdicts is None:
-        verdicts, notes = judge(config, measured, stages)
+        verdicts, notes = judge(measured, stages)
     kept = memo[0].get("figures", memo[1]) if memo else None
     drawn = unpack_figures(kept) if kept is not None else None
     split = drawn is None and helper is not None and helper.ready()  # a helper still importing its libraries draws nothing
@@ -360,28 +375,24 @@ def present(
             from reportgen import figures
             from reportgen.memo import pack_figures
 
-            drawn = figures.make_figures(measured, first, config, helper if split else None)
+            drawn = figures.make_figures(measured, helper if split else None)
             if memo:
                 memo[0].put("figures", memo[1], pack_figures(drawn))
     outputs: dict = {}
     with stages("report"):
-        ctx = arrange.build_context(
-            config,
-            measured,
-            verdicts,
-            notes,
-            drawn,
-            _shown_timings(list(stages.timings)),
-            n_runs,
+        shown = arrange.Shown(
+            study.title,
+            study.toml,
             report.build_time(os.environ.get("SOURCE_DATE_EPOCH")),
             report.library_versions(),
             report.machine(),
-            changes,
+            _shown_timings(list(stages.timings)),
         )
+        ctx = arrange.build_context(measured, verdicts, notes, drawn, shown, n_runs, changes)
         html = report.render_html(ctx)
-        if "html" in config.output.formats:
+        if "html" in study.formats:
             outputs["report.html"] = html.encode("utf-8")
-        if "pdf" in config.output.formats:
+        if "pdf" in study.formats:
             if helper is not None and helper.alive:
                 helper.submit(report.render_pdf, html)
                 outputs["report.pdf"] = lambda: helper.result(report.render_pdf, html)
@@ -434,7 +445,7 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
         except (ValueError, KeyError, OSError) as err:
             raise ConfigError([f"{results_dir / store.FILE}: cannot be read ({err})"]) from None
     n_runs = len(doc.get("runs", []))
-    outputs = present(config, measured, first, n_runs, stages, helper=helper)
+    outputs = present(measured, Study.of(config), n_runs, stages, helper=helper)
     outputs["results.json"], outputs[store.FILE] = (results_dir / "results.json").read_bytes(), data_blob
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, [], config)
@@ -658,7 +669,7 @@ def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datas
         "sweep_choices": sweep_choices_json(measured),
         "claims": [claim_json(c) for c in verdicts.claims],
         "checks": [finding_json(f) for f in verdicts.checks],
-        "observations": notes,
+        "observations": [o.text for o in notes],
         "runs": runs,
         "timings_seconds": dict(timings) or None,  # None in a reproducible build (SOURCE_DATE_EPOCH set)
     }

@@ -14,13 +14,13 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import BoundarySet, DataInfo, Design, PruneSearch, StudyAnalysis, log_bands
+from reportgen.analysis import BoundarySet, DataInfo, Design, PruneSearch, Setup, StudyAnalysis, log_bands
 from reportgen.data import Dataset, View
 from reportgen.measures import Frame
 
 FILE = "report-data.npz"
 TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins", "data_runs", "data_sweeps")
-FORMAT = 5  # 4: where the prunable share was searched; 5: the failed runs
+FORMAT = 6  # 4: where the prunable share was searched; 5: the failed runs; 6: the study's setup and sweep points
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -103,6 +103,8 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
         if a.view is None
         else {"labels": list(a.view.labels), "measured": a.view.measured, "sentence": a.view.sentence},
         "tables": {t: _table(getattr(a, t)) for t in TABLES},
+        "setup": a.setup.as_json(),
+        "sweep_names": [[k, s, name] for (k, s), name in a.sweep_points.items()],
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buf = io.BytesIO()
@@ -183,5 +185,8 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
         chance=meta["chance"],
         data=info,
         view=view,
+        setup=Setup.from_json(meta["setup"]),
+        first=data,
+        sweep_points={(k, float(strength)): name for k, strength, name in meta["sweep_names"]},
     )
     return analysis, data

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from reportgen.analysis import DataInfo, Design, StudyAnalysis, _paired_summary, reference_variant, summarise
+from reportgen.analysis import DataInfo, Design, Setup, StudyAnalysis, _paired_summary, reference_variant, summarise
 from reportgen.measures import Frame
 from reportgen.metrics import run_columns
 
@@ -92,7 +92,22 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
         confidence=0.95,
         test_predictions={},
         data=DataInfo(n_train=config.n_train, n_val=config.data.n_samples - config.n_train, n_test=config.data.test_samples),
+        setup=Setup.of(config),
+        sweep_points=_sweep_points(runs, config),
     )
+
+
+def _sweep_points(runs: pd.DataFrame, config) -> dict:
+    """Each sweep point's variant name, for the points a variant of the study trains (the hand-made runs have no others)."""
+    from reportgen.training import settings_key, sweep_variant
+
+    names = runs.drop_duplicates("settings").set_index("settings")["variant"]
+    return {
+        (kind, float(s)): str(names[settings_key(sweep_variant(kind, s))])
+        for kind in ("l1", "l2", "dropout")
+        for s in getattr(config.sweeps, kind)
+        if settings_key(sweep_variant(kind, s)) in names.index
+    }
 
 
 def _sweeps(runs: pd.DataFrame, config, cols) -> pd.DataFrame:

@@ -511,7 +511,7 @@ def test_results_json_records_sweep_choices_and_matched_strengths_as_fields():
     doc = {
         **results(),
         "sweep_choices": sweep_choices_json(analysis),
-        "claims": [claim_json(c) for c in evaluate_claims(analysis, config).claims],
+        "claims": [claim_json(c) for c in evaluate_claims(analysis).claims],
     }
     assert doc["sweep_choices"] == {
         k: {

@@ -93,13 +93,13 @@ def test_benefit_slope_measures_the_change_per_doubling():
 
 def test_the_scarce_data_claim_joins_the_primary_family_and_is_judged():
     analysis, config = _slope_study({"l2": -0.02, "drop": 0.0})
-    verdicts = evaluate_claims(analysis, config)
+    verdicts = evaluate_claims(analysis)
     scarce = {c.variant: c for c in verdicts.claims if c.definition.key == "scarce_data"}
     assert set(scarce) == {"l2", "drop"}
     assert scarce["l2"].verdict == "supported" and scarce["drop"].verdict == "no meaningful effect"
     assert scarce["l2"].primary.family_size == verdicts.family_sizes()[0]  # one Holm family with the other claims
     assert "per doubling of the training set, l2: -2.0 pp on average" in scarce["l2"].primary.sentence
-    without = evaluate_claims(hand_made({}, config), config)  # no data sweep measured: no such claim
+    without = evaluate_claims(hand_made({}, config))  # no data sweep measured: no such claim
     assert not [c for c in without.claims if c.definition.key == "scarce_data"]
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reportgen.analysis import BoundarySet, Design, StudyAnalysis, log_bands, reference_variant
+from reportgen.analysis import BoundarySet, Design, Setup, StudyAnalysis, log_bands, reference_variant
 from reportgen.config import StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset
 from reportgen.figures import Figure, make_figures
@@ -83,7 +83,8 @@ def _histories(n_seeds: int, early: bool) -> dict[str, np.ndarray]:
 
 
 def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = NAMES):
-    """Build a small (analysis, data, config) by hand, shaped like a real build's; sweeps: kind -> strengths."""
+    """Build a small analysis by hand (with its setup and first replicate's data), shaped like a real build's;
+    sweeps: kind -> strengths."""
     rng = np.random.default_rng(0)
     seeds, thresholds = list(range(n_seeds)), [1e-3, 1e-2]
     sweeps = {"l1": [1e-4, 1e-2], "dropout": [0.2]} if sweeps is None else sweeps  # a lone point in one column
@@ -130,8 +131,11 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
         thresholds=thresholds,
         confidence=0.95,
         test_predictions={},
+        setup=Setup.of(config),
+        first=_dataset(rng),
+        sweep_points={point: f"{point[0]}={point[1]:g}" for point in points},
     )
-    return analysis, _dataset(rng), config  # the argument order of make_figures
+    return analysis
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +144,7 @@ def figures() -> list[Figure]:
 
     with Helper() as helper:  # as a build draws them: every other figure in the helper process
         assert helper.ready(wait=True)
-        return make_figures(*make_study(), helper)
+        return make_figures(make_study(), helper)
 
 
 def one_seed_study():
@@ -150,7 +154,7 @@ def one_seed_study():
 
 @pytest.fixture(scope="module")
 def one_seed_figures() -> list[Figure]:
-    return make_figures(*one_seed_study())
+    return make_figures(one_seed_study())
 
 
 def test_every_figure_in_report_order(figures):
@@ -194,7 +198,7 @@ def test_same_input_gives_same_bytes(one_seed_figures):
 
     with Helper() as helper:
         assert helper.ready(wait=True)
-        again = make_figures(*one_seed_study(), helper)
+        again = make_figures(one_seed_study(), helper)
         assert helper.alive  # nothing was lost on the way
     assert [f.png for f in again] == [f.png for f in one_seed_figures]
 
@@ -206,7 +210,7 @@ def test_many_variants_with_odd_names_and_no_baseline():
     names = ["plain $"] + [f"variant {i} $" + "a" * i for i in range(11)]
     with Helper() as helper:
         assert helper.ready(wait=True)
-        figures = {f.key: f for f in make_figures(*make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
+        figures = {f.key: f for f in make_figures(make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
     assert (
         list(figures)
         == [k for k in ALL_KEYS if not k.startswith("compare:")][:4]
@@ -226,10 +230,8 @@ def test_long_sweeps_wrap_into_readable_rows():
     from reportgen.figures import common, maps
 
     strengths = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-    analysis, data, config = make_study(
-        n_seeds=1, sweeps={"l1": strengths, "l2": strengths, "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]}
-    )
-    study = common.Study(analysis, data, config, common.palette(analysis.variants))
+    analysis = make_study(n_seeds=1, sweeps={"l1": strengths, "l2": strengths, "dropout": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    study = common.Study(analysis, analysis.first, common.palette(analysis.variants))
     with common.style():
         fig = MplFigure(layout="constrained")
         maps.draw_sweep_boundaries(fig, study)

@@ -14,6 +14,7 @@ import pytest
 
 from reportgen import arrange, context, pdf, report
 from reportgen.claims import evaluate_claims, observations
+from reportgen.config import portable, study_toml
 from reportgen.context import Cell, ReportContext
 from reportgen.figures import Figure, figure_specs
 from tests.conftest import tiny_config
@@ -73,19 +74,16 @@ def hand_made_study():
 
 def hand_made_context() -> ReportContext:
     config, analysis, figures = hand_made_study()
-    verdicts = evaluate_claims(analysis, config)
-    return arrange.build_context(
-        config,
-        analysis,
-        verdicts,
-        observations(analysis, verdicts),
-        figures,
-        [("training", 1.5)],
-        48,
+    verdicts = evaluate_claims(analysis)
+    shown = arrange.Shown(
+        config.title,
+        study_toml(portable(config)),
         "2026-01-01 00:00 UTC",
         [("numpy", "1.0")],
         "Linux x86_64, 2 CPU cores",
+        [("training", 1.5)],
     )
+    return arrange.build_context(analysis, verdicts, observations(analysis, verdicts), figures, shown, 48)
 
 
 def _check_golden(name: str, text: str):
@@ -231,10 +229,10 @@ def test_sections_follow_the_study_and_the_contents_are_built_from_them():
 
 def test_a_missing_figure_fails_the_build():
     config, analysis, figures = hand_made_study()
-    verdicts = evaluate_claims(analysis, config)
+    verdicts = evaluate_claims(analysis)
     without = [f for f in figures if f.key != "compare:l2"]
     with pytest.raises(arrange.MissingFigure, match="'compare:l2'"):
-        arrange.build_context(config, analysis, verdicts, [], without, [], 1, "now", [], "here")
+        arrange.build_context(analysis, verdicts, [], without, arrange.Shown("t", "", "now", [], "here", []), 1)
 
 
 def test_tables_wider_than_a_page_are_split_keeping_every_row_and_column():

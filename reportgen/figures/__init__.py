@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
-from reportgen.config import StudyConfig
 from reportgen.context import Figure
-from reportgen.data import Dataset
 from reportgen.figures import compare, curves, maps, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
@@ -78,11 +76,11 @@ def draw_some(study: Study, indices: list[int]) -> list[Figure | None]:
     return [draw(specs[i], study) for i in indices]
 
 
-def make_figures(analysis: StudyAnalysis, data: Dataset, config: StudyConfig, helper=None) -> list[Figure]:
+def make_figures(analysis: StudyAnalysis, helper=None) -> list[Figure]:
     """Draw every figure of the report, in report order; with a helper.Helper that is ready, every other figure is
     drawn there (the figures cost about the same each, so alternate positions split the work about evenly). A helper
     still importing its libraries would keep this process waiting for its half, so then everything is drawn here."""
-    study = Study(analysis, data, config, palette(analysis.variants))
+    study = Study(analysis, analysis.first, palette(analysis.variants))
     n = len(figure_specs(analysis))
     theirs = list(range(1, n, 2)) if helper is not None and helper.ready() else []
     if theirs:

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
 from reportgen.analysis import StudyAnalysis, summary_value
-from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 
 # Figures are built on bare matplotlib Figures rendered by the Agg PNG writer, never through pyplot: pyplot keeps
@@ -43,11 +42,10 @@ _RC = {
 
 @dataclass(frozen=True)
 class Study:
-    """What every drawing function reads: the analysis, the points, the config and one colour per variant."""
+    """What every drawing function reads: the analysis, the first replicate's points and one colour per variant."""
 
     analysis: StudyAnalysis
     data: Dataset
-    config: StudyConfig
     colours: dict
 
     @property

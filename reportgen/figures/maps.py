@@ -85,7 +85,7 @@ def draw_dataset(fig: MplFigure, study: Study) -> str:
 
 def _dataset_caption(study: Study) -> str:
     """What the data figure shows: the data, its splits, what a replicate redraws and the plane shown."""
-    d, cfg, info = study.data, study.config.data, study.analysis.data
+    d, cfg, info = study.data, study.analysis.setup.data, study.analysis.data
     if not cfg.generated:
         scope = (
             f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
