@@ -26,6 +26,7 @@ from reportgen.measures import (
 from reportgen.metrics import METRICS, run_columns
 from reportgen.metrics import metric as metric_record
 from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
+from reportgen.regularizers import REGULARIZERS
 from reportgen.stats import estimate, estimate_columns
 from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
 from reportgen.training.runs import SWEEP_KINDS, Run
@@ -638,8 +639,8 @@ def _data_varies(config: StudyConfig) -> list[str]:
 
 def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
     varies = _data_varies(config) + ["the initial weights", "the batch order"]
-    if any(v.dropout for v in config.variants) or config.sweeps.dropout:
-        varies.append("the dropout masks")
+    used = {k for v in config.variants for k in v.regularizers()} | set(config.sweeps.strengths())
+    varies += [r.varies for r in REGULARIZERS if r.varies and r.key in used]  # dropout's masks
     scope = ""
     if not config.data.generated:
         rows = info.n_train + info.n_val + info.n_test

@@ -47,6 +47,7 @@ from reportgen.context import (
 from reportgen.errors import ReportgenError
 from reportgen.metrics import METRICS, table_columns
 from reportgen.metrics import metric as metric_record
+from reportgen.regularizers import regularizer
 from reportgen.report import anchor
 
 MATRIX = (
@@ -69,13 +70,6 @@ HEADLINE_ORDER = (
     "init_dependence",
     "l1_sparser_than_l2",
 )
-REGULARIZER_NAMES = {
-    "l1": "L1",
-    "l2": "L2",
-    "dropout": "dropout",
-    "batchnorm": "batch normalization",
-    "early_stopping": "early stopping",
-}
 
 
 def _kind(key: str) -> str:
@@ -176,7 +170,7 @@ def intro(analysis: StudyAnalysis, n_runs: int) -> str:
     setup = analysis.setup
     d, m, t = setup.data, setup.model, setup.training
     regs = [v.name for v in setup.variants if v.regularizers()]
-    sweeps = [k for k in ("l1", "l2", "dropout") if getattr(setup.sweeps, k)]
+    sweeps = list(setup.sweeps.strengths())
     data = data_phrase(setup, analysis.data)
     own = "data and initial weights" if d.generated else "stratified split of the rows and its own initial weights"
     reps = (
@@ -314,7 +308,7 @@ def key_numbers(analysis: StudyAnalysis, variant: str) -> Table:
 
 
 def _regularizer_title(v) -> str:
-    regs = [REGULARIZER_NAMES[r] for r in v.regularizers()]
+    regs = [regularizer(r).name for r in v.regularizers()]
     text = " + ".join(regs)
     return f"{text[0].upper() + text[1:]}: {v.name}" if regs else v.name
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -29,6 +28,7 @@ from reportgen.analysis import (
 from reportgen.config import VariantConfig
 from reportgen.decision import Verdict
 from reportgen.metrics import metric as metric_info
+from reportgen.regularizers import REGULARIZERS, regularizer
 from reportgen.stats import (
     Estimate,
     Test,
@@ -74,12 +74,14 @@ class ClaimDef:
     subject: str  # 'reference' (the unregularized variant), 'variant' (each variant `applies` accepts), 'sweeps'
     primary: Measure
     secondary: tuple[Measure, ...] = ()
-    applies: Callable[[VariantConfig], bool] = lambda v: bool(v.regularizers())
     why: str = ""  # why the primary measure is the one it is, when a reader may ask
 
-
-def _regularized(v: VariantConfig) -> bool:
-    return bool(v.regularizers())
+    def applies(self, v: VariantConfig) -> bool:
+        """Whether a variant gets this claim, by what it does (reportgen.regularizers): any regularizer, none that
+        excludes the claim, and one that brings it when some regularizer's record does."""
+        used = [regularizer(k) for k in v.regularizers()]
+        bringers = [r for r in REGULARIZERS if self.key in r.claims]
+        return bool(used) and not any(self.key in r.excludes for r in used) and (not bringers or any(r in bringers for r in used))
 
 
 GAP = "generalization gap (train − test accuracy)"
@@ -153,8 +155,6 @@ REGISTRY: tuple[ClaimDef, ...] = (
             "roughness of the validation loss late in training, in loss units (RMS of "
             "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's",
         ),
-        # early stopping's late training is everyone else's early phase: not comparable
-        applies=lambda v: _regularized(v) and v.early_stopping is None,
     ),
     ClaimDef(
         "sparsity",
@@ -168,7 +168,6 @@ REGISTRY: tuple[ClaimDef, ...] = (
             "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
             "larger than the baseline's",
         ),
-        applies=lambda v: v.l1 > 0,
     ),
     ClaimDef(
         "init_dependence",
@@ -189,7 +188,6 @@ REGISTRY: tuple[ClaimDef, ...] = (
                 "init_ratio",
             ),
         ),
-        applies=lambda v: v.batchnorm,
         why="test-point disagreement is a paired share per replicate; the variance ratio of twin accuracies "
         "(secondary) can be carried by one replicate",
     ),
@@ -240,10 +238,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
 )
 SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
 # Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.
-CHECKS = {
-    "l1": Measure("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, larger than the baseline's"),
-    "l2": Measure("kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
-}
+# Sanity checks: what a regularizer does by construction (its record's check). Shown with their raw test, never counted.
+CHECKS = {r.key: Measure(r.check.metric, r.check.direction, r.check.how) for r in REGULARIZERS if r.check is not None}
 
 
 @dataclass(frozen=True)

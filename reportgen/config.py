@@ -7,14 +7,12 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
 
 from reportgen.errors import ConfigError
+from reportgen.regularizers import REGULARIZERS, SWEPT, EarlyStopping, Strict
 
-
-class _Strict(BaseModel):
-    # strict: "500" is not an epoch count and "yes" is not a boolean; a study file says what it means
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+_Strict = Strict  # every table of a study file is strict (reportgen.regularizers holds the base: its records need it)
 
 
 Positive = Annotated[float, Field(gt=0)]
@@ -344,17 +342,8 @@ class TrainingConfig(_Strict):
         return seeds
 
 
-class EarlyStopping(_Strict):
-    """Keras EarlyStopping on the validation loss."""
-
-    patience: int = Field(
-        50, ge=1, le=MAX_EPOCHS, description="Epochs without improvement of the validation loss before stopping."
-    )
-    restore_best_weights: bool = Field(True, description="Go back to the weights of the best epoch when stopping.")
-
-
-class VariantConfig(_Strict):
-    """One model variant: the base network plus regularizers."""
+class _Variant(_Strict):
+    """One model variant: the base network plus regularizers (one setting per record of reportgen.regularizers)."""
 
     name: str = Field(
         description="Short unique name, used in tables and figures (at most 40 characters).", min_length=1, max_length=40
@@ -364,30 +353,29 @@ class VariantConfig(_Strict):
         max_length=MAX_TEXT,
         description=f"Longer human name (at most {MAX_TEXT} characters); defaults to a description of the settings.",
     )
-    l1: float = Field(0.0, ge=0, description="L1 penalty on the kernels of the hidden layers.")
-    l2: float = Field(0.0, ge=0, description="L2 penalty on the kernels of the hidden layers.")
-    dropout: Rate = Field(0.0, description="Dropout rate after each hidden layer (0 = none).")
-    batchnorm: bool = Field(False, description="Batch normalization after each hidden layer.")
-    early_stopping: EarlyStopping | None = Field(None, description="Stop on the validation loss.")
+
+    def setting(self, key: str) -> Any:
+        """A regularizer's setting by its record's key."""
+        return getattr(self, key)
 
     def regularizers(self) -> tuple[str, ...]:
         """The regularizers this variant uses, in a fixed order: what claims look at, never the name."""
-        used = {
-            "l1": self.l1 > 0,
-            "l2": self.l2 > 0,
-            "dropout": self.dropout > 0,
-            "batchnorm": self.batchnorm,
-            "early_stopping": self.early_stopping is not None,
-        }
-        return tuple(name for name, on in used.items() if on)
+        return tuple(r.key for r in REGULARIZERS if r.on(self.setting(r.key)))
 
     def describe(self) -> str:
         """Say what regularizers this variant adds, in a few words."""
-        parts = [f"L1 {self.l1:g}" if self.l1 else "", f"L2 {self.l2:g}" if self.l2 else ""]
-        parts += [f"dropout {self.dropout:g}" if self.dropout else "", "batch norm" if self.batchnorm else ""]
-        if self.early_stopping:
-            parts.append(f"early stopping (patience {self.early_stopping.patience})")
-        return ", ".join(p for p in parts if p) or "no regularization"
+        return ", ".join(r.describe(self.setting(r.key)) for r in REGULARIZERS if r.key in self.regularizers()) or (
+            "no regularization"
+        )
+
+
+VariantConfig = create_model(
+    "VariantConfig",
+    __base__=_Variant,
+    __module__=__name__,
+    __doc__=_Variant.__doc__,
+    **{r.key: (r.annotation, r.field) for r in REGULARIZERS},
+)
 
 
 def _default_variants() -> list[VariantConfig]:
@@ -401,43 +389,17 @@ def _default_variants() -> list[VariantConfig]:
     ]
 
 
-_HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+DEFAULT_SWEEPS = ("l1", "l2", "dropout")  # the regularizers the default study sweeps (others: none by default)
 
 
 DATA_AXES = ("n_samples", "noise")
 
 
-class SweepConfig(_Strict):
+class _Sweeps(_Strict):
     """Strength sweeps (the baseline with one regularizer at many strengths) and data sweeps (every variant at other
     data sizes or noise levels)."""
 
-    l1: list[Positive] = Field(
-        list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L1 strengths to train (at most {MAX_SWEEP_POINTS})."
-    )
-    l2: list[Positive] = Field(
-        list(_HALF_DECADES), max_length=MAX_SWEEP_POINTS, description=f"L2 strengths to train (at most {MAX_SWEEP_POINTS})."
-    )
-    dropout: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
-        [0.1, 0.2, 0.3, 0.4, 0.5],
-        max_length=MAX_SWEEP_POINTS,
-        description=f"Dropout rates to train (at most {MAX_SWEEP_POINTS}).",
-    )
-    n_samples: list[Annotated[int, Field(ge=10, le=MAX_POINTS)]] = Field(
-        [],
-        max_length=MAX_SWEEP_POINTS,
-        description="Data-size sweep: every variant is trained, replicated, at each of these "
-        f"numbers of training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table "
-        "samples them from its rows outside the test split); with two or more sizes the claim 'regularization helps "
-        "more when data is scarce' is tested.",
-    )
-    noise: list[Annotated[float, Field(ge=0, le=MAX_NOISE)]] = Field(
-        [],
-        max_length=MAX_SWEEP_POINTS,
-        description=f"Noise sweep (generators only): every variant is trained, "
-        f"replicated, at each of these data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
-    )
-
-    @field_validator("n_samples", "noise")
+    @field_validator("n_samples", "noise", check_fields=False)
     @classmethod
     def _distinct(cls, values: list) -> list:
         if len(set(values)) != len(values):
@@ -447,6 +409,48 @@ class SweepConfig(_Strict):
     def data_axes(self) -> list[str]:
         """The data sweeps this study has ('n_samples', 'noise')."""
         return [axis for axis in DATA_AXES if getattr(self, axis)]
+
+    def strengths(self) -> dict[str, list[float]]:
+        """The strength sweeps this study has: regularizer key -> strengths (those with none left out)."""
+        return {r.key: list(getattr(self, r.key)) for r in SWEPT if getattr(self, r.key)}
+
+
+def _strength_sweep(r) -> tuple:
+    """The sweep setting of a regularizer's record: a list of strengths (the default study sweeps L1, L2, dropout)."""
+    axis = r.sweep.axis[0].upper() + r.sweep.axis[1:]
+    default = list(r.sweep.default) if r.key in DEFAULT_SWEEPS else []
+    return list[r.sweep.values], Field(
+        default, max_length=MAX_SWEEP_POINTS, description=f"{axis}s to train (at most {MAX_SWEEP_POINTS})."
+    )
+
+
+SweepConfig = create_model(
+    "SweepConfig",
+    __base__=_Sweeps,
+    __module__=__name__,
+    __doc__=_Sweeps.__doc__,
+    **{r.key: _strength_sweep(r) for r in SWEPT},
+    n_samples=(
+        list[Annotated[int, Field(ge=10, le=MAX_POINTS)]],
+        Field(
+            [],
+            max_length=MAX_SWEEP_POINTS,
+            description="Data-size sweep: every variant is trained, replicated, at each of these numbers of "
+            f"training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table samples "
+            "them from its rows outside the test split); with two or more sizes the claim 'regularization helps more "
+            "when data is scarce' is tested.",
+        ),
+    ),
+    noise=(
+        list[Annotated[float, Field(ge=0, le=MAX_NOISE)]],
+        Field(
+            [],
+            max_length=MAX_SWEEP_POINTS,
+            description=f"Noise sweep (generators only): every variant is trained, replicated, at each of these "
+            f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
+        ),
+    ),
+)
 
 
 class Margins(_Strict):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from reportgen.config import ModelConfig, VariantConfig
+from reportgen.regularizers import REGULARIZERS
 
 BN_EPSILON = 1e-3  # Keras BatchNormalization defaults
 BN_MOMENTUM = 0.99
@@ -47,21 +47,20 @@ def output_width(n_classes: int) -> int:
     return 1 if n_classes == 2 else n_classes
 
 
-def _regularizer_table() -> dict[tuple[str, ...], Callable[[VariantConfig], object]]:
+def kernel_regularizer(variant: VariantConfig):
+    """Return the Keras regularizer for the hidden kernels of a variant (None if it has none): the penalties its
+    regularizers' records name, together in one keras.regularizers.L1L2."""
     from reportgen._tf import keras
 
-    return {
-        (): lambda v: None,
-        ("l1",): lambda v: keras.regularizers.L1(v.l1),
-        ("l2",): lambda v: keras.regularizers.L2(v.l2),
-        ("l1", "l2"): lambda v: keras.regularizers.L1L2(l1=v.l1, l2=v.l2),
+    penalties = {
+        r.keras_penalty: variant.setting(r.key) for r in REGULARIZERS if r.keras_penalty and r.key in variant.regularizers()
     }
-
-
-def kernel_regularizer(variant: VariantConfig):
-    """Return the Keras regularizer for the hidden kernels of a variant (None if it has none)."""
-    key = tuple(name for name in ("l1", "l2") if getattr(variant, name))
-    return _regularizer_table()[key](variant)
+    if not penalties:
+        return None
+    if len(penalties) == 1:  # the classes Keras itself names for one penalty (their configs read back the same)
+        ((name, value),) = penalties.items()
+        return {"l1": keras.regularizers.L1, "l2": keras.regularizers.L2}[name](value)
+    return keras.regularizers.L1L2(**penalties)
 
 
 def build_model(variant: VariantConfig, model: ModelConfig, data=None):
@@ -71,12 +70,10 @@ def build_model(variant: VariantConfig, model: ModelConfig, data=None):
 
     net = Network.of(variant, model, data)
     layers: list = [keras.Input(shape=(net.inputs,))]
+    used = [r for r in REGULARIZERS if r.keras_layer is not None and r.key in variant.regularizers()]
     for units in model.hidden_units:
         layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=kernel_regularizer(variant)))
-        if variant.batchnorm:
-            layers.append(keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON))
-        if variant.dropout:
-            layers.append(keras.layers.Dropout(variant.dropout))
+        layers += [r.keras_layer(variant.setting(r.key)) for r in used]  # in the records' order: batch norm, then dropout
     binary = net.outputs == 1
     layers.append(keras.layers.Dense(net.outputs, activation="sigmoid" if binary else "softmax"))
     keras_model = keras.Sequential(layers, name=_keras_name(variant.name))

@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 
 from reportgen.analysis import StudyAnalysis, summary_value
 from reportgen.data import Dataset
+from reportgen.regularizers import SWEPT
 
 # Figures are built on bare matplotlib Figures rendered by the Agg PNG writer, never through pyplot: pyplot keeps
 # every figure in a global registry (a leak unless closed) and matplotlib.use() would switch the whole process's
@@ -25,7 +26,7 @@ FULL_WIDTH_IN = 7.0  # A4 text width is ~17 cm; the PNG is shown at its own size
 MAX_WIDTH_CM = 17.0
 CLASS_COLOURS = ("#2166ac", "#b2182b")  # the two ends of RdBu, so points match the probability background
 PROB_CMAP = "RdBu_r"
-SWEEP_LABELS = {"l1": ("L1", "L1 strength"), "l2": ("L2", "L2 strength"), "dropout": ("Dropout", "dropout rate")}
+SWEEP_LABELS = {r.key: (r.name[0].upper() + r.name[1:], r.sweep.axis) for r in SWEPT}  # sweep panel title, x axis
 # 8.5 pt at 7 in stays >= 8 pt even when a slightly wider tight bounding box is shrunk to 17 cm.
 _RC = {
     "font.size": 9,

@@ -21,6 +21,7 @@ from reportgen.figures.common import (
     sweep_kinds,
     variant_legend,
 )
+from reportgen.regularizers import BY_KEY
 
 
 def _loss_panel(ax, history: dict, bands: dict, colour) -> str:
@@ -143,16 +144,19 @@ def draw_pruning(fig: MplFigure, study: Study) -> str | None:
 
 def _sweep_panel(ax, part: pd.DataFrame, kind: str, reference: dict | None, colour) -> None:
     """Draw one metric against one regularizer's strength, with the unregularized value as a dashed line."""
-    part, log = part.sort_values("strength"), kind in ("l1", "l2")
+    record = BY_KEY.get(kind)
+    log = record is not None and record.sweep is not None and record.sweep.log
+    line = record.colour if record is not None else "0.15"  # each regularizer's sweep in its own colour
+    part = part.sort_values("strength")
     ax.set_xscale("log" if log else "linear")  # before plotting: a lone point on a linear axis has a zero-width view
     lone = float(part["strength"].iloc[0]) if len(part) == 1 else None
     if lone is not None:  # a single point has no range to set the x-axis: set it before autoscaling meets one point
         ax.set_xlim((lone / 10, lone * 10) if log else (max(lone - 0.1, 0.0), lone + 0.1))
-    line_band(ax, part["strength"], part["mean"], part["low"], part["high"], "0.15", marker="o", markersize=3.5)
+    line_band(ax, part["strength"], part["mean"], part["low"], part["high"], line, marker="o", markersize=3.5)
     if lone is not None:  # ... nor a band to show its interval
         s = lone
         ax.errorbar(
-            s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none", ecolor="0.15", capsize=3
+            s, part["mean"], yerr=[part["mean"] - part["low"], part["high"] - part["mean"]], fmt="none", ecolor=line, capsize=3
         )
         ax.set_xticks([s], [f"{s:g}"])
         ax.minorticks_off()

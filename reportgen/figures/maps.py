@@ -23,6 +23,7 @@ from reportgen.figures.common import (
     summary,
     sweep_kinds,
 )
+from reportgen.regularizers import BY_KEY
 
 
 def _aspect(bset: BoundarySet) -> float:
@@ -184,10 +185,11 @@ def _boundaries_caption(study: Study) -> str:
 
 def _sweep_title(kind: str, strength: float) -> str:
     """Name a sweep point briefly, e.g. 'L1 1e-04', 'L2 2.5e-04' or 'dropout 0.2'."""
-    if kind in ("l1", "l2"):
+    record = BY_KEY.get(kind)
+    if record is not None and record.sweep is not None and record.sweep.log:  # strengths over decades
         short = f"{strength:.0e}"
-        return f"{kind.upper()} {short if float(short) == strength else f'{strength:.1e}'}"
-    return f"{'dropout' if kind == 'dropout' else safe_text(kind)} {strength:g}"
+        return f"{record.name} {short if float(short) == strength else f'{strength:.1e}'}"
+    return f"{record.name if record is not None else safe_text(kind)} {strength:g}"
 
 
 SWEEP_BOUNDARY_COLUMNS = 5  # panels per row: 5 across the text width keeps each panel >= 3 cm wide in print

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reportgen.config import DataConfig, StudyConfig, VariantConfig
+from reportgen.regularizers import SWEPT, regularizer
 
 # Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")
-SWEEP_KINDS = ("l1", "l2", "dropout")
+SWEEP_KINDS = tuple(r.key for r in SWEPT)  # regularizers whose strengths a study may sweep
 INIT_STRIDE = 1_000_003  # init k of replicate s draws its weights with seed s + k * INIT_STRIDE: never another replicate's
 
 
@@ -137,8 +138,8 @@ def twinned(config: StudyConfig) -> list[VariantConfig]:
     fixed: two initializations per replicate measure it however much the data draws differ.
     """
     plain = [v for v in config.variants if not v.regularizers()]
-    bn = [v for v in config.variants if v.batchnorm]
-    return plain[:1] + bn if plain and bn else []
+    twins = [v for v in config.variants if any(regularizer(k).twinned for k in v.regularizers())]
+    return plain[:1] + twins if plain and twins else []
 
 
 SNAPSHOT_SHARES = (0.02, 0.1, 0.3)  # of the epochs: 10, 50 and 150 of 500, where the baseline starts to wrap single points
