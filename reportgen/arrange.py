@@ -16,6 +16,7 @@ from reportgen.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
     NO_EFFECT,
+    REGISTRY,
     SUPPORTED,
     ClaimResult,
     Finding,
@@ -50,26 +51,8 @@ from reportgen.metrics import metric as metric_record
 from reportgen.regularizers import regularizer
 from reportgen.report import anchor
 
-MATRIX = (
-    ("less_overfitting", "Less overfitting"),
-    ("better_generalization", "Higher test accuracy"),
-    ("simpler_boundary", "Simpler boundary"),
-    ("stable_loss", "Steadier loss"),
-    ("sparsity", "Sparser network"),
-    ("init_dependence", "Less init. dependence"),
-    ("scarce_data", "Helps more with less data"),
-)
-HEADLINE_ORDER = (
-    "overfits",
-    "better_generalization",
-    "less_overfitting",
-    "scarce_data",
-    "simpler_boundary",
-    "sparsity",
-    "stable_loss",
-    "init_dependence",
-    "l1_sparser_than_l2",
-)
+MATRIX = tuple((d.key, d.column) for d in REGISTRY if d.column)  # page one's columns: claim key and title
+HEADLINE_ORDER = tuple(d.key for d in sorted(REGISTRY, key=lambda d: d.headline))
 
 
 def _kind(key: str) -> str:

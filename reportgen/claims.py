@@ -75,6 +75,8 @@ class ClaimDef:
     primary: Measure
     secondary: tuple[Measure, ...] = ()
     why: str = ""  # why the primary measure is the one it is, when a reader may ask
+    column: str = ""  # its column in page one's verdict matrix ("" : listed under the matrix)
+    headline: int = 99  # its place among page one's findings (lower first)
 
     def applies(self, v: VariantConfig) -> bool:
         """Whether a variant gets this claim, by what it does (reportgen.regularizers): any regularizer, none that
@@ -104,6 +106,7 @@ REGISTRY: tuple[ClaimDef, ...] = (
             Measure("loss_gap", +1, "test loss minus train loss, above zero", "value"),
         ),
         why="tested against the margin, not against zero: every network that fits its training data has some gap",
+        headline=0,
     ),
     ClaimDef(
         "less_overfitting",
@@ -115,6 +118,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
             Measure("test_rebound", -1, "test-loss rebound after the best validation epoch, smaller than the baseline's"),
             Measure("loss_gap", -1, "test loss minus train loss, smaller than the baseline's"),
         ),
+        column="Less overfitting",
+        headline=2,
     ),
     ClaimDef(
         "better_generalization",
@@ -123,6 +128,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
         "variant",
         Measure("test_accuracy", +1, "test accuracy on fresh points, higher than the baseline's"),
         secondary=(Measure("test_loss", -1, "test loss, lower than the baseline's"),),
+        column="Higher test accuracy",
+        headline=1,
     ),
     ClaimDef(
         "simpler_boundary",
@@ -143,6 +150,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
                 needs="boundary",
             ),
         ),
+        column="Simpler boundary",
+        headline=4,
     ),
     ClaimDef(
         "stable_loss",
@@ -155,6 +164,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
             "roughness of the validation loss late in training, in loss units (RMS of "
             "its deviations from a local quadratic trend: an additive noise model), lower than the baseline's",
         ),
+        column="Steadier loss",
+        headline=6,
     ),
     ClaimDef(
         "sparsity",
@@ -168,6 +179,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
             "costs more than the tolerated accuracy on its evaluation points (or leaves one class), "
             "larger than the baseline's",
         ),
+        column="Sparser network",
+        headline=5,
     ),
     ClaimDef(
         "init_dependence",
@@ -190,6 +203,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
         ),
         why="test-point disagreement is a paired share per replicate; the variance ratio of twin accuracies "
         "(secondary) can be carried by one replicate",
+        column="Less init. dependence",
+        headline=7,
     ),
     ClaimDef(
         "l1_sparser_than_l2",
@@ -210,6 +225,7 @@ REGISTRY: tuple[ClaimDef, ...] = (
                 "matched",
             ),
         ),
+        headline=8,
     ),
     ClaimDef(
         "scarce_data",
@@ -234,6 +250,8 @@ REGISTRY: tuple[ClaimDef, ...] = (
                 needs="data_size",
             ),
         ),
+        column="Helps more with less data",
+        headline=3,
     ),
 )
 SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
