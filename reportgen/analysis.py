@@ -141,6 +141,7 @@ class Design:
     looks: tuple[int, ...] = ()  # an adaptive design's looks reached: replicates judged at each (empty: one fixed look)
     planned: int = 0  # an adaptive design's largest number of replicates (0: a fixed design)
     alpha: float = 0.05  # the level of every test (1 − confidence), which an adaptive design spends over its looks
+    correction: float = 0.0  # n_test / n_train when replicates re-split one table's rows (Nadeau-Bengio), else 0
 
     @property
     def sequential(self) -> bool:
@@ -538,7 +539,9 @@ def _one_blas_thread():
         yield
 
 
-def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str], confidence: float) -> pd.DataFrame:
+def _paired_summary(
+    main: pd.DataFrame, reference: str | None, metrics: list[str], confidence: float, correction: float = 0.0
+) -> pd.DataFrame:
     """Mean and interval of each variant's per-replicate difference from the reference, metric by metric."""
     if reference is None:
         return pd.DataFrame(columns=["variant", "metric", "mean", "low", "high", "n"])
@@ -553,19 +556,19 @@ def _paired_summary(main: pd.DataFrame, reference: str | None, metrics: list[str
     rows = []
     for v, part in pd.concat(diffs).groupby("variant", sort=False):
         for metric in metrics:
-            e = estimate(part[metric].to_numpy(float), confidence)
+            e = estimate(part[metric].to_numpy(float), confidence, correction)
             rows.append({"variant": v, "metric": metric, "mean": e.mean, "low": e.low, "high": e.high, "n": e.n})
     return pd.DataFrame(rows)
 
 
-def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence: float, correction: float = 0.0) -> pd.DataFrame:
     """Mean, interval and count of each metric for each group of rows (one row per group and metric)."""
     rows = []
     bounded = np.array([metric_record(m).bounded for m in metrics])
     for group, part in df.groupby(keys, sort=False):
         group = group if isinstance(group, tuple) else (group,)
         values = part[metrics].to_numpy(dtype=float)
-        mean, low, high = estimate_columns(values, confidence)
+        mean, low, high = estimate_columns(values, confidence, correction)
         low, high = np.where(bounded, np.maximum(low, 0.0), low), np.where(bounded, np.minimum(high, 1.0), high)
         n = np.isfinite(values).sum(axis=0)
         rows += [
@@ -582,7 +585,9 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
     return pd.DataFrame(rows)
 
 
-def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float) -> list[dict]:
+def _pruning_curve(
+    results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float, correction: float = 0.0
+) -> list[dict]:
     """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
     data = [datasets[r.run.data_key] for r in results]
     acc, _ = _pruned_scores(
@@ -593,15 +598,15 @@ def _pruning_curve(results: list[RunResult], network: Network, datasets: dict[in
         PRUNE_FRACTIONS,
         network.outputs > 1,
     )
-    mean, low, high = estimate_columns(acc, confidence)
+    mean, low, high = estimate_columns(acc, confidence, correction)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
 
-def _sparsity_curves(results: list[RunResult], network: Network, confidence: float) -> list[dict]:
+def _sparsity_curves(results: list[RunResult], network: Network, confidence: float, correction: float = 0.0) -> list[dict]:
     rows = []
     for layer, idx in enumerate(network.kernel_indices()[:-1]):
         below = np.array([[np.mean(np.abs(r.weights[idx]) < t) for t in SPARSITY_CURVE] for r in results])
-        mean, low, high = estimate_columns(below, confidence)
+        mean, low, high = estimate_columns(below, confidence, correction)
         rows += [
             {"layer": layer + 1, "threshold": t, "mean": m, "low": lo, "high": hi}
             for t, m, lo, hi in zip(SPARSITY_CURVE, mean, low, high)
@@ -642,11 +647,15 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
     used = {k for v in config.variants for k in v.regularizers()} | set(config.sweeps.strengths())
     varies += [r.varies for r in REGULARIZERS if r.varies and r.key in used]  # dropout's masks
     scope = ""
+    correction = resampling_correction(config, info)
     if not config.data.generated:
         rows = info.n_train + info.n_val + info.n_test
         scope = (
             f"Every replicate draws its rows from the same {rows} rows of {info.title}, so the intervals are about "
-            f"this data set, not about new data from its source."
+            f"this data set, not about new data from its source; and because the replicates re-split the same rows, "
+            f"their scores are correlated: every interval and test uses Nadeau and Bengio's (2003) corrected "
+            f"resampled variance, s² · (1/J + n_test/n_train) over J replicates, with n_test/n_train = "
+            f"{info.n_test}/{info.n_train} = {correction:.3g}."
             if config.data.resample
             else f"Every replicate uses one split of the {rows} rows of {info.title}, so the intervals are about this "
             f"split of this data set."
@@ -654,8 +663,24 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
     budget, n = config.training.budget, len(config.training.seeds)
     looks = tuple(k for k in budget.looks() if k <= n) if budget else ()
     return Design(
-        n, config.data.resample, twins, varies, scope, looks, budget.max if budget else 0, 1 - config.analysis.confidence
+        n,
+        config.data.resample,
+        twins,
+        varies,
+        scope,
+        looks,
+        budget.max if budget else 0,
+        1 - config.analysis.confidence,
+        correction,
     )
+
+
+def resampling_correction(config: StudyConfig, info: DataInfo) -> float:
+    """n_test / n_train of the first replicate when replicates re-split one table's rows (their training sets overlap,
+    so their scores are correlated: Nadeau and Bengio's corrected variance needs it); 0 for data drawn afresh."""
+    if config.data.generated or not config.data.resample or not info.n_train:
+        return 0.0
+    return info.n_test / info.n_train
 
 
 DATA_TITLES = {
@@ -734,14 +759,14 @@ def _bayes(config: StudyConfig, datasets: dict, ev: _Evaluator) -> tuple[dict, d
     return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
 
 
-def log_bands(history: dict[str, np.ndarray], confidence: float) -> dict[str, tuple]:
+def log_bands(history: dict[str, np.ndarray], confidence: float, correction: float = 0.0) -> dict[str, tuple]:
     """Per epoch, the geometric mean of the train and validation loss over replicates and its interval: the figures
     draw losses on a log axis, where an arithmetic band dives to zero whenever one replicate's loss is tiny."""
     out = {}
     for key in ("train_loss", "val_loss"):
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(np.where(history[key] > 0, history[key], np.nan))
-        out[key] = tuple(np.exp(a) for a in estimate_columns(logs, confidence))
+        out[key] = tuple(np.exp(a) for a in estimate_columns(logs, confidence, correction))
     return out
 
 
@@ -819,6 +844,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     ev = _Evaluator(frame, view, datasets, first, config)
     bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
     info = _data_info(config, first, view, bayes_grid is not None)
+    c = resampling_correction(config, info)  # every interval over replicates of one table's re-split rows is corrected
     rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
@@ -844,17 +870,17 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
         runs=runs,
         main_runs=main_rows,
         layers=pd.DataFrame(layer_rows),
-        summary=summarise(main_rows, ["variant"], cols, conf),
-        paired=_paired_summary(main_rows, reference_variant(config), cols, conf),
-        sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf) if len(sweep_rows) else pd.DataFrame(),
+        summary=summarise(main_rows, ["variant"], cols, conf, c),
+        paired=_paired_summary(main_rows, reference_variant(config), cols, conf, c),
+        sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf, c) if len(sweep_rows) else pd.DataFrame(),
         sparsity_curves=pd.DataFrame(
-            [{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf)]
+            [{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf, c)]
         ),
         pruning=pd.DataFrame(
-            [{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf)]
+            [{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf, c)]
         ),
         histories=histories,
-        loss_bands={n: log_bands(h, conf) for n, h in histories.items()},
+        loss_bands={n: log_bands(h, conf, c) for n, h in histories.items()},
         boundaries={
             n: BoundarySet(
                 frame.xs, frame.ys, np.stack([grids[r.run.key] for r in rs]), [r.run.seed for r in rs], ev.full_grid(rs[0])
@@ -882,7 +908,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
         data=info,
         view=None if view.identity else view,
         data_runs=data_runs,
-        data_sweeps=_data_sweep_summary(data_runs, reference_variant(config), conf),
+        data_sweeps=_data_sweep_summary(data_runs, reference_variant(config), conf, c),
         setup=Setup.of(config),
         first=first,
         sweep_points=points,
@@ -928,7 +954,9 @@ def _data_runs(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig
     return pd.DataFrame(rows)
 
 
-def _data_sweep_summary(data_runs: pd.DataFrame, reference: str | None, confidence: float) -> pd.DataFrame:
+def _data_sweep_summary(
+    data_runs: pd.DataFrame, reference: str | None, confidence: float, correction: float = 0.0
+) -> pd.DataFrame:
     """Per axis, setting and variant: the reference's own mean (kind 'value') and every other variant's paired
     difference from it by replicate (kind 'difference'), each with its interval over replicates."""
     if data_runs.empty or reference is None:
@@ -940,7 +968,7 @@ def _data_sweep_summary(data_runs: pd.DataFrame, reference: str | None, confiden
             values = vp.set_index("seed")
             for metric in DATA_METRICS:
                 own = variant == reference
-                e = estimate(values[metric] if own else (values[metric] - ref[metric]).dropna(), confidence)
+                e = estimate(values[metric] if own else (values[metric] - ref[metric]).dropna(), confidence, correction)
                 rows.append(
                     {
                         "axis": axis,

@@ -566,7 +566,7 @@ def layer_table(analysis: StudyAnalysis) -> Table:
     cols = [f"below_{t:g}" for t in analysis.thresholds] + ["min", "max", "mean_abs", "l2_norm"]
     layers = analysis.layers[analysis.layers["init"] == 0].copy()
     layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
-    summary = summarise(layers, ["variant"], cols, analysis.confidence)
+    summary = summarise(layers, ["variant"], cols, analysis.confidence, analysis.design.correction)
     names = list(dict.fromkeys(layers["variant"]))
     order = [n for v in analysis.variants for n in names if n.startswith(v + " · layer ")]
     kinds = {c: "pct" if c.startswith("below_") else "num" for c in cols}

@@ -368,12 +368,15 @@ def _aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
 
 
-def _paired(a, b, confidence: float, margin_of) -> tuple[Test, float, float]:
+def _paired(a, b, analysis: StudyAnalysis, margin_of) -> tuple[Test, float, float]:
     """The paired test of two per-replicate series on their common replicates (margin_of: the margin from the
     reference's mean), with both means."""
     common = a.index.intersection(b.index)
     x, y = a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
-    return difference_test(x, y, confidence, margin_of(_mean(y)), common.to_numpy()), _mean(x), _mean(y)
+    test = difference_test(
+        x, y, analysis.confidence, margin_of(_mean(y)), common.to_numpy(), correction=analysis.design.correction
+    )
+    return test, _mean(x), _mean(y)
 
 
 def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
@@ -395,7 +398,8 @@ def _measure(
         s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
         a, margin = s.to_numpy(float), _margin(analysis, metric, None)
         null = margin if measure.against_margin else 0.0
-        return difference_test(a, None, conf, margin, s.index.to_numpy(), null), _mean(a), None
+        test = difference_test(a, None, conf, margin, s.index.to_numpy(), null, analysis.design.correction)
+        return test, _mean(a), None
     if stat == "init_ratio":
         a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
         test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, analysis.setup.margins.init_variance)
@@ -403,12 +407,12 @@ def _measure(
         return test, sd(a), sd(b)
     if stat == "disagreement":
         a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
-        return _paired(a, b, conf, lambda _: analysis.setup.margins.accuracy)
+        return _paired(a, b, analysis, lambda _: analysis.setup.margins.accuracy)
     if stat == "matched":
         a, b = sweep_values(analysis, "l1", matched.l1.strength, metric), matched.values(analysis, metric)
     else:
         a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
-    return _paired(a, b, conf, lambda ref_mean: _margin(analysis, metric, ref_mean))
+    return _paired(a, b, analysis, lambda ref_mean: _margin(analysis, metric, ref_mean))
 
 
 def _finding(role, analysis, measure, metric, variant, reference, matched=None) -> Finding:
@@ -520,15 +524,16 @@ def _raw_checks(analysis: StudyAnalysis) -> list[Finding]:
     ]
 
 
-def _family(findings: list[Finding], method: str | None, alpha: float, weights: tuple[float, ...]) -> decision.Family:
-    """The decision rule of a family of findings."""
+def _family(findings: list[Finding], method: str | None, alpha: float, design) -> decision.Family:
+    """The decision rule of a family of findings in a design (its looks' alpha, its correction for re-split rows)."""
     return decision.Family(
         np.array([f.test.null for f in findings], float),
         np.array([f.test.margin for f in findings], float),
         np.array([f.measure.direction for f in findings], float),
         method,
         alpha,
-        weights,
+        design.spending(),
+        design.correction,
     )
 
 
@@ -540,8 +545,7 @@ def _judge(
     if not findings:
         return []
     design = analysis.design
-    weights = design.spending()
-    family = _family(findings, method, alpha, weights)
+    family = _family(findings, method, alpha, design)
     every = [*looks, findings]
     tests = [np.array([f.test.p_value for f in look], float) for look in every]
     tosts = [np.array([f.test.p_equivalence for f in look], float) for look in every]
@@ -643,7 +647,7 @@ def _with_stability(claims: list[ClaimResult], analysis: StudyAnalysis, alpha: f
     if not judgeable:
         return claims
     findings = [c.primary for c in judgeable]
-    family = _family(findings, "holm", alpha, analysis.design.spending())
+    family = _family(findings, "holm", alpha, analysis.design)
     codes = np.array([decision.CODES.index(f.verdict) for f in findings])
     flips, firm = stability.assess(family, contrast_matrix(judgeable, analysis.seeds), analysis.design.look_sizes(), codes)
     by_key = {
@@ -726,6 +730,8 @@ def _evidence(f: Finding, method: str | None, conf: float) -> str:
     """The interval and the tests: raw, combined over an adaptive design's looks, adjusted."""
     e, t = f.test.effect, f.test
     test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic in ("value", "slope") else "paired t-test")
+    if t.correction:  # replicates re-split one table's rows
+        test = f"corrected resampled {test} (Nadeau-Bengio)"
     against = f" against {_bound(f)(t.null)}" if f.measure.against_margin else ""
     text = f"{e.n} replicates, {conf:.0%} CI {_bound(f)(e.low)} to {_bound(f)(e.high)}, {test}{against} p {p_is(t.p_value)}"
     if len(f.looks) > 1:
@@ -780,6 +786,8 @@ def _conclusion(f: Finding, method: str | None, conf: float) -> str:
         more.append(f"about {f.needed:,} replicates would detect an effect of this size (80% power)")
     if f.needed_equivalence:
         more.append(f"about {f.needed_equivalence:,} would show a true effect of zero lies within {_margin_text(f)}")
+    if t.correction and not (f.needed and f.needed_equivalence):  # the corrected variance keeps s² n_test / n_train
+        more.append("re-splitting the same rows more often cannot settle it, only more rows can")
     return f"inconclusive: {why}" + (f"; {' and '.join(more)}" if more else "")
 
 
@@ -809,9 +817,8 @@ def stability_text(c: ClaimResult) -> str:
 
 def _tied(analysis: StudyAnalysis, metric: str, a: str, b: str) -> bool:
     """Whether the paired interval of a − b includes zero (or cannot be computed)."""
-    e = difference_test(
-        *_aligned(per_replicate(analysis, a, metric), per_replicate(analysis, b, metric)), analysis.confidence, math.nan
-    ).effect
+    x, y = _aligned(per_replicate(analysis, a, metric), per_replicate(analysis, b, metric))
+    e = difference_test(x, y, analysis.confidence, math.nan, correction=analysis.design.correction).effect
     return not e.has_interval or e.low <= 0 <= e.high
 
 
@@ -861,7 +868,7 @@ def _sweep_sentences(analysis: StudyAnalysis) -> list[str]:
                 sweep_values(analysis, kind, choice.strength, "test_accuracy"), per_replicate(analysis, ref, "test_accuracy")
             )
             level = 1 - (1 - analysis.confidence) / choice.n_strengths
-            e = difference_test(a, b, level, math.nan).effect
+            e = difference_test(a, b, level, math.nan, correction=analysis.design.correction).effect
             _, diff = formatters("test_accuracy")
             verdict = (
                 ("higher than" if e.low > 0 else "lower than" if e.high < 0 else "not distinguishable from")

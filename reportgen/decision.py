@@ -44,6 +44,7 @@ class Family:
     method: str | None  # 'holm' (family-wise), 'bh' (false discovery rate) or None (uncorrected)
     alpha: float
     weights: tuple[float, ...] = (1.0,)  # alpha spending: the share of alpha at look k (they sum to at most 1)
+    correction: float = 0.0  # n_test / n_train when replicates re-split the same rows (Nadeau and Bengio, 2003)
 
 
 @dataclass(frozen=True)
@@ -119,19 +120,26 @@ def normal_cdf(df, x):
     return ndtr(x)
 
 
-def t_p(mean, sd, n, null, cdf=student_cdf) -> np.ndarray:
-    """Two-sided one-sample t-test p of mean = null (0 or 1 when every value is the same; NaN below two values)."""
+def _se(sd, n, correction: float):
+    """sd / √n, or Nadeau and Bengio's corrected sd · √(1/n + correction) for replicates that re-split the same rows."""
+    return sd / np.sqrt(n) if correction == 0 else sd * np.sqrt(1.0 / n + correction)
+
+
+def t_p(mean, sd, n, null, cdf=student_cdf, correction: float = 0.0) -> np.ndarray:
+    """Two-sided one-sample t-test p of mean = null (0 or 1 when every value is the same; NaN below two values);
+    correction: n_test / n_train when replicates re-split the same rows (the corrected resampled t-test)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = (mean - null) / (sd / np.sqrt(n))
+        t = (mean - null) / _se(sd, n, correction)
         p = 2 * cdf(n - 1, -np.abs(t))
     p = np.where(sd == 0, np.where(mean != null, 0.0, 1.0), p)
     return np.where(n >= 2, p, np.nan)
 
 
-def tost_p(mean, sd, n, margin, cdf=student_cdf) -> np.ndarray:
-    """TOST p of 'the mean lies inside (−margin, margin)': the larger of two one-sided t-tests (NaN without a margin)."""
+def tost_p(mean, sd, n, margin, cdf=student_cdf, correction: float = 0.0) -> np.ndarray:
+    """TOST p of 'the mean lies inside (−margin, margin)': the larger of two one-sided t-tests (NaN without a margin;
+    correction as for t_p)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = sd / np.sqrt(n)
+        se = _se(sd, n, correction)
         p = np.maximum(cdf(n - 1, -(mean + margin) / se), cdf(n - 1, (mean - margin) / se))
     p = np.where(sd == 0, np.where(np.abs(mean) < margin, 0.0, 1.0), p)
     return np.where((n >= 2) & (margin > 0), p, np.nan)
@@ -191,8 +199,8 @@ def judge(family: Family, per_look: list[np.ndarray], cdf=student_cdf) -> Judged
     tests, tosts = [], []
     for values in per_look:
         mean, sd, n = moments(values)
-        tests.append(t_p(mean, sd, n, family.nulls, cdf))
-        tosts.append(tost_p(mean, sd, n, family.margins, cdf))
+        tests.append(t_p(mean, sd, n, family.nulls, cdf, family.correction))
+        tosts.append(tost_p(mean, sd, n, family.margins, cdf, family.correction))
     return judge_p(family, tests, tosts, mean, sd, n)
 
 

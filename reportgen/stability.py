@@ -71,19 +71,15 @@ def _population(values: np.ndarray, draws: int, rng) -> tuple[np.ndarray, np.nda
 def _build_codes(family: decision.Family, mu, sd, n: int, rng) -> np.ndarray:
     """Verdict codes of simulated builds of n replicates from the populations (their mean normal around the
     population's, their spread a scaled chi-square): the family's tests and adjustment, all alpha at one look."""
-    mean = mu + rng.standard_normal(mu.shape) * sd / np.sqrt(n)
+    c = family.correction  # replicates that re-split the same rows: their mean varies by the corrected variance
+    mean = mu + rng.standard_normal(mu.shape) * (sd / np.sqrt(n) if c == 0 else sd * np.sqrt(1 / n + c))
     s = sd * np.sqrt(rng.chisquare(n - 1, mu.shape) / (n - 1))
     count = np.full(mu.shape, n)
-    fixed = decision.Family(family.nulls, family.margins, family.directions, family.method, family.alpha)
+    fixed = decision.Family(family.nulls, family.margins, family.directions, family.method, family.alpha, correction=c)
     cdf = decision.normal_cdf if n > 100 else decision.tabled_student_cdf
-    return decision.judge_p(
-        fixed,
-        [decision.t_p(mean, s, count, family.nulls, cdf)],
-        [decision.tost_p(mean, s, count, family.margins, cdf)],
-        mean,
-        s,
-        count,
-    ).codes
+    tests = [decision.t_p(mean, s, count, family.nulls, cdf, c)]
+    tosts = [decision.tost_p(mean, s, count, family.margins, cdf, c)]
+    return decision.judge_p(fixed, tests, tosts, mean, s, count).codes
 
 
 def replicates_to_firm(

@@ -43,8 +43,14 @@ def _json(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def estimate(values, confidence: float) -> Estimate:
-    """Mean and t confidence interval of the finite values."""
+def standard_error(sd, n, correction: float = 0.0):
+    """The standard error of a mean over n replicates of spread sd: sd / √n, or with replicates that re-split the
+    same rows, Nadeau and Bengio's (2003) corrected sd · √(1/n + n_test/n_train) (correction = n_test / n_train)."""
+    return sd / np.sqrt(n) if correction == 0 else sd * np.sqrt(1.0 / n + correction)
+
+
+def estimate(values, confidence: float, correction: float = 0.0) -> Estimate:
+    """Mean and t confidence interval of the finite values (correction: see standard_error)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -54,15 +60,16 @@ def estimate(values, confidence: float) -> Estimate:
     mean = float(v.mean())
     if v.size < 2:
         return Estimate(mean, math.nan, math.nan, 1)
-    sem = float(stats.sem(v))
+    sem = float(stats.sem(v)) if correction == 0 else float(standard_error(np.std(v, ddof=1), v.size, correction))
     if sem == 0.0:
         return Estimate(mean, mean, mean, int(v.size))
     low, high = stats.t.interval(confidence, v.size - 1, loc=mean, scale=sem)
     return Estimate(mean, float(low), float(high), int(v.size))
 
 
-def estimate_columns(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column-wise mean, low and high over the rows (replicates) of a 2-D array, NaNs left out."""
+def estimate_columns(values: np.ndarray, confidence: float, correction: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column-wise mean, low and high over the rows (replicates) of a 2-D array, NaNs left out (correction: see
+    standard_error)."""
     # scipy.stats.t.ppf computes this with stdtrit: the same values (checked bitwise, tests/test_stats.py) without
     # importing scipy.stats, which a build reading its analysis from the cache (the loss bands) otherwise needs only here
     from scipy.special import stdtrit
@@ -72,7 +79,8 @@ def estimate_columns(values: np.ndarray, confidence: float) -> tuple[np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, values, 0.0).sum(axis=0) / n
         var = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
-        half = stdtrit(n - 1, (1 + confidence) / 2) * np.sqrt(var / n)  # NaN with fewer than two values
+        spread = np.sqrt(var / n) if correction == 0 else standard_error(np.sqrt(var), n, correction)
+        half = stdtrit(n - 1, (1 + confidence) / 2) * spread  # NaN with fewer than two values
     return mean, mean - half, mean + half
 
 
@@ -95,6 +103,7 @@ class Test:
     seeds: tuple[int, ...] = ()  # the replicates behind the effect, in order (empty: not recorded)
     values: tuple[float, ...] = ()  # their per-replicate contrasts (a difference: variant − reference, or the value)
     null: float = 0.0  # the value the test is against: 0 (1 for a ratio), or the margin itself
+    correction: float = 0.0  # Nadeau and Bengio's n_test / n_train when replicates re-split the same rows (else 0)
 
     @property
     def sign(self) -> int:
@@ -103,37 +112,40 @@ class Test:
         return 0 if not math.isfinite(d) or d == 0 else (1 if d > 0 else -1)
 
 
-def _ttest_p(diffs: np.ndarray, null: float = 0.0) -> float:
+def _ttest_p(diffs: np.ndarray, null: float = 0.0, correction: float = 0.0) -> float:
     """Two-sided one-sample t-test p against the null (0 or 1 for constant differences)."""
     from reportgen.decision import moments, t_p
 
     mean, sd, n = moments(np.asarray(diffs, float))
-    return float(t_p(mean, sd, n, null))
+    return float(t_p(mean, sd, n, null, correction=correction))
 
 
-def _tost_p(diffs: np.ndarray, margin: float) -> float:
+def _tost_p(diffs: np.ndarray, margin: float, correction: float = 0.0) -> float:
     """TOST p of 'the mean difference lies inside (−margin, margin)': the larger of two one-sided t-tests."""
     from reportgen.decision import moments, tost_p
 
     mean, sd, n = moments(np.asarray(diffs, float))
-    return float(tost_p(mean, sd, n, margin if margin == margin else -1.0))
+    return float(tost_p(mean, sd, n, margin if margin == margin else -1.0, correction=correction))
 
 
-def difference_test(values, reference, confidence: float, margin: float, seeds=None, null: float = 0.0) -> Test:
+def difference_test(
+    values, reference, confidence: float, margin: float, seeds=None, null: float = 0.0, correction: float = 0.0
+) -> Test:
     """Paired difference values − reference by replicate (reference None: the values themselves) against the null
     (0, or the margin for a claim that an effect exceeds it); seeds name the replicates of values, in order, to be
-    kept with their contrasts. The tests are decision.t_p and decision.tost_p, which every verdict uses."""
+    kept with their contrasts; correction: Nadeau and Bengio's n_test / n_train when replicates re-split the same
+    rows (see standard_error). The tests are decision.t_p and decision.tost_p, which every verdict uses."""
     a = np.asarray(values, float)
     b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
     ok = np.isfinite(a) & np.isfinite(b)
     d = a[ok] - b[ok]
     sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
-    eq = estimate(d, 2 * confidence - 1)
+    eq = estimate(d, 2 * confidence - 1, correction)
     kept = tuple(int(s) for s in np.asarray(seeds)[ok]) if seeds is not None else ()
     return Test(
-        estimate(d, confidence),
-        _ttest_p(d, null),
-        _tost_p(d, margin),
+        estimate(d, confidence, correction),
+        _ttest_p(d, null, correction),
+        _tost_p(d, margin, correction),
         margin,
         "difference",
         sd,
@@ -141,6 +153,7 @@ def difference_test(values, reference, confidence: float, margin: float, seeds=N
         kept,
         tuple(float(x) for x in d) if seeds is not None else (),
         null,
+        correction,
     )
 
 
@@ -184,6 +197,8 @@ def replicates_to_detect(test: Test, alpha: float) -> int | None:
         return _ratio_replicates(test.effect.mean, alpha)
     if not (math.isfinite(test.sd) and test.sd > 0 and math.isfinite(test.effect.mean)) or test.effect.mean == 0:
         return None
+    if test.correction:
+        return _corrected_replicates(abs(test.effect.mean), test.sd, test.correction, alpha)
     import statsmodels.tools.sm_exceptions  # noqa: F401  its import sets ConvergenceWarning to "always": before ours
     from statsmodels.stats.power import TTestPower
 
@@ -205,7 +220,29 @@ def replicates_for_equivalence(test: Test, alpha: float) -> int | None:
     if test.kind == "ratio" or not (math.isfinite(test.sd) and test.sd > 0 and test.margin > 0):
         return None
     z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - POWER) / 2)
-    return min(int(math.ceil((z * test.sd / test.margin) ** 2)) + 1, MAX_REPLICATES)
+    room = (test.margin / (z * test.sd)) ** 2 - test.correction  # 1/n must fit in what the corrected variance leaves
+    if room <= 0:
+        return None  # re-split rows: no number of replicates makes the interval that narrow, only more rows would
+    return min(int(math.ceil(1 / room)) + 1, MAX_REPLICATES)
+
+
+def _corrected_replicates(effect: float, sd: float, correction: float, alpha: float) -> int | None:
+    """Smallest n whose corrected t-test detects the effect with POWER (noncentral t); None when even infinitely many
+    replicates of the same rows could not (the corrected variance keeps sd² · n_test / n_train)."""
+    from scipy import stats
+
+    def power(n: int) -> float:
+        ncp = effect / float(standard_error(sd, n, correction))
+        crit = stats.t.ppf(1 - alpha / 2, n - 1)
+        return float(stats.nct.sf(crit, n - 1, ncp) + stats.nct.cdf(-crit, n - 1, ncp))
+
+    if power(MAX_REPLICATES) < POWER:
+        return None
+    low, high = 2, MAX_REPLICATES
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if power(mid) < POWER else (low, mid)
+    return high
 
 
 def _ratio_replicates(ratio: float, alpha: float) -> int | None:

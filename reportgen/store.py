@@ -155,7 +155,7 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
         main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
         **{t: tables[t] for t in TABLES if t != "runs"},
         histories=histories,
-        loss_bands={v: log_bands(h, meta["confidence"]) for v, h in histories.items()},
+        loss_bands={v: log_bands(h, meta["confidence"], meta["design"].get("correction", 0.0)) for v, h in histories.items()},
         boundaries={
             v: BoundarySet(
                 frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"]
