@@ -1,0 +1,207 @@
+"""Measure every applicable claim on an analysis: its variants found by what they do, each measure's per-replicate
+contrasts and test (not yet judged)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from reportgen.analysis import (
+    Match,
+    StudyAnalysis,
+    benefit_slopes,
+    matched_l1_l2,
+    per_replicate,
+    sweep_values,
+)
+from reportgen.claims.findings import ClaimResult, Finding
+from reportgen.claims.registry import CHECK, CHECKS, PRIMARY, REGISTRY, SECONDARY, SLOPE_OF, ClaimDef, Measure
+from reportgen.config import VariantConfig
+from reportgen.metrics import metric as metric_info
+from reportgen.stats import (
+    Test,
+    difference_test,
+    variance_ratio_test,
+)
+
+
+def _expand(measure: Measure, thresholds: list[float]) -> list[tuple[Measure, str]]:
+    """A measure for each sparsity threshold when its metric is a template ('first_below_{t}'), else itself."""
+    if "{t}" not in measure.metric:
+        return [(measure, measure.metric)]
+    return [
+        (replace(measure, how=measure.how.replace("{t}", f"{t:g}")), measure.metric.replace("{t}", f"{t:g}")) for t in thresholds
+    ]
+
+
+def _margin(analysis: StudyAnalysis, metric: str, reference_mean: float | None) -> float:
+    """The smallest effect of interest of a metric, in its own units."""
+    info = metric_info(metric)
+    if info.margin is None:
+        return math.nan
+    m = getattr(analysis.setup.margins, info.margin)
+    return m * abs(reference_mean) if info.relative and reference_mean is not None else m
+
+
+def aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Two per-replicate series on their common replicates."""
+    common = a.index.intersection(b.index)
+    return a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
+
+
+def _paired(a, b, analysis: StudyAnalysis, margin_of) -> tuple[Test, float, float]:
+    """The paired test of two per-replicate series on their common replicates (margin_of: the margin from the
+    reference's mean), with both means."""
+    common = a.index.intersection(b.index)
+    x, y = a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
+    test = difference_test(
+        x, y, analysis.confidence, margin_of(mean_of(y)), common.to_numpy(), correction=analysis.design.correction
+    )
+    return test, mean_of(x), mean_of(y)
+
+
+def _twin_series(analysis: StudyAnalysis, variant: str, column: str):
+    t = analysis.twins
+    return t[t["variant"] == variant].set_index("seed")[column].astype(float)
+
+
+def _measure(
+    analysis: StudyAnalysis,
+    measure: Measure,
+    metric: str,
+    variant: str | None,
+    reference: str | None,
+    matched: Match | None = None,
+) -> tuple[Test, float, float | None]:
+    """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
+    conf, stat = analysis.confidence, measure.statistic
+    if stat in ("slope", "value"):
+        s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
+        a, margin = s.to_numpy(float), _margin(analysis, metric, None)
+        null = margin if measure.against_margin else 0.0
+        test = difference_test(a, None, conf, margin, s.index.to_numpy(), null, analysis.design.correction)
+        return test, mean_of(a), None
+    if stat == "init_ratio":
+        a, b = (_twin_series(analysis, n, "acc_diff") for n in (variant, reference))
+        test = variance_ratio_test(a.to_numpy(), b.to_numpy(), conf, analysis.setup.margins.init_variance)
+        sd = lambda s: float(np.sqrt(mean_of(s.to_numpy() ** 2) / 2))  # noqa: E731  twin differences: var 2σ²
+        return test, sd(a), sd(b)
+    if stat == "disagreement":
+        a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
+        return _paired(a, b, analysis, lambda _: analysis.setup.margins.accuracy)
+    if stat == "matched":
+        a, b = sweep_values(analysis, "l1", matched.l1.strength, metric), matched.values(analysis, metric)
+    else:
+        a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
+    return _paired(a, b, analysis, lambda ref_mean: _margin(analysis, metric, ref_mean))
+
+
+def _finding(role, analysis, measure, metric, variant, reference, matched=None) -> Finding:
+    test, value, ref = _measure(analysis, measure, metric, variant, reference, matched)
+    return Finding(role, variant, measure, metric, value, ref, test)
+
+
+def available(analysis: StudyAnalysis, needs: str | None) -> bool:
+    """Whether a study offers what a measure needs (see Measure.needs)."""
+    if needs == "bayes":
+        return not analysis.data.bayes_note
+    if needs == "boundary":
+        return not analysis.data.boundary_note
+    if needs == "data_size":
+        d = analysis.data_runs
+        return not d.empty and d[d["axis"] == "n_samples"]["n_train"].nunique() >= 2
+    return True
+
+
+def _subjects(d: ClaimDef, analysis: StudyAnalysis, matched: Match | None) -> list[VariantConfig | None]:
+    """The variants a claim is about (None for a claim about the sweeps)."""
+    ref = analysis.reference
+    if ref is None or not available(analysis, d.primary.needs):
+        return []
+    if d.subject == "reference":
+        return [v for v in analysis.setup.variants if v.name == ref]
+    if d.subject == "sweeps":
+        return [None] if matched is not None and not matched.refused else []
+    twinned = set(analysis.design.twins)
+    needs_twins = d.primary.statistic in ("init_ratio", "disagreement")
+    return [
+        v for v in analysis.setup.variants if v.name != ref and d.applies(v) and (not needs_twins or {v.name, ref} <= twinned)
+    ]
+
+
+def match_of(analysis: StudyAnalysis) -> Match | None:
+    return matched_l1_l2(analysis, analysis.setup.margins.loss)
+
+
+def _who(v: VariantConfig | None) -> str:
+    if v is None:
+        return ""
+    return v.name if not v.regularizers() and not v.label else f"{v.name} ({v.label or v.describe()})"
+
+
+def mean_of(values) -> float:
+    """Mean of the finite values (NaN when there are none), without numpy's empty-slice warning."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
+def _match_note(m: Match) -> str:
+    """Which strengths the claim about the sweeps compares, in words."""
+    l1 = m.l1
+    tie = f", tied with {', '.join(f'{s:g}' for s in l1.tied if s != l1.strength)}" if len(l1.tied) > 1 else ""
+    where = (
+        f"{m.l2_strength:.3g}, interpolated between its sweep points {m.below:g} and {m.above:g}"
+        if m.weight
+        else f"{m.l2_strength:g}"
+    )
+    return (
+        f"L1 {l1.strength:g} (chosen on validation loss by the one-standard-error rule{tie}; mean validation loss "
+        f"{l1.val_loss:.3f}) against L2 at {where}, where L2's mean validation loss is {m.l2_val_loss:.3f}"
+    )
+
+
+def raw_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
+    """Every applicable claim with its findings measured but not yet judged."""
+    out, ref, matched = [], analysis.reference, match_of(analysis)
+    for d in REGISTRY:
+        for v in _subjects(d, analysis, matched):
+            name = v.name if v else None
+            prim = _finding(PRIMARY, analysis, d.primary, d.primary.metric, name, ref, matched)
+            sec = [
+                _finding(SECONDARY, analysis, m, metric, name, ref, matched)
+                for s in d.secondary
+                if available(analysis, s.needs)
+                for m, metric in _expand(s, analysis.thresholds)
+            ]
+            sweeps = d.subject == "sweeps"
+            if sweeps:  # the sentences name the strengths compared
+                names = (f"L1 {matched.l1.strength:g}", f"L2 {matched.l2_strength:.3g}")
+                prim, sec = replace(prim, names=names), [replace(f, names=names) for f in sec]
+            out.append(
+                ClaimResult(
+                    d,
+                    name,
+                    ref if not sweeps else "l2 sweep",
+                    d.statement.format(who=_who(v)),
+                    prim,
+                    sec,
+                    _match_note(matched) if sweeps else "",
+                    matched=(matched.l1.strength, matched.l2_strength) if sweeps else None,
+                )
+            )
+    return out
+
+
+def raw_checks(analysis: StudyAnalysis) -> list[Finding]:
+    ref = analysis.reference
+    return [
+        _finding(CHECK, analysis, m, metric, v.name, ref)
+        for v in analysis.setup.variants
+        if ref and v.name != ref
+        for reg in v.regularizers()
+        if reg in CHECKS
+        for m, metric in _expand(CHECKS[reg], analysis.thresholds)
+    ]
