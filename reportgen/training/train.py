@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from reportgen.data import Dataset
 from reportgen.errors import Interrupted
 from reportgen.models import Network, initial_dense_weights, initial_weights, training_loss
 from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key, snapshot_epochs, snapshotted
+from reportgen.versions import version
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
@@ -85,12 +85,7 @@ def _set_xla_flags() -> None:
 
 
 def _tf_version() -> str | None:
-    for distribution in ("tensorflow-cpu", "tensorflow"):
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            pass
-    return None
+    return version("tensorflow-cpu") or version("tensorflow")
 
 
 def _cpu_flags() -> str:
