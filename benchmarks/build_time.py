@@ -80,7 +80,7 @@ def stock_fit() -> float:
 
     from reportgen.config import validate
     from reportgen.data import make_datasets
-    from reportgen.training import plan_runs
+    from reportgen.plan import plan_runs
 
     config = validate({"training": {"seeds": 1}})
     run = next(r for r in plan_runs(config) if r.variant.name == "baseline")
@@ -103,7 +103,7 @@ def _first_runs(n: int):
     import math
 
     from reportgen.config import validate
-    from reportgen.training import plan_runs
+    from reportgen.plan import plan_runs
 
     settings = len(plan_runs(validate({"training": {"seeds": 1}})))
     config = validate({"training": {"seeds": max(1, math.ceil(n / settings))}})

@@ -21,7 +21,7 @@ import numpy as np
 
 from reportgen.config import BUNDLED, DataConfig, StudyConfig
 from reportgen.data import draw_seeds
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
+from reportgen.plan import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
 from reportgen.versions import installed, version
 
 # bump when what an entry holds changes: 2 added the training loss at initialization, which divergence is judged

@@ -96,7 +96,7 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
 
 def _sweeps(runs: pd.DataFrame, config, cols) -> pd.DataFrame:
     """Sweep summaries from the runs of variants that equal a sweep point (as plan_runs reuses them)."""
-    from reportgen.training import settings_key, sweep_variant
+    from reportgen.plan import settings_key, sweep_variant
 
     parts = []
     for kind in ("l1", "l2", "dropout"):

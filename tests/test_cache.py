@@ -12,7 +12,7 @@ import pytest
 from reportgen import pipeline
 from reportgen.cache import RunCache, run_key, run_keys
 from reportgen.config import load_config
-from reportgen.training import Run, RunResult, plan_runs
+from reportgen.plan import Run, RunResult, plan_runs
 from tests.conftest import tiny_config
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from reportgen._tf import tf
 from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
-from reportgen.training.runs import HISTORY_KEYS
+from reportgen.plan import HISTORY_KEYS
 
 try:
     from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _barrier
@@ -190,9 +190,8 @@ def _early_stopping(state, monitor, hyper, epoch) -> dict:
 
 
 def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
-    """Mark runs whose losses became non-finite or whose training loss exceeded their loss_limit (DIVERGENCE_FACTOR
-    times their training loss at initialization). A validation loss that grows is overfitting, which the report
-    measures, not a failure of training: only its finiteness is judged."""
+    """Mark runs whose losses became non-finite or whose training loss exceeded their loss_limit: plan.diverged's rule,
+    in the graph, on the same float32 values."""
     # An infinite penalty makes the optimised loss (Keras' `loss`) infinite even while the data loss is finite.
     finite = tf.math.is_finite(train_loss) & tf.math.is_finite(val_loss) & tf.math.is_finite(penalty)
     diverged = state["active"] & ~(finite & (train_loss <= state["loss_limit"]))
@@ -310,7 +309,7 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
 
 def initial_state(spec: GroupSpec, stacked: list[np.ndarray], loss_limit: np.ndarray) -> dict:
     """The state of a group before its first epoch, from stacked initial weights (Keras order) and each run's
-    divergence limit on its training loss (train.loss_limit)."""
+    divergence limit on its training loss (plan.loss_limit)."""
     lay = _Layers(spec.network)
     w = [tf.constant(a, tf.float32) for a in stacked]
     zeros = [tf.zeros_like(w[i]) for i in lay.trainable]

@@ -20,9 +20,17 @@ import numpy as np
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import Interrupted
-from reportgen.models import Network, initial_dense_weights, initial_weights, training_loss
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key, snapshot_epochs, snapshotted
+from reportgen.models import Network, initial_dense_weights, initial_weights
+from reportgen.plan import (
+    HISTORY_KEYS,
+    Run,
+    RunResult,
+    check_cancel,
+    initial_loss,
+    loss_limit,
+    snapshot_epochs,
+    snapshotted,
+)
 from reportgen.versions import version
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
@@ -32,23 +40,6 @@ MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph
 BLOCK_RUNS = 32
 CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
 XLA_CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
-# A run has diverged when a loss (training, validation or penalty) is not finite or its training loss exceeds this many
-# times its training loss at initialization, before any step; it is then frozen like an early-stopped run and marked
-# (RunResult.diverged_at). Judged against the first epoch's losses, a run whose first epoch already took it to 1e10
-# never diverged. Healthy runs of the default study peak at 8 times their initial loss (a spike of L2 1e-5).
-DIVERGENCE_FACTOR = 100.0
-
-
-def initial_loss(run: Run, data: Dataset, config: StudyConfig, dense: list[np.ndarray]) -> float:
-    """A run's training loss before its first step: its initial weights on its training split, in inference mode (no
-    dropout; batch norm's fresh statistics), without the penalty. Computed here in numpy for both engines alike."""
-    network = Network.of(run.variant, config.model, data)
-    return training_loss(network, initial_weights(network, dense), data)
-
-
-def loss_limit(initial: float) -> np.float32:
-    """The training loss beyond which a run has diverged, in float32 as both engines compare it."""
-    return np.float32(DIVERGENCE_FACTOR) * np.float32(initial)
 
 
 def _xla_cache_dir() -> Path | None:
@@ -149,6 +140,11 @@ def train_runs(
     return [by_key[r.key] for r in runs]
 
 
+def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
+    """What the runs of one engine graph share: the network shape and the numbers of training and validation rows."""
+    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val)
+
+
 @dataclass(frozen=True)
 class _Block:
     """Runs trained together in one graph; the last block of a shape repeats its last run to the shape's size."""
@@ -192,12 +188,6 @@ def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
 
 class _Aborted(Exception):
     """Another group failed; this one stopped early and has nothing to report."""
-
-
-def check_cancel(cancel) -> None:
-    """Raise Interrupted if the cancel event is set."""
-    if cancel.is_set():
-        raise Interrupted(getattr(cancel, "signal_name", "SIGINT"))
 
 
 def _in_threads(tasks: list[Callable], cancel) -> list:
