@@ -30,7 +30,6 @@ CACHE_FORMAT = 2
 ENGINE_VERSION = {"fast": 4, "keras": 2}  # bump when an engine's arithmetic changes, so old weights are not reused
 LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")  # the libraries that shape a run's arithmetic
 HASH_LEN = 64
-DEFAULT_DIR = ".reportgen-cache"
 SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, all under keys of CACHE_FORMAT 1: never read
 
 
@@ -263,9 +262,3 @@ class RunCache:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return digests
-
-    def size_bytes(self) -> int:
-        """Total size of the cache folder."""
-        if self.folder is None or not self.folder.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in entries(self.folder))
