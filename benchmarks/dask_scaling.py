@@ -18,7 +18,7 @@ CODE = """
 import sys, time
 from reportgen.config import validate
 from reportgen.data import make_datasets
-from reportgen.training import plan_runs
+from reportgen.plan import plan_runs
 from reportgen import executor
 models, epochs, per_task, address = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 base = validate({"sweeps": {"l1": [], "l2": [], "dropout": []}})

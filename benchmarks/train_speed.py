@@ -72,7 +72,8 @@ def _study(phase: str, epochs: int, seeds: list[int], variants: list[str]):
 def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue) -> None:
     from reportgen.data import make_datasets
     from reportgen.models import Network, predict_proba
-    from reportgen.training import plan_runs, train_runs
+    from reportgen.plan import plan_runs
+    from reportgen.training import train_runs
 
     if phase == "engine-plain":  # no run keeps epoch snapshots
         import reportgen.training.train as train_module

@@ -26,10 +26,9 @@ from reportgen.measures import (
 from reportgen.metrics import METRICS, run_columns
 from reportgen.metrics import metric as metric_record
 from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
+from reportgen.plan import HISTORY_KEYS, SWEEP_KINDS, Run, RunResult, settings_key, sweep_variant
 from reportgen.regularizers import REGULARIZERS
 from reportgen.stats import estimate, estimate_columns
-from reportgen.training import HISTORY_KEYS, RunResult, settings_key, sweep_variant
-from reportgen.training.runs import SWEEP_KINDS, Run
 
 SPARSITY_CURVE = np.logspace(-5, 0, 41)  # thresholds for the |w| < t curve
 PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])

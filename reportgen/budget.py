@@ -32,7 +32,7 @@ REPLICATE_BYTES = 2e6
 WEIGHT_COPIES = 8
 HISTORY_BYTES = 150
 ACTIVATION_COPIES = 3.5
-HISTORY_KEYS = 5  # train and validation loss and accuracy, penalty (reportgen.training.HISTORY_KEYS)
+HISTORY_KEYS = 5  # train and validation loss and accuracy, penalty (reportgen.plan.HISTORY_KEYS)
 COMPLEXITY_POINTS = 100 * 100  # the grid every run's boundary length is measured on
 
 

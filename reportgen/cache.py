@@ -15,40 +15,27 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from reportgen.config import BUNDLED, DataConfig, StudyConfig
 from reportgen.data import draw_seeds
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
+from reportgen.plan import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
+from reportgen.versions import installed, version
 
 # bump when what an entry holds changes: 2 added the training loss at initialization, which divergence is judged
 # against (an older entry's run was judged against its first epoch, and has no initial loss to judge its end by)
 CACHE_FORMAT = 2
 ENGINE_VERSION = {"fast": 4, "keras": 2}  # bump when an engine's arithmetic changes, so old weights are not reused
+LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")  # the libraries that shape a run's arithmetic
 HASH_LEN = 64
-DEFAULT_DIR = ".reportgen-cache"
 SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, all under keys of CACHE_FORMAT 1: never read
 
 
 def entries(folder: Path) -> list[Path]:
     """Every entry file in a cache folder (an earlier version's .npz entries too: they take room until removed)."""
     return [p for p in folder.rglob("*") if p.suffix in (SUFFIX, ".npz") and not p.name.startswith(".tmp-")]
-
-
-@lru_cache(maxsize=1)
-def _library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that shape a run's arithmetic, read once per process (reading a package's
-    metadata takes about 1 ms: four per run made up most of the cache stage)."""
-    out = {}
-    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 @lru_cache(maxsize=16)
@@ -80,7 +67,7 @@ def _data_key(d: DataConfig, replicate: int) -> dict:
         stat = d.path.stat()
         key["file"] = _file_digest(str(d.path), stat.st_size, stat.st_mtime_ns)
     if d.kind in BUNDLED:
-        key["scikit-learn"] = metadata.version("scikit-learn")  # the bundled tables ship with it
+        key["scikit-learn"] = version("scikit-learn")  # the bundled tables ship with it
     return key
 
 
@@ -91,7 +78,7 @@ def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()
         "format": CACHE_FORMAT,
         "engine": t.engine,
         "engine_version": ENGINE_VERSION[t.engine],
-        "libraries": dict(_library_versions()),
+        "libraries": installed(LIBRARIES),
         "data": _data_key(run.data.apply(d) if run.data else d, run.seed),
         "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
         "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
@@ -275,9 +262,3 @@ class RunCache:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return digests
-
-    def size_bytes(self) -> int:
-        """Total size of the cache folder."""
-        if self.folder is None or not self.folder.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in entries(self.folder))

@@ -160,8 +160,8 @@ def _preflight(args, config) -> str:
     from reportgen import budget, outdir
     from reportgen.data import check_data
     from reportgen.pipeline import kept_throughout
+    from reportgen.plan import check_unique, plan_runs
     from reportgen.sequential import at_look, first_look
-    from reportgen.training.runs import check_unique, plan_runs
 
     source = str(args.config) if args.config else "default study"
     outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))

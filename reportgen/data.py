@@ -13,6 +13,7 @@ import numpy as np
 from reportgen.config import DataConfig
 from reportgen.datasets import Dataset, DataShape, draw_seeds, generator, load, pruning_points, toys
 from reportgen.measures import Frame, square_grid
+from reportgen.plan import data_points
 
 __all__ = [
     "Dataset",
@@ -36,7 +37,7 @@ def make_dataset(cfg: DataConfig, replicate: int = 0) -> Dataset:
 
 
 def make_datasets(cfg: DataConfig, keys) -> dict:
-    """Every replicate's dataset by key: a seed, or (seed, data point) for a data-sweep point (see training.Run.data_key).
+    """Every replicate's dataset by key: a seed, or (seed, data point) for a data-sweep point (see plan.Run.data_key).
 
     Without resampling, a data setting's replicates share one object.
     """
@@ -54,8 +55,6 @@ def make_datasets(cfg: DataConfig, keys) -> dict:
 def check_data(config) -> DataShape:
     """Load the first replicate of the study's data, and of each data-sweep point: every problem with the data (a
     missing file, a bad value, too few rows) is found here, before anything is trained. Returns its shape."""
-    from reportgen.training.runs import data_points
-
     seed = config.training.seeds[0]
     first = load(config.data, seed)
     for point in data_points(config):

@@ -17,10 +17,6 @@ class ConfigError(ReportgenError):
         self.lines = lines
 
 
-class TrainingError(ReportgenError):
-    """A run could not be trained (for example its loss became NaN)."""
-
-
 class Interrupted(ReportgenError):
     """The build was stopped by a signal (Ctrl-C: exit 130, SIGTERM: exit 143); nothing was written."""
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from reportgen import training
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import ConfigError, Interrupted
+from reportgen.errors import ConfigError
 from reportgen.models import Network
-from reportgen.training.runs import Run, RunResult, group_key
+from reportgen.plan import Run, RunResult, check_cancel
 
 CONNECT_TIMEOUT = "10s"
 RETRIES = 2  # a task whose worker died is run again this many times on another worker
@@ -27,9 +28,7 @@ def train(
 ) -> list[RunResult]:
     """Train runs here or on the study's Dask scheduler; results in the order of runs."""
     if config.execution.scheduler is None:
-        from reportgen.training import train_runs
-
-        return train_runs(runs, datasets, config, progress, cancel)
+        return training.train_runs(runs, datasets, config, progress, cancel)  # looked up now: tests replace it
     return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel)
 
 
@@ -37,7 +36,7 @@ def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) ->
     """Split runs into tasks: runs of one engine graph (network shape and data size), at most runs_per_task each."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
-        key = group_key(run, datasets[run.data_key], config) if datasets else Network.of(run.variant, config.model)
+        key = training.group_key(run, datasets[run.data_key], config) if datasets else Network.of(run.variant, config.model)
         groups[key].append(run)
     size = config.execution.runs_per_task
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
@@ -47,10 +46,8 @@ def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfi
     """Train one task's runs on a worker (Keras models stay behind: their weights travel, which is all a report needs)."""
     from dataclasses import replace
 
-    from reportgen.training import train_runs
-
     needed = {r.data_key: datasets[r.data_key] for r in runs}
-    return [replace(r, extras={}) for r in train_runs(runs, needed, config)]
+    return [replace(r, extras={}) for r in training.train_runs(runs, needed, config)]
 
 
 def connect(address: str):
@@ -81,8 +78,8 @@ def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
         done: dict[str, RunResult] = {}
         for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private
             if cancel is not None and cancel.is_set():
-                client.cancel(list(futures))
-                raise Interrupted(getattr(cancel, "signal_name", None) or "SIGINT")
+                client.cancel(list(futures))  # the workers stop too
+                check_cancel(cancel)
             for result in future.result():
                 done[result.run.key] = result
             progress(len(futures[future]) * config.training.epochs, f"{len(done)} of {len(runs)} runs done on the cluster")

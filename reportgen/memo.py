@@ -27,9 +27,9 @@ import os
 import sys
 import tempfile
 import time
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
+
+from reportgen.versions import installed
 
 FORMAT = 1  # bump when what an entry holds changes
 FOLDER = "derived"
@@ -61,15 +61,8 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return installed(LIBRARIES)
 
 
 def key(kind: str, *parts) -> str:

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.config import ModelConfig, VariantConfig
-from reportgen.regularizers import REGULARIZERS
-
-BN_EPSILON = 1e-3  # Keras BatchNormalization defaults
-BN_MOMENTUM = 0.99
+from reportgen.regularizers import BN_EPSILON, REGULARIZERS
 
 
 @dataclass(frozen=True)

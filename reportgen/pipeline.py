@@ -19,7 +19,7 @@ from reportgen import outdir
 from reportgen.config import StudyConfig, portable
 from reportgen.memo import Memo, study_settings
 from reportgen.memo import key as memo_key
-from reportgen.training.runs import check_unique
+from reportgen.plan import check_unique, plan_runs
 
 
 @dataclass(frozen=True)
@@ -238,9 +238,9 @@ def _look(
     from reportgen.helper import warm_figures
 
     with stages("start-up"):
-        from reportgen import analysis, store, training
+        from reportgen import analysis, store
 
-        runs = training.plan_runs(config)
+        runs = plan_runs(config)
         check_unique(runs, config.output.save_models)
     datasets = _Datasets(config, runs, stages)
     results, cached, trained, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel, helper, known)
@@ -757,7 +757,7 @@ def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, for
 def _save_models(folder: Path, results, config, data=None) -> None:
     """Save each run's trained model as a .keras file that keras.models.load_model reads without a warning."""
     from reportgen.models import build_model
-    from reportgen.training.runs import model_file_name
+    from reportgen.plan import model_file_name
 
     folder.mkdir()
     for r in results:

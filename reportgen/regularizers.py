@@ -74,9 +74,12 @@ class Regularizer:
     engine: tuple[str, ...] = ()  # the per-run numbers the fast engine reads of it (GroupHyper fields)
 
 
+BN_EPSILON = 1e-3  # Keras BatchNormalization defaults, which both engines use
+BN_MOMENTUM = 0.99
+
+
 def _batchnorm_layer(_on: bool):
     from reportgen._tf import keras
-    from reportgen.models import BN_EPSILON, BN_MOMENTUM
 
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
 

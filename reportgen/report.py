@@ -7,7 +7,6 @@ import math
 import platform
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -16,6 +15,7 @@ from reportgen import __version__
 from reportgen.claims import fmt_p
 from reportgen.context import Cell, ReportContext
 from reportgen.pdf import render_pdf, url_fetcher  # noqa: F401  the renderers of one report, in one place
+from reportgen.versions import installed
 
 
 def _templates_dir() -> Path:
@@ -148,13 +148,7 @@ def build_time(epoch: str | None) -> str:
 
 def library_versions() -> list[tuple[str, str]]:
     """Versions of the libraries that shape the results."""
-    out = []
-    for name in LIBRARIES:
-        try:
-            out.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return list(installed(LIBRARIES).items())
 
 
 def machine() -> str:

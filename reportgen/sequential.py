@@ -43,8 +43,3 @@ def more_replicates(budget: SeedBudget | None, n: int, flips, firm_at) -> int | 
     if budget is None or n >= budget.max or not reachable(budget, flips, firm_at).any():
         return None
     return min(n + budget.step, budget.max)
-
-
-def looks_reached(config: StudyConfig, n: int) -> tuple[int, ...]:
-    """The looks an adaptive design has made once it has n replicates."""
-    return tuple(int(k) for k in np.asarray(config.training.looks) if k <= n)

@@ -11,11 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CI_METHOD = "Student's t interval over replicates (mean ± t(n−1) · s / √n)"
-PAIRED_METHOD = "paired t-test over replicates (variants of one replicate share its data, initial weights and batch order)"
-RATIO_METHOD = (
-    "ratio of initialization variances from twin runs (two initial weights per replicate, same data), F(n, n) interval and test"
-)
 POWER = 0.8  # the power behind "about N replicates would resolve this"
 MAX_REPLICATES = 100_000  # beyond this, "replicates needed" is reported as "more than"
 

@@ -99,7 +99,7 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
 
 def _sweep_points(runs: pd.DataFrame, config) -> dict:
     """Each sweep point's variant name, for the points a variant of the study trains (the hand-made runs have no others)."""
-    from reportgen.training import settings_key, sweep_variant
+    from reportgen.plan import settings_key, sweep_variant
 
     names = runs.drop_duplicates("settings").set_index("settings")["variant"]
     return {
@@ -112,7 +112,7 @@ def _sweep_points(runs: pd.DataFrame, config) -> dict:
 
 def _sweeps(runs: pd.DataFrame, config, cols) -> pd.DataFrame:
     """Sweep summaries from the runs of variants that equal a sweep point (as plan_runs reuses them)."""
-    from reportgen.training import settings_key, sweep_variant
+    from reportgen.plan import settings_key, sweep_variant
 
     parts = []
     for kind in ("l1", "l2", "dropout"):

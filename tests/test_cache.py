@@ -12,7 +12,7 @@ import pytest
 from reportgen import pipeline
 from reportgen.cache import RunCache, run_key, run_keys
 from reportgen.config import load_config
-from reportgen.training import Run, RunResult, plan_runs
+from reportgen.plan import Run, RunResult, plan_runs
 from tests.conftest import tiny_config
 
 
@@ -323,17 +323,12 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     assert memo.key("analysis", memo.study_settings(tiny_config(analysis={"confidence": 0.9})), digests) != same
     assert memo.key("analysis", memo.study_settings(config), digests[::-1]) != same  # the runs' order
     assert memo.key("analysis", memo.study_settings(config), [*digests[:-1], "f" * 64]) != same  # one run retrained
-    versions = memo._versions()
-    try:
-        memo._versions.cache_clear()
-        versions = {**memo._versions(), "contourpy": "0.0"}
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(memo, "_versions", lambda: versions)
-            assert memo.key("analysis", memo.study_settings(config), digests) != same  # a library's version
-            mp.setattr(memo, "code_digest", lambda: "edited")
-            assert memo.key("analysis", memo.study_settings(config), digests) != same  # reportgen's code
-    finally:
-        memo._versions.cache_clear()
+    versions = {**memo._versions(), "contourpy": "0.0"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(memo, "_versions", lambda: versions)
+        assert memo.key("analysis", memo.study_settings(config), digests) != same  # a library's version
+        mp.setattr(memo, "code_digest", lambda: "edited")
+        assert memo.key("analysis", memo.study_settings(config), digests) != same  # reportgen's code
     store = memo.Memo(tmp_path)
     store.put("analysis", same, b"measured")
     assert store.get("analysis", same) == b"measured" and store.get("analysis", "other") is None

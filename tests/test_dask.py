@@ -8,7 +8,8 @@ distributed = pytest.importorskip("distributed")
 from reportgen import executor  # noqa: E402
 from reportgen.cli import main  # noqa: E402
 from reportgen.data import make_datasets  # noqa: E402
-from reportgen.training import plan_runs, train_runs  # noqa: E402
+from reportgen.plan import plan_runs  # noqa: E402
+from reportgen.training import train_runs  # noqa: E402
 from tests.conftest import tiny_config  # noqa: E402
 
 

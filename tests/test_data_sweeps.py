@@ -10,8 +10,7 @@ from reportgen.analysis import benefit_slopes
 from reportgen.cache import _data_key, run_key, run_keys
 from reportgen.claims import evaluate_claims
 from reportgen.config import commented_study
-from reportgen.training import plan_runs
-from reportgen.training.runs import DataPoint, check_unique, data_points
+from reportgen.plan import DataPoint, check_unique, data_points, plan_runs
 from tests.conftest import tiny_config
 from tests.handmade import REPS, hand_made
 

@@ -5,7 +5,8 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.training import plan_runs, train, train_runs
+from reportgen.plan import plan_runs
+from reportgen.training import train, train_runs
 from tests.conftest import TINY, tiny_config
 
 PARITY_VARIANTS = [
@@ -138,9 +139,9 @@ def test_divergence_rule_is_the_same_in_both_engines():
     from types import SimpleNamespace
 
     from reportgen._tf import tf
+    from reportgen.plan import loss_limit
     from reportgen.training.engine import _divergence
     from reportgen.training.keras_fit import _recorder
-    from reportgen.training.train import loss_limit
 
     m = len(DIVERGING)
     state = {

@@ -11,7 +11,8 @@ import pytest
 from reportgen.analysis import analyse, failure_lines, failure_reasons, per_replicate, sweep_choices
 from reportgen.cli import main
 from reportgen.data import make_datasets
-from reportgen.training import plan_runs, train_runs
+from reportgen.plan import plan_runs
+from reportgen.training import train_runs
 from tests.conftest import tiny_config, tiny_raw, write_study
 
 TWO_CLASSES = np.array([True, False, True])

@@ -6,7 +6,8 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, accuracy_and_loss, build_model, predict_logits
-from reportgen.training import plan_runs, train_runs
+from reportgen.plan import plan_runs
+from reportgen.training import train_runs
 from tests.conftest import tiny_config
 
 PARITY_VARIANTS = [

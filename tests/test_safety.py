@@ -138,7 +138,7 @@ def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):
 def test_saved_models_load_cleanly_and_predict_as_trained(built, capfd):
     from reportgen._tf import keras
     from reportgen.models import Network, predict_proba
-    from reportgen.training.runs import model_file_name
+    from reportgen.plan import model_file_name
 
     config = reportgen.config.load_config(built["study"])
     x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)

@@ -23,13 +23,6 @@ class Table:
     source: str  # how messages name it: the file's path, or 'scikit-learn's wine data'
 
 
-BUNDLED_TITLES = {
-    "breast_cancer": "the Wisconsin breast cancer data",
-    "wine": "the wine recognition data",
-    "iris": "Fisher's iris data",
-}
-
-
 def bundled(kind: str) -> Table:
     """One of scikit-learn's bundled data sets (shipped with the library, nothing downloaded)."""
     from sklearn import datasets

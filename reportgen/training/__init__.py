@@ -1,25 +1,5 @@
-"""Train every run of a study: the plan of runs, their results, and the two engines."""
+"""Train a study's runs (planned by reportgen.plan) with the fast engine or stock model.fit."""
 
-from reportgen.training.runs import (
-    HISTORY_KEYS,
-    Run,
-    RunResult,
-    plan_runs,
-    settings_key,
-    snapshot_epochs,
-    snapshotted,
-    sweep_variant,
-)
-from reportgen.training.train import train_runs
+from reportgen.training.train import group_key, train_runs
 
-__all__ = [
-    "HISTORY_KEYS",
-    "Run",
-    "RunResult",
-    "plan_runs",
-    "settings_key",
-    "snapshot_epochs",
-    "snapshotted",
-    "sweep_variant",
-    "train_runs",
-]
+__all__ = ["group_key", "train_runs"]

@@ -17,17 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen._tf import tf
-from reportgen.models import BN_EPSILON, BN_MOMENTUM, Network
-from reportgen.training.runs import HISTORY_KEYS
-
-try:
-    from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _barrier
-except ImportError:  # not part of TensorFlow's public API: without it, the same numbers a little slower
-
-    def _barrier(*tensors):
-        return tensors
-
+from reportgen._tf import load, tf
+from reportgen.models import Network
+from reportgen.plan import HISTORY_KEYS
+from reportgen.regularizers import BN_EPSILON, BN_MOMENTUM
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 NO_PATIENCE = 0  # patience 0 marks a run without early stopping
@@ -63,6 +56,17 @@ class GroupHyper:
     restore_best: np.ndarray
     shuffle_seed: np.ndarray
     dropout_seed: np.ndarray
+
+
+@functools.cache
+def _barrier_op() -> Callable:
+    """XLA's optimization barrier; not part of TensorFlow's public API: without it, the same numbers a little slower."""
+    load()  # TensorFlow starts with its settings before one of its modules is imported by name
+    try:
+        from tensorflow.compiler.tf2xla.python.xla import optimization_barrier
+    except ImportError:
+        return lambda *tensors: tensors
+    return optimization_barrier
 
 
 def _u32(x: int) -> np.uint32:
@@ -190,9 +194,8 @@ def _early_stopping(state, monitor, hyper, epoch) -> dict:
 
 
 def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
-    """Mark runs whose losses became non-finite or whose training loss exceeded their loss_limit (DIVERGENCE_FACTOR
-    times their training loss at initialization). A validation loss that grows is overfitting, which the report
-    measures, not a failure of training: only its finiteness is judged."""
+    """Mark runs whose losses became non-finite or whose training loss exceeded their loss_limit: plan.diverged's rule,
+    in the graph, on the same float32 values."""
     # An infinite penalty makes the optimised loss (Keras' `loss`) infinite even while the data loss is finite.
     finite = tf.math.is_finite(train_loss) & tf.math.is_finite(val_loss) & tf.math.is_finite(penalty)
     diverged = state["active"] & ~(finite & (train_loss <= state["loss_limit"]))
@@ -297,7 +300,7 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
         v = _where(active, state["v"][j] + (tf.square(g) - state["v"][j]) * one_minus_b2, state["v"][j])
         # Without the barrier XLA recomputes m and v inside the weight update and copies the old moments to do
         # so: ~19 passes over the weights per step instead of ~12 (10% of the run time; same numbers).
-        m, v = _barrier(m, v)
+        m, v = _barrier_op()(m, v)
         new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
         new_m.append(m)
         new_v.append(v)
@@ -310,7 +313,7 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
 
 def initial_state(spec: GroupSpec, stacked: list[np.ndarray], loss_limit: np.ndarray) -> dict:
     """The state of a group before its first epoch, from stacked initial weights (Keras order) and each run's
-    divergence limit on its training loss (train.loss_limit)."""
+    divergence limit on its training loss (plan.loss_limit)."""
     lay = _Layers(spec.network)
     w = [tf.constant(a, tf.float32) for a in stacked]
     zeros = [tf.zeros_like(w[i]) for i in lay.trainable]

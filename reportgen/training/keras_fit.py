@@ -7,8 +7,7 @@ import numpy as np
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.models import Network, build_model, initial_weights
-from reportgen.training.runs import Run, RunResult, snapshot_epochs, snapshotted
-from reportgen.training.train import check_cancel, initial_loss, loss_limit
+from reportgen.plan import Run, RunResult, check_cancel, diverged, initial_loss, loss_limit, snapshot_epochs, snapshotted
 
 
 def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np.inf):
@@ -17,7 +16,7 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np
     class Recorder(keras.callbacks.Callback):
         """Split Keras' losses into data loss and penalty (the penalty at the end of each epoch), keep the weights at
         the lowest validation data loss, keep the weights after the snapshot epochs, and stop a run whose loss diverges
-        (the engine's rule, on the same values: `limit` is train.loss_limit of its loss at initialization)."""
+        (plan.diverged, on the same values: `limit` is plan.loss_limit of its loss at initialization)."""
 
         def on_train_begin(self, logs=None):
             self.penalty, self.min_val, self.min_val_epoch, self.min_val_weights = [], np.inf, None, None
@@ -31,16 +30,12 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np
                 self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
             if epoch + 1 in snapshot_at:
                 self.snapshots[epoch + 1] = self.model.get_weights()
-            self._check_divergence(epoch, train_loss, val_loss, self.penalty[-1])
+            if diverged(train_loss, val_loss, self.penalty[-1], self.loss_limit):
+                self.diverged_at = epoch + 1
+                self.model.stop_training = True
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
             if cancel is not None:
                 check_cancel(cancel)  # raising here ends fit at once
-
-        def _check_divergence(self, epoch, train_loss, val_loss, penalty):
-            losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
-            if not (np.isfinite(losses).all() and np.isfinite(penalty) and losses[0] <= self.loss_limit):
-                self.diverged_at = epoch + 1
-                self.model.stop_training = True
 
     return Recorder()
 

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
 import os
-import platform
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
+from reportgen._tf import tf
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.errors import Interrupted
-from reportgen.models import Network, initial_dense_weights, initial_weights, training_loss
-from reportgen.training.runs import HISTORY_KEYS, Run, RunResult, group_key, snapshot_epochs, snapshotted
+from reportgen.models import Network, initial_dense_weights, initial_weights
+from reportgen.plan import (
+    HISTORY_KEYS,
+    Run,
+    RunResult,
+    check_cancel,
+    initial_loss,
+    loss_limit,
+    snapshot_epochs,
+    snapshotted,
+)
+from reportgen.training import engine, keras_fit
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
@@ -31,104 +35,6 @@ MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph
 # Adam moments stay in cache and that the blocks keep both cores busy (measured best near 32 on a 2-core machine).
 BLOCK_RUNS = 32
 CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
-XLA_CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
-# A run has diverged when a loss (training, validation or penalty) is not finite or its training loss exceeds this many
-# times its training loss at initialization, before any step; it is then frozen like an early-stopped run and marked
-# (RunResult.diverged_at). Judged against the first epoch's losses, a run whose first epoch already took it to 1e10
-# never diverged. Healthy runs of the default study peak at 8 times their initial loss (a spike of L2 1e-5).
-DIVERGENCE_FACTOR = 100.0
-
-
-def initial_loss(run: Run, data: Dataset, config: StudyConfig, dense: list[np.ndarray]) -> float:
-    """A run's training loss before its first step: its initial weights on its training split, in inference mode (no
-    dropout; batch norm's fresh statistics), without the penalty. Computed here in numpy for both engines alike."""
-    network = Network.of(run.variant, config.model, data)
-    return training_loss(network, initial_weights(network, dense), data)
-
-
-def loss_limit(initial: float) -> np.float32:
-    """The training loss beyond which a run has diverged, in float32 as both engines compare it."""
-    return np.float32(DIVERGENCE_FACTOR) * np.float32(initial)
-
-
-def _xla_cache_dir() -> Path | None:
-    """Where compiled graphs are kept between processes: $REPORTGEN_XLA_CACHE ("" or "0": nowhere), else the user's
-    cache folder, one subfolder per TensorFlow version and CPU (their executables are not interchangeable)."""
-    configured = os.environ.get("REPORTGEN_XLA_CACHE")
-    if configured is not None:
-        return Path(configured) if configured.strip() not in ("", "0") else None
-    tf_version = _tf_version()
-    if tf_version is None:
-        return None
-    # The cache's key is the graph, not the compiler's flags: graphs compiled with other flags go elsewhere.
-    cpu = hashlib.sha256(f"{platform.machine()} {_cpu_flags()} {_xla_flags(tf_version)}".encode()).hexdigest()[:12]
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reportgen" / f"xla-{tf_version}-{cpu}"
-
-
-def _xla_flags(tf_version: str | None) -> str:
-    """The XLA compiler flags the engine needs with this TensorFlow (an XLA that does not know a flag aborts).
-
-    From TensorFlow 2.21 on, YNNPACK takes over XLA's reductions above a size threshold and rounds differently: a
-    run's weights would then depend on how many runs share its graph, and 500 epochs amplify the last bits of a
-    difference into another model. Without its reductions every stack size gives the same numbers, as fast.
-    """
-    major_minor = tuple(int(part) for part in (tf_version or "0.0").split(".")[:2] if part.isdigit())
-    return "--xla_cpu_experimental_ynn_fusion_type=-reduce" if major_minor >= (2, 21) else ""
-
-
-def _set_xla_flags() -> None:
-    """Add the engine's XLA flags to XLA_FLAGS, which XLA reads at its first compilation."""
-    flags = _xla_flags(_tf_version())
-    current = os.environ.get("XLA_FLAGS", "")
-    if flags and flags not in current:
-        os.environ["XLA_FLAGS"] = f"{current} {flags}".strip()
-
-
-def _tf_version() -> str | None:
-    for distribution in ("tensorflow-cpu", "tensorflow"):
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            pass
-    return None
-
-
-def _cpu_flags() -> str:
-    """The instruction-set extensions of this CPU (compiled graphs use them), or '' where /proc/cpuinfo is missing."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            return next((line for line in info if line.startswith("flags")), "")
-    except OSError:
-        return platform.processor()
-
-
-def _enable_xla_cache() -> Path | None:
-    """Have TensorFlow keep compiled graphs on disk: a later process loads them (~0.3 s) instead of compiling (~4 s)."""
-    directory = _xla_cache_dir()
-    if directory is None or "tensorflow" in sys.modules:  # TensorFlow reads TF_XLA_FLAGS once, when it is imported
-        return None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # TensorFlow fails a compilation whose result it cannot write
-    if not os.access(directory, os.W_OK):
-        return None
-    flags = os.environ.get("TF_XLA_FLAGS", "")
-    os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}".strip()
-    _prune(directory)
-    return directory
-
-
-def _prune(directory: Path) -> None:
-    """Keep the XLA_CACHE_ENTRIES most recently written graphs (TensorFlow itself never deletes any)."""
-    entries = sorted(directory.glob("*.pb"), key=lambda p: p.stat().st_mtime)
-    for entry in entries[:-XLA_CACHE_ENTRIES]:
-        with contextlib.suppress(OSError):
-            entry.unlink()
-
-
-_set_xla_flags()
-XLA_CACHE = _enable_xla_cache()
 
 
 def train_runs(
@@ -144,14 +50,17 @@ def train_runs(
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
     init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
-        from reportgen.training.keras_fit import train_one
-
-        return [train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel) for run in runs]
+        return [keras_fit.train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel) for run in runs]
     blocks = _blocks(runs, datasets, config)
     _trace({b.key(datasets): b for b in reversed(blocks)}.values(), datasets, config, init)
     tasks = [lambda check, b=b: _train_block(b, datasets, config, init, progress, check) for b in blocks]
     by_key = {result.run.key: result for block in _in_threads(tasks, cancel) for result in block}
     return [by_key[r.key] for r in runs]
+
+
+def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
+    """What the runs of one engine graph share: the network shape and the numbers of training and validation rows."""
+    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val)
 
 
 @dataclass(frozen=True)
@@ -199,12 +108,6 @@ class _Aborted(Exception):
     """Another group failed; this one stopped early and has nothing to report."""
 
 
-def check_cancel(cancel) -> None:
-    """Raise Interrupted if the cancel event is set."""
-    if cancel.is_set():
-        raise Interrupted(getattr(cancel, "signal_name", "SIGINT"))
-
-
 def _in_threads(tasks: list[Callable], cancel) -> list:
     """Run tasks(check) in threads, one per core; on the first failure stop the others, wait for them and re-raise."""
     abort = threading.Event()
@@ -234,9 +137,6 @@ def _trace(blocks, datasets, config, init) -> None:
     Serial tracing names the graphs' functions in the same order in every process; the compiled graphs are cached
     on disk under a fingerprint of those names, so that a later build of the same study skips the compiler.
     """
-    from reportgen._tf import tf
-    from reportgen.training import engine
-
     for block in sorted(blocks, key=lambda b: b.network.batchnorm):
         spec, state, tensors, hyper, _ = _block_inputs(block, datasets, config, init)
         engine.build_trainer(spec).get_concrete_function(
@@ -246,8 +146,6 @@ def _trace(blocks, datasets, config, init) -> None:
 
 def _block_inputs(block: _Block, datasets, config, init) -> tuple:
     """The spec, initial state, data tensors and settings of a block, and its runs' training losses at initialization."""
-    from reportgen.training import engine
-
     tc, runs = config.training, block.runs
     data = [datasets[r.data_key] for r in runs]
     spec = engine.GroupSpec(
@@ -267,8 +165,6 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
 
 
 def _train_block(block: _Block, datasets, config, init, progress, check) -> list[RunResult]:
-    from reportgen.training import engine
-
     spec, state, tensors, hyper, initial = _block_inputs(block, datasets, config, init)
     names = list(dict.fromkeys(r.variant.name for r in block.runs))
     label = f"{block.real} runs ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
@@ -294,8 +190,6 @@ def _train_block(block: _Block, datasets, config, init, progress, check) -> list
 def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, progress, check, snap_at=()):
     """Train a group to the last epoch in graph calls of about CHUNK_SECONDS each; return the state, the history and
     the stacked weights after each epoch of snap_at (graph calls end there; the numbers do not depend on where)."""
-    from reportgen._tf import tf
-
     progress(0, f"compiling the graph for {label}")
     chunks, start, size, snaps = [], 0, 1, {}  # the first call compiles: one epoch, then as many as fit in CHUNK_SECONDS
     while start < epochs and state["active"].numpy().any():
@@ -357,8 +251,6 @@ def _results(
 
 
 def _group_hyper(runs: list[Run]):
-    from reportgen.training import engine
-
     streams = [engine.run_streams(r.seed) for r in runs]
     es = [r.variant.early_stopping for r in runs]
     return engine.GroupHyper(

@@ -1,4 +1,4 @@
-"""What is trained (runs) and what comes back (results)."""
+"""A study's runs: what is trained, what comes back, and the rules both engines apply while training (divergence, cancel)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reportgen.config import DataConfig, StudyConfig, VariantConfig
+from reportgen.datasets import Dataset
+from reportgen.errors import ConfigError, Interrupted
+from reportgen.models import Network, initial_weights, training_loss
 from reportgen.regularizers import SWEPT, regularizer
 
 # Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
@@ -74,7 +77,7 @@ class RunResult:
     the weights at its end, kept for every run so overfitting can be measured on the test set at an epoch chosen on
     validation data. initial_loss: the training loss before the first step (the initial weights on the training
     split, inference mode, no penalty), what divergence is judged against. diverged_at: the epoch (1-based) at which
-    a loss became non-finite or the training loss exploded beyond DIVERGENCE_FACTOR times initial_loss; such a run
+    a loss became non-finite or the training loss exploded beyond DIVERGENCE_FACTOR times initial_loss (diverged); such a run
     stops there and is excluded from intervals and verdicts.
     """
 
@@ -122,13 +125,6 @@ def data_points(config: StudyConfig) -> list[DataPoint]:
     """The data-sweep points to train, in sweep order; a point equal to the study's own data reuses its runs."""
     points = [DataPoint(axis, value) for axis in config.sweeps.data_axes() for value in getattr(config.sweeps, axis)]
     return [p for p in points if p.apply(config.data) != config.data]
-
-
-def group_key(run: Run, data, config: StudyConfig) -> tuple:
-    """What the runs of one engine graph share: the network shape and the numbers of training and validation rows."""
-    from reportgen.models import Network
-
-    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val)
 
 
 def twinned(config: StudyConfig) -> list[VariantConfig]:
@@ -179,8 +175,6 @@ def _origin(variant: VariantConfig) -> str:
 
 def check_unique(runs: list[Run], model_files: bool = True, source: str = "study") -> None:
     """Refuse two different runs with one key, or (when models are saved) one model file name, naming both."""
-    from reportgen.errors import ConfigError
-
     problems, by_key, by_file = [], {}, {}
     for run in runs:
         other = by_key.setdefault(run.key, run)
@@ -201,3 +195,36 @@ def check_unique(runs: list[Run], model_files: bool = True, source: str = "study
         for line in problems:  # one line per pair of variants, not one per seed
             per_pair.setdefault(line.split(" would ")[0], line)
         raise ConfigError(list(per_pair.values()))
+
+
+# A run has diverged when a loss (training, validation or penalty) is not finite or its training loss exceeds this many
+# times its training loss at initialization, before any step; it is then frozen like an early-stopped run and marked
+# (RunResult.diverged_at). Judged against the first epoch's losses, a run whose first epoch already took it to 1e10
+# never diverged. Healthy runs of the default study peak at 8 times their initial loss (a spike of L2 1e-5).
+DIVERGENCE_FACTOR = 100.0
+
+
+def initial_loss(run: Run, data: Dataset, config: StudyConfig, dense: list[np.ndarray]) -> float:
+    """A run's training loss before its first step: its initial weights on its training split, in inference mode (no
+    dropout; batch norm's fresh statistics), without the penalty. Computed here in numpy for both engines alike."""
+    network = Network.of(run.variant, config.model, data)
+    return training_loss(network, initial_weights(network, dense), data)
+
+
+def loss_limit(initial: float) -> np.float32:
+    """The training loss beyond which a run has diverged, in float32 as both engines compare it."""
+    return np.float32(DIVERGENCE_FACTOR) * np.float32(initial)
+
+
+def diverged(train_loss: float, val_loss: float, penalty: float, limit: np.float32) -> bool:
+    """Whether an epoch's losses end a run: one is not finite, or the training loss is beyond its loss_limit. A
+    growing validation loss is overfitting, which the report measures: only its finiteness is judged. (The fast
+    engine applies this rule inside its graph: reportgen.training.engine._divergence.)"""
+    losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
+    return not (np.isfinite(losses).all() and np.isfinite(penalty) and losses[0] <= limit)
+
+
+def check_cancel(cancel) -> None:
+    """Raise Interrupted if the cancel event is set (engines call it between graph calls or epochs)."""
+    if cancel.is_set():
+        raise Interrupted(getattr(cancel, "signal_name", None) or "SIGINT")
