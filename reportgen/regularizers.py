@@ -9,12 +9,13 @@ reference engine trains are all read from this table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_EPOCHS = 100_000
+NO_PATIENCE = 0  # the fast engine's patience of a run without early stopping
 
 
 class Strict(BaseModel):
@@ -71,7 +72,8 @@ class Regularizer:
     varies: str = ""  # a source of randomness its runs add to what differs between replicates
     keras_penalty: str = ""  # the keyword of keras.regularizers.L1L2 it sets on the hidden kernels
     keras_layer: Callable[[Any], Any] | None = None  # the Keras layer it adds after each hidden Dense layer
-    engine: tuple[str, ...] = ()  # the per-run numbers the fast engine reads of it (GroupHyper fields)
+    engine: dict[str, tuple[str, Callable[[Any], Any]]] = field(default_factory=dict)  # the per-run numbers the fast
+    #   engine's graph reads of it: name -> (numpy dtype, the number from the setting)
 
 
 BN_EPSILON = 1e-3  # Keras BatchNormalization defaults, which both engines use
@@ -107,7 +109,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         claims=("sparsity",),
         check=Check("first_below_{t}", +1, "share of first-layer weights with |w| < {t}, larger than the baseline's"),
         keras_penalty="l1",
-        engine=("l1",),
+        engine={"l1": ("float32", float)},
     ),
     Regularizer(
         "l2",
@@ -120,7 +122,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         Sweep(HALF_DECADES, Strength, "L2 strength", True),
         check=Check("kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
         keras_penalty="l2",
-        engine=("l2",),
+        engine={"l2": ("float32", float)},
     ),
     Regularizer(
         "dropout",
@@ -133,7 +135,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         Sweep((0.1, 0.2, 0.3, 0.4, 0.5), Rate, "dropout rate", False),
         varies="the dropout masks",
         keras_layer=_dropout_layer,
-        engine=("dropout",),
+        engine={"dropout": ("float32", float)},
     ),
     Regularizer(
         "batchnorm",
@@ -146,7 +148,7 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         claims=("init_dependence",),
         twinned=True,
         keras_layer=_batchnorm_layer,
-        engine=("batchnorm",),
+        engine={"batchnorm": ("bool", bool)},
     ),
     Regularizer(
         "early_stopping",
@@ -157,7 +159,10 @@ REGULARIZERS: tuple[Regularizer, ...] = (
         lambda v: f"early stopping (patience {v.patience})",
         "#e69f00",
         excludes=("stable_loss",),  # early stopping's late training is everyone else's early phase
-        engine=("patience", "restore"),
+        engine={
+            "patience": ("int32", lambda e: e.patience if e else NO_PATIENCE),
+            "restore_best": ("bool", lambda e: bool(e and e.restore_best_weights)),
+        },
     ),
 )
 BY_KEY = {r.key: r for r in REGULARIZERS}

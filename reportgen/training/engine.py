@@ -20,10 +20,9 @@ import numpy as np
 from reportgen._tf import load, tf
 from reportgen.models import Network
 from reportgen.plan import HISTORY_KEYS
-from reportgen.regularizers import BN_EPSILON, BN_MOMENTUM
+from reportgen.regularizers import BN_EPSILON, BN_MOMENTUM, NO_PATIENCE
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
-NO_PATIENCE = 0  # patience 0 marks a run without early stopping
 
 
 @dataclass(frozen=True)
@@ -46,16 +45,17 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class GroupHyper:
-    """Per-run settings, one entry per stacked run."""
+    """Per-run settings, one entry per stacked run: what each regularizer's record gives the graph (its engine
+    numbers: l1, l2, dropout, batchnorm, patience, ...), and each run's random streams."""
 
-    l1: np.ndarray
-    l2: np.ndarray
-    dropout: np.ndarray
-    batchnorm: np.ndarray  # in a batch-norm graph, False for the runs of a plain network
-    patience: np.ndarray
-    restore_best: np.ndarray
+    values: dict[str, np.ndarray]  # name -> one value per run
     shuffle_seed: np.ndarray
     dropout_seed: np.ndarray
+
+    @property
+    def restore_best(self) -> np.ndarray:
+        """Runs that go back to their best epoch's weights when they stop early."""
+        return self.values["restore_best"]
 
 
 @functools.cache
@@ -344,13 +344,10 @@ def data_tensors(x_train, y_train, x_val, y_val) -> dict:
 
 
 def hyper_tensors(hyper: GroupHyper) -> dict:
-    """Per-run settings as tensors for the graph."""
+    """Per-run settings as tensors for the graph (restore_best is applied after it, by final_weights)."""
+    numbers = {name: tf.constant(values) for name, values in hyper.values.items() if name != "restore_best"}
     return {
-        "l1": tf.constant(hyper.l1, tf.float32),
-        "l2": tf.constant(hyper.l2, tf.float32),
-        "dropout": tf.constant(hyper.dropout, tf.float32),
-        "batchnorm": tf.constant(hyper.batchnorm, tf.bool),
-        "patience": tf.constant(hyper.patience, tf.int32),
+        **numbers,
         "shuffle_seed": tf.constant(hyper.shuffle_seed, tf.uint32),
         "dropout_seed": tf.constant(hyper.dropout_seed, tf.uint32),
     }

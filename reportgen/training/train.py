@@ -27,6 +27,7 @@ from reportgen.plan import (
     snapshot_epochs,
     snapshotted,
 )
+from reportgen.regularizers import REGULARIZERS
 from reportgen.training import engine, keras_fit
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
@@ -251,15 +252,15 @@ def _results(
 
 
 def _group_hyper(runs: list[Run]):
+    """The stacked runs' settings for the graph: each regularizer record's engine numbers, and each run's streams."""
     streams = [engine.run_streams(r.seed) for r in runs]
-    es = [r.variant.early_stopping for r in runs]
+    values = {
+        name: np.array([number(r.variant.setting(reg.key)) for r in runs], dtype)
+        for reg in REGULARIZERS
+        for name, (dtype, number) in reg.engine.items()
+    }
     return engine.GroupHyper(
-        l1=np.array([r.variant.l1 for r in runs], np.float32),
-        l2=np.array([r.variant.l2 for r in runs], np.float32),
-        dropout=np.array([r.variant.dropout for r in runs], np.float32),
-        batchnorm=np.array([r.variant.batchnorm for r in runs]),
-        patience=np.array([e.patience if e else engine.NO_PATIENCE for e in es], np.int32),
-        restore_best=np.array([bool(e and e.restore_best_weights) for e in es]),
+        values,
         shuffle_seed=np.array([s[0] for s in streams], np.uint32),
         dropout_seed=np.array([s[1] for s in streams], np.uint32),
     )
