@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny valid study with overrides, and one tiny end-to-end build per test session."""
+"""Shared fixtures: a tiny valid study with overrides, the fake trainer, and one tiny end-to-end build per test session."""
 
 from __future__ import annotations
 
@@ -57,3 +57,12 @@ def tiny_build(tmp_path_factory):
     study = write_study(root / "study.toml", tiny_raw(output={"dir": "out"}))
     assert main(["build", "--config", str(study), "--quiet"]) == 0
     return root / "out", study
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Builds in this test train with tests/fake_training.py (fast, no TensorFlow): for tests of files, claims, reports,
+    caching and the command line, never of learning."""
+    from tests.fake_training import fake_train
+
+    monkeypatch.setattr("reportgen.executor.train", fake_train)
