@@ -23,6 +23,8 @@ from reportgen.errors import Interrupted
 from reportgen.models import BN_EPSILON, Network, accuracy_and_loss, initial_weights, training_loss
 from reportgen.training.runs import HISTORY_KEYS, RunResult, snapshot_epochs, snapshotted
 
+# `python -c FAKE_CLI build ...` with the repository on PYTHONPATH: the reportgen command with the fake trainer.
+FAKE_CLI = "from tests.fake_training import install\ninstall()\nfrom reportgen.cli import run\nrun()"
 L1_SHRINK = 5.0  # soft threshold of the hidden kernels per unit of L1 strength (0.01 zeroes a third of 128x128)
 L2_SHRINK = 30.0  # hidden kernels divided by 1 + this times the L2 strength
 MIN_STEPS = 20  # gradient steps per epoch at least: a few epochs end clearly below the loss at initialization

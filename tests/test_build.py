@@ -121,7 +121,7 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
-def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
+def test_html_only_and_save_models(tmp_path, tiny_build, capsys, fake_training):
     _, study = tiny_build
     out = tmp_path / "o"
     out.mkdir()
@@ -138,6 +138,8 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
         "html",
         "--save-models",
         "--force",
+        "--cache-dir",
+        str(tmp_path / "cache"),
         "--set",
         "training.epochs=2",
         "--set",
