@@ -10,8 +10,6 @@ import pytest
 
 from reportgen.analysis import analyse, failure_lines, failure_reasons, per_replicate, sweep_choices
 from reportgen.cli import main
-from reportgen.data import make_datasets
-from reportgen.training import plan_runs, train_runs
 from tests.conftest import tiny_config, tiny_raw, write_study
 
 TWO_CLASSES = np.array([True, False, True])
@@ -43,14 +41,11 @@ def test_a_strength_at_which_some_runs_failed_is_not_chosen_on_its_survivors():
 
 
 @pytest.fixture(scope="module")
-def partly_failed():
-    """A tiny study whose runs train, and three ways of failing put in by hand: a run of l1 marked diverged, a run of
-    l1+drop whose kernels are all zero (one class everywhere), a baseline run whose start is said to be a loss of 0.01
-    (it then ends no better than it started)."""
-    config = tiny_config()
-    runs = plan_runs(config)
-    data = make_datasets(config.data, {r.data_key for r in runs})
-    results = train_runs(runs, data, config)
+def partly_failed(tiny_runs):
+    """The tiny study's trained runs (the shared build's), and three ways of failing put in by hand: a run of l1 marked
+    diverged, a run of l1+drop whose kernels are all zero (one class everywhere), a baseline run whose start is said to
+    be a loss of 0.01 (it then ends no better than it started)."""
+    config, data, results = tiny_runs
     by_key = {r.run.key: r for r in results}
     crushed = by_key["l1+drop <i>/seed1"]
     broken = {
