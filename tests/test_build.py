@@ -57,14 +57,28 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures)
 
 
-def test_pdf_opens_and_names_every_variant(tiny_build):
+def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO((tiny_build[0] / "report.pdf").read_bytes()))
-    text = "\n".join(page.extract_text() for page in reader.pages)
-    assert len(reader.pages) >= 4
+    out, _ = tiny_build
+    reader = PdfReader(io.BytesIO((out / "report.pdf").read_bytes()))
+    pages = [page.extract_text() for page in reader.pages]
+    text = "\n".join(pages)
+    assert len(pages) >= 4 and pages[0].startswith("Tiny study <b>&</b>")  # the study's title, as text
+    assert f"Page 1 of {len(pages)}" in pages[0] and f"Page {len(pages)} of {len(pages)}" in pages[-1]
+    for heading in ("Contents", "What this build found", "Strength sweeps", "Appendix C: reproducibility"):
+        assert heading in text, heading
     for name in VARIANTS:
         assert name in text
+    html = (out / "report.html").read_text()
+    images = {
+        ref.idnum
+        for page in reader.pages
+        for ref in page["/Resources"].get("/XObject", {}).values()
+        if ref.get_object()["/Subtype"] == "/Image"
+    }
+    figures = html.count('<img src="data:image/png;base64,')
+    assert figures and len(images) == figures  # every figure of the HTML, once
 
 
 def test_results_json_keeps_every_run_and_claim(tiny_build):
