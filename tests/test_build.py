@@ -221,6 +221,7 @@ def test_one_fixed_draw_of_the_data_when_resample_is_false(tmp_path, fake_traini
     assert not np.array_equal(resampled[0].x_train, resampled[1].x_train)  # the setting is what made them equal
 
 
+@pytest.mark.slow
 def test_the_keras_engine_builds_a_whole_study_and_saves_the_models_it_trained(tmp_path):
     """engine = "keras" (stock model.fit, one run at a time) through a whole build with --save-models: the saved models
     are the trained ones, and they score on each replicate's test points what results.json reports."""

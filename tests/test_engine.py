@@ -8,6 +8,8 @@ from reportgen.models import Network, build_model, predict_proba
 from reportgen.training import plan_runs, snapshot_epochs, train, train_runs
 from tests.conftest import TINY, tiny_config
 
+pytestmark = pytest.mark.slow  # every test here trains or runs TensorFlow
+
 PARITY_VARIANTS = [
     {"name": "baseline"},
     {"name": "l1", "l1": 0.01},

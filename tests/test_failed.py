@@ -89,6 +89,7 @@ def test_failed_runs_are_left_out_of_every_interval_and_the_others_are_untouched
     assert drop["n"] == 1 and drop["mean"] == pytest.approx(a[0] - b[0])  # both lost replicate 1: replicate 0 pairs
 
 
+@pytest.mark.slow
 def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path, capsys):
     """Adam at 300 takes the training loss from about 0.7 before the first step to 1e10 within the first epoch: judged
     against the first epoch's loss (as before), none diverged and the report gave ordinary verdicts."""

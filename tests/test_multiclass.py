@@ -34,6 +34,7 @@ def parity():
     return fast, datasets, train_runs(runs, datasets, fast), train_runs(runs, datasets, ref)
 
 
+@pytest.mark.slow
 def test_deterministic_variants_match_keras_fit(parity):
     config, data, fast, ref = parity
     d = data[config.training.seeds[0]]
@@ -48,6 +49,7 @@ def test_deterministic_variants_match_keras_fit(parity):
         np.testing.assert_allclose(a.history["train_accuracy"], b.history["train_accuracy"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_keras_predict_equals_the_numpy_forward_pass_and_its_loss(parity):
     config, data, fast, _ = parity
     d = data[3]

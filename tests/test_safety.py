@@ -556,6 +556,7 @@ def test_set_and_flag_errors_name_the_flag_not_the_study(tmp_path, no_training):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous, tmp_path, sig, code):
     prev, before = previous
     study = write_study(tmp_path / "s.toml", tiny_raw(**{**MINIMAL, "training": {"epochs": 40, "seeds": [0, 1]}}))
