@@ -12,7 +12,7 @@ from tests.conftest import tiny_raw, write_study
 def _run(*args, cwd):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     return subprocess.run(
-        [sys.executable, "-m", "reportgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "reportgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
     )
 
 
