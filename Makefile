@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: report lint test bench clean
+.PHONY: report lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check reportgen tests benchmarks
 	$(BIN)/ruff format --check reportgen tests benchmarks
 
+# Two worker processes, one per core; a test module stays in one of them, so its fixtures are made once.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+# Everything but the tests marked slow (real training, the Dask cluster): for the edit-test loop, not for CI.
+test-fast: lint
+	$(PYTEST) -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py

@@ -52,7 +52,7 @@ def _figures(html: str) -> set[str]:
         ({"kind": "iris"}, 4, 3),
     ],
 )
-def test_every_kind_of_data_builds(tmp_path, data, features, classes):
+def test_every_kind_of_data_builds(tmp_path, fake_training, data, features, classes):
     study = write_study(tmp_path / "s.toml", {**SMALL, "data": data, "output": {"dir": "out", "formats": ["html"], "cache": ""}})
     assert main(["build", "--config", str(study), "--quiet"]) == 0
     doc, html = _built(tmp_path / "out")
@@ -69,7 +69,7 @@ def test_every_kind_of_data_builds(tmp_path, data, features, classes):
 
 
 @pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv"])
-def test_example_studies_build(tmp_path, example):
+def test_example_studies_build(tmp_path, fake_training, example):
     args = [
         "build",
         "--config",
@@ -94,7 +94,7 @@ def test_example_studies_build(tmp_path, example):
         assert "stratified split of the rows" in doc["design"]["sentence"] and "150 rows of iris.csv" in doc["design"]["sentence"]
 
 
-def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path):
+def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_training):
     args = [
         "build",
         "--config",

@@ -1,7 +1,8 @@
 """Fault injection: the output folder, all-or-nothing replacement, unique runs, --fail-on, interrupts, limits, messages.
 
 Every failure asserts its exit code, its message, and that the previous outputs are byte for byte as they were.
-Real builds are few and tiny: one shared build (module fixture), one failing mid-swap, three in subprocesses.
+Builds are few and tiny: one shared build (module fixture), one failing mid-swap, three in subprocesses; only the two
+interrupted ones train for real (the others use the fake trainer, tests/fake_training.py).
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def no_training(monkeypatch):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One real build: two variants (one with batch norm and dropout), saved models, the first run marked diverged,
-    `--fail-on diverged`, into a folder whose name has a quote, a backslash and a newline."""
-    from reportgen import training
+    """One build (fake training: this module is about files, exits and messages): two variants (one with batch norm
+    and dropout), saved models, the first run marked diverged, `--fail-on diverged`, into a folder whose name has a
+    quote, a backslash and a newline."""
+    from tests.fake_training import fake_train
 
     root = tmp_path_factory.mktemp("safety")
     raw = tiny_raw(
@@ -93,15 +95,15 @@ def built(tmp_path_factory):
     )
     study = write_study(root / "study.toml", raw)
     out = root / HOSTILE_NAME
-    real, results = training.train_runs, []
+    results = []
 
     def marked(runs, datasets, config, progress=None, cancel=None):
-        trained = real(runs, datasets, config, progress, cancel=cancel)
+        trained = fake_train(runs, datasets, config, progress, cancel=cancel)
         results.extend([dataclasses.replace(trained[0], diverged_at=1)] + trained[1:])
         return results
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training, "train_runs", marked)
+        mp.setattr("reportgen.executor.train", marked)
         code, stdout, stderr = run_main(
             "build", "--config", study, "--out", out, "--format", "html", "--save-models", "--fail-on", "diverged", "--quiet"
         )
@@ -368,9 +370,10 @@ def test_a_disk_error_names_the_output_folder_not_the_temporary_one(old_set, mon
     assert snapshot(out) == before and leftovers(out) == []
 
 
-def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch):
-    """A real build whose second move into place fails (as a full disk would): one line, exit 1, old set intact."""
+def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch, tmp_path, fake_training):
+    """A whole build whose second move into place fails (as a full disk would): one line, exit 1, old set intact."""
     prev, before = previous
+    monkeypatch.chdir(tmp_path)  # the default study's run cache goes next to it, here, not into the repository
     real, calls = os.replace, []
 
     def replace(src, dst, **kwargs):
@@ -553,6 +556,7 @@ def test_set_and_flag_errors_name_the_flag_not_the_study(tmp_path, no_training):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous, tmp_path, sig, code):
     prev, before = previous
     study = write_study(tmp_path / "s.toml", tiny_raw(**{**MINIMAL, "training": {"epochs": 40, "seeds": [0, 1]}}))
@@ -578,9 +582,11 @@ def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous
 
 def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     """`reportgen build | head -1`: the reader goes away; the build still succeeds and writes everything."""
+    from tests.fake_training import FAKE_CLI
+
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
+        [sys.executable, "-c", FAKE_CLI, "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env(),
