@@ -30,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/build_time.py
 
 clean:
-	rm -rf $(VENV) output/report.* output/results.json output/summary.md output/models
+	rm -rf $(VENV) output/report.* output/report-data.npz output/results.json output/summary.md output/models output/.reportgen-manifest.json
