@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: report lint test bench clean
+.PHONY: report lint test bench schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+schema: $(STAMP)  # regenerate reportgen/schema/results.schema.json from the models (tests/test_schema.py checks it)
+	$(BIN)/python -m reportgen.schema
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
