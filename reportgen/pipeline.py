@@ -88,7 +88,7 @@ def build(
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
     cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
-    report files in an output folder that reportgen did not write; compare_with: (name, results.json document) of an
+    report files in an output folder that reportgen did not write; compare_with: (name, its schema.Results) of an
     earlier build, whose differences from this one open the report and summary.md; helper: a reportgen.helper.Helper
     the caller started (the command line starts it before reading the study, so that it is ready sooner), else one is
     started here.

@@ -101,6 +101,7 @@ def _json_text(doc) -> str:
 
 
 TRIED: dict[str, int] = {}  # inputs each test fed to the readers (printed with -s, checked at its end)
+OUTCOMES: dict[str, dict] = {}  # per test, how many inputs ended in each exit code (None: a build reached training)
 
 
 def _outcome(test: str, args, one_line: bool = True) -> int | None:
@@ -108,6 +109,8 @@ def _outcome(test: str, args, one_line: bool = True) -> int | None:
     so does a refusal in more than one line (a study file's problems are one line each: all of them at once)."""
     TRIED[test] = TRIED.get(test, 0) + 1
     code, _, err = run_main(*args)
+    OUTCOMES.setdefault(test, {}).setdefault(code, 0)
+    OUTCOMES[test][code] += 1
     assert code in (0, 2, None), err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
@@ -120,7 +123,7 @@ def _outcome(test: str, args, one_line: bool = True) -> int | None:
 
 def _tried(test: str, at_least: int) -> None:
     """Say how many inputs a test tried, and check that Hypothesis ran as many as asked (not one example and out)."""
-    print(f"{test}: {TRIED.get(test, 0)} inputs")
+    print(f"{test}: {TRIED.get(test, 0)} inputs, exit codes {OUTCOMES.get(test)}")
     assert TRIED.get(test, 0) >= at_least
 
 

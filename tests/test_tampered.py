@@ -186,3 +186,10 @@ def test_build_compare_refuses_a_tampered_old_build_before_training(tmp_path, mo
     (old / "results.json").write_text(json.dumps(doc))  # NaN: what json.dumps writes unless told not to
     _refused(["build", "--compare", old, "--out", tmp_path / "new"], f"{old / 'results.json'}", "key 'confidence'")
     assert not os.path.exists(tmp_path / "new")
+
+
+def test_a_study_file_nested_too_deeply_is_one_line_not_a_traceback(tmp_path):
+    """tomllib parses nested arrays recursively: 100,000 deep used to end in a RecursionError traceback."""
+    study = tmp_path / "study.toml"
+    study.write_text("title = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    _refused(["build", "--config", study, "--out", tmp_path / "out"], f"{study}: TOML syntax error: values nested too deeply")

@@ -4,7 +4,7 @@ readers in other languages; regenerate it with `python -m reportgen.schema` (a t
 
 Required are only the keys every results.json ever had and `compare` needs; a key added later is optional, and absent
 means the file was written by a reportgen from before it (its description says what a reader does then). `render`
-needs more than `compare`: the study and the data file's digest (reportgen.results.read_for_render).
+needs more than `compare`: the study and the data file's digest (reportgen.results.read_build).
 """
 
 from __future__ import annotations
