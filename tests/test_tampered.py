@@ -112,11 +112,13 @@ def test_render_recovers_a_folder_a_killed_build_left_half_swapped(saved, tmp_pa
 
 
 def test_build_compare_recovers_a_half_swapped_folder_before_reading_it(saved, monkeypatch):
-    """`build --compare OLD` on a folder a killed build left half-swapped reads the previous build, not a mix."""
+    """`build --compare OLD` on a folder a killed build left half-swapped reads the previous build (it used to say
+    results.json was not found)."""
     from tests.test_safety import Reached
 
-    proc = subprocess.run([sys.executable, "-c", KILL_MID_SWAP, str(saved), "3"], env=env(), timeout=60)
-    assert proc.returncode == -9
+    old = len({p.split("/")[0] for p in outdir.read_manifest(saved)["files"]})
+    proc = subprocess.run([sys.executable, "-c", KILL_MID_SWAP, str(saved), str(old + 1)], env=env(), timeout=60)
+    assert proc.returncode == -9 and not (saved / "results.json").exists()  # every previous file moved aside
     seen = {}
 
     def stand_in(config, **kwargs):
