@@ -25,6 +25,7 @@ import pytest
 import reportgen
 from reportgen import budget, outdir
 from reportgen.cli import main
+from reportgen.compare import load_results
 from reportgen.errors import Interrupted
 from tests.conftest import tiny_raw, write_study
 
@@ -125,6 +126,9 @@ def test_fail_on_diverged_writes_the_report_then_exits_1(built):
         "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"
     ]
     assert {"report.html", "results.json", "summary.md", outdir.MANIFEST} <= {p.name for p in built["out"].iterdir()}
+    # the schema reads a run that diverged beside runs that did not (its epoch is a table's float, 1.0)
+    doc = load_results(built["out"])
+    assert [r.diverged_at for r in doc.runs][:2] == [1.0, None] and doc.failed[0].run == "baseline/seed0"
 
 
 def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):

@@ -213,7 +213,10 @@ class Run(InOrder):
     seed: int
     init: int = Field(0, description="0: the replicate's first initialization; 1: its twin")
     key: str
-    diverged_at: int | None = Field(None, description="the epoch its loss diverged at; null: it did not")
+    diverged_at: float | None = Field(
+        None,
+        description="the epoch its loss diverged at (1.0 when some runs did not diverge: a table's column); null: it did not",
+    )
     initial_loss: Number = None
     failed: list[str] | None = Field(None, description="keys of failure_reasons; absent: written before they were")
     settings: dict[str, Any] | None = None
