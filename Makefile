@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: report lint test test-fast bench clean
+.PHONY: report lint test test-fast bench schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,12 @@ test: lint
 test-fast: lint
 	$(PYTEST) -m "not slow"
 
+schema: $(STAMP)  # regenerate reportgen/schema/results.schema.json from the models (tests/test_schema.py checks it)
+	$(BIN)/python -m reportgen.schema
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/build_time.py
 
 clean:
-	rm -rf $(VENV) output/report.* output/results.json output/summary.md output/models
+	rm -rf $(VENV) output/report.* output/report-data.npz output/results.json output/summary.md output/models output/.reportgen-manifest.json

@@ -609,6 +609,12 @@ def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def printable(text: str) -> str:
+    """Text with line breaks and other control characters written as escapes (\\r, \\x1c): a key or name from a file
+    then stays on its problem's one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _parse_value(text: str) -> Any:
     """Read an override value as TOML (numbers, booleans, lists), else as a plain string."""
     try:
@@ -696,7 +702,7 @@ def _format_errors(err: ValidationError, source: str, raw: dict, origins: dict[s
         value = e.get("input")
         shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {shorten(repr(value))})"
         loc = ("training", "seeds", *e["loc"][2:]) if e["loc"][:2] == ("training", "budget") else e["loc"]  # as written
-        lines.append(f"{_origin(loc, origins, source)}: {_where(loc, raw)}: {msg}{shown}")
+        lines.append(printable(f"{_origin(loc, origins, source)}: {_where(loc, raw)}: {msg}{shown}"))
     return lines
 
 
@@ -715,7 +721,9 @@ def validate(raw: dict, source: str = "study", origins: dict[str, str] | None = 
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
         lines = _format_errors(err, source, raw, origins or {})
-        raise ConfigError(dupes + [line for line in lines if "duplicate variant names" not in line]) from None
+        raise ConfigError(
+            [printable(d) for d in dupes] + [line for line in lines if "duplicate variant names" not in line]
+        ) from None
 
 
 def _read_study(path: Path | None) -> tuple[dict, str, Path]:
@@ -731,6 +739,8 @@ def _read_study(path: Path | None) -> tuple[dict, str, Path]:
         raise ConfigError([f"{shown}: TOML syntax error: {err}"]) from None
     except UnicodeDecodeError as err:
         raise ConfigError([f"{shown}: not UTF-8 text: {err}"]) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep: tomllib parses them recursively
+        raise ConfigError([f"{shown}: TOML syntax error: values nested too deeply"]) from None
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None, flags: dict[str, Any] | None = None) -> StudyConfig:

@@ -26,6 +26,7 @@ import pytest
 import reportgen
 from reportgen import budget, outdir
 from reportgen.cli import main
+from reportgen.compare import load_results
 from reportgen.errors import Interrupted
 from tests.conftest import tiny_raw, write_study
 
@@ -127,6 +128,9 @@ def test_fail_on_diverged_writes_the_report_then_exits_1(built):
         "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"
     ]
     assert {"report.html", "results.json", "summary.md", outdir.MANIFEST} <= {p.name for p in built["out"].iterdir()}
+    # the schema reads a run that diverged beside runs that did not (its epoch is a table's float, 1.0)
+    doc = load_results(built["out"])
+    assert [r.diverged_at for r in doc.runs][:2] == [1.0, None] and doc.failed[0].run == "baseline/seed0"
 
 
 def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):
@@ -303,9 +307,15 @@ OLD = {
     "report.html": "old html",
     "report.pdf": "old pdf",
     "results.json": '{"reportgen": "old"}',
+    "report-data.npz": "old data",
     "models/a-seed0.keras": "old model",
 }
-NEW = {"report.html": "new html", "summary.md": "new summary", "results.json": '{"reportgen": "new"}'}
+NEW = {
+    "report.html": "new html",
+    "summary.md": "new summary",
+    "results.json": '{"reportgen": "new"}',
+    "report-data.npz": "new data",
+}
 
 
 @pytest.fixture
@@ -332,7 +342,7 @@ def _failing_replace(monkeypatch, fail_at: int, error: BaseException):
     return calls
 
 
-@pytest.mark.parametrize("fail_at", range(1, 9))  # 4 old entries out, 3 new in, the manifest: every step of the swap
+@pytest.mark.parametrize("fail_at", range(1, 11))  # 5 old entries out, 4 new in, the manifest: every step of the swap
 @pytest.mark.parametrize("error", [OSError(errno.EIO, "Input/output error"), Interrupted("SIGTERM")])
 def test_a_failure_at_any_step_of_the_swap_leaves_the_old_set(old_set, monkeypatch, fail_at, error):
     out, before = old_set
@@ -346,14 +356,14 @@ def test_a_failure_at_any_step_of_the_swap_leaves_the_old_set(old_set, monkeypat
 def test_a_swap_that_succeeds_replaces_only_reportgen_files(old_set):
     out, _ = old_set
     written = outdir.replace_outputs(out, _fill(NEW))
-    assert [p.name for p in written] == ["report.html", "results.json", "summary.md"]
+    assert [p.name for p in written] == ["report-data.npz", "report.html", "results.json", "summary.md"]
     assert snapshot(out) == {
         ".gitkeep": b"",
         "notes.txt": b"the user's",
         **{k: v.encode() for k, v in NEW.items()},
         outdir.MANIFEST: (out / outdir.MANIFEST).read_bytes(),
     }
-    assert outdir.read_manifest(out)["files"] == ["report.html", "summary.md", "results.json"]
+    assert outdir.read_manifest(out)["files"] == ["report.html", "summary.md", "results.json", "report-data.npz"]
     assert leftovers(out) == []
 
 
@@ -386,8 +396,8 @@ def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, 
     monkeypatch.setattr(os, "replace", replace)
     code, _, err = run_main("build", "--out", prev, "--quiet", *_minimal_set())
     monkeypatch.undo()
-    assert code == 1 and calls[2] == prev / "models"  # models/ moved out, report.html failed, models/ moved back
-    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/report.html"]
+    assert code == 1 and calls[2] == prev / "models"  # models/ moved out, report-data.npz failed, models/ moved back
+    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/report-data.npz"]
     assert snapshot(prev) == before and leftovers(prev) == []
 
 
@@ -403,13 +413,16 @@ def replace(src, dst, **kw):
     return real(src, dst, **kw)
 os.replace = replace
 def fill(folder):
-    for name in ("report.html", "results.json", "summary.md"):
+    for name in ("report.html", "results.json", "summary.md", "report-data.npz"):
         (folder / name).write_text("new " + name)
 outdir.replace_outputs(out, fill)
 """
 
 
-@pytest.mark.parametrize("kill_at", [1, 3, 5, 7, 8])  # 4 old entries move out, 3 new ones in, then the manifest
+# 5 old entries move out, 4 new ones in (report-data.npz first, at 6), then the manifest. Before report-data.npz was
+# one of them, a build killed after moving its new one in left it in place of the old one, which it had overwritten:
+# the old report beside the killed build's numbers.
+@pytest.mark.parametrize("kill_at", [1, 3, 6, 7, 9, 10])
 def test_a_build_killed_mid_swap_is_undone_by_the_next_one(old_set, kill_at):
     out, before = old_set
     proc = subprocess.run([sys.executable, "-c", KILL_MID_SWAP, str(out), str(kill_at)], env=env(), timeout=60)
