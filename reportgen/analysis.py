@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from reportgen import data as data_module
-from reportgen.config import DataConfig, Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
+from reportgen.config import Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset, View
+from reportgen.datasets import DataSettings, data_config
+from reportgen.datasets.planar import Moons
 from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
 from reportgen.measures import (
     Frame,
@@ -202,7 +204,7 @@ class Setup:
 
     variants: tuple[VariantConfig, ...] = ()
     margins: Margins = field(default_factory=Margins)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataSettings = field(default_factory=Moons)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     sweeps: SweepConfig = field(default_factory=SweepConfig)
@@ -234,7 +236,7 @@ class Setup:
         return cls(
             tuple(VariantConfig.model_validate(v) for v in doc["variants"]),
             Margins.model_validate(doc["margins"]),
-            DataConfig.model_validate(doc["data"]),
+            data_config(doc["data"]),
             ModelConfig.model_validate(doc["model"]),
             TrainingConfig.model_validate(doc["training"]),
             SweepConfig.model_validate(doc["sweeps"]),
@@ -625,16 +627,7 @@ def _padded_histories(results: list[RunResult], epochs: int, ok) -> dict[str, np
 
 def _data_varies(config: StudyConfig) -> list[str]:
     """What a replicate redraws of the data."""
-    if not config.data.resample:
-        return []
-    if config.data.kind == "classification":
-        return [
-            "the make_classification problem (its class clusters and their directions) with its training and validation points",
-            "the test points",
-        ]
-    if not config.data.generated:
-        return ["the stratified split of the rows into training, validation and test sets"]
-    return ["the draw of the training and validation points", "the test points"]
+    return list(config.data.redraws) if config.data.resample else []
 
 
 def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
@@ -658,39 +651,11 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
     )
 
 
-DATA_TITLES = {
-    "moons": "make_moons",
-    "circles": "make_circles",
-    "xor": "XOR (four Gaussian blobs)",
-    "spirals": "two spirals",
-    "blobs": "Gaussian blobs",
-    "classification": "make_classification",
-    "breast_cancer": "the Wisconsin breast cancer data",
-    "wine": "the wine recognition data",
-    "iris": "Fisher's iris data",
-}
-
-
 def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool) -> DataInfo:
     """What the report says about the data, from the study and its first replicate."""
     d = config.data
-    title = d.path.name if d.kind == "csv" else DATA_TITLES[d.kind]
-    if has_bayes:
-        bayes = ""
-    elif d.generated and d.kind != "classification":
-        bayes = (
-            "The generator adds no noise, so its classes do not overlap and there is no Bayes-optimal rule to "
-            "compare with: the report measures no excess error and draws no Bayes boundary."
-        )
-    else:
-        why = (
-            "make_classification's class densities are not computed here"
-            if d.kind == "classification"
-            else f"{title} is a sample from an unknown source"
-        )
-        bayes = (
-            f"There is no Bayes-optimal reference ({why}), so the report measures no excess error and draws no Bayes boundary."
-        )
+    title = d.name()
+    bayes = "" if has_bayes else d.bayes_note()
     boundary = (
         ""
         if view.measured

@@ -27,7 +27,6 @@ from reportgen.claims import (
     formatters,
     stability_text,
 )
-from reportgen.config import PLANAR
 from reportgen.context import (
     Bullets,
     Cell,
@@ -45,6 +44,8 @@ from reportgen.context import (
     Table,
     VerdictMatrix,
 )
+from reportgen.datasets import Generated
+from reportgen.datasets.classification import Classification
 from reportgen.errors import ReportgenError
 from reportgen.metrics import METRICS, table_columns
 from reportgen.metrics import metric as metric_record
@@ -117,12 +118,12 @@ def data_phrase(setup, info) -> str:
     d = setup.data
     splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
     classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
-    if d.kind == "classification":
+    if isinstance(d, Classification):
         return (
             f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
             f"at random: {splits})"
         )
-    if d.generated:
+    if isinstance(d, Generated):
         return f"{info.title} ({classes}{d.n_samples} points, noise {d.noise:g}: {splits})"
     rows = info.n_train + info.n_val + info.n_test
     return f"{info.title} ({rows} rows, {info.n_features} features, {classes.rstrip(', ')}: {splits})"
@@ -496,7 +497,7 @@ def _listed(names, limit: int = 8) -> str:
 
 def _names_sentence(setup, info) -> str:
     """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
-    if setup.data.kind in PLANAR:
+    if setup.data.planar:
         return ""
     return (
         f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "

@@ -12,8 +12,8 @@ import pytest
 
 from reportgen import datasets, outdir
 from reportgen.cli import main
-from reportgen.config import DataConfig, load_config
-from reportgen.datasets import csv_file
+from reportgen.config import load_config
+from reportgen.datasets import csv_file, data_config
 from tests.conftest import tiny_raw, write_study
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width,species\n"
@@ -184,7 +184,7 @@ def test_settings_of_another_kind_of_data_are_refused(tmp_path):
 def test_csv_with_text_labels_splits_stratified_and_standardises_on_training_rows(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_bytes(_csv(*GOOD) + b"\n")  # a trailing blank line is not a row
-    cfg = DataConfig(path=csv, label="species", delimiter=",")
+    cfg = data_config(path=csv, label="species", delimiter=",")
     a, b = datasets.load(cfg, 0), datasets.load(cfg, 1)
     assert a.class_names == ("setosa", "versicolor", "virginica") and a.feature_names[0] == "sepal_length"
     assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (19, 5, 6) and a.n_classes == 3 and not a.has_generator
@@ -204,13 +204,13 @@ def test_numeric_labels_sort_as_numbers_and_tabs_are_a_delimiter(tmp_path):
     csv = tmp_path / "d.tsv"
     rows = "".join(f"{i}\t{i % 4}\t{(2, 10, 9)[i % 3]}\n" for i in range(36))
     csv.write_text("a\tb\tclass\n" + rows)
-    d = datasets.load(DataConfig(path=csv, label="class", delimiter="\t"), 0)
+    d = datasets.load(data_config(path=csv, label="class", delimiter="\t"), 0)
     assert d.class_names == ("2", "9", "10") and d.feature_names == ("a", "b")
 
 
 @pytest.mark.parametrize("kind", ["moons", "circles", "xor", "spirals", "blobs"])
 def test_each_generator_draws_balanced_classes_its_bayes_rule_beats_a_network_and_is_calibrated(kind):
-    cfg = DataConfig(kind=kind, test_samples=20000)
+    cfg = data_config(kind=kind, test_samples=20000)
     d = datasets.load(cfg, 0)
     p = datasets.toys.bayes_proba(datasets.generator(cfg), cfg.noise, d.x_test)
     counts = np.bincount(d.y_test.astype(int))
@@ -222,7 +222,7 @@ def test_each_generator_draws_balanced_classes_its_bayes_rule_beats_a_network_an
 
 
 def test_make_classification_draws_a_new_problem_per_replicate_with_thirty_features():
-    cfg = DataConfig(kind="classification", n_features=30, n_classes=3)
+    cfg = data_config(kind="classification", n_features=30, n_classes=3)
     a, b = datasets.load(cfg, 0), datasets.load(cfg, 1)
     assert a.n_features == 30 and a.n_classes == 3 and not a.has_generator and datasets.generator(cfg) is None
     assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (160, 40, 2000)
@@ -231,5 +231,5 @@ def test_make_classification_draws_a_new_problem_per_replicate_with_thirty_featu
 
 def test_bundled_tables_need_no_download():
     for kind, shape in (("breast_cancer", (569, 30, 2)), ("wine", (178, 13, 3)), ("iris", (150, 4, 3))):
-        d = datasets.load(DataConfig(kind=kind), 0)
+        d = datasets.load(data_config(kind=kind), 0)
         assert (len(d.y_train) + len(d.y_val) + len(d.y_test), d.n_features, d.n_classes) == shape

@@ -34,6 +34,8 @@ class Dataset:
     has_generator: bool = True  # a generator with a known Bayes posterior and density drew the points
     shift: np.ndarray | None = field(default=None, compare=False)  # None: inputs are the raw features
     scale: np.ndarray | None = field(default=None, compare=False)
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, compare=False)  # a table's rows behind
+    #                                                     the training, validation and test splits (None: drawn points)
 
     @property
     def n_classes(self) -> int:
@@ -67,7 +69,9 @@ class Dataset:
 class Generator(Protocol):
     """A 2-D generator whose class densities are known in closed form (a mixture along its shape or of Gaussians)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Its name ('moons')."""
 
     def n_classes(self, noise: float) -> int:
         """Number of classes it draws."""

@@ -1,5 +1,5 @@
-"""Read a CSV file into a Table, checking everything before any training: each problem is one line naming the file
-and, where it applies, the line, the column and the value (DataError, exit 2)."""
+"""Your CSV file as a kind of data: its settings, and a reader that checks everything before any training (each problem
+is one line naming the file and, where it applies, the line, the column and the value: DataError, exit 2)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,73 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from reportgen.config import DataConfig, shorten
 from reportgen.datasets.base import DataError
-from reportgen.datasets.tables import Table
+from reportgen.datasets.settings import MAX_FEATURES, MAX_TEXT, kind_field
+from reportgen.datasets.tables import Table, TableSettings, check_classes
+from reportgen.errors import shorten
 
 MAX_BYTES = 100 * 2**20  # the file is read into memory whole, and parsed values take several times its size
 OTHER_DELIMITERS = (",", ";", "\t", "|")
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # how spreadsheets and exports write a missing value
+
+
+class CsvData(TableSettings):
+    """Your CSV file: a header row, then one row per example; a replicate draws its own stratified split of the rows."""
+
+    kind: Literal["csv"] = kind_field("csv")
+    path: Annotated[Path, Field(strict=False)] = Field(
+        json_schema_extra={"example": "data.csv"},
+        description="'csv' only: the CSV file (relative to the study file's folder): a header row, then one row per "
+        "example; UTF-8.",
+    )
+    label: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        json_schema_extra={"example": "species"},
+        description="'csv' only: the column holding the class of each row (numbers or text; two classes or more).",
+    )
+    features: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_FEATURES,
+        json_schema_extra={"example": ["length", "width"]},
+        description=f"'csv' only: the feature columns (unset: every column but the label; at most {MAX_FEATURES:,}); "
+        "standardised with the training split's mean and standard deviation.",
+    )
+    delimiter: str = Field(
+        ",",
+        min_length=1,
+        max_length=1,
+        json_schema_extra={"example": ";"},
+        description="'csv' only: the character between fields (','; write \"\\t\" for tabs).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_file_and_label(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and (raw.get("path") is None or raw.get("label") is None):
+            raise ValueError("a CSV study names its file and its label column: data.path and data.label")
+        return raw
+
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def file(self) -> Path:
+        return self.path
+
+    def relocated(self, where) -> CsvData:
+        return self.model_copy(update={"path": where(self.path)})
+
+    def table(self) -> Table:
+        rows = read_table(self)
+        check_classes(rows, self, f"label column {self.label!r}")
+        return rows
 
 
 def shown(path: Path) -> str:
@@ -28,7 +85,7 @@ def shown(path: Path) -> str:
     return shorten(rel if not rel.startswith("..") else str(path), 120)
 
 
-def read_table(cfg: DataConfig) -> Table:
+def read_table(cfg: CsvData) -> Table:
     """The study's CSV file as a Table (parsed once per file version and settings)."""
     path = cfg.path
     try:
