@@ -35,6 +35,9 @@ def _with(line: int, row: str) -> bytes:
     return _csv(*rows)
 
 
+ID = "sepal_width,petal_length,petal_width,tag,species\n"  # a column of identifiers: text, a different value per row
+MISSING_HINT = '; data.missing = "drop" leaves rows with a missing cell out, "impute" fills the cells'
+
 # name -> (file bytes, or None for no file; extra [data] keys; the message after '<file>: ')
 CASES = {
     "missing file": (None, {}, "data file not found (data.path)"),
@@ -49,15 +52,54 @@ CASES = {
         "data.features: column 'petal_lenght' is not in the header; did you mean 'petal_length'?",
     ),
     "text in a feature column": (_with(7, "5.1,abc,1.4,0.2,setosa\n"), {}, "line 7, column 'sepal_width': 'abc' is not a number"),
-    "empty field": (_with(4, "5.1,3.5,,0.2,setosa\n"), {}, "line 4, column 'petal_length': missing value (empty field)"),
-    "NaN": (_with(5, "NaN,3.5,1.4,0.2,setosa\n"), {}, "line 5, column 'sepal_length': missing value ('NaN')"),
+    "empty field": (
+        _with(4, "5.1,3.5,,0.2,setosa\n"),
+        {},
+        "line 4, column 'petal_length': missing value (empty field)" + MISSING_HINT,
+    ),
+    "NaN": (_with(5, "NaN,3.5,1.4,0.2,setosa\n"), {}, "line 5, column 'sepal_length': missing value ('NaN')" + MISSING_HINT),
     "infinity": (_with(6, "5.1,3.5,1.4,inf,setosa\n"), {}, "line 6, column 'petal_width': infinite value ('inf')"),
     "several bad values": (
         _csv(*GOOD[:3], "x,3,1,0.2,setosa\n", "5,3,,0.2,setosa\n", "5,3,1,-inf,setosa\n"),
         {},
         "line 5, column 'sepal_length': 'x' is not a number (and 2 more problems in this file)",
     ),
-    "missing label": (_with(3, "5.1,3.5,1.4,0.2,\n"), {}, "line 3, column 'species': missing label ('')"),
+    "missing label": (
+        _with(3, "5.1,3.5,1.4,0.2,\n"),
+        {},
+        "line 3, column 'species': missing label (''); data.missing = \"drop\" leaves rows without a label out",
+    ),
+    "too many categories": (
+        _csv(*(f"{r.rsplit(',', 1)[0].split(',', 1)[1]},id{i},{r.rsplit(',', 1)[1]}" for i, r in enumerate(GOOD * 2)), header=ID),
+        {},
+        "column 'tag' holds text with 60 distinct values, more than the 50 a column can be one-hot encoded with; leave it "
+        'out: data.features = ["sepal_width", "petal_length", "petal_width"]',
+    ),
+    "every row with a missing cell dropped": (
+        _csv(*("NA," + r.split(",", 1)[1] for r in GOOD)),
+        {"missing": "drop"},
+        "every row has a missing cell or label, so data.missing = 'drop' leaves none",
+    ),
+    "a column with no values": (
+        _csv(*("NA," + r.split(",", 1)[1] for r in GOOD)),
+        {"missing": "impute"},
+        "column 'sepal_length' has no values (every cell is missing); leave it out with data.features",
+    ),
+    "categorical column not in header": (
+        _csv(*GOOD),
+        {"categorical": ["spieces"]},
+        "data.categorical: column 'spieces' is not in the header; did you mean 'species'?",
+    ),
+    "categorical label": (
+        _csv(*GOOD),
+        {"categorical": ["species"]},
+        "data.categorical: 'species' is the label column, it cannot be a feature too",
+    ),
+    "categorical column not a feature": (
+        _csv(*GOOD),
+        {"features": ["sepal_length", "sepal_width"], "categorical": ["petal_width"]},
+        "data.categorical: column 'petal_width' is not one of data.features",
+    ),
     "single class": (
         _csv(*(r.rsplit(",", 1)[0] + ",setosa\n" for r in GOOD)),
         {},

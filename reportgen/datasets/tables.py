@@ -11,19 +11,25 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from reportgen.datasets.base import DataError, Dataset, f32, standardise
+from reportgen.datasets.base import DataError, Dataset, TableNotes, f32, standardise
+from reportgen.datasets.encode import inputs
 from reportgen.datasets.settings import DataSettings, kind_field, n_samples_field
 
 
 @dataclass(frozen=True)
 class Table:
-    """Rows of a data set: raw features [N, F] (float64), class indices [N], and the names of both."""
+    """Rows of a data set: raw features [N, F] (float64), class indices [N], and the names of both.
+
+    A text column (levels set) holds the index of each row's category; a missing cell is NaN, filled per replicate.
+    """
 
     x: np.ndarray
     y: np.ndarray
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
     source: str  # how messages name it: the file's path, or 'scikit-learn's wine data'
+    levels: tuple[tuple[str, ...] | None, ...] = ()  # per column: its categories, one-hot encoded (None: numbers)
+    notes: TableNotes | None = None  # what reading a file found (encoded columns, missing cells)
 
 
 def smallest_class(cfg: TableSettings) -> int:
@@ -88,7 +94,8 @@ def split(table: Table, cfg: TableSettings, seed: int) -> Dataset:
                 f"and validation rows; use more rows (data.n_samples) or fewer classes"
             ]
         )
-    shift, scale, (x_train, x_val, x_test) = standardise(*(table.x[part] for part in (train, val, test)))
+    x, names = inputs(table, train)
+    shift, scale, (x_train, x_val, x_test) = standardise(*(x[part] for part in (train, val, test)))
     return Dataset(
         x_train,
         f32(table.y[train]),
@@ -97,11 +104,12 @@ def split(table: Table, cfg: TableSettings, seed: int) -> Dataset:
         x_test,
         f32(table.y[test]),
         class_names=table.class_names,
-        feature_names=table.feature_names,
+        feature_names=names,
         has_generator=False,
         shift=shift,
         scale=scale,
         rows=(train, val, test),
+        notes=table.notes,
     )
 
 
