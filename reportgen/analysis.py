@@ -13,6 +13,7 @@ from reportgen import data as data_module
 from reportgen.config import Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset, View
 from reportgen.datasets import DataSettings, data_config
+from reportgen.datasets.base import TableNotes
 from reportgen.datasets.planar import Moons
 from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
 from reportgen.measures import (
@@ -184,6 +185,14 @@ class DataInfo:
     view_sentence: str = ""  # how the figures' plane was chosen ("" for the data's own plane)
     bayes_note: str = ""  # why there is no Bayes-optimal reference ("" when there is one)
     boundary_note: str = ""  # why boundaries are not measured ("" when they are)
+    notes: TableNotes | None = None  # a file's one-hot encoded columns and missing cells (None: nothing to say)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> DataInfo:
+        """The data's description back from its JSON form (dataclasses.asdict, lists for tuples)."""
+        notes = doc.get("notes")
+        plain = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items() if k != "notes"}
+        return cls(**plain, notes=None if notes is None else TableNotes.from_json(notes))
 
     @property
     def n_classes(self) -> int:
@@ -677,6 +686,7 @@ def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool)
         view.sentence,
         bayes,
         boundary,
+        first.notes,
     )
 
 

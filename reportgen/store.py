@@ -144,8 +144,7 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
             meta["view"]["sentence"],
         )
     )
-    info = meta["data_info"]
-    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
+    info = DataInfo.from_json(meta["data_info"])
     analysis = StudyAnalysis(
         variants=names,
         reference=meta["reference"],

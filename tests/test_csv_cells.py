@@ -1,17 +1,23 @@
 """A CSV file as users bring it: text columns one-hot encoded and missing cells dropped or filled, each fitted on the
 replicate's training split alone, exactly as scikit-learn's SimpleImputer and OneHotEncoder(handle_unknown="ignore")
-would be."""
+would be; and the report saying what was encoded, dropped and filled."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from reportgen import store
+from reportgen.cli import main
 from reportgen.datasets import data_config
+from tests.conftest import write_study
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MARKERS = ["", "NA", "N/A", "NaN", "null"]
 
 
@@ -109,3 +115,23 @@ def test_impute_fills_feature_cells_and_leaves_rows_without_a_label_out(tmp_path
     field.write_text("\n".join(text) + "\n")
     d = data_config(path=field, label="species", missing="impute").load(0)
     assert (d.notes.rows, d.notes.dropped, d.notes.filled) == (90, 1, 17) and sum(map(len, d.rows)) == 89
+
+
+def test_a_csv_with_text_and_missing_cells_builds_and_the_report_says_what_was_done(tmp_path):
+    shutil.copy(EXAMPLES / "birds.csv", tmp_path / "birds.csv")
+    study = {
+        "data": {"path": "birds.csv", "label": "species", "missing": "drop"},
+        "model": {"hidden_units": [8]},
+        "training": {"epochs": 3, "seeds": 2},
+        "variants": [{"name": "baseline"}, {"name": "l1", "l1": 0.001}],
+        "sweeps": {"l1": [], "l2": [], "dropout": []},
+        "output": {"dir": "out", "formats": ["html"], "cache": ""},
+    }
+    assert main(["build", "--config", str(write_study(tmp_path / "s.toml", study)), "--quiet"]) == 0
+    html = re.sub(r"\s+", " ", (tmp_path / "out" / "report.html").read_text())
+    assert "Text columns are one-hot encoded" in html and "site (Gull Rock, Kelp Point, Long Reef); sex (female, male)" in html
+    dropped = "left out (data.missing = &#34;drop&#34;): 20 of the file&#39;s 316 rows, leaving 296"
+    assert "rows with a missing feature or label are " + dropped in html
+    assert "written &#39;NA&#39; or left empty" in html and "6 feature columns (site, sex, wing_mm," in html
+    analysis, _ = store.load((tmp_path / "out" / "report-data.npz").read_bytes())  # what render and compare read back
+    assert analysis.data.notes.encoded[1] == ("sex", ("female", "male")) and analysis.data.notes.dropped == 20

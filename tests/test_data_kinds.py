@@ -17,11 +17,10 @@ from reportgen.datasets.settings import SHARED_KEYS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SETTINGS = {"csv": {"path": str(EXAMPLES / "iris.csv"), "label": "species"}}  # what a kind cannot do without
+CASES = {kind: {"kind": kind, **SETTINGS.get(kind, {})} for kind in BY_KIND} | {
+    "csv with text and missing cells": {"path": str(EXAMPLES / "birds.csv"), "label": "species", "missing": "impute"},
+}
 SPLITS = ("train", "val", "test")
-
-
-def _settings(kind: str, **extra) -> DataSettings:
-    return data_config({"kind": kind, **SETTINGS.get(kind, {}), **extra})
 
 
 def _splits(d):
@@ -33,10 +32,10 @@ def test_every_registered_kind_is_checked():
     assert set(SETTINGS) <= set(BY_KIND)
 
 
-@pytest.fixture(params=list(BY_KIND), scope="module")
+@pytest.fixture(params=list(CASES), scope="module")
 def kind(request) -> tuple[DataSettings, object, object]:
     """A kind's default settings and two of its replicates (loaded once per module)."""
-    cfg = _settings(request.param)
+    cfg = data_config(CASES[request.param])
     return cfg, cfg.load(3), cfg.load(4)
 
 
