@@ -186,6 +186,7 @@ class DataInfo:
     bayes_note: str = ""  # why there is no Bayes-optimal reference ("" when there is one)
     boundary_note: str = ""  # why boundaries are not measured ("" when they are)
     notes: TableNotes | None = None  # a file's one-hot encoded columns and missing cells (None: nothing to say)
+    image_shape: tuple[int, ...] = ()  # the features are the pixels of an image of this shape (digits; () otherwise)
 
     @classmethod
     def from_json(cls, doc: dict) -> DataInfo:
@@ -203,6 +204,20 @@ class DataInfo:
     def n_features(self) -> int:
         """Number of features."""
         return len(self.feature_names)
+
+
+@dataclass(frozen=True)
+class WeightImages:
+    """First-layer weights drawn as the input image, for data whose features are an image's pixels: a few hidden units
+    of the first replicate, and per pixel the share of its weights near zero, averaged over replicates."""
+
+    units: np.ndarray  # [k, h, w]: the weights from each pixel into hidden units 1..k of the first replicate
+    near_zero: np.ndarray  # [h, w]: share of a pixel's weights into every hidden unit with |w| < threshold, mean over
+    #                        replicates
+    threshold: float
+    replicates: int
+    hidden: int  # units of the first hidden layer
+    seed: int  # the replicate the units are of: the variant's first that trained
 
 
 @dataclass(frozen=True)
@@ -297,6 +312,20 @@ class StudyAnalysis:
     setup: Setup = field(default_factory=Setup)  # what was trained, how, and the study file: the only settings read later
     first: Dataset | None = None  # the first replicate's data (what the figures draw)
     sweep_points: dict[tuple[str, float], str] = field(default_factory=dict)  # (kind, strength) -> its runs' variant name
+
+    def weight_images(self, variant: str, units: int = 6) -> WeightImages | None:
+        """A variant's first-layer weights as images (None: the features are no image, or the variant has no run)."""
+        weights = self.first_layer.get(variant)
+        if not self.data.image_shape or weights is None or not weights.size:
+            return None
+        shape, hidden = self.data.image_shape, self.setup.model.hidden_units[0]
+        kernels = weights.reshape(-1, int(np.prod(shape)), hidden)  # [replicates, pixels, units], first replicate first
+        threshold = max(self.thresholds)
+        near_zero = (np.abs(kernels) < threshold).mean(axis=(0, 2)).reshape(shape)
+        first = kernels[0][:, :units].T.reshape(-1, *shape)
+        runs = self.main_runs[self.main_runs["variant"] == variant]
+        seed = int(runs["seed"][~runs["failed"].map(bool)].iloc[0])  # first_layer keeps the runs that trained, in order
+        return WeightImages(first, near_zero, threshold, len(kernels), hidden, seed)
 
     def sweep_run(self, key: str) -> bool:
         """Whether a run is a strength-sweep point's (not one of the study's variants, its twins or data-sweep points)."""
@@ -687,6 +716,7 @@ def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool)
         bayes,
         boundary,
         first.notes,
+        tuple(d.image_shape or ()),
     )
 
 

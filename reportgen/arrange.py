@@ -351,7 +351,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     blocks += [Paragraph(pruning_note(analysis))] if analysis.prune_search.points else []
     # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
     # go to appendix B
-    blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
+    blocks += [figs.get(k, "Weights") for k in ("weight_images", "sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)

@@ -3,7 +3,7 @@
 - 2-D generators (planar.py: moons, circles, xor, spirals, blobs): each replicate draws fresh training, validation
   and test points; their Bayes posterior and density are known (toys.py).
 - make_classification (classification.py): each replicate draws a new problem and its points; no Bayes reference.
-- tables (tables.py: scikit-learn's bundled breast_cancer, wine, iris; csv_file.py: CSV files): each replicate draws
+- tables (tables.py: scikit-learn's bundled breast_cancer, wine, iris, digits; csv_file.py: CSV files): each replicate draws
   its own stratified split of the rows into training, validation and test (the test rows too), seeded by
   (data.seed, replicate).
 
@@ -25,7 +25,7 @@ from reportgen.datasets.classification import Classification
 from reportgen.datasets.csv_file import CsvData
 from reportgen.datasets.planar import PRUNING_POINTS, Blobs, Circles, Moons, Planar, Spirals, Xor
 from reportgen.datasets.settings import DataSettings, Generated
-from reportgen.datasets.tables import BreastCancer, Iris, TableSettings, Wine
+from reportgen.datasets.tables import BreastCancer, Digits, Iris, TableSettings, Wine
 
 __all__ = [
     "KINDS",
@@ -50,7 +50,19 @@ __all__ = [
     "toys",
 ]
 
-KINDS: tuple[type[DataSettings], ...] = (Moons, Circles, Xor, Spirals, Blobs, Classification, BreastCancer, Wine, Iris, CsvData)
+KINDS: tuple[type[DataSettings], ...] = (
+    Moons,
+    Circles,
+    Xor,
+    Spirals,
+    Blobs,
+    Classification,
+    BreastCancer,
+    Wine,
+    Iris,
+    Digits,
+    CsvData,
+)
 BY_KIND: dict[str, type[DataSettings]] = {k.model_fields["kind"].default: k for k in KINDS}
 SETTINGS = frozenset(name for k in KINDS for name in k.model_fields)  # every setting some kind has
 

@@ -45,7 +45,7 @@ SHARED_KEYS = (
 )
 KIND_DESCRIPTION = (
     "The data: a 2-D generator ('moons', 'circles', 'xor', 'spirals', 'blobs'), scikit-learn's "
-    "make_classification ('classification'), a bundled table ('breast_cancer', 'wine', 'iris') or a CSV file "
+    "make_classification ('classification'), a bundled table ('breast_cancer', 'wine', 'iris', 'digits') or a CSV file "
     "('csv', the default when path is set)."
 )
 

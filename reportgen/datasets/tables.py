@@ -188,3 +188,12 @@ class Iris(Bundled):
     kind: Literal["iris"] = kind_field("iris")
     title = "Fisher's iris data"
     loader = "iris"
+
+
+class Digits(Bundled):
+    """scikit-learn's handwritten digits: 1,797 images of 8×8 pixels (64 features, ink 0 to 16), ten classes."""
+
+    kind: Literal["digits"] = kind_field("digits")
+    title = "scikit-learn's handwritten digits (8×8 images)"
+    loader = "digits"
+    image_shape = (8, 8)
