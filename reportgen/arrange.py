@@ -27,7 +27,6 @@ from reportgen.claims import (
     formatters,
     stability_text,
 )
-from reportgen.config import PLANAR
 from reportgen.context import (
     Bullets,
     Cell,
@@ -45,6 +44,8 @@ from reportgen.context import (
     Table,
     VerdictMatrix,
 )
+from reportgen.datasets import Generated
+from reportgen.datasets.classification import Classification
 from reportgen.errors import ReportgenError
 from reportgen.metrics import METRICS, table_columns
 from reportgen.metrics import metric as metric_record
@@ -117,12 +118,12 @@ def data_phrase(setup, info) -> str:
     d = setup.data
     splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
     classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
-    if d.kind == "classification":
+    if isinstance(d, Classification):
         return (
             f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
             f"at random: {splits})"
         )
-    if d.generated:
+    if isinstance(d, Generated):
         return f"{info.title} ({classes}{d.n_samples} points, noise {d.noise:g}: {splits})"
     rows = info.n_train + info.n_val + info.n_test
     return f"{info.title} ({rows} rows, {info.n_features} features, {classes.rstrip(', ')}: {splits})"
@@ -350,7 +351,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     blocks += [Paragraph(pruning_note(analysis))] if analysis.prune_search.points else []
     # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
     # go to appendix B
-    blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
+    blocks += [figs.get(k, "Weights") for k in ("weight_images", "sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)
@@ -496,13 +497,53 @@ def _listed(names, limit: int = 8) -> str:
 
 def _names_sentence(setup, info) -> str:
     """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
-    if setup.data.kind in PLANAR:
+    if setup.data.planar:
         return ""
-    return (
-        f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
-        f"({_listed(info.class_names)}); the networks see the features standardised with each replicate's training "
-        f"split (its mean and standard deviation)."
+    encoded = {name for name, _ in info.notes.encoded} if info.notes else set()
+    columns = list(dict.fromkeys(n.split("=", 1)[0] if n.split("=", 1)[0] in encoded else n for n in info.feature_names))
+    features = (
+        f"{len(columns)} feature columns ({_listed(columns)}), {info.n_features} inputs once text is encoded,"
+        if encoded
+        else f"{info.n_features} features ({_listed(info.feature_names)})"
     )
+    return (
+        f"The data have {features} and {info.n_classes} classes ({_listed(info.class_names)}); the networks see the "
+        f"features standardised with each replicate's training split (its mean and standard deviation)."
+    )
+
+
+def _markers(markers) -> str:
+    """How missing cells were written, e.g. "'NA' or left empty"."""
+    written = [repr(m) for m in markers if m] + (["left empty"] if "" in markers else [])
+    return " or ".join(written) if len(written) < 3 else ", ".join(written[:-1]) + " or " + written[-1]
+
+
+def _table_sentences(notes) -> list[str]:
+    """What reading a file did: its one-hot encoded columns with their categories, its missing cells and what became
+    of them."""
+    if notes is None:
+        return []
+    out = []
+    if notes.encoded:
+        columns = "; ".join(f"{name} ({_listed(levels, 12)})" for name, levels in notes.encoded)
+        out.append(
+            f"Text columns are one-hot encoded, one input per category, fitted on each replicate's training split (a "
+            f"category absent from it is all zeros): {columns}."
+        )
+    if not notes.markers:
+        return out
+    found = f"Missing cells (written {_markers(notes.markers)})"
+    kept = notes.rows - notes.dropped
+    dropped = f"{notes.dropped} of the file's {notes.rows} rows" + (f", leaving {kept}" if notes.dropped else "")
+    if notes.missing == "drop":
+        out.append(f'{found}: rows with a missing feature or label are left out (data.missing = "drop"): {dropped}.')
+    elif notes.missing == "impute":
+        without = f"; rows without a label are left out: {dropped}" if notes.dropped else ""
+        out.append(
+            f"{found}: {notes.filled} feature cell{'s are' if notes.filled != 1 else ' is'} filled in each replicate with "
+            f'the median (numbers) or the most frequent value (text) of its training split (data.missing = "impute"){without}.'
+        )
+    return out
 
 
 def _data_section(analysis, figs: _Figures) -> Section:
@@ -518,7 +559,8 @@ def _data_section(analysis, figs: _Figures) -> Section:
         f"between variants of one replicate come from the regularizer alone."
     )
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in analysis.setup.variants])
-    notes = [Paragraph(text) for text in (_names_sentence(analysis.setup, info), info.bayes_note, info.boundary_note) if text]
+    texts = (_names_sentence(analysis.setup, info), *_table_sentences(info.notes), info.bayes_note, info.boundary_note)
+    notes = [Paragraph(text) for text in texts if text]
     return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
 
 

@@ -523,7 +523,7 @@ def kept_throughout(config: StudyConfig, runs) -> bool:
     from reportgen.cache import RunCache, run_keys
     from reportgen.sequential import at_look
 
-    if config.data.path is not None:  # a file's key is its bytes, which the data check refuses to read when too large
+    if config.data.file is not None:  # a file's key is its bytes, which the data check refuses to read when too large
         return False
     config = at_look(config, len({r.seed for r in runs}))  # the look these runs are (the first of an adaptive design)
     digests = RunCache(config.output.cache).claimed_digests(runs, run_keys(runs, config))

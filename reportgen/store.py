@@ -162,8 +162,7 @@ def _analysis(arrays: dict[str, np.ndarray], meta: dict) -> tuple[StudyAnalysis,
             meta["view"]["sentence"],
         )
     )
-    info = meta["data_info"]
-    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
+    info = DataInfo.from_json(meta["data_info"])
     analysis = StudyAnalysis(
         variants=names,
         reference=meta["reference"],

@@ -97,10 +97,10 @@ def test_boundaries_between_three_classes_have_their_known_length_and_pieces():
 
 
 def test_the_view_maps_one_plane_point_to_the_same_raw_point_in_every_replicate():
-    from reportgen.config import DataConfig
     from reportgen.data import reference_view
+    from reportgen.datasets import data_config
 
-    cfg = DataConfig(kind="wine")
+    cfg = data_config(kind="wine")
     first, other = make_datasets(cfg, [0, 1]).values()
     view, frame = reference_view(cfg, first)
     assert not view.measured and view.axes.shape == (2, 13) and "principal components" in view.sentence

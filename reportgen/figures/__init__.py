@@ -12,7 +12,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
 from reportgen.context import Figure
-from reportgen.figures import compare, curves, maps, weights
+from reportgen.figures import compare, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "figure_specs", "make_figures", "draw", "draw_some"]
@@ -40,6 +40,8 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         for v in analysis.variants
         if v != analysis.reference
     ]
+    if analysis.data.image_shape:  # features that are an image's pixels: the first layer as pictures
+        specs.append(FigureSpec("weight_images", "First-layer weights as images", pixels.draw_weight_images))
     specs += [
         FigureSpec("weights_box", "First-layer weights", weights.draw_weights_box),
         FigureSpec("weights_hist", "Distribution of first-layer weights", weights.draw_weights_hist),

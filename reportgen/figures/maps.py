@@ -7,6 +7,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
 from reportgen.analysis import BoundarySet
+from reportgen.datasets import Generated
 from reportgen.figures.common import (
     FULL_WIDTH_IN,
     MAX_WIDTH_CM,
@@ -87,7 +88,7 @@ def draw_dataset(fig: MplFigure, study: Study) -> str:
 def _dataset_caption(study: Study) -> str:
     """What the data figure shows: the data, its splits, what a replicate redraws and the plane shown."""
     d, cfg, info = study.data, study.analysis.setup.data, study.analysis.data
-    if not cfg.generated:
+    if not isinstance(cfg, Generated):
         scope = (
             f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
             if cfg.resample
