@@ -703,6 +703,22 @@ def _failed_runs(analysis: StudyAnalysis) -> int:
     return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
 
 
+def _anchor_claims(sections: list[Section], seen: set[str] | None = None) -> list[Section]:
+    """The sections with each claim anchored once, in reading order: page one's links lead to the first place that shows
+    a claim's evidence (the body, or appendix A for a claim the body leaves out), and no anchor is repeated."""
+    seen = set() if seen is None else seen
+    out = []
+    for section in sections:
+        blocks = []
+        for block in section.blocks:
+            if isinstance(block, Claims):
+                block = replace(block, anchored=frozenset(c.key for c in block.claims if c.key not in seen))
+                seen |= block.anchored
+            blocks.append(block)
+        out.append(replace(section, blocks=blocks, subsections=_anchor_claims(section.subsections, seen)))
+    return out
+
+
 @dataclass(frozen=True)
 class Shown:
     """What a report says about the build rather than its numbers: the study's title and file, when and where the
@@ -729,6 +745,8 @@ def build_context(
     figs = _Figures(figures)
     sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(analysis, figs)]
     sections += body(analysis, verdicts, observations, figs)
+    anchored: set[str] = set()
+    sections = _anchor_claims(sections, anchored)
     return ReportContext(
         title=shown.title,
         generated=shown.generated,
@@ -748,7 +766,7 @@ def build_context(
         n_failed=_failed_runs(analysis),
         sweep_failed=failure_lines(analysis, sweeps=True),
         sections=sections,
-        appendix=appendix(analysis, verdicts, figs, shown),
+        appendix=_anchor_claims(appendix(analysis, verdicts, figs, shown), anchored),
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
     )

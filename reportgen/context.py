@@ -138,6 +138,11 @@ class Claims:
     secondary: bool = _help(
         "Whether to list each claim's secondary findings (the appendix does; the body does not).", default=True
     )
+    anchored: frozenset[str] = _help(
+        "Keys of the claims whose HTML anchor (claim-KEY, what page one links to) is here: a claim shown twice is "
+        "anchored where it appears first.",
+        default=frozenset(),
+    )
     kind: str = _help("Block kind for templates: 'claims'.", default="claims")
 
 

@@ -246,3 +246,14 @@ def test_tables_wider_than_a_page_are_split_keeping_every_row_and_column():
     assert [c for p in parts for c in p.columns] == wide.columns
     assert [c.mean for p in parts for c in p.rows[1][1]] == [c.mean for c in cells[::-1]]
     assert parts[1].caption == "Nine columns. (part 2 of 2)" and _narrow([parts[1]]) == [parts[1]]
+
+
+def test_every_link_in_the_report_has_exactly_one_target():
+    """Page one's verdict cells lead to their claim's evidence: every '#' link names one id, and no id repeats."""
+    html = report.render_html(hand_made_context())
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    targets = set(re.findall(r'href="#([^"]+)"', html))
+    assert targets - set(ids) == set()
+    cells = re.findall(r'<td class="cell [^"]*"><a href="#(claim-[^"]+)"', html)
+    assert len(cells) >= 6 and all(f'class="claim" id="{c}"' in html for c in cells)
