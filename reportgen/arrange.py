@@ -34,6 +34,8 @@ from reportgen.context import (
     ClaimRow,
     Claims,
     FigureRef,
+    Film,
+    FilmFrame,
     FindingRow,
     Findings,
     MatrixRow,
@@ -238,6 +240,21 @@ class _Figures:
         first = f.caption.split(". ")[0].rstrip(".")
         return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
 
+    def film(self, analysis: StudyAnalysis, section: str) -> Film:
+        """The frames of training (figures snapshots@EPOCH and snapshots@end) as one film, the stills marked for print."""
+        from reportgen.figures import SNAPSHOT_PREFIX
+        from reportgen.figures.maps import snapshot_epochs, still_epochs
+
+        epochs = snapshot_epochs(analysis)
+        stills = {str(e) for e in still_epochs(epochs, analysis.setup.training.epochs)} | {"end"}
+        title = "How the decision boundary develops during training"
+        frames = []
+        for key in [*(str(e) for e in epochs), "end"]:
+            f = self.get(SNAPSHOT_PREFIX + key, section)
+            alt = f"{title}: every variant's decision boundary {f.title}, side by side."
+            frames.append(FilmFrame(f.title, alt, f.png, f.width_cm, key in stills))
+        return Film("snapshots", title, self.by_key[SNAPSHOT_PREFIX + "end"].caption, frames)
+
     def optional(self, key: str, section: str) -> list[FigureRef]:
         """A figure that a build whose every run failed has nothing to draw for, as a list of none or one."""
         return [self.get(key, section)] if key in self.by_key else []
@@ -324,7 +341,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
     training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
-        training.append(figs.get("snapshots", "Overfitting"))
+        training.append(figs.film(analysis, "Overfitting"))
     stops = _about(observations, Seen.STOPPED)
     sections = [
         Section(

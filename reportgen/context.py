@@ -61,6 +61,28 @@ class FigureRef:
 
 
 @dataclass(frozen=True)
+class FilmFrame:
+    """One frame of a film: a figure of one moment, shown in turn with the others."""
+
+    label: str = _help("The moment it shows, as the slider names it, e.g. 'after 10 epochs'.")
+    alt: str = _help("Alternative text: what the image shows, for readers who cannot see it.")
+    png: bytes = _help("The image, embedded once as a data URI.")
+    width_cm: float = _help("Display width.")
+    still: bool = _help("Whether print keeps it: a printed report shows the still frames one under another.")
+
+
+@dataclass(frozen=True)
+class Film:
+    """Frames of one figure over time (training you can watch): a slider on screen, the still frames in print."""
+
+    key: str = _help("Stable id, also the HTML anchor.")
+    title: str = _help("Heading.")
+    caption: str = _help("What the frames show and how to read them.")
+    frames: list[FilmFrame] = _help("The frames, in order of time.")
+    kind: str = _help("Block kind for templates: 'film'.", default="film")
+
+
+@dataclass(frozen=True)
 class FindingRow:
     """One measure of a claim (or a sanity check) as shown in the report."""
 
@@ -177,7 +199,7 @@ class Section:
 
     id: str = _help("HTML anchor and PDF bookmark target.")
     title: str = _help("Heading.")
-    blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef or Preformatted blocks.")
+    blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef, Film or Preformatted blocks.")
     subsections: list[Section] = _help("Sections under this one.", default_factory=list)
 
 

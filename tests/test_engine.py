@@ -332,9 +332,12 @@ def test_early_stopping_matches_keras_fit():
             np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
 
 
+EVERY_SNAPSHOT = [1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18]  # of 20 epochs
+
+
 def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
-    """The first replicate of each variant keeps its weights after the snapshot epochs (20 epochs: 1, 2 and 6), in both
-    engines; the engine's snapshot at epoch 6 is bitwise the result of training for 6 epochs."""
+    """The first replicate of each variant keeps its weights after the snapshot epochs (of 20: 1 to 4, then every second
+    to 18), in both engines; the engine's snapshot at epoch 6 is bitwise the result of training for 6 epochs."""
     base = dict(
         training={"epochs": 20, "seeds": [0, 1], "shuffle": False},
         sweeps={"l1": []},
@@ -344,7 +347,7 @@ def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
     data = make_datasets(config.data, config.training.seeds)
     results = train_runs(plan_runs(config), data, config)
     kept = {r.run.key: r.snapshots for r in results if r.snapshots}
-    assert sorted(kept) == ["b/seed0", "l2/seed0"] and all(sorted(s) == [1, 2, 6] for s in kept.values())
+    assert sorted(kept) == ["b/seed0", "l2/seed0"] and all(sorted(s) == EVERY_SNAPSHOT for s in kept.values())
     short = tiny_config(**{**base, "training": {**base["training"], "epochs": 6}})
     for r in train_runs(plan_runs(short), data, short):
         if r.run.key in kept:
@@ -353,6 +356,6 @@ def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
     ref = tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}, "variants": [{"name": "b"}]})
     mine = next(r for r in results if r.run.key == "b/seed0")
     theirs = next(r for r in train_runs(plan_runs(ref), data, ref) if r.run.key == "b/seed0")
-    assert sorted(theirs.snapshots) == [1, 2, 6]
+    assert sorted(theirs.snapshots) == EVERY_SNAPSHOT
     for wa, wb in zip(mine.snapshots[6], theirs.snapshots[6]):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)

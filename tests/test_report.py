@@ -10,28 +10,30 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reportgen import arrange, context, pdf, report
 from reportgen.claims import evaluate_claims, observations
 from reportgen.config import portable, study_toml
 from reportgen.context import Cell, ReportContext
-from reportgen.figures import Figure, figure_specs
+from reportgen.figures import SNAPSHOT_PREFIX, Figure, figure_specs
 from tests.conftest import tiny_config
 from tests.handmade import THRESHOLDS, _noise, hand_made
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def _png() -> bytes:
+def _png(colour=(40, 90, 200), size=(4, 3)) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (4, 3), (40, 90, 200)).save(buf, format="PNG")
+    Image.new("RGB", size, colour).save(buf, format="PNG")
     return buf.getvalue()
 
 
 PNG_1PX = _png()
+SNAPSHOT_EPOCHS = (10, 20, 30, 50)  # of 100: the stills are 10 and 30 (nearest 2%, 10% and 30%) and the end
 NASTY = 'evil <script>alert("x")</script> | pipe'
 
 
@@ -47,6 +49,7 @@ def hand_made_study():
         ],
         sweeps={"l1": [0.001], "l2": [0.001], "dropout": []},
         analysis={"sparsity_thresholds": THRESHOLDS},
+        training={"epochs": 100},
     )
     analysis = hand_made(
         {
@@ -66,10 +69,21 @@ def hand_made_study():
         },
         config,
     )
+    grid = np.full((3, 3), 0.5)
+    analysis = dataclasses.replace(analysis, snapshots={v: dict.fromkeys(SNAPSHOT_EPOCHS, grid) for v in analysis.variants})
     figures = [
-        Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", PNG_1PX, 16.0) for spec in figure_specs(analysis)
+        Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", _frame_png(spec.key), 16.0)
+        for spec in figure_specs(analysis)
     ]
     return config, analysis, figures
+
+
+def _frame_png(key: str) -> bytes:
+    """Every figure the same tiny image, except the frames of training: each its own colour, so a viewer tells them apart."""
+    if not key.startswith(SNAPSHOT_PREFIX):
+        return PNG_1PX
+    k = ([str(e) for e in SNAPSHOT_EPOCHS] + ["end"]).index(key.removeprefix(SNAPSHOT_PREFIX))
+    return _png((40 * k, 200 - 40 * k, 90), (40, 10))
 
 
 def hand_made_context() -> ReportContext:
