@@ -549,6 +549,7 @@ def results_tables(analysis: StudyAnalysis) -> list[Table]:
             f"{title}: mean over {n} replicates, {conf} interval below.",
             [_label(m) for m in metrics],
             [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants],
+            sortable=True,
         )
         for title, metrics in groups
     ]
@@ -593,6 +594,7 @@ def layer_table(analysis: StudyAnalysis) -> Table:
         f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
         [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"],
         rows,
+        sortable=True,
     )
 
 
@@ -645,7 +647,7 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
             Preformatted(shown.study_toml),
         ],
     )
-    return [stats, tables, repro]
+    return [replace(section, fold=True) for section in (stats, tables, repro)]
 
 
 def verdicts_method(verdicts: Verdicts) -> str:
@@ -736,6 +738,21 @@ def _anchor_claims(sections: list[Section], seen: set[str] | None = None) -> lis
     return out
 
 
+FOLD_ROWS = 15  # a body table with more rows folds behind its caption on screen (the appendices fold whole)
+
+
+def _fold_long_tables(sections: list[Section]) -> list[Section]:
+    """The sections with each table of more than FOLD_ROWS rows folded."""
+    return [
+        replace(
+            section,
+            blocks=[replace(b, fold=True) if isinstance(b, Table) and len(b.rows) > FOLD_ROWS else b for b in section.blocks],
+            subsections=_fold_long_tables(section.subsections),
+        )
+        for section in sections
+    ]
+
+
 @dataclass(frozen=True)
 class Shown:
     """What a report says about the build rather than its numbers: the study's title and file, when and where the
@@ -763,7 +780,7 @@ def build_context(
     sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(analysis, figs)]
     sections += body(analysis, verdicts, observations, figs)
     anchored: set[str] = set()
-    sections = _anchor_claims(sections, anchored)
+    sections = _anchor_claims(_fold_long_tables(sections), anchored)
     return ReportContext(
         title=shown.title,
         generated=shown.generated,

@@ -33,6 +33,11 @@ class Table:
     inline: bool = _help(
         "Whether intervals follow their values on the same line (narrow tables) instead of below.", default=False
     )
+    sortable: bool = _help(
+        "Whether its rows are items a reader may rank by a column (variants, not metrics): a click on a heading sorts.",
+        default=False,
+    )
+    fold: bool = _help("Whether it is long enough to fold on screen behind its caption (print shows it).", default=False)
     kind: str = _help("Block kind for templates: 'table'.", default="table")
 
 
@@ -201,6 +206,7 @@ class Section:
     title: str = _help("Heading.")
     blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef, Film or Preformatted blocks.")
     subsections: list[Section] = _help("Sections under this one.", default_factory=list)
+    fold: bool = _help("Whether it folds on screen behind its heading (the appendices; print shows it).", default=False)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,9 @@ def test_summary_matches_golden():
 
 def test_study_text_is_escaped_everywhere():
     html = report.render_html(hand_made_context())
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert html.count("<script>") == 1 and html.count("</script>") == 1  # the report's own, at the end
+    assert html.index("<script>") > html.index("Appendix C")
     md = report.render_summary(hand_made_context())
     assert "<script>" not in md and "\\| pipe" in md
 
