@@ -8,6 +8,7 @@ import io
 import math
 import os
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,40 @@ def test_pdf_renders_and_fetches_nothing():
             report.url_fetcher().fetch(url)
         with pytest.raises(FatalURLFetchingError, match="Error fetching"):  # figures are served by name; nothing else
             report.render_pdf(f'<p>x</p><img src="{url}">')
+
+
+def _structure(node, out: list) -> list:
+    """Every element of a PDF structure tree under node, depth first: (its type, its alternative text)."""
+    node = node.get_object()
+    if "/S" in node:
+        out.append((str(node["/S"]), str(node.get("/Alt", ""))))
+    kids = node.get("/K", [])
+    for kid in kids if isinstance(kids, list) else [kids]:
+        kid = kid.get_object()
+        if hasattr(kid, "get") and kid.get("/Type") != "/OBJR" and "/MCID" not in kid:
+            _structure(kid, out)
+    return out
+
+
+def test_pdf_is_tagged_with_language_title_headings_and_figures_alt_text():
+    """PDF/UA: a screen reader gets the document's language and title, its headings in order and each figure's
+    alternative text, the one the HTML gives (the printed frames of training included, the others not printed)."""
+    from pypdf import PdfReader
+
+    ctx = hand_made_context()
+    html = report.render_html(ctx)
+    reader = PdfReader(io.BytesIO(report.render_pdf(html)))
+    catalog = reader.trailer["/Root"]
+    assert catalog["/Lang"] == "en" and catalog["/MarkInfo"]["/Marked"] and catalog["/ViewerPreferences"]["/DisplayDocTitle"]
+    assert reader.metadata.title == ctx.title
+    tree = _structure(catalog["/StructTreeRoot"], [])
+    headings = [kind for kind, _ in tree if kind in ("/H1", "/H2", "/H3")]
+    assert headings[0] == "/H1" and headings.count("/H1") == 1
+    assert headings.count("/H2") == 1 + len(ctx.sections) + len(ctx.appendix) + 2  # + findings, contents, how to read
+    alts = [alt for kind, alt in tree if kind == "/Figure"]
+    printed = re.findall(r'<img (?:class="frame still" )?src="[^"]+" alt="([^"]+)"', html)
+    assert alts == [unescape(a) for a in printed] and all(len(a) > 20 for a in alts)
+    assert sum("development" in a or "develops" in a for a in alts) == 3  # the stills: 10, 30 and the end
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
