@@ -33,6 +33,8 @@ from reportgen.context import (
     ClaimRow,
     Claims,
     FigureRef,
+    Film,
+    FilmFrame,
     FindingRow,
     Findings,
     MatrixRow,
@@ -239,6 +241,21 @@ class _Figures:
         first = f.caption.split(". ")[0].rstrip(".")
         return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
 
+    def film(self, analysis: StudyAnalysis, section: str) -> Film:
+        """The frames of training (figures snapshots@EPOCH and snapshots@end) as one film, the stills marked for print."""
+        from reportgen.figures import SNAPSHOT_PREFIX
+        from reportgen.figures.maps import snapshot_epochs, still_epochs
+
+        epochs = snapshot_epochs(analysis)
+        stills = {str(e) for e in still_epochs(epochs, analysis.setup.training.epochs)} | {"end"}
+        title = "How the decision boundary develops during training"
+        frames = []
+        for key in [*(str(e) for e in epochs), "end"]:
+            f = self.get(SNAPSHOT_PREFIX + key, section)
+            alt = f"{title}: every variant's decision boundary {f.title}, side by side."
+            frames.append(FilmFrame(f.title, alt, f.png, f.width_cm, key in stills))
+        return Film("snapshots", title, self.by_key[SNAPSHOT_PREFIX + "end"].caption, frames)
+
     def optional(self, key: str, section: str) -> list[FigureRef]:
         """A figure that a build whose every run failed has nothing to draw for, as a list of none or one."""
         return [self.get(key, section)] if key in self.by_key else []
@@ -325,7 +342,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
     training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
-        training.append(figs.get("snapshots", "Overfitting"))
+        training.append(figs.film(analysis, "Overfitting"))
     stops = _about(observations, Seen.STOPPED)
     sections = [
         Section(
@@ -574,6 +591,7 @@ def results_tables(analysis: StudyAnalysis) -> list[Table]:
             f"{title}: mean over {n} replicates, {conf} interval below.",
             [_label(m) for m in metrics],
             [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants],
+            sortable=True,
         )
         for title, metrics in groups
     ]
@@ -618,6 +636,7 @@ def layer_table(analysis: StudyAnalysis) -> Table:
         f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
         [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"],
         rows,
+        sortable=True,
     )
 
 
@@ -670,7 +689,7 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
             Preformatted(shown.study_toml),
         ],
     )
-    return [stats, tables, repro]
+    return [replace(section, fold=True) for section in (stats, tables, repro)]
 
 
 def verdicts_method(verdicts: Verdicts) -> str:
@@ -745,6 +764,37 @@ def _failed_runs(analysis: StudyAnalysis) -> int:
     return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
 
 
+def _anchor_claims(sections: list[Section], seen: set[str] | None = None) -> list[Section]:
+    """The sections with each claim anchored once, in reading order: page one's links lead to the first place that shows
+    a claim's evidence (the body, or appendix A for a claim the body leaves out), and no anchor is repeated."""
+    seen = set() if seen is None else seen
+    out = []
+    for section in sections:
+        blocks = []
+        for block in section.blocks:
+            if isinstance(block, Claims):
+                block = replace(block, anchored=frozenset(c.key for c in block.claims if c.key not in seen))
+                seen |= block.anchored
+            blocks.append(block)
+        out.append(replace(section, blocks=blocks, subsections=_anchor_claims(section.subsections, seen)))
+    return out
+
+
+FOLD_ROWS = 15  # a body table with more rows folds behind its caption on screen (the appendices fold whole)
+
+
+def _fold_long_tables(sections: list[Section]) -> list[Section]:
+    """The sections with each table of more than FOLD_ROWS rows folded."""
+    return [
+        replace(
+            section,
+            blocks=[replace(b, fold=True) if isinstance(b, Table) and len(b.rows) > FOLD_ROWS else b for b in section.blocks],
+            subsections=_fold_long_tables(section.subsections),
+        )
+        for section in sections
+    ]
+
+
 @dataclass(frozen=True)
 class Shown:
     """What a report says about the build rather than its numbers: the study's title and file, when and where the
@@ -771,6 +821,8 @@ def build_context(
     figs = _Figures(figures)
     sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(analysis, figs)]
     sections += body(analysis, verdicts, observations, figs)
+    anchored: set[str] = set()
+    sections = _anchor_claims(_fold_long_tables(sections), anchored)
     return ReportContext(
         title=shown.title,
         generated=shown.generated,
@@ -790,7 +842,7 @@ def build_context(
         n_failed=_failed_runs(analysis),
         sweep_failed=failure_lines(analysis, sweeps=True),
         sections=sections,
-        appendix=appendix(analysis, verdicts, figs, shown),
+        appendix=_anchor_claims(appendix(analysis, verdicts, figs, shown), anchored),
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
     )

@@ -54,7 +54,9 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     ]
     for key in figures:  # every figure the study calls for, each once, with alt text
         assert html.count(f'id="fig-{key}"') == 1, key
-    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures)
+    frames = len(re.findall(r'<img class="frame[^"]*" src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html))
+    assert frames == 6  # the frames of training: after epochs 1 to 5 of 6, and at the end
+    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures) - 1
 
 
 def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
