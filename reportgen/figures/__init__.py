@@ -12,7 +12,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
 from reportgen.context import Figure
-from reportgen.figures import compare, curves, maps, pixels, weights
+from reportgen.figures import beside, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "SNAPSHOT_PREFIX", "figure_specs", "make_figures", "draw", "draw_some"]
@@ -74,7 +74,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
 
 
 def _comparison(name: str):
-    return lambda fig, study: compare.draw_comparison(fig, study, name)
+    return lambda fig, study: beside.draw_comparison(fig, study, name)
 
 
 def draw(spec: FigureSpec, study: Study) -> Figure | None:
