@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
-from reportgen.context import Figure
+from reportgen.context import (
+    SNAPSHOT_PREFIX,  # arrange makes the frames one film without importing the figures
+    Figure,
+)
 from reportgen.figures import beside, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
@@ -26,9 +29,6 @@ class FigureSpec:
     title: str
     draw: Callable[[MplFigure, Study], str | None]
     colours: int = 0  # a palette of this many colours for the PNG (0: full colour)
-
-
-SNAPSHOT_PREFIX = "snapshots@"  # the frames of training: snapshots@10, ..., snapshots@end (arrange makes them one film)
 
 
 def snapshot_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
