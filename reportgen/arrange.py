@@ -352,6 +352,8 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     # go to appendix B
     blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
+    if "reliability" in figs.by_key:
+        sections.append(calibration_section(verdicts, figs))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)
         note = (
@@ -383,6 +385,20 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
         )
     )
     return sections
+
+
+def calibration_section(verdicts: Verdicts, figs: _Figures) -> Section:
+    """How well predicted probabilities match frequencies: the calibration claims and the reliability diagrams."""
+    claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "better_calibration"]
+    intro = Paragraph(
+        "A network is calibrated when, among the test points it gives a confidence of 80%, it is right on 80%. An "
+        "overfit network tends to be over-confident (Guo et al., 2017). Both scores are measured on each replicate's "
+        "test points from the predictions the analysis already makes (nothing is trained for them): the Brier score, the "
+        "mean squared error of the predicted probabilities (primary), and the expected calibration error over 15 "
+        "equal-width confidence bins (secondary). A variant trained with label smoothing is scored on the true labels."
+    )
+    blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("reliability", "Calibration")]
+    return Section("calibration", "Calibration", blocks)
 
 
 def _number(share: float) -> str:

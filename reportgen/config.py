@@ -231,9 +231,29 @@ class ModelConfig(_Strict):
         [128, 128],
         min_length=1,
         max_length=MAX_LAYERS,
-        description=f"Width of each hidden Dense layer (ReLU): 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
+        description=f"Width of each hidden Dense layer: 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
     )
-    learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
+    learning_rate: float = Field(0.01, gt=0, description="Learning rate of the optimizer.")
+    optimizer: Literal["adam", "sgd"] = Field(
+        "adam", description="'adam' (Keras Adam, or AdamW with weight decay) or 'sgd' (Keras SGD, with momentum)."
+    )
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD's momentum (0 to 1; 0 = plain SGD); 'sgd' only.")
+    activation: Literal["relu", "tanh", "gelu"] = Field(
+        "relu", description="Activation of the hidden layers: 'relu', 'tanh' or 'gelu' (exact, as Keras' 'gelu')."
+    )
+
+    @model_validator(mode="after")
+    def _momentum_is_sgd(self) -> ModelConfig:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("momentum is a setting of optimizer 'sgd'")
+        return self
+
+    def keyed(self) -> dict:
+        """What of the network and its optimizer can change a run's weights, for cache keys: the settings made since the
+        first cache keys only when they are not at their default, so that older keys stay the same."""
+        made_later = {k: getattr(self, k) for k in ("optimizer", "momentum", "activation")}
+        later = {k: v for k, v in made_later.items() if v != type(self).model_fields[k].default}
+        return {"hidden_units": list(self.hidden_units), "learning_rate": self.learning_rate, **later}
 
 
 class SeedBudget(_Strict):
@@ -399,10 +419,10 @@ class _Sweeps(_Strict):
     """Strength sweeps (the baseline with one regularizer at many strengths) and data sweeps (every variant at other
     data sizes or noise levels)."""
 
-    @field_validator("n_samples", "noise", check_fields=False)
+    @field_validator("n_samples", "noise", "hidden_units", check_fields=False)
     @classmethod
     def _distinct(cls, values: list) -> list:
-        if len(set(values)) != len(values):
+        if len({str(v) for v in values}) != len(values):
             raise ValueError("values must be distinct")
         return values
 
@@ -450,6 +470,17 @@ SweepConfig = create_model(
             f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
         ),
     ),
+    hidden_units=(
+        list[Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=MAX_LAYERS)]],
+        Field(
+            [],
+            max_length=MAX_SWEEP_POINTS,
+            json_schema_extra={"example": [[16, 16], [64, 64], [256, 256]]},
+            description="Capacity sweep: every variant is trained, replicated, with each of these hidden-layer shapes "
+            f"(at most {MAX_SWEEP_POINTS}, each like model.hidden_units); with two or more widths the claim "
+            "'regularization helps more in bigger networks' is tested (width: the mean units per hidden layer).",
+        ),
+    ),
 )
 
 
@@ -468,6 +499,9 @@ class Margins(_Strict):
     roughness: float = Field(0.10, gt=0, le=1, description="Roughness of the validation loss, relative to the reference's mean.")
     sparsity: float = Field(0.05, gt=0, le=1, description="Shares of weights (near zero, prunable): 0.05 is 5 percentage points.")
     weights: float = Field(0.10, gt=0, le=1, description="Kernel norms, relative to the reference's mean.")
+    calibration: float = Field(
+        0.01, gt=0, le=1, description="Brier score and expected calibration error (shares): 0.01 is one point."
+    )
     init_variance: float = Field(
         2.0, gt=1, description="Ratio of initialization variances: inside [1/r, r] counts as no meaningful difference."
     )

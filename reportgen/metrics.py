@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reportgen.regularizers import REGULARIZERS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -94,6 +96,21 @@ METRICS: dict[str, Metric] = {
             compared="prunable share",
             key_number=True,
         ),
+        Metric(
+            "brier",
+            "Brier score of the test points (mean squared error of the predicted probabilities)",
+            "num",
+            "calibration",
+            key_number=True,
+        ),
+        Metric(
+            "ece",
+            "Expected calibration error of the test points (15 equal-width confidence bins)",
+            "pct",
+            "calibration",
+            bounded=True,
+        ),
+        Metric("confidence", "Mean confidence on test points (probability of the predicted class)", "pct", "calibration"),
         Metric("kernel_l1", "L1 norm of hidden kernels", "num", "weights", True),
         Metric("kernel_l2", "L2 norm of hidden kernels", "num", "weights", True),
         Metric("first_min_abs", "Smallest first-layer |w|"),
@@ -122,6 +139,14 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
+# What a regularizer's sanity check measures itself (its record's Check.measure): a weights metric like the norms.
+METRICS.update(
+    {
+        r.check.metric: Metric(r.check.metric, r.check.label, "num", "weights", True)
+        for r in REGULARIZERS
+        if r.check is not None and r.check.measure is not None
+    }
+)
 # The report's results tables: their titles and columns ('first_below' stands for one column per sparsity threshold).
 RESULTS_TABLES = (
     (
@@ -142,6 +167,7 @@ RESULTS_TABLES = (
         "Weights, boundary and loss curves",
         ("first_below", "prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"),
     ),
+    ("Calibration", ("brier", "ece", "confidence")),
 )
 
 

@@ -225,6 +225,27 @@ REGISTRY: tuple[ClaimDef, ...] = (
         column="Helps more with less data",
         headline=3,
     ),
+    ClaimDef(
+        "better_calibration",
+        "{who} improves calibration: its predicted probabilities match how often it is right.",
+        "Guo et al. (2017), On Calibration of Modern Neural Networks (not made by the notebook)",
+        "variant",
+        Measure(
+            "brier",
+            -1,
+            "Brier score of the test points (mean squared error of the predicted probabilities), lower than the baseline's",
+        ),
+        secondary=(
+            Measure(
+                "ece",
+                -1,
+                "expected calibration error of the test points (15 equal-width confidence bins), lower than the baseline's",
+            ),
+        ),
+        why="the Brier score is a proper scoring rule measured on every point; the calibration error depends on a binning",
+        column="Better calibrated",
+        headline=9,
+    ),
 )
 SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
 # Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.

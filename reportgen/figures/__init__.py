@@ -12,7 +12,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
 from reportgen.context import Figure
-from reportgen.figures import compare, curves, maps, weights
+from reportgen.figures import calibration, compare, curves, maps, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "figure_specs", "make_figures", "draw", "draw_some"]
@@ -46,6 +46,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec("weight_extremes", "Smallest and largest first-layer weights", weights.draw_weight_extremes),
         FigureSpec("sparsity_curve", "Weights near zero", curves.draw_sparsity),
         FigureSpec("pruning", "Accuracy after magnitude pruning", curves.draw_pruning),
+        FigureSpec("reliability", "Calibration: reliability diagrams", calibration.draw_reliability),
         FigureSpec("sweeps", "Regularization strength sweeps", curves.draw_sweeps),
         FigureSpec("sweep_boundaries", "Decision boundaries across strengths", maps.draw_sweep_boundaries),
         FigureSpec(
