@@ -24,7 +24,7 @@ class Metric:
     bounded: bool = False  # a share in [0, 1]: intervals are clipped there
     needs: str | None = None  # what a study must offer: 'bayes' (a generator's Bayes rule), 'boundary' (2-D inputs)
     across: str | None = None  # measured across runs, not on one: 'data_size' (a slope over the data-size sweep),
-    #                            'twins' (two initializations of one replicate)
+    #                            'twins' (two initializations of one replicate), 'pair' (two variants' runs)
     worse: int = 0  # for comparisons between builds: +1 larger is a regression, -1 smaller is, 0 a change only
     compared: str = ""  # its short name when `reportgen compare` checks it between builds ("" : not compared)
     key_number: bool = False  # one of the numbers each regularizer's section shows against the baseline
@@ -136,6 +136,23 @@ METRICS: dict[str, Metric] = {
             "accuracy",
             bounded=True,
             across="twins",
+        ),
+        Metric(
+            "weights_distance",
+            "Largest difference of the shares of first-layer weights below each sparsity threshold, between a "
+            "weight-decay variant and its matched L2 variant",
+            "pct",
+            "sparsity",
+            bounded=True,
+            across="pair",
+        ),
+        Metric(
+            "accuracy_distance",
+            "Absolute test-accuracy difference between a weight-decay variant and its matched L2 variant",
+            "pct",
+            "accuracy",
+            bounded=True,
+            across="pair",
         ),
     )
 }
