@@ -6,6 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here trains with both engines
+
 from reportgen import models
 from reportgen.data import make_datasets
 from reportgen.plan import plan_runs, settings_key
