@@ -6,8 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # every test here trains with both engines
-
 from reportgen import models
 from reportgen.data import make_datasets
 from reportgen.plan import plan_runs, settings_key
@@ -15,6 +13,7 @@ from reportgen.regularizers import REGULARIZERS
 from reportgen.training import train_runs
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # every test here trains with both engines
 RTOL, ATOL = 1e-4, 1e-5  # as tests/test_engine.py's parity tests
 
 ADAM_VARIANTS = [
