@@ -56,6 +56,15 @@ class ModelConfig(_Strict):
             raise ValueError("momentum is a setting of optimizer 'sgd'")
         return self
 
+    def optimizer_phrase(self) -> str:
+        """The optimizer in words, e.g. 'Adam (learning rate 0.01)' or 'SGD with momentum 0.9 (learning rate 0.1)'."""
+        name = "Adam" if self.optimizer == "adam" else f"SGD with momentum {self.momentum:g}" if self.momentum else "SGD"
+        return f"{name} (learning rate {self.learning_rate:g})"
+
+    def activation_name(self) -> str:
+        """The hidden layers' activation as written in texts: 'ReLU', 'tanh' or 'GELU'."""
+        return {"relu": "ReLU", "tanh": "tanh", "gelu": "GELU"}[self.activation]
+
     def keyed(self) -> dict:
         """What of the network and its optimizer can change a run's weights, for cache keys: the settings made since the
         first cache keys only when they are not at their default, so that older keys stay the same."""
@@ -227,10 +236,10 @@ class _Sweeps(_Strict):
     """Strength sweeps (the baseline with one regularizer at many strengths) and data sweeps (every variant at other
     data sizes or noise levels)."""
 
-    @field_validator("n_samples", "noise", "hidden_units", check_fields=False)
+    @field_validator("n_samples", "noise", check_fields=False)
     @classmethod
     def _distinct(cls, values: list) -> list:
-        if len({str(v) for v in values}) != len(values):
+        if len(set(values)) != len(values):
             raise ValueError("values must be distinct")
         return values
 
@@ -276,17 +285,6 @@ SweepConfig = create_model(
             max_length=MAX_SWEEP_POINTS,
             description=f"Noise sweep (generators only): every variant is trained, replicated, at each of these "
             f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
-        ),
-    ),
-    hidden_units=(
-        list[Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=MAX_LAYERS)]],
-        Field(
-            [],
-            max_length=MAX_SWEEP_POINTS,
-            json_schema_extra={"example": [[16, 16], [64, 64], [256, 256]]},
-            description="Capacity sweep: every variant is trained, replicated, with each of these hidden-layer shapes "
-            f"(at most {MAX_SWEEP_POINTS}, each like model.hidden_units); with two or more widths the claim "
-            "'regularization helps more in bigger networks' is tested (width: the mean units per hidden layer).",
         ),
     ),
 )

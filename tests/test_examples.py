@@ -156,4 +156,8 @@ def test_the_weight_decay_example_tests_l2_against_decoupled_decay(tmp_path, fak
         assert f"better_generalization:{name}" in keys and f"better_calibration:{name}" in keys
     checks = {(c["variant"], c["metric"]) for c in doc["checks"]}
     assert {("weight decay", "kernel_l2"), ("max-norm", "max_unit_norm"), ("label smoothing", "confidence")} <= checks
-    assert "Label smoothing" in html or "label smoothing" in html
+    text = re.sub(r"\s+", " ", html)
+    assert "label smoothing trains on smoothed targets (label smoothing); its accuracies and every loss" in text
+    assert "scored on the true labels" in text and 'id="calibration"' in html and "reliability" in _figures(html)
+    trained = "trained with Adam (learning rate" if optimizer == "adam" else "trained with SGD (learning rate"
+    assert trained in text
