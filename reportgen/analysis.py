@@ -19,11 +19,14 @@ from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
 from reportgen.measures import (
     Frame,
     boundary_measures,
+    brier_score,
     contour_length,
+    expected_calibration_error,
     prunable_share,
     prune_cuts,
     prune_failures,
     rebound,
+    reliability_bins,
     roughness,
 )
 from reportgen.metrics import METRICS, run_columns
@@ -310,6 +313,8 @@ class StudyAnalysis:
     failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
     prune_search: PruneSearch = field(default_factory=PruneSearch)
     setup: Setup = field(default_factory=Setup)  # what was trained, how, and the study file: the only settings read later
+    reliability: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, bin, lo, hi, confidence, accuracy, low,
+    #   high, replicates, share: the reliability diagram of each main variant's test points
     first: Dataset | None = None  # the first replicate's data (what the figures draw)
     sweep_points: dict[tuple[str, float], str] = field(default_factory=dict)  # (kind, strength) -> its runs' variant name
 
@@ -466,8 +471,9 @@ def row_name(run: Run) -> str:
 
 def _run_row(
     result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator, bayes_acc: dict, z: dict
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Measure one run from its logits; return its metrics, its test predictions and its grid probabilities."""
+) -> tuple[dict, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Measure one run from its logits; return its metrics, its test predictions, its grid probabilities and its test
+    points' reliability bins (measures.reliability_bins)."""
     run = result.run
     row = {
         "variant": row_name(run),
@@ -503,9 +509,17 @@ def _run_row(
     for t in config.analysis.sparsity_thresholds:
         row[f"first_below_{t:g}"] = float(np.mean(first < t))
     row["prunable"], row["prune_one_class"] = z["prunable"]
+    for r in REGULARIZERS:  # what a sanity check measures itself (max-norm's largest unit norm)
+        if r.check is not None and r.check.measure is not None:
+            row[r.check.metric] = r.check.measure(hidden)
+    test_probs = probabilities(z["test"], ev.multiclass)
+    bins = reliability_bins(test_probs, data.y_test, ev.multiclass)
+    row["brier"] = brier_score(test_probs, data.y_test, ev.multiclass)
+    row["ece"] = expected_calibration_error(bins)
+    row["confidence"] = float(bins[:, 1].sum() / bins[:, 0].sum())
     pred = predicted_class(z["test"], ev.multiclass)
     row["failed"] = failure_reasons(result.diverged_at, result.initial_loss, row["train_loss"], pred)
-    return row, pred, probs
+    return row, pred, probs, bins
 
 
 def _pruned_scores(
@@ -829,18 +843,20 @@ def _measure_runs(
     }
     for r in todo:
         data = datasets[r.run.data_key]
-        row, pred, probs = _run_row(r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits.pop(r.run.key))
+        row, pred, probs, run_bins = _run_row(
+            r, net(r), data, config, ev, bayes_acc.get(r.run.data_key, {}), logits.pop(r.run.key)
+        )
         layers = [
             {"variant": row_name(r.run), "seed": r.run.seed, "init": r.run.init, "key": r.run.key, **lr}
             for lr in _layer_rows(r, net(r), config.analysis.sparsity_thresholds)
         ]
-        known[r.run.key] = (row, layers, pred, probs)
-    rows, layer_rows, predictions, grids = [], [], {}, {}
+        known[r.run.key] = (row, layers, pred, probs, run_bins)
+    rows, layer_rows, predictions, grids, bins = [], [], {}, {}, {}
     for r in results:
-        row, layers, predictions[r.run.key], grids[r.run.key] = known[r.run.key]
+        row, layers, predictions[r.run.key], grids[r.run.key], bins[r.run.key] = known[r.run.key]
         rows.append(dict(row))
         layer_rows += layers
-    return rows, layer_rows, predictions, grids
+    return rows, layer_rows, predictions, grids, bins
 
 
 def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known: dict | None = None) -> StudyAnalysis:
@@ -853,7 +869,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
     bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
     info = _data_info(config, first, view, bayes_grid is not None)
     c = resampling_correction(config, info)  # every interval over replicates of one table's re-split rows is corrected
-    rows, layer_rows, predictions, grids = _measure_runs(results, datasets, config, ev, bayes_acc, known)
+    rows, layer_rows, predictions, grids, bins = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
     runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in run_columns(thresholds) if c not in rows[0]]])
@@ -920,7 +936,36 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
         setup=Setup.of(config),
         first=first,
         sweep_points=points,
+        reliability=_reliability(live, bins, conf, c),
     )
+
+
+def _reliability(live: dict[str, list[RunResult]], bins: dict[str, np.ndarray], confidence: float, correction: float):
+    """Per main variant and confidence bin: the mean confidence and the accuracy of its test points (mean and interval
+    over the replicates with points in the bin) and the share of test points in it (the reliability diagram)."""
+    rows = []
+    for name, results in live.items():
+        stacked = np.stack([bins[r.run.key] for r in results])  # [replicates, bins, (points, confidence, correct)]
+        n = stacked[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conf, acc = stacked[..., 1] / n, stacked[..., 2] / n  # NaN where a replicate has no point in the bin
+        mean, low, high = estimate_columns(acc, confidence, correction)
+        for b in range(n.shape[1]):
+            rows.append(
+                {
+                    "variant": name,
+                    "bin": b,
+                    "lo": b / n.shape[1],
+                    "hi": (b + 1) / n.shape[1],
+                    "confidence": float(np.nanmean(conf[:, b])) if np.isfinite(conf[:, b]).any() else np.nan,
+                    "accuracy": mean[b],
+                    "low": low[b],
+                    "high": high[b],
+                    "replicates": int(np.isfinite(acc[:, b]).sum()),
+                    "share": float(n[:, b].sum() / n.sum()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 DATA_METRICS = [m.key for m in METRICS.values() if m.data_sweep]  # what the data sweeps compare with the baseline

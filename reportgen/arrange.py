@@ -168,7 +168,9 @@ def intro(analysis: StudyAnalysis, n_runs: int) -> str:
     )
     text = (
         f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
-        f"({' → '.join(str(u) for u in m.hidden_units)} ReLU units, Adam at {m.learning_rate:g}, {t.epochs} epochs, "
+        f"({' → '.join(str(u) for u in m.hidden_units)} {m.activation_name()} units, "
+        + (f"Adam at {m.learning_rate:g}" if m.optimizer == "adam" else m.optimizer_phrase())
+        + f", {t.epochs} epochs, "
         f"batches of {t.batch_size})"
     )
     text += f" without regularization ({analysis.reference})" if analysis.reference else ""
@@ -369,6 +371,8 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     # go to appendix B
     blocks += [figs.get(k, "Weights") for k in ("weight_images", "sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
+    if "reliability" in figs.by_key:
+        sections.append(calibration_section(analysis, verdicts, figs))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)
         note = (
@@ -400,6 +404,30 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
         )
     )
     return sections
+
+
+def calibration_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> Section:
+    """How well predicted probabilities match frequencies: the calibration claims and the reliability diagrams."""
+    claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "better_calibration"]
+    intro = Paragraph(
+        "A network is calibrated when, among the test points it gives a confidence of 80%, it is right on 80%. An "
+        "overfit network tends to be over-confident (Guo et al., 2017). Both scores are measured on each replicate's "
+        "test points from the predictions the analysis already makes (nothing is trained for them): the Brier score, the "
+        "mean squared error of the predicted probabilities (primary), and the expected calibration error over 15 "
+        "equal-width confidence bins (secondary)."
+        + (
+            " A variant trained with label smoothing is scored on the true labels."
+            if any(v.label_smoothing for v in analysis.setup.variants)
+            else ""
+        )
+    )
+    blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("reliability", "Calibration")]
+    return Section("calibration", "Calibration", blocks)
+
+
+def _join(names: list[str]) -> str:
+    """Names as a list in words: 'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _number(share: float) -> str:
@@ -569,11 +597,18 @@ def _data_section(analysis, figs: _Figures) -> Section:
     setup = (
         f"Every variant is a Keras Sequential network: input {info.n_features} → "
         f"Dense {' → '.join(str(u) for u in m.hidden_units)} "
-        f"(ReLU) → {out}, trained with Adam (learning rate {m.learning_rate:g}) on {loss} cross-entropy for up "
+        f"({m.activation_name()}) → {out}, trained with {m.optimizer_phrase()} on {loss} cross-entropy for up "
         f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
         f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
         f"between variants of one replicate come from the regularizer alone."
     )
+    smoothed = [v.name for v in analysis.setup.variants if v.label_smoothing]
+    if smoothed:
+        setup += (
+            f" {_join(smoothed)} {'trains' if len(smoothed) == 1 else 'train'} on smoothed targets (label smoothing); "
+            "its accuracies and every loss this report shows (training, validation and test) are those of the true, "
+            "unsmoothed labels."
+        )
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in analysis.setup.variants])
     texts = (_names_sentence(analysis.setup, info), *_table_sentences(info.notes), info.bayes_note, info.boundary_note)
     notes = [Paragraph(text) for text in texts if text]

@@ -75,7 +75,7 @@ def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()
         "engine_version": ENGINE_VERSION[t.engine],
         "libraries": installed(LIBRARIES),
         "data": _data_key(run.data.apply(d) if run.data else d, run.seed),
-        "model": {"hidden_units": list(m.hidden_units), "learning_rate": m.learning_rate},
+        "model": m.keyed(),
         "training": {"epochs": t.epochs, "batch_size": t.batch_size, "shuffle": t.shuffle},
         "variant": json.loads(settings_key(run.variant)),
         "replicate": run.seed,

@@ -39,9 +39,38 @@ class ModelConfig(_Strict):
         [128, 128],
         min_length=1,
         max_length=MAX_LAYERS,
-        description=f"Width of each hidden Dense layer (ReLU): 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
+        description=f"Width of each hidden Dense layer: 1 to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units.",
     )
-    learning_rate: float = Field(0.01, gt=0, description="Adam learning rate.")
+    learning_rate: float = Field(0.01, gt=0, description="Learning rate of the optimizer.")
+    optimizer: Literal["adam", "sgd"] = Field(
+        "adam", description="'adam' (Keras Adam, or AdamW with weight decay) or 'sgd' (Keras SGD, with momentum)."
+    )
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD's momentum (0 to 1; 0 = plain SGD); 'sgd' only.")
+    activation: Literal["relu", "tanh", "gelu"] = Field(
+        "relu", description="Activation of the hidden layers: 'relu', 'tanh' or 'gelu' (exact, as Keras' 'gelu')."
+    )
+
+    @model_validator(mode="after")
+    def _momentum_is_sgd(self) -> ModelConfig:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("momentum is a setting of optimizer 'sgd'")
+        return self
+
+    def optimizer_phrase(self) -> str:
+        """The optimizer in words, e.g. 'Adam (learning rate 0.01)' or 'SGD with momentum 0.9 (learning rate 0.1)'."""
+        name = "Adam" if self.optimizer == "adam" else f"SGD with momentum {self.momentum:g}" if self.momentum else "SGD"
+        return f"{name} (learning rate {self.learning_rate:g})"
+
+    def activation_name(self) -> str:
+        """The hidden layers' activation as written in texts: 'ReLU', 'tanh' or 'GELU'."""
+        return {"relu": "ReLU", "tanh": "tanh", "gelu": "GELU"}[self.activation]
+
+    def keyed(self) -> dict:
+        """What of the network and its optimizer can change a run's weights, for cache keys: the settings made since the
+        first cache keys only when they are not at their default, so that older keys stay the same."""
+        made_later = {k: getattr(self, k) for k in ("optimizer", "momentum", "activation")}
+        later = {k: v for k, v in made_later.items() if v != type(self).model_fields[k].default}
+        return {"hidden_units": list(self.hidden_units), "learning_rate": self.learning_rate, **later}
 
 
 class SeedBudget(_Strict):
@@ -283,6 +312,9 @@ class Margins(_Strict):
     roughness: float = Field(0.10, gt=0, le=1, description="Roughness of the validation loss, relative to the reference's mean.")
     sparsity: float = Field(0.05, gt=0, le=1, description="Shares of weights (near zero, prunable): 0.05 is 5 percentage points.")
     weights: float = Field(0.10, gt=0, le=1, description="Kernel norms, relative to the reference's mean.")
+    calibration: float = Field(
+        0.01, gt=0, le=1, description="Brier score and expected calibration error (shares): 0.01 is one point."
+    )
     init_variance: float = Field(
         2.0, gt=1, description="Ratio of initialization variances: inside [1/r, r] counts as no meaningful difference."
     )

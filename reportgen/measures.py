@@ -184,3 +184,40 @@ def prune_failures(accuracies, tolerance: float, one_class=None) -> np.ndarray:
     acc = np.asarray(accuracies, float)
     single = np.zeros(acc.shape, bool) if one_class is None else np.asarray(one_class, bool)
     return (acc < acc[0] - tolerance - 1e-12) | single
+
+
+CALIBRATION_BINS = 15  # equal-width bins of confidence on [0, 1], as Guo et al. (2017); the last bin holds 1.0
+
+
+def top_label(probs: np.ndarray, multiclass: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's confidence (the probability of its predicted class) and predicted class, from P(class 1) [n] of a
+    sigmoid or P(each class) [n, K] of a softmax."""
+    if multiclass:
+        return probs.max(axis=-1), probs.argmax(axis=-1)
+    return np.maximum(probs, 1.0 - probs), (probs > 0.5).astype(int)
+
+
+def brier_score(probs: np.ndarray, y: np.ndarray, multiclass: bool) -> float:
+    """Mean squared error of the predicted probabilities: (p − y)² of P(class 1) for two classes, Σ_k (p_k − [y = k])²
+    over K classes beyond (Brier's original score)."""
+    if not multiclass:
+        return float(np.mean((probs - y) ** 2))
+    truth = np.eye(probs.shape[-1])[y.astype(int)]
+    return float(np.mean(np.sum((probs - truth) ** 2, axis=-1)))
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, multiclass: bool, bins: int = CALIBRATION_BINS) -> np.ndarray:
+    """Per confidence bin: [points, summed confidence, correct predictions] ([bins, 3]); bin b holds confidences in
+    [b/bins, (b+1)/bins), the last one 1.0 too."""
+    confidence, predicted = top_label(probs, multiclass)
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    out = np.zeros((bins, 3))
+    np.add.at(out, index, np.stack([np.ones_like(confidence), confidence, predicted == y], axis=1))
+    return out
+
+
+def expected_calibration_error(binned: np.ndarray) -> float:
+    """ECE from reliability_bins: Σ_b (n_b / n) · |accuracy_b − mean confidence_b| over the bins holding points."""
+    n, conf, correct = binned.T
+    held = n > 0
+    return float(np.sum(np.abs(correct[held] - conf[held])) / n.sum())

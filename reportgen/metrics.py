@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reportgen.regularizers import REGULARIZERS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -22,7 +24,7 @@ class Metric:
     bounded: bool = False  # a share in [0, 1]: intervals are clipped there
     needs: str | None = None  # what a study must offer: 'bayes' (a generator's Bayes rule), 'boundary' (2-D inputs)
     across: str | None = None  # measured across runs, not on one: 'data_size' (a slope over the data-size sweep),
-    #                            'twins' (two initializations of one replicate)
+    #                            'twins' (two initializations of one replicate), 'pair' (two variants' runs)
     worse: int = 0  # for comparisons between builds: +1 larger is a regression, -1 smaller is, 0 a change only
     compared: str = ""  # its short name when `reportgen compare` checks it between builds ("" : not compared)
     key_number: bool = False  # one of the numbers each regularizer's section shows against the baseline
@@ -94,6 +96,21 @@ METRICS: dict[str, Metric] = {
             compared="prunable share",
             key_number=True,
         ),
+        Metric(
+            "brier",
+            "Brier score of the test points (mean squared error of the predicted probabilities)",
+            "num",
+            "calibration",
+            key_number=True,
+        ),
+        Metric(
+            "ece",
+            "Expected calibration error of the test points (15 equal-width confidence bins)",
+            "pct",
+            "calibration",
+            bounded=True,
+        ),
+        Metric("confidence", "Mean confidence on test points (probability of the predicted class)", "pct", "calibration"),
         Metric("kernel_l1", "L1 norm of hidden kernels", "num", "weights", True),
         Metric("kernel_l2", "L2 norm of hidden kernels", "num", "weights", True),
         Metric("first_min_abs", "Smallest first-layer |w|"),
@@ -120,8 +137,33 @@ METRICS: dict[str, Metric] = {
             bounded=True,
             across="twins",
         ),
+        Metric(
+            "weights_distance",
+            "Largest difference of the shares of first-layer weights below each sparsity threshold, between a "
+            "weight-decay variant and its matched L2 variant",
+            "pct",
+            "sparsity",
+            bounded=True,
+            across="pair",
+        ),
+        Metric(
+            "accuracy_distance",
+            "Absolute test-accuracy difference between a weight-decay variant and its matched L2 variant",
+            "pct",
+            "accuracy",
+            bounded=True,
+            across="pair",
+        ),
     )
 }
+# What a regularizer's sanity check measures itself (its record's Check.measure): a weights metric like the norms.
+METRICS.update(
+    {
+        r.check.metric: Metric(r.check.metric, r.check.label, "num", "weights", True)
+        for r in REGULARIZERS
+        if r.check is not None and r.check.measure is not None
+    }
+)
 # The report's results tables: their titles and columns ('first_below' stands for one column per sparsity threshold).
 RESULTS_TABLES = (
     (
@@ -142,6 +184,7 @@ RESULTS_TABLES = (
         "Weights, boundary and loss curves",
         ("first_below", "prunable", "kernel_l2", "boundary_length", "boundary_pieces", "val_roughness"),
     ),
+    ("Calibration", ("brier", "ece", "confidence")),
 )
 
 

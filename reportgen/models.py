@@ -18,12 +18,13 @@ class Network:
     batchnorm: bool
     inputs: int = 2
     outputs: int = 1  # 1: one sigmoid unit for two classes; K > 2: a softmax over K classes
+    activation: str = "relu"  # of the hidden layers
 
     @classmethod
     def of(cls, variant: VariantConfig, model: ModelConfig, data=None) -> Network:
         """Return the network shape of a variant on data with n_features and n_classes (default: 2 and 2)."""
         inputs, classes = (data.n_features, data.n_classes) if data is not None else (2, 2)
-        return cls(tuple(model.hidden_units), variant.batchnorm, inputs, output_width(classes))
+        return cls(tuple(model.hidden_units), variant.batchnorm, inputs, output_width(classes), model.activation)
 
     def layout(self) -> list[tuple[str, int]]:
         """Name each array of Keras' get_weights() order as (kind, layer index)."""
@@ -60,6 +61,17 @@ def kernel_regularizer(variant: VariantConfig):
     return keras.regularizers.L1L2(**penalties)
 
 
+def _used(variant: VariantConfig, attribute: str) -> list:
+    """The records of the regularizers a variant uses that set a Keras attribute (keras_layer, keras_loss, ...)."""
+    return [r for r in REGULARIZERS if getattr(r, attribute) and r.key in variant.regularizers()]
+
+
+def _constraint(variant: VariantConfig):
+    """The Keras constraint on the hidden kernels (one record's at most: none combines two)."""
+    used = _used(variant, "keras_constraint")
+    return used[0].keras_constraint(variant.setting(used[0].key)) if used else None
+
+
 def build_model(variant: VariantConfig, model: ModelConfig, data=None):
     """Build and compile the Keras Sequential model of a variant (the seed notebook's network) for data with
     n_features and n_classes (default: two of each): sigmoid and binary cross-entropy, or softmax and categorical."""
@@ -67,19 +79,63 @@ def build_model(variant: VariantConfig, model: ModelConfig, data=None):
 
     net = Network.of(variant, model, data)
     layers: list = [keras.Input(shape=(net.inputs,))]
-    used = [r for r in REGULARIZERS if r.keras_layer is not None and r.key in variant.regularizers()]
+    layers += [r.keras_input(variant.setting(r.key)) for r in _used(variant, "keras_input")]
+    used = _used(variant, "keras_layer")
     for units in model.hidden_units:
-        layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=kernel_regularizer(variant)))
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation=model.activation,
+                kernel_regularizer=kernel_regularizer(variant),
+                kernel_constraint=_constraint(variant),
+            )
+        )
         layers += [r.keras_layer(variant.setting(r.key)) for r in used]  # in the records' order: batch norm, then dropout
     binary = net.outputs == 1
     layers.append(keras.layers.Dense(net.outputs, activation="sigmoid" if binary else "softmax"))
     keras_model = keras.Sequential(layers, name=_keras_name(variant.name))
-    keras_model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    loss, metrics = _loss(variant, binary)
+    keras_model.compile(optimizer=_optimizer(variant, model, keras_model), loss=loss, metrics=metrics)
     return keras_model
+
+
+def _loss(variant: VariantConfig, binary: bool) -> tuple:
+    """The Keras loss and metrics: with a record's loss option (label smoothing) a loss object, and the cross-entropy
+    of the true labels as the metric 'ce', which the reference engine records as the run's losses."""
+    from reportgen._tf import keras
+
+    options = {r.keras_loss: variant.setting(r.key) for r in _used(variant, "keras_loss")}
+    if not options:
+        return ("binary_crossentropy" if binary else "sparse_categorical_crossentropy"), ["accuracy"]
+    if binary:
+        return keras.losses.BinaryCrossentropy(**options), ["accuracy", keras.metrics.BinaryCrossentropy(name="ce")]
+    return keras.losses.CategoricalCrossentropy(**options), ["accuracy", keras.metrics.CategoricalCrossentropy(name="ce")]
+
+
+def keras_labels(variant: VariantConfig, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Labels as the Keras model of a variant takes them: class indices, or for a loss object with options (and its
+    cross-entropy metric) a column of 0/1 for two classes and one-hot rows beyond."""
+    if not _used(variant, "keras_loss"):
+        return y
+    return np.eye(n_classes, dtype=np.float32)[y.astype(int)] if n_classes > 2 else y.astype(np.float32)[:, None]
+
+
+def _optimizer(variant: VariantConfig, model: ModelConfig, keras_model):
+    """The Keras optimizer: Adam (AdamW with decoupled weight decay) or SGD; weight decay on the hidden kernels only,
+    as L2 is (Keras decays every trainable variable unless it is excluded: the biases, the output layer and batch
+    norm's parameters are)."""
+    from reportgen._tf import keras
+
+    options = {r.keras_optimizer: variant.setting(r.key) for r in _used(variant, "keras_optimizer")}
+    lr = model.learning_rate
+    if model.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=model.momentum, **options)
+    else:
+        optimizer = (keras.optimizers.AdamW if "weight_decay" in options else keras.optimizers.Adam)(learning_rate=lr, **options)
+    if options.get("weight_decay"):
+        hidden = {id(layer.kernel) for layer in keras_model.layers[:-1] if isinstance(layer, keras.layers.Dense)}
+        optimizer.exclude_from_weight_decay(var_list=[v for v in keras_model.trainable_variables if id(v) not in hidden])
+    return optimizer
 
 
 def _keras_name(name: str) -> str:
@@ -139,7 +195,7 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
         kernel, bias = next(it), next(it)
         h = h @ kernel
         h += bias[..., None, :]
-        np.maximum(h, 0.0, out=h)
+        _activate(h, network.activation)
         if network.batchnorm:
             gamma, beta, mean, var = next(it), next(it), next(it), next(it)
             h -= mean[..., None, :]
@@ -150,6 +206,18 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     out = h @ kernel
     out += bias[..., None, :]
     return out[..., 0] if network.outputs == 1 else out
+
+
+def _activate(h: np.ndarray, activation: str) -> None:
+    """Apply a hidden layer's activation in place."""
+    if activation == "relu":
+        np.maximum(h, 0.0, out=h)
+    elif activation == "tanh":
+        np.tanh(h, out=h)
+    else:  # exact gelu, x Φ(x), as Keras' 'gelu'
+        from scipy.special import ndtr
+
+        h *= ndtr(h).astype(np.float32)
 
 
 def probabilities(logits: np.ndarray, multiclass: bool) -> np.ndarray:

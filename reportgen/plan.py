@@ -10,7 +10,7 @@ from reportgen.config import DataConfig, StudyConfig, VariantConfig
 from reportgen.datasets import Dataset
 from reportgen.errors import ConfigError, Interrupted
 from reportgen.models import Network, initial_weights, training_loss
-from reportgen.regularizers import SWEPT, regularizer
+from reportgen.regularizers import REGULARIZERS, SWEPT, regularizer
 
 # Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")
@@ -95,8 +95,10 @@ class RunResult:
 
 
 def settings_key(variant: VariantConfig) -> str:
-    """Identify a variant by its settings alone, so identical settings are trained once."""
-    return variant.model_dump_json(exclude={"name", "label"})
+    """Identify a variant by its settings alone, so identical settings are trained once. A regularizer whose record
+    is not keyed when off is left out when off: keys (and cache keys) made before it existed stay the same."""
+    off = {r.key for r in REGULARIZERS if not r.keyed_off and not r.on(variant.setting(r.key))}
+    return variant.model_dump_json(exclude={"name", "label", *off})
 
 
 def sweep_variant(kind: str, strength: float) -> VariantConfig:

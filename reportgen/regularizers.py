@@ -51,6 +51,8 @@ class Check:
     metric: str  # may hold {t}: one check per sparsity threshold
     direction: int
     how: str
+    label: str = ""  # the metric's label, when the check measures it itself (measure)
+    measure: Callable[[list], float] | None = None  # a metric of the run's hidden kernels that no other record measures
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,16 @@ class Regularizer:
     varies: str = ""  # a source of randomness its runs add to what differs between replicates
     keras_penalty: str = ""  # the keyword of keras.regularizers.L1L2 it sets on the hidden kernels
     keras_layer: Callable[[Any], Any] | None = None  # the Keras layer it adds after each hidden Dense layer
+    keras_input: Callable[[Any], Any] | None = None  # the Keras layer it adds before the first Dense layer
+    keras_constraint: Callable[[Any], Any] | None = None  # the Keras constraint it sets on the hidden kernels
+    keras_optimizer: str = ""  # the keyword of the Keras optimizer it sets (to its setting)
+    keras_loss: str = ""  # the keyword of the Keras loss it sets (to its setting); the reported losses stay unsmoothed
     engine: dict[str, tuple[str, Callable[[Any], Any]]] = field(default_factory=dict)  # the per-run numbers the fast
     #   engine's graph reads of it: name -> (numpy dtype, the number from the setting)
+    switched: bool = False  # its arithmetic is compiled only into the graphs of runs that use it, so that the graphs
+    #   (and numbers) of runs without it stay those made before it existed
+    keyed_off: bool = True  # its setting is in a variant's settings key (runs' cache keys) even when off: true for the
+    #   first five only, so that keys made before the others existed stay the same
 
 
 BN_EPSILON = 1e-3  # Keras BatchNormalization defaults, which both engines use
@@ -90,6 +100,25 @@ def _dropout_layer(rate: float):
     from reportgen._tf import keras
 
     return keras.layers.Dropout(rate)
+
+
+def _input_noise_layer(stddev: float):
+    from reportgen._tf import keras
+
+    return keras.layers.GaussianNoise(stddev)
+
+
+def _max_norm_constraint(value: float):
+    from reportgen._tf import keras
+
+    return keras.constraints.MaxNorm(value, axis=0)  # axis 0 of a Dense kernel [in, out]: each unit's incoming weights
+
+
+def largest_unit_norm(kernels: list) -> float:
+    """The largest L2 norm of any hidden unit's incoming weights (what max-norm bounds)."""
+    import numpy as np
+
+    return float(max(np.sqrt(np.sum(np.square(k), axis=0)).max() for k in kernels))
 
 
 HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -163,6 +192,94 @@ REGULARIZERS: tuple[Regularizer, ...] = (
             "patience": ("int32", lambda e: e.patience if e else NO_PATIENCE),
             "restore_best": ("bool", lambda e: bool(e and e.restore_best_weights)),
         },
+    ),
+    Regularizer(
+        "weight_decay",
+        "weight decay",
+        float,
+        Field(
+            0.0,
+            ge=0,
+            lt=1,
+            description="Decoupled weight decay of the hidden kernels (keras.optimizers.AdamW, or SGD's weight_decay): "
+            "each step multiplies them by 1 − learning_rate × weight_decay, outside the gradient; 2 × l2 is the same "
+            "update as l2 with plain SGD.",
+        ),
+        lambda v: v > 0,
+        lambda v: f"weight decay {v:g}",
+        "#56b4e9",
+        Sweep(HALF_DECADES, Annotated[float, Field(gt=0, lt=1)], "weight-decay strength", True),
+        claims=("decoupled_decay",),
+        check=Check("kernel_l2", -1, "L2 norm of the hidden kernels, smaller than the baseline's"),
+        keras_optimizer="weight_decay",
+        engine={"weight_decay": ("float32", float)},
+        switched=True,
+        keyed_off=False,
+    ),
+    Regularizer(
+        "label_smoothing",
+        "label smoothing",
+        Annotated[float, Field(ge=0, lt=1)],
+        Field(
+            0.0,
+            description="Label smoothing of the training loss (Keras' label_smoothing: targets y(1 − s) + s/K over K "
+            "classes); accuracies and reported losses stay those of the true labels.",
+        ),
+        lambda v: v > 0,
+        lambda v: f"label smoothing {v:g}",
+        "#f0e442",
+        Sweep((0.05, 0.1, 0.2, 0.3), Annotated[float, Field(gt=0, lt=1)], "label smoothing", False),
+        check=Check(
+            "confidence", -1, "mean confidence (probability of the predicted class) on test points, lower than the baseline's"
+        ),
+        keras_loss="label_smoothing",
+        engine={"label_smoothing": ("float32", float)},
+        switched=True,
+        keyed_off=False,
+    ),
+    Regularizer(
+        "input_noise",
+        "input noise",
+        Annotated[float, Field(ge=0, le=10)],
+        Field(
+            0.0,
+            description="Standard deviation of Gaussian noise added to the inputs in training only "
+            "(keras.layers.GaussianNoise; 0 = none).",
+        ),
+        lambda v: v > 0,
+        lambda v: f"input noise {v:g}",
+        "#999999",
+        Sweep((0.05, 0.1, 0.2, 0.3), Annotated[float, Field(gt=0, le=10)], "input-noise standard deviation", False),
+        varies="the input noise",
+        keras_input=_input_noise_layer,
+        engine={"input_noise": ("float32", float)},
+        switched=True,
+        keyed_off=False,
+    ),
+    Regularizer(
+        "max_norm",
+        "max-norm",
+        Annotated[float, Field(ge=0)],
+        Field(
+            0.0,
+            description="Largest L2 norm of each hidden unit's incoming weights, imposed after every step "
+            "(keras.constraints.MaxNorm; 0 = none).",
+        ),
+        lambda v: v > 0,
+        lambda v: f"max-norm {v:g}",
+        "#882255",
+        Sweep((0.5, 1.0, 2.0, 4.0), Annotated[float, Field(gt=0)], "max-norm value", True),
+        check=Check(
+            "max_unit_norm",
+            -1,
+            "largest norm of a hidden unit's incoming weights, smaller than the baseline's",
+            "Largest norm of a hidden unit's incoming weights",
+            largest_unit_norm,
+        ),
+        keras_constraint=_max_norm_constraint,
+        engine={"max_norm": ("float32", float)},
+        switched=True,
+        keyed_off=False,
     ),
 )
 BY_KEY = {r.key: r for r in REGULARIZERS}

@@ -19,8 +19,21 @@ from reportgen.data import Dataset, View
 from reportgen.measures import Frame
 
 FILE = "report-data.npz"
-TABLES = ("runs", "layers", "summary", "paired", "sweeps", "sparsity_curves", "pruning", "twins", "data_runs", "data_sweeps")
-FORMAT = 6  # 4: where the prunable share was searched; 5: the failed runs; 6: the study's setup and sweep points
+TABLES = (
+    "runs",
+    "layers",
+    "summary",
+    "paired",
+    "sweeps",
+    "sparsity_curves",
+    "pruning",
+    "twins",
+    "data_runs",
+    "data_sweeps",
+    "reliability",
+)
+# 4: where the prunable share was searched; 5: the failed runs; 6: the study's setup and sweep points; 7: reliability
+FORMAT = 7
 
 
 def _table(df: pd.DataFrame) -> str:

@@ -6,6 +6,7 @@ import pandas as pd
 from reportgen.analysis import DataInfo, Design, Setup, StudyAnalysis, _paired_summary, reference_variant, summarise
 from reportgen.measures import Frame
 from reportgen.metrics import run_columns
+from reportgen.plan import settings_key
 
 THRESHOLDS = [1e-3, 1e-2]
 REPS = 12
@@ -29,7 +30,7 @@ def hand_made(values: dict, config, twins: dict | None = None) -> StudyAnalysis:
                 "init": 0,
                 "key": f"{v.name}/seed{s}",
                 "diverged_at": None,
-                "settings": v.model_dump_json(exclude={"name", "label"}),
+                "settings": settings_key(v),
                 "epochs_run": 100,
                 "best_epoch": None,
                 "min_val_epoch": 50,

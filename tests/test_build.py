@@ -50,6 +50,7 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
         "sweeps",
         "sweep-boundaries",
         "weights-box",
+        "reliability",
         "weight-extremes",
     ]
     for key in figures:  # every figure the study calls for, each once, with alt text

@@ -132,3 +132,32 @@ def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_traini
     }
     assert {r["setting"] for r in doc["data_sweeps"] if r["axis"] == "noise"} == {0.1, 0.25}  # the study's own noise too
     assert "data-sweeps" in _figures(html) and 'id="data-sweeps"' in html and "640 train" in html and "noise 0.1" in html
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_weight_decay_example_tests_l2_against_decoupled_decay(tmp_path, fake_training, optimizer):
+    """examples/weight_decay.toml: every new variant key trains and gets its claims, and the weight-decay variant is
+    judged against the L2 variant of matched strength (l2 = weight_decay / 2), with the study's optimizer named."""
+    args = ["build", "--config", str(EXAMPLES / "weight_decay.toml"), "--out", str(tmp_path / "out"), *QUICK]
+    args += ["--set", "sweeps.weight_decay=[0.01]", "--set", f"model.optimizer='{optimizer}'"]
+    assert main(args) == 0
+    doc, html = _built(tmp_path / "out")
+    claim = next(c for c in doc["claims"] if c["key"].startswith("decoupled_decay"))
+    assert claim["variant"] == "weight decay" and claim["reference"] == "l2"
+    assert ("with Adam" if optimizer == "adam" else "plain SGD") in claim["claim"].split("trained here")[1]
+    assert claim["primary"]["metric"] == "weights_distance" and claim["verdict"] in {
+        "supported",
+        "contradicted",
+        "no meaningful effect",
+        "inconclusive",
+    }
+    keys = {c["key"] for c in doc["claims"]}
+    for name in ("weight decay", "label smoothing", "input noise", "max-norm"):
+        assert f"better_generalization:{name}" in keys and f"better_calibration:{name}" in keys
+    checks = {(c["variant"], c["metric"]) for c in doc["checks"]}
+    assert {("weight decay", "kernel_l2"), ("max-norm", "max_unit_norm"), ("label smoothing", "confidence")} <= checks
+    text = re.sub(r"\s+", " ", html)
+    assert "label smoothing trains on smoothed targets (label smoothing); its accuracies and every loss" in text
+    assert "scored on the true labels" in text and 'id="calibration"' in html and "reliability" in _figures(html)
+    trained = "trained with Adam (learning rate" if optimizer == "adam" else "trained with SGD (learning rate"
+    assert trained in text

@@ -7,7 +7,18 @@ import pytest
 
 from reportgen.data import bayes_proba, make_dataset, reference_frame
 from reportgen.datasets import data_config
-from reportgen.measures import Frame, contour_length, prunable_share, prune, rebound, roughness, square_grid
+from reportgen.measures import (
+    Frame,
+    brier_score,
+    contour_length,
+    expected_calibration_error,
+    prunable_share,
+    prune,
+    rebound,
+    reliability_bins,
+    roughness,
+    square_grid,
+)
 
 
 def _circle(radius: float, cell: float, centre=(0.0, 0.0)) -> tuple[np.ndarray, Frame]:
@@ -178,3 +189,27 @@ def test_reference_frame_has_square_cells_and_holds_the_data():
     row = np.rint((data.x_test[:, 1] - frame.ys[0]) / frame.cell).astype(int)
     assert frame.region[row, col].mean() > 0.97  # the 99% region holds (nearly) all of a fresh draw
     assert frame.region.mean() < 0.6  # and leaves out the empty corners
+
+
+def test_calibration_scores_of_cases_with_known_answers():
+    """A predictor that says 0.8 on every point and is right on 80% of them is calibrated (ECE 0); one that says 0.9
+    and is right on 60% has ECE 0.3 exactly; Brier scores by hand; the bin rule: [b/15, (b+1)/15), 1.0 in the last."""
+    y = np.array([1] * 8 + [0] * 2)
+    p = np.full(10, 0.8)  # P(class 1): confidence 0.8 on class 1, right on 8 of 10
+    bins = reliability_bins(p, y, multiclass=False)
+    assert expected_calibration_error(bins) == pytest.approx(0.0, abs=1e-12)
+    assert bins[12, 0] == 10 and bins.sum(axis=0)[0] == 10  # 0.8 · 15 = 12: bin 12 holds [0.8, 0.8667)
+    assert brier_score(p, y, multiclass=False) == pytest.approx((8 * 0.2**2 + 2 * 0.8**2) / 10)
+    y2 = np.array([1] * 6 + [0] * 4)
+    assert expected_calibration_error(reliability_bins(np.full(10, 0.9), y2, False)) == pytest.approx(0.3)
+    # two bins: half the points at confidence 0.6 (right on all: |1 − 0.6|), half at 1.0 (wrong on all: |0 − 1|)
+    p3 = np.array([0.6] * 5 + [1.0] * 5)
+    y3 = np.array([1] * 5 + [0] * 5)
+    b3 = reliability_bins(p3, y3, False)
+    assert b3[14, 0] == 5 and expected_calibration_error(b3) == pytest.approx(0.5 * 0.4 + 0.5 * 1.0)
+    # a softmax over three classes: confidence is the top class's probability, Brier sums over the classes
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    labels = np.array([0, 1])
+    assert brier_score(probs, labels, multiclass=True) == pytest.approx(((0.09 + 0.04 + 0.01) + (0.01 + 0.81 + 0.64)) / 2)
+    b4 = reliability_bins(probs, labels, True)
+    assert expected_calibration_error(b4) == pytest.approx(0.5 * abs(1 - 0.7) + 0.5 * abs(0 - 0.8))

@@ -269,7 +269,7 @@ def test_page_one_answers_the_question():
 def test_sections_follow_the_study_and_the_contents_are_built_from_them():
     ctx = hand_made_context()
     ids = [s.id for s in ctx.sections]
-    assert ids == ["setup", "overfitting", "regularizers", "weights", "sweeps", "observations"]
+    assert ids == ["setup", "overfitting", "regularizers", "weights", "calibration", "sweeps", "observations"]
     regs = next(s for s in ctx.sections if s.id == "regularizers").subsections
     assert [s.title for s in regs] == ["L1: l1", "L2: l2", f"Dropout: {NASTY}"]
     html = report.render_html(ctx)

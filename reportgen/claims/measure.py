@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
 from reportgen.analysis import (
     Match,
@@ -91,11 +92,42 @@ def _measure(
     if stat == "disagreement":
         a, b = (_twin_series(analysis, n, "disagreement") for n in (variant, reference))
         return _paired(a, b, analysis, lambda _: analysis.setup.margins.accuracy)
+    if stat == "pair":
+        if variant is None or reference is None:
+            raise ValueError(f"{metric}: a pair's distance needs two variants")
+        a = pair_distances(analysis, variant, reference, metric)
+        margin = _margin(analysis, metric, None)
+        test = difference_test(a.to_numpy(float), None, conf, margin, a.index.to_numpy(), margin, analysis.design.correction)
+        return test, mean_of(a.to_numpy(float)), None
     if stat == "matched":
         a, b = sweep_values(analysis, "l1", matched.l1.strength, metric), matched.values(analysis, metric)
     else:
         a, b = per_replicate(analysis, variant, metric), per_replicate(analysis, reference, metric)
     return _paired(a, b, analysis, lambda ref_mean: _margin(analysis, metric, ref_mean))
+
+
+def pair_distances(analysis: StudyAnalysis, variant: str, other: str, metric: str):
+    """Per replicate, a distance between two variants' runs: 'weights_distance', the largest difference of their shares
+    of first-layer weights below each sparsity threshold; 'accuracy_distance', the absolute difference of their test
+    accuracies."""
+    if metric == "accuracy_distance":
+        a, b = aligned(per_replicate(analysis, variant, "test_accuracy"), per_replicate(analysis, other, "test_accuracy"))
+        index = per_replicate(analysis, variant, "test_accuracy").index.intersection(
+            per_replicate(analysis, other, "test_accuracy").index
+        )
+        return pd.Series(np.abs(a - b), index=index)
+    columns = [f"first_below_{t:g}" for t in analysis.thresholds]
+    parts = [per_replicate(analysis, variant, c) - per_replicate(analysis, other, c) for c in columns]
+    return pd.concat(parts, axis=1).abs().max(axis=1).dropna()
+
+
+def matched_l2(v: VariantConfig, variants) -> VariantConfig | None:
+    """The variant that uses L2 of matched strength (l2 = weight_decay / 2) where v uses decoupled weight decay, and is
+    otherwise v (None: the study has none)."""
+    if not v.weight_decay or v.l2:
+        return None
+    want = v.model_copy(update={"weight_decay": 0.0, "l2": v.weight_decay / 2}).model_dump(exclude={"name", "label"})
+    return next((u for u in variants if u.model_dump(exclude={"name", "label"}) == want), None)
 
 
 def _finding(role, analysis, measure, metric, variant, reference, matched=None) -> Finding:
@@ -124,6 +156,8 @@ def _subjects(d: ClaimDef, analysis: StudyAnalysis, matched: Match | None) -> li
         return [v for v in analysis.setup.variants if v.name == ref]
     if d.subject == "sweeps":
         return [None] if matched is not None and not matched.refused else []
+    if d.subject == "matched_l2":
+        return [v for v in analysis.setup.variants if matched_l2(v, analysis.setup.variants) is not None]
     twinned = set(analysis.design.twins)
     needs_twins = d.primary.statistic in ("init_ratio", "disagreement")
     return [
@@ -139,6 +173,14 @@ def _who(v: VariantConfig | None) -> str:
     if v is None:
         return ""
     return v.name if not v.regularizers() and not v.label else f"{v.name} ({v.label or v.describe()})"
+
+
+def _optimizer(analysis: StudyAnalysis) -> str:
+    """The study's optimizer in words."""
+    m = analysis.setup.model
+    if m.optimizer == "sgd":
+        return f"SGD with momentum {m.momentum:g}" if m.momentum else "plain SGD"
+    return "Adam"
 
 
 def mean_of(values) -> float:
@@ -163,12 +205,23 @@ def _match_note(m: Match) -> str:
     )
 
 
+def _reference(d, v, analysis: StudyAnalysis) -> str | None:
+    """What a claim compares its subject with: the study's reference, or for a matched claim v's L2 twin."""
+    if d.subject != "matched_l2":
+        return analysis.reference
+    twin = matched_l2(v, analysis.setup.variants)
+    if twin is None:  # _subjects yields only variants that have one
+        raise ValueError(f"{v.name}: no variant with matched L2")
+    return twin.name
+
+
 def raw_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
     """Every applicable claim with its findings measured but not yet judged."""
-    out, ref, matched = [], analysis.reference, match_of(analysis)
+    out, matched = [], match_of(analysis)
     for d in REGISTRY:
         for v in _subjects(d, analysis, matched):
             name = v.name if v else None
+            ref = _reference(d, v, analysis)
             prim = _finding(PRIMARY, analysis, d.primary, d.primary.metric, name, ref, matched)
             sec = [
                 _finding(SECONDARY, analysis, m, metric, name, ref, matched)
@@ -176,6 +229,9 @@ def raw_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
                 if available(analysis, s.needs)
                 for m, metric in _expand(s, analysis.thresholds)
             ]
+            if d.subject == "matched_l2" and v is not None and ref is not None:  # the sentences name both variants
+                pair = (v.name, ref)
+                prim, sec = replace(prim, names=pair), [replace(f, names=pair) for f in sec]
             sweeps = d.subject == "sweeps"
             if sweeps:  # the sentences name the strengths compared
                 names = (f"L1 {matched.l1.strength:g}", f"L2 {matched.l2_strength:.3g}")
@@ -185,7 +241,7 @@ def raw_claims(analysis: StudyAnalysis) -> list[ClaimResult]:
                     d,
                     name,
                     ref if not sweeps else "l2 sweep",
-                    d.statement.format(who=_who(v)),
+                    d.statement.format(who=_who(v), optimizer=_optimizer(analysis)),
                     prim,
                     sec,
                     _match_note(matched) if sweeps else "",

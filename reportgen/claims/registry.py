@@ -29,7 +29,8 @@ class Measure:
     how: str  # the measurement in words
     statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (the value itself),
     #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2),
-    #                            'slope' (per-replicate slope of the paired difference across the data-size sweep)
+    #                            'slope' (per-replicate slope of the paired difference across the data-size sweep),
+    #                            'pair' (a per-replicate distance between two variants' runs, judged as a value)
     needs: str | None = None  # what the study must offer to measure it: 'bayes' (a generator's Bayes rule),
     #                           'boundary' (a 2-D input space), 'data_size' (a sweep of two or more training-set sizes)
     against_margin: bool = False  # tested against the smallest effect of interest instead of zero (a claim that an
@@ -43,7 +44,8 @@ class ClaimDef:
     key: str
     statement: str  # with {who}: the variant's name and regularizers
     source: str  # where the seed study makes it
-    subject: str  # 'reference' (the unregularized variant), 'variant' (each variant `applies` accepts), 'sweeps'
+    subject: str  # 'reference' (the unregularized variant), 'variant' (each variant `applies` accepts), 'sweeps',
+    #               'matched_l2' (each weight-decay variant against the variant with L2 of matched strength instead)
     primary: Measure
     secondary: tuple[Measure, ...] = ()
     why: str = ""  # why the primary measure is the one it is, when a reader may ask
@@ -225,8 +227,56 @@ REGISTRY: tuple[ClaimDef, ...] = (
         column="Helps more with less data",
         headline=3,
     ),
+    ClaimDef(
+        "better_calibration",
+        "{who} improves calibration: its predicted probabilities match how often it is right.",
+        "Guo et al. (2017), On Calibration of Modern Neural Networks (not made by the notebook)",
+        "variant",
+        Measure(
+            "brier",
+            -1,
+            "Brier score of the test points (mean squared error of the predicted probabilities), lower than the baseline's",
+        ),
+        secondary=(
+            Measure(
+                "ece",
+                -1,
+                "expected calibration error of the test points (15 equal-width confidence bins), lower than the baseline's",
+            ),
+        ),
+        why="the Brier score is a proper scoring rule measured on every point; the calibration error depends on a binning",
+        column="Better calibrated",
+        headline=9,
+    ),
+    ClaimDef(
+        "decoupled_decay",
+        "{who} and L2 of matched strength (l2 = weight_decay / 2) give different networks with Adam; with plain SGD "
+        "they do not (trained here with {optimizer}).",
+        "Loshchilov and Hutter (2019), Decoupled Weight Decay Regularization (not made by the notebook)",
+        "matched_l2",
+        Measure(
+            "weights_distance",
+            +1,
+            "largest difference between the two networks' shares of first-layer weights with |w| below each sparsity "
+            "threshold (a distance between their first-layer weight distributions), per replicate, above the "
+            "smallest effect of interest",
+            "pair",
+            against_margin=True,
+        ),
+        secondary=(
+            Measure(
+                "accuracy_distance",
+                +1,
+                "absolute difference of the two networks' test accuracies, per replicate, above the smallest effect of interest",
+                "pair",
+                against_margin=True,
+            ),
+        ),
+        why="with plain SGD the two updates are the same arithmetic (lr·wd·w = lr·2·l2·w), so 'supported' is the "
+        "expected verdict with Adam and 'no meaningful effect' the expected one with SGD",
+        headline=10,
+    ),
 )
 SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
-# Sanity checks: what a regularizer does by construction. Shown with their raw test, never counted as findings.
 # Sanity checks: what a regularizer does by construction (its record's check). Shown with their raw test, never counted.
 CHECKS = {r.key: Measure(r.check.metric, r.check.direction, r.check.how) for r in REGULARIZERS if r.check is not None}

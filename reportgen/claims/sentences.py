@@ -41,6 +41,9 @@ def _head(f: Finding) -> str:
     st = f.measure.statistic
     if st == "value":
         return f"{label} of {f.variant}: {val(f.value)}"
+    if st == "pair":
+        who, ref = f.names or (f.variant, "the reference")
+        return f"{label} ({who} vs {ref}): {val(f.value)} on average"
     if st == "slope":
         return f"{label}, {f.variant}: {diff(f.value)} on average"
     if st == "init_ratio":
@@ -63,13 +66,13 @@ def _head(f: Finding) -> str:
 
 def _bound(f: Finding):
     """How the ends of a finding's interval are written: values for a value, differences (or ×r) otherwise."""
-    return formatters(f.metric)[0] if f.measure.statistic == "value" else formatters(f.metric, f.test.kind)[1]
+    return formatters(f.metric)[0] if f.measure.statistic in ("value", "pair") else formatters(f.metric, f.test.kind)[1]
 
 
 def _evidence(f: Finding, method: str | None, conf: float) -> str:
     """The interval and the tests: raw, combined over an adaptive design's looks, adjusted."""
     e, t = f.test.effect, f.test
-    test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic in ("value", "slope") else "paired t-test")
+    test = {"ratio": "F test"}.get(t.kind, "t-test" if f.measure.statistic in ("value", "slope", "pair") else "paired t-test")
     if t.correction:  # replicates re-split one table's rows
         test = f"corrected resampled {test} (Nadeau-Bengio)"
     against = f" against {_bound(f)(t.null)}" if f.measure.against_margin else ""

@@ -15,7 +15,7 @@ from reportgen.context import (
     SNAPSHOT_PREFIX,  # arrange makes the frames one film without importing the figures
     Figure,
 )
-from reportgen.figures import beside, curves, maps, pixels, weights
+from reportgen.figures import beside, calibration, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "SNAPSHOT_PREFIX", "figure_specs", "make_figures", "draw", "draw_some"]
@@ -64,6 +64,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec("weight_extremes", "Smallest and largest first-layer weights", weights.draw_weight_extremes),
         FigureSpec("sparsity_curve", "Weights near zero", curves.draw_sparsity),
         FigureSpec("pruning", "Accuracy after magnitude pruning", curves.draw_pruning),
+        FigureSpec("reliability", "Calibration: reliability diagrams", calibration.draw_reliability),
         FigureSpec("sweeps", "Regularization strength sweeps", curves.draw_sweeps),
         FigureSpec("sweep_boundaries", "Decision boundaries across strengths", maps.draw_sweep_boundaries),
         FigureSpec(

@@ -23,6 +23,7 @@ from reportgen.plan import HISTORY_KEYS
 from reportgen.regularizers import BN_EPSILON, BN_MOMENTUM, NO_PATIENCE
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
+KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), in MaxNorm
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ class GroupSpec:
     shuffle: bool
     learning_rate: float
     chunk: int  # at most this many epochs per call of the graph (the size of its history buffer)
+    optimizer: str = "adam"  # or 'sgd'
+    momentum: float = 0.0  # SGD's
+    switches: frozenset[str] = frozenset()  # the switched regularizers (records' keys) whose arithmetic is in the graph
+
+    def has(self, key: str) -> bool:
+        """Whether a switched regularizer's arithmetic is compiled into this graph (every run of it uses it)."""
+        return key in self.switches
 
     @property
     def steps(self) -> int:
@@ -97,6 +105,28 @@ def _uniform(keys, stream, tail: tuple[int, ...]):
     return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
 
 
+def _normal(keys, stream, tail: tuple[int, ...]):
+    """Standard normal numbers of shape [M, *tail] (Box-Muller on two uniform streams), a function of (run key, stream
+    counter, position) only: the first rows of a larger draw are the draw of fewer rows."""
+    u1 = _uniform(keys, stream * 2, tail)
+    u2 = _uniform(keys, stream * 2 + 1, tail)
+    return tf.sqrt(-2.0 * tf.math.log1p(-u1)) * tf.cos((2.0 * math.pi) * u2)
+
+
+def noise_keys(dropout_seed):
+    """The input-noise stream of each run, derived from its dropout stream (a stream of its own)."""
+    return _hash(tf.bitwise.bitwise_xor(tf.cast(dropout_seed, tf.uint32), tf.constant(0x5BD1E995, tf.uint32)))
+
+
+def _activation(name: str):
+    """A hidden layer's activation, as Keras computes it ('gelu': exact)."""
+    if name == "tanh":
+        return tf.math.tanh
+    if name == "gelu":
+        return lambda h: tf.nn.gelu(h, approximate=False)
+    return tf.nn.relu
+
+
 def _runs_mask(mask) -> dict:
     """A per-run mask [M] shaped once for every rank of the arrays it selects (fewer ops to trace)."""
     return {rank: tf.reshape(mask, (-1,) + (1,) * (rank - 1)) for rank in (1, 2, 3)}
@@ -119,12 +149,16 @@ class _Layers:
         return self.layout.index((kind, layer))
 
 
-def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, rows=None, noise=None):
+def _forward(spec: GroupSpec, lay: _Layers, w: list, x, hyper, *, rows=None, noise=None, input_noise=None):
     """Logits [M, B] for inputs [M, B, 2]; in training mode (rows: 1 for each real row of the mini-batch, 0 for
-    padding) also the batch statistics of each BN layer."""
+    padding) also the batch statistics of each BN layer. input_noise: standard normal numbers shaped as x, scaled by
+    each run's input_noise (training only, as keras.layers.GaussianNoise)."""
     net, h, batch_stats = spec.network, x, []
+    if input_noise is not None:
+        h = h + hyper["input_noise"][:, None, None] * input_noise
+    act = _activation(net.activation)
     for i in range(len(net.hidden)):
-        h = tf.nn.relu(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
+        h = act(tf.matmul(h, w[lay.index("kernel", i)]) + w[lay.index("bias", i)][:, None, :])
         if net.batchnorm:
             gamma, beta = w[lay.index("gamma", i)][:, None, :], w[lay.index("beta", i)][:, None, :]
             if rows is not None:
@@ -158,6 +192,17 @@ def _bce(labels, logits):
     if logits.shape.rank == 3:  # [runs, rows, classes]: a softmax over more than two classes, categorical cross-entropy
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def _smoothed_ce(labels, logits, smoothing):
+    """Cross-entropy against smoothed targets, as Keras' label_smoothing: y(1 − s) + s/2 for a sigmoid, one-hot
+    y(1 − s) + s/K for a softmax over K classes; smoothing: per run [M]."""
+    if logits.shape.rank == 3:
+        k = logits.shape[-1]
+        target = tf.one_hot(tf.cast(labels, tf.int32), k) * (1.0 - smoothing[:, None, None]) + smoothing[:, None, None] / k
+        return tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    target = labels * (1.0 - smoothing[:, None]) + 0.5 * smoothing[:, None]
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
 
 
 def _accuracy(labels, logits):
@@ -261,13 +306,19 @@ class _Trainer:
         rows = tf.cast(step * self.bsz + tf.range(self.bsz) < self.n, tf.float32)  # 0 for the padding
         counter = (epoch * spec.steps + step) * len(spec.network.hidden)
         noise = lambda layer, tail: _uniform(hyper["dropout_seed"], counter + layer, tail)  # noqa: E731
+        inputs = None
+        if spec.has("input_noise"):  # one draw per step, from the run's own stream
+            inputs = _normal(noise_keys(hyper["dropout_seed"]), epoch * spec.steps + step, tuple(xb.shape[1:]))
         trainable = [state["w"][i] for i in lay.trainable]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            logits, batch_stats = _forward(spec, lay, state["w"], xb, hyper, rows=rows, noise=noise)
+            logits, batch_stats = _forward(spec, lay, state["w"], xb, hyper, rows=rows, noise=noise, input_noise=inputs)
             data_loss = tf.reduce_sum(_bce(yb, logits) * rows, axis=1) / tf.reduce_sum(rows)
-            total = tf.reduce_sum(data_loss + _penalty(lay, state["w"], hyper))
-        state = _adam(spec, lay, state, tape.gradient(total, trainable), batch_stats)
+            objective = data_loss
+            if spec.has("label_smoothing"):  # trained on smoothed targets, recorded on the true labels
+                objective = tf.reduce_sum(_smoothed_ce(yb, logits, hyper["label_smoothing"]) * rows, axis=1) / tf.reduce_sum(rows)
+            total = tf.reduce_sum(objective + _penalty(lay, state["w"], hyper))
+        state = _update(spec, lay, state, tape.gradient(total, trainable), batch_stats, hyper)
         correct = tf.reduce_sum(_accuracy(yb, logits) * rows, axis=1)
         return state, {"loss": data_loss * tf.reduce_sum(rows), "correct": correct}
 
@@ -280,7 +331,10 @@ class _Trainer:
         penalty = _penalty(self.lay, w, hyper)
         train_loss = sums["loss"] / n
         record = tf.stack([train_loss, sums["correct"] / n, val_loss, val_acc, penalty], axis=1)
-        stopping = _early_stopping(state, val_loss + penalty, hyper, epoch)
+        monitored = val_loss  # Keras' val_loss: the loss it trains on, smoothed targets included
+        if self.spec.has("label_smoothing"):
+            monitored = tf.reduce_mean(_smoothed_ce(data["y_val"], logits, hyper["label_smoothing"]), axis=1)
+        stopping = _early_stopping(state, monitored + penalty, hyper, epoch)
         diverging = _divergence(state, train_loss, val_loss, penalty, epoch)
         new = {**state, **_min_val(state, val_loss, epoch), **stopping, **diverging}
         new["active"] = state["active"] & stopping["active"] & diverging["active"]  # frozen from the next epoch on
@@ -288,9 +342,59 @@ class _Trainer:
         return new, record
 
 
-def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list) -> dict:
+def _decayed(spec: GroupSpec, lay: _Layers, w: list, hyper) -> list:
+    """Decoupled weight decay of the hidden kernels, before the optimizer's step as Keras applies it:
+    w − w · weight_decay · learning_rate, in Keras' order of operations."""
+    if not spec.has("weight_decay"):
+        return w
+    out, wd = list(w), hyper["weight_decay"][:, None, None]
+    for i in lay.hidden_kernels:
+        out[i] = w[i] - w[i] * wd * spec.learning_rate
+    return out
+
+
+def _constrained(spec: GroupSpec, lay: _Layers, w: list, hyper) -> list:
+    """keras.constraints.MaxNorm on the hidden kernels after the step: each unit's incoming weights scaled to a norm of
+    at most max_norm, w · clip(norm, 0, c) / (ε + norm) (a norm below c shrinks by ε, as in Keras)."""
+    if not spec.has("max_norm"):
+        return w
+    out, c = list(w), hyper["max_norm"][:, None, None]
+    for i in lay.hidden_kernels:
+        norms = tf.sqrt(tf.reduce_sum(tf.square(w[i]), axis=1, keepdims=True))
+        out[i] = w[i] * (tf.clip_by_value(norms, 0.0, c) / (KERAS_EPSILON + norms))
+    return out
+
+
+def _update(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list, hyper) -> dict:
+    """One optimizer step (Adam or SGD, with decoupled weight decay and a max-norm constraint where the graph has them)."""
+    if spec.optimizer == "sgd":
+        return _sgd(spec, lay, state, grads, batch_stats, hyper)
+    return _adam(spec, lay, state, grads, batch_stats, hyper)
+
+
+def _sgd(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list, hyper) -> dict:
+    """One SGD step (Keras' update: with momentum the velocity m·μ − g·lr is added, else g·lr subtracted)."""
+    active = _runs_mask(state["active"])
+    w = _decayed(spec, lay, state["w"], hyper)
+    new_w, new_m = list(w), []
+    for j, (i, g) in enumerate(zip(lay.trainable, grads)):
+        if spec.momentum:
+            m = _where(active, state["m"][j] * spec.momentum - g * spec.learning_rate, state["m"][j])
+            new_w[i] = _where(active, w[i] + m, state["w"][i])
+        else:
+            m = state["m"][j]
+            new_w[i] = _where(active, w[i] - g * spec.learning_rate, state["w"][i])
+        new_m.append(m)
+    if spec.has("max_norm"):
+        new_w = [_where(active, a, b) for a, b in zip(_constrained(spec, lay, new_w, hyper), state["w"])]
+    new_w = _moving_stats(lay, state["w"], new_w, batch_stats, active)
+    return {**state, "w": new_w, "m": new_m, "t": state["t"] + 1.0}
+
+
+def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: list, hyper=None) -> dict:
     """One Adam step (Keras' update) and the moving batch-norm statistics; stopped runs keep their weights."""
     w, active = state["w"], _runs_mask(state["active"])
+    decayed = _decayed(spec, lay, w, hyper)
     t = state["t"] + 1.0
     alpha = spec.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
     one_minus_b1, one_minus_b2 = tf.constant(1.0 - ADAM_BETA_1), tf.constant(1.0 - ADAM_BETA_2)  # one op each
@@ -301,14 +405,23 @@ def _adam(spec: GroupSpec, lay: _Layers, state: dict, grads: list, batch_stats: 
         # Without the barrier XLA recomputes m and v inside the weight update and copies the old moments to do
         # so: ~19 passes over the weights per step instead of ~12 (10% of the run time; same numbers).
         m, v = _barrier_op()(m, v)
-        new_w[i] = _where(active, w[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
+        new_w[i] = _where(active, decayed[i] - m * alpha / (tf.sqrt(v) + ADAM_EPSILON), w[i])
         new_m.append(m)
         new_v.append(v)
+    if spec.has("max_norm"):
+        new_w = [_where(active, a, b) for a, b in zip(_constrained(spec, lay, new_w, hyper), w)]
+    new_w = _moving_stats(lay, w, new_w, batch_stats, active)
+    return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}
+
+
+def _moving_stats(lay: _Layers, w: list, new_w: list, batch_stats: list, active) -> list:
+    """Batch norm's moving statistics after a step (stopped runs keep theirs)."""
+    new_w = list(new_w)
     for layer, (mean, var) in enumerate(batch_stats):
         for kind, stat in (("moving_mean", mean), ("moving_variance", var)):
             i = lay.index(kind, layer)
             new_w[i] = _where(active, w[i] * BN_MOMENTUM + stat * (1.0 - BN_MOMENTUM), w[i])
-    return {**state, "w": new_w, "m": new_m, "v": new_v, "t": t}
+    return new_w
 
 
 def initial_state(spec: GroupSpec, stacked: list[np.ndarray], loss_limit: np.ndarray) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
-from reportgen.models import Network, build_model, initial_weights
+from reportgen.models import Network, build_model, initial_weights, keras_labels
 from reportgen.plan import Run, RunResult, check_cancel, diverged, initial_loss, loss_limit, snapshot_epochs, snapshotted
 
 
@@ -25,7 +25,7 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np
         def on_epoch_end(self, epoch, logs=None):
             self.penalty.append(float(sum(np.sum(np.asarray(x)) for x in self.model.losses)) if self.model.losses else 0.0)
             # Exactly the history's values, so that the argmin and the divergence test agree with it.
-            train_loss, val_loss = logs["loss"] - self.penalty[-1], logs["val_loss"] - self.penalty[-1]
+            train_loss, val_loss = data_losses(logs, self.penalty[-1])
             if val_loss < self.min_val:
                 self.min_val, self.min_val_epoch, self.min_val_weights = val_loss, epoch + 1, self.model.get_weights()
             if epoch + 1 in snapshot_at:
@@ -40,7 +40,15 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np
     return Recorder()
 
 
-def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int):
+def data_losses(logs: dict, penalty: float) -> tuple[float, float]:
+    """An epoch's training and validation losses on the true labels, without the penalty: Keras' losses less the
+    penalty, or, for a loss with options (label smoothing), the cross-entropy metric 'ce' that build_model adds."""
+    if "ce" in logs:
+        return logs["ce"], logs["val_ce"]
+    return logs["loss"] - penalty, logs["val_loss"] - penalty
+
+
+def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int, y_train=None):
     """Training batches, reshuffled every epoch.
 
     Not fit(x, y, shuffle=True): once keras.utils.set_random_seed has run, Keras 3 replays the same
@@ -49,7 +57,7 @@ def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int):
     """
     from reportgen._tf import tf
 
-    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train if y_train is None else y_train))
     if shuffle:
         ds = ds.shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size)
@@ -74,9 +82,10 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights)
         )
     tc = config.training
+    labels = lambda y: keras_labels(run.variant, y, data.n_classes)  # noqa: E731
     fit = model.fit(
-        _batches(data, tc.batch_size, tc.shuffle, run.seed),
-        validation_data=(data.x_val, data.y_val),
+        _batches(data, tc.batch_size, tc.shuffle, run.seed, labels(data.y_train)),
+        validation_data=(data.x_val, labels(data.y_val)),
         epochs=tc.epochs,
         shuffle=False,
         verbose=0,
@@ -85,11 +94,12 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     h, penalty = fit.history, np.array(recorder.penalty)
     epochs_run = len(h["loss"])
     progress(tc.epochs - epochs_run, run.key)
+    losses = [data_losses({k: v[e] for k, v in h.items()}, penalty[e]) for e in range(epochs_run)]
     history = {
         # Keras' training loss averages the penalty over the epoch; the end-of-epoch penalty is a close stand-in.
-        "train_loss": np.array(h["loss"]) - penalty,
+        "train_loss": np.array([t for t, _ in losses]),
         "train_accuracy": np.array(h["accuracy"]),
-        "val_loss": np.array(h["val_loss"]) - penalty,
+        "val_loss": np.array([v for _, v in losses]),
         "val_accuracy": np.array(h["val_accuracy"]),
         "penalty": penalty,
     }

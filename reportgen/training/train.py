@@ -60,8 +60,14 @@ def train_runs(
 
 
 def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
-    """What the runs of one engine graph share: the network shape and the numbers of training and validation rows."""
-    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val)
+    """What the runs of one engine graph share: the network shape, the numbers of training and validation rows and the
+    switched regularizers they use (whose arithmetic only their graphs have)."""
+    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val), switches(run)
+
+
+def switches(run: Run) -> frozenset[str]:
+    """The switched regularizers a run uses (records with switched set)."""
+    return frozenset(r.key for r in REGULARIZERS if r.switched and r.key in run.variant.regularizers())
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,9 @@ class _Block:
     real: int  # the first `real` runs are the block's own
 
     def key(self, datasets) -> tuple:
-        """What decides the block's graph: its network and its numbers of training and validation rows."""
+        """What decides the block's graph: its network, its numbers of training and validation rows, its switches."""
         data = datasets[self.runs[0].data_key]
-        return self.network, len(data.y_train), len(data.y_val)
+        return self.network, len(data.y_train), len(data.y_val), switches(self.runs[0])
 
 
 def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
@@ -85,15 +91,15 @@ def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
     block per core is one graph (batch norm switched off per run for the runs without it), split over the cores:
     one graph to trace and compile instead of two.
     """
-    groups: dict[tuple[Network, int, int], list[Run]] = defaultdict(list)
+    groups: dict[tuple[Network, int, int, frozenset], list[Run]] = defaultdict(list)
     for run in runs:
         groups[group_key(run, datasets[run.data_key], config)].append(run)
     cores = os.cpu_count() or 1
-    with_bn = {(replace(net, batchnorm=True), rows, val) for net, rows, val in groups}
+    with_bn = {(replace(net, batchnorm=True), rows, val, sw) for net, rows, val, sw in groups}
     if len(groups) > 1 and len(with_bn) == 1 and len(runs) <= cores * BLOCK_RUNS:
         groups = {with_bn.pop(): runs}  # the shapes differ only in batch norm: one graph switches it per run
     blocks = []
-    for (network, _, _), members in groups.items():
+    for (network, _, _, _), members in groups.items():
         count = max(math.ceil(len(members) / BLOCK_RUNS), min(cores, len(members)) if len(groups) == 1 else 1)
         # XLA compiles a stack of one run differently (its numbers differ in the last bits, which 500 epochs
         # amplify): every block holds at least two, so that a run gives the same weights in any study.
@@ -157,6 +163,9 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
         shuffle=tc.shuffle,
         learning_rate=config.model.learning_rate,
         chunk=MAX_CHUNK,
+        optimizer=config.model.optimizer,
+        momentum=config.model.momentum,
+        switches=switches(runs[0]),
     )
     stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
