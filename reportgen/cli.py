@@ -33,8 +33,9 @@ NEEDS_COMPARE = {"changed", "regressed"}
 
 def _gate(result, check: str, what: str) -> str | None:
     """A --fail-on condition that reads the comparison with --compare's build."""
-    from reportgen import compare
+    import importlib
 
+    compare = importlib.import_module("reportgen.compare")  # the module (reportgen.compare is the API's function)
     lines = getattr(compare, check)(result.changes)
     return f"{len(lines)} {what}: {_listed(lines)}" if lines else None
 
@@ -152,7 +153,14 @@ def _out_label(args, out: Path, source: str) -> str:
 
 
 def _preflight(args, config) -> str:
-    """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line.
+    """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line."""
+    source = str(args.config) if args.config else "default study"
+    return preflight(config, args.config, args.force, _out_label(args, config.output.dir, source), source)
+
+
+def preflight(config, study_file: Path | None, force: bool, out_label: str, source: str) -> str:
+    """Check the output folder (named out_label in a problem), the run keys, the data and the memory a build needs
+    (source: the study's name in problems); return its plan in one line. The command line and reportgen.build call it.
 
     When the run cache holds every run of generated data and their analysis, the build trains and measures nothing:
     the data are then drawn only once the report is laid out, and a damaged entry found later is trained with the
@@ -163,8 +171,7 @@ def _preflight(args, config) -> str:
     from reportgen.plan import check_unique, plan_runs
     from reportgen.sequential import at_look, first_look
 
-    source = str(args.config) if args.config else "default study"
-    outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
+    outdir.check(config.output.dir, study_file, force, out_label)
     runs = plan_runs(config)  # every replicate a budget allows: checked, and sized for memory, up front
     check_unique(runs, config.output.save_models, source)
     first = plan_runs(at_look(config, first_look(config)))

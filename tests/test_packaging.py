@@ -21,6 +21,7 @@ def test_the_wheel_carries_the_templates_and_finds_them_installed(tmp_path):
     templates = sorted(p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file())
     assert {"report.html", "base.html", "css/report.css", "css/print.css", "js/report.js"} <= set(templates)
     assert {f"reportgen/templates/{t}" for t in templates} <= names and "reportgen/cli.py" in names
+    assert "reportgen/py.typed" in names  # type checkers read the API's annotations (PEP 561)
     # installed (the wheel unpacked ahead of this tree on the path), reportgen reads the templates it carries
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
