@@ -20,13 +20,14 @@ __all__ = [
     "__version__",
     "build",
     "compare",
+    "judge",
     "load",
     "load_study",
     "render",
 ]
 
 if TYPE_CHECKING:
-    from reportgen.api import Comparison, Result, build, compare, load, load_study, render
+    from reportgen.api import Comparison, Result, build, compare, judge, load, load_study, render
     from reportgen.config import StudyConfig
     from reportgen.errors import ConfigError, ReportgenError
 
@@ -35,6 +36,7 @@ _WHERE = {
     "Result": "reportgen.api",
     "build": "reportgen.api",
     "compare": "reportgen.api",
+    "judge": "reportgen.api",
     "load": "reportgen.api",
     "load_study": "reportgen.api",
     "render": "reportgen.api",

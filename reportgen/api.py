@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from reportgen.compare import Changes
+    from reportgen.judging import Judged
     from reportgen.schema import Results
 
 StrPath = str | os.PathLike[str]
@@ -306,3 +307,29 @@ def compare(old: StrPath | Result, new: StrPath | Result, /) -> Comparison:
     paths = [x.out_dir if isinstance(x, Result) else Path(x) for x in (old, new)]
     changes = compared(*(load_results(p) for p in paths), old_name=str(paths[0]), new_name=str(paths[1]))
     return Comparison(changes, render_markdown(changes), changes_json(changes))
+
+
+def judge(runs: pd.DataFrame | StrPath, /, study: StudyConfig | StrPath, *, out: StrPath | None = None) -> Judged:
+    """Verdicts on replicate runs trained anywhere: runs is a DataFrame (or a CSV file) with one row per run (variant,
+    replicate, train_accuracy, test_accuracy and any other measure reportgen names), study a study (or its file) whose
+    [[variants]] say what each variant does; the variant without a regularizer is the baseline. Returns the claims
+    (.claims, as claims.csv), the verdicts and the claims left out for want of their measure (.missing). out: also
+    write claims.csv and summary.md there."""
+    from reportgen.judging import judge as judged
+    from reportgen.judging import read_runs
+
+    config = _study(study)
+    source = "runs"
+    if isinstance(runs, str | os.PathLike):
+        source, runs = str(runs), read_runs(runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = judged(runs, config, source)
+    if out is not None:
+        from reportgen import outdir
+        from reportgen.judging import write
+
+        folder = Path(os.path.abspath(out))
+        outdir.check(folder, config._file, False, f"judge(out={shorten(str(out), 100)!r})")
+        write(folder, result, config.title)
+    return result

@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="write the report here instead of into RESULTS_DIR")
     r.add_argument("--format", help="comma-separated report formats: html, pdf (default: the build's)")
     r.add_argument("--quiet", action="store_true", help="no progress display, only errors")
+    j = sub.add_parser("judge", help="verdicts on replicate runs trained anywhere (a CSV table of runs), no training")
+    j.add_argument("runs", type=Path, metavar="RUNS.csv", help="one row per run: variant, replicate, train_accuracy, ...")
+    j.add_argument("--config", type=Path, required=True, help="study file whose [[variants]] say what each variant does")
+    j.add_argument("--out", type=Path, required=True, help="output folder: claims.csv and summary.md")
+    j.add_argument("--force", action="store_true", help="write into a folder that holds files reportgen did not write")
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -259,6 +264,28 @@ def _render(args) -> int:
     return 0
 
 
+def _judge(args) -> int:
+    """Judge a table of runs trained elsewhere against a study's claims; write claims.csv and summary.md."""
+    import warnings
+
+    from reportgen import outdir
+    from reportgen.config import load_config, shorten
+    from reportgen.judging import judge, read_runs, write
+
+    config = load_config(args.config)
+    out = Path(os.path.abspath(args.out))
+    outdir.check(out, args.config, args.force, f"--out {shorten(str(args.out), 100)}")
+    runs = read_runs(args.runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        judged = judge(runs, config, shorten(str(args.runs), 120))
+    for path in write(out, judged, config.title, args.force):
+        print(f"wrote {path}")
+    if judged.missing:
+        print(judged.missing_sentence(), file=sys.stderr)
+    return 0
+
+
 def _init(args) -> int:
     """Write the default study, every key commented."""
     from reportgen.config import commented_study
@@ -386,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
-            return {"build": _build, "render": _render, "init": _init, "compare": _compare}[args.command](args)
+            commands = {"build": _build, "render": _render, "init": _init, "compare": _compare, "judge": _judge}
+            return commands[args.command](args)
     except (ReportgenError, OSError) as err:
         return _report(err)
     except KeyboardInterrupt:  # Ctrl-C before the handlers were installed
