@@ -44,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/build_time.py
 
 clean:
-	rm -rf $(VENV) output/report.* output/report-data.npz output/results.json output/summary.md output/models output/.reportgen-manifest.json
+	rm -rf $(VENV) output/report.* output/report-data.npz output/results.json output/summary.md output/runs.csv output/claims.csv output/models output/.reportgen-manifest.json

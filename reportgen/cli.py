@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reportgen import __version__
 from reportgen.errors import ConfigError, Interrupted, ReportgenError
+from reportgen.plan import Cancel
 
 # --fail-on conditions: what a finished build is checked for, and how a failure is reported.
 FAIL_CONDITIONS = {
@@ -33,8 +34,9 @@ NEEDS_COMPARE = {"changed", "regressed"}
 
 def _gate(result, check: str, what: str) -> str | None:
     """A --fail-on condition that reads the comparison with --compare's build."""
-    from reportgen import compare
+    import importlib
 
+    compare = importlib.import_module("reportgen.compare")  # the module (reportgen.compare is the API's function)
     lines = getattr(compare, check)(result.changes)
     return f"{len(lines)} {what}: {_listed(lines)}" if lines else None
 
@@ -86,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="write the report here instead of into RESULTS_DIR")
     r.add_argument("--format", help="comma-separated report formats: html, pdf (default: the build's)")
     r.add_argument("--quiet", action="store_true", help="no progress display, only errors")
+    j = sub.add_parser("judge", help="verdicts on replicate runs trained anywhere (a CSV table of runs), no training")
+    j.add_argument("runs", type=Path, metavar="RUNS.csv", help="one row per run: variant, replicate, train_accuracy, ...")
+    j.add_argument("--config", type=Path, required=True, help="study file whose [[variants]] say what each variant does")
+    j.add_argument("--out", type=Path, required=True, help="output folder: claims.csv and summary.md")
+    j.add_argument("--force", action="store_true", help="write into a folder that holds files reportgen did not write")
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -152,7 +159,14 @@ def _out_label(args, out: Path, source: str) -> str:
 
 
 def _preflight(args, config) -> str:
-    """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line.
+    """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line."""
+    source = str(args.config) if args.config else "default study"
+    return preflight(config, args.config, args.force, _out_label(args, config.output.dir, source), source)
+
+
+def preflight(config, study_file: Path | None, force: bool, out_label: str, source: str) -> str:
+    """Check the output folder (named out_label in a problem), the run keys, the data and the memory a build needs
+    (source: the study's name in problems); return its plan in one line. The command line and reportgen.build call it.
 
     When the run cache holds every run of generated data and their analysis, the build trains and measures nothing:
     the data are then drawn only once the report is laid out, and a damaged entry found later is trained with the
@@ -163,8 +177,7 @@ def _preflight(args, config) -> str:
     from reportgen.plan import check_unique, plan_runs
     from reportgen.sequential import at_look, first_look
 
-    source = str(args.config) if args.config else "default study"
-    outdir.check(config.output.dir, args.config, args.force, _out_label(args, config.output.dir, source))
+    outdir.check(config.output.dir, study_file, force, out_label)
     runs = plan_runs(config)  # every replicate a budget allows: checked, and sized for memory, up front
     check_unique(runs, config.output.save_models, source)
     first = plan_runs(at_look(config, first_look(config)))
@@ -252,6 +265,28 @@ def _render(args) -> int:
     return 0
 
 
+def _judge(args) -> int:
+    """Judge a table of runs trained elsewhere against a study's claims; write claims.csv and summary.md."""
+    import warnings
+
+    from reportgen import outdir
+    from reportgen.config import load_config, shorten
+    from reportgen.judging import judge, read_runs, write
+
+    config = load_config(args.config)
+    out = Path(os.path.abspath(args.out))
+    outdir.check(out, args.config, args.force, f"--out {shorten(str(args.out), 100)}")
+    runs = read_runs(args.runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        judged = judge(runs, config, shorten(str(args.runs), 120))
+    for path in write(out, judged, config.title, args.force):
+        print(f"wrote {path}")
+    if judged.missing:
+        print(judged.missing_sentence(), file=sys.stderr)
+    return 0
+
+
 def _init(args) -> int:
     """Write the default study, every key commented."""
     from reportgen.config import commented_study
@@ -266,8 +301,7 @@ def _init(args) -> int:
 @contextlib.contextmanager
 def _interrupts():
     """Turn the first SIGINT or SIGTERM into Interrupted in the main thread and a set event for training threads."""
-    cancel = threading.Event()
-    cancel.signal_name = None
+    cancel = Cancel()
 
     def handler(signum, frame):
         if cancel.is_set():
@@ -379,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
-            return {"build": _build, "render": _render, "init": _init, "compare": _compare}[args.command](args)
+            commands = {"build": _build, "render": _render, "init": _init, "compare": _compare, "judge": _judge}
+            return commands[args.command](args)
     except (ReportgenError, OSError) as err:
         return _report(err)
     except KeyboardInterrupt:  # Ctrl-C before the handlers were installed

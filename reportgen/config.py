@@ -390,6 +390,7 @@ class StudyConfig(_Strict):
     """A regularization study: data, network, training, variants, sweeps, analysis and output."""
 
     _base: Path | None = PrivateAttr(default=None)  # the study file's folder: paths in shared outputs are relative to it
+    _file: Path | None = PrivateAttr(default=None)  # the study file itself (None: the default study), which no build replaces
 
     title: str = Field(
         "Regularization in deep learning: make_moons",
@@ -600,15 +601,36 @@ def _read_study(path: Path | None) -> tuple[dict, str, Path]:
         raise ConfigError([f"{shown}: TOML syntax error: values nested too deeply"]) from None
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None, flags: dict[str, Any] | None = None) -> StudyConfig:
+def merge_tables(raw: dict, tables: dict[str, Any], label: str, origins: dict[str, str], prefix: str = "") -> None:
+    """Merge typed values into a raw study dict: a dict merges into the table at its key, anything else replaces the
+    value there (reportgen.load_study(training={"epochs": 20})); origins record label for every key set."""
+    for key, value in tables.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(raw.get(key), dict | None):
+            merge_tables(raw.setdefault(key, {}), value, label, origins, dotted + ".")
+        else:
+            raw[key] = value
+            origins[dotted] = label.format(key=dotted.partition(".")[0])
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
+    tables: dict[str, Any] | None = None,
+    tables_label: str = "{key}",
+) -> StudyConfig:
     """Load a study file (or the built-in default), apply --set overrides and typed flag values, resolve the output folder.
 
     flags: typed values by dotted key, e.g. {"output.dir": Path("out")}; they are never parsed as TOML text.
+    tables: typed values by top-level section, merged into the study (merge_tables); problems with them are named
+    tables_label.format(key=section).
     """
     raw, source, base = _read_study(path)
     overrides = overrides or []
     apply_overrides(raw, overrides)
     origins = {item.partition("=")[0].strip(): "--set" for item in overrides}
+    merge_tables(raw, tables or {}, tables_label, origins)
     for key, value in (flags or {}).items():
         _set_key(raw, key, value, FLAG_NAMES.get(key, key))
         origins[key] = FLAG_NAMES.get(key, key)
@@ -621,6 +643,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None, fl
         }
     )
     resolved._base = base
+    resolved._file = path.resolve() if path is not None else None
     return resolved
 
 

@@ -13,6 +13,10 @@ class ReportgenError(Exception):
 
     exit_code = 1
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for it: its lines, as the command line prints them, without a traceback."""
+        return [f"reportgen: error: {line}" for line in str(self).splitlines()]
+
 
 class ConfigError(ReportgenError):
     """The study file or the command line is invalid; carries one line per problem."""

@@ -29,7 +29,16 @@ except ImportError:  # Windows: no advisory locks, so a live build's temporary f
 MANIFEST = ".reportgen-manifest.json"
 # every file a build writes: each is listed in the manifest and moves in the swap (a mixed folder is what follows
 # from leaving one out); keep in step with the files pipeline.build writes
-OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "models")
+OUTPUT_NAMES = (
+    "report.html",
+    "report.pdf",
+    "summary.md",
+    "results.json",
+    "report-data.npz",
+    "runs.csv",
+    "claims.csv",
+    "models",
+)
 JOURNAL = ".reportgen-swap.json"
 # Folders (and everything inside them) that belong to the operating system.
 SYSTEM_TREES = tuple(
@@ -157,7 +166,8 @@ def _ownership_problem(out: Path, force: bool) -> str | None:
         visible = [] if _legacy(out) else _visible(out)
         return (
             f"holds files reportgen did not write ({_few(visible)}); choose a new or empty folder, or use --force "
-            "to write reportgen's files there (report.*, results.json, report-data.npz, summary.md, models/; others are kept)"
+            "to write reportgen's files there (report.*, results.json, report-data.npz, summary.md, runs.csv, claims.csv, "
+            "models/; others are kept)"
             if visible
             else None
         )

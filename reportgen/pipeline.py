@@ -10,13 +10,19 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reportgen import outdir
 from reportgen.config import StudyConfig, portable
 from reportgen.memo import Memo, study_settings
 from reportgen.memo import key as memo_key
 from reportgen.plan import check_unique, plan_runs
-from reportgen.results import Dumped, read_build, results_doc, results_json, run_lines, runs_of
+
+if TYPE_CHECKING:
+    from reportgen.analysis import StudyAnalysis
+    from reportgen.datasets import Dataset
+    from reportgen.schema import Results
+from reportgen.results import Dumped, _clean, read_build, results_doc, results_json, run_lines, runs_of
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,9 @@ class BuildResult:
 class _Stages:
     """Time named stages and show them on the terminal."""
 
-    def __init__(self, console, quiet: bool):
+    def __init__(self, console, quiet: bool, bar=None):
         self.timings: list[tuple[str, float]] = []
-        self.console, self.quiet = console, quiet
+        self.console, self.quiet, self.bar = console, quiet, bar  # bar: training's progress bar, when not rich's
         self._open: list[list[float]] = []  # per stage under way: the seconds of the stages inside it
 
     @contextlib.contextmanager
@@ -76,7 +82,11 @@ class _Stages:
             self.console.print(f"[green]✓[/] {name} [dim]{seconds:.1f} s[/]")
 
 
-def _training_progress(console, quiet: bool, total: int, n_runs: int):
+def _training_progress(console, quiet: bool, total: int, n_runs: int, bar=None):
+    """A progress display of training (its context and task): bar(total, description) when given (a notebook's, see
+    reportgen.notebook), else rich's on a terminal."""
+    if bar is not None and not quiet:
+        return bar(total, f"training {n_runs} models"), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(  # none in a log (CI, a pipe): it could not move there, and left a blank line behind
@@ -98,8 +108,9 @@ def build(
     console=None,
     cancel=None,
     force: bool = False,
-    compare_with: tuple[str, dict] | None = None,
+    compare_with: tuple[str, Results] | None = None,
     helper=None,
+    bar=None,
 ) -> BuildResult:
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
@@ -107,7 +118,8 @@ def build(
     report files in an output folder that reportgen did not write; compare_with: (name, its schema.Results) of an
     earlier build, whose differences from this one open the report and summary.md; helper: a reportgen.helper.Helper
     the caller started (the command line starts it before reading the study, so that it is ready sooner), else one is
-    started here.
+    started here; bar: makes training's progress display, bar(total run-epochs, description) -> a context with
+    update(task, advance=, description=) (reportgen.notebook.NotebookBar), instead of rich's on the terminal.
     """
     from rich.console import Console
 
@@ -119,7 +131,7 @@ def build(
     try:
         # forked first: before TensorFlow, and while this process is small
         with contextlib.nullcontext(helper) if helper is not None else Helper() as helper:
-            return _build(config, quiet, console, cancel, force, compare_with, started, helper, may_freeze)
+            return _build(config, quiet, console, cancel, force, compare_with, started, helper, may_freeze, bar)
     finally:
         if may_freeze:
             gc.unfreeze()  # what _build froze can be collected again (a notebook builds many times)
@@ -137,19 +149,28 @@ class _Look:
     datasets: _Datasets
     memo: Memo
     settings: dict
-    measured: object
-    first: object
+    measured: StudyAnalysis
+    first: Dataset
     data_blob: bytes
     verdicts: object
     notes: list
 
 
 def _build(
-    config: StudyConfig, quiet: bool, console, cancel, force: bool, compare_with, started: float, helper, may_freeze: bool
+    config: StudyConfig,
+    quiet: bool,
+    console,
+    cancel,
+    force: bool,
+    compare_with,
+    started: float,
+    helper,
+    may_freeze: bool,
+    bar=None,
 ) -> BuildResult:
-    from reportgen import store
+    from reportgen import store, tables
 
-    stages = _Stages(console, quiet)
+    stages = _Stages(console, quiet, bar)
     look, trained = _looks(config, stages, console, quiet, cancel, helper, may_freeze)
     config, runs, results, measured, verdicts, notes = (
         look.config,
@@ -178,6 +199,10 @@ def _build(
     doc = results_doc(config, measured, verdicts, notes, timings, datasets(), data_digest)
     outputs["results.json"] = results_json(doc, lines())
     outputs[store.FILE] = look.data_blob
+    # the tidy tables: the same fields as results.json's runs (run_lines) and claims, so render writes the same bytes
+    run_rows = [_clean(row) for row in measured.runs.drop(columns=["settings"]).to_dict(orient="records")]
+    outputs[tables.RUNS_FILE] = tables.csv_bytes(tables.runs_table(run_rows))
+    outputs[tables.CLAIMS_FILE] = tables.csv_bytes(tables.claims_table(doc.claims))
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
     if not quiet:
@@ -432,7 +457,7 @@ def _study_of(doc, file: Path) -> StudyConfig:
 
 
 def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, quiet: bool, console, helper) -> BuildResult:
-    from reportgen import store
+    from reportgen import store, tables
     from reportgen.errors import ConfigError
     from reportgen.helper import warm_figures
 
@@ -450,6 +475,7 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
             raise ConfigError([f"{results_dir / store.FILE}: {err}"]) from None
     outputs = present(measured, Study.of(config), len(saved.results.runs), stages, helper=helper)
     outputs["results.json"], outputs[store.FILE] = saved.text, saved.data
+    outputs.update(tables.tables_of(saved.results))
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, [], config)
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
@@ -483,7 +509,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
             helper.submit(warm_figures)
 
         _check_memory(config, runs, datasets, helper)
-        progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing))
+        progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing), stages.bar)
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )

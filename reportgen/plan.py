@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -235,6 +236,14 @@ def diverged(train_loss: float, val_loss: float, penalty: float, limit: np.float
     engine applies this rule inside its graph: reportgen.training.engine._divergence.)"""
     losses = np.array([train_loss, val_loss], np.float32)  # compared in float32, as the engine does
     return not (np.isfinite(losses).all() and np.isfinite(penalty) and losses[0] <= limit)
+
+
+class Cancel(threading.Event):
+    """The event that stops training: set by a signal (its name kept for the message) or an interrupted kernel."""
+
+    def __init__(self, signal_name: str | None = None) -> None:
+        super().__init__()
+        self.signal_name = signal_name
 
 
 def check_cancel(cancel) -> None:

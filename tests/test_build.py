@@ -169,11 +169,13 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys, fake_training):
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         ".reportgen-manifest.json",
+        "claims.csv",
         "models",
         "notes.txt",
         "report-data.npz",
         "report.html",
         "results.json",
+        "runs.csv",
         "summary.md",
     ]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["baseline-seed0.keras", "baseline-seed1.keras"]

@@ -24,6 +24,7 @@ def test_the_wheel_carries_the_templates_and_finds_them_installed(tmp_path):
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "reportgen").rglob("*.py")}
     assert modules <= names, sorted(modules - names)  # every module of every subpackage
     assert "reportgen/schema/results.schema.json" in names  # the JSON Schema shipped for readers in other languages
+    assert "reportgen/py.typed" in names  # type checkers read the API's annotations (PEP 561)
     # installed (the wheel unpacked ahead of this tree on the path), reportgen reads the templates it carries
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -396,8 +396,8 @@ def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, 
     monkeypatch.setattr(os, "replace", replace)
     code, _, err = run_main("build", "--out", prev, "--quiet", *_minimal_set())
     monkeypatch.undo()
-    assert code == 1 and calls[2] == prev / "models"  # models/ moved out, report-data.npz failed, models/ moved back
-    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/report-data.npz"]
+    assert code == 1 and calls[2] == prev / "claims.csv"  # claims.csv moved out, models/ failed, claims.csv moved back
+    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/models"]
     assert snapshot(prev) == before and leftovers(prev) == []
 
 
@@ -609,9 +609,11 @@ def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     assert proc.wait(timeout=300) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         outdir.MANIFEST,
+        "claims.csv",
         "report-data.npz",
         "report.html",
         "results.json",
+        "runs.csv",
         "summary.md",
     ]
 

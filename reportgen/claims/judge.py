@@ -100,11 +100,20 @@ def _at_look(claims: list[ClaimResult | None], like: list[ClaimResult], part) ->
     return out
 
 
-def evaluate_claims(analysis: StudyAnalysis) -> Verdicts:
+def _given(claims: list[ClaimResult], metrics: set[str] | None) -> list[ClaimResult]:
+    """The claims whose primary measure is among metrics, each with the secondary measures that are (all: None)."""
+    if metrics is None:
+        return claims
+    return [replace(c, secondary=[f for f in c.secondary if f.metric in metrics]) for c in claims if c.primary.metric in metrics]
+
+
+def evaluate_claims(analysis: StudyAnalysis, metrics: set[str] | None = None) -> Verdicts:
     """Measure every applicable claim and judge it: Holm over primary measures, BH over secondary ones (with an
-    adaptive design, alpha spent over its looks); then each primary verdict's probability of changing on a rerun."""
+    adaptive design, alpha spent over its looks); then each primary verdict's probability of changing on a rerun.
+    metrics: the measures there are (runs trained elsewhere, reportgen.judging): a claim whose primary measure is not
+    among them is left out, and so is a secondary measure or a sanity check that is not (None: every measure)."""
     alpha = 1 - analysis.confidence
-    claims = raw_claims(analysis)
+    claims = _given(raw_claims(analysis), metrics)
     earlier = _earlier_looks(analysis, claims)
     primary = lambda c: [c.primary]  # noqa: E731
     secondary = lambda c: list(c.secondary)  # noqa: E731
@@ -115,7 +124,11 @@ def evaluate_claims(analysis: StudyAnalysis) -> Verdicts:
     judged = [replace(c, primary=next(prim), secondary=[next(sec) for _ in c.secondary]) for c in claims]
     judged = _with_stability(judged, analysis, alpha)
     checks = _judge(
-        raw_checks(analysis), [], None, alpha, replace(analysis, design=replace(analysis.design, looks=(), planned=0))
+        [f for f in raw_checks(analysis) if metrics is None or f.metric in metrics],
+        [],
+        None,
+        alpha,
+        replace(analysis, design=replace(analysis.design, looks=(), planned=0)),
     )
     matched = match_of(analysis)
     return Verdicts(
