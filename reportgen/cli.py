@@ -181,11 +181,29 @@ def _preflight(args, config) -> str:
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
+    _check_cache(args, config, runs, budget.network_weights(config, shape), source)
     if config.execution.scheduler is not None:  # an unreachable cluster fails here, before anything starts
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
     return ("up to " if adaptive else "") + est.line() + adaptive
+
+
+def _check_cache(args, config, runs, weights: int, source: str) -> None:
+    """Refuse, before training, a run cache that cannot take the runs this build will train: a folder that cannot be
+    made or written, or a disk without room for their entries (sized from the network, epochs and snapshots)."""
+    from reportgen.cache import RunCache, entry_bytes, run_keys
+    from reportgen.config import shorten
+
+    cache = RunCache(config.output.cache)
+    needed = sum(entry_bytes(r, config, weights) for r in cache.missing(runs, run_keys(runs, config)))
+    problem = cache.problem(needed) if needed else None
+    if problem:
+        by_set = any(item.partition("=")[0].strip() == "output.cache" for item in args.overrides)
+        where = "--cache-dir" if args.cache_dir is not None else f"{'--set' if by_set else source}: output.cache"
+        raise ConfigError(
+            [f"{where} {shorten(str(cache.folder), 100)}: {problem}; choose another folder with --cache-dir, or --no-cache"]
+        )
 
 
 def _build(args) -> int:

@@ -24,12 +24,19 @@ RETRIES = 2  # a task whose worker died is run again this many times on another 
 
 
 def train(
-    runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Callable | None = None, cancel=None
+    runs: list[Run],
+    datasets: dict[int, Dataset],
+    config: StudyConfig,
+    progress: Callable | None = None,
+    cancel=None,
+    done: Callable | None = None,
 ) -> list[RunResult]:
-    """Train runs here or on the study's Dask scheduler; results in the order of runs."""
+    """Train runs here or on the study's Dask scheduler; results in the order of runs. done: called with each block's
+    (or task's) results as soon as they are trained, so that a build stopped later keeps them."""
+    done = done or (lambda results: None)
     if config.execution.scheduler is None:
-        return training.train_runs(runs, datasets, config, progress, cancel)  # looked up now: tests replace it
-    return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel)
+        return training.train_runs(runs, datasets, config, progress, cancel, done=done)  # looked up now: tests replace it
+    return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel, done)
 
 
 def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) -> list[list[Run]]:
@@ -64,7 +71,7 @@ def connect(address: str):
         ) from None
 
 
-def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
+def _on_cluster(runs, datasets, config, progress, cancel, done) -> list[RunResult]:
     from distributed import as_completed
 
     client = connect(config.execution.scheduler)
@@ -75,14 +82,15 @@ def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
             for chunk in tasks(runs, config, datasets)
         }
         progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")
-        done: dict[str, RunResult] = {}
+        finished: dict[str, RunResult] = {}
         for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private
             if cancel is not None and cancel.is_set():
                 client.cancel(list(futures))  # the workers stop too
                 check_cancel(cancel)
-            for result in future.result():
-                done[result.run.key] = result
-            progress(len(futures[future]) * config.training.epochs, f"{len(done)} of {len(runs)} runs done on the cluster")
-        return [done[r.key] for r in runs]
+            results = future.result()
+            finished.update({result.run.key: result for result in results})
+            done(results)
+            progress(len(futures[future]) * config.training.epochs, f"{len(finished)} of {len(runs)} runs done on the cluster")
+        return [finished[r.key] for r in runs]
     finally:
         client.close()

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -484,6 +485,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )
+        saver = _Saver(store, keys, console)
         with stages(label), progress:
             trained = executor.train(
                 missing,
@@ -491,13 +493,41 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
                 config,
                 lambda n, text: progress.update(task, advance=n, description=escape(text)),
                 cancel=cancel,
+                done=saver,  # each block as it finishes: a build killed later keeps what was trained
             )
-        found.digests.update(store.store(trained, keys))
+        found.digests.update(saver.digests)
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
     by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
+
+
+class _Saver:
+    """Store each block of trained runs in the run cache as it finishes (from the training threads). A store that fails
+    is one warning and the build goes on without storing more: the cache saves time, the report is the product."""
+
+    def __init__(self, store, keys: dict[str, str], console):
+        self.store, self.keys, self.console = store, keys, console
+        self.digests: dict[str, str] = {}  # run key -> SHA-256 of its stored entry
+        self.failed = False
+        self._lock = threading.Lock()
+
+    def __call__(self, results) -> None:
+        from rich.markup import escape
+
+        with self._lock:
+            if self.failed:
+                return
+            try:
+                self.digests.update(self.store.store(results, self.keys))
+            except OSError as err:
+                self.failed = True
+                self.console.print(
+                    f"[yellow]![/] run cache {escape(str(self.store.folder))}: cannot store the trained runs "
+                    f"({escape(err.strerror or str(err))}); the report is written, and the next build trains them again",
+                    soft_wrap=True,
+                )
 
 
 def _check_memory(config, runs, datasets, helper) -> None:

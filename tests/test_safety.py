@@ -95,9 +95,10 @@ def built(tmp_path_factory):
     out = root / HOSTILE_NAME
     real, results = training.train_runs, []
 
-    def marked(runs, datasets, config, progress=None, cancel=None):
+    def marked(runs, datasets, config, progress=None, cancel=None, done=None):
         trained = real(runs, datasets, config, progress, cancel=cancel)
         results.extend([dataclasses.replace(trained[0], diverged_at=1)] + trained[1:])
+        done(results)  # stored as marked
         return results
 
     with pytest.MonkeyPatch.context() as mp:
