@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: report lint test bench clean
+.PHONY: report lint test test-fast bench schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check reportgen tests benchmarks
 	$(BIN)/ruff format --check reportgen tests benchmarks
 
+# Two worker processes, one per core; a test module stays in one of them, so its fixtures are made once.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+# Everything but the tests marked slow (real training, the Dask cluster): for the edit-test loop, not for CI.
+test-fast: lint
+	$(PYTEST) -m "not slow"
+
+schema: $(STAMP)  # regenerate reportgen/schema/results.schema.json from the models (tests/test_schema.py checks it)
+	$(BIN)/python -m reportgen.schema
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/build_time.py
 
 clean:
-	rm -rf $(VENV) output/report.* output/results.json output/summary.md output/models
+	rm -rf $(VENV) output/report.* output/report-data.npz output/results.json output/summary.md output/models output/.reportgen-manifest.json

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 
 from reportgen import data as data_module
-from reportgen.config import DataConfig, Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
+from reportgen.config import Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
 from reportgen.data import Dataset, View
+from reportgen.datasets import DataSettings, data_config
+from reportgen.datasets.base import TableNotes
+from reportgen.datasets.planar import Moons
 from reportgen.forward import ACTIVATION_BYTES, logits_many, logits_pruned
 from reportgen.measures import (
     Frame,
@@ -182,6 +185,15 @@ class DataInfo:
     view_sentence: str = ""  # how the figures' plane was chosen ("" for the data's own plane)
     bayes_note: str = ""  # why there is no Bayes-optimal reference ("" when there is one)
     boundary_note: str = ""  # why boundaries are not measured ("" when they are)
+    notes: TableNotes | None = None  # a file's one-hot encoded columns and missing cells (None: nothing to say)
+    image_shape: tuple[int, ...] = ()  # the features are the pixels of an image of this shape (digits; () otherwise)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> DataInfo:
+        """The data's description back from its JSON form (dataclasses.asdict, lists for tuples)."""
+        notes = doc.get("notes")
+        plain = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items() if k != "notes"}
+        return cls(**plain, notes=None if notes is None else TableNotes.from_json(notes))
 
     @property
     def n_classes(self) -> int:
@@ -195,6 +207,20 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class WeightImages:
+    """First-layer weights drawn as the input image, for data whose features are an image's pixels: a few hidden units
+    of the first replicate, and per pixel the share of its weights near zero, averaged over replicates."""
+
+    units: np.ndarray  # [k, h, w]: the weights from each pixel into hidden units 1..k of the first replicate
+    near_zero: np.ndarray  # [h, w]: share of a pixel's weights into every hidden unit with |w| < threshold, mean over
+    #                        replicates
+    threshold: float
+    replicates: int
+    hidden: int  # units of the first hidden layer
+    seed: int  # the replicate the units are of: the variant's first that trained
+
+
+@dataclass(frozen=True)
 class Setup:
     """The study as claims, figures and the report read it after training: its variants and margins, and its data,
     network, training and sweep settings (paths relative to the study file). Its title and output settings are not
@@ -202,7 +228,7 @@ class Setup:
 
     variants: tuple[VariantConfig, ...] = ()
     margins: Margins = field(default_factory=Margins)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataSettings = field(default_factory=Moons)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     sweeps: SweepConfig = field(default_factory=SweepConfig)
@@ -234,7 +260,7 @@ class Setup:
         return cls(
             tuple(VariantConfig.model_validate(v) for v in doc["variants"]),
             Margins.model_validate(doc["margins"]),
-            DataConfig.model_validate(doc["data"]),
+            data_config(doc["data"]),
             ModelConfig.model_validate(doc["model"]),
             TrainingConfig.model_validate(doc["training"]),
             SweepConfig.model_validate(doc["sweeps"]),
@@ -286,6 +312,20 @@ class StudyAnalysis:
     setup: Setup = field(default_factory=Setup)  # what was trained, how, and the study file: the only settings read later
     first: Dataset | None = None  # the first replicate's data (what the figures draw)
     sweep_points: dict[tuple[str, float], str] = field(default_factory=dict)  # (kind, strength) -> its runs' variant name
+
+    def weight_images(self, variant: str, units: int = 6) -> WeightImages | None:
+        """A variant's first-layer weights as images (None: the features are no image, or the variant has no run)."""
+        weights = self.first_layer.get(variant)
+        if not self.data.image_shape or weights is None or not weights.size:
+            return None
+        shape, hidden = self.data.image_shape, self.setup.model.hidden_units[0]
+        kernels = weights.reshape(-1, int(np.prod(shape)), hidden)  # [replicates, pixels, units], first replicate first
+        threshold = max(self.thresholds)
+        near_zero = (np.abs(kernels) < threshold).mean(axis=(0, 2)).reshape(shape)
+        first = kernels[0][:, :units].T.reshape(-1, *shape)
+        runs = self.main_runs[self.main_runs["variant"] == variant]
+        seed = int(runs["seed"][~runs["failed"].map(bool)].iloc[0])  # first_layer keeps the runs that trained, in order
+        return WeightImages(first, near_zero, threshold, len(kernels), hidden, seed)
 
     def sweep_run(self, key: str) -> bool:
         """Whether a run is a strength-sweep point's (not one of the study's variants, its twins or data-sweep points)."""
@@ -629,16 +669,7 @@ def _padded_histories(results: list[RunResult], epochs: int, ok) -> dict[str, np
 
 def _data_varies(config: StudyConfig) -> list[str]:
     """What a replicate redraws of the data."""
-    if not config.data.resample:
-        return []
-    if config.data.kind == "classification":
-        return [
-            "the make_classification problem (its class clusters and their directions) with its training and validation points",
-            "the test points",
-        ]
-    if not config.data.generated:
-        return ["the stratified split of the rows into training, validation and test sets"]
-    return ["the draw of the training and validation points", "the test points"]
+    return list(config.data.redraws) if config.data.resample else []
 
 
 def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
@@ -677,44 +708,16 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
 def resampling_correction(config: StudyConfig, info: DataInfo) -> float:
     """n_test / n_train of the first replicate when replicates re-split one table's rows (their training sets overlap,
     so their scores are correlated: Nadeau and Bengio's corrected variance needs it); 0 for data drawn afresh."""
-    if config.data.generated or not config.data.resample or not info.n_train:
+    if not config.data.reuses_rows or not info.n_train:
         return 0.0
     return info.n_test / info.n_train
-
-
-DATA_TITLES = {
-    "moons": "make_moons",
-    "circles": "make_circles",
-    "xor": "XOR (four Gaussian blobs)",
-    "spirals": "two spirals",
-    "blobs": "Gaussian blobs",
-    "classification": "make_classification",
-    "breast_cancer": "the Wisconsin breast cancer data",
-    "wine": "the wine recognition data",
-    "iris": "Fisher's iris data",
-}
 
 
 def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool) -> DataInfo:
     """What the report says about the data, from the study and its first replicate."""
     d = config.data
-    title = d.path.name if d.kind == "csv" else DATA_TITLES[d.kind]
-    if has_bayes:
-        bayes = ""
-    elif d.generated and d.kind != "classification":
-        bayes = (
-            "The generator adds no noise, so its classes do not overlap and there is no Bayes-optimal rule to "
-            "compare with: the report measures no excess error and draws no Bayes boundary."
-        )
-    else:
-        why = (
-            "make_classification's class densities are not computed here"
-            if d.kind == "classification"
-            else f"{title} is a sample from an unknown source"
-        )
-        bayes = (
-            f"There is no Bayes-optimal reference ({why}), so the report measures no excess error and draws no Bayes boundary."
-        )
+    title = d.name()
+    bayes = "" if has_bayes else d.bayes_note()
     boundary = (
         ""
         if view.measured
@@ -736,6 +739,8 @@ def _data_info(config: StudyConfig, first: Dataset, view: View, has_bayes: bool)
         view.sentence,
         bayes,
         boundary,
+        first.notes,
+        tuple(d.image_shape or ()),
     )
 
 

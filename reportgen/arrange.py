@@ -27,13 +27,14 @@ from reportgen.claims import (
     formatters,
     stability_text,
 )
-from reportgen.config import PLANAR
 from reportgen.context import (
     Bullets,
     Cell,
     ClaimRow,
     Claims,
     FigureRef,
+    Film,
+    FilmFrame,
     FindingRow,
     Findings,
     MatrixRow,
@@ -45,6 +46,8 @@ from reportgen.context import (
     Table,
     VerdictMatrix,
 )
+from reportgen.datasets import Generated
+from reportgen.datasets.classification import Classification
 from reportgen.errors import ReportgenError
 from reportgen.metrics import METRICS, table_columns
 from reportgen.metrics import metric as metric_record
@@ -117,12 +120,12 @@ def data_phrase(setup, info) -> str:
     d = setup.data
     splits = f"{info.n_train} to train, {info.n_val} to validate, {info.n_test} to test"
     classes = f"{info.n_classes} classes, " if info.n_classes != 2 or not d.generated else ""
-    if d.kind == "classification":
+    if isinstance(d, Classification):
         return (
             f"make_classification ({info.n_features} features, {classes}{d.n_samples} points, {d.noise:g} of labels "
             f"at random: {splits})"
         )
-    if d.generated:
+    if isinstance(d, Generated):
         return f"{info.title} ({classes}{d.n_samples} points, noise {d.noise:g}: {splits})"
     rows = info.n_train + info.n_val + info.n_test
     return f"{info.title} ({rows} rows, {info.n_features} features, {classes.rstrip(', ')}: {splits})"
@@ -238,6 +241,21 @@ class _Figures:
         first = f.caption.split(". ")[0].rstrip(".")
         return FigureRef(f.key, f.title, f.caption, f"{f.title}. {first}.", f.png, f.width_cm)
 
+    def film(self, analysis: StudyAnalysis, section: str) -> Film:
+        """The frames of training (figures snapshots@EPOCH and snapshots@end) as one film, the stills marked for print."""
+        from reportgen.figures import SNAPSHOT_PREFIX
+        from reportgen.figures.maps import snapshot_epochs, still_epochs
+
+        epochs = snapshot_epochs(analysis)
+        stills = {str(e) for e in still_epochs(epochs, analysis.setup.training.epochs)} | {"end"}
+        title = "How the decision boundary develops during training"
+        frames = []
+        for key in [*(str(e) for e in epochs), "end"]:
+            f = self.get(SNAPSHOT_PREFIX + key, section)
+            alt = f"{title}: every variant's decision boundary {f.title}, side by side."
+            frames.append(FilmFrame(f.title, alt, f.png, f.width_cm, key in stills))
+        return Film("snapshots", title, self.by_key[SNAPSHOT_PREFIX + "end"].caption, frames)
+
     def optional(self, key: str, section: str) -> list[FigureRef]:
         """A figure that a build whose every run failed has nothing to draw for, as a list of none or one."""
         return [self.get(key, section)] if key in self.by_key else []
@@ -324,7 +342,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     overfit = [claim_row(c) for c in verdicts.claims if c.definition.key == "overfits"]
     training = figs.optional("loss_curves", "Overfitting")
     if analysis.snapshots:
-        training.append(figs.get("snapshots", "Overfitting"))
+        training.append(figs.film(analysis, "Overfitting"))
     stops = _about(observations, Seen.STOPPED)
     sections = [
         Section(
@@ -350,7 +368,7 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
     blocks += [Paragraph(pruning_note(analysis))] if analysis.prune_search.points else []
     # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
     # go to appendix B
-    blocks += [figs.get(k, "Weights") for k in ("sparsity_curve", "pruning") if k in figs.by_key]
+    blocks += [figs.get(k, "Weights") for k in ("weight_images", "sparsity_curve", "pruning") if k in figs.by_key]
     sections.append(Section("weights", "Weights and sparsity", blocks))
     if not analysis.sweeps.empty:
         too_strong = failure_lines(analysis, sweeps=True)
@@ -496,13 +514,53 @@ def _listed(names, limit: int = 8) -> str:
 
 def _names_sentence(setup, info) -> str:
     """Name a table's (or make_classification's) features and classes; a 2-D generator's are just numbered."""
-    if setup.data.kind in PLANAR:
+    if setup.data.planar:
         return ""
-    return (
-        f"The data have {info.n_features} features ({_listed(info.feature_names)}) and {info.n_classes} classes "
-        f"({_listed(info.class_names)}); the networks see the features standardised with each replicate's training "
-        f"split (its mean and standard deviation)."
+    encoded = {name for name, _ in info.notes.encoded} if info.notes else set()
+    columns = list(dict.fromkeys(n.split("=", 1)[0] if n.split("=", 1)[0] in encoded else n for n in info.feature_names))
+    features = (
+        f"{len(columns)} feature columns ({_listed(columns)}), {info.n_features} inputs once text is encoded,"
+        if encoded
+        else f"{info.n_features} features ({_listed(info.feature_names)})"
     )
+    return (
+        f"The data have {features} and {info.n_classes} classes ({_listed(info.class_names)}); the networks see the "
+        f"features standardised with each replicate's training split (its mean and standard deviation)."
+    )
+
+
+def _markers(markers) -> str:
+    """How missing cells were written, e.g. "'NA' or left empty"."""
+    written = [repr(m) for m in markers if m] + (["left empty"] if "" in markers else [])
+    return " or ".join(written) if len(written) < 3 else ", ".join(written[:-1]) + " or " + written[-1]
+
+
+def _table_sentences(notes) -> list[str]:
+    """What reading a file did: its one-hot encoded columns with their categories, its missing cells and what became
+    of them."""
+    if notes is None:
+        return []
+    out = []
+    if notes.encoded:
+        columns = "; ".join(f"{name} ({_listed(levels, 12)})" for name, levels in notes.encoded)
+        out.append(
+            f"Text columns are one-hot encoded, one input per category, fitted on each replicate's training split (a "
+            f"category absent from it is all zeros): {columns}."
+        )
+    if not notes.markers:
+        return out
+    found = f"Missing cells (written {_markers(notes.markers)})"
+    kept = notes.rows - notes.dropped
+    dropped = f"{notes.dropped} of the file's {notes.rows} rows" + (f", leaving {kept}" if notes.dropped else "")
+    if notes.missing == "drop":
+        out.append(f'{found}: rows with a missing feature or label are left out (data.missing = "drop"): {dropped}.')
+    elif notes.missing == "impute":
+        without = f"; rows without a label are left out: {dropped}" if notes.dropped else ""
+        out.append(
+            f"{found}: {notes.filled} feature cell{'s are' if notes.filled != 1 else ' is'} filled in each replicate with "
+            f'the median (numbers) or the most frequent value (text) of its training split (data.missing = "impute"){without}.'
+        )
+    return out
 
 
 def _data_section(analysis, figs: _Figures) -> Section:
@@ -518,7 +576,8 @@ def _data_section(analysis, figs: _Figures) -> Section:
         f"between variants of one replicate come from the regularizer alone."
     )
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in analysis.setup.variants])
-    notes = [Paragraph(text) for text in (_names_sentence(analysis.setup, info), info.bayes_note, info.boundary_note) if text]
+    texts = (_names_sentence(analysis.setup, info), *_table_sentences(info.notes), info.bayes_note, info.boundary_note)
+    notes = [Paragraph(text) for text in texts if text]
     return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
 
 
@@ -532,6 +591,7 @@ def results_tables(analysis: StudyAnalysis) -> list[Table]:
             f"{title}: mean over {n} replicates, {conf} interval below.",
             [_label(m) for m in metrics],
             [(v, [_cell(analysis.summary, {"variant": v}, m) for m in metrics]) for v in analysis.variants],
+            sortable=True,
         )
         for title, metrics in groups
     ]
@@ -576,6 +636,7 @@ def layer_table(analysis: StudyAnalysis) -> Table:
         f"{len(analysis.seeds)} replicates, {analysis.confidence:.0%} interval below.",
         [f"|w| < {t:g}" for t in analysis.thresholds] + ["min w", "max w", "mean |w|", "L2 norm"],
         rows,
+        sortable=True,
     )
 
 
@@ -628,7 +689,7 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
             Preformatted(shown.study_toml),
         ],
     )
-    return [stats, tables, repro]
+    return [replace(section, fold=True) for section in (stats, tables, repro)]
 
 
 def verdicts_method(verdicts: Verdicts) -> str:
@@ -703,6 +764,37 @@ def _failed_runs(analysis: StudyAnalysis) -> int:
     return sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))
 
 
+def _anchor_claims(sections: list[Section], seen: set[str] | None = None) -> list[Section]:
+    """The sections with each claim anchored once, in reading order: page one's links lead to the first place that shows
+    a claim's evidence (the body, or appendix A for a claim the body leaves out), and no anchor is repeated."""
+    seen = set() if seen is None else seen
+    out = []
+    for section in sections:
+        blocks = []
+        for block in section.blocks:
+            if isinstance(block, Claims):
+                block = replace(block, anchored=frozenset(c.key for c in block.claims if c.key not in seen))
+                seen |= block.anchored
+            blocks.append(block)
+        out.append(replace(section, blocks=blocks, subsections=_anchor_claims(section.subsections, seen)))
+    return out
+
+
+FOLD_ROWS = 15  # a body table with more rows folds behind its caption on screen (the appendices fold whole)
+
+
+def _fold_long_tables(sections: list[Section]) -> list[Section]:
+    """The sections with each table of more than FOLD_ROWS rows folded."""
+    return [
+        replace(
+            section,
+            blocks=[replace(b, fold=True) if isinstance(b, Table) and len(b.rows) > FOLD_ROWS else b for b in section.blocks],
+            subsections=_fold_long_tables(section.subsections),
+        )
+        for section in sections
+    ]
+
+
 @dataclass(frozen=True)
 class Shown:
     """What a report says about the build rather than its numbers: the study's title and file, when and where the
@@ -729,6 +821,8 @@ def build_context(
     figs = _Figures(figures)
     sections = ([changes_section(changes)] if changes is not None else []) + [_data_section(analysis, figs)]
     sections += body(analysis, verdicts, observations, figs)
+    anchored: set[str] = set()
+    sections = _anchor_claims(_fold_long_tables(sections), anchored)
     return ReportContext(
         title=shown.title,
         generated=shown.generated,
@@ -748,7 +842,7 @@ def build_context(
         n_failed=_failed_runs(analysis),
         sweep_failed=failure_lines(analysis, sweeps=True),
         sections=sections,
-        appendix=appendix(analysis, verdicts, figs, shown),
+        appendix=_anchor_claims(appendix(analysis, verdicts, figs, shown), anchored),
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
     )

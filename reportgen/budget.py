@@ -78,11 +78,10 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
     """Estimate the work (models × epochs × network size) and peak memory of a study's build; shape: the first
     replicate's DataShape (rows, features, classes), default the study's generator settings with two features."""
     weights, epochs = network_weights(config, shape), config.training.epochs
-    n_train, n_val = (shape.n_train, shape.n_val) if shape else (config.n_train, config.data.n_samples - config.n_train)
+    n_train, n_val, n_test = (shape.n_train, shape.n_val, shape.n_test) if shape else config.data.sizes()
     # a training step costs ~6 flops per weight and example (forward 2, backward 4); validation is forward only
     flops = n_runs * epochs * weights * (6 * n_train + 2 * n_val)
     replicates = len(config.training.seeds)
-    n_test = shape.n_test if shape else config.data.test_samples
     from reportgen.forward import ACTIVATION_BYTES
 
     one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4

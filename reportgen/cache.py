@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen.config import BUNDLED, DataConfig, StudyConfig
-from reportgen.data import draw_seeds
+from reportgen.config import StudyConfig
+from reportgen.datasets import DataSettings
 from reportgen.plan import HISTORY_KEYS, Run, RunResult, settings_key, snapshot_epochs, snapshotted
-from reportgen.versions import installed, version
+from reportgen.versions import installed
 
 # bump when what an entry holds changes: 2 added the training loss at initialization, which divergence is judged
 # against (an older entry's run was judged against its first epoch, and has no initial loss to judge its end by)
@@ -49,31 +49,26 @@ def _file_digest(path: str, size: int, mtime: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _data_key(d: DataConfig, replicate: int) -> dict:
+def _data_key(d: DataSettings, replicate: int) -> dict:
     """What of the data can change a run's weights: its source and settings, and the replicate's draw of it."""
-    train_draw, _ = draw_seeds(d, replicate)  # a generator's test draw never touches the weights
+    train_draw, _ = d.draws(replicate)  # a generator's test draw never touches the weights
+    settings = d.model_dump(mode="json")  # every kind's settings, None where this kind has none (as keys always were)
     key = {
         "generator": "make_moons",
-        "n_samples": d.n_samples,
-        "noise": d.noise,
+        "n_samples": settings["n_samples"],
+        "noise": settings["noise"],
         "draw": train_draw,
         "validation_fraction": d.validation_fraction,
     }
     if d.kind == "moons":
         return key  # as keys were before other data existed: their cached runs stay valid
     # make_classification draws its test points with the training points, and a table's split takes its test rows first
-    skip = {"path", "seed", "resample", "kind"} | ({"test_samples"} if d.kind != "classification" else set())
-    key.update(generator=d.kind, settings=d.model_dump(mode="json", exclude=skip))
-    if d.kind == "classification":  # drawn with its training points too: their number shapes the problem
-        from reportgen.datasets.tables import PRUNING_ROWS
-
-        key["pruning_rows"] = PRUNING_ROWS
-    if d.path is not None:
-        stat = d.path.stat()
-        key["file"] = _file_digest(str(d.path), stat.st_size, stat.st_mtime_ns)
-    if d.kind in BUNDLED:
-        key["scikit-learn"] = version("scikit-learn")  # the bundled tables ship with it
-    return key
+    skip = {"path", "seed", "resample", "kind"} | d.unkeyed
+    key.update(generator=d.kind, settings={k: v for k, v in settings.items() if k not in skip})
+    if d.file is not None:
+        stat = d.file.stat()
+        key["file"] = _file_digest(str(d.file), stat.st_size, stat.st_mtime_ns)
+    return {**key, **d.source_key()}
 
 
 def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()) -> str:

@@ -216,7 +216,10 @@ def _build(args) -> int:
     old = None
     if args.compare is not None:
         from reportgen.compare import load_results
+        from reportgen.outdir import recover
 
+        if args.compare.is_dir():
+            recover(args.compare.resolve())  # a build killed while replacing its files: the previous ones back first
         old = (str(args.compare), load_results(args.compare))  # read before training: a bad path fails in a second
     from reportgen.helper import Helper
 

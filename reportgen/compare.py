@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reportgen import markdown
+from reportgen import markdown, schema
 from reportgen.errors import ConfigError
 from reportgen.metrics import METRICS as ALL_METRICS
 from reportgen.metrics import Metric as RunMetric
 from reportgen.metrics import compared
+from reportgen.schema import Results
 from reportgen.stats import adjust
 
 # The metrics compared between builds, and which direction of change is a regression: reportgen.metrics' records
@@ -223,46 +224,16 @@ class Changes:
 
 # ---- reading -----------------------------------------------------------------------------------------------
 
-REQUIRED = {"reportgen": str, "study": dict, "design": dict, "claims": list, "runs": list}
 
-
-def load_results(path: Path) -> dict:
-    """Read a build's results.json (a folder or the file itself); bad input raises a one-line ConfigError."""
-    path = Path(path)
-    file = path / "results.json" if path.is_dir() else path
-    if not file.is_file():
-        raise ConfigError([f"{file}: not found (give a build's output folder or its results.json)"])
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError([f"{file}: not valid JSON ({err})"]) from None
-    problems = _shape_problems(doc)
-    if problems:
-        raise ConfigError([f"{file}: not a reportgen results.json: {problems[0]}"])
+def load_results(path: Path) -> Results:
+    """Read a build's results.json (a folder or the file itself), checked against the schema (reportgen.schema) and
+    read as a comparison reads it; bad input raises a one-line ConfigError naming the file and the key."""
+    doc = schema.read(path)
     try:
         parse_build(doc)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:  # a field of the wrong kind deeper down
-        raise ConfigError([f"{file}: not a reportgen results.json: unexpected {type(err).__name__} {err}"]) from None
+    except ValueError as err:  # what the schema cannot say: per-replicate seeds and values of different lengths
+        raise ConfigError([f"{schema.locate(path)}: not a reportgen results.json: {err}"]) from None
     return doc
-
-
-def _shape_problems(doc) -> list[str]:
-    """What makes a parsed document something other than a reportgen results.json."""
-    if not isinstance(doc, dict):
-        return [f"top level is a {type(doc).__name__}, not an object"]
-    out = [
-        f"key '{k}' is missing" if k not in doc else f"key '{k}' is a {type(doc[k]).__name__}, not a {t.__name__}"
-        for k, t in REQUIRED.items()
-        if not isinstance(doc.get(k), t)
-    ]
-    study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
-    out += [f"key 'study.{k}' is missing" for k in (*STUDY_SECTIONS, "variants") if k not in study]
-    out += [
-        f"key 'claims.{i}' has no 'key' and 'verdict'"
-        for i, c in enumerate(doc.get("claims") or [])
-        if not (isinstance(c, dict) and "key" in c and "verdict" in c)
-    ][:1]
-    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -275,52 +246,49 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _contrasts(finding: dict) -> dict[int, float] | None:
+def _contrasts(finding: schema.Finding) -> dict[int, float] | None:
     """A finding's per-replicate contrasts by replicate seed (None: a results.json made before they were recorded)."""
-    per = finding.get("per_replicate")
-    if not isinstance(per, dict):
+    per = finding.per_replicate
+    if per is None:
         return None
-    seeds, values = per.get("seeds") or [], per.get("values") or []
-    if len(seeds) != len(values):
-        raise ValueError(f"per_replicate has {len(seeds)} seeds and {len(values)} values")
-    return {int(s): float(v) for s, v in zip(seeds, values) if v is not None and math.isfinite(v)}
+    if len(per.seeds) != len(per.values):
+        raise ValueError(f"per_replicate has {len(per.seeds)} seeds and {len(per.values)} values")
+    return {s: float(v) for s, v in zip(per.seeds, per.values) if v is not None and math.isfinite(v)}
 
 
-def _claim(c: dict) -> Claim:
+def _claim(c: schema.Claim) -> Claim:
     """Read one claim of results.json."""
-    primary = c.get("primary") or {}
-    effect = primary.get("effect") or {}
-    matched = {str(k): float(v) for k, v in c["matched"].items()} if isinstance(c.get("matched"), dict) else None
+    primary = c.primary or schema.Finding()
+    effect = primary.effect or schema.Effect()
     return Claim(
-        c["key"],
-        c.get("claim", c["key"]),
-        c.get("variant"),
-        c.get("reference"),
-        c["verdict"],
-        primary.get("metric", ""),
-        effect.get("mean"),
-        effect.get("kind", "difference"),
+        c.key,
+        c.claim if c.claim is not None else c.key,
+        c.variant,
+        c.reference,
+        c.verdict,
+        primary.metric or "",
+        effect.mean,
+        effect.kind,
         _contrasts(primary),
-        matched,
+        {"l1": c.matched.l1, "l2": c.matched.l2} if c.matched else None,
     )
 
 
-def _choices(doc: dict) -> dict[str, float] | None:
+def _choices(doc: Results) -> dict[str, float] | None:
     """Each sweep's strength chosen on validation data (None: a results.json made before they were recorded)."""
-    chosen = doc.get("sweep_choices")
-    return {str(k): float(v["strength"]) for k, v in chosen.items()} if isinstance(chosen, dict) else None
+    return {k: v.strength for k, v in doc.sweep_choices.items()} if doc.sweep_choices is not None else None
 
 
-def _values(doc: dict, names: set[str]) -> dict[tuple[str, str], dict[int, float]]:
+def _values(doc: Results, names: set[str]) -> dict[tuple[str, str], dict[int, float]]:
     """Per variant and metric, the value of each replicate's first-initialization run that did not diverge."""
     out: dict[tuple[str, str], dict[int, float]] = {}
-    for r in doc["runs"]:
-        if r.get("variant") not in names or r.get("init", 0) != 0 or r.get("diverged_at") is not None:
+    for r in doc.runs:
+        if r.variant not in names or r.init != 0 or r.diverged_at is not None:
             continue
         for m in METRICS:
-            v = r.get(m.key)
-            if isinstance(v, (int, float)) and math.isfinite(v):
-                out.setdefault((r["variant"], m.key), {})[int(r["seed"])] = float(v)
+            v = (r.model_extra or {}).get(m.key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                out.setdefault((r.variant, m.key), {})[r.seed] = float(v)
     return out
 
 
@@ -331,16 +299,18 @@ def _default_settings() -> dict[str, Any]:
     return _flatten({k: v for k, v in StudyConfig().model_dump(mode="json").items() if k != "variants"})
 
 
-def parse_build(doc: dict) -> Build:
-    """The typed parts of a parsed results.json that a comparison reads (a key an older build lacks: its default)."""
-    study = doc["study"]
+def parse_build(doc: Results) -> Build:
+    """The typed parts of a results.json that a comparison reads (a key an older build lacks: its default)."""
+    study = doc.study.model_dump(mode="json")
     flat = {**_default_settings(), **_flatten({k: v for k, v in study.items() if k != "variants"})}
     settings = {k: v for k, v in flat.items() if not any(k == i or k.startswith(i) for i in IGNORED)}
     variants = {v["name"]: _flatten({k: x for k, x in v.items() if k not in ("name", "label")}) for v in study["variants"]}
-    design = {k: doc["design"].get(k) for k in DESIGN_KEYS}
-    confidence = float(study.get("analysis", {}).get("confidence", doc.get("confidence", 0.95)))
-    claims = {c["key"]: _claim(c) for c in doc["claims"]}
-    return Build(settings, variants, claims, _values(doc, set(variants)), design, confidence, _choices(doc))
+    design = doc.design.model_dump(mode="json")
+    analysis = doc.study.analysis
+    confidence = next(c for c in (analysis and analysis.confidence, doc.confidence, 0.95) if c)
+    claims = {c.key: _claim(c) for c in doc.claims}
+    values, design = _values(doc, set(variants)), {k: design.get(k) for k in DESIGN_KEYS}
+    return Build(settings, variants, claims, values, design, confidence, _choices(doc))
 
 
 # ---- comparing ---------------------------------------------------------------------------------------------
@@ -539,8 +509,8 @@ def _not_compared(a: Build, b: Build, setup_differs: bool) -> str:
     return ""
 
 
-def compare(old: dict, new: dict, old_name: str = "old", new_name: str = "new") -> Changes:
-    """Compare two parsed results.json documents: what changed from old to new, beyond noise."""
+def compare(old: Results, new: Results, old_name: str = "old", new_name: str = "new") -> Changes:
+    """Compare two builds' results.json (reportgen.schema.Results): what changed from old to new, beyond noise."""
     a, b = parse_build(old), parse_build(new)
     study, other = study_differences(a, b)
     unchanged, setup = _unchanged_variants(a, b), _setup_differs(study)

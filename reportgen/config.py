@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
-from reportgen.errors import ConfigError
+from reportgen.datasets import BY_KIND, KINDS, DataConfig, DataSettings
+from reportgen.datasets.planar import Moons
+from reportgen.datasets.settings import MAX_NOISE, MAX_POINTS, MAX_SEED, MAX_TEXT, split_problem
+from reportgen.errors import QUOTE_LIMIT, ConfigError, shorten
 from reportgen.regularizers import REGULARIZERS, SWEPT, EarlyStopping, Strict
 
 _Strict = Strict  # every table of a study file is strict (reportgen.regularizers holds the base: its records need it)
@@ -17,211 +21,15 @@ _Strict = Strict  # every table of a study file is strict (reportgen.regularizer
 
 Positive = Annotated[float, Field(gt=0)]
 DEFAULT_REPLICATES = 20
-# Upper bounds: far beyond any study this tool is for, low enough that a typo fails here rather than after hours.
-MAX_POINTS = 100_000
+# Upper bounds: far beyond any study this tool is for, low enough that a typo fails here rather than after hours (the
+# data's own, MAX_POINTS and the rest, live with the kinds of data in reportgen.datasets.settings).
 MAX_EPOCHS = 100_000
 MAX_REPLICATES = 1_000
-MAX_SEED = 2**31 - 1
 MAX_WIDTH = 4_096
 MAX_LAYERS = 10
 MAX_SWEEP_POINTS = 30
 MAX_VARIANTS = 100
-MAX_TEXT = 200
 Rate = Annotated[float, Field(ge=0, lt=1)]
-
-
-MAX_FEATURES = 1_000
-MAX_CLASSES = 20
-MAX_NOISE = 10.0
-# Where the points come from: 2-D generators with a known Bayes rule, a many-feature generator, scikit-learn's bundled
-# tables (no download), or a CSV file.
-PLANAR = ("moons", "circles", "xor", "spirals", "blobs")
-GENERATORS = (*PLANAR, "classification")
-BUNDLED = ("breast_cancer", "wine", "iris")
-DataKind = Literal["moons", "circles", "xor", "spirals", "blobs", "classification", "breast_cancer", "wine", "iris", "csv"]
-# Settings that only some kinds have: a kind fills its defaults, and any other kind refuses them.
-_GENERATED = {"test_samples": 2000}
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "moons": {"n_samples": 100, "noise": 0.25, **_GENERATED},
-    "circles": {"n_samples": 100, "noise": 0.1, **_GENERATED},
-    "xor": {"n_samples": 100, "noise": 0.4, **_GENERATED},
-    "spirals": {"n_samples": 200, "noise": 0.15, **_GENERATED},
-    "blobs": {"n_samples": 150, "noise": 1.0, "n_classes": 3, **_GENERATED},
-    "classification": {"n_samples": 200, "noise": 0.01, "n_features": 20, "n_classes": 2, **_GENERATED},
-    **{name: {"test_fraction": 0.2} for name in BUNDLED},
-    "csv": {"test_fraction": 0.2, "delimiter": ","},
-}
-KIND_KEYS: dict[str, set[str]] = {kind: set(d) for kind, d in KIND_DEFAULTS.items()}
-for _kind in (*BUNDLED, "csv"):
-    KIND_KEYS[_kind].add("n_samples")  # optional for a table: a stratified subsample of the rows outside the test split
-KIND_KEYS["csv"] |= {"path", "label", "features"}
-OPTIONAL_KEYS = {
-    "n_samples",
-    "noise",
-    "test_samples",
-    "n_features",
-    "n_classes",
-    "test_fraction",
-    "path",
-    "label",
-    "features",
-    "delimiter",
-}
-
-
-class DataConfig(_Strict):
-    """Where the points come from and how they are split."""
-
-    kind: DataKind = Field(
-        "moons",
-        description="The data: a 2-D generator ('moons', 'circles', 'xor', 'spirals', 'blobs'), scikit-learn's "
-        "make_classification ('classification'), a bundled table ('breast_cancer', 'wine', 'iris') or a CSV file ('csv', "
-        "the default when path is set).",
-    )
-    n_samples: int | None = Field(
-        None,
-        ge=10,
-        le=MAX_POINTS,
-        json_schema_extra={"example": 200},
-        description=f"Points for training plus validation (10 to {MAX_POINTS:,}): drawn by a generator (moons, circles, "
-        "xor: 100; spirals, classification: 200; blobs: 150), or, for a table, a stratified sample of its rows outside "
-        "the test split (unset: all of them).",
-    )
-    noise: float | None = Field(
-        None,
-        ge=0,
-        le=MAX_NOISE,
-        json_schema_extra={"example": 0.3},
-        description="Generators only: the standard deviation of the Gaussian noise around the generating shape (moons "
-        "0.25, circles 0.1, xor 0.4, spirals 0.15, blobs 1.0; 0 to 10), or for 'classification' the share of labels "
-        "assigned at random (make_classification's flip_y, 0.01; 0 to 1).",
-    )
-    n_features: int | None = Field(
-        None,
-        ge=2,
-        le=MAX_FEATURES,
-        json_schema_extra={"example": 20},
-        description=f"'classification' only: number of features (20; 2 to {MAX_FEATURES:,}), half of them informative.",
-    )
-    n_classes: int | None = Field(
-        None,
-        ge=2,
-        le=MAX_CLASSES,
-        json_schema_extra={"example": 3},
-        description=f"'blobs' (3) and 'classification' (2) only: number of classes (2 to {MAX_CLASSES}).",
-    )
-    seed: int = Field(
-        42,
-        ge=0,
-        le=MAX_SEED,
-        description="Base seed of the data draws (a file's or table's: of its splits); replicate r "
-        f"draws its points from (seed, r) (0 to {MAX_SEED:,}).",
-    )
-    resample: bool = Field(
-        True,
-        description="Each replicate draws its own training, validation and test points (a table: its own stratified "
-        "split of the rows) (true), or every replicate uses the one draw of data.seed (false: intervals then cover "
-        "initial weights, batch order and dropout only).",
-    )
-    validation_fraction: float = Field(
-        0.2,
-        gt=0,
-        lt=1,
-        description="Share of the training-plus-validation points held out for validation (a generator's "
-        "last ones, as Keras' validation_split; a table's a stratified random share).",
-    )
-    test_samples: int | None = Field(
-        None,
-        ge=10,
-        le=MAX_POINTS,
-        json_schema_extra={"example": 2000},
-        description=f"Generators only: fresh points from the same generator for each replicate's test set (2,000; 10 to "
-        f"{MAX_POINTS:,}).",
-    )
-    test_fraction: float | None = Field(
-        None,
-        gt=0,
-        lt=1,
-        json_schema_extra={"example": 0.2},
-        description="Tables (bundled sets and CSV files) only: share of the rows held out, stratified, as the test set "
-        "(0.2); a replicate draws its own test rows when data.resample is true.",
-    )
-    path: Annotated[Path | None, Field(strict=False)] = Field(
-        None,
-        json_schema_extra={"example": "data.csv"},
-        description="'csv' only: the CSV file (relative to the study file's folder): a header row, then one row per "
-        "example; UTF-8.",
-    )
-    label: str | None = Field(
-        None,
-        min_length=1,
-        max_length=MAX_TEXT,
-        json_schema_extra={"example": "species"},
-        description="'csv' only: the column holding the class of each row (numbers or text; two classes or more).",
-    )
-    features: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] | None = Field(
-        None,
-        min_length=1,
-        max_length=MAX_FEATURES,
-        json_schema_extra={"example": ["length", "width"]},
-        description=f"'csv' only: the feature columns (unset: every column but the label; at most {MAX_FEATURES:,}); "
-        "standardised with the training split's mean and standard deviation.",
-    )
-    delimiter: str | None = Field(
-        None,
-        min_length=1,
-        max_length=1,
-        json_schema_extra={"example": ";"},
-        description="'csv' only: the character between fields (','; write \"\\t\" for tabs).",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _kind_defaults(cls, raw: Any) -> Any:
-        """A file's kind is 'csv' when only its path is given; each kind fills the settings it has and leaves the rest unset."""
-        if not isinstance(raw, dict):
-            return raw
-        kind = raw.get("kind", "csv" if raw.get("path") is not None else "moons")
-        defaults = KIND_DEFAULTS.get(kind, {}) if isinstance(kind, str) else {}
-        return {**defaults, **raw, "kind": kind}
-
-    @model_validator(mode="after")
-    def _settings_of_the_kind(self) -> DataConfig:
-        stray = sorted(k for k in OPTIONAL_KEYS - KIND_KEYS[self.kind] if getattr(self, k) is not None)
-        if stray:
-            raise ValueError(f"{', '.join(stray)}: not a setting of data.kind '{self.kind}'")
-        if self.kind == "csv" and (self.path is None or self.label is None):
-            raise ValueError("a CSV study names its file and its label column: data.path and data.label")
-        if self.kind == "classification" and self.noise > 1:
-            raise ValueError(f"noise of 'classification' is the share of labels assigned at random: 0 to 1 (got {self.noise:g})")
-        if self.kind == "classification" and self.n_classes > 2 ** informative_features(self.n_features):
-            raise ValueError(
-                f"make_classification with {self.n_features} features ({informative_features(self.n_features)} "
-                f"informative) separates at most {2 ** informative_features(self.n_features)} classes"
-            )
-        if self.n_samples is not None:
-            split_problem(self.n_samples, self.validation_fraction)
-        return self
-
-    @property
-    def generated(self) -> bool:
-        """Whether a generator draws the points (else they are a table's rows)."""
-        return self.kind in GENERATORS
-
-
-def informative_features(n_features: int) -> int:
-    """Informative features of make_classification here: half of them, at least two."""
-    return min(n_features, max(2, n_features // 2))
-
-
-def split_problem(n_samples: int, validation_fraction: float) -> None:
-    """Refuse a number of points that leaves the training or the validation split empty."""
-    n_val = round(n_samples * validation_fraction)
-    if not 1 <= n_val <= n_samples - 2:
-        raise ValueError(
-            f"validation_fraction {validation_fraction:g} of {n_samples} points leaves "
-            f"{n_val} for validation and {n_samples - n_val} for training; both need points"
-        )
 
 
 class ModelConfig(_Strict):
@@ -550,7 +358,7 @@ class StudyConfig(_Strict):
         max_length=MAX_TEXT,
         description=f"Report title (at most {MAX_TEXT} characters).",
     )
-    data: DataConfig = Field(default_factory=DataConfig, description="The dataset.")
+    data: DataConfig = Field(default_factory=Moons, description="The dataset.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The base network.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training settings.")
     variants: list[VariantConfig] = Field(
@@ -576,10 +384,10 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _data_sweeps_fit_the_data(self) -> StudyConfig:
-        if self.sweeps.noise and self.data.noise is None:
-            raise ValueError(f"sweeps.noise: data.kind '{self.data.kind}' has no noise setting; only generators do")
-        if self.data.kind == "classification" and any(n > 1 for n in self.sweeps.noise):
-            raise ValueError("sweeps.noise: the noise of 'classification' is a share of labels, 0 to 1")
+        for value in self.sweeps.noise:
+            problem = self.data.sweep_problem("noise", value)
+            if problem:
+                raise ValueError(f"sweeps.noise: {problem}")
         for n in self.sweeps.n_samples:
             try:
                 split_problem(n, self.data.validation_fraction)
@@ -601,12 +409,12 @@ FLAG_NAMES = {
     "output.cache": "--cache-dir",
     "execution.scheduler": "--scheduler",
 }
-QUOTE_LIMIT = 60  # characters of a value quoted in an error message
 
 
-def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """Quote at most a short prefix of a long text, so an error never floods the terminal."""
-    return text if len(text) <= limit else text[:limit] + "…"
+def printable(text: str) -> str:
+    """Text with line breaks and other control characters written as escapes (\\r, \\x1c): a key or name from a file
+    then stays on its problem's one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _parse_value(text: str) -> Any:
@@ -639,15 +447,19 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """Find the schema table at a location of the study (list indices skipped), or None."""
+    """Find the schema table at a location of the study (list indices skipped), or None. Inside [data] pydantic's
+    location names the kind after 'data' (('data', 'iris', 'test_fraction')): that kind's table."""
     model: type[BaseModel] | None = StudyConfig
     for part in loc:
         if isinstance(part, int):
             continue
+        if model is DataSettings and part in BY_KIND:
+            model = BY_KIND[part]
+            continue
         field = model.model_fields.get(part) if model else None
         if field is None:
             return None
-        model = _inner_model(field.annotation)
+        model = DataSettings if part == "data" and model is StudyConfig else _inner_model(field.annotation)
     return model
 
 
@@ -656,6 +468,21 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return next((m for m in map(_inner_model, get_args(annotation)) if m), None)
+
+
+def _as_written(e: dict) -> tuple[tuple, str, Any]:
+    """An error's location, message and value as the study file has them: a budget is written in training.seeds, and
+    [data] has no level of its kind's name; an unknown kind is the kind's error."""
+    loc, msg, value = e["loc"], e["msg"].removeprefix("Value error, "), e.get("input")
+    if loc[:2] == ("training", "budget"):
+        loc = ("training", "seeds", *loc[2:])
+    if loc[:1] == ("data",) and len(loc) > 1 and loc[1] in BY_KIND:
+        loc = ("data", *loc[2:])
+    if e["type"] == "union_tag_invalid" and loc == ("data",):
+        kinds = [f"'{k}'" for k in BY_KIND]
+        loc, msg = ("data", "kind"), f"Input should be {', '.join(kinds[:-1])} or {kinds[-1]}"
+        value = value.get("kind") if isinstance(value, dict) else value
+    return loc, msg, value
 
 
 def _did_you_mean(loc: tuple) -> str:
@@ -689,14 +516,11 @@ def _format_errors(err: ValidationError, source: str, raw: dict, origins: dict[s
     """Turn pydantic's errors into one line each: where the value came from, the key, the problem, the value."""
     lines = []
     for e in err.errors():
+        loc, msg, value = _as_written(dict(e))
         if e["type"] == "extra_forbidden":
             msg = "unknown key" + _did_you_mean(e["loc"])
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-        value = e.get("input")
         shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" (got {shorten(repr(value))})"
-        loc = ("training", "seeds", *e["loc"][2:]) if e["loc"][:2] == ("training", "budget") else e["loc"]  # as written
-        lines.append(f"{_origin(loc, origins, source)}: {_where(loc, raw)}: {msg}{shown}")
+        lines.append(printable(f"{_origin(loc, origins, source)}: {_where(loc, raw)}: {msg}{shown}"))
     return lines
 
 
@@ -715,7 +539,9 @@ def validate(raw: dict, source: str = "study", origins: dict[str, str] | None = 
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
         lines = _format_errors(err, source, raw, origins or {})
-        raise ConfigError(dupes + [line for line in lines if "duplicate variant names" not in line]) from None
+        raise ConfigError(
+            [printable(d) for d in dupes] + [line for line in lines if "duplicate variant names" not in line]
+        ) from None
 
 
 def _read_study(path: Path | None) -> tuple[dict, str, Path]:
@@ -731,6 +557,8 @@ def _read_study(path: Path | None) -> tuple[dict, str, Path]:
         raise ConfigError([f"{shown}: TOML syntax error: {err}"]) from None
     except UnicodeDecodeError as err:
         raise ConfigError([f"{shown}: not UTF-8 text: {err}"]) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep: tomllib parses them recursively
+        raise ConfigError([f"{shown}: TOML syntax error: values nested too deeply"]) from None
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None, flags: dict[str, Any] | None = None) -> StudyConfig:
@@ -750,7 +578,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None, fl
     resolved = config.model_copy(
         update={
             "output": config.output.model_copy(update={"dir": resolve(config.output.dir), "cache": resolve(config.output.cache)}),
-            "data": config.data.model_copy(update={"path": resolve(config.data.path)}),
+            "data": config.data.relocated(resolve),
         }
     )
     resolved._base = base
@@ -770,7 +598,7 @@ def portable(config: StudyConfig) -> StudyConfig:
         return Path(os.path.relpath(p, config._base)) if config._base else Path(p.name)
 
     out = config.output.model_copy(update={"dir": rel(config.output.dir), "cache": rel(config.output.cache)})
-    return config.model_copy(update={"output": out, "data": config.data.model_copy(update={"path": rel(config.data.path)})})
+    return config.model_copy(update={"output": out, "data": config.data.relocated(rel)})
 
 
 def _toml_value(value: Any) -> str:
@@ -781,6 +609,12 @@ def _toml_value(value: Any) -> str:
     return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
 
 
+def _example(info: FieldInfo) -> Any:
+    """A setting's example value for the commented study file (None: it has none)."""
+    extra = info.json_schema_extra
+    return extra.get("example") if isinstance(extra, dict) else None
+
+
 def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[str]:
     lines = [f"[{header}]"] if header else []
     dumped = model.model_dump(mode="json")
@@ -789,7 +623,7 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         if isinstance(value, BaseModel) or name == "variants":
             continue
         if value is None:  # a setting of other kinds of data: shown, commented out, with an example value
-            example = (info.json_schema_extra or {}).get("example")
+            example = _example(info)
             if comments and example is not None:
                 lines += [f"# {info.description}", f"# {name} = {_toml_value(example)}"]
             continue
@@ -800,6 +634,24 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         if name == "seeds" and getattr(model, "budget", None) is not None:  # a budget is written as the user writes it
             text = "{ " + ", ".join(f"{k} = {v}" for k, v in model.budget.model_dump().items() if k != "first" or v) + " }"
         lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {text}"]
+    return lines
+
+
+def _data_lines(data: DataSettings, comments: bool) -> list[str]:
+    """The [data] table: its settings in the order every build writes them; with comments, every other kind's settings
+    too, commented out with an example value."""
+    fields = {name: info for kind in reversed(KINDS) for name, info in kind.model_fields.items()}  # first kind's wins
+    fields.update(type(data).model_fields)
+    dumped = data.model_dump(mode="json")
+    lines = ["[data]"]
+    for name in [*dumped, *(n for n in fields if n not in dumped)]:
+        info, value = fields[name], dumped.get(name)
+        if value is None:  # a setting of other kinds of data: shown, commented out, with an example value
+            example = _example(info)
+            if comments and example is not None:
+                lines += [f"# {info.description}", f"# {name} = {_toml_value(example)}"]
+            continue
+        lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {_toml_value(value)}"]
     return lines
 
 
@@ -818,7 +670,7 @@ def study_toml(config: StudyConfig, comments: bool = False) -> str:
     for name in ("data", "model", "training", "sweeps", "analysis", "output", "execution"):
         section = getattr(config, name)
         head = ["", f"# {StudyConfig.model_fields[name].description}"] if comments else [""]
-        lines += head + _table_lines(section, name, comments)
+        lines += head + (_data_lines(section, comments) if name == "data" else _table_lines(section, name, comments))
         for sub, info in type(section).model_fields.items():  # nested tables such as [analysis.margins]
             if isinstance(getattr(section, sub), BaseModel) and sub != "budget":  # a budget is written in seeds
                 lines += [

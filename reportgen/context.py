@@ -33,6 +33,11 @@ class Table:
     inline: bool = _help(
         "Whether intervals follow their values on the same line (narrow tables) instead of below.", default=False
     )
+    sortable: bool = _help(
+        "Whether its rows are items a reader may rank by a column (variants, not metrics): a click on a heading sorts.",
+        default=False,
+    )
+    fold: bool = _help("Whether it is long enough to fold on screen behind its caption (print shows it).", default=False)
     kind: str = _help("Block kind for templates: 'table'.", default="table")
 
 
@@ -58,6 +63,28 @@ class FigureRef:
     png: bytes = _help("The image, embedded as a data URI.")
     width_cm: float = _help("Display width.")
     kind: str = _help("Block kind for templates: 'figure'.", default="figure")
+
+
+@dataclass(frozen=True)
+class FilmFrame:
+    """One frame of a film: a figure of one moment, shown in turn with the others."""
+
+    label: str = _help("The moment it shows, as the slider names it, e.g. 'after 10 epochs'.")
+    alt: str = _help("Alternative text: what the image shows, for readers who cannot see it.")
+    png: bytes = _help("The image, embedded once as a data URI.")
+    width_cm: float = _help("Display width.")
+    still: bool = _help("Whether print keeps it: a printed report shows the still frames one under another.")
+
+
+@dataclass(frozen=True)
+class Film:
+    """Frames of one figure over time (training you can watch): a slider on screen, the still frames in print."""
+
+    key: str = _help("Stable id, also the HTML anchor.")
+    title: str = _help("Heading.")
+    caption: str = _help("What the frames show and how to read them.")
+    frames: list[FilmFrame] = _help("The frames, in order of time.")
+    kind: str = _help("Block kind for templates: 'film'.", default="film")
 
 
 @dataclass(frozen=True)
@@ -138,6 +165,11 @@ class Claims:
     secondary: bool = _help(
         "Whether to list each claim's secondary findings (the appendix does; the body does not).", default=True
     )
+    anchored: frozenset[str] = _help(
+        "Keys of the claims whose HTML anchor (claim-KEY, what page one links to) is here: a claim shown twice is "
+        "anchored where it appears first.",
+        default=frozenset(),
+    )
     kind: str = _help("Block kind for templates: 'claims'.", default="claims")
 
 
@@ -172,8 +204,9 @@ class Section:
 
     id: str = _help("HTML anchor and PDF bookmark target.")
     title: str = _help("Heading.")
-    blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef or Preformatted blocks.")
+    blocks: list = _help("Paragraph, Bullets, Claims, Findings, Table, Pairs, FigureRef, Film or Preformatted blocks.")
     subsections: list[Section] = _help("Sections under this one.", default_factory=list)
+    fold: bool = _help("Whether it folds on screen behind its heading (the appendices; print shows it).", default=False)
 
 
 @dataclass(frozen=True)

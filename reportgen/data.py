@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.config import DataConfig
-from reportgen.datasets import Dataset, DataShape, draw_seeds, generator, load, pruning_points, toys
+from reportgen.datasets import Dataset, DataShape, Planar, draw_seeds, load, pruning_points, toys
 from reportgen.measures import Frame, square_grid
 from reportgen.plan import data_points
 
@@ -80,13 +80,14 @@ MAX_CELLS = 150  # cells per side of a table's view: its extent in standard devi
 
 def bayes_proba(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
     """P(class | x) [n, K] under the data generator (equal class sizes); None without a generator or without noise."""
-    gen = generator(cfg)
-    return None if gen is None else toys.bayes_proba(gen, cfg.noise, np.asarray(x))
+    return cfg.bayes_proba(np.asarray(x))
 
 
 def reference_frame(cfg: DataConfig) -> Frame:
     """A generator's measuring frame: a square grid over its data and its 99% highest-density region."""
-    gen = generator(cfg)
+    if not isinstance(cfg, Planar):
+        raise TypeError(f"data.kind '{cfg.kind}' has no generator with a known density")
+    gen = cfg.generator()
     ref_x, _ = gen.draw(4000, cfg.noise, np.random.SeedSequence([cfg.seed, 2**31]).generate_state(1)[0])
     bounds = (ref_x[:, 0].min() - 0.3, ref_x[:, 0].max() + 0.3, ref_x[:, 1].min() - 0.3, ref_x[:, 1].max() + 0.3)
     xs, ys = square_grid(bounds, MEASURE_CELL)
@@ -130,7 +131,7 @@ class View:
 def reference_view(cfg: DataConfig, first: Dataset) -> tuple[View, Frame]:
     """The plane and measuring frame of a study: the generator's own, a table's two features, or its two leading
     principal components (boundaries are then drawn, not measured)."""
-    if generator(cfg) is not None:
+    if cfg.generator() is not None:
         return View(np.zeros(2), np.eye(2), ("x1", "x2"), True), reference_frame(cfg)
     points = np.vstack([first.x_train, first.x_val]).astype(np.float64)
     if first.n_features == 2:

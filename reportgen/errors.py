@@ -1,5 +1,12 @@
 """The small exception hierarchy; the CLI turns any of these into a message and an exit code."""
 
+QUOTE_LIMIT = 60  # characters of a value quoted in an error message
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Quote at most a short prefix of a long text, so an error never floods the terminal."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class ReportgenError(Exception):
     """A problem the user can act on; its message is shown without a traceback."""

@@ -13,7 +13,7 @@ instead of measuring 560 runs and drawing 16 figures again. The key covers:
 - the versions of Python and of the libraries that measure and draw (LIBRARIES).
 
 Figures are keyed by the digest of the stored analysis they were drawn from, so figures never outlive their analysis.
-The runs' texts (reportgen.pipeline.run_lines: 13 of results.json's 14 MB, and 3 s to make) have the analysis' key.
+The runs' texts (reportgen.results.run_lines: 13 of results.json's 14 MB, and 3 s to make) have the analysis' key.
 Entries are written atomically and carry their SHA-256 like run entries; a damaged one is a miss (and rewritten).
 Only the newest KEEP entries of each kind are kept, so a cache restored in CI does not grow with every study edit.
 """

@@ -27,7 +27,9 @@ except ImportError:  # Windows: no advisory locks, so a live build's temporary f
     fcntl = None
 
 MANIFEST = ".reportgen-manifest.json"
-OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "models")
+# every file a build writes: each is listed in the manifest and moves in the swap (a mixed folder is what follows
+# from leaving one out); keep in step with the files pipeline.build writes
+OUTPUT_NAMES = ("report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "models")
 JOURNAL = ".reportgen-swap.json"
 # Folders (and everything inside them) that belong to the operating system.
 SYSTEM_TREES = tuple(
@@ -121,7 +123,7 @@ def read_manifest(out: Path) -> dict | None:
     """Read an output folder's manifest; None when reportgen has not written there."""
     try:
         doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("files"), list) else None
 
@@ -132,7 +134,7 @@ def _legacy(out: Path) -> bool:
         return False
     try:
         return "reportgen" in json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return False
 
 
@@ -155,7 +157,7 @@ def _ownership_problem(out: Path, force: bool) -> str | None:
         visible = [] if _legacy(out) else _visible(out)
         return (
             f"holds files reportgen did not write ({_few(visible)}); choose a new or empty folder, or use --force "
-            "to write reportgen's files there (report.*, results.json, summary.md, models/; others are kept)"
+            "to write reportgen's files there (report.*, results.json, report-data.npz, summary.md, models/; others are kept)"
             if visible
             else None
         )
@@ -242,7 +244,7 @@ def _read_json(path: Path) -> dict:
     """Read a JSON object; {} for a missing or damaged file."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}  # a journal cut short by a kill was written before anything moved: nothing to undo
     return doc if isinstance(doc, dict) else {}
 

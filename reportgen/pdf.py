@@ -30,8 +30,10 @@ _EMBEDDED = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 def render_pdf(html: str) -> bytes:
-    """Render the HTML report to PDF with WeasyPrint, fetching nothing but embedded figures.
+    """Render the HTML report to a tagged PDF (PDF/UA-1) with WeasyPrint, fetching nothing but embedded figures.
 
+    The tags give a screen reader the document's language and title (from <html lang> and <title>), its structure
+    (headings, paragraphs, lists, tables with their header cells) and every figure's alternative text (its alt).
     WeasyPrint is handed the figures by name (reportgen-figure:N, served from memory by the fetcher) rather than as
     their base64 text: its HTML tokenizer took 0.3 s to read 2 MB of data URIs character by character."""
     import logging
@@ -49,7 +51,7 @@ def render_pdf(html: str) -> bytes:
 
     light = _EMBEDDED.sub(by_name, html)
     with _png_pass_through():
-        return HTML(string=light, url_fetcher=url_fetcher(figures), base_url=None).write_pdf()
+        return HTML(string=light, url_fetcher=url_fetcher(figures), base_url=None).write_pdf(pdf_variant="pdf/ua-1")
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

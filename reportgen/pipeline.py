@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import json
-import math
 import os
 import threading
 import time
@@ -14,13 +12,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from reportgen import outdir
 from reportgen.config import StudyConfig, portable
 from reportgen.memo import Memo, study_settings
 from reportgen.memo import key as memo_key
 from reportgen.plan import check_unique, plan_runs
+from reportgen.results import Dumped, read_build, results_doc, results_json, run_lines, runs_of
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ def build(
     """Run every stage of a study and write the report; nothing is written unless every stage succeeds.
 
     cancel: a threading.Event that stops training when set (the CLI sets it on SIGINT / SIGTERM); force: replace
-    report files in an output folder that reportgen did not write; compare_with: (name, results.json document) of an
+    report files in an output folder that reportgen did not write; compare_with: (name, its schema.Results) of an
     earlier build, whose differences from this one open the report and summary.md; helper: a reportgen.helper.Helper
     the caller started (the command line starts it before reading the study, so that it is ready sooner), else one is
     started here.
@@ -171,17 +168,16 @@ def _build(
         from reportgen.compare import compare
 
         with stages("changes"):
-            doc = results_doc(config, lines(), measured, verdicts, notes, [], datasets())
-            changes = compare(
-                compare_with[1], {**doc, "runs": [json.loads(line) for line in doc["runs"]]}, compare_with[0], "this build"
-            )
+            doc = results_doc(config, measured, verdicts, notes, [], datasets(), data_digest)
+            changes = compare(compare_with[1], doc.model_copy(update={"runs": runs_of(lines())}), compare_with[0], "this build")
     figures_key = memo_key("figures", settings, data_digest)
     outputs = present(measured, Study.of(config), len(runs), stages, verdicts, notes, changes, helper, (memo, figures_key))
     # results.json comes last so that it carries every stage's time, the report's included (the report cannot);
     # it is made while the helper lays out the PDF: the stage "PDF" is only what is left of the layout after it.
     timings = _shown_timings(stages.timings + [("total before writing", time.perf_counter() - started)])
-    doc = results_doc(config, lines(), measured, verdicts, notes, timings, datasets())
-    outputs["results.json"] = results_json(doc)
+    # results.json names its data file by the file's SHA-256: render refuses a pair that was not written together
+    doc = results_doc(config, measured, verdicts, notes, timings, datasets(), data_digest)
+    outputs["results.json"] = results_json(doc, lines())
     outputs[store.FILE] = look.data_blob
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, results if config.output.save_models else [], config, force, look.first)
@@ -296,13 +292,13 @@ class _Lines:
     def __init__(self, memo: Memo, key: str, results, measured):
         self.memo, self.key, self.results, self.measured, self.texts = memo, key, results, measured, None
 
-    def __call__(self) -> _Dumped:
+    def __call__(self) -> Dumped:
         if self.texts is None:
             kept = self.memo.get("runs", self.key)
             with contextlib.suppress(zlib.error, UnicodeDecodeError):
                 texts = zlib.decompress(kept).decode("utf-8").split("\n") if kept is not None else None
                 if texts is not None and len(texts) == len(self.results):
-                    self.texts = _Dumped(texts)
+                    self.texts = Dumped(texts)
             if self.texts is None:
                 self.texts = run_lines(self.results, self.measured)
                 self.memo.put("runs", self.key, zlib.compress("\n".join(self.texts).encode("utf-8"), 1))
@@ -424,30 +420,37 @@ def render(
         return _render(results_dir, out_dir, formats, quiet, console, helper)
 
 
+def _study_of(doc, file: Path) -> StudyConfig:
+    """The study a results.json was built from, validated as a study file is; its first problem as one line."""
+    from reportgen.config import validate
+    from reportgen.errors import ConfigError
+
+    try:
+        return validate(doc.study.model_dump(mode="json"), f"{file}: study")
+    except ConfigError as err:
+        more = f" (and {len(err.lines) - 1} more problems)" if len(err.lines) > 1 else ""
+        raise ConfigError([err.lines[0] + more]) from None
+
+
 def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, quiet: bool, console, helper) -> BuildResult:
     from reportgen import store
-    from reportgen.config import validate
     from reportgen.errors import ConfigError
     from reportgen.helper import warm_figures
 
     stages = _Stages(console, quiet)
     helper.submit(warm_figures)
     with stages("reading the build"):
-        try:
-            doc = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
-            data_blob = (results_dir / store.FILE).read_bytes()
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ConfigError([f"{results_dir}: not a reportgen output folder ({err})"]) from None
-        config = validate(doc.get("study", {}), f"{results_dir / 'results.json'}: study")
+        outdir.recover(results_dir.resolve())  # a build killed while replacing these files: its previous ones back
+        saved = read_build(results_dir)
+        config = _study_of(saved.results, results_dir / "results.json")
         output = config.output.model_copy(update={"dir": out_dir or results_dir, **({"formats": formats} if formats else {})})
         config = config.model_copy(update={"output": output})
         try:
-            measured, first = store.load(data_blob)
-        except (ValueError, KeyError, OSError) as err:
-            raise ConfigError([f"{results_dir / store.FILE}: cannot be read ({err})"]) from None
-    n_runs = len(doc.get("runs", []))
-    outputs = present(measured, Study.of(config), n_runs, stages, helper=helper)
-    outputs["results.json"], outputs[store.FILE] = (results_dir / "results.json").read_bytes(), data_blob
+            measured, first = store.load(saved.data)
+        except store.DataFileError as err:
+            raise ConfigError([f"{results_dir / store.FILE}: {err}"]) from None
+    outputs = present(measured, Study.of(config), len(saved.results.runs), stages, helper=helper)
+    outputs["results.json"], outputs[store.FILE] = saved.text, saved.data
     outputs = settled(outputs, stages)
     files = write_outputs(config.output.dir, outputs, [], config)
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
@@ -550,226 +553,13 @@ def kept_throughout(config: StudyConfig, runs) -> bool:
     from reportgen.cache import RunCache, run_keys
     from reportgen.sequential import at_look
 
-    if config.data.path is not None:  # a file's key is its bytes, which the data check refuses to read when too large
+    if config.data.file is not None:  # a file's key is its bytes, which the data check refuses to read when too large
         return False
     config = at_look(config, len({r.seed for r in runs}))  # the look these runs are (the first of an adaptive design)
     digests = RunCache(config.output.cache).claimed_digests(runs, run_keys(runs, config))
     return digests is not None and Memo(config.output.cache).has(
         "analysis", memo_key("analysis", study_settings(config), digests)
     )
-
-
-def results_json(doc: dict) -> bytes:
-    """results.json's bytes: a top-level key per line and each element of a top-level list on a line of its own (one
-    run, one claim, one summary row), so a diff shows which run or claim changed. Lines are written by json's C
-    encoder, three times faster than an indented dump, which falls back to Python for the whole document."""
-
-    def dump(value) -> str:
-        return json.dumps(value, allow_nan=False)
-
-    def member(key: str, value) -> str:
-        if isinstance(value, list) and value:
-            texts = value if isinstance(value, _Dumped) else map(dump, value)
-            return f"{dump(key)}: [\n" + ",\n".join(f"  {text}" for text in texts) + "\n ]"
-        return f"{dump(key)}: {dump(value)}"
-
-    return ("{\n " + ",\n ".join(member(k, v) for k, v in doc.items()) + "\n}\n").encode("utf-8")
-
-
-class _Ready(list):
-    """A list already JSON-ready, which _clean passes through without visiting its values one by one."""
-
-
-def _float32_values(values) -> _Ready:
-    """Per-epoch values as the shortest decimals that give back their float32 (what both engines record): 0.027661493,
-    not 0.027661493352178927; half the size of results.json for the same information. Non-finite values are null."""
-    values = np.asarray(values, np.float32)
-    texts, finite = values.astype(str).tolist(), np.isfinite(values)
-    return _Ready(map(float, texts) if finite.all() else (float(t) if ok else None for t, ok in zip(texts, finite.tolist())))
-
-
-def _clean(value):
-    """JSON-ready values: NaN and infinities become null, numpy scalars become Python numbers."""
-    if isinstance(value, (_Ready, _Dumped)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _packed(bits: np.ndarray) -> str:
-    """Booleans as base64 of their packed bits: 2,000 test predictions in 336 characters; class indices (more than
-    two classes) as base64 of one byte each."""
-    import base64
-
-    raw = np.packbits(np.asarray(bits, bool)) if np.asarray(bits).dtype == bool else np.asarray(bits, np.uint8)
-    return base64.b64encode(raw.tobytes()).decode("ascii")
-
-
-class _Dumped(list):
-    """results.json's runs as their JSON texts, one per run (run_lines), which results_json writes as they are."""
-
-
-def run_lines(results, measured) -> _Dumped:
-    """Each run of results.json as its JSON text: its metrics, settings, layers, per-epoch history and test predictions.
-    The bulk of results.json (13 of the default study's 14 MB) and of its making (about 3 s), so a build whose runs
-    and analysis are unchanged takes these texts from the cache (reportgen.memo) instead."""
-    metrics = measured.runs.drop(columns=["settings"]).to_dict(orient="records")
-    by_key = {m["key"]: m for m in metrics}
-    layers: dict[str, list] = {}
-    for row in measured.layers.drop(columns=["variant", "seed", "init"]).to_dict(orient="records"):
-        layers.setdefault(row.pop("key"), []).append(row)
-    return _Dumped(
-        json.dumps(
-            _clean(
-                {
-                    **by_key[r.run.key],
-                    "settings": r.run.variant.model_dump(mode="json"),
-                    "layers": layers[r.run.key],
-                    "history": {k: _float32_values(v) for k, v in r.history.items()},
-                    "test_predictions": _packed(measured.test_predictions[r.run.key]),
-                }
-            ),
-            allow_nan=False,
-        )
-        for r in results
-    )
-
-
-def results_doc(config, runs: _Dumped, measured, verdicts, notes, timings, datasets) -> dict:
-    """Everything a build measured, JSON-ready: the study, the replicate design, every run (run_lines' texts), summaries,
-    claims, predictions."""
-    from reportgen import __version__
-    from reportgen.analysis import FAILURES
-    from reportgen.datasets import test_draw_seed
-
-    binary = measured.data.n_classes == 2
-    labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
-    design = {
-        "replicates": measured.design.replicates,
-        "seeds": measured.seeds,
-        "resample_data": measured.design.resample,
-        **(
-            {
-                "adaptive": {
-                    "looks": list(measured.design.looks),
-                    "planned_max": measured.design.planned,
-                    "alpha_spent": list(measured.design.spending()),
-                    "spending": "Lan-DeMets O'Brien-Fleming-type, a(t) = 2 - 2 Phi(z(1 - alpha/2) / sqrt(t)), "
-                    "t = replicates / planned_max; w_k = (a(t_k) - a(t_k-1)) / alpha; "
-                    "p combined over looks as min(p_k / w_k)",
-                }
-            }
-            if measured.design.sequential
-            else {}
-        ),
-        "varies": measured.design.varies,
-        "init_twins": measured.design.twins,
-        "sentence": measured.design.sentence(),
-        "test_sets": {
-            str(s): {"draw_seed": test_draw_seed(config.data, s), "labels": labels(datasets[s].y_test)}
-            for s in config.training.seeds
-        },
-        "test_predictions": "per run: its replicate's test points in order, predicted class 1 as set bits "
-        "(numpy.unpackbits of the base64 bytes, first n_test bits)"
-        if binary
-        else "per run: its replicate's test points in order, the predicted class index as one byte "
-        "each (numpy.frombuffer of the base64 bytes, dtype uint8)",
-    }
-    doc = {
-        "reportgen": __version__,
-        "study": portable(config).model_dump(mode="json"),
-        "design": design,
-        "confidence": measured.confidence,
-        "bayes": measured.bayes,
-        "diverged": [{"run": k, "epoch": e} for k, e in measured.diverged],
-        "failed": [{"run": k, "reasons": reasons, "diverged_at": e} for k, reasons, e in measured.failed],
-        "failure_reasons": dict(FAILURES),
-        "summary": measured.summary.to_dict(orient="records"),
-        "sweeps": measured.sweeps.to_dict(orient="records"),
-        **({"data_sweeps": measured.data_sweeps.to_dict(orient="records")} if len(measured.data_sweeps) else {}),
-        "sweep_choices": sweep_choices_json(measured),
-        "claims": [claim_json(c) for c in verdicts.claims],
-        "checks": [finding_json(f) for f in verdicts.checks],
-        "observations": [o.text for o in notes],
-        "runs": runs,
-        "timings_seconds": dict(timings) or None,  # None in a reproducible build (SOURCE_DATE_EPOCH set)
-    }
-    return _clean(doc)
-
-
-def finding_json(f) -> dict:
-    """A finding as JSON-ready values."""
-    t = f.test
-    return {
-        "role": f.role,
-        "variant": f.variant,
-        "metric": f.metric,
-        "measure": f.measure.how,
-        "statistic": f.measure.statistic,
-        "expected_direction": f.measure.direction,
-        "variant_mean": f.value,
-        "reference_mean": f.reference_value,
-        "effect": {**t.effect.as_dict(), "kind": t.kind},
-        "null": t.null,
-        "p_value": t.p_value,
-        "p_sequential": f.p_sequential,
-        "p_adjusted": f.p_adjusted,
-        "family_size": f.family_size,
-        "margin": t.margin,
-        "p_equivalence": t.p_equivalence,
-        "p_equivalence_sequential": f.p_equivalence_sequential,
-        "p_equivalence_adjusted": f.p_equivalence_adjusted,
-        "verdict": f.verdict,
-        "replicates_to_detect": f.needed,
-        "replicates_for_equivalence": f.needed_equivalence,
-        "sentence": f.sentence,
-        "per_replicate": {"seeds": list(t.seeds), "values": list(t.values)},
-    }
-
-
-def sweep_choices_json(measured) -> dict:
-    """Each sweep's strength chosen on validation data, as fields (a comparison of builds reads them, not the sentences)."""
-    from reportgen.analysis import sweep_choices
-
-    return {
-        kind: {
-            "strength": c.strength,
-            "val_loss": c.val_loss,
-            "n_strengths": c.n_strengths,
-            "lowest": c.lowest,
-            "tied": list(c.tied),
-        }
-        for kind, c in sweep_choices(measured).items()
-    }
-
-
-def claim_json(c) -> dict:
-    """A claim with its primary and secondary findings as JSON-ready values (a claim measured at matched strengths
-    records them)."""
-    return {
-        "key": c.key,
-        "claim": c.text,
-        "source": c.definition.source,
-        "variant": c.variant,
-        "reference": c.reference,
-        "verdict": c.verdict,
-        "flip_probability": c.flip,
-        "borderline": c.borderline,
-        "replicates_to_firm": c.firm_at,
-        "note": c.note,
-        **({"matched": {"l1": c.matched[0], "l2": c.matched[1]}} if c.matched else {}),
-        "primary": finding_json(c.primary),
-        "secondary": [finding_json(f) for f in c.secondary],
-    }
 
 
 def write_outputs(out_dir: Path, outputs: dict[str, bytes], results, config, force: bool = False, data=None) -> list[Path]:

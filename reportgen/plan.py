@@ -138,7 +138,8 @@ def twinned(config: StudyConfig) -> list[VariantConfig]:
     return plain[:1] + twins if plain and twins else []
 
 
-SNAPSHOT_SHARES = (0.02, 0.1, 0.3)  # of the epochs: 10, 50 and 150 of 500, where the baseline starts to wrap single points
+# of the epochs: every 10 to 100 and every 50 to 450 of 500, the frames of training you can watch in the HTML report
+SNAPSHOT_SHARES = tuple(k / 50 for k in range(1, 11)) + tuple(k / 10 for k in range(3, 10))
 
 
 def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:

@@ -112,13 +112,31 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
     return buf.getvalue()
 
 
+class DataFileError(ValueError):
+    """A report-data file that cannot be read: not a zip of arrays, cut short, of another format, or damaged inside."""
+
+
 def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
-    """The analysis and the first replicate's points back from save()'s bytes."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(bytes(arrays.pop("meta")).decode("utf-8"))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"report data of format {meta.get('format')}, this reportgen reads format {FORMAT}")
+    """The analysis and the first replicate's points back from save()'s bytes; anything else raises DataFileError."""
+    if not blob.startswith(b"PK"):  # else numpy would try it as a pickle, and suggest allow_pickle
+        raise DataFileError("not a reportgen data file (not a zip archive of arrays)" if blob else "empty file")
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(bytes(arrays.pop("meta")).decode("utf-8"))
+    except Exception as err:  # zipfile, zlib, numpy's header parser, json: a damaged file fails in any of them
+        raise DataFileError(f"damaged ({type(err).__name__}: {str(err)[:120]})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise DataFileError(f"report data of format {found}, this reportgen reads format {FORMAT}")
+    try:
+        return _analysis(arrays, meta)
+    except Exception as err:  # keys or shapes that are not what save() writes
+        raise DataFileError(f"damaged ({type(err).__name__}: {str(err)[:120]})") from None
+
+
+def _analysis(arrays: dict[str, np.ndarray], meta: dict) -> tuple[StudyAnalysis, Dataset]:
+    """The analysis and the first replicate's points from the file's arrays and its metadata."""
     names = meta["variants"]
     frame = Frame(arrays["frame_xs"], arrays["frame_ys"], arrays["frame_region"].astype(bool))
     histories = {v: {k.split("_", 2)[2]: arrays[k] for k in arrays if k.startswith(f"hist_{i}_")} for i, v in enumerate(names)}
@@ -144,8 +162,7 @@ def load(blob: bytes) -> tuple[StudyAnalysis, Dataset]:
             meta["view"]["sentence"],
         )
     )
-    info = meta["data_info"]
-    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in info.items()})
+    info = DataInfo.from_json(meta["data_info"])
     analysis = StudyAnalysis(
         variants=names,
         reference=meta["reference"],

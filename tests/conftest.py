@@ -1,8 +1,9 @@
-"""Shared fixtures: a tiny valid study with overrides, and one tiny end-to-end build per test session."""
+"""Shared fixtures: a tiny valid study with overrides, the fake trainer, and one tiny end-to-end build per test session."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,44 @@ def write_study(path: Path, raw: dict) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_build(tmp_path_factory):
-    """Run `reportgen build` once on the tiny study; return (output folder, study file)."""
+    """Run `reportgen build` once on the tiny study (real training); return (output folder, study file). Read-only: a
+    test that builds from its study gives the build a copy of the run cache (tiny_cache) and another output folder."""
     from reportgen.cli import main
 
     root = tmp_path_factory.mktemp("build")
     study = write_study(root / "study.toml", tiny_raw(output={"dir": "out"}))
     assert main(["build", "--config", str(study), "--quiet"]) == 0
     return root / "out", study
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Builds in this test train with tests/fake_training.py (fast, no TensorFlow): for tests of files, claims, reports,
+    caching and the command line, never of learning."""
+    from tests.fake_training import fake_train
+
+    monkeypatch.setattr("reportgen.executor.train", fake_train)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_build):
+    """The shared build's trained runs, read from its run cache (never written): (config, datasets, results)."""
+    from reportgen.cache import RunCache, run_keys
+    from reportgen.config import load_config
+    from reportgen.data import make_datasets
+    from reportgen.plan import plan_runs
+
+    config = load_config(tiny_build[1])
+    runs = plan_runs(config)
+    found = RunCache(config.output.cache).lookup(runs, run_keys(runs, config))
+    assert len(found.hits) == len(runs) and not found.damaged
+    return config, make_datasets(config.data, {r.data_key for r in runs}), [found.hits[r.key] for r in runs]
+
+
+@pytest.fixture
+def tiny_cache(tiny_build, tmp_path):
+    """A copy of the shared build's run cache, for a test whose builds read and write one (the shared one stays as the
+    build left it, whatever order the tests run in)."""
+    cache = tmp_path / "tiny-cache"
+    shutil.copytree(tiny_build[1].parent / ".reportgen-cache", cache)
+    return cache

@@ -54,17 +54,33 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     ]
     for key in figures:  # every figure the study calls for, each once, with alt text
         assert html.count(f'id="fig-{key}"') == 1, key
-    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures)
+    frames = len(re.findall(r'<img class="frame[^"]*" src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html))
+    assert frames == 6  # the frames of training: after epochs 1 to 5 of 6, and at the end
+    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures) - 1
 
 
-def test_pdf_opens_and_names_every_variant(tiny_build):
+def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO((tiny_build[0] / "report.pdf").read_bytes()))
-    text = "\n".join(page.extract_text() for page in reader.pages)
-    assert len(reader.pages) >= 4
+    out, _ = tiny_build
+    reader = PdfReader(io.BytesIO((out / "report.pdf").read_bytes()))
+    pages = [page.extract_text() for page in reader.pages]
+    text = "\n".join(pages)
+    assert len(pages) >= 4 and pages[0].startswith("Tiny study <b>&</b>")  # the study's title, as text
+    assert f"Page 1 of {len(pages)}" in pages[0] and f"Page {len(pages)} of {len(pages)}" in pages[-1]
+    for heading in ("Contents", "What this build found", "Strength sweeps", "Appendix C: reproducibility"):
+        assert heading in text, heading
     for name in VARIANTS:
         assert name in text
+    html = (out / "report.html").read_text()
+    images = {
+        ref.idnum
+        for page in reader.pages
+        for ref in page["/Resources"].get("/XObject", {}).values()
+        if ref.get_object()["/Subtype"] == "/Image"
+    }
+    figures = html.count('<img src="data:image/png;base64,')
+    assert figures and len(images) == figures  # every figure of the HTML, once
 
 
 def test_results_json_keeps_every_run_and_claim(tiny_build):
@@ -121,7 +137,7 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
-def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
+def test_html_only_and_save_models(tmp_path, tiny_build, capsys, fake_training):
     _, study = tiny_build
     out = tmp_path / "o"
     out.mkdir()
@@ -138,6 +154,8 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
         "html",
         "--save-models",
         "--force",
+        "--cache-dir",
+        str(tmp_path / "cache"),
         "--set",
         "training.epochs=2",
         "--set",
@@ -160,3 +178,78 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys):
     written = [str(p) for p in sorted(out.iterdir()) if p.name not in ("notes.txt", ".reportgen-manifest.json")]
     assert [line.split()[1] for line in printed.out.splitlines()] == written
     assert all(line.startswith("✓") for line in printed.err.splitlines() if line.strip())
+
+
+def test_render_writes_the_pdf_from_the_outputs_alone(tiny_build, tmp_path, capsys):
+    """`reportgen render DIR --format pdf`: the report again, as a PDF only, from the output folder (no run cache)."""
+    from pypdf import PdfReader
+
+    out, _ = tiny_build
+    assert main(["render", str(out), "--out", str(tmp_path / "r"), "--format", "pdf"]) == 0
+    written = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert "report.pdf" in written and "report.html" not in written and "results.json" in written
+    assert f"wrote {tmp_path / 'r' / 'report.pdf'}" in capsys.readouterr().out
+    reader = PdfReader(io.BytesIO((tmp_path / "r" / "report.pdf").read_bytes()))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 4 and text.startswith("Tiny study <b>&</b>") and "What this build found" in text
+    assert all(name in text for name in VARIANTS)
+    assert json.loads((tmp_path / "r" / "results.json").read_text()) == json.loads((out / "results.json").read_text())
+
+
+def test_one_fixed_draw_of_the_data_when_resample_is_false(tmp_path, fake_training):
+    """data.resample = false: every replicate trains and tests on the one draw of data.seed, and the report says the
+    intervals cover the initial weights and the batch order, not the data."""
+    import numpy as np
+
+    from reportgen.data import make_datasets
+    from tests.conftest import tiny_raw, write_study
+
+    raw = tiny_raw(
+        data={"n_samples": 60, "test_samples": 200, "resample": False},
+        training={"epochs": 2, "seeds": [0, 1], "batch_size": 16},
+        output={"dir": "out", "formats": ["html"]},
+    )
+    study = write_study(tmp_path / "s.toml", raw)
+    assert main(["build", "--config", str(study), "--quiet"]) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    design = doc["design"]
+    assert design["resample_data"] is False and design["test_sets"]["0"] == design["test_sets"]["1"]
+    assert "the initial weights" in design["sentence"] and "the test points" not in design["sentence"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "2 replicates on one fixed draw of the data, each with its own initial weights" in html
+    first, second = make_datasets(load_config(study).data, [0, 1]).values()
+    assert np.array_equal(first.x_train, second.x_train) and np.array_equal(first.x_test, second.x_test)
+    resampled = make_datasets(load_config(study, ["data.resample=true"]).data, [0, 1])
+    assert not np.array_equal(resampled[0].x_train, resampled[1].x_train)  # the setting is what made them equal
+
+
+@pytest.mark.slow
+def test_the_keras_engine_builds_a_whole_study_and_saves_the_models_it_trained(tmp_path):
+    """engine = "keras" (stock model.fit, one run at a time) through a whole build with --save-models: the saved models
+    are the trained ones, and they score on each replicate's test points what results.json reports."""
+    import numpy as np
+
+    from reportgen._tf import keras
+    from reportgen.data import make_datasets
+    from reportgen.plan import model_file_name
+    from tests.conftest import tiny_raw, write_study
+
+    raw = tiny_raw(
+        training={"epochs": 2, "seeds": [0], "batch_size": 16, "engine": "keras"},
+        variants=[{"name": "baseline"}, {"name": "l2", "l2": 0.01}],
+        sweeps={"l1": []},
+        analysis={"grid_resolution": 20},
+        output={"dir": "out", "formats": ["html"]},
+    )
+    study = write_study(tmp_path / "s.toml", raw)
+    assert main(["build", "--config", str(study), "--save-models", "--quiet"]) == 0
+    out = tmp_path / "out"
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["study"]["training"]["engine"] == "keras" and len(doc["runs"]) == 2
+    assert sorted(p.name for p in (out / "models").iterdir()) == sorted(model_file_name(r["key"]) for r in doc["runs"])
+    data = make_datasets(load_config(study).data, [0])
+    for run in doc["runs"]:
+        model = keras.models.load_model(out / "models" / model_file_name(run["key"]))
+        test = data[run["seed"]]
+        predicted = model.predict(test.x_test, verbose=0)[:, 0] > 0.5
+        assert np.mean(predicted == test.y_test) == pytest.approx(run["test_accuracy"], abs=0.01), run["key"]

@@ -165,10 +165,9 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
     assert str(study.parent) not in (outs[0] / "results.json").read_text()
 
 
-def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
+def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tiny_cache, tmp_path, fake_training):
     _, study = tiny_build
-    cache = tmp_path / "cache"
-    shutil.copytree(study.parent / ".reportgen-cache", cache)
+    cache = tiny_cache
     base = [f'output.dir="{tmp_path / "o"}"', f'output.cache="{cache}"', 'output.formats=["html"]']
     config = load_config(study, base)
     total = len(plan_runs(config))
@@ -192,6 +191,7 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tmp_path):
 
 def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     from tests.conftest import tiny_raw, write_study
+    from tests.fake_training import FAKE_CLI
 
     study = write_study(
         tmp_path / "s.toml",
@@ -203,8 +203,8 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
         subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "reportgen",
+                "-c",
+                FAKE_CLI,  # two processes storing the same entries at once: what they store does not matter
                 "build",
                 "--config",
                 str(study),
@@ -227,7 +227,7 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     assert not list((tmp_path / ".reportgen-cache").rglob(".tmp-*"))
 
 
-def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path):
+def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path, capsys):
     out, _ = tiny_build
     proc = _subprocess_build(["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -235,12 +235,15 @@ def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path):
     html = (tmp_path / "r" / "report.html").read_text()
     assert "What this build found" in html and html.count("data:image/png;base64,") >= 8
     assert json.loads((tmp_path / "r" / "results.json").read_text()) == json.loads((out / "results.json").read_text())
-    bad = _subprocess_build(["render", str(tmp_path)], tmp_path)
-    assert bad.returncode == 2 and "not a reportgen output folder" in bad.stderr and "Traceback" not in bad.stderr
+    from reportgen.cli import main
+
+    assert main(["render", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a reportgen output folder" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("flag", ["--no-cache"])
-def test_no_cache_writes_no_cache(tmp_path, flag):
+def test_no_cache_writes_no_cache(tmp_path, flag, fake_training):
     from reportgen.cli import main
     from tests.conftest import tiny_raw, write_study
 
@@ -252,7 +255,7 @@ def test_no_cache_writes_no_cache(tmp_path, flag):
     assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
 
 
-def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(tiny_build, tmp_path, capsys):
+def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(tiny_build, tiny_cache, tmp_path, capsys):
     from reportgen.cli import main
 
     out, study = tiny_build
@@ -270,6 +273,8 @@ def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(
         str(tmp_path / "new"),
         "--format",
         "html",
+        "--cache-dir",
+        str(tiny_cache),
         "--quiet",
         "--compare",
         str(tmp_path / "old.json"),
@@ -345,13 +350,12 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     assert memo.unpack_figures(b"\x05\x00\x00\x00[[1]]") is None  # not pack_figures' bytes: drawn again
 
 
-def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(tiny_build, tmp_path):
+def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(tiny_build, tiny_cache):
     """The command line skips the data and memory checks (there is nothing to train or measure) only when every run
     has an entry and the analysis of those entries is kept; a missing entry, a missing analysis or a changed setting
     that the analysis depends on brings the checks back."""
     _, study = tiny_build
-    cache = tmp_path / "cache"
-    shutil.copytree(study.parent / ".reportgen-cache", cache)
+    cache = tiny_cache
     at = [f'output.cache="{cache}"']
     config = load_config(study, at)
     runs = plan_runs(config)
@@ -359,7 +363,7 @@ def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(
     assert pipeline.kept_throughout(load_config(study, [*at, 'title="another title"']), runs)
     assert not pipeline.kept_throughout(load_config(study, [*at, "analysis.grid_resolution=41"]), runs)
     assert not pipeline.kept_throughout(load_config(study, [*at, "model.learning_rate=0.02"]), runs)
-    key = min(run_keys(runs, config).values())  # an entry of this study's runs (the cache holds other tests' too)
+    key = min(run_keys(runs, config).values())  # an entry of this study's runs
     entry = cache / key[:2] / f"{key}.run"
     entry.rename(entry.with_suffix(".away"))
     assert not pipeline.kept_throughout(config, runs)

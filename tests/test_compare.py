@@ -14,16 +14,17 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from reportgen import compare as comparing
 from reportgen.cli import FAIL_CONDITIONS, main
 from reportgen.compare import (
     change_groups,
     changed_verdicts,
     changes_json,
     choice_texts,
-    compare,
     regressions,
     render_markdown,
 )
+from reportgen.schema import Results
 
 SEEDS = list(range(8))
 WIGGLE = np.array([1, -1] * 4, float)  # mean exactly zero: a shift smaller than the wiggle stays within noise
@@ -131,6 +132,16 @@ def results(
         "claims": [_claim(k, v, seeds, _contrasts(runs, k) if per_replicate else None) for k, v in claims.items()],
         "runs": runs,
     }
+
+
+def read(doc: dict) -> Results:
+    """A hand-made document as `compare` reads results.json: as JSON text, validated against the schema."""
+    return Results.model_validate_json(json.dumps(doc), strict=True)
+
+
+def compare(old: dict, new: dict, **names) -> comparing.Changes:
+    """Compare two hand-made documents as `reportgen compare` compares two results.json files."""
+    return comparing.compare(read(old), read(new), **names)
 
 
 def _gate(changes, condition: str = "changed") -> str | None:
@@ -472,7 +483,7 @@ def test_cli_prints_markdown_or_json_and_exits_0(tmp_path, capsys):
         (lambda p: (p.write_text('{"title": "x"}'), p)[1], "not a reportgen results.json: key 'reportgen' is missing"),
         (
             lambda p: (p.write_text(json.dumps({**results(), "runs": [{"variant": "l1", "seed": "x", "gap": 0.1}]})), p)[1],
-            "not a reportgen results.json: unexpected ValueError",
+            "not a reportgen results.json: key 'runs.0.seed': Input should be a valid integer",
         ),
     ],
 )
@@ -502,7 +513,8 @@ def test_results_json_records_sweep_choices_and_matched_strengths_as_fields():
     from reportgen.analysis import matched_l1_l2, sweep_choices
     from reportgen.claims import evaluate_claims
     from reportgen.compare import parse_build
-    from reportgen.pipeline import claim_json, sweep_choices_json
+    from reportgen.results import claim
+    from reportgen.results import sweep_choices as choices
     from tests.test_report import hand_made_study
 
     config, analysis, _ = hand_made_study()
@@ -510,8 +522,8 @@ def test_results_json_records_sweep_choices_and_matched_strengths_as_fields():
     assert set(chosen) == {"l1", "l2"} and matched is not None
     doc = {
         **results(),
-        "sweep_choices": sweep_choices_json(analysis),
-        "claims": [claim_json(c) for c in evaluate_claims(analysis).claims],
+        "sweep_choices": {k: c.model_dump(mode="json") for k, c in choices(analysis).items()},
+        "claims": [claim(c).model_dump(mode="json") for c in evaluate_claims(analysis).claims],
     }
     assert doc["sweep_choices"] == {
         k: {
@@ -526,7 +538,7 @@ def test_results_json_records_sweep_choices_and_matched_strengths_as_fields():
     assert {c["key"]: c["matched"] for c in doc["claims"] if "matched" in c} == {
         "l1_sparser_than_l2": {"l1": matched.l1.strength, "l2": matched.l2_strength}
     }
-    build = parse_build(json.loads(json.dumps(doc)))  # what a comparison reads back
+    build = parse_build(read(doc))  # what a comparison reads back
     assert build.choices == {k: c.strength for k, c in chosen.items()}
     assert build.claims["l1_sparser_than_l2"].matched == {"l1": matched.l1.strength, "l2": matched.l2_strength}
 

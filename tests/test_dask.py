@@ -21,6 +21,7 @@ def cluster():
         yield c
 
 
+@pytest.mark.slow
 def test_a_cluster_build_matches_the_local_one(cluster):
     config = tiny_config(
         training={"epochs": 4, "seeds": [0, 1, 2], "batch_size": 16},

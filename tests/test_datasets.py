@@ -12,8 +12,8 @@ import pytest
 
 from reportgen import datasets, outdir
 from reportgen.cli import main
-from reportgen.config import DataConfig, load_config
-from reportgen.datasets import csv_file
+from reportgen.config import load_config
+from reportgen.datasets import csv_file, data_config
 from tests.conftest import tiny_raw, write_study
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width,species\n"
@@ -35,6 +35,9 @@ def _with(line: int, row: str) -> bytes:
     return _csv(*rows)
 
 
+ID = "sepal_width,petal_length,petal_width,tag,species\n"  # a column of identifiers: text, a different value per row
+MISSING_HINT = '; data.missing = "drop" leaves rows with a missing cell out, "impute" fills the cells'
+
 # name -> (file bytes, or None for no file; extra [data] keys; the message after '<file>: ')
 CASES = {
     "missing file": (None, {}, "data file not found (data.path)"),
@@ -49,15 +52,54 @@ CASES = {
         "data.features: column 'petal_lenght' is not in the header; did you mean 'petal_length'?",
     ),
     "text in a feature column": (_with(7, "5.1,abc,1.4,0.2,setosa\n"), {}, "line 7, column 'sepal_width': 'abc' is not a number"),
-    "empty field": (_with(4, "5.1,3.5,,0.2,setosa\n"), {}, "line 4, column 'petal_length': missing value (empty field)"),
-    "NaN": (_with(5, "NaN,3.5,1.4,0.2,setosa\n"), {}, "line 5, column 'sepal_length': missing value ('NaN')"),
+    "empty field": (
+        _with(4, "5.1,3.5,,0.2,setosa\n"),
+        {},
+        "line 4, column 'petal_length': missing value (empty field)" + MISSING_HINT,
+    ),
+    "NaN": (_with(5, "NaN,3.5,1.4,0.2,setosa\n"), {}, "line 5, column 'sepal_length': missing value ('NaN')" + MISSING_HINT),
     "infinity": (_with(6, "5.1,3.5,1.4,inf,setosa\n"), {}, "line 6, column 'petal_width': infinite value ('inf')"),
     "several bad values": (
         _csv(*GOOD[:3], "x,3,1,0.2,setosa\n", "5,3,,0.2,setosa\n", "5,3,1,-inf,setosa\n"),
         {},
         "line 5, column 'sepal_length': 'x' is not a number (and 2 more problems in this file)",
     ),
-    "missing label": (_with(3, "5.1,3.5,1.4,0.2,\n"), {}, "line 3, column 'species': missing label ('')"),
+    "missing label": (
+        _with(3, "5.1,3.5,1.4,0.2,\n"),
+        {},
+        "line 3, column 'species': missing label (''); data.missing = \"drop\" leaves rows without a label out",
+    ),
+    "too many categories": (
+        _csv(*(f"{r.rsplit(',', 1)[0].split(',', 1)[1]},id{i},{r.rsplit(',', 1)[1]}" for i, r in enumerate(GOOD * 2)), header=ID),
+        {},
+        "column 'tag' holds text with 60 distinct values, more than the 50 a column can be one-hot encoded with; leave it "
+        'out: data.features = ["sepal_width", "petal_length", "petal_width"]',
+    ),
+    "every row with a missing cell dropped": (
+        _csv(*("NA," + r.split(",", 1)[1] for r in GOOD)),
+        {"missing": "drop"},
+        "every row has a missing cell or label, so data.missing = 'drop' leaves none",
+    ),
+    "a column with no values": (
+        _csv(*("NA," + r.split(",", 1)[1] for r in GOOD)),
+        {"missing": "impute"},
+        "column 'sepal_length' has no values (every cell is missing); leave it out with data.features",
+    ),
+    "categorical column not in header": (
+        _csv(*GOOD),
+        {"categorical": ["spieces"]},
+        "data.categorical: column 'spieces' is not in the header; did you mean 'species'?",
+    ),
+    "categorical label": (
+        _csv(*GOOD),
+        {"categorical": ["species"]},
+        "data.categorical: 'species' is the label column, it cannot be a feature too",
+    ),
+    "categorical column not a feature": (
+        _csv(*GOOD),
+        {"features": ["sepal_length", "sepal_width"], "categorical": ["petal_width"]},
+        "data.categorical: column 'petal_width' is not one of data.features",
+    ),
     "single class": (
         _csv(*(r.rsplit(",", 1)[0] + ",setosa\n" for r in GOOD)),
         {},
@@ -184,7 +226,7 @@ def test_settings_of_another_kind_of_data_are_refused(tmp_path):
 def test_csv_with_text_labels_splits_stratified_and_standardises_on_training_rows(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_bytes(_csv(*GOOD) + b"\n")  # a trailing blank line is not a row
-    cfg = DataConfig(path=csv, label="species", delimiter=",")
+    cfg = data_config(path=csv, label="species", delimiter=",")
     a, b = datasets.load(cfg, 0), datasets.load(cfg, 1)
     assert a.class_names == ("setosa", "versicolor", "virginica") and a.feature_names[0] == "sepal_length"
     assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (19, 5, 6) and a.n_classes == 3 and not a.has_generator
@@ -204,13 +246,13 @@ def test_numeric_labels_sort_as_numbers_and_tabs_are_a_delimiter(tmp_path):
     csv = tmp_path / "d.tsv"
     rows = "".join(f"{i}\t{i % 4}\t{(2, 10, 9)[i % 3]}\n" for i in range(36))
     csv.write_text("a\tb\tclass\n" + rows)
-    d = datasets.load(DataConfig(path=csv, label="class", delimiter="\t"), 0)
+    d = datasets.load(data_config(path=csv, label="class", delimiter="\t"), 0)
     assert d.class_names == ("2", "9", "10") and d.feature_names == ("a", "b")
 
 
 @pytest.mark.parametrize("kind", ["moons", "circles", "xor", "spirals", "blobs"])
 def test_each_generator_draws_balanced_classes_its_bayes_rule_beats_a_network_and_is_calibrated(kind):
-    cfg = DataConfig(kind=kind, test_samples=20000)
+    cfg = data_config(kind=kind, test_samples=20000)
     d = datasets.load(cfg, 0)
     p = datasets.toys.bayes_proba(datasets.generator(cfg), cfg.noise, d.x_test)
     counts = np.bincount(d.y_test.astype(int))
@@ -222,7 +264,7 @@ def test_each_generator_draws_balanced_classes_its_bayes_rule_beats_a_network_an
 
 
 def test_make_classification_draws_a_new_problem_per_replicate_with_thirty_features():
-    cfg = DataConfig(kind="classification", n_features=30, n_classes=3)
+    cfg = data_config(kind="classification", n_features=30, n_classes=3)
     a, b = datasets.load(cfg, 0), datasets.load(cfg, 1)
     assert a.n_features == 30 and a.n_classes == 3 and not a.has_generator and datasets.generator(cfg) is None
     assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (160, 40, 2000)
@@ -231,5 +273,5 @@ def test_make_classification_draws_a_new_problem_per_replicate_with_thirty_featu
 
 def test_bundled_tables_need_no_download():
     for kind, shape in (("breast_cancer", (569, 30, 2)), ("wine", (178, 13, 3)), ("iris", (150, 4, 3))):
-        d = datasets.load(DataConfig(kind=kind), 0)
+        d = datasets.load(data_config(kind=kind), 0)
         assert (len(d.y_train) + len(d.y_val) + len(d.y_test), d.n_features, d.n_classes) == shape

@@ -5,9 +5,11 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.plan import plan_runs
+from reportgen.plan import plan_runs, snapshot_epochs
 from reportgen.training import train, train_runs
 from tests.conftest import TINY, tiny_config
+
+pytestmark = pytest.mark.slow  # every test here trains or runs TensorFlow
 
 PARITY_VARIANTS = [
     {"name": "baseline"},
@@ -15,52 +17,55 @@ PARITY_VARIANTS = [
     {"name": "l2", "l2": 0.01},
     {"name": "both", "l1": 0.001, "l2": 0.001},
     {"name": "bn", "batchnorm": True},
+    {"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}},
+    {"name": "es-last", "l2": 0.01, "early_stopping": {"patience": 3, "restore_best_weights": False}},
 ]
+PARITY = dict(
+    training={"epochs": 12, "seeds": [0], "batch_size": 20, "shuffle": False},
+    variants=PARITY_VARIANTS,
+    sweeps={"l1": []},
+    model={"hidden_units": [16, 8], "learning_rate": 0.05},
+)
 
 
 @pytest.fixture(scope="module")
 def parity():
-    """48 training rows in mini-batches of 20: two full ones and Keras' partial last one of 8."""
-    base = dict(
-        training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False},
-        variants=PARITY_VARIANTS,
-        sweeps={"l1": []},
-        model={"hidden_units": [16, 8]},
-    )
-    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
+    """Both engines once on the runs every parity test compares: 48 training rows in mini-batches of 20 (two full ones
+    and Keras' partial last one of 8), a learning rate high enough to overfit within a dozen epochs (the lowest
+    validation loss falls mid-training and patience 3 stops the early-stopping variants), snapshots after epochs 1
+    and 4."""
+    fast = tiny_config(**PARITY)
+    ref = tiny_config(**{**PARITY, "training": {**PARITY["training"], "engine": "keras"}})
     data = make_datasets(fast.data, fast.training.seeds)
-    runs = plan_runs(fast)
+    runs = [r for r in plan_runs(fast) if r.init == 0]  # the twins train as their variants do
     return fast, data, train_runs(runs, data, fast), train_runs(runs, data, ref)
+
+
+def _close(ours: list[np.ndarray], theirs: list[np.ndarray], key: str) -> None:
+    assert len(ours) == len(theirs), key
+    for wa, wb in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 def test_deterministic_variants_match_keras_fit(parity):
     _, _, fast, ref = parity
-    for a, b in zip(fast, ref):
-        assert a.run.key == b.run.key
-        for wa, wb in zip(a.weights, b.weights):
-            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=a.run.key)
+    assert [a.run.key for a in fast] == [b.run.key for b in ref] and len(fast) == len(PARITY_VARIANTS)
+    for a, b in zip(fast, ref, strict=True):
+        _close(a.weights, b.weights, a.run.key)
         np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(a.history["train_accuracy"], b.history["train_accuracy"], atol=1e-6)
 
 
-def test_both_engines_keep_the_weights_at_the_lowest_validation_loss():
-    """A learning rate high enough to overfit within a dozen epochs puts the minimum mid-training."""
-    base = dict(
-        training={"epochs": 12, "seeds": [0], "batch_size": 20, "shuffle": False},
-        sweeps={"l1": []},
-        model={"hidden_units": [16, 8], "learning_rate": 0.05},
-        variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}],
-    )
-    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
-    data = make_datasets(fast.data, fast.training.seeds)
-    ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
-    for a, b in zip(ours, theirs):
+def test_both_engines_keep_the_weights_at_the_lowest_validation_loss(parity):
+    _, _, ours, theirs = parity
+    for a, b in zip(ours, theirs, strict=True):
         assert a.min_val_epoch == b.min_val_epoch == int(np.argmin(a.history["val_loss"])) + 1
-        assert 1 < a.min_val_epoch < a.epochs_run  # else the final weights would do
+        assert 1 < a.min_val_epoch < a.epochs_run, a.run.key  # else the final weights would do
         assert b.min_val_epoch == int(np.argmin(b.history["val_loss"])) + 1
-        for wa, wb in zip(a.min_val_weights, b.min_val_weights):
-            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5, err_msg=a.run.key)
-        assert not np.allclose(a.min_val_weights[0], a.weights[0])
+        _close(a.min_val_weights, b.min_val_weights, a.run.key)
+        stopping = a.run.variant.early_stopping
+        restored = bool(stopping and stopping.restore_best_weights and a.best_epoch == a.min_val_epoch)
+        assert np.allclose(a.min_val_weights[0], a.weights[0]) == restored, a.run.key  # the same only when restored
 
 
 def test_keras_predict_equals_engine_predictions(parity):
@@ -101,7 +106,7 @@ def test_a_run_does_not_depend_on_its_group(alone, block_runs, monkeypatch):
     together = {r.run.key: r for r in train_runs(plan_runs(config), data, config)}
     for key, result in alone.items():
         assert [w.shape for w in together[key].weights] == [w.shape for w in result.weights]
-        for wa, wb in zip(result.weights, together[key].weights):
+        for wa, wb in zip(result.weights, together[key].weights, strict=True):
             np.testing.assert_array_equal(wa, wb, err_msg=key)
         np.testing.assert_array_equal(result.history["val_loss"], together[key].history["val_loss"])
 
@@ -116,7 +121,7 @@ def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():
     assert not np.isfinite(blowup.history["train_loss"][-1])
     assert base.diverged_at is None and base.epochs_run == 4
     alone = train_runs([base.run], data, fast)[0]
-    for wa, wb in zip(alone.weights, base.weights):
+    for wa, wb in zip(alone.weights, base.weights, strict=True):
         np.testing.assert_array_equal(wa, wb)
     ref = fast.model_copy(update={"training": fast.training.model_copy(update={"engine": "keras"})})
     theirs = train_runs([blowup.run], data, ref)[0]
@@ -157,7 +162,7 @@ def test_divergence_rule_is_the_same_in_both_engines():
         train, val = (tf.constant([run[epoch][k] for run, _ in DIVERGING], tf.float32) for k in (0, 1))
         new = _divergence(state, train, val, tf.zeros(m), tf.constant(epoch))
         state = {**state, **new, "active": state["active"] & new["active"]}
-        for rec, (run, _) in zip(recorders, DIVERGING):
+        for rec, (run, _) in zip(recorders, DIVERGING, strict=True):
             if not rec.model.stop_training:
                 rec.on_epoch_end(epoch, {"loss": run[epoch][0], "val_loss": run[epoch][1]})
     expected = [e for _, e in DIVERGING]
@@ -188,7 +193,7 @@ def test_both_engines_record_the_same_loss_at_initialization(parity):
     config, data, fast, ref = parity
     from reportgen.models import accuracy_and_loss, initial_dense_weights, initial_weights
 
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast, ref, strict=True):
         assert a.initial_loss == b.initial_loss
         network = Network.of(a.run.variant, config.model, data[a.run.seed])
         start = initial_weights(network, initial_dense_weights(config.model, a.run.init_seed, data[a.run.seed]))
@@ -261,7 +266,7 @@ def test_initial_weights_are_those_of_a_keras_model_built_after_set_random_seed(
         built = build_model(VariantConfig(name="plain", l2=0.01), model).get_weights()
         drawn = initial_dense_weights(model, seed)
         assert [w.shape for w in drawn] == [w.shape for w in built]
-        for a, b in zip(drawn, built):
+        for a, b in zip(drawn, built, strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -274,21 +279,25 @@ def test_seeds_reproduce_and_differ():
     assert not np.allclose(a[0].weights[0], a[1].weights[0])
 
 
-def test_early_stopping_follows_keras_rules():
-    """Patience 1 on a noisy tiny problem stops early; the kept weights are those of the best epoch."""
-    config = tiny_config(
-        training={"epochs": 60, "seeds": [0, 1, 2]},
-        sweeps={"l1": []},
-        variants=[{"name": "es", "early_stopping": {"patience": 1}}, {"name": "plain"}],
-    )
-    data = make_datasets(config.data, config.training.seeds)
-    es, plain = [r for r in train_runs(plan_runs(config), data, config) if r.run.seed == 0]
-    assert es.epochs_run < 60 and plain.epochs_run == 60
-    monitor = es.history["val_loss"] + es.history["penalty"]
-    assert es.best_epoch == int(np.argmin(monitor)) + 1
-    # Keras stops once `patience` epochs in a row fail to improve on the best so far.
-    assert es.epochs_run - es.best_epoch == 1
-    assert len(es.history["val_loss"]) == es.epochs_run and np.isfinite(es.history["val_loss"]).all()
+def test_early_stopping_follows_keras_rules(parity):
+    """Patience 3 on an overfitting tiny problem stops early; with restore_best_weights the kept weights are those of
+    the best epoch, without it those of the last."""
+    _, _, fast, _ = parity
+    by = {r.run.variant.name: r for r in fast}
+    assert by["baseline"].epochs_run == PARITY["training"]["epochs"] and by["baseline"].best_epoch is None
+    for name in ("es", "es-last"):
+        es = by[name]
+        assert es.epochs_run < PARITY["training"]["epochs"], name  # the test only means something if the run stopped
+        monitor = es.history["val_loss"] + es.history["penalty"]
+        assert es.best_epoch == int(np.argmin(monitor)) + 1
+        # Keras stops once `patience` epochs in a row fail to improve on the best so far.
+        assert es.epochs_run - es.best_epoch == 3
+        assert len(es.history["val_loss"]) == es.epochs_run and np.isfinite(es.history["val_loss"]).all()
+    kept, last = by["es"], by["es-last"]
+    assert kept.min_val_epoch == kept.best_epoch  # here the best epoch is also the lowest validation loss, so ...
+    assert all(np.array_equal(a, b) for a, b in zip(kept.weights, kept.min_val_weights, strict=True))  # ... its weights
+    assert last.history["val_loss"].tolist() == kept.history["val_loss"].tolist()  # one training, two choices of weights
+    assert not np.array_equal(last.weights[0], kept.weights[0])
 
 
 def test_dropout_masks_keep_the_expected_share():
@@ -315,45 +324,31 @@ def test_reference_engine_reshuffles_every_epoch():
     assert first != second
 
 
-def test_early_stopping_matches_keras_fit():
-    """Same stopping epoch, best epoch and restored weights as keras.callbacks.EarlyStopping."""
-    base = dict(
-        training={"epochs": 40, "seeds": [0, 1], "batch_size": 20, "shuffle": False},
-        sweeps={"l1": []},
-        model={"hidden_units": [16, 8]},
-        variants=[{"name": "es", "l2": 0.01, "early_stopping": {"patience": 3}}],
-    )
-    fast, ref = tiny_config(**base), tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}})
-    data = make_datasets(fast.data, fast.training.seeds)
-    ours, theirs = train_runs(plan_runs(fast), data, fast), train_runs(plan_runs(ref), data, ref)
-    assert any(r.epochs_run < 40 for r in ours)  # the test only means something if a run stopped
-    for a, b in zip(ours, theirs):
+def test_early_stopping_matches_keras_fit(parity):
+    """Same stopping epoch, best epoch and kept weights as keras.callbacks.EarlyStopping, with and without
+    restore_best_weights."""
+    _, _, ours, theirs = parity
+    stopped = [(a, b) for a, b in zip(ours, theirs, strict=True) if a.run.variant.early_stopping]
+    assert [a.run.variant.name for a, _ in stopped] == ["es", "es-last"]
+    for a, b in stopped:
+        assert a.epochs_run < PARITY["training"]["epochs"]  # the test only means something if the run stopped
         assert (a.epochs_run, a.best_epoch) == (b.epochs_run, b.best_epoch)
-        for wa, wb in zip(a.weights, b.weights):
-            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+        _close(a.weights, b.weights, a.run.key)
 
 
-def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch():
-    """The first replicate of each variant keeps its weights after the snapshot epochs (20 epochs: 1, 2 and 6), in both
-    engines; the engine's snapshot at epoch 6 is bitwise the result of training for 6 epochs."""
-    base = dict(
-        training={"epochs": 20, "seeds": [0, 1], "shuffle": False},
-        sweeps={"l1": []},
-        variants=[{"name": "b"}, {"name": "l2", "l2": 0.01}],
-    )
-    config = tiny_config(**base)
-    data = make_datasets(config.data, config.training.seeds)
-    results = train_runs(plan_runs(config), data, config)
-    kept = {r.run.key: r.snapshots for r in results if r.snapshots}
-    assert sorted(kept) == ["b/seed0", "l2/seed0"] and all(sorted(s) == [1, 2, 6] for s in kept.values())
-    short = tiny_config(**{**base, "training": {**base["training"], "epochs": 6}})
+def test_snapshots_are_the_weights_of_a_run_trained_to_that_epoch(parity):
+    """The first replicate of each variant keeps its weights after every snapshot epoch in both engines, the same
+    weights; the engine's snapshot at a middle epoch is bitwise the result of training for that many epochs."""
+    config, data, ours, theirs = parity
+    epochs = list(snapshot_epochs(config))
+    assert len(epochs) >= 4 and epochs == sorted(set(epochs)) and epochs[-1] < config.training.epochs
+    mid = epochs[len(epochs) // 2]
+    for a, b in zip(ours, theirs, strict=True):
+        reached = [e for e in epochs if e <= a.epochs_run]  # an early-stopped run keeps those it reached
+        assert sorted(a.snapshots) == sorted(b.snapshots) == reached and mid in reached, a.run.key
+        _close(a.snapshots[mid], b.snapshots[mid], a.run.key)
+    short = tiny_config(**{**PARITY, "training": {**PARITY["training"], "epochs": mid}, "variants": PARITY_VARIANTS[:3]})
+    kept = {r.run.key: r.snapshots for r in ours}
     for r in train_runs(plan_runs(short), data, short):
-        if r.run.key in kept:
-            assert all(np.array_equal(a, b) for a, b in zip(kept[r.run.key][6], r.weights)), r.run.key
-            assert not np.array_equal(kept[r.run.key][1][0], r.weights[0])  # the weights move between snapshots
-    ref = tiny_config(**{**base, "training": {**base["training"], "engine": "keras"}, "variants": [{"name": "b"}]})
-    mine = next(r for r in results if r.run.key == "b/seed0")
-    theirs = next(r for r in train_runs(plan_runs(ref), data, ref) if r.run.key == "b/seed0")
-    assert sorted(theirs.snapshots) == [1, 2, 6]
-    for wa, wb in zip(mine.snapshots[6], theirs.snapshots[6]):
-        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+        assert all(np.array_equal(a, b) for a, b in zip(kept[r.run.key][mid], r.weights, strict=True)), r.run.key
+        assert not np.array_equal(kept[r.run.key][epochs[0]][0], r.weights[0])  # the weights move between snapshots

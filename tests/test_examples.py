@@ -52,7 +52,7 @@ def _figures(html: str) -> set[str]:
         ({"kind": "iris"}, 4, 3),
     ],
 )
-def test_every_kind_of_data_builds(tmp_path, data, features, classes):
+def test_every_kind_of_data_builds(tmp_path, fake_training, data, features, classes):
     study = write_study(tmp_path / "s.toml", {**SMALL, "data": data, "output": {"dir": "out", "formats": ["html"], "cache": ""}})
     assert main(["build", "--config", str(study), "--quiet"]) == 0
     doc, html = _built(tmp_path / "out")
@@ -68,8 +68,8 @@ def test_every_kind_of_data_builds(tmp_path, data, features, classes):
         assert "principal components" in html and "boundary length and pieces are not measured" in html
 
 
-@pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv"])
-def test_example_studies_build(tmp_path, example):
+@pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv", "birds_csv", "digits"])
+def test_example_studies_build(tmp_path, fake_training, example):
     args = [
         "build",
         "--config",
@@ -92,9 +92,15 @@ def test_example_studies_build(tmp_path, example):
     if example == "iris_csv":
         assert doc["design"]["test_sets"]["0"] and "setosa" in html and "categorical cross-entropy" in html
         assert "stratified split of the rows" in doc["design"]["sentence"] and "150 rows of iris.csv" in doc["design"]["sentence"]
+    if example == "digits":  # the first layer as 8×8 pictures
+        assert "weight-images" in _figures(html) and "as 8×8 images" in html and "10 classes" in html
+    if example == "birds_csv":  # the README's worked example: text columns encoded, missing cells filled
+        text = re.sub(r"\s+", " ", html)
+        assert "site (Gull Rock, Kelp Point, Long Reef); sex (female, male)" in text and "20 feature cells are filled" in text
+        assert "316 rows of birds.csv" in doc["design"]["sentence"]
 
 
-def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path):
+def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_training):
     args = [
         "build",
         "--config",

@@ -10,9 +10,6 @@ import pytest
 
 from reportgen.analysis import analyse, failure_lines, failure_reasons, per_replicate, sweep_choices
 from reportgen.cli import main
-from reportgen.data import make_datasets
-from reportgen.plan import plan_runs
-from reportgen.training import train_runs
 from tests.conftest import tiny_config, tiny_raw, write_study
 
 TWO_CLASSES = np.array([True, False, True])
@@ -44,14 +41,11 @@ def test_a_strength_at_which_some_runs_failed_is_not_chosen_on_its_survivors():
 
 
 @pytest.fixture(scope="module")
-def partly_failed():
-    """A tiny study whose runs train, and three ways of failing put in by hand: a run of l1 marked diverged, a run of
-    l1+drop whose kernels are all zero (one class everywhere), a baseline run whose start is said to be a loss of 0.01
-    (it then ends no better than it started)."""
-    config = tiny_config()
-    runs = plan_runs(config)
-    data = make_datasets(config.data, {r.data_key for r in runs})
-    results = train_runs(runs, data, config)
+def partly_failed(tiny_runs):
+    """The tiny study's trained runs (the shared build's), and three ways of failing put in by hand: a run of l1 marked
+    diverged, a run of l1+drop whose kernels are all zero (one class everywhere), a baseline run whose start is said to
+    be a loss of 0.01 (it then ends no better than it started)."""
+    config, data, results = tiny_runs
     by_key = {r.run.key: r for r in results}
     crushed = by_key["l1+drop <i>/seed1"]
     broken = {
@@ -95,6 +89,7 @@ def test_failed_runs_are_left_out_of_every_interval_and_the_others_are_untouched
     assert drop["n"] == 1 and drop["mean"] == pytest.approx(a[0] - b[0])  # both lost replicate 1: replicate 0 pairs
 
 
+@pytest.mark.slow
 def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path, capsys):
     """Adam at 300 takes the training loss from about 0.7 before the first step to 1e10 within the first epoch: judged
     against the first epoch's loss (as before), none diverged and the report gave ordinary verdicts."""

@@ -19,7 +19,9 @@ from reportgen.measures import Frame
 ALL_KEYS = [
     "dataset",
     "boundaries",
-    "snapshots",
+    "snapshots@5",
+    "snapshots@20",
+    "snapshots@end",
     "loss_curves",
     "compare:l1 $x^$",
     "weights_box",
@@ -138,6 +140,19 @@ def make_study(n_seeds: int = 2, sweeps: dict | None = None, names: list[str] = 
     return analysis
 
 
+PYPLOT_CALLS: list[str] = []  # calls of pyplot's figure makers while this module draws (there must be none)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_pyplot():
+    """Count every call of pyplot's figure makers while this module's tests draw in this process: figures are bare
+    matplotlib Figures, because pyplot keeps each figure it makes until it is closed (a leak in a long build)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("figure", "subplots", "subplot", "subplot_mosaic", "axes", "gcf", "gca", "savefig"):
+            mp.setattr(plt, name, lambda *args, _name=name, **kwargs: PYPLOT_CALLS.append(_name))
+        yield
+
+
 @pytest.fixture(scope="module")
 def figures() -> list[Figure]:
     from reportgen.helper import Helper
@@ -165,7 +180,10 @@ def test_pngs_decode_to_real_images(figures):
     for f in figures:
         assert f.png.startswith(PNG_SIGNATURE), f.key
         with Image.open(io.BytesIO(f.png)) as image:
-            assert image.width >= 300 and image.height >= 200, f.key
+            image.load()  # decodes every pixel: a truncated or corrupt PNG raises here
+            assert image.width >= 300 and image.height >= (150 if f.key.startswith("snapshots@") else 200), f.key
+            darkest, lightest = image.convert("L").getextrema()
+        assert darkest < 100 and lightest > 200, f.key  # ink on a light page, not a blank image
         assert 0 < f.width_cm <= 17, f.key
 
 
@@ -180,8 +198,49 @@ def test_titles_and_captions_describe_the_figure(figures):
     assert "baseline variant (no regularization)" in captions["sweeps"]
 
 
-def test_no_figure_is_left_open(figures):
-    assert plt.get_fignums() == []
+def test_drawing_never_goes_through_pyplot(one_seed_figures):
+    assert one_seed_figures and PYPLOT_CALLS == []  # every figure of a study drawn here, none through pyplot
+
+
+def test_frames_of_training_share_one_layout_and_a_palette(figures):
+    """Stepping through the frames moves only the boundaries: every frame has the same size; each is a palette PNG."""
+    frames = [f for f in figures if f.key.startswith("snapshots@")]
+    sizes = set()
+    for f in frames:
+        with Image.open(io.BytesIO(f.png)) as image:
+            sizes.add(image.size)
+            assert image.mode == "P" and len(image.getcolors(256)) <= 64, f.key
+    assert len(frames) == 3 and len(sizes) == 1
+    assert len({f.png for f in frames}) == 3  # the frames differ: the epoch label at least
+    assert "after 5 and 20 epochs and at the end of training" in frames[0].caption
+
+
+@pytest.mark.parametrize(
+    "epochs, text",
+    [
+        (
+            [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 150, 200, 250, 300, 350, 400, 450],
+            "10 to 100 (every 10) and 150 to 450 (every 50)",
+        ),
+        ([1, 2, 6], "1, 2 and 6"),
+        ([5], "5"),
+    ],
+)
+def test_epochs_are_named_briefly(epochs, text):
+    from reportgen.figures.maps import _epochs_phrase
+
+    assert _epochs_phrase(epochs) == text
+
+
+def test_stills_are_the_snapshots_nearest_2_10_and_30_percent():
+    from reportgen.figures.maps import still_epochs
+    from reportgen.plan import snapshot_epochs
+
+    config = StudyConfig()
+    assert config.training.epochs == 500
+    assert still_epochs(list(snapshot_epochs(config)), 500) == [10, 50, 150]
+    assert still_epochs([10, 50, 150], 500) == [10, 50, 150]  # a build of the three snapshots kept before
+    assert still_epochs([], 500) == []
 
 
 def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
@@ -189,7 +248,6 @@ def test_one_seed_without_sweeps_skips_sweep_figures(one_seed_figures):
     for f in one_seed_figures:
         assert "1 replicate" in f.caption and "confidence interval" not in f.caption, f.key
         assert f.png.startswith(PNG_SIGNATURE)
-    assert plt.get_fignums() == []
 
 
 def test_same_input_gives_same_bytes(one_seed_figures):
@@ -213,13 +271,12 @@ def test_many_variants_with_odd_names_and_no_baseline():
         figures = {f.key: f for f in make_figures(make_study(names=names, sweeps={"l2": [1e-3]}), helper)}
     assert (
         list(figures)
-        == [k for k in ALL_KEYS if not k.startswith("compare:")][:4]
+        == [k for k in ALL_KEYS if not k.startswith("compare:")][:6]
         + [f"compare:{n}" for n in names[1:]]
-        + [k for k in ALL_KEYS if not k.startswith("compare:")][4:]
+        + [k for k in ALL_KEYS if not k.startswith("compare:")][6:]
     )
     # The first, unregularized variant stands in for a baseline; captions (HTML) keep the name unescaped.
     assert "plain $ variant (no regularization)" in figures["sweeps"].caption
-    assert plt.get_fignums() == []
 
 
 def test_long_sweeps_wrap_into_readable_rows():
@@ -241,7 +298,7 @@ def test_long_sweeps_wrap_into_readable_rows():
         assert titles[:2] == ["L1 1e-05", "L1 3e-05"] and titles[-1] == "dropout 0.5" and len(titles) == 23
         rows = sorted({round(ax.get_position().y0, 3) for ax in panels})
         cols = sorted({round(ax.get_position().x0, 3) for ax in panels})
-        assert len(rows) == 5 > 3 and len(cols) == 5  # l1 and l2 take two rows each, dropout one
+        assert len(rows) == 5 and len(cols) == 5  # l1 and l2 take two rows each, dropout one
         png, width_cm = common.to_png(fig)
         with Image.open(io.BytesIO(png)) as image:
             scale = width_cm / (image.width / common.DPI * 2.54)  # print size over natural size
@@ -254,4 +311,3 @@ def test_long_sweeps_wrap_into_readable_rows():
         assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
         assert sum(ax.get_label() == "<colorbar>" for ax in fig.axes) == 1
         assert sum(not ax.axison for ax in fig.axes) == 3 + 2  # three headers, two empty cells
-    assert plt.get_fignums() == []

@@ -25,9 +25,12 @@ def _modules() -> dict[str, Path]:
 
 def _imported(path: Path, modules: dict[str, Path]) -> set[str]:
     """The reportgen modules a file imports anywhere in it, in functions too: `from pkg import name` is pkg.name when
-    that is a module, else pkg."""
+    that is a module, else pkg. Imports under `if TYPE_CHECKING:` do not count: they never run."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]:
+        block.body = []  # names for type checkers only: never imported when the program runs
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -8,12 +8,12 @@ from markdown_it import MarkdownIt
 
 from reportgen import arrange, markdown, report
 from reportgen.claims import evaluate_claims, observations
-from reportgen.compare import compare, render_markdown
+from reportgen.compare import render_markdown
 from reportgen.config import portable, study_toml
 from reportgen.figures import Figure, figure_specs
 from tests.conftest import tiny_config
 from tests.handmade import THRESHOLDS, _noise, hand_made
-from tests.test_compare import VARIANTS, results
+from tests.test_compare import VARIANTS, compare, results
 from tests.test_report import PNG_1PX
 
 # a carriage return that hid the summary in a code block, a table row, the end of the <details> block, a heading,

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from reportgen.config import DataConfig
 from reportgen.data import bayes_proba, make_dataset, reference_frame
+from reportgen.datasets import data_config
 from reportgen.measures import Frame, contour_length, prunable_share, prune, rebound, roughness, square_grid
 
 
@@ -157,20 +157,20 @@ def test_a_network_that_predicts_one_class_is_not_prunable_without_harm():
 
 
 def test_bayes_rule_of_make_moons_beats_chance_and_is_unbeatable_on_average():
-    cfg = DataConfig(noise=0.3)
+    cfg = data_config(noise=0.3)
     data = make_dataset(cfg, 0)
     p = bayes_proba(cfg, data.x_test)[:, 1]  # P(class 1)
     acc = np.mean((p > 0.5) == data.y_test)
     assert 0.85 < acc < 0.97
     # The Bayes posterior is calibrated: among points with P ~ 0.8, about 80% are class 1.
-    big = make_dataset(DataConfig(noise=0.3, test_samples=40000), 1)
+    big = make_dataset(data_config(noise=0.3, test_samples=40000), 1)
     q = bayes_proba(cfg, big.x_test)[:, 1]
     band = (q > 0.7) & (q < 0.9)
     assert big.y_test[band].mean() == pytest.approx(0.8, abs=0.03)
 
 
 def test_reference_frame_has_square_cells_and_holds_the_data():
-    cfg = DataConfig()
+    cfg = data_config()
     frame = reference_frame(cfg)
     assert np.allclose(np.diff(frame.xs), frame.cell) and np.allclose(np.diff(frame.ys), frame.cell)
     data = make_dataset(cfg, 3)

@@ -8,30 +8,33 @@ import io
 import math
 import os
 import re
+from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reportgen import arrange, context, pdf, report
 from reportgen.claims import evaluate_claims, observations
 from reportgen.config import portable, study_toml
 from reportgen.context import Cell, ReportContext
-from reportgen.figures import Figure, figure_specs
+from reportgen.figures import SNAPSHOT_PREFIX, Figure, figure_specs
 from tests.conftest import tiny_config
 from tests.handmade import THRESHOLDS, _noise, hand_made
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def _png() -> bytes:
+def _png(colour=(40, 90, 200), size=(4, 3)) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (4, 3), (40, 90, 200)).save(buf, format="PNG")
+    Image.new("RGB", size, colour).save(buf, format="PNG")
     return buf.getvalue()
 
 
 PNG_1PX = _png()
+SNAPSHOT_EPOCHS = (10, 20, 30, 50)  # of 100: the stills are 10 and 30 (nearest 2%, 10% and 30%) and the end
 NASTY = 'evil <script>alert("x")</script> | pipe'
 
 
@@ -47,6 +50,7 @@ def hand_made_study():
         ],
         sweeps={"l1": [0.001], "l2": [0.001], "dropout": []},
         analysis={"sparsity_thresholds": THRESHOLDS},
+        training={"epochs": 100},
     )
     analysis = hand_made(
         {
@@ -66,10 +70,21 @@ def hand_made_study():
         },
         config,
     )
+    grid = np.full((3, 3), 0.5)
+    analysis = dataclasses.replace(analysis, snapshots={v: dict.fromkeys(SNAPSHOT_EPOCHS, grid) for v in analysis.variants})
     figures = [
-        Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", PNG_1PX, 16.0) for spec in figure_specs(analysis)
+        Figure(spec.key, spec.title, f"Caption of {spec.key}. More words.", _frame_png(spec.key), 16.0)
+        for spec in figure_specs(analysis)
     ]
     return config, analysis, figures
+
+
+def _frame_png(key: str) -> bytes:
+    """Every figure the same tiny image, except the frames of training: each its own colour, so a viewer tells them apart."""
+    if not key.startswith(SNAPSHOT_PREFIX):
+        return PNG_1PX
+    k = ([str(e) for e in SNAPSHOT_EPOCHS] + ["end"]).index(key.removeprefix(SNAPSHOT_PREFIX))
+    return _png((40 * k, 200 - 40 * k, 90), (40, 10))
 
 
 def hand_made_context() -> ReportContext:
@@ -103,7 +118,9 @@ def test_summary_matches_golden():
 
 def test_study_text_is_escaped_everywhere():
     html = report.render_html(hand_made_context())
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert html.count("<script>") == 1 and html.count("</script>") == 1  # the report's own, at the end
+    assert html.index("<script>") > html.index("Appendix C")
     md = report.render_summary(hand_made_context())
     assert "<script>" not in md and "\\| pipe" in md
 
@@ -128,6 +145,40 @@ def test_pdf_renders_and_fetches_nothing():
             report.url_fetcher().fetch(url)
         with pytest.raises(FatalURLFetchingError, match="Error fetching"):  # figures are served by name; nothing else
             report.render_pdf(f'<p>x</p><img src="{url}">')
+
+
+def _structure(node, out: list) -> list:
+    """Every element of a PDF structure tree under node, depth first: (its type, its alternative text)."""
+    node = node.get_object()
+    if "/S" in node:
+        out.append((str(node["/S"]), str(node.get("/Alt", ""))))
+    kids = node.get("/K", [])
+    for kid in kids if isinstance(kids, list) else [kids]:
+        kid = kid.get_object()
+        if hasattr(kid, "get") and kid.get("/Type") != "/OBJR" and "/MCID" not in kid:
+            _structure(kid, out)
+    return out
+
+
+def test_pdf_is_tagged_with_language_title_headings_and_figures_alt_text():
+    """PDF/UA: a screen reader gets the document's language and title, its headings in order and each figure's
+    alternative text, the one the HTML gives (the printed frames of training included, the others not printed)."""
+    from pypdf import PdfReader
+
+    ctx = hand_made_context()
+    html = report.render_html(ctx)
+    reader = PdfReader(io.BytesIO(report.render_pdf(html)))
+    catalog = reader.trailer["/Root"]
+    assert catalog["/Lang"] == "en" and catalog["/MarkInfo"]["/Marked"] and catalog["/ViewerPreferences"]["/DisplayDocTitle"]
+    assert reader.metadata.title == ctx.title
+    tree = _structure(catalog["/StructTreeRoot"], [])
+    headings = [kind for kind, _ in tree if kind in ("/H1", "/H2", "/H3")]
+    assert headings[0] == "/H1" and headings.count("/H1") == 1
+    assert headings.count("/H2") == 1 + len(ctx.sections) + len(ctx.appendix) + 2  # + findings, contents, how to read
+    alts = [alt for kind, alt in tree if kind == "/Figure"]
+    printed = re.findall(r'<img (?:class="frame still" )?src="[^"]+" alt="([^"]+)"', html)
+    assert alts == [unescape(a) for a in printed] and all(len(a) > 20 for a in alts)
+    assert sum("development" in a or "develops" in a for a in alts) == 3  # the stills: 10, 30 and the end
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
@@ -246,3 +297,14 @@ def test_tables_wider_than_a_page_are_split_keeping_every_row_and_column():
     assert [c for p in parts for c in p.columns] == wide.columns
     assert [c.mean for p in parts for c in p.rows[1][1]] == [c.mean for c in cells[::-1]]
     assert parts[1].caption == "Nine columns. (part 2 of 2)" and _narrow([parts[1]]) == [parts[1]]
+
+
+def test_every_link_in_the_report_has_exactly_one_target():
+    """Page one's verdict cells lead to their claim's evidence: every '#' link names one id, and no id repeats."""
+    html = report.render_html(hand_made_context())
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    targets = set(re.findall(r'href="#([^"]+)"', html))
+    assert targets - set(ids) == set()
+    cells = re.findall(r'<td class="cell [^"]*"><a href="#(claim-[^"]+)"', html)
+    assert len(cells) >= 6 and all(f'class="claim" id="{c}"' in html for c in cells)

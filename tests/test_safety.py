@@ -1,7 +1,8 @@
 """Fault injection: the output folder, all-or-nothing replacement, unique runs, --fail-on, interrupts, limits, messages.
 
 Every failure asserts its exit code, its message, and that the previous outputs are byte for byte as they were.
-Real builds are few and tiny: one shared build (module fixture), one failing mid-swap, three in subprocesses.
+Builds are few and tiny: one shared build (module fixture), one failing mid-swap, three in subprocesses; only the two
+interrupted ones train for real (the others use the fake trainer, tests/fake_training.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 import reportgen
 from reportgen import budget, outdir
 from reportgen.cli import main
+from reportgen.compare import load_results
 from reportgen.errors import Interrupted
 from tests.conftest import tiny_raw, write_study
 
@@ -80,9 +82,10 @@ def no_training(monkeypatch):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One real build: two variants (one with batch norm and dropout), saved models, the first run marked diverged,
-    `--fail-on diverged`, into a folder whose name has a quote, a backslash and a newline."""
-    from reportgen import training
+    """One build (fake training: this module is about files, exits and messages): two variants (one with batch norm
+    and dropout), saved models, the first run marked diverged, `--fail-on diverged`, into a folder whose name has a
+    quote, a backslash and a newline."""
+    from tests.fake_training import fake_train
 
     root = tmp_path_factory.mktemp("safety")
     raw = tiny_raw(
@@ -93,16 +96,17 @@ def built(tmp_path_factory):
     )
     study = write_study(root / "study.toml", raw)
     out = root / HOSTILE_NAME
-    real, results = training.train_runs, []
+    results = []
 
     def marked(runs, datasets, config, progress=None, cancel=None, done=None):
-        trained = real(runs, datasets, config, progress, cancel=cancel)
+        trained = fake_train(runs, datasets, config, progress, cancel=cancel)
         results.extend([dataclasses.replace(trained[0], diverged_at=1)] + trained[1:])
-        done(results)  # stored as marked
+        if done is not None:
+            done(results)  # stored as marked
         return results
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training, "train_runs", marked)
+        mp.setattr("reportgen.executor.train", marked)
         code, stdout, stderr = run_main(
             "build", "--config", study, "--out", out, "--format", "html", "--save-models", "--fail-on", "diverged", "--quiet"
         )
@@ -126,6 +130,9 @@ def test_fail_on_diverged_writes_the_report_then_exits_1(built):
         "reportgen: --fail-on diverged: 1 run(s) failed: baseline/seed0 (diverged) (the report was written)"
     ]
     assert {"report.html", "results.json", "summary.md", outdir.MANIFEST} <= {p.name for p in built["out"].iterdir()}
+    # the schema reads a run that diverged beside runs that did not (its epoch is a table's float, 1.0)
+    doc = load_results(built["out"])
+    assert [r.diverged_at for r in doc.runs][:2] == [1.0, None] and doc.failed[0].run == "baseline/seed0"
 
 
 def test_out_with_quote_backslash_and_newline_is_a_path_not_toml(built):
@@ -302,9 +309,15 @@ OLD = {
     "report.html": "old html",
     "report.pdf": "old pdf",
     "results.json": '{"reportgen": "old"}',
+    "report-data.npz": "old data",
     "models/a-seed0.keras": "old model",
 }
-NEW = {"report.html": "new html", "summary.md": "new summary", "results.json": '{"reportgen": "new"}'}
+NEW = {
+    "report.html": "new html",
+    "summary.md": "new summary",
+    "results.json": '{"reportgen": "new"}',
+    "report-data.npz": "new data",
+}
 
 
 @pytest.fixture
@@ -331,7 +344,7 @@ def _failing_replace(monkeypatch, fail_at: int, error: BaseException):
     return calls
 
 
-@pytest.mark.parametrize("fail_at", range(1, 9))  # 4 old entries out, 3 new in, the manifest: every step of the swap
+@pytest.mark.parametrize("fail_at", range(1, 11))  # 5 old entries out, 4 new in, the manifest: every step of the swap
 @pytest.mark.parametrize("error", [OSError(errno.EIO, "Input/output error"), Interrupted("SIGTERM")])
 def test_a_failure_at_any_step_of_the_swap_leaves_the_old_set(old_set, monkeypatch, fail_at, error):
     out, before = old_set
@@ -345,14 +358,14 @@ def test_a_failure_at_any_step_of_the_swap_leaves_the_old_set(old_set, monkeypat
 def test_a_swap_that_succeeds_replaces_only_reportgen_files(old_set):
     out, _ = old_set
     written = outdir.replace_outputs(out, _fill(NEW))
-    assert [p.name for p in written] == ["report.html", "results.json", "summary.md"]
+    assert [p.name for p in written] == ["report-data.npz", "report.html", "results.json", "summary.md"]
     assert snapshot(out) == {
         ".gitkeep": b"",
         "notes.txt": b"the user's",
         **{k: v.encode() for k, v in NEW.items()},
         outdir.MANIFEST: (out / outdir.MANIFEST).read_bytes(),
     }
-    assert outdir.read_manifest(out)["files"] == ["report.html", "summary.md", "results.json"]
+    assert outdir.read_manifest(out)["files"] == ["report.html", "summary.md", "results.json", "report-data.npz"]
     assert leftovers(out) == []
 
 
@@ -369,9 +382,10 @@ def test_a_disk_error_names_the_output_folder_not_the_temporary_one(old_set, mon
     assert snapshot(out) == before and leftovers(out) == []
 
 
-def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch):
-    """A real build whose second move into place fails (as a full disk would): one line, exit 1, old set intact."""
+def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch, tmp_path, fake_training):
+    """A whole build whose second move into place fails (as a full disk would): one line, exit 1, old set intact."""
     prev, before = previous
+    monkeypatch.chdir(tmp_path)  # the default study's run cache goes next to it, here, not into the repository
     real, calls = os.replace, []
 
     def replace(src, dst, **kwargs):
@@ -384,8 +398,8 @@ def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, 
     monkeypatch.setattr(os, "replace", replace)
     code, _, err = run_main("build", "--out", prev, "--quiet", *_minimal_set())
     monkeypatch.undo()
-    assert code == 1 and calls[2] == prev / "models"  # models/ moved out, report.html failed, models/ moved back
-    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/report.html"]
+    assert code == 1 and calls[2] == prev / "models"  # models/ moved out, report-data.npz failed, models/ moved back
+    assert err.strip().splitlines() == [f"reportgen: error: Input/output error: {prev}/report-data.npz"]
     assert snapshot(prev) == before and leftovers(prev) == []
 
 
@@ -401,13 +415,16 @@ def replace(src, dst, **kw):
     return real(src, dst, **kw)
 os.replace = replace
 def fill(folder):
-    for name in ("report.html", "results.json", "summary.md"):
+    for name in ("report.html", "results.json", "summary.md", "report-data.npz"):
         (folder / name).write_text("new " + name)
 outdir.replace_outputs(out, fill)
 """
 
 
-@pytest.mark.parametrize("kill_at", [1, 3, 5, 7, 8])  # 4 old entries move out, 3 new ones in, then the manifest
+# 5 old entries move out, 4 new ones in (report-data.npz first, at 6), then the manifest. Before report-data.npz was
+# one of them, a build killed after moving its new one in left it in place of the old one, which it had overwritten:
+# the old report beside the killed build's numbers.
+@pytest.mark.parametrize("kill_at", [1, 3, 6, 7, 9, 10])
 def test_a_build_killed_mid_swap_is_undone_by_the_next_one(old_set, kill_at):
     out, before = old_set
     proc = subprocess.run([sys.executable, "-c", KILL_MID_SWAP, str(out), str(kill_at)], env=env(), timeout=60)
@@ -554,6 +571,7 @@ def test_set_and_flag_errors_name_the_flag_not_the_study(tmp_path, no_training):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous, tmp_path, sig, code):
     prev, before = previous
     study = write_study(tmp_path / "s.toml", tiny_raw(**{**MINIMAL, "training": {"epochs": 40, "seeds": [0, 1]}}))
@@ -579,9 +597,11 @@ def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous
 
 def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     """`reportgen build | head -1`: the reader goes away; the build still succeeds and writes everything."""
+    from tests.fake_training import FAKE_CLI
+
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reportgen", "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
+        [sys.executable, "-c", FAKE_CLI, "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env(),

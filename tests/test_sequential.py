@@ -65,6 +65,7 @@ def test_the_combined_p_value_holds_whatever_the_stopping_rule():
     assert (smallest < 0.05).mean() > 0.05 + 2 * tolerance  # about 0.09: optional stopping without a rule inflates
 
 
+@pytest.mark.slow
 def test_an_effect_on_the_margin_is_rarely_called_no_meaningful_effect():
     """Every claim's true effect sits on the margin: 'no meaningful effect' anywhere is a family-wise error."""
     codes = _final_codes(MARGIN, spend=True, seed=2)

@@ -1,128 +1,124 @@
-"""Every source of data behind one function, load(cfg, replicate) -> Dataset, chosen by data.kind.
+"""Every kind of data, registered in KINDS: a study file's [data] table is one of them, chosen by its `kind`.
 
-- 2-D generators (moons, circles, xor, spirals, blobs): each replicate draws fresh training, validation and test points;
-  their Bayes posterior and density are known (toys.py).
-- make_classification ('classification'): each replicate draws a new problem and its points; no Bayes reference.
-- tables (bundled breast_cancer, wine, iris; CSV files): each replicate draws its own stratified split of the rows into
-  training, validation and test (the test rows too), seeded by (data.seed, replicate).
+- 2-D generators (planar.py: moons, circles, xor, spirals, blobs): each replicate draws fresh training, validation
+  and test points; their Bayes posterior and density are known (toys.py).
+- make_classification (classification.py): each replicate draws a new problem and its points; no Bayes reference.
+- tables (tables.py: scikit-learn's bundled breast_cancer, wine, iris, digits; csv_file.py: CSV files): each replicate draws
+  its own stratified split of the rows into training, validation and test (the test rows too), seeded by
+  (data.seed, replicate).
+
+Adding a kind is a class in one of those modules (or a module of its own: its settings, defaults, title and how to
+load a replicate; see settings.DataSettings) and its entry in KINDS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import numpy as np
+from pydantic import BeforeValidator, Field, TypeAdapter
 
-from reportgen.config import BUNDLED, PLANAR, DataConfig
 from reportgen.datasets import toys
 from reportgen.datasets.base import DataError, Dataset, Generator, f32, standardise
-from reportgen.datasets.tables import (
-    PRUNING_ROWS,
-    Table,
-    bundled,
-    check_classes,
-    classification,
-    classification_pruning_points,
-    split,
-)
+from reportgen.datasets.classification import Classification
+from reportgen.datasets.csv_file import CsvData
+from reportgen.datasets.planar import PRUNING_POINTS, Blobs, Circles, Moons, Planar, Spirals, Xor
+from reportgen.datasets.settings import DataSettings, Generated
+from reportgen.datasets.tables import BreastCancer, Digits, Iris, TableSettings, Wine
 
 __all__ = [
+    "KINDS",
     "PRUNING_POINTS",
+    "DataConfig",
     "DataError",
+    "DataSettings",
     "DataShape",
     "Dataset",
+    "Generated",
     "Generator",
+    "Planar",
+    "TableSettings",
+    "data_config",
     "draw_seeds",
+    "f32",
     "generator",
     "load",
     "pruning_points",
     "standardise",
-    "table",
     "test_draw_seed",
+    "toys",
 ]
 
-PRUNING_POINTS = PRUNING_ROWS  # fresh points per replicate behind a generated data set's prunable share (1 = 0.05 pp)
+KINDS: tuple[type[DataSettings], ...] = (
+    Moons,
+    Circles,
+    Xor,
+    Spirals,
+    Blobs,
+    Classification,
+    BreastCancer,
+    Wine,
+    Iris,
+    Digits,
+    CsvData,
+)
+BY_KIND: dict[str, type[DataSettings]] = {k.model_fields["kind"].default: k for k in KINDS}
+SETTINGS = frozenset(name for k in KINDS for name in k.model_fields)  # every setting some kind has
 
 
-def draw_seeds(cfg: DataConfig, replicate: int) -> tuple[int, int]:
-    """Random states of a replicate's (train + validation, test) draws; the same for every replicate when not resampling.
+def _choose_kind(raw: Any) -> Any:
+    """A file's kind is 'csv' when only its path is given, else 'moons'; a setting of another kind is refused by name.
 
-    A table's split uses the first; make_classification draws its test points in the first draw too.
-    """
-    if not cfg.resample:
-        return cfg.seed, cfg.seed + 1
-    a, b = np.random.SeedSequence([cfg.seed, replicate]).generate_state(2)
-    return int(a), int(b)
+    None stands for a setting the kind does not have (results.json writes every kind's settings, None where unset)."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = {k: v for k, v in raw.items() if v is not None}
+    kind = raw.get("kind", "csv" if "path" in raw else "moons")
+    model = BY_KIND.get(kind) if isinstance(kind, str) else None
+    stray = sorted(k for k in raw if k in SETTINGS and model is not None and k not in model.model_fields)
+    if stray:
+        raise ValueError(f"{', '.join(stray)}: not a setting of data.kind '{kind}'")
+    return {**raw, "kind": kind}
 
 
-def test_draw_seed(cfg: DataConfig, replicate: int) -> int:
+if TYPE_CHECKING:
+    DataConfig = DataSettings  # what code outside the kinds may rely on; narrow with isinstance for the rest
+else:
+    DataConfig = Annotated[Union[KINDS], Field(discriminator="kind"), BeforeValidator(_choose_kind)]  # noqa: UP007
+_ADAPTER: TypeAdapter = TypeAdapter(DataConfig)
+
+
+def data_config(raw: dict[str, Any] | None = None, **settings: Any) -> DataSettings:
+    """The settings of a study's data from a [data] table (or keyword arguments), validated as a study file's are."""
+    return _ADAPTER.validate_python({**(raw or {}), **settings})
+
+
+def load(cfg: DataSettings, replicate: int = 0) -> Dataset:
+    """One replicate's training, validation and test points for the study's data."""
+    return cfg.load(replicate)
+
+
+def draw_seeds(cfg: DataSettings, replicate: int) -> tuple[int, int]:
+    """Random states of a replicate's (train + validation, test) draws (see DataSettings.draws)."""
+    return cfg.draws(replicate)
+
+
+def test_draw_seed(cfg: DataSettings, replicate: int) -> int:
     """The random state that chose a replicate's test points: a 2-D generator's own test draw, else the draw (or
     split) that also chose its training points."""
-    return draw_seeds(cfg, replicate)[1 if cfg.kind in PLANAR else 0]
+    return cfg.draws(replicate)[cfg.test_draw]
 
 
-def pruning_seed(cfg: DataConfig, replicate: int) -> int:
-    """The random state of a replicate's pruning points: a third draw, apart from its training and test draws."""
-    if not cfg.resample:
-        return cfg.seed + 2
-    return int(np.random.SeedSequence([cfg.seed, replicate]).generate_state(3)[2])  # its first two: draw_seeds'
-
-
-def pruning_points(cfg: DataConfig, replicate: int, data: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+def pruning_points(cfg: DataSettings, replicate: int, data: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
     """Fresh points of the study's generator on which a replicate's prunable share is measured, as the inputs of its
-    networks (data: the replicate's dataset, whose standardisation they take); None for a table, which has no points
-    beyond its rows. Never the training, validation or test points."""
-    gen = generator(cfg)
-    if gen is not None:
-        x, y = gen.draw(PRUNING_POINTS, cfg.noise, pruning_seed(cfg, replicate))
-        return f32(x), f32(y)
-    if cfg.kind == "classification":
-        x, y = classification_pruning_points(cfg, draw_seeds(cfg, replicate)[0])
-        return data.from_raw(x).astype(np.float32), y
-    return None
+    networks; None for a table, which has no points beyond its rows. Never the training, validation or test points."""
+    return cfg.pruning_points(replicate, data)
 
 
-def generator(cfg: DataConfig) -> Generator | None:
+def generator(cfg: DataSettings) -> Generator | None:
     """The study's 2-D generator with a known density, or None (make_classification, tables)."""
-    return toys.generator(cfg.kind, cfg.n_classes) if cfg.kind in PLANAR else None
-
-
-def table(cfg: DataConfig) -> Table | None:
-    """The rows of a bundled data set or CSV file, checked (DataError on bad data); None for generators."""
-    if cfg.kind == "csv":
-        from reportgen.datasets.csv_file import read_table
-
-        rows = read_table(cfg)
-        check_classes(rows, cfg, f"label column {cfg.label!r}")
-        return rows
-    return bundled(cfg.kind) if cfg.kind in BUNDLED else None
-
-
-def _generated(cfg: DataConfig, gen: Generator, replicate: int) -> Dataset:
-    """Draw one replicate's points; the last validation_fraction of them is held out, as Keras' validation_split does."""
-    seed, test_seed = draw_seeds(cfg, replicate)
-    x, y = gen.draw(cfg.n_samples, cfg.noise, seed)
-    n_val = round(cfg.n_samples * cfg.validation_fraction)
-    x_test, y_test = gen.draw(cfg.test_samples, cfg.noise, test_seed)
-    return Dataset(
-        x_train=f32(x[:-n_val]),
-        y_train=f32(y[:-n_val]),
-        x_val=f32(x[-n_val:]),
-        y_val=f32(y[-n_val:]),
-        x_test=f32(x_test),
-        y_test=f32(y_test),
-        class_names=tuple(str(k) for k in range(gen.n_classes(cfg.noise))),
-    )
-
-
-def load(cfg: DataConfig, replicate: int = 0) -> Dataset:
-    """One replicate's training, validation and test points for the study's data."""
-    gen = generator(cfg)
-    if gen is not None:
-        return _generated(cfg, gen, replicate)
-    if cfg.kind == "classification":
-        return classification(cfg, draw_seeds(cfg, replicate)[0])
-    return split(table(cfg), cfg, draw_seeds(cfg, replicate)[0])
+    return cfg.generator()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,25 @@ class DataError(ConfigError):
 
 
 @dataclass(frozen=True)
+class TableNotes:
+    """What reading a table found and did, for the report: its one-hot encoded columns, its missing cells and what
+    became of them (data.missing)."""
+
+    rows: int = 0  # data rows in the file
+    encoded: tuple[tuple[str, tuple[str, ...]], ...] = ()  # text (or data.categorical) columns and their categories
+    missing: str = "error"  # data.missing: 'error', 'drop' or 'impute'
+    markers: tuple[str, ...] = ()  # how its missing cells were written, in the order found ('' for an empty cell)
+    dropped: int = 0  # rows left out for a missing feature (data.missing = 'drop') or a missing label
+    filled: int = 0  # feature cells every replicate fills from its training split (data.missing = 'impute')
+
+    @classmethod
+    def from_json(cls, doc: dict) -> TableNotes:
+        """The notes back from their JSON form (lists for tuples)."""
+        encoded = tuple((str(name), tuple(levels)) for name, levels in doc.get("encoded", ()))
+        return cls(**{**doc, "encoded": encoded, "markers": tuple(doc.get("markers", ()))})
+
+
+@dataclass(frozen=True)
 class Dataset:
     """One replicate's train, validation and test points: float32 inputs, class indices 0..K-1 as float32.
 
@@ -34,6 +53,9 @@ class Dataset:
     has_generator: bool = True  # a generator with a known Bayes posterior and density drew the points
     shift: np.ndarray | None = field(default=None, compare=False)  # None: inputs are the raw features
     scale: np.ndarray | None = field(default=None, compare=False)
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, compare=False)  # a table's rows behind
+    #                                                     the training, validation and test splits (None: drawn points)
+    notes: TableNotes | None = field(default=None, compare=False)  # a file's encoded columns and missing cells
 
     @property
     def n_classes(self) -> int:
@@ -67,7 +89,9 @@ class Dataset:
 class Generator(Protocol):
     """A 2-D generator whose class densities are known in closed form (a mixture along its shape or of Gaussians)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Its name ('moons')."""
 
     def n_classes(self, noise: float) -> int:
         """Number of classes it draws."""

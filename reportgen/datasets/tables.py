@@ -1,49 +1,44 @@
-"""Tables: scikit-learn's bundled data sets and CSV files, split per replicate (stratified, seeded) and standardised
-with the training split's statistics; and make_classification, whose every replicate is a new problem."""
+"""Tables as kinds of data: scikit-learn's bundled data sets here (CSV files in csv_file.py), split per replicate
+(stratified, seeded) and standardised with the training split's statistics."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
-from reportgen.config import DataConfig, informative_features
-from reportgen.datasets.base import DataError, Dataset, f32, standardise
+from reportgen.datasets.base import DataError, Dataset, TableNotes, f32, standardise
+from reportgen.datasets.encode import inputs
+from reportgen.datasets.settings import DataSettings, kind_field, n_samples_field
 
 
 @dataclass(frozen=True)
 class Table:
-    """Rows of a data set: raw features [N, F] (float64), class indices [N], and the names of both."""
+    """Rows of a data set: raw features [N, F] (float64), class indices [N], and the names of both.
+
+    A text column (levels set) holds the index of each row's category; a missing cell is NaN, filled per replicate.
+    """
 
     x: np.ndarray
     y: np.ndarray
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
     source: str  # how messages name it: the file's path, or 'scikit-learn's wine data'
+    levels: tuple[tuple[str, ...] | None, ...] = ()  # per column: its categories, one-hot encoded (None: numbers)
+    notes: TableNotes | None = None  # what reading a file found (encoded columns, missing cells)
 
 
-def bundled(kind: str) -> Table:
-    """One of scikit-learn's bundled data sets (shipped with the library, nothing downloaded)."""
-    from sklearn import datasets
-
-    bunch = getattr(datasets, f"load_{kind}")()
-    return Table(
-        np.asarray(bunch.data, np.float64),
-        np.asarray(bunch.target, int),
-        tuple(str(n) for n in bunch.target_names),
-        tuple(str(n) for n in bunch.feature_names),
-        f"scikit-learn's {kind} data",
-    )
-
-
-def smallest_class(cfg: DataConfig) -> int:
+def smallest_class(cfg: TableSettings) -> int:
     """Rows a class needs so that the stratified test, validation and training splits each get one of them."""
     t, v = cfg.test_fraction, cfg.validation_fraction
     return math.ceil(1 / min(t, (1 - t) * v, (1 - t) * (1 - v))) + 1  # +1: rounding of the split sizes
 
 
-def check_classes(table: Table, cfg: DataConfig, label: str = "the label") -> None:
+def check_classes(table: Table, cfg: TableSettings, label: str = "the label") -> None:
     """Refuse a table with one class, or a class too small to appear in every split."""
     names, counts = np.unique(table.y, return_counts=True)
     if len(names) < 2:
@@ -74,7 +69,7 @@ def _stratified(idx: np.ndarray, y: np.ndarray, size, seed: int) -> tuple[np.nda
     return rest, held
 
 
-def split(table: Table, cfg: DataConfig, seed: int) -> Dataset:
+def split(table: Table, cfg: TableSettings, seed: int) -> Dataset:
     """One replicate's stratified split of a table (test, then an optional sample, then validation), standardised."""
     pool, test = _stratified(np.arange(len(table.y)), table.y, cfg.test_fraction, seed)
     if cfg.n_samples is not None and cfg.n_samples != len(pool):
@@ -99,7 +94,8 @@ def split(table: Table, cfg: DataConfig, seed: int) -> Dataset:
                 f"and validation rows; use more rows (data.n_samples) or fewer classes"
             ]
         )
-    shift, scale, (x_train, x_val, x_test) = standardise(*(table.x[part] for part in (train, val, test)))
+    x, names = inputs(table, train)
+    shift, scale, (x_train, x_val, x_test) = standardise(*(x[part] for part in (train, val, test)))
     return Dataset(
         x_train,
         f32(table.y[train]),
@@ -108,56 +104,96 @@ def split(table: Table, cfg: DataConfig, seed: int) -> Dataset:
         x_test,
         f32(table.y[test]),
         class_names=table.class_names,
-        feature_names=table.feature_names,
+        feature_names=names,
         has_generator=False,
         shift=shift,
         scale=scale,
+        rows=(train, val, test),
+        notes=table.notes,
     )
 
 
-PRUNING_ROWS = 2000  # make_classification's points beyond the test points, on which the prunable share is measured
+class TableSettings(DataSettings):
+    """Rows of a table: each replicate draws its own stratified split of them (the test rows too)."""
 
-
-def _classification_rows(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every point of a make_classification problem: training and validation, test, then PRUNING_ROWS more (one call:
-    scikit-learn draws the problem and its points from one state, so more points of the same problem come with it)."""
-    from sklearn.datasets import make_classification
-
-    informative = informative_features(cfg.n_features)
-    return make_classification(
-        n_samples=cfg.n_samples + cfg.test_samples + PRUNING_ROWS,
-        n_features=cfg.n_features,
-        n_informative=informative,
-        n_redundant=min(2, cfg.n_features - informative),
-        n_classes=cfg.n_classes,
-        n_clusters_per_class=1,
-        flip_y=cfg.noise,
-        random_state=seed,
+    n_samples: int | None = n_samples_field(None)
+    test_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        json_schema_extra={"example": 0.2},
+        description="Tables (bundled sets and CSV files) only: share of the rows held out, stratified, as the test set "
+        "(0.2); a replicate draws its own test rows when data.resample is true.",
     )
 
+    redraws = ("the stratified split of the rows into training, validation and test sets",)
 
-def classification(cfg: DataConfig, seed: int) -> Dataset:
-    """A make_classification problem and its points (a new problem per seed: scikit-learn draws both from one state)."""
-    x, y = _classification_rows(cfg, seed)
-    n_val, end = round(cfg.n_samples * cfg.validation_fraction), cfg.n_samples + cfg.test_samples
-    train, val, test = slice(0, cfg.n_samples - n_val), slice(cfg.n_samples - n_val, cfg.n_samples), slice(cfg.n_samples, end)
-    shift, scale, (x_train, x_val, x_test) = standardise(x[train], x[val], x[test])
-    return Dataset(
-        x_train,
-        f32(y[train]),
-        x_val,
-        f32(y[val]),
-        x_test,
-        f32(y[test]),
-        class_names=tuple(str(k) for k in range(cfg.n_classes)),
-        feature_names=tuple(f"x{i + 1}" for i in range(cfg.n_features)),
-        has_generator=False,
-        shift=shift,
-        scale=scale,
-    )
+    def table(self) -> Table:
+        """The rows, checked (DataError on bad data)."""
+        raise NotImplementedError
+
+    def load(self, replicate: int = 0) -> Dataset:
+        return split(self.table(), self, self.draws(replicate)[0])
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Rows of every replicate's training, validation and test splits (scikit-learn's train_test_split rounds a
+        held-out share up)."""
+        rows = len(self.table().y)
+        n_test = math.ceil(rows * self.test_fraction)
+        pool = rows - n_test if self.n_samples is None else self.n_samples
+        n_val = math.ceil(pool * self.validation_fraction)
+        return pool - n_val, n_val, n_test
 
 
-def classification_pruning_points(cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The PRUNING_ROWS points of a make_classification problem beyond its test points, in the data's own units."""
-    x, y = _classification_rows(cfg, seed)
-    return x[cfg.n_samples + cfg.test_samples :], f32(y[cfg.n_samples + cfg.test_samples :])
+class Bundled(TableSettings):
+    """One of scikit-learn's bundled data sets (shipped with the library, nothing downloaded)."""
+
+    loader: ClassVar[str] = ""  # sklearn.datasets.load_<loader>
+
+    def table(self) -> Table:
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{self.loader}")()
+        return Table(
+            np.asarray(bunch.data, np.float64),
+            np.asarray(bunch.target, int),
+            tuple(str(n) for n in bunch.target_names),
+            tuple(str(n) for n in bunch.feature_names),
+            f"scikit-learn's {self.loader} data",
+        )
+
+    def source_key(self) -> dict[str, Any]:
+        return {"scikit-learn": metadata.version("scikit-learn")}  # the bundled tables ship with it
+
+
+class BreastCancer(Bundled):
+    """The Wisconsin breast cancer data: 569 rows, 30 features, two classes."""
+
+    kind: Literal["breast_cancer"] = kind_field("breast_cancer")
+    title = "the Wisconsin breast cancer data"
+    loader = "breast_cancer"
+
+
+class Wine(Bundled):
+    """The wine recognition data: 178 rows, 13 features, three classes."""
+
+    kind: Literal["wine"] = kind_field("wine")
+    title = "the wine recognition data"
+    loader = "wine"
+
+
+class Iris(Bundled):
+    """Fisher's iris data: 150 rows, 4 features, three classes."""
+
+    kind: Literal["iris"] = kind_field("iris")
+    title = "Fisher's iris data"
+    loader = "iris"
+
+
+class Digits(Bundled):
+    """scikit-learn's handwritten digits: 1,797 images of 8×8 pixels (64 features, ink 0 to 16), ten classes."""
+
+    kind: Literal["digits"] = kind_field("digits")
+    title = "scikit-learn's handwritten digits (8×8 images)"
+    loader = "digits"
+    image_shape = (8, 8)

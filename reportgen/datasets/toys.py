@@ -151,12 +151,6 @@ class Spirals(_TwoClasses):
         return _mixture_log_densities(x, [_spiral(t, 0), _spiral(t, 1)], noise)
 
 
-def generator(kind: str, n_classes: int | None = None):
-    """The 2-D generator of a data kind, or None for kinds without one."""
-    table = {"moons": Moons(), "circles": Circles(), "xor": Xor(), "spirals": Spirals(), "blobs": Blobs(classes=n_classes or 3)}
-    return table.get(kind)
-
-
 def bayes_proba(gen, noise: float, x: np.ndarray) -> np.ndarray | None:
     """The Bayes posterior P(class | x) [n, K] under equal class sizes, or None when the noise is zero (no density)."""
     from scipy.special import logsumexp

@@ -12,10 +12,10 @@ from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
 from reportgen.context import Figure
-from reportgen.figures import compare, curves, maps, weights
+from reportgen.figures import compare, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
-__all__ = ["Figure", "FigureSpec", "figure_specs", "make_figures", "draw", "draw_some"]
+__all__ = ["Figure", "FigureSpec", "SNAPSHOT_PREFIX", "figure_specs", "make_figures", "draw", "draw_some"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,22 @@ class FigureSpec:
     key: str
     title: str
     draw: Callable[[MplFigure, Study], str | None]
+    colours: int = 0  # a palette of this many colours for the PNG (0: full colour)
+
+
+SNAPSHOT_PREFIX = "snapshots@"  # the frames of training: snapshots@10, ..., snapshots@end (arrange makes them one film)
+
+
+def snapshot_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
+    """One frame per snapshot epoch and one at the end of training, each every variant's boundary side by side."""
+    epochs = maps.snapshot_epochs(analysis)
+    frames = [(str(e), f"after {e} epochs", e) for e in epochs] + [("end", "at the end of training", None)]
+    return [
+        FigureSpec(
+            SNAPSHOT_PREFIX + key, title, lambda fig, study, e=epoch: maps.draw_snapshot(fig, study, e), maps.SNAPSHOT_COLOURS
+        )
+        for key, title, epoch in (frames if epochs else [])
+    ]
 
 
 def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
@@ -32,7 +48,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
     specs = [
         FigureSpec("dataset", "The data", maps.draw_dataset),
         FigureSpec("boundaries", "Decision boundaries", maps.draw_boundaries),
-        FigureSpec("snapshots", "How the decision boundary develops during training", maps.draw_snapshots),
+        *snapshot_specs(analysis),
         FigureSpec("loss_curves", "Training and validation loss", curves.draw_loss_curves),
     ]
     specs += [
@@ -40,6 +56,8 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         for v in analysis.variants
         if v != analysis.reference
     ]
+    if analysis.data.image_shape:  # features that are an image's pixels: the first layer as pictures
+        specs.append(FigureSpec("weight_images", "First-layer weights as images", pixels.draw_weight_images))
     specs += [
         FigureSpec("weights_box", "First-layer weights", weights.draw_weights_box),
         FigureSpec("weights_hist", "Distribution of first-layer weights", weights.draw_weights_hist),
@@ -66,7 +84,7 @@ def draw(spec: FigureSpec, study: Study) -> Figure | None:
         caption = spec.draw(fig, study)
         if caption is None:
             return None
-        png, width_cm = to_png(fig)
+        png, width_cm = to_png(fig, spec.colours)
     return Figure(spec.key, spec.title, caption, png, width_cm)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
-from reportgen.analysis import BoundarySet
+from reportgen.analysis import BoundarySet, StudyAnalysis
+from reportgen.datasets import Generated
 from reportgen.figures.common import (
     FULL_WIDTH_IN,
     MAX_WIDTH_CM,
@@ -87,7 +88,7 @@ def draw_dataset(fig: MplFigure, study: Study) -> str:
 def _dataset_caption(study: Study) -> str:
     """What the data figure shows: the data, its splits, what a replicate redraws and the plane shown."""
     d, cfg, info = study.data, study.analysis.setup.data, study.analysis.data
-    if not cfg.generated:
+    if not isinstance(cfg, Generated):
         scope = (
             f"Each of the {study.seeds} splits the rows anew, stratified by class (shown: the first replicate)."
             if cfg.resample
@@ -248,55 +249,100 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
     ).rstrip()
 
 
-def draw_snapshots(fig: MplFigure, study: Study) -> str | None:
-    """Show each variant's decision boundary at a few epochs of training and at its end (first replicate): one column
-    per variant, one row per epoch, so a column reads as that network's training from top to bottom."""
-    a = study.analysis
-    names = [v for v in a.variants if v in a.snapshots]
+STILL_SHARES = (0.02, 0.1, 0.3)  # of the epochs: the snapshots a printed report keeps (10, 50 and 150 of 500), and the end
+SNAPSHOT_COLOURS = 64  # a frame's palette: its flat bands and lines look the same, its PNG is a third of the RGB one's
+
+
+def still_epochs(epochs: list[int], total: int) -> list[int]:
+    """The snapshot epochs a printed report shows: the one nearest each of STILL_SHARES of the training epochs."""
+    if not epochs:
+        return []
+    return sorted({min(epochs, key=lambda e: (abs(e - share * total), e)) for share in STILL_SHARES})
+
+
+def _epochs_phrase(epochs: list[int]) -> str:
+    """Name a list of epochs briefly: runs of three or more at one step as 'a to b (every s)', e.g. '10 to 100 (every
+    10) and 150 to 450 (every 50)'; others one by one."""
+    parts, i = [], 0
+    while i < len(epochs):
+        j = i + 1
+        while j + 1 < len(epochs) and epochs[j + 1] - epochs[j] == epochs[i + 1] - epochs[i]:
+            j += 1
+        if j < len(epochs) and j - i >= 2:
+            parts.append(f"{epochs[i]} to {epochs[j]} (every {epochs[i + 1] - epochs[i]})")
+            i = j + 1
+        else:
+            parts.append(str(epochs[i]))
+            i += 1
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def snapshot_names(analysis: StudyAnalysis) -> list[str]:
+    """The variants whose first replicate kept snapshots, in study order."""
+    return [v for v in analysis.variants if v in analysis.snapshots]
+
+
+def snapshot_epochs(analysis: StudyAnalysis) -> list[int]:
+    """Every epoch after which some variant's first replicate kept its weights."""
+    return sorted({e for v in snapshot_names(analysis) for e in analysis.snapshots[v]})
+
+
+def _snapshot_panel(ax, study: Study, name: str, epoch: int | None) -> None:
+    """One variant's boundary after an epoch (None: at the end of training) over its training points."""
+    a, d = study.analysis, study.data
+    probs = a.snapshots[name].get(epoch) if epoch is not None else a.boundaries[name].background
+    if probs is not None and probs.ndim == 3:
+        class_background(ax, a.frame.xs, a.frame.ys, probs, study.class_colours)
+        class_lines(ax, a.frame.xs, a.frame.ys, probs, colors="black", linewidths=0.8)
+    elif probs is not None:
+        ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
+        contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
+    else:
+        ax.text(0.5, 0.5, "stopped\nearlier", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
+    points = study.plane(d.x_train)
+    colours = study.colours_of(d.y_train)
+    ax.scatter(points[:, 0], points[:, 1], c=colours, s=2, linewidths=0, alpha=1 if probs is not None else 0.25)
+    ax.set(xticks=[], yticks=[], xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1]))
+
+
+def draw_snapshot(fig: MplFigure, study: Study, epoch: int | None) -> str | None:
+    """One frame of training: every variant's decision boundary (first replicate) after one epoch, side by side.
+
+    Frames are laid out by hand, not by the constrained layout: every frame has its panels at the same pixels, so
+    stepping through them moves only the boundaries. The caption is the film's, the same for every frame."""
+    a, names = study.analysis, snapshot_names(study.analysis)
     if not names:
         return None
-    epochs = sorted({e for v in names for e in a.snapshots[v]})
-    rows = [*epochs, None]  # None: the end of training (early stopping: the weights it restored)
-    panel = min(1.55, (FULL_WIDTH_IN - 2.5) / len(names))  # narrower than the text: it fits under the loss curves
-    height = panel * (a.frame.ys[-1] - a.frame.ys[0]) / (a.frame.xs[-1] - a.frame.xs[0])
-    fig.set_size_inches(1.5 + panel * len(names), 0.4 + (height + 0.12) * len(rows))
-    axes = fig.subplots(len(rows), len(names), squeeze=False)
-    d = study.data
-    points = study.plane(d.x_train)
-    filled = None
-    for r, epoch in enumerate(rows):
-        for c, name in enumerate(names):
-            ax = axes[r, c]
-            probs = a.snapshots[name].get(epoch) if epoch is not None else a.boundaries[name].background
-            if probs is not None and probs.ndim == 3:
-                class_background(ax, a.frame.xs, a.frame.ys, probs, study.class_colours)
-                class_lines(ax, a.frame.xs, a.frame.ys, probs, colors="black", linewidths=0.8)
-            elif probs is not None:
-                filled = ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
-                contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
-            else:
-                ax.text(0.5, 0.5, "stopped\nearlier", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
-            ax.scatter(
-                points[:, 0],
-                points[:, 1],
-                c=study.colours_of(d.y_train),
-                s=2,
-                linewidths=0,
-                alpha=1 if probs is not None else 0.25,
-            )
-            ax.set(
-                xticks=[], yticks=[], aspect="equal", xlim=(a.frame.xs[0], a.frame.xs[-1]), ylim=(a.frame.ys[0], a.frame.ys[-1])
-            )
-            if r == 0:
-                ax.set_title(safe_text(name, 16), fontsize=8)
-            if c == 0:
-                ax.set_ylabel(f"epoch {epoch}" if epoch is not None else "end", fontsize=8)
-    _plane_legend(fig, study, filled, axes, shrink=0.6)
+    fig.set_layout_engine("none")
+    label_w, pad = 0.3, 0.05  # inches: the epoch written up the left side, the gap around each panel
+    panel = min(1.55, (FULL_WIDTH_IN - label_w - pad) / len(names))
+    height = (panel - 2 * pad) * (a.frame.ys[-1] - a.frame.ys[0]) / (a.frame.xs[-1] - a.frame.xs[0])
+    titles = [safe_text(name, 16) for name in names]
+    title_h = 0.08 + 0.16 * max(t.count("\n") + 1 for t in titles)
+    width, tall = label_w + len(names) * panel + pad, pad + height + title_h
+    fig.set_size_inches(width, tall)
+    for c, (name, title) in enumerate(zip(names, titles)):
+        ax = fig.add_axes(((label_w + c * panel + pad) / width, pad / tall, (panel - 2 * pad) / width, height / tall))
+        _snapshot_panel(ax, study, name, epoch)
+        ax.set_title(title, fontsize=9.5, pad=2)
+    label = f"epoch {epoch}" if epoch is not None else "end"
+    fig.text(0.12 / width, (pad + height / 2) / tall, label, rotation=90, ha="center", va="center", fontsize=9.5)
+    return snapshot_caption(study)
+
+
+def snapshot_caption(study: Study) -> str:
+    """What the frames of training show, on screen (all of them, one at a time) and in print (the stills)."""
+    a = study.analysis
+    epochs = snapshot_epochs(a)
+    stills = still_epochs(epochs, a.setup.training.epochs)
     lines = "0.5 contour" if a.data.n_classes == 2 else "between the predicted classes"
+    printed = (
+        f" A printed report shows the frames after {_epochs_phrase(stills)} epochs and at the end." if stills != epochs else ""
+    )
     return (
         f"The decision boundary (black, {lines}) of each variant's first replicate (of {study.seeds}) after "
-        f"{', '.join(str(e) for e in epochs[:-1])} and {epochs[-1]} epochs and at the end of training (for early "
-        f"stopping: the weights it kept), over that replicate's training points; the background is "
-        f"{_background_words(study)}. Read a column top to bottom to see when a network starts to bend its boundary "
-        f"around single points. {a.data.view_sentence}"
+        f"{_epochs_phrase(epochs)} epochs and at the end of training (for early stopping: the weights it kept), over "
+        f"that replicate's training points; the background is {_background_words(study)}, coloured as in the "
+        f"decision-boundary figure. Step through the frames to see when a network starts to bend its boundary around "
+        f"single points.{printed} {a.data.view_sentence}"
     ).rstrip()
