@@ -84,7 +84,9 @@ def test_a_cache_that_cannot_take_the_runs_is_refused_before_training(tmp_path, 
 
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EACCES])
-def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_written(tmp_path, monkeypatch, error):
+def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_written(
+    tmp_path, monkeypatch, fake_training, error
+):
     def failing(src, dst):
         raise OSError(error, os.strerror(error), str(dst))
 
@@ -99,7 +101,48 @@ def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_writ
     assert not [p for p in folder.rglob("*") if p.is_file() and p.parent != folder / "derived"]  # no entry, no temporary
 
 
+@pytest.mark.parametrize("stop", ["interrupted", "crashed"])
+def test_a_build_stopped_halfway_resumes_and_trains_only_the_runs_not_stored(tmp_path, monkeypatch, stop):
+    """The fake trainer hands each run to the store as the engines hand each block: a build stopped after 3 of 8 runs
+    (SIGINT, or an error in training) kept those 3, and the next build trains the other 5 only."""
+    from tests.fake_training import fake_train
+
+    config = tiny_config(
+        training={"epochs": 2, "seeds": [0, 1, 2, 3]},
+        variants=[{"name": "baseline"}, {"name": "l1", "l1": 0.01}],
+        sweeps={"l1": [], "l2": [], "dropout": []},
+        output={"dir": str(tmp_path / "out"), "cache": str(tmp_path / "c")},
+    )
+    runs, cancel, trained = plan_runs(config), threading.Event(), []
+
+    def stopping(runs, datasets, config, progress=None, cancel=None, done=None):
+        def counted(results):
+            done(results)
+            trained.extend(r.run.key for r in results)
+            if len(trained) == 3:
+                if stop == "crashed":
+                    raise RuntimeError("a worker crashed")
+                cancel.set()  # as SIGINT does: training stops before its next run
+
+        return fake_train(runs, datasets, config, progress, cancel, done=counted)
+
+    monkeypatch.setattr("reportgen.executor.train", stopping)
+    with pytest.raises(RuntimeError if stop == "crashed" else Interrupted):
+        pipeline.build(config, quiet=True, cancel=cancel)
+    assert len(runs) == 8 and len(trained) == 3 and not (tmp_path / "out" / "report.html").exists()
+    kept = RunCache(config.output.cache).lookup(runs, run_keys(runs, config))
+    assert sorted(kept.hits) == sorted(trained) and not kept.damaged
+
+    again = []
+    monkeypatch.setattr("reportgen.executor.train", lambda runs, *a, **k: again.extend(runs) or fake_train(runs, *a, **k))
+    result = pipeline.build(config, quiet=True)
+    assert sorted(r.key for r in again) == sorted(r.key for r in runs if r.key not in trained)
+    assert (result.cached, result.trained) == (3, 5) and (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.slow
 def test_a_build_stopped_after_its_first_block_resumes_with_the_other_blocks(tmp_path, monkeypatch):
+    """The fast engine's blocks, trained two at a time on threads, are each stored as they finish."""
     from reportgen.training import train
 
     monkeypatch.setattr(train, "BLOCK_RUNS", 4)  # 16 runs in 4 blocks, two at a time on two threads
