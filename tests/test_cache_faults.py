@@ -84,9 +84,7 @@ def test_a_cache_that_cannot_take_the_runs_is_refused_before_training(tmp_path, 
 
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EACCES])
-def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_written(
-    tmp_path, monkeypatch, fake_training, error
-):
+def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_written(tmp_path, monkeypatch, fake_training, error):
     def failing(src, dst):
         raise OSError(error, os.strerror(error), str(dst))
 
