@@ -114,7 +114,7 @@ def build(
 
     from reportgen.helper import Helper
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)  # a line stays one line in a narrow log
     started = time.perf_counter()
     may_freeze = gc.get_freeze_count() == 0  # a caller that froze objects itself keeps its freeze
     try:
@@ -415,7 +415,7 @@ def render(
 
     from reportgen.helper import Helper
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)  # a line stays one line in a narrow log
     with Helper() as helper:
         return _render(results_dir, out_dir, formats, quiet, console, helper)
 
@@ -474,7 +474,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     with stages("cache"):
         found = store.lookup(new, {r.key: keys[r.key] for r in new})
     for line in found.damaged:
-        console.print(f"[yellow]![/] {escape(line)}")
+        console.print(f"[yellow]![/] {escape(' '.join(line.split()))}", soft_wrap=True)  # one line, however narrow
     missing = [r for r in new if r.key not in found.hits]
     trained = []
     if missing:
