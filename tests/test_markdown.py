@@ -19,7 +19,7 @@ from tests.test_report import PNG_1PX
 # a carriage return that hid the summary in a code block, a table row, the end of the <details> block, a heading,
 # a link, a remote image, a mention, an issue reference, HTML, an entity, a code span, emphasis, math, bare addresses
 HOSTILE = (  # at most 200 characters, as titles are
-    "x\r```\n| a | b |\n</details>\n# H [a](https://e.example) ![i](https://e.example/i.png) @octocat #1 GH-2 "
+    "x\r```\n| a | b |\n<details>\n</details>\n# H [a](https://e.example) ![i](https://e.example/i.png) @octocat #1 GH-2 "
     "<img src=x> &amp; `c` *e* __b__ ~~s~~ $x$ \\| www.e.example a@b.example\n1. item"
 )
 NAMES = ["a\r|b`c\n- d", "[x](https://e.x)@u #1", "![i](https://e.x/i.png)", "</details><b>&amp;"]  # at most 40 characters
