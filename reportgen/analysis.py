@@ -327,6 +327,10 @@ class StudyAnalysis:
         seed = int(runs["seed"][~runs["failed"].map(bool)].iloc[0])  # first_layer keeps the runs that trained, in order
         return WeightImages(first, near_zero, threshold, len(kernels), hidden, seed)
 
+    def snapshot_epochs(self) -> list[int]:
+        """Every epoch after which some variant's first replicate kept its weights."""
+        return sorted({e for v in self.variants if v in self.snapshots for e in self.snapshots[v]})
+
     def sweep_run(self, key: str) -> bool:
         """Whether a run is a strength-sweep point's (not one of the study's variants, its twins or data-sweep points)."""
         names = self.runs["variant"].to_numpy()[self.runs["key"].to_numpy() == key]

@@ -28,6 +28,7 @@ from reportgen.claims import (
     stability_text,
 )
 from reportgen.context import (
+    SNAPSHOT_PREFIX,
     Bullets,
     Cell,
     ClaimRow,
@@ -51,6 +52,7 @@ from reportgen.datasets.classification import Classification
 from reportgen.errors import ReportgenError
 from reportgen.metrics import METRICS, table_columns
 from reportgen.metrics import metric as metric_record
+from reportgen.plan import still_epochs
 from reportgen.regularizers import regularizer
 from reportgen.report import anchor
 
@@ -243,10 +245,7 @@ class _Figures:
 
     def film(self, analysis: StudyAnalysis, section: str) -> Film:
         """The frames of training (figures snapshots@EPOCH and snapshots@end) as one film, the stills marked for print."""
-        from reportgen.figures import SNAPSHOT_PREFIX
-        from reportgen.figures.maps import snapshot_epochs, still_epochs
-
-        epochs = snapshot_epochs(analysis)
+        epochs = analysis.snapshot_epochs()
         stills = {str(e) for e in still_epochs(epochs, analysis.setup.training.epochs)} | {"end"}
         title = "How the decision boundary develops during training"
         frames = []

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reportgen import markdown, schema
+from reportgen import markdown, numbers, schema
 from reportgen.errors import ConfigError
 from reportgen.metrics import METRICS as ALL_METRICS
 from reportgen.metrics import Metric as RunMetric
@@ -584,16 +584,14 @@ def regressions(changes: Changes) -> list[str]:
 
 def _value(v: float | None, kind: str) -> str:
     """A metric's value: shares as percentages, other numbers with three significant digits."""
-    if v is None or not math.isfinite(v):
-        return "–"
-    return f"{v:.1%}" if kind == "pct" else f"{v:.3g}"
+    return numbers.percent(v) if kind == "pct" else numbers.DASH if v is None or not math.isfinite(v) else f"{v:.3g}"
 
 
 def _diff(v: float | None, kind: str) -> str:
     """A difference: shares in percentage points, ratios as ×r, other numbers signed."""
-    if v is None or not math.isfinite(v):
-        return "–"
-    return {"pct": f"{v * 100:+.1f} pp", "ratio": f"×{v:.3g}"}.get(kind, f"{v:+.3g}")
+    if kind in ("pct", "ratio"):
+        return numbers.points(v) if kind == "pct" else numbers.ratio(v)
+    return numbers.DASH if v is None or not math.isfinite(v) else f"{v:+.3g}"
 
 
 def _interval_text(iv: Interval, kind: str, confidence: float) -> str:
@@ -603,7 +601,7 @@ def _interval_text(iv: Interval, kind: str, confidence: float) -> str:
 
 def _p(p: float) -> str:
     """A p-value with three significant digits ('< 0.001' below that)."""
-    return "–" if not math.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.3g}"
+    return numbers.p_value(p, floor=0.001, digits=3, missing=numbers.DASH)
 
 
 def _p_text(raw: float, adjusted: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -73,7 +73,7 @@ class SeedBudget(_Strict):
         return tuple(sorted({*range(self.min, self.max, self.step), self.max}))
 
 
-DEFAULT_BUDGET = {"min": DEFAULT_REPLICATES, "max": 2 * DEFAULT_REPLICATES, "step": DEFAULT_REPLICATES // 2}
+DEFAULT_BUDGET: dict[str, Any] = {"min": DEFAULT_REPLICATES, "max": 2 * DEFAULT_REPLICATES, "step": DEFAULT_REPLICATES // 2}
 
 
 class TrainingConfig(_Strict):
@@ -115,7 +115,8 @@ class TrainingConfig(_Strict):
             budget = seeds
             top = budget.get("max")
             first = budget.get("first", 0)
-            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (top, first)) and 0 < top <= MAX_REPLICATES
+            whole = [isinstance(v, int) and not isinstance(v, bool) for v in (top, first)]
+            ok = all(whole) and isinstance(top, int) and 0 < top <= MAX_REPLICATES
             return {**raw, "budget": budget, "seeds": list(range(first, first + top)) if ok else [0]}
         if "budget" in raw and raw["budget"] is not None:
             return raw  # a study as results.json writes it: the seeds a build used and its budget
@@ -177,13 +178,16 @@ class _Variant(_Strict):
         )
 
 
-VariantConfig = create_model(
-    "VariantConfig",
-    __base__=_Variant,
-    __module__=__name__,
-    __doc__=_Variant.__doc__,
-    **{r.key: (r.annotation, r.field) for r in REGULARIZERS},
-)
+if TYPE_CHECKING:  # its fields come from the regularizer records, which a type checker cannot follow
+    VariantConfig: TypeAlias = Any
+else:
+    VariantConfig = create_model(
+        "VariantConfig",
+        __base__=_Variant,
+        __module__=__name__,
+        __doc__=_Variant.__doc__,
+        **{r.key: (r.annotation, r.field) for r in REGULARIZERS},
+    )
 
 
 def _default_variants() -> list[VariantConfig]:
@@ -232,33 +236,36 @@ def _strength_sweep(r) -> tuple:
     )
 
 
-SweepConfig = create_model(
-    "SweepConfig",
-    __base__=_Sweeps,
-    __module__=__name__,
-    __doc__=_Sweeps.__doc__,
-    **{r.key: _strength_sweep(r) for r in SWEPT},
-    n_samples=(
-        list[Annotated[int, Field(ge=10, le=MAX_POINTS)]],
-        Field(
-            [],
-            max_length=MAX_SWEEP_POINTS,
-            description="Data-size sweep: every variant is trained, replicated, at each of these numbers of "
-            f"training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table samples "
-            "them from its rows outside the test split); with two or more sizes the claim 'regularization helps more "
-            "when data is scarce' is tested.",
+if TYPE_CHECKING:  # as VariantConfig
+    SweepConfig: TypeAlias = Any
+else:
+    SweepConfig = create_model(
+        "SweepConfig",
+        __base__=_Sweeps,
+        __module__=__name__,
+        __doc__=_Sweeps.__doc__,
+        **{r.key: _strength_sweep(r) for r in SWEPT},
+        n_samples=(
+            list[Annotated[int, Field(ge=10, le=MAX_POINTS)]],
+            Field(
+                [],
+                max_length=MAX_SWEEP_POINTS,
+                description="Data-size sweep: every variant is trained, replicated, at each of these numbers of "
+                f"training-plus-validation points (at most {MAX_SWEEP_POINTS}, each 10 to {MAX_POINTS:,}; a table samples "
+                "them from its rows outside the test split); with two or more sizes the claim 'regularization helps more "
+                "when data is scarce' is tested.",
+            ),
         ),
-    ),
-    noise=(
-        list[Annotated[float, Field(ge=0, le=MAX_NOISE)]],
-        Field(
-            [],
-            max_length=MAX_SWEEP_POINTS,
-            description=f"Noise sweep (generators only): every variant is trained, replicated, at each of these "
-            f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
+        noise=(
+            list[Annotated[float, Field(ge=0, le=MAX_NOISE)]],
+            Field(
+                [],
+                max_length=MAX_SWEEP_POINTS,
+                description=f"Noise sweep (generators only): every variant is trained, replicated, at each of these "
+                f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
+            ),
         ),
-    ),
-)
+    )
 
 
 class Margins(_Strict):
@@ -631,8 +638,9 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         if name == "seeds" and shown == list(range(len(shown))):
             shown = len(shown)  # 'seeds = 20' reads better than twenty numbers, and means the same
         text = _toml_value(shown)
-        if name == "seeds" and getattr(model, "budget", None) is not None:  # a budget is written as the user writes it
-            text = "{ " + ", ".join(f"{k} = {v}" for k, v in model.budget.model_dump().items() if k != "first" or v) + " }"
+        budget = getattr(model, "budget", None) if name == "seeds" else None
+        if budget is not None:  # a budget is written as the user writes it
+            text = "{ " + ", ".join(f"{k} = {v}" for k, v in budget.model_dump().items() if k != "first" or v) + " }"
         lines += ([f"# {info.description}"] if comments else []) + [f"{name} = {text}"]
     return lines
 

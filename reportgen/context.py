@@ -65,6 +65,9 @@ class FigureRef:
     kind: str = _help("Block kind for templates: 'figure'.", default="figure")
 
 
+SNAPSHOT_PREFIX = "snapshots@"  # figure keys of the frames of training: snapshots@10, ..., snapshots@end (one film)
+
+
 @dataclass(frozen=True)
 class FilmFrame:
     """One frame of a film: a figure of one moment, shown in turn with the others."""

@@ -148,6 +148,16 @@ def snapshot_epochs(config: StudyConfig) -> tuple[int, ...]:
     return tuple(sorted({e for e in (max(1, round(s * epochs)) for s in SNAPSHOT_SHARES) if e < epochs}))
 
 
+STILL_SHARES = (0.02, 0.1, 0.3)  # of the epochs: the snapshots a printed report keeps (10, 50 and 150 of 500), and the end
+
+
+def still_epochs(epochs: list[int], total: int) -> list[int]:
+    """The snapshot epochs a printed report shows: the one nearest each of STILL_SHARES of the training epochs."""
+    if not epochs:
+        return []
+    return sorted({min(epochs, key=lambda e: (abs(e - share * total), e)) for share in STILL_SHARES})
+
+
 def snapshotted(run: Run, config: StudyConfig) -> bool:
     """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
     return (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from reportgen import __version__, markdown
+from reportgen import __version__, markdown, numbers
 from reportgen.claims import fmt_p
 from reportgen.context import Cell, ReportContext
 from reportgen.pdf import render_pdf, url_fetcher  # noqa: F401  the renderers of one report, in one place
@@ -46,44 +46,11 @@ LIBRARIES = (
 # ---- filters: every number in the templates goes through one of these --------------------------------
 
 
-def fmt_num(v: float, digits: int = 3) -> str:
-    """Format a number with a few significant digits; NaN as an en dash."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if v == 0:
-        return "0"
-    return (
-        f"{v:.{digits}g}"
-        if abs(v) < 1e-2 or abs(v) >= 1e4
-        else f"{v:,.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
-    )
-
-
-def fmt_setting(v) -> str:
-    """Format a setting as written in a study file (0.01, not 0.0100)."""
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def fmt_pct(v: float, digits: int = 1) -> str:
-    """Format a share as a percentage."""
-    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
-
-
-def fmt_chance(v: float) -> str:
-    """Format a probability in whole percent, '<1%' below one percent (a flip probability from simulated reruns)."""
-    if v is None or not math.isfinite(v):
-        return "–"
-    return "<1%" if v < 0.005 else f"{v:.0%}"
+fmt_num, fmt_setting, fmt_pct, fmt_chance = numbers.table, numbers.setting, numbers.percent, numbers.chance
 
 
 def _cell_formatter(kind: str):
-    signed = lambda v: "–" if not math.isfinite(v) else ("+" if v > 0 else "") + fmt_num(v)  # noqa: E731
-    return {
-        "pct": fmt_pct,
-        "int": lambda v: f"{v:.0f}" if math.isfinite(v) else "–",
-        "pp": lambda v: "–" if not math.isfinite(v) else f"{v * 100:+.1f} pp",
-        "diff": signed,
-    }.get(kind, fmt_num)
+    return {"pct": numbers.percent, "int": numbers.count, "pp": numbers.points, "diff": numbers.signed}.get(kind, numbers.table)
 
 
 def fmt_cell(c: Cell) -> str:

@@ -80,7 +80,9 @@ def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
         if ref.get_object()["/Subtype"] == "/Image"
     }
     figures = html.count('<img src="data:image/png;base64,')
-    assert figures and len(images) == figures  # every figure of the HTML, once
+    stills = html.count('<img class="frame still" src="data:image/png;base64,')  # of the film, print keeps the stills
+    assert figures and stills >= 2 and html.count('<img class="frame"') > 0
+    assert len(images) == figures + stills  # every figure of the HTML and every still of its film, once
 
 
 def test_results_json_keeps_every_run_and_claim(tiny_build):

@@ -233,8 +233,7 @@ def test_epochs_are_named_briefly(epochs, text):
 
 
 def test_stills_are_the_snapshots_nearest_2_10_and_30_percent():
-    from reportgen.figures.maps import still_epochs
-    from reportgen.plan import snapshot_epochs
+    from reportgen.plan import snapshot_epochs, still_epochs
 
     config = StudyConfig()
     assert config.training.epochs == 500

@@ -21,6 +21,9 @@ def test_the_wheel_carries_the_templates_and_finds_them_installed(tmp_path):
     templates = sorted(p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file())
     assert {"report.html", "base.html", "css/report.css", "css/print.css", "js/report.js"} <= set(templates)
     assert {f"reportgen/templates/{t}" for t in templates} <= names and "reportgen/cli.py" in names
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "reportgen").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)  # every module of every subpackage
+    assert "reportgen/schema/results.schema.json" in names  # the JSON Schema shipped for readers in other languages
     # installed (the wheel unpacked ahead of this tree on the path), reportgen reads the templates it carries
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
-from reportgen import stability
+from reportgen import numbers, stability
 from reportgen.analysis import (
     StudyAnalysis,
 )
@@ -15,20 +16,7 @@ from reportgen.metrics import metric as metric_info
 METHOD_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", None: "uncorrected"}
 
 
-def fmt_number(v: float) -> str:
-    """A plain number with three significant digits; 'n/a' when missing."""
-    if v is None or not math.isfinite(v):
-        return "n/a"
-    if v == 0:
-        return "0"
-    return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
-
-
-def fmt_p(p: float) -> str:
-    """A p-value: two significant digits, '< 0.0001' below that."""
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+fmt_number, fmt_p = numbers.prose, numbers.p_value
 
 
 def p_is(p: float) -> str:
@@ -40,12 +28,10 @@ def p_is(p: float) -> str:
 def formatters(metric: str, kind: str = "difference"):
     """(value, difference) formatters: shares as percent and percentage points, ratios with ×, the rest plain."""
     if kind == "ratio":
-        return fmt_number, (lambda r: f"×{r:.3g}" if math.isfinite(r) else "n/a")
+        return numbers.prose, partial(numbers.ratio, missing=numbers.NA)
     if metric_info(metric).kind == "pct":
-        return (lambda v: f"{v:.1%}" if math.isfinite(v) else "n/a"), (
-            lambda d: f"{d * 100:+.1f} pp" if math.isfinite(d) else "n/a"
-        )
-    return fmt_number, (lambda d: ("+" if d > 0 else "") + fmt_number(d))
+        return partial(numbers.percent, missing=numbers.NA), partial(numbers.points, missing=numbers.NA)
+    return numbers.prose, partial(numbers.signed, plain=numbers.prose, missing=numbers.NA)
 
 
 def _head(f: Finding) -> str:

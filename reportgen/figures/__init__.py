@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure as MplFigure
 
 from reportgen.analysis import StudyAnalysis
-from reportgen.context import Figure
-from reportgen.figures import compare, curves, maps, pixels, weights
+from reportgen.context import (
+    SNAPSHOT_PREFIX,  # arrange makes the frames one film without importing the figures
+    Figure,
+)
+from reportgen.figures import beside, curves, maps, pixels, weights
 from reportgen.figures.common import Study, palette, style, to_png
 
 __all__ = ["Figure", "FigureSpec", "SNAPSHOT_PREFIX", "figure_specs", "make_figures", "draw", "draw_some"]
@@ -26,9 +29,6 @@ class FigureSpec:
     title: str
     draw: Callable[[MplFigure, Study], str | None]
     colours: int = 0  # a palette of this many colours for the PNG (0: full colour)
-
-
-SNAPSHOT_PREFIX = "snapshots@"  # the frames of training: snapshots@10, ..., snapshots@end (arrange makes them one film)
 
 
 def snapshot_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
@@ -74,7 +74,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
 
 
 def _comparison(name: str):
-    return lambda fig, study: compare.draw_comparison(fig, study, name)
+    return lambda fig, study: beside.draw_comparison(fig, study, name)
 
 
 def draw(spec: FigureSpec, study: Study) -> Figure | None:

@@ -24,6 +24,7 @@ from reportgen.figures.common import (
     summary,
     sweep_kinds,
 )
+from reportgen.plan import still_epochs
 from reportgen.regularizers import BY_KEY
 
 
@@ -249,15 +250,7 @@ def draw_sweep_boundaries(fig: MplFigure, study: Study) -> str | None:
     ).rstrip()
 
 
-STILL_SHARES = (0.02, 0.1, 0.3)  # of the epochs: the snapshots a printed report keeps (10, 50 and 150 of 500), and the end
 SNAPSHOT_COLOURS = 64  # a frame's palette: its flat bands and lines look the same, its PNG is a third of the RGB one's
-
-
-def still_epochs(epochs: list[int], total: int) -> list[int]:
-    """The snapshot epochs a printed report shows: the one nearest each of STILL_SHARES of the training epochs."""
-    if not epochs:
-        return []
-    return sorted({min(epochs, key=lambda e: (abs(e - share * total), e)) for share in STILL_SHARES})
 
 
 def _epochs_phrase(epochs: list[int]) -> str:
@@ -284,7 +277,7 @@ def snapshot_names(analysis: StudyAnalysis) -> list[str]:
 
 def snapshot_epochs(analysis: StudyAnalysis) -> list[int]:
     """Every epoch after which some variant's first replicate kept its weights."""
-    return sorted({e for v in snapshot_names(analysis) for e in analysis.snapshots[v]})
+    return analysis.snapshot_epochs()
 
 
 def _snapshot_panel(ax, study: Study, name: str, epoch: int | None) -> None:

@@ -1,4 +1,5 @@
-"""One figure per regularized variant, side by side with the baseline: boundaries, loss curves, first-layer weights."""
+"""One figure per regularized variant beside the baseline: boundaries, loss curves, first-layer weights (not to be
+confused with reportgen.compare, which compares two builds)."""
 
 from __future__ import annotations
 
