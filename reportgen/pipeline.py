@@ -489,7 +489,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )
         saver = _Saver(store, keys, console)
-        with stages(label), progress:
+        with stages(label), progress, _graph_cache_failures():
             trained = executor.train(
                 missing,
                 datasets(),
@@ -504,6 +504,21 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
     by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
+
+
+@contextlib.contextmanager
+def _graph_cache_failures():
+    """Turn an error of the compiled-graph cache (reportgen.xla) into one line without a traceback."""
+    try:
+        yield
+    except Exception as err:
+        from reportgen import xla
+        from reportgen.errors import ReportgenError
+
+        line = xla.cache_failure(err)
+        if line is None:
+            raise
+        raise ReportgenError(line) from None
 
 
 class _Saver:

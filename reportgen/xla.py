@@ -202,6 +202,41 @@ def _wire_problem(blob: bytes) -> str | None:
     return None
 
 
+def active() -> Path | None:
+    """The folder TensorFlow keeps compiled graphs in for this process (from TF_XLA_FLAGS), or None."""
+    for flag in os.environ.get("TF_XLA_FLAGS", "").split():
+        if flag.startswith("--tf_xla_persistent_cache_directory="):
+            return Path(flag.partition("=")[2])
+    return None
+
+
+def cache_failure(err: BaseException) -> str | None:
+    """One line for an error of training that came from the compiled-graph cache, or None for any other. TensorFlow
+    fails the graph's call when it cannot write a graph (a disk that filled up during the build, a folder made
+    read-only) or read one back (damaged where no check found it, as in the same bytes before they were first seen):
+    the cached graphs are then removed, and the next build compiles them again (the runs stored so far are kept)."""
+    directory = active()
+    if directory is None:
+        return None
+    kind, text = type(err).__name__, " ".join(str(err).split())
+    reason = text.split(" [Op:")[0].split("; ")[-1] or kind
+    if str(directory) in text:
+        return (
+            f"compiled-graph cache {directory}: cannot write a compiled graph ({reason}); free space there or set "
+            "REPORTGEN_XLA_CACHE=0, then build again (the runs trained so far are kept)"
+        )
+    if kind not in ("OutOfRangeError", "DataLossError"):
+        return None
+    for entry in directory.glob("*.pb"):
+        for path in (entry, Path(f"{entry}{CHECK}")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return (
+        f"compiled-graph cache {directory}: a compiled graph could not be read ({reason}); the cached graphs were "
+        "removed: build again (the runs trained so far are kept)"
+    )
+
+
 def _prune(directory: Path) -> None:
     """Keep the CACHE_ENTRIES most recently written graphs (TensorFlow itself never deletes any)."""
 

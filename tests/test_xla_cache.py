@@ -124,3 +124,53 @@ def test_a_build_recompiles_a_damaged_graph_and_replaces_it(tmp_path):
         f"! compiled-graph cache entry {graphs[0]} is damaged (cut or garbled: 1000 bytes); removed, compiled again"
     ]
     assert xla._wire_problem(graphs[0].read_bytes()) is None  # compiled again and written anew
+
+
+def _tf_error(kind: str, message: str) -> Exception:
+    """An exception named as TensorFlow's (tensorflow.errors.*) with its message, without importing TensorFlow."""
+    return type(kind, (Exception,), {})(message)
+
+
+@pytest.mark.parametrize("kind", ["write", "read"])
+def test_a_graph_cache_failure_during_training_is_one_line_and_keeps_the_runs_stored(tmp_path, monkeypatch, capsys, kind):
+    """A disk that fills up while graphs are written, or a graph that cannot be read back although it passed the check:
+    TensorFlow fails the graph's call; the build says so in one line (exit 1), the runs stored so far stay stored, and
+    after a read failure the cached graphs are gone, so the next build compiles them again."""
+    from reportgen.cache import RunCache, run_keys
+    from reportgen.config import load_config
+    from reportgen.plan import plan_runs
+    from tests.fake_training import fake_train
+    from tests.test_cache_faults import SMALL, _main
+
+    graphs = tmp_path / "xla"
+    graphs.mkdir()
+    entry = _entry(graphs, "1")
+    monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={graphs}")
+    error = {
+        "write": _tf_error("ResourceExhaustedError", f"{entry}host-1-2.tmp; No space left on device [Op:__inference_advance_7]"),
+        "read": _tf_error("OutOfRangeError", "Read less bytes than requested [Op:__inference_advance_7]"),
+    }[kind]
+
+    def failing(runs, datasets, config, progress=None, cancel=None, done=None):
+        fake_train(runs[:1], datasets, config, progress, cancel, done=done)  # the first run's block finished
+        raise error
+
+    monkeypatch.setattr("reportgen.executor.train", failing)
+    study = write_study(tmp_path / "s.toml", tiny_raw(**SMALL))
+    out, cache = tmp_path / "out", tmp_path / "c"
+    code, lines = _main("build", "--config", study, "--out", out, "--cache-dir", cache, "--quiet")
+    reason = {"write": "No space left on device", "read": "Read less bytes than requested"}[kind]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"reportgen: error: compiled-graph cache {graphs}: ")
+    assert f"({reason})" in lines[0] and "the runs trained so far are kept" in lines[0], lines
+    assert entry.exists() == (kind == "write") and not out.exists()
+    config = load_config(study, [f"output.cache={cache}"])
+    runs = plan_runs(config)
+    assert len(RunCache(cache).lookup(runs, run_keys(runs, config)).hits) == 1
+
+
+def test_other_errors_of_training_are_not_taken_for_the_graph_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={tmp_path}")
+    assert xla.cache_failure(_tf_error("InvalidArgumentError", "Incompatible shapes [Op:AddV2]")) is None
+    assert xla.cache_failure(_tf_error("ResourceExhaustedError", "OOM when allocating tensor")) is None
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    assert xla.cache_failure(_tf_error("OutOfRangeError", "Read less bytes than requested")) is None  # no cache
