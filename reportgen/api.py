@@ -14,6 +14,7 @@ problem the command line prints; a notebook shows those lines without a tracebac
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import warnings
@@ -197,33 +198,34 @@ def build(
         if Path(compare_with).is_dir():
             recover(Path(compare_with).resolve())
         old = (str(compare_with), load_results(Path(compare_with)))
-    plan = preflight(config, config._file, force, label, source)
-    in_notebook = notebook.in_notebook()
-    console = None
-    if not quiet:
-        from rich.console import Console
+    with contextlib.ExitStack() as held:  # the output folder is held from its check until the report is written
+        plan = preflight(config, config._file, force, label, source, held)
+        in_notebook = notebook.in_notebook()
+        console = None
+        if not quiet:
+            from rich.console import Console
 
-        console = Console(stderr=not in_notebook)
-        console.print(f"[green]✓[/] plan: {plan}", soft_wrap=True)
-    from reportgen.pipeline import build as run_build
-    from reportgen.plan import Cancel
+            console = Console(stderr=not in_notebook)
+            console.print(f"[green]✓[/] plan: {plan}", soft_wrap=True)
+        from reportgen.pipeline import build as run_build
+        from reportgen.plan import Cancel
 
-    cancel = Cancel("SIGINT")  # an interrupted kernel (KeyboardInterrupt) stops training threads too
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader, as on the command line
-        try:
-            built = run_build(
-                config,
-                quiet=quiet,
-                console=console,
-                cancel=cancel,
-                force=force,
-                compare_with=old,
-                bar=notebook.NotebookBar if in_notebook else None,
-            )
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
+        cancel = Cancel("SIGINT")  # an interrupted kernel (KeyboardInterrupt) stops training threads too
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library deprecation notes are noise to a report's reader, as on the command line
+            try:
+                built = run_build(
+                    config,
+                    quiet=quiet,
+                    console=console,
+                    cancel=cancel,
+                    force=force,
+                    compare_with=old,
+                    bar=notebook.NotebookBar if in_notebook else None,
+                )
+            except KeyboardInterrupt:
+                cancel.set()
+                raise
     return Result(
         out_dir=Path(built.out_dir).resolve(),
         trained=built.trained,

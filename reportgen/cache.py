@@ -8,11 +8,14 @@ imports TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +34,8 @@ ENGINE_VERSION = {"fast": 4, "keras": 2}  # bump when an engine's arithmetic cha
 LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")  # the libraries that shape a run's arithmetic
 HASH_LEN = 64
 SUFFIX = ".run"  # an entry's file; earlier versions wrote .npz entries, all under keys of CACHE_FORMAT 1: never read
+HEADER_BYTES = 8192  # an entry's JSON header and alignment, at most (a few dozen arrays of 50 bytes each)
+STALE_TMP = 3600  # seconds after which a temporary entry is the leftover of a build killed while storing
 
 
 def entries(folder: Path) -> list[Path]:
@@ -89,6 +94,13 @@ def run_keys(runs: list[Run], config: StudyConfig) -> dict[str, str]:
     """The cache key of every run (runs that keep epoch snapshots have them in their key)."""
     epochs = snapshot_epochs(config)
     return {r.key: run_key(r, config, epochs if snapshotted(r, config) else ()) for r in runs}
+
+
+def entry_bytes(run: Run, config: StudyConfig, weights: int) -> int:
+    """About the size of a run's entry, at most: its weights and best-validation weights, its snapshots, its history
+    (float64 at most) and header, for a network of that many weights (reportgen.budget.network_weights)."""
+    copies = 2 + (len(snapshot_epochs(config)) if snapshotted(run, config) else 0)
+    return HASH_LEN + HEADER_BYTES + copies * weights * 4 + config.training.epochs * len(HISTORY_KEYS) * 8
 
 
 MAGIC = b"RGC2"  # an entry's payload: MAGIC, the header's length (4 bytes), a JSON header, then the arrays' bytes
@@ -195,6 +207,39 @@ class RunCache:
         except OSError:
             return None
 
+    def missing(self, runs: list[Run], keys: dict[str, str]) -> list[Run]:
+        """The runs that have no entry (whether each entry is intact only lookup() finds out)."""
+        return [r for r in runs if self.folder is None or not self._path(keys[r.key]).is_file()]
+
+    def problem(self, needed: int) -> str | None:
+        """Why trained runs could not be stored here: the folder cannot be made or written, or has less room than
+        needed bytes; None when they can (or without a cache)."""
+        if self.folder is None:
+            return None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
+            os.close(fd)
+            os.unlink(probe)
+            free = shutil.disk_usage(self.folder).free
+        except FileExistsError:
+            return "is a file, not a folder"
+        except OSError as err:
+            return f"cannot be written ({err.strerror or err})"
+        if free < needed:
+            return f"has {free / 1e6:,.1f} MB free and the runs to train need about {needed / 1e6:,.1f} MB"
+        return None
+
+    def remove_stale(self) -> None:
+        """Remove the temporary entries of builds killed while they stored a run (an hour old: no store lasts that long)."""
+        if self.folder is None:
+            return
+        limit = time.time() - STALE_TMP
+        for tmp in [*self.folder.glob(f".tmp-*{SUFFIX}"), *self.folder.glob(f"*/.tmp-*{SUFFIX}")]:
+            with contextlib.suppress(OSError):  # removed meanwhile by another build
+                if tmp.stat().st_mtime < limit:
+                    tmp.unlink()
+
     def claimed_digests(self, runs: list[Run], keys: dict[str, str]) -> list[str] | None:
         """The SHA-256 each run's entry says it has (its first bytes), in the order of runs, or None when a run has no
         entry. Whether each entry is intact only lookup() finds out, by hashing it."""
@@ -214,6 +259,7 @@ class RunCache:
         found = Lookup()
         if self.folder is None:
             return found
+        self.remove_stale()
         for run in runs:
             entry = self._read(keys[run.key])
             if entry is None:
@@ -239,7 +285,8 @@ class RunCache:
 
     def store(self, results: list[RunResult], keys: dict[str, str]) -> dict[str, str]:
         """Write results atomically: a temporary file in the entry's folder, renamed into place. Returns each run's
-        SHA-256 of its entry's content (what derived results are keyed by: reportgen.memo)."""
+        SHA-256 of its entry's content (what derived results are keyed by: reportgen.memo). An OSError (a full disk, a
+        folder that cannot be written) leaves no temporary file behind and the entries stored before it in place."""
         digests: dict[str, str] = {}
         if self.folder is None:
             return digests

@@ -158,15 +158,25 @@ def _out_label(args, out: Path, source: str) -> str:
     return f"{'--set' if by_set else source}: output.dir {shorten(str(out), 100)}"
 
 
-def _preflight(args, config) -> str:
+def _preflight(args, config, held: contextlib.ExitStack) -> str:
     """Check the output folder, the run keys, the data and the memory this build needs; return its plan in one line."""
     source = str(args.config) if args.config else "default study"
-    return preflight(config, args.config, args.force, _out_label(args, config.output.dir, source), source)
+    out_label = _out_label(args, config.output.dir, source)
+    return preflight(config, args.config, args.force, out_label, source, held, _cache_label(args, source))
 
 
-def preflight(config, study_file: Path | None, force: bool, out_label: str, source: str) -> str:
+def preflight(
+    config,
+    study_file: Path | None,
+    force: bool,
+    out_label: str,
+    source: str,
+    held: contextlib.ExitStack,
+    cache_label: str | None = None,
+) -> str:
     """Check the output folder (named out_label in a problem), the run keys, the data and the memory a build needs
-    (source: the study's name in problems); return its plan in one line. The command line and reportgen.build call it.
+    (source: the study's name in problems), and hold the folder (in held, until the report is written: one build per
+    folder); return its plan in one line. The command line and reportgen.build call it.
 
     When the run cache holds every run of generated data and their analysis, the build trains and measures nothing:
     the data are then drawn only once the report is laid out, and a damaged entry found later is trained with the
@@ -178,6 +188,7 @@ def preflight(config, study_file: Path | None, force: bool, out_label: str, sour
     from reportgen.sequential import at_look, first_look
 
     outdir.check(config.output.dir, study_file, force, out_label)
+    held.enter_context(outdir.hold(config.output.dir, out_label))  # until the report is written: one build per folder
     runs = plan_runs(config)  # every replicate a budget allows: checked, and sized for memory, up front
     check_unique(runs, config.output.save_models, source)
     first = plan_runs(at_look(config, first_look(config)))
@@ -194,11 +205,33 @@ def preflight(config, study_file: Path | None, force: bool, out_label: str, sour
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
+    _check_cache(config, runs, budget.network_weights(config, shape), cache_label or f"{source}: output.cache")
     if config.execution.scheduler is not None:  # an unreachable cluster fails here, before anything starts
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
     return ("up to " if adaptive else "") + est.line() + adaptive
+
+
+def _cache_label(args, source: str) -> str:
+    """Where a study's run cache was set, as a problem names it: --cache-dir, --set or the study file."""
+    by_set = any(item.partition("=")[0].strip() == "output.cache" for item in args.overrides)
+    return "--cache-dir" if args.cache_dir is not None else f"{'--set' if by_set else source}: output.cache"
+
+
+def _check_cache(config, runs, weights: int, where: str) -> None:
+    """Refuse, before training, a run cache that cannot take the runs this build will train: a folder that cannot be
+    made or written, or a disk without room for their entries (sized from the network, epochs and snapshots)."""
+    from reportgen.cache import RunCache, entry_bytes, run_keys
+    from reportgen.config import shorten
+
+    cache = RunCache(config.output.cache)
+    needed = sum(entry_bytes(r, config, weights) for r in cache.missing(runs, run_keys(runs, config)))
+    problem = cache.problem(needed) if needed else None
+    if problem:
+        raise ConfigError(
+            [f"{where} {shorten(str(cache.folder), 100)}: {problem}; choose another folder with --cache-dir, or --no-cache"]
+        )
 
 
 def _build(args) -> int:
@@ -229,7 +262,13 @@ def _checked_build(args, fail_on: list[str], old, helper) -> int:
     from reportgen.config import load_config
 
     config = load_config(args.config, args.overrides, _flags(args))
-    plan = _preflight(args, config)
+    with contextlib.ExitStack() as held:
+        return _held_build(args, fail_on, old, helper, config, held)
+
+
+def _held_build(args, fail_on: list[str], old, helper, config, held: contextlib.ExitStack) -> int:
+    """Check, build and say what was written, holding the output folder (held) from its check on."""
+    plan = _preflight(args, config, held)
     if not args.quiet:
         print(f"✓ plan: {plan}", file=sys.stderr)
     import warnings
@@ -328,10 +367,16 @@ class _PipeSafe:
         self._stream, self._gone = stream, False
 
     def write(self, text: str) -> int:
-        """Write, or drop the text once the reader has gone."""
+        """Write, or drop the text once the reader has gone; what the stream's encoding lacks (an ASCII locale's, or
+        PYTHONIOENCODING's) is written as backslash escapes, not a UnicodeEncodeError."""
         if not self._gone:
             try:
-                return self._stream.write(text)
+                try:
+                    return self._stream.write(text)
+                except UnicodeEncodeError:
+                    encoding = getattr(self._stream, "encoding", None) or "ascii"
+                    self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+                    return len(text)
             except BrokenPipeError:
                 self._drop()
         return len(text)
@@ -410,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    _matplotlib_config()
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
@@ -426,6 +472,46 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = saved
 
 
+def _matplotlib_config() -> None:
+    """Give matplotlib (here and in the helper processes, which inherit it) a private config folder, removed at exit,
+    when its own under HOME cannot be written: else every process warns on three lines and leaves a folder in /tmp."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no HOME and no password entry
+        home = None
+    folders = [
+        Path(os.environ.get(variable) or (home / default if home else "")) / "matplotlib"
+        for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))
+    ]
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        if home is not None and all(os.access(f, os.W_OK | os.X_OK) for f in folders):
+            return
+    except OSError:
+        pass
+    import atexit
+    import shutil
+    import tempfile
+
+    private = tempfile.mkdtemp(prefix="reportgen-matplotlib-")
+    os.environ["MPLCONFIGDIR"] = private
+    atexit.register(shutil.rmtree, private, True)
+
+
+def _utf8_mode() -> None:
+    """Under an ASCII locale without Python's UTF-8 mode (LC_ALL=C with PYTHONUTF8=0 and no C.UTF-8 to coerce to), a
+    non-ASCII path reaches Python as lone surrogates that no UTF-8 report, results.json or PDF can hold: run this very
+    command again in UTF-8 mode (file names are bytes on POSIX; UTF-8 reads them back as they were typed)."""
+    if os.name != "posix" or sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
 def run() -> None:
     """The `reportgen` command and `python -m reportgen`: main(), then leave without the interpreter's teardown.
 
@@ -435,6 +521,7 @@ def run() -> None:
     daemon, which a normal exit would wait for, keeps the normal exit."""
     import atexit
 
+    _utf8_mode()
     code = main()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         raise SystemExit(code)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reportgen import numbers, schema
+from reportgen import markdown, numbers, schema
 from reportgen.errors import ConfigError
 from reportgen.metrics import METRICS as ALL_METRICS
 from reportgen.metrics import Metric as RunMetric
@@ -630,8 +630,13 @@ def _shift_text(c: ClaimComparison, confidence: float) -> str:
 
 
 def _md(text: Any) -> str:
-    """Make text safe inside a markdown table cell or bullet."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """Text safe anywhere in the markdown (reportgen.markdown: the same escape as summary.md's)."""
+    return markdown.escape(text)
+
+
+def _code(text: Any, table: bool = False) -> str:
+    """A name as inline code that nothing inside can break out of."""
+    return markdown.code(text, table)
 
 
 def _setting(v: Any) -> str:
@@ -665,7 +670,8 @@ def _claim_lines(changes: Changes) -> list[str]:
     for status, claims in (("changed", changes.verdicts), ("borderline", changes.borderline), ("moved", changes.having("moved"))):
         if claims:
             rows = [
-                f"| {_md(c.claim)} (`{_md(c.key)}`) | {c.old} | {f'**{c.new}**' if c.new != c.old else c.new} | "
+                f"| {_md(c.claim)} ({_code(c.key, table=True)}) | {_md(c.old)} | "
+                f"{f'**{_md(c.new)}**' if c.new != c.old else _md(c.new)} | "
                 f"{_effects(c)} | {_md(_shift_text(c, conf))} |"
                 for c in claims
             ]
@@ -690,19 +696,19 @@ def _strengths(chosen: dict[str, float]) -> str:
     return " and ".join(f"{_regularizer(k)} {v:g}" for k, v in chosen.items())
 
 
-def choice_texts(changes: Changes, code=lambda s: s) -> list[str]:
+def choice_texts(changes: Changes, code=lambda s: s, text=lambda s: s) -> list[str]:
     """One sentence per choice made on validation data that changed ('L1 sweep choice 0.001 → 0.003'); code: how a
-    claim key is written."""
+    claim key is written; text: how the other words read from results.json are (markdown escapes both)."""
     claims, out = {c.key: c for c in changes.claims}, []
     for ch in changes.choices:
         if ch.name not in claims:
-            out.append(f"{_regularizer(ch.name)} sweep choice {ch.old[ch.name]:g} → {ch.new[ch.name]:g}")
+            out.append(f"{text(_regularizer(ch.name))} sweep choice {ch.old[ch.name]:g} → {ch.new[ch.name]:g}")
             continue
         c = claims[ch.name]
-        verdict = f"its verdict {c.old} → {c.new} follows the new strengths" if c.old != c.new else f"its verdict stays {c.new}"
-        out.append(
-            f"{code(ch.name)} matched strengths {_strengths(ch.old)} → {_strengths(ch.new)}: {verdict} (effect {_effects(c)})"
-        )
+        old, new = text(c.old), text(c.new)
+        verdict = f"its verdict {old} → {new} follows the new strengths" if c.old != c.new else f"its verdict stays {new}"
+        strengths = f"{text(_strengths(ch.old))} → {text(_strengths(ch.new))}"
+        out.append(f"{code(ch.name)} matched strengths {strengths}: {verdict} (effect {_effects(c)})")
     return out
 
 
@@ -710,7 +716,7 @@ def _choice_lines(changes: Changes) -> list[str]:
     """Write the list of strengths chosen on validation data that changed."""
     if not changes.choices:
         return []
-    return [_title(CHOICES_TITLE), "", *[f"- {_md(t)}" for t in choice_texts(changes, lambda k: f"`{k}`")], ""]
+    return [_title(CHOICES_TITLE), "", *[f"- {t}" for t in choice_texts(changes, _code, _md)], ""]
 
 
 def _title(title: tuple[str, str], bold: str = "**") -> str:
@@ -724,7 +730,7 @@ def _metric_lines(changes: Changes) -> list[str]:
         return []
     conf = changes.scope.confidence
     rows = [
-        f"| {_md(m.variant)} | {m.label} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
+        f"| {_md(m.variant)} | {_md(m.label)} | {_value(m.old_mean, m.kind)} | {_value(m.new_mean, m.kind)} | "
         f"{_interval_text(m.interval, m.kind, conf)}; {_p_text(m.interval.p, m.p_adjusted)}{' (worse)' if m.worse else ''} |"
         for m in changes.metrics
     ]
@@ -773,7 +779,7 @@ def _setting_lines(title: str, diffs: tuple[SettingChange, ...]) -> list[str]:
     """Write a list of settings that differ under a title."""
     if not diffs:
         return []
-    rows = [f"- `{_md(d.key)}`: {_setting(d.old)} → {_setting(d.new)}" for d in diffs]
+    rows = [f"- {_code(d.key)}: {_setting(d.old)} → {_setting(d.new)}" for d in diffs]
     return [title, "", *_cut(rows, "settings"), ""]
 
 
@@ -786,7 +792,7 @@ def _added_removed_lines(changes: Changes) -> list[str]:
         ("Claims removed", changes.claims_removed),
     )
     lines = [
-        f"- {label}: {', '.join(f'`{_md(n)}`' for n in names[:MAX_ROWS])}"
+        f"- {label}: {', '.join(_code(n) for n in names[:MAX_ROWS])}"
         + (f" and {len(names) - MAX_ROWS} more" if len(names) > MAX_ROWS else "")
         for label, names in pairs
         if names

@@ -24,12 +24,19 @@ RETRIES = 2  # a task whose worker died is run again this many times on another 
 
 
 def train(
-    runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Callable | None = None, cancel=None
+    runs: list[Run],
+    datasets: dict[int, Dataset],
+    config: StudyConfig,
+    progress: Callable | None = None,
+    cancel=None,
+    done: Callable | None = None,
 ) -> list[RunResult]:
-    """Train runs here or on the study's Dask scheduler; results in the order of runs."""
+    """Train runs here or on the study's Dask scheduler; results in the order of runs. done: called with each block's
+    (or task's) results as soon as they are trained, so that a build stopped later keeps them."""
+    done = done or (lambda results: None)
     if config.execution.scheduler is None:
-        return training.train_runs(runs, datasets, config, progress, cancel)  # looked up now: tests replace it
-    return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel)
+        return training.train_runs(runs, datasets, config, progress, cancel, done=done)  # looked up now: tests replace it
+    return _on_cluster(runs, datasets, config, progress or (lambda n, text: None), cancel, done)
 
 
 def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) -> list[list[Run]]:
@@ -51,20 +58,67 @@ def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfi
 
 
 def connect(address: str):
-    """A Dask client for the scheduler at address, or a one-line error when it cannot be reached."""
+    """A Dask client for the scheduler at address, or a one-line error when it cannot be reached, is no Dask scheduler
+    (a web server, a silent or garbling listener: none answers Dask's handshake) or has a protocol reportgen cannot use;
+    each fails within about CONNECT_TIMEOUT."""
     try:
         from distributed import Client
     except ImportError:
         raise ConfigError([f"execution.scheduler {address}: Dask is not installed (pip install 'reportgen[dask]')"]) from None
+    problem = _not_a_scheduler(address)
+    if problem:
+        raise ConfigError([f"execution.scheduler {address}: {problem}"])
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
-        raise ConfigError(
-            [f"execution.scheduler {address}: cannot reach the Dask scheduler ({type(err).__name__}: {err})"]
-        ) from None
+        raise ConfigError([f"execution.scheduler {address}: cannot reach the Dask scheduler ({_one_line(err)})"]) from None
 
 
-def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
+def _one_line(err: BaseException) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def _not_a_scheduler(address: str) -> str | None:
+    """Why address is no Dask scheduler reportgen can use, or None: a protocol other than tcp (tls needs certificates
+    reportgen does not pass, ucx and inproc are not for a build's machine), or no Dask scheduler answering there. Its
+    handshake and an identity request each have a deadline, which Client's timeout does not impose on a listener that
+    accepts the connection and then says nothing."""
+    import asyncio
+
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect as open_comm
+    from distributed.comm.addressing import parse_address
+
+    scheme = address.partition("://")[0].lower() if "://" in address else "tcp"
+    if scheme != "tcp":
+        return f"the {scheme}:// protocol is not supported; give the scheduler's address as tcp://host:port"
+    try:
+        parse_address(address)
+    except ValueError as err:
+        return f"not an address ({_one_line(err)})"
+    deadline = parse_timedelta(CONNECT_TIMEOUT)
+
+    async def identity():
+        comm = await open_comm(address, timeout=deadline, handshake_overrides={})
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), deadline))
+    except TimeoutError:
+        return f"cannot reach the Dask scheduler (nothing there answered Dask's handshake within {CONNECT_TIMEOUT})"
+    except Exception as err:  # noqa: BLE001 - whatever a listener that is not Dask makes the reader raise
+        return f"cannot reach the Dask scheduler ({_one_line(err)})"
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else None
+        return f"a {kind} answered there, not a Dask scheduler" if kind else "what answered there is not a Dask scheduler"
+    return None
+
+
+def _on_cluster(runs, datasets, config, progress, cancel, done) -> list[RunResult]:
     from distributed import as_completed
 
     client = connect(config.execution.scheduler)
@@ -75,14 +129,15 @@ def _on_cluster(runs, datasets, config, progress, cancel) -> list[RunResult]:
             for chunk in tasks(runs, config, datasets)
         }
         progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")
-        done: dict[str, RunResult] = {}
+        finished: dict[str, RunResult] = {}
         for future in as_completed(futures, loop=client.loop):  # not the default client: this one is private
             if cancel is not None and cancel.is_set():
                 client.cancel(list(futures))  # the workers stop too
                 check_cancel(cancel)
-            for result in future.result():
-                done[result.run.key] = result
-            progress(len(futures[future]) * config.training.epochs, f"{len(done)} of {len(runs)} runs done on the cluster")
-        return [done[r.key] for r in runs]
+            results = future.result()
+            finished.update({result.run.key: result for result in results})
+            done(results)
+            progress(len(futures[future]) * config.training.epochs, f"{len(finished)} of {len(runs)} runs done on the cluster")
+        return [finished[r.key] for r in runs]
     finally:
         client.close()

@@ -227,6 +227,58 @@ def check(out: Path, study: Path | None, force: bool, label: str) -> None:
         raise ConfigError([f"{label}: {reason}"])
 
 
+LOCK = ".{}.lock"  # beside the output folder: the build writing into it holds it (its process id inside)
+
+
+@contextlib.contextmanager
+def hold(out: Path, label: str):
+    """Hold the output folder for this build, from before training until its report is written: a second build into
+    the same folder is refused at once, naming the process that holds it. An advisory lock on a file beside the folder
+    (removed when released; a lock on a file already removed is taken again on the new one)."""
+    if fcntl is None:
+        yield
+        return
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / LOCK.format(out.name)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                [f"{label}: another build (process {_holder(path)}) is writing into it; wait for it to finish"]
+            ) from None
+        except OSError:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its holder removed that file meanwhile: lock the one there now
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # still holding it: whoever opened this file finds it gone and locks a new one
+        os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    """The process id written in a lock file, or 'unknown' (a holder that has not written it yet)."""
+    try:
+        pid = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return "unknown"
+    return pid if pid.isdigit() else "unknown"
+
+
 def _lock(folder: Path):
     """Hold an advisory lock on a build's temporary folder so other builds know it is alive."""
     if fcntl is None:

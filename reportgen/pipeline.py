@@ -6,6 +6,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def build(
 
     from reportgen.helper import Helper
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)  # a line stays one line in a narrow log
     started = time.perf_counter()
     may_freeze = gc.get_freeze_count() == 0  # a caller that froze objects itself keeps its freeze
     try:
@@ -439,7 +440,7 @@ def render(
 
     from reportgen.helper import Helper
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)  # a line stays one line in a narrow log
     with Helper() as helper:
         return _render(results_dir, out_dir, formats, quiet, console, helper)
 
@@ -499,7 +500,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     with stages("cache"):
         found = store.lookup(new, {r.key: keys[r.key] for r in new})
     for line in found.damaged:
-        console.print(f"[yellow]![/] {escape(line)}")
+        console.print(f"[yellow]![/] {escape(' '.join(line.split()))}", soft_wrap=True)  # one line, however narrow
     missing = [r for r in new if r.key not in found.hits]
     trained = []
     if missing:
@@ -513,20 +514,64 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )
-        with stages(label), progress:
+        saver = _Saver(store, keys, console)
+        with stages(label), progress, _graph_cache_failures():
             trained = executor.train(
                 missing,
                 datasets(),
                 config,
                 lambda n, text: progress.update(task, advance=n, description=escape(text)),
                 cancel=cancel,
+                done=saver,  # each block as it finishes: a build killed later keeps what was trained
             )
-        found.digests.update(store.store(trained, keys))
+        found.digests.update(saver.digests)
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
     by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
+
+
+@contextlib.contextmanager
+def _graph_cache_failures():
+    """Turn an error of the compiled-graph cache (reportgen.xla) into one line without a traceback."""
+    try:
+        yield
+    except Exception as err:
+        from reportgen import xla
+        from reportgen.errors import ReportgenError
+
+        line = xla.cache_failure(err)
+        if line is None:
+            raise
+        raise ReportgenError(line) from None
+
+
+class _Saver:
+    """Store each block of trained runs in the run cache as it finishes (from the training threads). A store that fails
+    is one warning and the build goes on without storing more: the cache saves time, the report is the product."""
+
+    def __init__(self, store, keys: dict[str, str], console):
+        self.store, self.keys, self.console = store, keys, console
+        self.digests: dict[str, str] = {}  # run key -> SHA-256 of its stored entry
+        self.failed = False
+        self._lock = threading.Lock()
+
+    def __call__(self, results) -> None:
+        from rich.markup import escape
+
+        with self._lock:
+            if self.failed:
+                return
+            try:
+                self.digests.update(self.store.store(results, self.keys))
+            except OSError as err:
+                self.failed = True
+                self.console.print(
+                    f"[yellow]![/] run cache {escape(str(self.store.folder))}: cannot store the trained runs "
+                    f"({escape(err.strerror or str(err))}); the report is written, and the next build trains them again",
+                    soft_wrap=True,
+                )
 
 
 def _check_memory(config, runs, datasets, helper) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from reportgen import __version__, numbers
+from reportgen import __version__, markdown, numbers
 from reportgen.claims import fmt_p
 from reportgen.context import Cell, ReportContext
 from reportgen.pdf import render_pdf, url_fetcher  # noqa: F401  the renderers of one report, in one place
@@ -78,11 +78,6 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def md_cell(text: str) -> str:
-    """Make text safe inside a markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def environment() -> Environment:
     """The Jinja environment: autoescaping for HTML, strict undefined, the number filters."""
     env = Environment(
@@ -102,7 +97,7 @@ def environment() -> Environment:
         cell=fmt_cell,
         interval=fmt_interval,
         data_uri=data_uri,
-        md=md_cell,
+        md=markdown.escape,  # summary.md is a pull-request comment: what users wrote starts no markup
     )
     return env
 

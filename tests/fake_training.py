@@ -30,8 +30,9 @@ L2_SHRINK = 30.0  # hidden kernels divided by 1 + this times the L2 strength
 MIN_STEPS = 20  # gradient steps per epoch at least: a few epochs end clearly below the loss at initialization
 
 
-def fake_train(runs, datasets, config, progress=None, cancel=None) -> list[RunResult]:
-    """reportgen.executor.train's interface: results in the order of runs, progress in run-epochs, cancel honoured."""
+def fake_train(runs, datasets, config, progress=None, cancel=None, done=None) -> list[RunResult]:
+    """reportgen.executor.train's interface: results in the order of runs, progress in run-epochs, cancel honoured,
+    each run handed to done as it finishes (a block of one run)."""
     _refuse_real_cache(config.output.cache)
     progress = progress or (lambda n, text: None)
     results = []
@@ -39,6 +40,8 @@ def fake_train(runs, datasets, config, progress=None, cancel=None) -> list[RunRe
         if cancel is not None and cancel.is_set():
             raise Interrupted(getattr(cancel, "signal_name", None) or "SIGINT")
         results.append(fake_run(run, datasets[run.data_key], config))
+        if done is not None:
+            done(results[-1:])
         progress(config.training.epochs, f"fake training {run.key}")
     return results
 

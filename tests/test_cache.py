@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from reportgen import pipeline
+from reportgen import markdown, pipeline
 from reportgen.cache import RunCache, run_key, run_keys
 from reportgen.config import load_config
 from reportgen.plan import Run, RunResult, plan_runs
@@ -283,7 +283,8 @@ def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(
     ]
     assert main(args) == 0  # the same runs: the effect did not move, so the other label is a borderline change
     summary = (tmp_path / "new" / "summary.md").read_text()
-    assert summary.startswith(f"### Changes since {tmp_path / 'old.json'}") and "**Borderline changes**" in summary
+    shown = markdown.escape(str(tmp_path / "old.json"))  # as summary.md shows a path: its underscores escaped
+    assert summary.startswith(f"### Changes since {shown}") and "**Borderline changes**" in summary
     assert f"(`{claim['key']}`) | {claim['verdict']} | **{was}** |" in summary
     assert 'id="changes"' in (tmp_path / "new" / "report.html").read_text()
     claim["primary"]["per_replicate"]["values"] = [v - 1.0 for v in claim["primary"]["per_replicate"]["values"]]

@@ -192,7 +192,7 @@ def test_training_noise_that_flips_a_borderline_verdict_passes_the_gate():
     d = _values(new, c.key) - _values(old, c.key)
     low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     row = (
-        f"| l1 claim less_overfitting. (`less_overfitting:l1`) | inconclusive | **supported** | "
+        f"| l1 claim less\\_overfitting. (`less_overfitting:l1`) | inconclusive | **supported** | "
         f"{_pp(_values(old, c.key).mean())} → {_pp(_values(new, c.key).mean())} | {_pp(d.mean())}, 95% CI {_pp(low)} to "
         f"{_pp(high)}; p {ps[1]:.3g}, Holm-adjusted {holm[1]:.3g} |"
     )
@@ -251,7 +251,7 @@ def test_a_really_changed_setting_fails_the_gate():
     md = render_markdown(changes)
     assert "**Changed variants**" in md and "- `variants.l1.l1`: 0.001 → 0.01" in md
     assert "**Verdicts that changed** (the effect moved beyond noise, or could not be compared)" in md
-    assert "| l1 claim less_overfitting. (`less_overfitting:l1`) | inconclusive | **supported** |" in md
+    assert "| l1 claim less\\_overfitting. (`less_overfitting:l1`) | inconclusive | **supported** |" in md
 
 
 def test_an_effect_that_moved_with_the_same_verdict_is_listed_and_does_not_fail():

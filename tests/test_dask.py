@@ -63,3 +63,86 @@ def test_without_a_scheduler_dask_is_not_imported():
         "import sys\nfrom reportgen import executor, pipeline, cli\nprint('distributed' in sys.modules or 'dask' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.fixture
+def listener(request):
+    """Something at a loopback port that is not a Dask scheduler: a web server, a listener that accepts and says
+    nothing, or one that answers with garbage; yields its tcp:// address."""
+    import http.server
+    import socket
+    import threading
+
+    if request.param == "web server":
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # stderr is the build's, checked line by line
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+        server.server_close()
+        return
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            accepted.append(conn)
+            if request.param == "garbage":
+                conn.sendall(bytes(range(256)) * 64)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    sock.close()
+
+
+def _build_with_scheduler(tmp_path, capsys, address: str) -> tuple[int | None, list[str]]:
+    """`reportgen build --scheduler address` in a thread; (its exit code, or None if it still runs after a minute)."""
+    import threading
+
+    from tests.conftest import tiny_raw, write_study
+
+    study = write_study(tmp_path / "s.toml", tiny_raw(output={"dir": "out"}))
+    codes = []
+    thread = threading.Thread(
+        target=lambda: codes.append(main(["build", "--config", str(study), "--scheduler", address])), daemon=True
+    )
+    thread.start()
+    thread.join(60)  # a guard against the hang this is about, not a measure: it fails in CONNECT_TIMEOUT (1 s here)
+    return (codes[0] if codes else None), capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("listener", ["web server", "silent", "garbage"], indirect=True)
+def test_a_listener_that_is_not_dask_fails_in_the_connect_timeout_with_one_line(tmp_path, capsys, monkeypatch, listener):
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "1s")  # the message, not the 10 s a build waits
+    code, err = _build_with_scheduler(tmp_path, capsys, listener)
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"reportgen: error: execution.scheduler {listener}: "), err
+    assert "Dask" in err[0] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "tls", "ucx", "inproc"])
+def test_an_unsupported_protocol_is_one_line_and_exit_2(tmp_path, capsys, scheme):
+    code, err = _build_with_scheduler(tmp_path, capsys, f"{scheme}://127.0.0.1:8786")
+    assert code == 2 and err == [
+        f"reportgen: error: execution.scheduler {scheme}://127.0.0.1:8786: the {scheme}:// protocol is not supported; "
+        "give the scheduler's address as tcp://host:port"
+    ]
+
+
+def test_a_real_scheduler_passes_the_check(cluster):
+    assert executor._not_a_scheduler(cluster.scheduler_address) is None

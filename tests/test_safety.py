@@ -98,9 +98,11 @@ def built(tmp_path_factory):
     out = root / HOSTILE_NAME
     results = []
 
-    def marked(runs, datasets, config, progress=None, cancel=None):
+    def marked(runs, datasets, config, progress=None, cancel=None, done=None):
         trained = fake_train(runs, datasets, config, progress, cancel=cancel)
         results.extend([dataclasses.replace(trained[0], diverged_at=1)] + trained[1:])
+        if done is not None:
+            done(results)  # stored as marked
         return results
 
     with pytest.MonkeyPatch.context() as mp:

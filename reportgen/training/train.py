@@ -39,24 +39,38 @@ CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation 
 
 
 def train_runs(
-    runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, progress: Progress | None = None, cancel=None
+    runs: list[Run],
+    datasets: dict[int, Dataset],
+    config: StudyConfig,
+    progress: Progress | None = None,
+    cancel=None,
+    done: Callable[[list[RunResult]], None] | None = None,
 ) -> list[RunResult]:
     """Train every run on its replicate's dataset (datasets[run.seed]) and return results in the order of runs.
 
     cancel: a threading.Event (optionally with a `signal_name`); once set, training stops within about a second
-    (between chunks of epochs; a graph being compiled finishes first) and Interrupted is raised.
+    (between chunks of epochs; a graph being compiled finishes first) and Interrupted is raised. done: called with
+    each block's results as it finishes (from its thread), before the other blocks are.
     """
     progress = progress or (lambda n, label: None)
     cancel = cancel or threading.Event()
+    done = done or (lambda results: None)
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
     init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
-        return [keras_fit.train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel) for run in runs]
+        fit = lambda run: keras_fit.train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel)  # noqa: E731
+        return [_handed(done, [fit(run)])[0] for run in runs]
     blocks = _blocks(runs, datasets, config)
     _trace({b.key(datasets): b for b in reversed(blocks)}.values(), datasets, config, init)
-    tasks = [lambda check, b=b: _train_block(b, datasets, config, init, progress, check) for b in blocks]
+    tasks = [lambda check, b=b: _handed(done, _train_block(b, datasets, config, init, progress, check)) for b in blocks]
     by_key = {result.run.key: result for block in _in_threads(tasks, cancel) for result in block}
     return [by_key[r.key] for r in runs]
+
+
+def _handed(done: Callable, results: list[RunResult]) -> list[RunResult]:
+    """Hand a finished block's results to done, and return them."""
+    done(results)
+    return results
 
 
 def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
