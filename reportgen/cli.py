@@ -185,7 +185,31 @@ def _preflight(args, config) -> str:
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
-    return ("up to " if adaptive else "") + est.line() + adaptive
+    return ("up to " if adaptive else "") + est.line() + adaptive + _pace(args, config, runs, est.flops)
+
+
+def _pace(args, config, runs, flops: float) -> str:
+    """The plan line's expected training time on this machine (reportgen.pace) for the runs the cache does not hold;
+    a build expected to train longer than pace.LONG says so and names --scheduler before it starts. Nothing on a
+    cluster, whose speed this machine does not know."""
+    from reportgen import pace
+    from reportgen.cache import RunCache, run_keys
+
+    if config.execution.scheduler is not None:
+        return ""
+    keys, store = run_keys(runs, config), RunCache(config.output.cache)
+    todo = sum(store.claimed_digests([r], keys) is None for r in runs) if config.output.cache is not None else len(runs)
+    if not todo:
+        return ""
+    seconds = pace.training_seconds(flops * todo / len(runs), config, config.output.cache)
+    if seconds > pace.LONG and not args.quiet:
+        print(
+            f"reportgen: this build is expected to train for about {pace.say(seconds)} on this machine; "
+            "--scheduler ADDRESS trains it on a Dask cluster instead",
+            file=sys.stderr,
+        )
+    cached = f", {len(runs) - todo:,} models from the cache" if todo < len(runs) else ""
+    return f"; training ≈ {pace.say(seconds)} here{cached}"
 
 
 def _build(args) -> int:

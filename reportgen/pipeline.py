@@ -496,11 +496,22 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
                 cancel=cancel,
             )
         found.digests.update(store.store(trained, keys))
+        if config.execution.scheduler is None and not (cancel is not None and cancel.is_set()):
+            _record_pace(config, missing, datasets(), stages.timings[-1][1])
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
     by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
+
+
+def _record_pace(config, trained, datasets: dict, seconds: float) -> None:
+    """Keep the rate this machine trained at in the cache folder, for the next plan line's time (reportgen.pace)."""
+    from reportgen import budget, pace
+    from reportgen.datasets import DataShape
+
+    flops = budget.estimate(config, len(trained), DataShape.of(datasets[config.training.seeds[0]])).flops
+    pace.record(config, config.output.cache, flops, seconds)
 
 
 def _check_memory(config, runs, datasets, helper) -> None:
