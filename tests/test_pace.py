@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from reportgen import pace
 from reportgen.config import validate
 
@@ -16,9 +18,9 @@ def test_a_kept_rate_is_used_and_a_short_build_keeps_none(tmp_path, monkeypatch)
     assert json.loads((tmp_path / pace.FILE).read_text())["matmul_peak"] == 100e9  # measured once, then kept
     pace.record(config, tmp_path, 1e12, pace.RECORD_AFTER - 1)  # mostly fixed cost: not a rate
     assert pace.rate(config, tmp_path)[1] == "peak"
-    pace.record(config, tmp_path, 1e12, pace.FIXED_SECONDS + 50)
-    assert pace.rate(config, tmp_path) == (1e12 / 50, "kept")
-    assert pace.training_seconds(2e12, config, tmp_path) == pace.FIXED_SECONDS + 100
+    pace.record(config, tmp_path, 1e12, pace.RECORD_AFTER + 50)
+    assert pace.rate(config, tmp_path) == (1e12 / (pace.RECORD_AFTER + 50 - pace.FIXED_SECONDS), "kept")
+    assert pace.training_seconds(2e12, config, tmp_path) == pytest.approx(2 * pace.RECORD_AFTER + 100 - pace.FIXED_SECONDS)
     wider = validate({"training": {"epochs": 10, "seeds": 2}, "model": {"hidden_units": [256, 256]}})
     assert pace.rate(wider, tmp_path)[1] == "peak"  # another network shape trains at another rate
 
