@@ -14,7 +14,11 @@ Three phases, each in its own process (so each peak memory is its own):
 With --snapshot-cost K (instead of the phases above): the engine's cold training of the study K times with the
 first replicate's epoch snapshots (as a build keeps them) and K times without, alternating, and the ratio of the
 medians (`snapshots/plain: X`).
-The last line is `speedup: X` (stock seconds per model / engine seconds per model).
+The last lines are `engine efficiency: X% of matmul peak` (the engine's floating-point work, counted as the plan line
+counts it (reportgen.budget.estimate: 6 per weight and training example and 2 per validation example, every epoch),
+over its cold time, against this machine's float32 matrix-product peak measured in the same run: numpy's @ of two
+4,096 x 4,096 matrices, best of five, with as many BLAS threads as numpy takes) and `speedup: X` (stock seconds per
+model / engine seconds per model).
 """
 
 from __future__ import annotations
@@ -100,8 +104,21 @@ def _train(phase: str, epochs: int, seeds: list[int], variants: list[str], queue
         acc = float(((predict_proba(net, w, data.x_test) > 0.5) == data.y_test).mean())
         hidden = np.concatenate([np.abs(w[i]).ravel() for i in net.kernel_indices()[:-1]])
         rows.append((run.variant.name, run.seed, acc, float(np.mean(hidden < 1e-2))))
+    flops = 0.0
+    if phase.startswith("engine"):
+        from reportgen.budget import estimate
+        from reportgen.datasets import DataShape
+
+        flops = estimate(config, len(runs), DataShape.of(datasets[config.training.seeds[0]])).flops
     queue.put(
-        {"total": total, "per_model": times or [total / len(runs)], "rows": rows, "peak_mib": _peak_rss_mib(), "n": len(runs)}
+        {
+            "flops": flops,
+            "total": total,
+            "per_model": times or [total / len(runs)],
+            "rows": rows,
+            "peak_mib": _peak_rss_mib(),
+            "n": len(runs),
+        }
     )
 
 
@@ -113,6 +130,20 @@ def _run(phase: str, seeds: int, args) -> dict:
     out = queue.get()
     proc.join()
     return out
+
+
+def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
+    """This machine's float32 matrix-product rate in FLOP/s: the best of `repeats` products of two n x n matrices
+    (2 n^3 each) with numpy's @ and its BLAS threads as configured."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    a @ b  # BLAS threads started, pages touched
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
 
 
 def _sd(a: np.ndarray) -> float:
@@ -164,6 +195,7 @@ def main() -> None:
     if args.snapshot_cost:
         _snapshot_cost(args)
         return
+    peak = matmul_peak()
     fast = _run("engine", args.seeds, args)
     engine_per_model = fast["total"] / fast["n"]
     print(
@@ -184,6 +216,13 @@ def main() -> None:
         f"\nepochs {args.epochs}, engine: default study x {args.seeds} seeds ({fast['n']} models); "
         f"stock: {args.variants} x {args.stock_seeds} seeds"
     )
+    peak = max(peak, matmul_peak())  # before and after the phases: the better of two looks at a shared machine
+    rate = fast["flops"] / fast["total"]
+    print(
+        f"engine: {fast['flops'] / 1e12:.2f} TFLOP (as the plan line counts) in {fast['total']:.2f} s = "
+        f"{rate / 1e9:.0f} GFLOP/s; float32 matmul peak {peak / 1e9:.0f} GFLOP/s"
+    )
+    print(f"engine efficiency: {100 * rate / peak:.1f}% of matmul peak")
     print(f"speedup: {np.mean(per) / engine_per_model:.1f}")
 
 

@@ -43,7 +43,6 @@ PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95
 # which always fails (no kernel weight left: one class everywhere), so the search is never censored by its end.
 PRUNE_SEARCH = np.round(np.r_[np.arange(0.0, 0.99, 0.02), 0.99, 0.995, 0.998, 0.999, 1.0], 3)
 PRUNE_BATCH = 16  # runs whose pruned predictions are held at once ([runs, fractions, points] of them)
-PRUNE_BLOCK = 10  # fractions per call of the search: it stops after the block of a run's first failure
 PRUNE_CURVE_POINTS = 500  # test points behind the pruning curve: a figure, not a verdict, at a quarter of the cost
 REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
 
@@ -561,22 +560,22 @@ def _prunable(
     from concurrent.futures import ThreadPoolExecutor
 
     workers = max(1, min(os.cpu_count() or 1, len(results)))
-    search = lambda r, p: _search_prunable(network, r.weights, *p, tolerance, multiclass, workers)  # noqa: E731
+    search = lambda r, p: _search_prunable(network, r.weights, *p, tolerance, multiclass)  # noqa: E731
     with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in its arithmetic
         return list(pool.map(search, results, points))
 
 
 def _search_prunable(
-    network: Network, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, tolerance: float, multiclass: bool, workers: int
+    network: Network, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, tolerance: float, multiclass: bool
 ) -> tuple[float, bool]:
-    """One run's prunable share: the fractions of PRUNE_SEARCH in blocks, up to the block of the first failure (what
-    comes after it cannot change the share), each block within its worker's part of forward.ACTIVATION_BYTES."""
+    """One run's prunable share: the fractions of PRUNE_SEARCH one at a time, up to its first failure (what comes after
+    it cannot change the share). Each fraction is its own forward pass (forward.logits_pruned runs every level on its
+    own), so going one at a time computes the same numbers as blocks of them, without the levels past the failure (a
+    block of ten computed 9% more levels than needed in the default study)."""
     cuts = prune_cuts(weights, network.kernel_indices(), PRUNE_SEARCH)[None]
-    per_level = len(x) * max((*network.hidden, network.outputs)) * 4 + 8 * sum(w.size for w in weights)
-    block = int(np.clip(ACTIVATION_BYTES / workers // per_level, 1, PRUNE_BLOCK))
     acc, one = [], []
-    for start in range(0, len(PRUNE_SEARCH), block):
-        pred = predicted_class(logits_pruned(network, [weights], cuts[:, start : start + block], [x]), multiclass)[0]
+    for level in range(len(PRUNE_SEARCH)):
+        pred = predicted_class(logits_pruned(network, [weights], cuts[:, level : level + 1], [x]), multiclass)[0]
         acc += list(np.mean(pred == y, axis=1))
         one += list((pred == pred[:, :1]).all(axis=1))
         if prune_failures(acc, tolerance, one).any():
@@ -643,18 +642,30 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
 
 
 def _pruning_curve(
-    results: list[RunResult], network: Network, datasets: dict[int, Dataset], confidence: float, correction: float = 0.0
+    results: list[RunResult],
+    network: Network,
+    datasets: dict[int, Dataset],
+    confidence: float,
+    correction: float = 0.0,
+    known: dict | None = None,
 ) -> list[dict]:
-    """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights."""
-    data = [datasets[r.run.data_key] for r in results]
-    acc, _ = _pruned_scores(
-        network,
-        [r.weights for r in results],
-        [d.x_test[:PRUNE_CURVE_POINTS] for d in data],
-        [d.y_test[:PRUNE_CURVE_POINTS] for d in data],
-        PRUNE_FRACTIONS,
-        network.outputs > 1,
-    )
+    """Test accuracy (first PRUNE_CURVE_POINTS test points) after zeroing the smallest share of all kernel weights.
+    known: each run's accuracies from an earlier look of the build, under ("pruning curve", its key), taken as they
+    are and filled with this look's (a run's accuracies are its own forward passes, whatever runs it is batched with)."""
+    known = {} if known is None else known
+    todo = [r for r in results if ("pruning curve", r.run.key) not in known]
+    if todo:
+        data = [datasets[r.run.data_key] for r in todo]
+        acc, _ = _pruned_scores(
+            network,
+            [r.weights for r in todo],
+            [d.x_test[:PRUNE_CURVE_POINTS] for d in data],
+            [d.y_test[:PRUNE_CURVE_POINTS] for d in data],
+            PRUNE_FRACTIONS,
+            network.outputs > 1,
+        )
+        known.update({("pruning curve", r.run.key): a for r, a in zip(todo, acc)})
+    acc = np.stack([known["pruning curve", r.run.key] for r in results])
     mean, low, high = estimate_columns(acc, confidence, correction)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
@@ -861,7 +872,17 @@ def _measure_runs(
 
 def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known: dict | None = None) -> StudyAnalysis:
     """Measure every run, then summarise variants, sweeps, sparsity and pruning across replicates. known: what an
-    earlier look of the same build measured of its runs (filled with this look's; see _measure_runs)."""
+    earlier look of the same build measured of its runs (filled with this look's; see _measure_runs).
+
+    BLAS keeps to one thread throughout: the analysis multiplies small matrices (hundreds to a few thousand points
+    through layers of 128 units), which two BLAS threads multiplied up to ten times slower than one while anything
+    else used the other core (the default study's pruning curves: 8.4 s against 0.8 s). BLAS splits a product's rows
+    and columns between its threads, never the sum of one entry, so every number is the same either way."""
+    with _one_blas_thread():
+        return _analyse(results, datasets, config, {} if known is None else known)
+
+
+def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known: dict) -> StudyAnalysis:
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
     first = datasets[config.training.seeds[0]]
     view, frame = data_module.reference_view(config.data, first)
@@ -901,7 +922,7 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
             [{"variant": n, **row} for n, rs in live.items() for row in _sparsity_curves(rs, net(rs[0]), conf, c)]
         ),
         pruning=pd.DataFrame(
-            [{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf, c)]
+            [{"variant": n, **row} for n, rs in live.items() for row in _pruning_curve(rs, net(rs[0]), datasets, conf, c, known)]
         ),
         histories=histories,
         loss_bands={n: log_bands(h, conf, c) for n, h in histories.items()},

@@ -210,7 +210,31 @@ def preflight(
         from reportgen.executor import connect
 
         connect(config.execution.scheduler).close()
-    return ("up to " if adaptive else "") + est.line() + adaptive
+    return ("up to " if adaptive else "") + est.line() + adaptive + _pace(config, runs, est.flops)
+
+
+def _pace(config, runs, flops: float) -> str:
+    """The plan line's expected training time on this machine (reportgen.pace) for the runs the cache does not hold;
+    a build expected to train longer than pace.LONG says so and names --scheduler before it starts. Nothing on a
+    cluster, whose speed this machine does not know."""
+    from reportgen import pace
+    from reportgen.cache import RunCache, run_keys
+
+    if config.execution.scheduler is not None:
+        return ""
+    keys, store = run_keys(runs, config), RunCache(config.output.cache)
+    todo = sum(store.claimed_digests([r], keys) is None for r in runs) if config.output.cache is not None else len(runs)
+    if not todo:
+        return ""
+    seconds = pace.training_seconds(flops * todo / len(runs), config, config.output.cache)
+    if seconds > pace.LONG:  # a warning, shown with --quiet too: it is about to cost the user their time
+        print(
+            f"reportgen: this build is expected to train for about {pace.say(seconds)} on this machine; "
+            "--scheduler ADDRESS trains it on a Dask cluster instead",
+            file=sys.stderr,
+        )
+    cached = f", {len(runs) - todo:,} models from the cache" if todo < len(runs) else ""
+    return f"; training ≈ {pace.say(seconds)} here{cached}"
 
 
 def _cache_label(args, source: str) -> str:

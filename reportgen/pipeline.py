@@ -525,6 +525,8 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
                 done=saver,  # each block as it finishes: a build killed later keeps what was trained
             )
         found.digests.update(saver.digests)
+        if config.execution.scheduler is None and not saver.failed and not (cancel is not None and cancel.is_set()):
+            _record_pace(config, missing, datasets(), stages.timings[-1][1])
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
@@ -572,6 +574,15 @@ class _Saver:
                     f"({escape(err.strerror or str(err))}); the report is written, and the next build trains them again",
                     soft_wrap=True,
                 )
+
+
+def _record_pace(config, trained, datasets: dict, seconds: float) -> None:
+    """Keep the rate this machine trained at in the cache folder, for the next plan line's time (reportgen.pace)."""
+    from reportgen import budget, pace
+    from reportgen.datasets import DataShape
+
+    flops = budget.estimate(config, len(trained), DataShape.of(datasets[config.training.seeds[0]])).flops
+    pace.record(config, config.output.cache, flops, seconds)
 
 
 def _check_memory(config, runs, datasets, helper) -> None:

@@ -526,7 +526,9 @@ def test_the_estimate_is_shown_before_training(tmp_path, monkeypatch, no_trainin
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main("build", *_minimal_set(), "--set", "model.hidden_units=[16]")
     assert code is None
-    assert re.fullmatch(r"✓ plan: 1 models × 1 epochs × 65 weights ≈ 33.8 kFLOP, ≈ [\d.]+ [MG]B of memory\n", err)
+    assert re.fullmatch(
+        r"✓ plan: 1 models × 1 epochs × 65 weights ≈ 33.8 kFLOP, ≈ [\d.]+ [MG]B of memory; training ≈ \d+ s here\n", err
+    )
 
 
 def test_the_estimate_grows_with_every_factor():

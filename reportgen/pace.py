@@ -1,0 +1,111 @@
+"""How long a build's training will take on this machine, said on the plan line before anything trains.
+
+The time is the plan line's floating-point work (reportgen.budget.estimate) at a rate, plus a fixed cost (tracing
+and compiling the engine's graphs): seconds = FIXED_SECONDS + flops / rate. The rate is, best first:
+
+1. what the last build of a network of the same shape (engine, hidden widths, batch size) trained at on this machine,
+   kept in the cache folder's pace.json after every build that trained here (its training seconds less the fixed cost,
+   over the work of the runs it trained);
+2. this machine's float32 matrix-product peak (numpy's @, measured once in about a second and kept in pace.json) times
+   ENGINE_SHARE, the share of that peak the engine reached on the default study.
+
+Early stopping makes real training shorter than its work on paper; the kept rate of a study like this one knows by how
+much, the peak alone does not (see the README's "Limits" for the estimate against real times).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+FILE = "pace.json"
+# Fitted to cold trainings (empty XLA cache) of the default study here: at 20 epochs 9.2 s, at 500 epochs 44.5 s,
+# against matmul_peak() 201 GFLOP/s (see the README's "Limits" for the estimate against real times)
+FIXED_SECONDS = 7.0  # tracing, compiling and per-model work, whatever the epochs
+ENGINE_SHARE = 0.3  # the engine's rate on the default study over matmul_peak() (65 of 201 GFLOP/s)
+RECORD_AFTER = 30.0
+LONG = 600.0  # seconds beyond which the plan line says that the build is long and names --scheduler
+
+
+def shape_key(config) -> str:
+    """What the engine's rate depends on besides the work: engine, hidden widths and batch size."""
+    t = config.training
+    return f"{t.engine}:{'x'.join(map(str, config.model.hidden_units))}:b{t.batch_size}"
+
+
+def _read(folder: Path | None) -> dict:
+    if folder is None:
+        return {}
+    with contextlib.suppress(OSError, ValueError):
+        kept = json.loads((Path(folder) / FILE).read_text())
+        if isinstance(kept, dict):
+            return kept
+    return {}
+
+
+def _write(folder: Path | None, kept: dict) -> None:
+    """Replace pace.json atomically (a build killed meanwhile leaves the old one)."""
+    if folder is None:
+        return
+    with contextlib.suppress(OSError):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pace-", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(kept, f, indent=1, sort_keys=True)
+        os.replace(tmp, Path(folder) / FILE)
+
+
+def matmul_peak(n: int = 2048, repeats: int = 3) -> float:
+    """float32 FLOP/s of numpy's @ of two n x n matrices, best of `repeats` (about a second in all)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def rate(config, folder: Path | None) -> tuple[float, str]:
+    """The engine's expected FLOP/s for this study here, and where it comes from ('kept' or 'peak')."""
+    kept = _read(folder)
+    known = kept.get("rates", {}).get(shape_key(config))
+    if isinstance(known, (int, float)) and known > 0:
+        return float(known), "kept"
+    peak = kept.get("matmul_peak")
+    if not isinstance(peak, (int, float)) or peak <= 0:
+        peak = matmul_peak()
+        _write(folder, {**kept, "matmul_peak": peak})
+    return ENGINE_SHARE * float(peak), "peak"
+
+
+def training_seconds(flops: float, config, folder: Path | None) -> float:
+    """Expected seconds of training for `flops` of work (reportgen.budget.estimate) of this study on this machine."""
+    return FIXED_SECONDS + flops / rate(config, folder)[0]
+
+
+def record(config, folder: Path | None, flops: float, seconds: float) -> None:
+    """Keep the rate a build trained at (flops of the runs it trained in `seconds`), when long enough to say: a build of
+    less than RECORD_AFTER seconds is mostly its fixed cost (the default study at 20 epochs would have kept a rate 40
+    times too low on a busy machine)."""
+    if folder is None or seconds < RECORD_AFTER or flops <= 0:
+        return
+    kept = _read(folder)
+    _write(folder, {**kept, "rates": {**kept.get("rates", {}), shape_key(config): flops / (seconds - FIXED_SECONDS)}})
+
+
+def say(seconds: float) -> str:
+    """'45 s', '3 min', '1.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
