@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -247,10 +249,26 @@ def _divergence(state, train_loss, val_loss, penalty, epoch) -> dict:
     return {"diverged_at": tf.where(diverged, epoch, state["diverged_at"]), "active": ~diverged}
 
 
-@functools.lru_cache(maxsize=16)
-def build_trainer(spec: GroupSpec) -> Callable:
-    """The function that advances a group's state by up to spec.chunk epochs (traced and compiled once per spec)."""
-    return tf.function(_Trainer(spec).advance, jit_compile=True, reduce_retracing=True, autograph=False)
+TRAINERS = 16  # graph functions kept (one per spec)
+_trainers: OrderedDict[GroupSpec, Callable] = OrderedDict()
+_trainers_lock = threading.Lock()
+
+
+def build_trainer(spec: GroupSpec, replacing: Callable | None = None) -> Callable:
+    """The function that advances a group's state by up to spec.chunk epochs (traced and compiled once per spec).
+
+    replacing: a trainer of this spec whose compiled graph could not be loaded (reportgen.xla.recover): a new function
+    is made in its place, traced and compiled anew (TensorFlow keeps the failure of the old one), once for every thread
+    that asks with it."""
+    with _trainers_lock:
+        trainer = _trainers.get(spec)
+        if trainer is None or trainer is replacing:
+            trainer = tf.function(_Trainer(spec).advance, jit_compile=True, reduce_retracing=True, autograph=False)
+            _trainers[spec] = trainer
+            while len(_trainers) > TRAINERS:
+                _trainers.popitem(last=False)
+        _trainers.move_to_end(spec)
+        return trainer
 
 
 class _Trainer:

@@ -10,9 +10,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
+from reportgen import xla
 from reportgen._tf import tf
 from reportgen.config import StudyConfig
 from reportgen.data import Dataset
@@ -58,13 +60,44 @@ def train_runs(
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
     init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
     if config.training.engine == "keras":
-        fit = lambda run: keras_fit.train_one(run, datasets[run.data_key], config, init[run.init_seed], progress, cancel)  # noqa: E731
-        return [_handed(done, [fit(run)])[0] for run in runs]
-    blocks = _blocks(runs, datasets, config)
-    _trace({b.key(datasets): b for b in reversed(blocks)}.values(), datasets, config, init)
-    tasks = [lambda check, b=b: _handed(done, _train_block(b, datasets, config, init, progress, check)) for b in blocks]
-    by_key = {result.run.key: result for block in _in_threads(tasks, cancel) for result in block}
-    return [by_key[r.key] for r in runs]
+        results = []
+        for run in runs:
+            fit = partial(keras_fit.train_one, run, datasets[run.data_key], config, init[run.init_seed], progress, cancel)
+            # made again after a cache failure: a new model, whose graphs are traced and compiled anew
+            results.append(_handed(done, [_repaired(lambda f: f(), fit, lambda f: f)[0]])[0])
+    else:
+        blocks = _blocks(runs, datasets, config)
+        _trace({b.key(datasets): b for b in reversed(blocks)}.values(), datasets, config, init)
+        tasks = [lambda check, b=b: _handed(done, _train_block(b, datasets, config, init, progress, check)) for b in blocks]
+        by_key = {result.run.key: result for block in _in_threads(tasks, cancel) for result in block}
+        results = [by_key[r.key] for r in runs]
+    xla.seal()  # the graphs this training wrote get their checks now: damage from now on is found before loading
+    return results
+
+
+REPAIRS = 2  # cache failures one call may meet: an entry that could not be loaded, then a graph that could not be written
+
+
+def _repaired(call: Callable, function, retrace: Callable):
+    """call(function), made again when it failed because of the compiled-graph cache (reportgen.xla.recover) once the
+    cache is put right, with retrace(function) in its place when its entry was at fault; at most REPAIRS times. Returns
+    the result and the function that gave it; the warnings are given once the call succeeded."""
+    lines: list[str | None] = []
+    while True:
+        try:
+            result = call(function)
+        except Exception as err:
+            recovery = xla.recover(err) if len(lines) < REPAIRS else None
+            if recovery is None:
+                raise
+            how, line = recovery
+            lines.append(line)
+            if how == "retrace":
+                function = retrace(function)
+            continue
+        for line in lines:
+            xla.warn(line)
+        return result, function
 
 
 def _handed(done: Callable, results: list[RunResult]) -> list[RunResult]:
@@ -220,7 +253,7 @@ def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, prog
         check()
         stop = min([start + size, epochs, *(e for e in snap_at if e > start)])
         began = time.perf_counter()
-        state, history = advance(state, tensors, hyper, tf.constant(start), tf.constant(stop))
+        state, history, advance = _called(advance, spec, state, tensors, hyper, start, stop)
         chunks.append(history.numpy()[: stop - start])
         if stop in snap_at:
             snaps[stop] = [w.numpy() for w in state["w"]]
@@ -230,6 +263,14 @@ def _advance(advance, spec, state, tensors, hyper, epochs: int, label: str, prog
         start = stop
     progress(epochs - start, label)  # runs that all stopped early leave their remaining epochs done
     return state, np.concatenate(chunks), snaps  # history: [epochs, runs, keys]
+
+
+def _called(advance, spec, state, tensors, hyper, start: int, stop: int):
+    """One graph call: the new state, the history and the graph function that gave them (a new one, traced and
+    compiled anew, when the old one's cache entry could not be loaded: see _repaired)."""
+    args = (state, tensors, hyper, tf.constant(start), tf.constant(stop))
+    (state, history), advance = _repaired(lambda f: f(*args), advance, lambda f: engine.build_trainer(spec, replacing=f))
+    return state, history, advance
 
 
 def _results(
