@@ -286,21 +286,34 @@ class RunCache:
     def store(self, results: list[RunResult], keys: dict[str, str]) -> dict[str, str]:
         """Write results atomically: a temporary file in the entry's folder, renamed into place. Returns each run's
         SHA-256 of its entry's content (what derived results are keyed by: reportgen.memo). An OSError (a full disk, a
-        folder that cannot be written) leaves no temporary file behind and the entries stored before it in place."""
+        folder that cannot be written, a file where a folder should be) leaves neither a temporary file nor a folder
+        made for it behind, and the entries stored before it in place."""
         digests: dict[str, str] = {}
         if self.folder is None:
             return digests
         for r in results:
             payload = _pack(r)
-            digests[r.run.key] = hashlib.sha256(payload).hexdigest()
-            path = self._path(keys[r.run.key])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(digests[r.run.key].encode("ascii") + payload)
-                os.replace(tmp, path)  # two builds writing one key write the same bytes: the last rename wins harmlessly
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            digest = hashlib.sha256(payload).hexdigest()
+            _write(self._path(keys[r.run.key]), digest.encode("ascii") + payload)
+            digests[r.run.key] = digest
         return digests
+
+
+def _write(path: Path, blob: bytes) -> None:
+    """Write blob at path atomically (two builds writing one key write the same bytes: the last rename wins harmlessly);
+    on any failure remove the temporary file and the folders made for it (while empty), then raise."""
+    made = [p for p in (path.parent, path.parent.parent) if not p.is_dir()]  # the entry's shard, the cache folder
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a folder made read-only meanwhile keeps it: removed once stale
+            if tmp is not None:
+                os.unlink(tmp)
+            for folder in made:
+                folder.rmdir()  # only if empty
+        raise

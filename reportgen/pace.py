@@ -28,6 +28,7 @@ FILE = "pace.json"
 FIXED_SECONDS = 7.0  # tracing, compiling and per-model work, whatever the epochs
 ENGINE_SHARE = 0.3  # the engine's rate on the default study over matmul_peak() (65 of 201 GFLOP/s)
 RECORD_AFTER = 30.0
+STALE_TMP = 3600  # seconds after which a temporary pace file is a killed build's leftover
 LONG = 600.0  # seconds beyond which the plan line says that the build is long and names --scheduler
 
 
@@ -48,15 +49,25 @@ def _read(folder: Path | None) -> dict:
 
 
 def _write(folder: Path | None, kept: dict) -> None:
-    """Replace pace.json atomically (a build killed meanwhile leaves the old one)."""
+    """Replace pace.json atomically (a build killed meanwhile leaves the old one); a folder that cannot take it (full,
+    read-only) keeps the old one and no temporary file. Temporary files of killed builds go once an hour old."""
     if folder is None:
         return
-    with contextlib.suppress(OSError):
+    tmp = None
+    try:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        for old in Path(folder).glob(".pace-*.tmp"):
+            with contextlib.suppress(OSError):  # removed meanwhile by another build
+                if old.stat().st_mtime < time.time() - STALE_TMP:
+                    old.unlink()
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pace-", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(kept, f, indent=1, sort_keys=True)
         os.replace(tmp, Path(folder) / FILE)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def matmul_peak(n: int = 2048, repeats: int = 3) -> float:

@@ -231,8 +231,9 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
     from reportgen import sequential
 
     n, known, trained, measures = sequential.first_look(config), {}, 0, {}
+    unstored = threading.Event()  # set once a store failed: later looks store nothing more (one warning per build)
     while True:
-        look = _look(sequential.at_look(config, n), stages, console, quiet, cancel, helper, may_freeze, known, measures)
+        look = _look(sequential.at_look(config, n), stages, console, quiet, cancel, helper, may_freeze, known, measures, unstored)
         trained += look.trained
         known.update({r.run.key: (r, look.digests.get(r.run.key)) for r in look.results})
         claims = look.verdicts.claims
@@ -253,7 +254,16 @@ def _looks(config: StudyConfig, stages, console, quiet: bool, cancel, helper, ma
 
 
 def _look(
-    config: StudyConfig, stages, console, quiet: bool, cancel, helper, may_freeze: bool, known: dict, measures: dict
+    config: StudyConfig,
+    stages,
+    console,
+    quiet: bool,
+    cancel,
+    helper,
+    may_freeze: bool,
+    known: dict,
+    measures: dict,
+    unstored: threading.Event | None = None,
 ) -> _Look:
     """One look: train what the cache (or an earlier look of this build) does not hold, measure what an earlier look
     did not (measures: per-run measurements, kept across the looks), judge."""
@@ -265,7 +275,9 @@ def _look(
         runs = plan_runs(config)
         check_unique(runs, config.output.save_models)
     datasets = _Datasets(config, runs, stages)
-    results, cached, trained, digests = _cached_or_trained(config, runs, datasets, stages, console, quiet, cancel, helper, known)
+    results, cached, trained, digests = _cached_or_trained(
+        config, runs, datasets, stages, console, quiet, cancel, helper, known, unstored
+    )
     if may_freeze:
         if cached < len(runs):
             gc.collect()  # what training left behind, before the runs are frozen
@@ -482,12 +494,12 @@ def _render(results_dir: Path, out_dir: Path | None, formats: list[str] | None, 
     return BuildResult(out_dir=config.output.dir, files=files, timings=stages.timings, trained=0, cached=0)
 
 
-def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None, helper=None, known=None):
+def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, cancel=None, helper=None, known=None, unstored=None):
     """Take every run an earlier look of this build (known: key -> (result, its entry's digest)) or the cache holds,
     and train the rest (importing TensorFlow only then); store what was trained. Returns the results in the order of
     runs, how many came from the cache, how many were trained, and the SHA-256 of every run's cache entry (none
     without a cache). helper: told to import the drawing libraries while training runs (the figures of runs trained
-    now are drawn afresh)."""
+    now are drawn afresh); unstored: set when a store failed (in this look or an earlier one of the build)."""
     from rich.markup import escape
 
     from reportgen import executor
@@ -514,7 +526,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
         label = f"training ({len(missing)} models, {config.training.engine} engine" + (
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )
-        saver = _Saver(store, keys, console)
+        saver = _Saver(store, keys, console, unstored)
         with stages(label), progress, _graph_cache_failures():
             trained = executor.train(
                 missing,
@@ -525,7 +537,7 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
                 done=saver,  # each block as it finishes: a build killed later keeps what was trained
             )
         found.digests.update(saver.digests)
-        if config.execution.scheduler is None and not saver.failed and not (cancel is not None and cancel.is_set()):
+        if config.execution.scheduler is None and not saver.failed.is_set() and not (cancel is not None and cancel.is_set()):
             _record_pace(config, missing, datasets(), stages.timings[-1][1])
     elif not quiet and new:
         console.print(f"[green]✓[/] all {len(new)} models from the cache [dim]({escape(str(config.output.cache))})[/]")
@@ -551,24 +563,25 @@ def _graph_cache_failures():
 
 class _Saver:
     """Store each block of trained runs in the run cache as it finishes (from the training threads). A store that fails
-    is one warning and the build goes on without storing more: the cache saves time, the report is the product."""
+    in any way (a full disk or quota, a folder made read-only or taken away, a file where a folder should be) is one
+    warning, and the build goes on without storing more: the cache saves time, the report is the product."""
 
-    def __init__(self, store, keys: dict[str, str], console):
+    def __init__(self, store, keys: dict[str, str], console, failed: threading.Event | None = None):
         self.store, self.keys, self.console = store, keys, console
         self.digests: dict[str, str] = {}  # run key -> SHA-256 of its stored entry
-        self.failed = False
+        self.failed = failed if failed is not None else threading.Event()  # shared by the looks of a build
         self._lock = threading.Lock()
 
     def __call__(self, results) -> None:
         from rich.markup import escape
 
         with self._lock:
-            if self.failed:
+            if self.failed.is_set():
                 return
             try:
                 self.digests.update(self.store.store(results, self.keys))
             except OSError as err:
-                self.failed = True
+                self.failed.set()
                 self.console.print(
                     f"[yellow]![/] run cache {escape(str(self.store.folder))}: cannot store the trained runs "
                     f"({escape(err.strerror or str(err))}); the report is written, and the next build trains them again",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import shutil
 from pathlib import Path
 
@@ -68,6 +70,37 @@ def fake_training(monkeypatch):
     from tests.fake_training import fake_train
 
     monkeypatch.setattr("reportgen.executor.train", fake_train)
+
+
+@contextlib.contextmanager
+def light(mp: pytest.MonkeyPatch):
+    """Builds train with the fake trainer and make their report with a blank PNG for every figure, without a helper
+    process and with this machine's matmul peak taken as known (it is measured for a cache folder that has none):
+    milliseconds instead of seconds, for tests of caches, files and messages (never of figures or learning)."""
+    from PIL import Image
+
+    from reportgen import figures
+    from reportgen.context import Figure
+    from tests.fake_training import fake_train
+
+    blank = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(blank, "PNG")
+
+    def stand_ins(analysis, helper=None):
+        return [Figure(s.key, s.title, "A stand-in figure.", blank.getvalue(), 8.0) for s in figures.figure_specs(analysis)]
+
+    mp.setattr("reportgen.executor.train", fake_train)
+    mp.setattr("reportgen.figures.make_figures", stand_ins)
+    mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    mp.setenv("REPORTGEN_NO_HELPER", "1")
+    yield
+
+
+@pytest.fixture
+def light_build(monkeypatch):
+    """Builds in this test are light (see light): the fake trainer, stand-in figures, no helper process."""
+    with light(monkeypatch):
+        yield
 
 
 @pytest.fixture(scope="session")

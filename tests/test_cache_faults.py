@@ -17,6 +17,7 @@ from reportgen import cache, pipeline
 from reportgen.cache import RunCache, entry_bytes, run_keys
 from reportgen.cli import main
 from reportgen.errors import Interrupted
+from reportgen.executor import train as ENGINES  # the real one, before any test replaces it
 from reportgen.plan import plan_runs
 from tests.conftest import tiny_config, tiny_raw, write_study
 
@@ -83,12 +84,28 @@ def test_a_cache_that_cannot_take_the_runs_is_refused_before_training(tmp_path, 
     assert "--no-cache" in lines[0] and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EACCES])
-def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_written(tmp_path, monkeypatch, fake_training, error):
-    def failing(src, dst):
-        raise OSError(error, os.strerror(error), str(dst))
+def _stored(folder) -> list[str]:
+    """Every file and folder in a run cache but this machine's pace.json: run entries, temporary ones, shard folders."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name != "pace.json")
 
-    # only the cache's own renames fail (the disk filled up, or the folder became read-only, while the build trained)
+
+# the error each store meets from its block on (1: the first block's, during training; 2: the last's, as training ends)
+STORE_FAILURES = [(errno.ENOSPC, 1), (errno.EDQUOT, 2), (errno.EROFS, 1), (errno.EACCES, 2)]
+
+
+@pytest.mark.parametrize("error, block", STORE_FAILURES)
+def test_a_store_that_fails_during_or_after_training_is_one_warning_and_the_report_is_written(
+    tmp_path, monkeypatch, light_build, error, block
+):
+    renames = []
+
+    def failing(src, dst):
+        renames.append(dst)
+        if len(renames) >= block:
+            raise OSError(error, os.strerror(error), str(dst))
+        return os.replace(src, dst)
+
+    # only the cache's own renames fail (the disk filled up, a quota was reached, or the folder became read-only)
     monkeypatch.setattr(cache, "os", types.SimpleNamespace(**{**vars(os), "replace": failing}))
     study, folder = write_study(tmp_path / "s.toml", tiny_raw(**SMALL)), tmp_path / "cache"
     out = tmp_path / "out"
@@ -96,12 +113,77 @@ def test_a_store_that_fails_after_training_is_one_warning_and_the_report_is_writ
     assert code == 0 and (out / "report.html").is_file()
     assert len(lines) == 1 and lines[0].startswith(f"! run cache {folder}: cannot store the trained runs"), lines
     assert os.strerror(error) in lines[0] and "the report is written" in lines[0]
-    kept = [p for p in folder.rglob("*") if p.is_file() and p.parent != folder / "derived" and p.name != "pace.json"]
-    assert not kept  # no run entry, no temporary (pace.json: this machine's speed, measured before training)
+    kept = [str(p.relative_to(folder)) for p in renames[: block - 1]]
+    assert len(renames) == block and _stored(folder) == sorted({*kept, *(k.split("/")[0] for k in kept)})
+    # the entries stored before the failure and nothing else: no temporary entry, no empty shard folder, no derived
+    # results (keyed by every run's entry), no pace (its time included the failure)
+
+
+def test_a_file_where_the_cache_has_a_folder_is_one_warning_and_the_report_is_written(tmp_path, light_build):
+    """No stand-in: the second run's shard folder is a file when its block is stored."""
+    from reportgen.config import load_config
+
+    study, folder = write_study(tmp_path / "s.toml", tiny_raw(**SMALL)), tmp_path / "cache"
+    config = load_config(study, [f"output.cache={folder}"])
+    keys = list(run_keys(plan_runs(config), config).values())
+    assert keys[0][:2] != keys[1][:2]  # two shards
+    folder.mkdir()
+    (folder / keys[1][:2]).write_text("a file where a folder should be")
+    code, lines = _main(
+        "build", "--config", study, "--out", tmp_path / "out", "--cache-dir", folder, "--format", "html", "--quiet"
+    )
+    assert code == 0 and (tmp_path / "out" / "report.html").is_file()
+    assert len(lines) == 1 and lines[0].startswith(f"! run cache {folder}: cannot store the trained runs ("), lines
+    assert _stored(folder) == sorted([keys[0][:2], f"{keys[0][:2]}/{keys[0]}.run", keys[1][:2]])
+
+
+def test_a_run_cache_disk_that_fills_up_during_training_is_one_warning_and_the_report_is_written(tmp_path, light_build):
+    """A real small file system (a tmpfs: root only) with room for the runs when the build checks it, full when they are
+    stored; the report goes to --out, on another file system."""
+    from tests.fake_training import fake_train
+
+    folder, out = tmp_path / "cache", tmp_path / "out"
+    with _tmpfs(folder, "size=1m"):
+
+        def filling(runs, datasets, config, progress=None, cancel=None, done=None):
+            with contextlib.suppress(OSError), open(folder / "filler", "wb") as f:
+                while True:
+                    f.write(bytes(65536))
+            return fake_train(runs, datasets, config, progress, cancel, done)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("reportgen.executor.train", filling)
+            study = write_study(tmp_path / "s.toml", tiny_raw(**SMALL))
+            code, lines = _main("build", "--config", study, "--out", out, "--cache-dir", folder, "--format", "html", "--quiet")
+        assert code == 0 and (out / "report.html").is_file()
+        assert lines == [
+            f"! run cache {folder}: cannot store the trained runs (No space left on device); the report is written, and "
+            "the next build trains them again"
+        ]
+        assert _stored(folder) == ["filler"]
+
+
+def test_a_store_that_failed_is_not_tried_again_by_the_next_look(tmp_path, capsys):
+    """The looks of an adaptive build share one failed store: one warning per build, not one per look."""
+    from rich.console import Console
+
+    class Failing:
+        folder, tried = tmp_path, 0
+
+        def store(self, results, keys):
+            self.tried += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    failed, store, console = threading.Event(), Failing(), Console(stderr=True, soft_wrap=True)
+    for _ in range(2):  # two looks
+        saver = pipeline._Saver(store, {}, console, failed)
+        saver([])
+        saver([])
+    assert store.tried == 1 and failed.is_set() and len(capsys.readouterr().err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("stop", ["interrupted", "crashed"])
-def test_a_build_stopped_halfway_resumes_and_trains_only_the_runs_not_stored(tmp_path, monkeypatch, stop):
+def test_a_build_stopped_halfway_resumes_and_trains_only_the_runs_not_stored(tmp_path, monkeypatch, light_build, stop):
     """The fake trainer hands each run to the store as the engines hand each block: a build stopped after 3 of 8 runs
     (SIGINT, or an error in training) kept those 3, and the next build trains the other 5 only."""
     from tests.fake_training import fake_train
@@ -110,7 +192,7 @@ def test_a_build_stopped_halfway_resumes_and_trains_only_the_runs_not_stored(tmp
         training={"epochs": 2, "seeds": [0, 1, 2, 3]},
         variants=[{"name": "baseline"}, {"name": "l1", "l1": 0.01}],
         sweeps={"l1": [], "l2": [], "dropout": []},
-        output={"dir": str(tmp_path / "out"), "cache": str(tmp_path / "c")},
+        output={"dir": str(tmp_path / "out"), "cache": str(tmp_path / "c"), "formats": ["html"]},
     )
     runs, cancel, trained = plan_runs(config), threading.Event(), []
 
@@ -139,14 +221,31 @@ def test_a_build_stopped_halfway_resumes_and_trains_only_the_runs_not_stored(tmp
     assert (result.cached, result.trained) == (3, 5) and (tmp_path / "out" / "report.html").is_file()
 
 
-@pytest.mark.slow
-def test_a_build_stopped_after_its_first_block_resumes_with_the_other_blocks(tmp_path, monkeypatch):
-    """The fast engine's blocks, trained two at a time on threads, are each stored as they finish."""
+def test_a_build_stopped_after_its_first_block_resumes_with_the_other_blocks(tmp_path, monkeypatch, light_build):
+    """The fast engine's blocks, trained two at a time on threads, are each stored as they finish. The engine's own
+    scheduling (reportgen.training.train: blocks, threads, each block handed to the store, cancel between graph calls)
+    with each block's graph work done by the fake trainer (tests/test_engine.py trains and cancels real blocks)."""
+    from reportgen import training
     from reportgen.training import train
+    from tests.fake_training import fake_run
 
+    def block(b, datasets, config, init, progress, check):
+        results = []
+        for run in b.runs[: b.real]:
+            check()  # as between graph calls
+            results.append(fake_run(run, datasets[run.data_key], config))
+        return results
+
+    monkeypatch.setattr("reportgen.executor.train", ENGINES)  # light_build gave builds the fake trainer
+    monkeypatch.setattr(training, "train_runs", train.train_runs)
+    monkeypatch.setattr(train, "initial_dense_weights", lambda model, seed, data=None: [])
+    monkeypatch.setattr(train, "_trace", lambda *args: None)
+    monkeypatch.setattr(train, "_train_block", block)
     monkeypatch.setattr(train, "BLOCK_RUNS", 4)  # 16 runs in 4 blocks, two at a time on two threads
+    monkeypatch.setattr(train.os, "cpu_count", lambda: 2)
     config = tiny_config(
-        training={"epochs": 20, "seeds": [0, 1, 2, 3]}, output={"dir": str(tmp_path / "out"), "cache": str(tmp_path / "c")}
+        training={"epochs": 2, "seeds": [0, 1, 2, 3]},
+        output={"dir": str(tmp_path / "out"), "cache": str(tmp_path / "c"), "formats": ["html"]},
     )
     cancel, stored = threading.Event(), []
     real = pipeline._Saver.__call__
@@ -181,14 +280,17 @@ def test_temporary_entries_of_killed_stores_are_removed_once_stale(tmp_path):
     assert not stale.exists() and fresh.exists() and entry.exists()  # a fresh one may be another build's, being written
 
 
-def test_the_entry_size_estimate_bounds_the_real_entries(tiny_build):
-    _, study = tiny_build
+def test_the_entry_size_estimate_bounds_the_real_entries(tmp_path, light_build):
+    """The tiny study's entries (snapshots, early stopping, a sweep), stored as any build stores them."""
     from reportgen.budget import network_weights
     from reportgen.config import load_config
 
+    study = write_study(tmp_path / "study.toml", tiny_raw(output={"dir": "out", "formats": ["html"]}))
+    assert main(["build", "--config", str(study), "--quiet"]) == 0
     config = load_config(study)
     runs = plan_runs(config)
     keys, weights = run_keys(runs, config), network_weights(config)
+    assert any(run.key.startswith("l1+drop") for run in runs) and config.training.epochs > 2
     for run in runs:
         size = (config.output.cache / keys[run.key][:2] / f"{keys[run.key]}.run").stat().st_size
         assert size <= entry_bytes(run, config, weights) <= 1.2 * size + 20_000, run.key

@@ -32,5 +32,28 @@ def test_a_damaged_pace_file_is_ignored(tmp_path, monkeypatch):
     assert pace.rate(validate({}), None)[1] == "peak"
 
 
+def test_a_folder_that_cannot_take_the_pace_keeps_no_temporary_file(tmp_path, monkeypatch):
+    """A full disk or a read-only folder (the rename fails): the old pace.json stays, and no temporary file; one a
+    killed build left goes once it is an hour old."""
+    import os
+    import time
+    import types
+
+    monkeypatch.setattr(pace, "matmul_peak", lambda: 100e9)
+    pace.rate(validate({}), tmp_path)
+    before = (tmp_path / pace.FILE).read_bytes()
+    stale = tmp_path / ".pace-killed.tmp"
+    stale.write_text("{")
+    old = time.time() - pace.STALE_TMP - 60
+    os.utime(stale, (old, old))
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pace, "os", types.SimpleNamespace(**{**vars(os), "replace": full}))
+    pace.record(validate({}), tmp_path, 1e12, pace.RECORD_AFTER + 50)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [pace.FILE] and (tmp_path / pace.FILE).read_bytes() == before
+
+
 def test_times_are_said_in_the_unit_that_reads_best():
     assert [pace.say(s) for s in (45, 600, 9000)] == ["45 s", "10 min", "2.5 h"]
