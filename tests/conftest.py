@@ -104,6 +104,20 @@ def light_build(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def light_tiny_build(tmp_path_factory):
+    """`reportgen build` of the tiny study made light (see light: fake training, stand-in figures), HTML only; return
+    (output folder, study file). Read-only, for tests of what reads a finished build (render, compare, tampered or
+    mutated outputs): a copy is theirs to change."""
+    from reportgen.cli import main
+
+    root = tmp_path_factory.mktemp("light-build")
+    study = write_study(root / "study.toml", tiny_raw(output={"dir": "out", "formats": ["html"]}))
+    with pytest.MonkeyPatch.context() as mp, light(mp):
+        assert main(["build", "--config", str(study), "--quiet"]) == 0
+    return root / "out", study
+
+
+@pytest.fixture(scope="session")
 def tiny_runs(tiny_build):
     """The shared build's trained runs, read from its run cache (never written): (config, datasets, results)."""
     from reportgen.cache import RunCache, run_keys

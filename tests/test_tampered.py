@@ -24,10 +24,10 @@ from tests.test_safety import KILL_MID_SWAP, env, leftovers, run_main, snapshot
 
 
 @pytest.fixture
-def saved(tiny_build, tmp_path) -> Path:
-    """A copy of a finished build's folder, to tamper with."""
+def saved(light_tiny_build, tmp_path) -> Path:
+    """A copy of a finished build's folder (the session's light build: fake training), to tamper with."""
     folder = tmp_path / "prev"
-    shutil.copytree(tiny_build[0], folder)
+    shutil.copytree(light_tiny_build[0], folder)
     return folder
 
 
@@ -97,7 +97,7 @@ def test_deeply_nested_json_is_refused_without_a_traceback(saved, command):
     _refused(args, f"{saved / 'results.json'}: nested too deeply to read")
 
 
-def test_render_recovers_a_folder_a_killed_build_left_half_swapped(saved, tmp_path):
+def test_render_recovers_a_folder_a_killed_build_left_half_swapped(saved, tmp_path, light_build):
     """Killed after its report-data.npz moved in and before its results.json did: render puts the previous files back
     and renders them (it used to say "not a reportgen output folder", the old results.json being aside)."""
     before = snapshot(saved)
@@ -111,7 +111,7 @@ def test_render_recovers_a_folder_a_killed_build_left_half_swapped(saved, tmp_pa
     assert (tmp_path / "r" / "results.json").read_bytes() == before["results.json"]
 
 
-def test_build_compare_recovers_a_half_swapped_folder_before_reading_it(saved, monkeypatch):
+def test_build_compare_recovers_a_half_swapped_folder_before_reading_it(saved, monkeypatch, light_build):
     """`build --compare OLD` on a folder a killed build left half-swapped reads the previous build (it used to say
     results.json was not found)."""
     from tests.test_safety import Reached
