@@ -98,12 +98,17 @@ def alone():
 def test_a_run_does_not_depend_on_its_group(alone, block_runs, monkeypatch):
     """Runs of four replicates, each on its own data draw, and of two network shapes share graphs: all twenty in one
     (batch norm switched off for the runs without it; two blocks of ten), or blocks of three of one shape; each gives
-    exactly the weights it gives alone (500 epochs would amplify any difference in the last bits into another model)."""
+    exactly the weights it gives alone (500 epochs would amplify any difference in the last bits into another model).
+    Each block is handed over as it finishes (what the run cache stores block by block), every run once."""
     monkeypatch.setattr(train, "BLOCK_RUNS", block_runs)
     config = tiny_config(**GROUPED)
     data = make_datasets(config.data, config.training.seeds)
     assert not np.allclose(data[0].x_train, data[1].x_train)  # the replicates really train on different points
-    together = {r.run.key: r for r in train_runs(plan_runs(config), data, config)}
+    handed: list[list] = []
+    together = {r.run.key: r for r in train_runs(plan_runs(config), data, config, done=handed.append)}
+    assert sorted(r.run.key for block in handed for r in block) == sorted(together)
+    assert all(together[r.run.key] is r for block in handed for r in block)
+    assert len(handed) == len(train._blocks(plan_runs(config), data, config)) > 1
     for key, result in alone.items():
         assert [w.shape for w in together[key].weights] == [w.shape for w in result.weights]
         for wa, wb in zip(result.weights, together[key].weights, strict=True):
