@@ -9,7 +9,7 @@ disk that filled up during the build, a folder made read-only): each is one warn
 - After training (seal): the entries the build wrote get their size and CRC-32 at once, so damage from then on is found.
 - During training (recover): a call that failed on an entry TensorFlow could not load removes the entry, and the graph
   is traced and compiled again; a call that failed to write a graph points TensorFlow's folder elsewhere (it was given
-  a private link to the folder, not the folder) and is made again. The caller makes the call again, once.
+  a private link to the folder, not the folder). The caller (reportgen.training.train) then makes its call again.
 """
 
 from __future__ import annotations
@@ -138,22 +138,25 @@ def _linked(directory: Path) -> Path:
 
 
 def _remove_dead_links() -> None:
-    """Remove the private folders of processes that were killed (no exit removed them)."""
+    """Remove the private folders of processes that were killed (no exit removed them): this user's, whose process
+    is gone, made over STALE_TMP seconds ago (a process of another pid namespace sharing the folder keeps its own)."""
     root = Path(_scratch() or tempfile.gettempdir())
     for private in root.glob(f"{LINK_PREFIX}*"):
         pid = private.name[len(LINK_PREFIX) :].partition("-")[0]
         with contextlib.suppress(OSError, ValueError):
-            if private.stat().st_uid == os.getuid() and not _alive(int(pid)):
+            made = private.stat()
+            if made.st_uid == os.getuid() and made.st_mtime < time.time() - STALE_TMP and not _alive(int(pid)):
                 shutil.rmtree(private, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process of this pid runs (another user's too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's
+        pass
     return True
 
 
