@@ -91,8 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     j = sub.add_parser("judge", help="verdicts on replicate runs trained anywhere (a CSV table of runs), no training")
     j.add_argument("runs", type=Path, metavar="RUNS.csv", help="one row per run: variant, replicate, train_accuracy, ...")
     j.add_argument("--config", type=Path, required=True, help="study file whose [[variants]] say what each variant does")
-    j.add_argument("--out", type=Path, required=True, help="output folder: claims.csv and summary.md")
+    j.add_argument(
+        "--out", type=Path, required=True, help="output folder: the report, summary.md, results.json, runs.csv, claims.csv"
+    )
+    j.add_argument("--format", help="comma-separated report formats: html, pdf (default: the study's output.formats, both)")
     j.add_argument("--force", action="store_true", help="write into a folder that holds files reportgen did not write")
+    j.add_argument("--quiet", action="store_true", help="no progress display, only errors")
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -329,22 +333,33 @@ def _render(args) -> int:
 
 
 def _judge(args) -> int:
-    """Judge a table of runs trained elsewhere against a study's claims; write claims.csv and summary.md."""
+    """Judge a table of runs trained elsewhere against a study's claims and write its report, as a build writes one
+    (the same output folder checks, lock and all-or-nothing swap)."""
     import warnings
+
+    from rich.console import Console
 
     from reportgen import outdir
     from reportgen.config import load_config, shorten
     from reportgen.judging import judge, read_runs, write
+    from reportgen.pipeline import _Stages
 
-    config = load_config(args.config)
+    flags = {"output.formats": [f.strip() for f in args.format.split(",") if f.strip()]} if args.format is not None else {}
+    config = load_config(args.config, [], flags)
     out = Path(os.path.abspath(args.out))
-    outdir.check(out, args.config, args.force, f"--out {shorten(str(args.out), 100)}")
-    runs = read_runs(args.runs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        judged = judge(runs, config, shorten(str(args.runs), 120))
-    for path in write(out, judged, config.title, args.force):
-        print(f"wrote {path}")
+    label = f"--out {shorten(str(args.out), 100)}"
+    outdir.check(out, args.config, args.force, label)
+    with outdir.hold(out, label):  # one writer per folder, builds and judges alike
+        runs = read_runs(args.runs)
+        stages = _Stages(Console(stderr=True, soft_wrap=True), args.quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library deprecation notes are noise, as in build
+            with stages("claims"):
+                judged = judge(runs, config, shorten(str(args.runs), 120))
+            files = write(out, judged, config, config.output.formats, args.force, stages)
+    if not args.quiet:
+        for path in files:
+            print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
     if judged.missing:
         print(judged.missing_sentence(), file=sys.stderr)
     return 0
