@@ -97,6 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     j.add_argument("--format", help="comma-separated report formats: html, pdf (default: the study's output.formats, both)")
     j.add_argument("--force", action="store_true", help="write into a folder that holds files reportgen did not write")
     j.add_argument("--quiet", action="store_true", help="no progress display, only errors")
+    x = sub.add_parser("export", help="export a finished build to a tracker (no training)")
+    trackers = x.add_subparsers(dest="tracker", required=True, metavar="TRACKER")
+    m = trackers.add_parser(
+        "mlflow",
+        help="a parent run per build (study settings as params, verdicts as tags and metrics, the report and tables as "
+        "artifacts) and a nested run per run (final measures, losses per epoch as steps)",
+    )
+    m.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the output folder of a build (or of reportgen judge)")
+    m.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else MLflow's)")
+    m.add_argument("--experiment", metavar="NAME", help="MLflow experiment, made if needed (default: the study's title)")
+    m.add_argument(
+        "--again",
+        action="store_true",
+        help="export a build the experiment already holds once more (default: say where it is and export nothing)",
+    )
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -365,6 +380,24 @@ def _judge(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    """Export a finished build to MLflow: no training, everything from its output folder."""
+    from reportgen.export import to_mlflow
+
+    done = to_mlflow(args.out_dir, args.tracking_uri, args.experiment, args.again)
+    if done.already:
+        print(
+            f"{args.out_dir}: build {done.build_id[:12]} is already in MLflow experiment {done.experiment!r} as run "
+            f"{done.parent_run_id}; nothing exported (--again exports another copy)"
+        )
+    else:
+        print(
+            f"exported {args.out_dir} to MLflow experiment {done.experiment!r} ({done.tracking_uri}): run "
+            f"{done.parent_run_id} with {done.children} nested runs"
+        )
+    return 0
+
+
 def _init(args) -> int:
     """Write the default study, every key commented."""
     from reportgen.config import commented_study
@@ -498,7 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
-            commands = {"build": _build, "render": _render, "init": _init, "compare": _compare, "judge": _judge}
+            commands = {
+                "build": _build,
+                "render": _render,
+                "init": _init,
+                "compare": _compare,
+                "judge": _judge,
+                "export": _export,
+            }
             return commands[args.command](args)
     except (ReportgenError, OSError) as err:
         return _report(err)
