@@ -160,6 +160,31 @@ def _first_line(err: Exception) -> str:
     return shorten(text.splitlines()[0] if text else type(err).__name__, 300)
 
 
+def schema_file(path: Path) -> Path:
+    """The results.json an output folder (or the file itself) names: a one-line ConfigError when there is none."""
+    from reportgen import schema
+
+    return schema.locate(path)
+
+
+def read(path: Path):
+    """A finished folder's results.json (validated: a problem is one line naming the file and key), its bytes, and
+    its runs.csv as a DataFrame (made from results.json for a build from before the tables), as reportgen.load reads
+    them; a folder a killed build left half-swapped is restored first."""
+    from reportgen import schema, tables
+    from reportgen.outdir import recover
+
+    folder = path.parent if path.is_file() else path
+    if folder.is_dir():
+        recover(folder.resolve())
+    file = schema_file(path)
+    text = schema.read_bytes(file)
+    results = schema.parse(text, str(file))
+    table = file.parent / tables.RUNS_FILE
+    runs = tables.read_table(table if table.is_file() else io.BytesIO(tables.tables_of(results)[tables.RUNS_FILE]))
+    return results, text, runs
+
+
 def build_id(results, results_bytes: bytes) -> str:
     """A build's id: the SHA-256 of its report-data.npz that results.json records, or (a results.json from before it
     did) the SHA-256 of results.json itself."""
@@ -171,12 +196,9 @@ def to_mlflow(out_dir: Path, tracking_uri: str | None = None, experiment: str | 
     for MLflow's own default (MLFLOW_TRACKING_URI, else its default store); experiment: None for the study's title.
     Problems are one line each: a folder that is not a finished build (ConfigError), no MLflow (MissingMlflow), a
     store MLflow cannot open or write (ConfigError naming the URI)."""
-    from reportgen.api import load
-
-    result = load(out_dir)  # validated against results.json's schema: a bad folder is one line naming the file and key
-    results, folder = result.results, result.out_dir
-    runs = result.runs
-    ident = build_id(results, (folder / "results.json").read_bytes())
+    results, text, runs = read(Path(out_dir))
+    folder = schema_file(Path(out_dir)).parent.resolve()
+    ident = build_id(results, text)
     Client = _mlflow()
     where = f"--tracking-uri {tracking_uri}" if tracking_uri else "the MLflow tracking store"
     title = results.study.title or folder.name
