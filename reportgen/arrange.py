@@ -189,7 +189,7 @@ def given_labels(analysis: StudyAnalysis) -> list[str]:
     measured = set(analysis.summary["metric"]) if len(analysis.summary) else set()
     order = [m for _, metrics in table_columns(analysis.thresholds) for m in metrics]
     order += [m for m in METRICS if m not in order]
-    return [_label(m).lower() if i else _label(m) for i, m in enumerate(m for m in order if m in measured)]
+    return [_label(m)[0].lower() + _label(m)[1:] for m in order if m in measured]  # mid-sentence: 'test accuracy'
 
 
 def judged_intro(analysis: StudyAnalysis, n_runs: int) -> str:
