@@ -146,6 +146,7 @@ class Design:
     planned: int = 0  # an adaptive design's largest number of replicates (0: a fixed design)
     alpha: float = 0.05  # the level of every test (1 − confidence), which an adaptive design spends over its looks
     correction: float = 0.0  # n_test / n_train when replicates re-split one table's rows (Nadeau-Bengio), else 0
+    source: str = ""  # the table of runs judged (reportgen judge: trained elsewhere); "" when the build trained its runs
 
     @property
     def sequential(self) -> bool:
@@ -164,6 +165,13 @@ class Design:
 
     def sentence(self) -> str:
         """Say in one sentence what the intervals cover."""
+        if self.source:  # runs trained elsewhere: what differed between their replicates is the trainer's to say
+            return (
+                f"Intervals cover what differs between the {self.replicates} replicates of the table of runs "
+                f"{self.source}, whatever its trainer varied between them (reportgen did not train these runs and cannot "
+                f"tell which sources of randomness that was); variants with the same replicate number are compared as "
+                f"pairs, which assumes they shared that replicate's data and initial weights."
+            )
         return (
             f"Intervals cover what differs between the {self.replicates} replicates: {', '.join(self.varies[:-1])} "
             f"and {self.varies[-1]}; every variant of one replicate shares them, so comparisons are paired."

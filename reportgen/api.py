@@ -311,27 +311,45 @@ def compare(old: StrPath | Result, new: StrPath | Result, /) -> Comparison:
     return Comparison(changes, render_markdown(changes), changes_json(changes))
 
 
-def judge(runs: pd.DataFrame | StrPath, /, study: StudyConfig | StrPath, *, out: StrPath | None = None) -> Judged:
+def judge(
+    runs: pd.DataFrame | StrPath,
+    /,
+    study: StudyConfig | StrPath,
+    *,
+    out: StrPath | None = None,
+    formats: Iterable[str] | str = ("html",),
+    force: bool = False,
+) -> Judged:
     """Verdicts on replicate runs trained anywhere: runs is a DataFrame (or a CSV file) with one row per run (variant,
     replicate, train_accuracy, test_accuracy and any other measure reportgen names), study a study (or its file) whose
     [[variants]] say what each variant does; the variant without a regularizer is the baseline. Returns the claims
-    (.claims, as claims.csv), the verdicts and the claims left out for want of their measure (.missing). out: also
-    write claims.csv and summary.md there."""
+    (.claims, as claims.csv), the verdicts and the claims left out for want of their measure (.missing).
+
+    out: also write the report there as `reportgen judge` does (formats: "html" and/or "pdf"; summary.md,
+    results.json, report-data.npz, runs.csv, claims.csv), which reportgen.load and reportgen.render read back; the
+    folder is checked and held as a build's is (force: write into a folder that holds files reportgen did not write)."""
     from reportgen.judging import judge as judged
     from reportgen.judging import read_runs
 
     config = _study(study)
     source = "runs"
     if isinstance(runs, str | os.PathLike):
-        source, runs = str(runs), read_runs(runs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = judged(runs, config, source)
-    if out is not None:
-        from reportgen import outdir
-        from reportgen.judging import write
+        source, runs = shorten(str(runs), 120), read_runs(runs)
+    chosen = _formats(formats) if out is not None else []
+    with contextlib.ExitStack() as held:
+        folder = None
+        if out is not None:
+            from reportgen import outdir
 
-        folder = Path(os.path.abspath(out))
-        outdir.check(folder, config._file, False, f"judge(out={shorten(str(out), 100)!r})")
-        write(folder, result, config.title)
+            folder = Path(os.path.abspath(out))
+            label = f"judge(out={shorten(str(out), 100)!r})"
+            outdir.check(folder, config._file, force, label)
+            held.enter_context(outdir.hold(folder, label))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = judged(runs, config, source)
+            if folder is not None:
+                from reportgen.judging import write
+
+                write(folder, result, config, chosen, force)
     return result

@@ -25,6 +25,8 @@ from reportgen.claims import (
     Verdicts,
     available,
     formatters,
+    missing_sentence,
+    not_judged,
     stability_text,
 )
 from reportgen.context import (
@@ -155,6 +157,8 @@ def _data_sweep_phrase(analysis: StudyAnalysis) -> str:
 
 def intro(analysis: StudyAnalysis, n_runs: int) -> str:
     """Say what was trained, on what, and how often."""
+    if analysis.design.source:
+        return judged_intro(analysis, n_runs)
     setup = analysis.setup
     d, m, t = setup.data, setup.model, setup.training
     regs = [v.name for v in setup.variants if v.regularizers()]
@@ -178,6 +182,31 @@ def intro(analysis: StudyAnalysis, n_runs: int) -> str:
     text += f", plus strength sweeps of {', '.join(sweeps)}" if sweeps else ""
     text += _data_sweep_phrase(analysis)
     return text + f"; {reps}. Every claim of the seed study is tested against the unregularized network."
+
+
+def given_labels(analysis: StudyAnalysis) -> list[str]:
+    """The names of the measures a judged table of runs gave (in the order of the results tables)."""
+    measured = set(analysis.summary["metric"]) if len(analysis.summary) else set()
+    order = [m for _, metrics in table_columns(analysis.thresholds) for m in metrics]
+    order += [m for m in METRICS if m not in order]
+    return [_label(m)[0].lower() + _label(m)[1:] for m in order if m in measured]  # mid-sentence: 'test accuracy'
+
+
+def judged_intro(analysis: StudyAnalysis, n_runs: int) -> str:
+    """Say which runs trained elsewhere were judged, and what the table gave of them (reportgen judge)."""
+    setup, ref = analysis.setup, analysis.reference
+    regs = [f"{v.name} ({v.label or v.describe()})" for v in setup.variants if v.regularizers()]
+    counts = analysis.runs.groupby("variant").size()
+    complete = counts.nunique() == 1 and counts.iloc[0] == len(analysis.seeds)
+    shape = f"{len(analysis.variants)} variants × {len(analysis.seeds)} replicates" + ("" if complete else ", not all complete")
+    measures = given_labels(analysis)
+    text = (
+        f"{n_runs} runs trained outside reportgen were read from the table {analysis.design.source} ({shape}), with "
+        f"these measures per run: {_join(measures) if measures else 'none'}. What each variant does comes from the study file"
+    )
+    text += f": {ref} has no regularizer (the baseline)" if ref else ""
+    text += f", {_join(regs)}" if regs else ""
+    return text + ". Every claim whose measures the table has is tested against the baseline, as a build's would be."
 
 
 def verdict_matrix(verdicts: Verdicts, variants) -> VerdictMatrix:
@@ -281,7 +310,10 @@ def _diff_kind(metric: str) -> str:
 
 
 def shown(analysis: StudyAnalysis, metric: str) -> bool:
-    """Whether a metric can be measured in this study (no Bayes rule: no excess error; no 2-D inputs: no boundary)."""
+    """Whether a metric can be measured in this study (no Bayes rule: no excess error; no 2-D inputs: no boundary), and,
+    for a table of runs trained elsewhere, whether the table has it."""
+    if analysis.design.source and not (len(analysis.summary) and metric in set(analysis.summary["metric"])):
+        return False
     return available(analysis, metric_record(metric).needs)
 
 
@@ -319,13 +351,14 @@ def regularizer_sections(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Fig
     """One section per regularized variant: its claims, its comparison figure, its numbers."""
     out = []
     for v in analysis.setup.variants:
-        if v.name == analysis.reference or analysis.reference is None or v.name not in analysis.boundaries:
+        judged = analysis.design.source and v.name in set(analysis.main_runs["variant"])  # no figure: the claims and numbers
+        if v.name == analysis.reference or analysis.reference is None or not (v.name in analysis.boundaries or judged):
             continue
         title = _regularizer_title(v)
         claims = [claim_row(c) for c in verdicts.claims if c.variant == v.name]
         # the figure first: the claims' text then flows into what a page has left, instead of pushing the figure on
         blocks = [
-            figs.get(f"compare:{v.name}", title),
+            *([] if judged else [figs.get(f"compare:{v.name}", title)]),
             *([Claims(claims, secondary=False)] if claims else []),
             key_numbers(analysis, v.name),
         ]
@@ -403,7 +436,8 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
             [Paragraph("Every sentence below is computed from this build's numbers."), Bullets(others)],
         )
     )
-    return sections
+    # a table of runs trained elsewhere has no figures, weights or losses per epoch: such a section would be a heading
+    return [s for s in sections if s.blocks or s.subsections]
 
 
 def calibration_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> Section:
@@ -590,7 +624,26 @@ def _table_sentences(notes) -> list[str]:
     return out
 
 
+def _judged_section(analysis: StudyAnalysis) -> Section:
+    """What a table of runs trained elsewhere is, and what this report cannot show of it (reportgen judge)."""
+    source, n = analysis.design.source, len(analysis.runs)
+    text = (
+        f"reportgen did not train these runs: it read one row per run from {source} ({n} rows) and judges them with the "
+        f"same claims, tests, corrections and flip probabilities as a build of its own. A table of runs holds no data "
+        f"points, losses per epoch or weights, so this report has no figure of the data, the decision boundaries, "
+        f"training or the weights, and a claim whose primary measure is not a column of the table is not judged "
+        f"(page one names them)."
+    )
+    variants = Pairs(
+        "The variants, as the study file says what each does.",
+        [(v.name, v.label or v.describe()) for v in analysis.setup.variants],
+    )
+    return Section("setup", "The runs judged", [Paragraph(text), variants])
+
+
 def _data_section(analysis, figs: _Figures) -> Section:
+    if analysis.design.source:
+        return _judged_section(analysis)
     m, t, info = analysis.setup.model, analysis.setup.training, analysis.data
     out = "1 (sigmoid)" if info.n_classes == 2 else f"{info.n_classes} (softmax)"
     loss = "binary" if info.n_classes == 2 else "categorical"
@@ -618,8 +671,8 @@ def _data_section(analysis, figs: _Figures) -> Section:
 def results_tables(analysis: StudyAnalysis) -> list[Table]:
     """Every variant on every headline metric, means with intervals."""
     n, conf = len(analysis.seeds), f"{analysis.confidence:.0%}"
-    groups = table_columns(analysis.thresholds)
-    groups = tuple((title, [m for m in metrics if shown(analysis, m)]) for title, metrics in groups)
+    every = [(title, [m for m in metrics if shown(analysis, m)]) for title, metrics in table_columns(analysis.thresholds)]
+    groups = [(title, metrics) for title, metrics in every if metrics]  # a table of runs may have none of a group
     return [
         Table(
             f"{title}: mean over {n} replicates, {conf} interval below.",
@@ -703,7 +756,7 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
     tables = Section(
         "appendix-results",
         "Appendix B: results tables",
-        [*_narrow(results_tables(analysis)), layer_table(analysis)]
+        [*_narrow(results_tables(analysis)), *([layer_table(analysis)] if len(analysis.layers) else [])]
         + [
             figs.get(k, "Appendix B")
             for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
@@ -717,6 +770,11 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
             Paragraph(
                 f"Replicate seeds: {', '.join(str(s) for s in analysis.seeds)}. Machine: {shown.machine}. Run "
                 f"'reportgen build --config study.toml' with the study file below to rebuild this report."
+                if not analysis.design.source
+                else f"Replicates: {', '.join(str(s) for s in analysis.seeds)}. Machine: {shown.machine}. Run "
+                f"'reportgen judge {analysis.design.source} --config study.toml' with the study file below to judge the "
+                f"same table again. The study file was read for its variants and analysis settings; its data, model and "
+                f"training sections are reportgen's and do not describe how these runs were trained."
             ),
             Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in shown.timings]),
             Pairs("Library versions.", shown.libraries),
@@ -879,4 +937,6 @@ def build_context(
         appendix=_anchor_claims(appendix(analysis, verdicts, figs, shown), anchored),
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
+        source=analysis.design.source,
+        not_judged=missing_sentence(not_judged(analysis, verdicts)),
     )

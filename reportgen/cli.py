@@ -91,8 +91,27 @@ def _parser() -> argparse.ArgumentParser:
     j = sub.add_parser("judge", help="verdicts on replicate runs trained anywhere (a CSV table of runs), no training")
     j.add_argument("runs", type=Path, metavar="RUNS.csv", help="one row per run: variant, replicate, train_accuracy, ...")
     j.add_argument("--config", type=Path, required=True, help="study file whose [[variants]] say what each variant does")
-    j.add_argument("--out", type=Path, required=True, help="output folder: claims.csv and summary.md")
+    j.add_argument(
+        "--out", type=Path, required=True, help="output folder: the report, summary.md, results.json, runs.csv, claims.csv"
+    )
+    j.add_argument("--format", help="comma-separated report formats: html, pdf (default: the study's output.formats, both)")
     j.add_argument("--force", action="store_true", help="write into a folder that holds files reportgen did not write")
+    j.add_argument("--quiet", action="store_true", help="no progress display, only errors")
+    x = sub.add_parser("export", help="export a finished build to a tracker (no training)")
+    trackers = x.add_subparsers(dest="tracker", required=True, metavar="TRACKER")
+    m = trackers.add_parser(
+        "mlflow",
+        help="a parent run per build (study settings as params, verdicts as tags and metrics, the report and tables as "
+        "artifacts) and a nested run per run (final measures, losses per epoch as steps)",
+    )
+    m.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the output folder of a build (or of reportgen judge)")
+    m.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else MLflow's)")
+    m.add_argument("--experiment", metavar="NAME", help="MLflow experiment, made if needed (default: the study's title)")
+    m.add_argument(
+        "--again",
+        action="store_true",
+        help="export a build the experiment already holds once more (default: say where it is and export nothing)",
+    )
     i = sub.add_parser("init", help="write the default study as a commented study file to start from")
     i.add_argument("path", nargs="?", type=Path, default=Path("study.toml"))
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -329,24 +348,53 @@ def _render(args) -> int:
 
 
 def _judge(args) -> int:
-    """Judge a table of runs trained elsewhere against a study's claims; write claims.csv and summary.md."""
+    """Judge a table of runs trained elsewhere against a study's claims and write its report, as a build writes one
+    (the same output folder checks, lock and all-or-nothing swap)."""
     import warnings
+
+    from rich.console import Console
 
     from reportgen import outdir
     from reportgen.config import load_config, shorten
     from reportgen.judging import judge, read_runs, write
+    from reportgen.pipeline import _Stages
 
-    config = load_config(args.config)
+    flags = {"output.formats": [f.strip() for f in args.format.split(",") if f.strip()]} if args.format is not None else {}
+    config = load_config(args.config, [], flags)
     out = Path(os.path.abspath(args.out))
-    outdir.check(out, args.config, args.force, f"--out {shorten(str(args.out), 100)}")
-    runs = read_runs(args.runs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        judged = judge(runs, config, shorten(str(args.runs), 120))
-    for path in write(out, judged, config.title, args.force):
-        print(f"wrote {path}")
+    label = f"--out {shorten(str(args.out), 100)}"
+    outdir.check(out, args.config, args.force, label)
+    with outdir.hold(out, label):  # one writer per folder, builds and judges alike
+        runs = read_runs(args.runs)
+        stages = _Stages(Console(stderr=True, soft_wrap=True), args.quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library deprecation notes are noise, as in build
+            with stages("claims"):
+                judged = judge(runs, config, shorten(str(args.runs), 120))
+            files = write(out, judged, config, config.output.formats, args.force, stages)
+    if not args.quiet:
+        for path in files:
+            print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
     if judged.missing:
         print(judged.missing_sentence(), file=sys.stderr)
+    return 0
+
+
+def _export(args) -> int:
+    """Export a finished build to MLflow: no training, everything from its output folder."""
+    from reportgen.export import to_mlflow
+
+    done = to_mlflow(args.out_dir, args.tracking_uri, args.experiment, args.again)
+    if done.already:
+        print(
+            f"{args.out_dir}: build {done.build_id[:12]} is already in MLflow experiment {done.experiment!r} as run "
+            f"{done.parent_run_id}; nothing exported (--again exports another copy)"
+        )
+    else:
+        print(
+            f"exported {args.out_dir} to MLflow experiment {done.experiment!r} ({done.tracking_uri}): run "
+            f"{done.parent_run_id} with {done.children} nested runs"
+        )
     return 0
 
 
@@ -483,7 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         with _interrupts() as args.cancel:
-            commands = {"build": _build, "render": _render, "init": _init, "compare": _compare, "judge": _judge}
+            commands = {
+                "build": _build,
+                "render": _render,
+                "init": _init,
+                "compare": _compare,
+                "judge": _judge,
+                "export": _export,
+            }
             return commands[args.command](args)
     except (ReportgenError, OSError) as err:
         return _report(err)

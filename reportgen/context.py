@@ -247,3 +247,11 @@ class ReportContext:
     borderline: list[str] = _help(
         "Page one's note on the borderline verdicts: claim, flip probability, replicates to make it firm.", default_factory=list
     )
+    source: str = _help(
+        "The table of runs trained elsewhere that this report judges (reportgen judge); empty when the build trained them.",
+        default="",
+    )
+    not_judged: str = _help(
+        "For a table of runs: one sentence naming the claims not judged because the table lacks their primary measure.",
+        default="",
+    )

@@ -126,6 +126,8 @@ def _design(config, measured, datasets) -> Design:
     from reportgen.datasets import test_draw_seed
 
     d, binary = measured.design, measured.data.n_classes == 2
+    if d.source:  # runs trained elsewhere (reportgen judge): no test sets or predictions of reportgen's
+        return Design(replicates=d.replicates, seeds=measured.seeds, runs_from=d.source, sentence=d.sentence())
     labels = (lambda y: _packed(y > 0.5)) if binary else (lambda y: _packed(y.astype(np.uint8)))  # noqa: E731
     adaptive = Adaptive(looks=list(d.looks), planned_max=d.planned, alpha_spent=list(d.spending()), spending=SPENDING)
     return Design(
@@ -146,7 +148,8 @@ def _design(config, measured, datasets) -> Design:
 
 def results_doc(config, measured, verdicts, notes, timings, datasets, data_sha256: str | None = None) -> Results:
     """Everything a build measured but its runs (run_lines, which results_json writes in their place): the study, the
-    replicate design, summaries, claims, the failed runs; data_sha256: the digest of the data file written with it."""
+    replicate design, summaries, claims, the failed runs; data_sha256: the digest of the data file written with it.
+    datasets: every replicate's data (None for a table of runs judged by reportgen judge, which has none)."""
     from reportgen import __version__
     from reportgen.analysis import FAILURES
     from reportgen.config import portable

@@ -93,7 +93,7 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
         "variants": names,
         "reference": a.reference,
         "seeds": a.seeds,
-        "design": asdict(a.design),
+        "design": {k: v for k, v in asdict(a.design).items() if k != "source" or v},  # a build's file as before
         "diverged": a.diverged,
         "failed": a.failed,
         "prune_search": asdict(a.prune_search),
@@ -185,7 +185,9 @@ def _analysis(arrays: dict[str, np.ndarray], meta: dict) -> tuple[StudyAnalysis,
         main_runs=runs[runs["variant"].isin(names) & (runs["init"] == 0)] if len(runs) else runs,
         **{t: tables[t] for t in TABLES if t != "runs"},
         histories=histories,
-        loss_bands={v: log_bands(h, meta["confidence"], meta["design"].get("correction", 0.0)) for v, h in histories.items()},
+        loss_bands={  # none for a table of runs judged (reportgen judge): it has no losses per epoch
+            v: log_bands(h, meta["confidence"], meta["design"].get("correction", 0.0)) if h else {} for v, h in histories.items()
+        },
         boundaries={
             v: BoundarySet(
                 frame.xs, frame.ys, arrays[f"bound_{i}_probs"], meta["boundary_seeds"][v], arrays[f"bound_{i}_background"]

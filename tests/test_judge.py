@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 
 import numpy as np
@@ -70,18 +72,85 @@ def test_a_measure_in_the_table_brings_its_claim(sklearn_runs, tmp_path):
     assert judged.missing == ["better_calibration:strong", "stable_loss:strong"]
 
 
-def test_the_command_writes_claims_and_summary(sklearn_runs, tmp_path, capsys):
-    sklearn_runs.to_csv(tmp_path / "runs.csv", index=False)
-    study = write_study(tmp_path / "study.toml", STUDY)
-    assert main(["judge", str(tmp_path / "runs.csv"), "--config", str(study), "--out", str(tmp_path / "out")]) == 0
-    claims = pd.read_csv(tmp_path / "out" / "claims.csv")
+@pytest.fixture(scope="module")
+def judged_folder(sklearn_runs, tmp_path_factory):
+    """`reportgen judge --format html,pdf` once on the scikit-learn runs: (output folder, study file, runs file)."""
+    root = tmp_path_factory.mktemp("judged")
+    sklearn_runs.to_csv(root / "runs.csv", index=False)
+    study = write_study(root / "study.toml", STUDY)
+    args = ["judge", str(root / "runs.csv"), "--config", str(study), "--out", str(root / "out"), "--format", "html,pdf"]
+    assert main([*args, "--quiet"]) == 0
+    return root / "out", study, root / "runs.csv"
+
+
+def test_the_command_writes_the_report_and_tables_as_a_build_does(judged_folder, sklearn_runs):
+    out, study, _ = judged_folder
+    names = {"report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "runs.csv", "claims.csv"}
+    manifest = json.loads((out / ".reportgen-manifest.json").read_text())
+    assert {p.name for p in out.iterdir()} == names | {".reportgen-manifest.json"} and set(manifest["files"]) == names
+    claims = pd.read_csv(out / "claims.csv")
     assert claims["key"].tolist() == reportgen.judge(sklearn_runs, reportgen.load_study(study)).claims["key"].tolist()
-    summary = (tmp_path / "out" / "summary.md").read_text()
-    assert all(verdict in summary for verdict in claims["verdict"]) and "simpler_boundary:strong" in summary
-    assert capsys.readouterr().err.strip().splitlines() == [
+    runs = pd.read_csv(out / "runs.csv").set_index(["variant", "replicate"])
+    given = sklearn_runs.set_index(["variant", "replicate"])
+    assert len(runs) == len(sklearn_runs) and np.allclose(runs.loc[given.index, "test_accuracy"], given["test_accuracy"])
+    summary = (out / "summary.md").read_text()
+    assert all(verdict in summary for verdict in claims["verdict"]) and summary.count("Not judged, their measures") == 1
+    assert "simpler\\_boundary:strong" in summary  # escaped as every string in summary.md
+
+
+def test_the_report_shows_what_a_table_has_and_says_what_it_lacks(judged_folder, sklearn_runs):
+    html = (judged_folder[0] / "report.html").read_text()
+    sentence = (
         "Not judged, their measures are not in the table of runs: better_calibration:strong, simpler_boundary:strong, "
         "stable_loss:strong."
-    ]
+    )
+    assert html.count(sentence) == 1 and "12 runs trained elsewhere, judged" in html and "models trained" not in html
+    assert "<img" not in html  # no data, boundaries, losses per epoch or weights: no figure at all
+    assert 'id="weights"' not in html and 'id="calibration"' not in html  # sections with nothing in them are left out
+    assert "Keras Sequential" not in html and "reportgen did not train these runs" in html
+    # each regularized variant's section has its claims and key numbers, computed from the given runs
+    by = {v: part.set_index("replicate")["test_accuracy"] for v, part in sklearn_runs.groupby("variant")}
+    assert f"{by['strong'].mean():.1%}" in html and f"{by['plain'].mean():.1%}" in html
+    from pypdf import PdfReader
+
+    text = " ".join(page.extract_text() for page in PdfReader(judged_folder[0] / "report.pdf").pages)
+    assert "Not judged" in text and "The runs judged" in text
+
+
+def test_render_and_load_read_a_judged_folder_back(judged_folder, tmp_path):
+    out = judged_folder[0]
+    result = reportgen.load(out)
+    assert result.results.design.runs_from.endswith("runs.csv") and len(result.runs) == 12
+    assert result.results.design.test_sets is None and all(r.history is None for r in result.results.runs)
+    assert main(["render", str(out), "--out", str(tmp_path / "again"), "--format", "html", "--quiet"]) == 0
+    for name in ("results.json", "report-data.npz", "runs.csv", "claims.csv", "summary.md"):
+        assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_judge_holds_and_checks_its_folder_as_build_does(judged_folder, tmp_path, capsys):
+    from reportgen import outdir
+
+    _, study, runs = judged_folder
+    out = tmp_path / "held"
+    with outdir.hold(out, "test"):
+        assert main(["judge", str(runs), "--config", str(study), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    held = f"another build (process {os.getpid()}) is writing into it; wait for it to finish"
+    assert err == [f"reportgen: error: --out {out}: {held}"]
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    assert main(["judge", str(runs), "--config", str(study), "--out", str(tmp_path / "theirs"), "--quiet"]) == 2
+    assert "holds files reportgen did not write (notes.txt)" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["notes.txt"]
+
+
+def test_the_api_writes_the_folder_too(sklearn_runs, tmp_path):
+    study = reportgen.load_study(write_study(tmp_path / "study.toml", STUDY))
+    judged = reportgen.judge(sklearn_runs, study, out=tmp_path / "out")
+    result = reportgen.load(tmp_path / "out")
+    assert result.html_path is not None and result.pdf_path is None  # the API's default format, as build's
+    assert result.claims["key"].tolist() == judged.claims["key"].tolist()
+    assert "runs trained elsewhere" in result._repr_html_()
 
 
 @pytest.mark.parametrize(

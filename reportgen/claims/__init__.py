@@ -9,7 +9,7 @@ regularizer does by construction) are shown with their raw test and never counte
 from reportgen.claims.findings import ClaimResult, Finding, Verdicts
 from reportgen.claims.judge import contrast_matrix, evaluate_claims
 from reportgen.claims.keep import dump_verdicts, load_verdicts
-from reportgen.claims.measure import available
+from reportgen.claims.measure import available, given_measures, missing_sentence, not_judged
 from reportgen.claims.observations import Observation, Seen, observations, ranking, tally_sentence
 from reportgen.claims.registry import (
     CHECK,
@@ -52,7 +52,10 @@ __all__ = [
     "fmt_number",
     "fmt_p",
     "formatters",
+    "given_measures",
     "load_verdicts",
+    "missing_sentence",
+    "not_judged",
     "observations",
     "p_is",
     "ranking",

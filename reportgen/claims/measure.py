@@ -261,3 +261,27 @@ def raw_checks(analysis: StudyAnalysis) -> list[Finding]:
         if reg in CHECKS
         for m, metric in _expand(CHECKS[reg], analysis.thresholds)
     ]
+
+
+def given_measures(analysis: StudyAnalysis) -> set[str] | None:
+    """The measures a judged table of runs has (a column with a number in it); None for a build's own runs, which
+    measured everything it could."""
+    if not analysis.design.source:
+        return None
+    return {c for c in analysis.runs.columns if analysis.runs[c].notna().any()}
+
+
+def not_judged(analysis: StudyAnalysis, verdicts) -> list[str]:
+    """The claims of a judged table of runs left out for want of their primary measure ([] for a build)."""
+    given = given_measures(analysis)
+    if given is None:
+        return []
+    judged = {c.key for c in verdicts.claims}
+    return sorted({c.key for c in raw_claims(analysis) if c.primary.metric not in given and c.key not in judged})
+
+
+def missing_sentence(missing: list[str]) -> str:
+    """The claims left out, in one sentence ('' when none were)."""
+    if not missing:
+        return ""
+    return f"Not judged, their measures are not in the table of runs: {', '.join(missing)}."

@@ -144,7 +144,8 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[Observatio
             )
     for v in analysis.variants:
         e = analysis.main_runs[analysis.main_runs["variant"] == v]
-        if len(e) and e["epochs_run"].min() < analysis.histories[v]["val_loss"].shape[1]:
+        history = analysis.histories.get(v, {}).get("val_loss")  # none for runs trained elsewhere (reportgen judge)
+        if len(e) and history is not None and e["epochs_run"].min() < history.shape[1]:
             out.append(
                 Observation(
                     Seen.STOPPED,

@@ -44,7 +44,10 @@ def snapshot_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
 
 
 def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
-    """Every figure of this study, in report order (one comparison figure per regularized variant)."""
+    """Every figure of this study, in report order (one comparison figure per regularized variant). A table of runs
+    trained elsewhere (reportgen judge) has none of what they draw: no data, boundaries, losses per epoch or weights."""
+    if analysis.design.source:
+        return []
     specs = [
         FigureSpec("dataset", "The data", maps.draw_dataset),
         FigureSpec("boundaries", "Decision boundaries", maps.draw_boundaries),

@@ -104,7 +104,7 @@ class TestSet(Record):
 class Design(Record):
     """The replicate design: which seeds, what differs between replicates, the test sets."""
 
-    OMIT_WHEN_NONE = frozenset({"adaptive"})
+    OMIT_WHEN_NONE = frozenset({"adaptive", "runs_from"})
     replicates: int | None = None
     seeds: list[int] | None = Field(None, description="the replicate seeds; absent: compared as unknown")
     resample_data: bool | None = None
@@ -114,6 +114,11 @@ class Design(Record):
     sentence: str | None = None
     test_sets: dict[str, TestSet] | None = Field(None, description="by replicate seed (as text)")
     test_predictions: str | None = Field(None, description="how each run's test_predictions are encoded, in words")
+    runs_from: str | None = Field(
+        None,
+        description="present only when the runs were trained elsewhere and judged by `reportgen judge`: the table of "
+        "runs they came from (its runs then have no history, layers or test_predictions, and the design no test_sets)",
+    )
 
 
 # ---- claims ----------------------------------------------------------------------------------------------------
