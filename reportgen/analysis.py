@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reportgen import data as data_module
-from reportgen.config import Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig
+from reportgen.config import WIDTH_AXIS, Margins, ModelConfig, StudyConfig, SweepConfig, TrainingConfig, VariantConfig, width
 from reportgen.data import Dataset, View
 from reportgen.datasets import DataSettings, data_config
 from reportgen.datasets.base import TableNotes
@@ -314,7 +315,8 @@ class StudyAnalysis:
     chance: float = 0.5  # accuracy of always predicting the majority class of the test sets
     data: DataInfo = field(default_factory=DataInfo)
     view: View | None = None  # the plane of the boundary figures (None: the data's own two features)
-    data_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, seed, axis, setting, n_train, metrics
+    data_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # variant, seed, axis, setting, n_train, metrics: the
+    #   data sweeps' and the capacity sweep's (axis 'hidden_units', setting the network's width) runs
     data_sweeps: pd.DataFrame = field(default_factory=pd.DataFrame)  # axis, setting, n_train, variant, metric, kind,
     #                                                                  mean, low, high, n (paired difference or value)
     failed: list[tuple[str, list[str], int | None]] = field(default_factory=list)  # (run key, FAILURES keys, diverged_at)
@@ -422,7 +424,7 @@ class _Evaluator:
         """P(class 1) [rows, cols] (P(each class) [rows, cols, K] beyond two) of a run, or of other weights of its
         network, on the whole grid, for drawing."""
         data = self.datasets[result.run.data_key]
-        network = Network.of(result.run.variant, self.config.model, data)
+        network = Network.of(result.run.variant, result.run.model(self.config.model), data)
         z = predict_logits(network, result.weights if weights is None else weights, self.inputs(self.frame.points, data))
         return probabilities(z, self.multiclass).reshape(len(self.frame.ys), len(self.frame.xs), *z.shape[1:])
 
@@ -473,7 +475,7 @@ def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev
 
 def row_name(run: Run) -> str:
     """A run's name in the tables: its variant's, with the data-sweep point when it has one ('l2 @ n_samples=400')."""
-    return run.variant.name + (f" @ {run.data.label}" if run.data else "")
+    return run.variant.name + (f" @ {run.point.label}" if run.point else "")
 
 
 def _run_row(
@@ -482,12 +484,13 @@ def _run_row(
     """Measure one run from its logits; return its metrics, its test predictions, its grid probabilities and its test
     points' reliability bins (measures.reliability_bins)."""
     run = result.run
-    row = {
+    row: dict[str, Any] = {
         "variant": row_name(run),
         "seed": run.seed,
         "init": run.init,
         "key": run.key,
-        "settings": settings_key(run.variant) + (f" @ {run.data.label}" if run.data else ""),
+        "settings": settings_key(run.variant) + (f" @ {run.point.label}" if run.point else ""),
+        **({"hidden_units": list(run.point.value)} if run.point and isinstance(run.point.value, tuple) else {}),
         "diverged_at": result.diverged_at,
         "initial_loss": np.nan if result.initial_loss is None else result.initial_loss,
         "failed": [],
@@ -848,13 +851,14 @@ def _measure_runs(
     other runs), taken as it is and filled with the runs measured now."""
     known = {} if known is None else known
     names = {v.name for v in config.variants}
-    net = lambda r: Network.of(r.run.variant, config.model, datasets[r.run.data_key])  # noqa: E731
+    net = lambda r: Network.of(r.run.variant, r.run.model(config.model), datasets[r.run.data_key])  # noqa: E731
     todo = [r for r in results if r.run.key not in known]
     groups: dict[tuple, list[RunResult]] = {}
-    for r in todo:  # one batch per network shape and data size: the arrays of a batch are stacked
+    for r in todo:  # one batch per network shape and data size: the arrays of a batch are stacked (a capacity sweep's
+        #            widths apart)
         d = datasets[r.run.data_key]
         groups.setdefault((net(r), len(d.y_train), len(d.y_val), len(d.y_test)), []).append(r)
-    is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.data is None  # noqa: E731
+    is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.point is None  # noqa: E731
     logits = {
         r.run.key: z
         for (network, *_), rs in groups.items()
@@ -901,13 +905,15 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
     rows, layer_rows, predictions, grids, bins = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
     net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
-    runs = pd.DataFrame(rows).reindex(columns=[*rows[0].keys(), *[c for c in run_columns(thresholds) if c not in rows[0]]])
+    shaped = ["hidden_units"] if any("hidden_units" in row for row in rows) and "hidden_units" not in rows[0] else []
+    columns = [*rows[0].keys(), *shaped, *[c for c in run_columns(thresholds) if c not in rows[0]]]
+    runs = pd.DataFrame(rows).reindex(columns=columns)  # a capacity sweep's runs carry their shape (the others NaN)
     cols = run_columns(thresholds)
     failed = {row["key"]: row["failed"] for row in rows}
     runs.loc[runs["failed"].map(bool).to_numpy(), cols] = np.nan  # a failed run is a result, not a number
     main_rows = runs[runs["variant"].isin(names) & (runs["init"] == 0)]
     ok = {r.run.key: r for r in results if not failed[r.run.key]}
-    own = [r for r in results if r.run.init == 0 and r.run.data is None]
+    own = [r for r in results if r.run.init == 0 and r.run.point is None]
     main = {n: [r for r in own if r.run.variant.name == n and r.run.key in ok] for n in names}
     points = sweep_point_names(runs, config)
     sweep_rows, sweep_bounds = _sweep_rows(runs, results, points, ev)
@@ -997,19 +1003,23 @@ def _reliability(live: dict[str, list[RunResult]], bins: dict[str, np.ndarray], 
     return pd.DataFrame(rows)
 
 
-DATA_METRICS = [m.key for m in METRICS.values() if m.data_sweep]  # what the data sweeps compare with the baseline
+DATA_METRICS = [m.key for m in METRICS.values() if m.data_sweep]  # what the data and capacity sweeps compare with the baseline
 
 
 def _own_setting(config: StudyConfig, axis: str, data: Dataset) -> float:
-    """The study's own value on a data-sweep axis (a table that uses all its rows: their number)."""
+    """The study's own value on a sweep axis: its data setting (a table that uses all its rows: their number), or its
+    network's width (reportgen.config.width)."""
+    if axis == WIDTH_AXIS:
+        return width(config.model.hidden_units)
     value = getattr(config.data, axis)
     return float(len(data.y_train) + len(data.y_val) if value is None else value)
 
 
 def _data_runs(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig, datasets: dict) -> pd.DataFrame:
-    """Test accuracy and gap of every variant's first-initialization run at every data-sweep point (the study's own
-    data counts as a point on each axis): variant, seed, axis, setting, n_train and the metrics."""
-    axes = config.sweeps.data_axes()
+    """Test accuracy and gap of every variant's first-initialization run at every point of the data and capacity
+    sweeps (the study's own data and network count as a point on each axis): variant, seed, axis, setting (the data
+    setting, or the network's width), n_train and the metrics."""
+    axes = config.sweeps.axes()
     if not axes:
         return pd.DataFrame()
     values = runs.set_index("key")
@@ -1018,9 +1028,7 @@ def _data_runs(runs: pd.DataFrame, results: list[RunResult], config: StudyConfig
     for r in (r for r in results if r.run.init == 0 and r.run.variant.name in names):
         d = datasets[r.run.data_key]
         points = (
-            [(a, _own_setting(config, a, d)) for a in axes]
-            if r.run.data is None
-            else [(r.run.data.axis, float(r.run.data.value))]
+            [(a, _own_setting(config, a, d)) for a in axes] if r.run.point is None else [(r.run.point.axis, r.run.point.setting)]
         )
         rows += [
             {
@@ -1068,25 +1076,32 @@ def _data_sweep_summary(
     return pd.DataFrame(rows)
 
 
-def benefit_slopes(analysis: StudyAnalysis, variant: str, metric: str = "test_accuracy") -> pd.Series:
+SLOPE_AXES = {"n_samples": "n_train", WIDTH_AXIS: "setting"}  # the sweeps a benefit's slope is taken along, and the
+#   column of data_runs whose log2 it is on: the training-set size (rows left for training), the network's width
+
+
+def benefit_slopes(analysis: StudyAnalysis, variant: str, metric: str = "test_accuracy", axis: str = "n_samples") -> pd.Series:
     """Per replicate: the least-squares slope of the paired difference (variant − reference) in a metric on log2 of
-    the training-set size, across the data-size sweep (per doubling of the training set); NaN with under two sizes."""
+    the training-set size across the data-size sweep (axis 'n_samples': per doubling of the training set), or on log2
+    of the network's width across the capacity sweep (axis 'hidden_units': per doubling of the width); NaN with
+    fewer than two points."""
     d = analysis.data_runs
     if d.empty or analysis.reference is None:
         return pd.Series(dtype=float)
-    part = d[d["axis"] == "n_samples"].pivot_table(index=["seed", "n_train"], columns="variant", values=metric, dropna=False)
+    x = SLOPE_AXES[axis]
+    part = d[d["axis"] == axis].pivot_table(index=["seed", x], columns="variant", values=metric, dropna=False)
     if variant not in part or analysis.reference not in part:
         return pd.Series(dtype=float)
-    diff = (part[variant] - part[analysis.reference]).reset_index(name="diff")
+    diff = (part[variant] - part[analysis.reference]).reset_index(name="diff").rename(columns={x: "x"})
     return diff.groupby("seed", sort=True).apply(_slope, include_groups=False).astype(float)
 
 
 def _slope(part: pd.DataFrame) -> float:
-    """Slope of diff on log2(n_train) over the finite points (NaN with fewer than two sizes)."""
+    """Slope of diff on log2(x) over the finite points (NaN with fewer than two values of x)."""
     ok = part[np.isfinite(part["diff"])]
-    if ok["n_train"].nunique() < 2:
+    if ok["x"].nunique() < 2:
         return float("nan")
-    return float(np.polyfit(np.log2(ok["n_train"].to_numpy(float)), ok["diff"].to_numpy(float), 1)[0])
+    return float(np.polyfit(np.log2(ok["x"].to_numpy(float)), ok["diff"].to_numpy(float), 1)[0])
 
 
 def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], points: dict, ev: _Evaluator):
@@ -1094,7 +1109,7 @@ def _sweep_rows(runs: pd.DataFrame, results: list[RunResult], points: dict, ev: 
     parts, bounds = [], {}
     for (kind, strength), name in points.items():
         parts.append(runs[(runs["variant"] == name) & (runs["init"] == 0)].assign(kind=kind, strength=strength))
-        first = next(r for r in results if r.run.variant.name == name and r.run.init == 0 and r.run.data is None)
+        first = next(r for r in results if r.run.variant.name == name and r.run.init == 0 and r.run.point is None)
         full = ev.full_grid(first)
         mask = ev.grid_mask.reshape(full.shape[:2])
         inside = np.where(mask if full.ndim == 2 else mask[..., None], full, np.nan)

@@ -29,6 +29,7 @@ from reportgen.claims import (
     not_judged,
     stability_text,
 )
+from reportgen.config import capacity_shapes, shape_name, width
 from reportgen.context import (
     SNAPSHOT_PREFIX,
     Bullets,
@@ -136,23 +137,32 @@ def data_phrase(setup, info) -> str:
 
 
 def _data_sweep_phrase(analysis: StudyAnalysis) -> str:
-    """Name the data sweeps, e.g. 'every variant again at 5 training-set sizes (40 to 640 training points)'."""
+    """Name the data and capacity sweeps, e.g. 'every variant again at 5 training-set sizes (40 to 640 training
+    points)' or '... at 4 network widths (16×16 to 256×256 hidden units)'."""
     d, parts = analysis.data_sweeps, []
-    for axis in analysis.setup.sweeps.data_axes():
+    for axis in analysis.setup.sweeps.axes():
         part = d[d["axis"] == axis] if not d.empty else d
         if part.empty:
             continue
-        low, high = (
-            (part["n_train"].min(), part["n_train"].max())
-            if axis == "n_samples"
-            else (part["setting"].min(), part["setting"].max())
-        )
-        parts.append(
-            f"{part['setting'].nunique()} training-set sizes ({low} to {high} training points)"
-            if axis == "n_samples"
-            else f"{part['setting'].nunique()} noise levels ({low:g} to {high:g})"
-        )
+        if axis == "n_samples":
+            parts.append(
+                f"{part['setting'].nunique()} training-set sizes ({part['n_train'].min()} to {part['n_train'].max()} "
+                "training points)"
+            )
+        elif axis == "noise":
+            parts.append(f"{part['setting'].nunique()} noise levels ({part['setting'].min():g} to {part['setting'].max():g})")
+        else:
+            low, high = (_shape_at(analysis, part["setting"].agg(end)) for end in ("min", "max"))
+            n = part["setting"].nunique()
+            parts.append(f"{n} network widths ({low} to {high} hidden units)" if n > 1 else f"one network width ({low})")
     return f", and every variant again at {' and at '.join(parts)}" if parts else ""
+
+
+def _shape_at(analysis: StudyAnalysis, setting: float) -> str:
+    """The network shape of a width of the capacity sweep (the study's own among them), e.g. '64×64'."""
+    setup = analysis.setup
+    shapes = {width(h): shape_name(h) for h in capacity_shapes(setup.model, setup.sweeps)}
+    return shapes.get(setting, f"width {setting:g}")
 
 
 def intro(analysis: StudyAnalysis, n_runs: int) -> str:
@@ -517,14 +527,24 @@ def pruning_note(analysis: StudyAnalysis) -> str:
     return text
 
 
-def _setting_name(axis: str, setting: float, n_train: int) -> str:
-    return f"{n_train} train" if axis == "n_samples" else f"noise {setting:g}"
+def _setting_name(analysis: StudyAnalysis, axis: str, setting: float, n_train: int) -> str:
+    if axis == "n_samples":
+        return f"{n_train} train"
+    return f"noise {setting:g}" if axis == "noise" else _shape_at(analysis, setting)
+
+
+SWEEP_TABLE_AXES = {  # each study-wide sweep's axis as its tables name it
+    "n_samples": "training-set size (rows left for training)",
+    "noise": "data noise",
+    "hidden_units": "network width (hidden units per layer)",
+}
 
 
 def data_sweep_tables(analysis: StudyAnalysis) -> list[Table]:
-    """Per data axis and metric: the baseline's mean and every other variant's paired difference from it, per setting."""
+    """Per sweep axis (data size, noise, network width) and metric: the baseline's mean and every other variant's
+    paired difference from it, per setting."""
     d, ref, out = analysis.data_sweeps, analysis.reference, []
-    for axis in ("n_samples", "noise"):
+    for axis, what in SWEEP_TABLE_AXES.items():
         part = d[d["axis"] == axis]
         if part.empty:
             continue
@@ -540,30 +560,79 @@ def data_sweep_tables(analysis: StudyAnalysis) -> list[Table]:
                         [_cell(part, {"variant": variant, "setting": s.setting}, metric, kind) for s in settings],
                     )
                 )
-            what = "training-set size (rows left for training)" if axis == "n_samples" else "data noise"
             out.append(
                 Table(
                     f"{_label(metric)} against the {what}: {ref}'s mean, then each variant's paired "
                     f"difference from it (variant − {ref}, same replicate); mean over {len(analysis.seeds)} "
                     f"replicates, {analysis.confidence:.0%} interval below.",
-                    [_setting_name(axis, s.setting, s.n_train) for s in settings],
+                    [_setting_name(analysis, axis, s.setting, s.n_train) for s in settings],
                     rows,
                 )
             )
     return out
 
 
-def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> Section:
-    """When regularization pays off: the scarce-data claims, the benefit against data size and noise, the tables."""
-    claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "scarce_data"]
-    intro = Paragraph(
-        "Every variant was trained again at other amounts (or noise levels) of data, with the same replicates. The "
-        "figure and the tables show each regularizer's benefit over the baseline at every setting; a regularizer "
-        "'helps more when data is scarce' when the benefit in test accuracy falls as the training set grows, which the "
-        "claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The number of "
-        "epochs is the same at every size, so a larger training set also gets more optimizer steps."
+def _capacity_paragraph(analysis: StudyAnalysis) -> str:
+    """What the capacity sweep trained and how its claim decides, from this study's settings."""
+    setup = analysis.setup
+    shapes = capacity_shapes(setup.model, setup.sweeps)
+    listed = _join([shape_name(h) for h in shapes])
+    unequal = any(len(set(h)) > 1 for h in shapes)
+    depths = sorted({len(h) for h in shapes})
+    margin, alpha = setup.margins.accuracy * 100, 1 - analysis.confidence
+    if len(shapes) < 2:
+        return (
+            f"The capacity sweep lists only the study's own network ({listed}): with one width there is no slope, and "
+            "the claim that regularization helps more in bigger networks is not tested."
+        )
+    text = (
+        f"Every variant was also trained with hidden layers of {listed} units (the study's own network, "
+        f"{shape_name(setup.model.hidden_units)}, among them), with the same replicates: at every width a variant "
+        f"starts from the replicate's initial weights for that shape, so its benefit over {analysis.reference} is a "
+        f"paired difference. A network's width is its units per hidden layer"
+        + (
+            " (for layers of unequal width their geometric mean, so that doubling every layer doubles it and the "
+            "claim's log2 of the width is the mean of the layers' log2 units)"
+            if unequal
+            else ""
+        )
+        + f". A regularizer 'helps more in bigger networks' when its benefit in test accuracy grows with the width: "
+        f"each replicate gives the least-squares slope of its benefit on log2 of the width (the change per doubling of "
+        f"the width), and the claim below is judged on these slopes by the rule of every primary claim, the "
+        f"scarce-data claim's too: no meaningful effect when the equivalence test (TOST) places the mean slope within "
+        f"±{margin:g} pp per doubling, else supported above zero or contradicted below zero by a t-test, each "
+        f"Holm-adjusted over the primary tests at {alpha:g}; inconclusive otherwise. The number of epochs is the same "
+        f"at every width."
     )
-    blocks = [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
+    if len(depths) > 1:
+        text += (
+            f" The shapes also differ in depth ({depths[0]} to {depths[-1]} hidden layers); the slope places them by width alone."
+        )
+    return text
+
+
+def data_sweep_section(analysis: StudyAnalysis, verdicts: Verdicts, figs: _Figures) -> Section:
+    """When regularization pays off: the scarce-data and bigger-network claims, the benefit against data size, noise and
+    network width, the tables."""
+    axes = set(analysis.data_sweeps["axis"])
+    blocks: list = []
+    if axes & {"n_samples", "noise"}:
+        claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "scarce_data"]
+        intro = Paragraph(
+            "Every variant was trained again at other amounts (or noise levels) of data, with the same replicates. The "
+            "figure and the tables show each regularizer's benefit over the baseline at every setting; a regularizer "
+            "'helps more when data is scarce' when the benefit in test accuracy falls as the training set grows, which "
+            "the claim below tests by the slope of each replicate's benefit on log2 of the training-set size. The "
+            "number of epochs is the same at every size, so a larger training set also gets more optimizer steps."
+        )
+        blocks += [intro, *([Claims(claims, secondary=False)] if claims else []), figs.get("data_sweeps", "Data sweeps")]
+    if "hidden_units" in axes:
+        claims = [claim_row(c) for c in verdicts.claims if c.definition.key == "bigger_networks"]
+        blocks += [
+            Paragraph(_capacity_paragraph(analysis)),
+            *([Claims(claims, secondary=False)] if claims else []),
+            figs.get("capacity", "Capacity sweep"),
+        ]
     return Section("data-sweeps", "When does regularization pay off?", blocks + _narrow(data_sweep_tables(analysis)))
 
 

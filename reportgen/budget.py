@@ -16,11 +16,16 @@ Memory (bytes), measured against peak RSS of real builds (see the README's "Limi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reportgen.config import StudyConfig
 from reportgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reportgen.plan import Run
 
 # Refitted after the engine shared one graph per network shape and analysis bounded its batched calls, to the peak RSS
 # of six builds (16 to 560 models, 6 to 3,000 epochs, layers of 128 to 1,024 units, grids of 150 and 200): the
@@ -42,13 +47,16 @@ class Estimate:
 
     models: int
     epochs: int
-    weights: int
+    weights: int  # of the largest network trained
     flops: float
     memory: float
+    smallest: int = 0  # weights of the smallest network trained, when a capacity sweep trains several (0: as weights)
 
     def size(self) -> str:
-        """Say how big the build is, e.g. '580 models × 500 epochs × 17k weights'."""
-        return f"{self.models:,} models × {self.epochs:,} epochs × {_si(self.weights, '')} weights"
+        """Say how big the build is, e.g. '580 models × 500 epochs × 17k weights' ('× 337 to 67k weights' when a
+        capacity sweep trains networks of several sizes)."""
+        low = f"{_si(self.smallest, '')} to " if self.smallest and self.smallest != self.weights else ""
+        return f"{self.models:,} models × {self.epochs:,} epochs × {low}{_si(self.weights, '')} weights"
 
     def line(self) -> str:
         """Say it in one line, e.g. '580 models × 500 epochs × 17k weights ≈ 2.9 TFLOP, ≈ 1.6 GB of memory'."""
@@ -64,38 +72,60 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.0f}{' ' if unit else ''}{unit}"
 
 
-def network_weights(config: StudyConfig, shape=None) -> int:
+def network_weights(config: StudyConfig, shape=None, hidden_units=None) -> int:
     """Count the weights of the study's largest network (Dense kernels and biases, plus batch-norm state if any variant
-    has it) on data of the given shape (default: two features, two classes)."""
+    has it) on data of the given shape (default: two features, two classes); hidden_units: of that network shape
+    instead (default: the largest the study trains, its capacity sweep's shapes among them)."""
     inputs, outputs = (shape.n_features, 1 if shape.n_classes == 2 else shape.n_classes) if shape else (2, 1)
-    widths = [inputs, *config.model.hidden_units, outputs]
-    dense = sum(a * b + b for a, b in zip(widths, widths[1:]))
     batchnorm = any(v.batchnorm for v in config.variants)
-    return dense + (4 * sum(config.model.hidden_units) if batchnorm else 0)
+
+    def count(hidden) -> int:
+        widths = [inputs, *hidden, outputs]
+        return sum(a * b + b for a, b in zip(widths, widths[1:])) + (4 * sum(hidden) if batchnorm else 0)
+
+    return count(hidden_units) if hidden_units is not None else max(count(h) for h in _shapes(config))
 
 
-def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
-    """Estimate the work (models × epochs × network size) and peak memory of a study's build; shape: the first
-    replicate's DataShape (rows, features, classes), default the study's generator settings with two features."""
-    weights, epochs = network_weights(config, shape), config.training.epochs
+def _shapes(config: StudyConfig) -> list[tuple[int, ...]]:
+    from reportgen.plan import shapes
+
+    return shapes(config)
+
+
+def estimate(config: StudyConfig, runs: int | Sequence[Run], shape=None) -> Estimate:
+    """Estimate the work (models × epochs × network size) and peak memory of a study's build; runs: the runs (each
+    counted with its own network: a capacity sweep trains several), or how many runs of the study's own network;
+    shape: the first replicate's DataShape (rows, features, classes), default the study's generator settings with two
+    features."""
+    own = network_weights(config, shape, config.model.hidden_units)
+    sizes = (
+        [own] * runs
+        if isinstance(runs, int)
+        else [network_weights(config, shape, r.model(config.model).hidden_units) for r in runs]
+    )
+    n_runs, epochs, total = len(sizes), config.training.epochs, sum(sizes)
     n_train, n_val, n_test = (shape.n_train, shape.n_val, shape.n_test) if shape else config.data.sizes()
     # a training step costs ~6 flops per weight and example (forward 2, backward 4); validation is forward only
-    flops = n_runs * epochs * weights * (6 * n_train + 2 * n_val)
+    flops = total * epochs * (6 * n_train + 2 * n_val)
     replicates = len(config.training.seeds)
     from reportgen.forward import ACTIVATION_BYTES
 
-    one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
+    widest = max(max(h) for h in _shapes(config))
+    one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * widest * 4
     activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
     memory = (
         BASE_BYTES["pdf" in config.output.formats]
         + (HELPER_BYTES if helper_runs() else 0)
         + n_runs * RUN_BYTES
         + replicates * REPLICATE_BYTES
-        + n_runs * weights * 4 * WEIGHT_COPIES
+        + total * 4 * WEIGHT_COPIES
         + n_runs * epochs * HISTORY_KEYS * HISTORY_BYTES
         + activation * ACTIVATION_COPIES
     )
-    return Estimate(models=n_runs, epochs=epochs, weights=weights, flops=float(flops), memory=float(memory))
+    smallest = min(sizes, default=own)
+    return Estimate(
+        models=n_runs, epochs=epochs, weights=max(sizes, default=own), flops=float(flops), memory=float(memory), smallest=smallest
+    )
 
 
 def resident(pid: int) -> float:

@@ -222,9 +222,9 @@ def preflight(
             ", then more replicates if a verdict is borderline" if adaptive else ""
         )
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
-    est = budget.estimate(config, len(runs), shape)
+    est = budget.estimate(config, runs, shape)
     budget.check_fits(est, budget.available_memory(), source)
-    _check_cache(config, runs, budget.network_weights(config, shape), cache_label or f"{source}: output.cache")
+    _check_cache(config, runs, shape, cache_label or f"{source}: output.cache")
     if config.execution.scheduler is not None:  # an unreachable cluster fails here, before anything starts
         from reportgen.executor import connect
 
@@ -262,14 +262,17 @@ def _cache_label(args, source: str) -> str:
     return "--cache-dir" if args.cache_dir is not None else f"{'--set' if by_set else source}: output.cache"
 
 
-def _check_cache(config, runs, weights: int, where: str) -> None:
+def _check_cache(config, runs, shape, where: str) -> None:
     """Refuse, before training, a run cache that cannot take the runs this build will train: a folder that cannot be
-    made or written, or a disk without room for their entries (sized from the network, epochs and snapshots)."""
+    made or written, or a disk without room for their entries (sized from each run's network, the epochs and
+    snapshots)."""
+    from reportgen.budget import network_weights
     from reportgen.cache import RunCache, entry_bytes, run_keys
     from reportgen.config import shorten
 
     cache = RunCache(config.output.cache)
-    needed = sum(entry_bytes(r, config, weights) for r in cache.missing(runs, run_keys(runs, config)))
+    weights = lambda r: network_weights(config, shape, r.model(config.model).hidden_units)  # noqa: E731
+    needed = sum(entry_bytes(r, config, weights(r)) for r in cache.missing(runs, run_keys(runs, config)))
     problem = cache.problem(needed) if needed else None
     if problem:
         raise ConfigError(

@@ -37,7 +37,8 @@ STUDY_SECTIONS = ("data", "model", "training")  # what makes two builds the same
 NOT_THE_STUDY = ("training.seeds", "training.engine", "training.budget")
 IGNORED = ("title", "output.")  # never compared: a title or an output folder changes no number
 DESIGN_KEYS = ("seeds", "resample_data", "test_sets")  # the replicate design that pairing needs to be identical
-DATA_SWEEP_METRICS = tuple(m.key for m in ALL_METRICS.values() if m.across == "data_size")  # measured across a sweep
+# measured across a data or capacity sweep: its points are part of the measurement
+DATA_SWEEP_METRICS = tuple(m.key for m in ALL_METRICS.values() if m.across in ("data_size", "width"))
 MAX_ROWS = 40  # rows per markdown table: the section goes into summary.md, which has a size limit
 
 
@@ -356,7 +357,7 @@ def _claim_matches(claim: Claim, a: Build, b: Build, unchanged: set[str]) -> boo
     sweeps = lambda s: {k: v for k, v in s.settings.items() if k.startswith("sweeps.")}  # noqa: E731
     if claim.variant is None:  # a claim about the sweeps
         return sweeps(a) == sweeps(b) and involved <= unchanged
-    if claim.metric in DATA_SWEEP_METRICS:  # measured across the data sweep: its sizes are part of the measurement
+    if claim.metric in DATA_SWEEP_METRICS:  # measured across a sweep: its sizes or shapes are part of the measurement
         return sweeps(a) == sweeps(b) and involved <= unchanged
     return involved <= unchanged
 

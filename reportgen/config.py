@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
@@ -234,22 +236,65 @@ DEFAULT_SWEEPS = ("l1", "l2", "dropout")  # the regularizers the default study s
 
 
 DATA_AXES = ("n_samples", "noise")
+WIDTH_AXIS = "hidden_units"  # the capacity sweep: every variant at other network shapes
+AXES = (*DATA_AXES, WIDTH_AXIS)  # the study-wide sweeps: every variant trained again at each of their points
+
+
+def width(hidden_units) -> float:
+    """A network's width: the units per hidden layer, and for layers of unequal width their geometric mean (so log2 of
+    the width is the mean of the layers' log2 units: doubling every layer doubles it, and [32, 128] is as wide as
+    [64, 64])."""
+    units = [int(u) for u in hidden_units]
+    if len(set(units)) == 1:
+        return float(units[0])
+    return float(math.prod(units) ** (1 / len(units)))
+
+
+def capacity_shapes(model: ModelConfig, sweeps) -> list[list[int]]:
+    """The network shapes of a capacity sweep, narrowest first: the study's own (model.hidden_units) and the sweep's
+    (sweeps.hidden_units), each once; just the study's own without a capacity sweep."""
+    own = list(model.hidden_units)
+    others = [list(h) for h in sweeps.hidden_units if list(h) != own]
+    return sorted([own, *others], key=width)
+
+
+def shape_name(hidden_units) -> str:
+    """A network shape as the report writes it: '64×64', '256'."""
+    return "×".join(str(int(u)) for u in hidden_units)
 
 
 class _Sweeps(_Strict):
-    """Strength sweeps (the baseline with one regularizer at many strengths) and data sweeps (every variant at other
-    data sizes or noise levels)."""
+    """Strength sweeps (the baseline with one regularizer at many strengths), data sweeps (every variant at other
+    data sizes or noise levels) and the capacity sweep (every variant at other network shapes)."""
 
-    @field_validator("n_samples", "noise", check_fields=False)
+    @field_validator("n_samples", "noise", "hidden_units", check_fields=False)
     @classmethod
     def _distinct(cls, values: list) -> list:
-        if len(set(values)) != len(values):
+        seen = [tuple(v) if isinstance(v, list) else v for v in values]
+        if len(set(seen)) != len(seen):
             raise ValueError("values must be distinct")
+        return values
+
+    @field_validator("hidden_units", mode="before", check_fields=False)
+    @classmethod
+    def _shapes_not_units(cls, values: Any) -> Any:
+        """A list of numbers is one shape written without its brackets: say so once, rather than once per number."""
+        if isinstance(values, list) and values and all(isinstance(v, int | float) for v in values):
+            units = ", ".join(map(str, values))
+            raise ValueError(
+                f"a list of network shapes, each a list of units per hidden layer: [[{units}]] for one shape of "
+                f"{len(values)} layer{'s' if len(values) > 1 else ''}, or [{', '.join(f'[{v}]' for v in values)}] for "
+                f"{len(values)} shape{'s' if len(values) > 1 else ''} of one layer"
+            )
         return values
 
     def data_axes(self) -> list[str]:
         """The data sweeps this study has ('n_samples', 'noise')."""
         return [axis for axis in DATA_AXES if getattr(self, axis)]
+
+    def axes(self) -> list[str]:
+        """The study-wide sweeps this study has: its data sweeps, then the capacity sweep ('hidden_units')."""
+        return [axis for axis in AXES if getattr(self, axis)]
 
     def strengths(self) -> dict[str, list[float]]:
         """The strength sweeps this study has: regularizer key -> strengths (those with none left out)."""
@@ -292,6 +337,20 @@ else:
                 max_length=MAX_SWEEP_POINTS,
                 description=f"Noise sweep (generators only): every variant is trained, replicated, at each of these "
                 f"data.noise values (at most {MAX_SWEEP_POINTS}, each 0 to {MAX_NOISE:g}).",
+            ),
+        ),
+        hidden_units=(
+            list[Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=MAX_LAYERS)]],
+            Field(
+                [],
+                max_length=MAX_SWEEP_POINTS,
+                description="Capacity sweep: every variant is trained, replicated, at each of these network shapes "
+                f"(model.hidden_units lists, e.g. [[16, 16], [64, 64], [256, 256]]; at most {MAX_SWEEP_POINTS}, each 1 "
+                f"to {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units). The study's own network counts as a point. A "
+                "shape's width is its units per hidden layer (the geometric mean for unequal layers), one width per "
+                "shape; with two or more widths the claim 'regularization helps more in bigger networks' is tested "
+                "(per doubling of the width).",
+                json_schema_extra={"example": [[16, 16], [64, 64], [256, 256]]},
             ),
         ),
     )
@@ -435,6 +494,22 @@ class StudyConfig(_Strict):
                 raise ValueError(f"sweeps.n_samples: {err}") from None
         return self
 
+    @model_validator(mode="after")
+    def _one_shape_per_width(self) -> StudyConfig:
+        """The capacity sweep's shapes (the study's own among them) have one width each: the slope of a benefit on
+        log2 of the width needs distinct widths, and the figure one point per width."""
+        own = list(self.model.hidden_units)
+        by_width: dict[float, list[int]] = {width(own): own}
+        for shape in self.sweeps.hidden_units:
+            other = by_width.setdefault(width(shape), list(shape))
+            if other != list(shape):
+                whose = " (model.hidden_units)" if other == own else ""
+                raise ValueError(
+                    f"sweeps.hidden_units: {list(shape)} and {other}{whose} have the same width, {width(shape):g} units "
+                    "per hidden layer (their geometric mean); the capacity sweep needs one shape per width"
+                )
+        return self
+
     @property
     def n_train(self) -> int | None:
         """Rows used for training (the rest of n_samples is validation); None for a table that uses all its rows."""
@@ -510,10 +585,16 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return next((m for m in map(_inner_model, get_args(annotation)) if m), None)
 
 
+_DOTTED = re.compile(r"[a-z_]+(\.[a-z_]+)+")
+
+
 def _as_written(e: dict) -> tuple[tuple, str, Any]:
     """An error's location, message and value as the study file has them: a budget is written in training.seeds, and
     [data] has no level of its kind's name; an unknown kind is the kind's error."""
     loc, msg, value = e["loc"], e["msg"].removeprefix("Value error, "), e.get("input")
+    key, sep, rest = msg.partition(": ")
+    if not loc and sep and _DOTTED.fullmatch(key):  # a check across sections names the key it is about first
+        loc, msg = tuple(key.split(".")), rest
     if loc[:2] == ("training", "budget"):
         loc = ("training", "seeds", *loc[2:])
     if loc[:1] == ("data",) and len(loc) > 1 and loc[1] in BY_KIND:

@@ -37,7 +37,7 @@ def make_dataset(cfg: DataConfig, replicate: int = 0) -> Dataset:
 
 
 def make_datasets(cfg: DataConfig, keys) -> dict:
-    """Every replicate's dataset by key: a seed, or (seed, data point) for a data-sweep point (see plan.Run.data_key).
+    """Every replicate's dataset by key: a seed, or (seed, point) for a data-sweep point (see plan.Run.data_key).
 
     Without resampling, a data setting's replicates share one object.
     """

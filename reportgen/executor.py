@@ -43,7 +43,11 @@ def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) ->
     """Split runs into tasks: runs of one engine graph (network shape and data size), at most runs_per_task each."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
-        key = training.group_key(run, datasets[run.data_key], config) if datasets else Network.of(run.variant, config.model)
+        key = (
+            training.group_key(run, datasets[run.data_key], config)
+            if datasets
+            else Network.of(run.variant, run.model(config.model))
+        )
         groups[key].append(run)
     size = config.execution.runs_per_task
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]

@@ -24,11 +24,12 @@ class Metric:
     bounded: bool = False  # a share in [0, 1]: intervals are clipped there
     needs: str | None = None  # what a study must offer: 'bayes' (a generator's Bayes rule), 'boundary' (2-D inputs)
     across: str | None = None  # measured across runs, not on one: 'data_size' (a slope over the data-size sweep),
-    #                            'twins' (two initializations of one replicate), 'pair' (two variants' runs)
+    #                            'width' (a slope over the capacity sweep), 'twins' (two initializations of one
+    #                            replicate), 'pair' (two variants' runs)
     worse: int = 0  # for comparisons between builds: +1 larger is a regression, -1 smaller is, 0 a change only
     compared: str = ""  # its short name when `reportgen compare` checks it between builds ("" : not compared)
     key_number: bool = False  # one of the numbers each regularizer's section shows against the baseline
-    data_sweep: bool = False  # compared with the baseline at every data-sweep point
+    data_sweep: bool = False  # compared with the baseline at every point of the data and capacity sweeps
 
 
 METRICS: dict[str, Metric] = {
@@ -128,6 +129,20 @@ METRICS: dict[str, Metric] = {
             "pct",
             "accuracy",
             across="data_size",
+        ),
+        Metric(
+            "width_benefit_slope",
+            "Change of the test-accuracy difference from the baseline per doubling of the network's width",
+            "pct",
+            "accuracy",
+            across="width",
+        ),
+        Metric(
+            "width_gap_benefit_slope",
+            "Change of the generalization-gap difference from the baseline per doubling of the network's width",
+            "pct",
+            "accuracy",
+            across="width",
         ),
         Metric(
             "disagreement",

@@ -33,9 +33,12 @@ LONG = 600.0  # seconds beyond which the plan line says that the build is long a
 
 
 def shape_key(config) -> str:
-    """What the engine's rate depends on besides the work: engine, hidden widths and batch size."""
+    """What the engine's rate depends on besides the work: engine, hidden widths (every network shape a capacity sweep
+    trains, joined by '+') and batch size."""
+    from reportgen.plan import shapes
+
     t = config.training
-    return f"{t.engine}:{'x'.join(map(str, config.model.hidden_units))}:b{t.batch_size}"
+    return f"{t.engine}:{'+'.join('x'.join(map(str, s)) for s in shapes(config))}:b{t.batch_size}"
 
 
 def _read(folder: Path | None) -> dict:

@@ -594,7 +594,7 @@ def _record_pace(config, trained, datasets: dict, seconds: float) -> None:
     from reportgen import budget, pace
     from reportgen.datasets import DataShape
 
-    flops = budget.estimate(config, len(trained), DataShape.of(datasets[config.training.seeds[0]])).flops
+    flops = budget.estimate(config, trained, DataShape.of(datasets[config.training.seeds[0]])).flops
     pace.record(config, config.output.cache, flops, seconds)
 
 
@@ -608,7 +608,7 @@ def _check_memory(config, runs, datasets, helper) -> None:
 
     shape = DataShape.of(datasets()[config.training.seeds[0]])
     pids = [os.getpid()] + ([helper.pid] if helper is not None and helper.pid else [])
-    budget.check_fits_now(budget.estimate(config, len(runs), shape), pids)
+    budget.check_fits_now(budget.estimate(config, runs, shape), pids)
 
 
 def kept_throughout(config: StudyConfig, runs) -> bool:
@@ -646,7 +646,7 @@ def _save_models(folder: Path, results, config, data=None) -> None:
 
     folder.mkdir()
     for r in results:
-        model = r.extras.get("model") or build_model(r.run.variant, config.model, data)  # data: its inputs and classes
+        model = r.extras.get("model") or build_model(r.run.variant, r.run.model(config.model), data)  # data: inputs, classes
         model.set_weights(r.weights)
         if not model.optimizer.built:  # an unbuilt optimizer makes load_model warn that it skips the saved one
             model.optimizer.build(model.trainable_variables)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reportgen.config import DataConfig, StudyConfig, VariantConfig
+from reportgen.config import DATA_AXES, WIDTH_AXIS, DataConfig, ModelConfig, StudyConfig, VariantConfig, width
 from reportgen.datasets import Dataset
 from reportgen.errors import ConfigError, Interrupted
 from reportgen.models import Network, initial_weights, training_loss
@@ -20,49 +20,77 @@ INIT_STRIDE = 1_000_003  # init k of replicate s draws its weights with seed s +
 
 
 @dataclass(frozen=True)
-class DataPoint:
-    """A data-sweep setting other than the study's own data: one number of points (n_samples) or one noise level."""
+class SweepPoint:
+    """A point of a study-wide sweep, at which every variant is trained again: one number of points (n_samples), one
+    noise level (noise) or one network shape (hidden_units, the capacity sweep), the rest of the study as it is."""
 
-    axis: str  # 'n_samples' or 'noise'
-    value: float
+    axis: str  # 'n_samples', 'noise' or 'hidden_units'
+    value: float | tuple[int, ...]  # a network shape for 'hidden_units', else a number
 
     @property
     def label(self) -> str:
-        """Say it as a study file would, e.g. 'n_samples=400' or 'noise=0.3'."""
+        """Say it as a study file would, e.g. 'n_samples=400', 'noise=0.3' or 'hidden_units=64x64'."""
+        if isinstance(self.value, tuple):
+            return f"{self.axis}={'x'.join(map(str, self.value))}"
         return f"{self.axis}={self.value:g}"
 
+    @property
+    def setting(self) -> float:
+        """Where the point lies on its axis: its number, or a shape's width (reportgen.config.width)."""
+        return width(self.value) if isinstance(self.value, tuple) else float(self.value)
+
+    @property
+    def changes_data(self) -> bool:
+        """Whether its runs train on other data than the study's own (a data sweep's point)."""
+        return self.axis in DATA_AXES
+
     def apply(self, cfg: DataConfig) -> DataConfig:
-        """The study's data settings at this point."""
+        """The study's data settings at this point (a network shape leaves them as they are)."""
+        if isinstance(self.value, tuple):
+            return cfg
         return cfg.model_copy(update={self.axis: int(self.value) if self.axis == "n_samples" else float(self.value)})
+
+    def model(self, model: ModelConfig) -> ModelConfig:
+        """The study's network settings at this point (a data setting leaves them as they are)."""
+        if not isinstance(self.value, tuple):
+            return model
+        return model.model_copy(update={"hidden_units": list(self.value)})
 
 
 @dataclass(frozen=True)
 class Run:
-    """One model to train: a variant's settings, a replicate, which initial weights of it, and which data setting.
+    """One model to train: a variant's settings, a replicate, which initial weights of it, and which sweep point.
 
     The replicate (seed) fixes the data draw, the batch order and the dropout masks; `init` 0 takes the replicate's
     initial weights, init k > 0 a different draw of them with everything else equal (to measure how much the
-    result depends on initialization alone). `data` is a data-sweep point, None for the study's own data.
+    result depends on initialization alone). `point` is a point of a data or capacity sweep, None for the study's
+    own data and network.
     """
 
     variant: VariantConfig
     seed: int
     init: int = 0
-    data: DataPoint | None = None
+    point: SweepPoint | None = None
 
     @property
     def key(self) -> str:
-        """Return a unique readable id such as 'l1/seed3', 'baseline/seed3/init1' or 'l2/seed3/n_samples=400'."""
+        """Return a unique readable id such as 'l1/seed3', 'baseline/seed3/init1', 'l2/seed3/n_samples=400' or
+        'l2/seed3/hidden_units=64x64'."""
         return (
             f"{self.variant.name}/seed{self.seed}"
             + (f"/init{self.init}" if self.init else "")
-            + (f"/{self.data.label}" if self.data else "")
+            + (f"/{self.point.label}" if self.point else "")
         )
 
     @property
     def data_key(self):
-        """The key of this run's dataset: its seed, or (seed, data point) at a data-sweep point."""
-        return self.seed if self.data is None else (self.seed, self.data)
+        """The key of this run's dataset: its seed, or (seed, point) at a data-sweep point (a capacity-sweep point
+        trains on the replicate's own data)."""
+        return self.seed if self.point is None or not self.point.changes_data else (self.seed, self.point)
+
+    def model(self, model: ModelConfig) -> ModelConfig:
+        """The network settings this run trains: the study's (model), at a capacity-sweep point with its shape."""
+        return model if self.point is None else self.point.model(model)
 
     @property
     def init_seed(self) -> int:
@@ -120,14 +148,30 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     runs = [Run(v, seed) for v in variants for seed in config.training.seeds]
     runs += [Run(v, seed, init=1) for v in twinned(config) for seed in config.training.seeds]
     return runs + [
-        Run(v, seed, data=point) for point in data_points(config) for v in config.variants for seed in config.training.seeds
+        Run(v, seed, point=point) for point in sweep_points(config) for v in config.variants for seed in config.training.seeds
     ]
 
 
-def data_points(config: StudyConfig) -> list[DataPoint]:
-    """The data-sweep points to train, in sweep order; a point equal to the study's own data reuses its runs."""
-    points = [DataPoint(axis, value) for axis in config.sweeps.data_axes() for value in getattr(config.sweeps, axis)]
-    return [p for p in points if p.apply(config.data) != config.data]
+def sweep_points(config: StudyConfig) -> list[SweepPoint]:
+    """The points of the data and capacity sweeps to train, in sweep order; a point equal to the study's own data and
+    network reuses its runs."""
+    points = [
+        SweepPoint(axis, tuple(value) if axis == WIDTH_AXIS else value)
+        for axis in config.sweeps.axes()
+        for value in getattr(config.sweeps, axis)
+    ]
+    return [p for p in points if (p.apply(config.data), p.model(config.model)) != (config.data, config.model)]
+
+
+def data_points(config: StudyConfig) -> list[SweepPoint]:
+    """The points of the data sweeps to train (each has data of its own to draw)."""
+    return [p for p in sweep_points(config) if p.changes_data]
+
+
+def shapes(config: StudyConfig) -> list[tuple[int, ...]]:
+    """Every network shape a study trains: its own, then its capacity sweep's others, in sweep order."""
+    own = tuple(config.model.hidden_units)
+    return [own, *(p.value for p in sweep_points(config) if isinstance(p.value, tuple))]
 
 
 def twinned(config: StudyConfig) -> list[VariantConfig]:
@@ -165,7 +209,7 @@ def snapshotted(run: Run, config: StudyConfig) -> bool:
     """Whether a run keeps snapshots: each main variant's first replicate, for the training-you-can-watch figure."""
     return (
         run.init == 0
-        and run.data is None
+        and run.point is None
         and run.seed == config.training.seeds[0]
         and any(v.name == run.variant.name for v in config.variants)
     )
@@ -221,7 +265,7 @@ DIVERGENCE_FACTOR = 100.0
 def initial_loss(run: Run, data: Dataset, config: StudyConfig, dense: list[np.ndarray]) -> float:
     """A run's training loss before its first step: its initial weights on its training split, in inference mode (no
     dropout; batch norm's fresh statistics), without the penalty. Computed here in numpy for both engines alike."""
-    network = Network.of(run.variant, config.model, data)
+    network = Network.of(run.variant, run.model(config.model), data)
     return training_loss(network, initial_weights(network, dense), data)
 
 

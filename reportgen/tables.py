@@ -52,12 +52,15 @@ def _scalar(value: Any) -> Any:
 
 def runs_table(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run: variant, replicate (its seed), init (0, or 1 for a twin), key, failed (reasons joined by ';',
-    empty when it did not fail), then every scalar measure. runs: results.json's run records (or the analysis' rows)."""
+    empty when it did not fail), then every scalar measure (and a capacity-sweep point's shape, hidden_units, as
+    '16x16'). runs: results.json's run records (or the analysis' rows)."""
     rows = []
     for run in runs:
         row = {"variant": run["variant"], "replicate": run["seed"], "init": run.get("init", 0), "key": run["key"]}
         row["failed"] = _scalar(run.get("failed") or [])
         row.update({k: _scalar(v) for k, v in run.items() if k not in NOT_SCALAR and k not in row and k != "seed"})
+        if run.get("hidden_units"):  # a capacity-sweep point's network shape, written as its run key writes it
+            row["hidden_units"] = "x".join(map(str, run["hidden_units"]))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*RUN_COLUMNS, *(k for r in rows for k in r)])))
 

@@ -72,7 +72,7 @@ def glorot(network: Network, seed: int) -> list[np.ndarray]:
 
 def fake_run(run, data, config) -> RunResult:
     """One run: shrunk hidden layers, its output layer fitted epoch by epoch, recorded as the engines record it."""
-    network = Network.of(run.variant, config.model, data)
+    network = Network.of(run.variant, run.model(config.model), data)
     start = initial_weights(network, glorot(network, run.init_seed))
     weights = _shrunk(start, network, run.variant)
     out_k, out_b = len(weights) - 2, len(weights) - 1

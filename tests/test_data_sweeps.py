@@ -10,7 +10,7 @@ from reportgen.analysis import benefit_slopes
 from reportgen.cache import _data_key, run_key, run_keys
 from reportgen.claims import evaluate_claims
 from reportgen.config import commented_study
-from reportgen.plan import DataPoint, check_unique, data_points, plan_runs
+from reportgen.plan import SweepPoint, check_unique, data_points, plan_runs
 from tests.conftest import tiny_config
 from tests.handmade import REPS, hand_made
 
@@ -19,25 +19,24 @@ SWEPT = {"sweeps": {"l1": [], "n_samples": [40, 60, 120], "noise": [0.1, 0.25]}}
 
 def test_every_variant_is_planned_at_every_other_data_setting_with_its_own_key():
     config = tiny_config(**SWEPT)  # the tiny study has n_samples 60 and noise 0.25: those points are its own runs
-    assert data_points(config) == [DataPoint("n_samples", 40), DataPoint("n_samples", 120), DataPoint("noise", 0.1)]
+    assert data_points(config) == [SweepPoint("n_samples", 40), SweepPoint("n_samples", 120), SweepPoint("noise", 0.1)]
     runs = plan_runs(config)
-    swept = [r for r in runs if r.data is not None]
+    swept = [r for r in runs if r.point is not None]
     assert len(swept) == 3 * len(config.variants) * len(config.training.seeds)
     assert {r.key for r in swept} >= {"baseline/seed0/n_samples=40", "l1/seed1/noise=0.1"}
     check_unique(runs)  # no two runs share a key or a saved-model file
     keys = run_keys(runs, config)
     assert len(set(keys.values())) == len(runs)  # the cache tells every data setting apart
     assert [r.key for r in plan_runs(tiny_config(sweeps={"l1": []}))] == [
-        r.key for r in runs if r.data is None
+        r.key for r in runs if r.point is None
     ]  # the rest as before
 
 
 def test_a_data_point_changes_the_cache_key_and_moons_keys_are_as_before():
     config = tiny_config(**SWEPT)
-    base = next(r for r in plan_runs(config) if r.data is None)
-    point = next(
-        r for r in plan_runs(config) if r.data == DataPoint("n_samples", 40) and r.variant == base.variant and r.seed == base.seed
-    )
+    base = next(r for r in plan_runs(config) if r.point is None)
+    at_40 = SweepPoint("n_samples", 40)
+    point = next(r for r in plan_runs(config) if r.point == at_40 and r.variant == base.variant and r.seed == base.seed)
     assert run_key(base, config) != run_key(point, config)
     d = config.data
     assert set(_data_key(d, 0)) == {"generator", "n_samples", "noise", "draw", "validation_fraction"}  # the keys of before

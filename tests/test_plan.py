@@ -18,7 +18,7 @@ def test_the_default_study_trains_560_models_at_its_first_look():
     runs = plan_runs(config)
     assert config.training.seeds == list(range(20)) and config.training.looks == (20, 30, 40)
     assert len(runs) == 560 == (6 + 20 + 2) * 20
-    assert all(r.data is None for r in runs)  # no data sweeps by default
+    assert all(r.point is None for r in runs)  # no data or capacity sweeps by default
     for seed in config.training.seeds:  # every replicate trains every setting: the comparisons pair within it
         assert sum(r.seed == seed for r in runs) == 28
     check_unique(runs)  # no two runs share a key or a model file

@@ -79,7 +79,11 @@ def _measure(
     """Run one measure's test; return it with the variant's and the reference's mean (as shown in sentences)."""
     conf, stat = analysis.confidence, measure.statistic
     if stat in ("slope", "value"):
-        s = benefit_slopes(analysis, variant, SLOPE_OF[metric]) if stat == "slope" else per_replicate(analysis, variant, metric)
+        s = (
+            benefit_slopes(analysis, variant, SLOPE_OF[metric][1], SLOPE_OF[metric][0])
+            if stat == "slope"
+            else per_replicate(analysis, variant, metric)
+        )
         a, margin = s.to_numpy(float), _margin(analysis, metric, None)
         null = margin if measure.against_margin else 0.0
         test = difference_test(a, None, conf, margin, s.index.to_numpy(), null, analysis.design.correction)
@@ -144,6 +148,9 @@ def available(analysis: StudyAnalysis, needs: str | None) -> bool:
     if needs == "data_size":
         d = analysis.data_runs
         return not d.empty and d[d["axis"] == "n_samples"]["n_train"].nunique() >= 2
+    if needs == "width":
+        d = analysis.data_runs
+        return not d.empty and d[d["axis"] == "hidden_units"]["setting"].nunique() >= 2
     return True
 
 

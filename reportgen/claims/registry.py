@@ -29,10 +29,12 @@ class Measure:
     how: str  # the measurement in words
     statistic: str = "paired"  # 'paired' (variant − reference by replicate), 'value' (the value itself),
     #                            'init_ratio' (initialization variances), 'disagreement' (twins), 'matched' (L1 vs L2),
-    #                            'slope' (per-replicate slope of the paired difference across the data-size sweep),
+    #                            'slope' (per-replicate slope of the paired difference across the data-size or the
+    #                            capacity sweep: SLOPE_OF),
     #                            'pair' (a per-replicate distance between two variants' runs, judged as a value)
     needs: str | None = None  # what the study must offer to measure it: 'bayes' (a generator's Bayes rule),
-    #                           'boundary' (a 2-D input space), 'data_size' (a sweep of two or more training-set sizes)
+    #                           'boundary' (a 2-D input space), 'data_size' (a sweep of two or more training-set sizes),
+    #                           'width' (a capacity sweep of two or more widths)
     against_margin: bool = False  # tested against the smallest effect of interest instead of zero (a claim that an
     #                               effect is large enough to matter, which any nonzero effect would otherwise pass)
 
@@ -228,6 +230,34 @@ REGISTRY: tuple[ClaimDef, ...] = (
         headline=3,
     ),
     ClaimDef(
+        "bigger_networks",
+        "{who} helps more in bigger networks: its benefit over the baseline grows as the hidden layers widen.",
+        "a common expectation about regularization (larger networks overfit more, as TensorFlow's 'Overfit and underfit' "
+        "tutorial shows before it regularizes; not made by the notebook), tested when the study sweeps the network's width",
+        "variant",
+        Measure(
+            "width_benefit_slope",
+            +1,
+            "slope of the paired test-accuracy difference from the baseline on log2 of the network's width (units per "
+            "hidden layer, their geometric mean for unequal layers), per replicate across the capacity sweep, above zero",
+            "slope",
+            needs="width",
+        ),
+        secondary=(
+            Measure(
+                "width_gap_benefit_slope",
+                -1,
+                "slope of the paired generalization-gap difference from the baseline on log2 of the network's width, below zero",
+                "slope",
+                needs="width",
+            ),
+        ),
+        why="the same rule as the scarce-data claim, along the other axis of a network's capacity: a slope per "
+        "replicate, so that every replicate's widths are paired",
+        column="Helps more in bigger networks",
+        headline=3,
+    ),
+    ClaimDef(
         "better_calibration",
         "{who} improves calibration: its predicted probabilities match how often it is right.",
         "Guo et al. (2017), On Calibration of Modern Neural Networks (not made by the notebook)",
@@ -277,6 +307,12 @@ REGISTRY: tuple[ClaimDef, ...] = (
         headline=10,
     ),
 )
-SLOPE_OF = {"benefit_slope": "test_accuracy", "gap_benefit_slope": "gap"}  # a slope metric and the metric it differences
+# a slope metric: the sweep it is taken along and the metric whose paired difference it is the slope of
+SLOPE_OF = {
+    "benefit_slope": ("n_samples", "test_accuracy"),
+    "gap_benefit_slope": ("n_samples", "gap"),
+    "width_benefit_slope": ("hidden_units", "test_accuracy"),
+    "width_gap_benefit_slope": ("hidden_units", "gap"),
+}
 # Sanity checks: what a regularizer does by construction (its record's check). Shown with their raw test, never counted.
 CHECKS = {r.key: Measure(r.check.metric, r.check.direction, r.check.how) for r in REGULARIZERS if r.check is not None}

@@ -73,6 +73,7 @@ def figure_specs(analysis: StudyAnalysis) -> list[FigureSpec]:
         FigureSpec(
             "data_sweeps", "The benefit of regularization against the amount and noise of the data", curves.draw_data_sweeps
         ),
+        FigureSpec("capacity", "The benefit of regularization against the network's width", curves.draw_capacity),
     ]
     return specs
 

@@ -42,7 +42,7 @@ def draw_reliability(fig: MplFigure, study: Study) -> str | None:
             Line2D([], [], color="0.3", ls="--", lw=0.8, label="perfect calibration"),
             Patch(color="0.85", label="share of test points"),
         ],
-        loc="outside lower center",
+        loc="outside upper center",  # below the panels it sat on the shared x label
         ncols=2,
         frameon=False,
     )

@@ -7,7 +7,9 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
+from reportgen.config import DATA_AXES, WIDTH_AXIS, capacity_shapes, shape_name, width
 from reportgen.figures.common import (
     FULL_WIDTH_IN,
     SWEEP_LABELS,
@@ -225,16 +227,31 @@ def _sweep_legend(fig: MplFigure, study: Study, ref: str | None, ncols: int) -> 
 
 
 DATA_SWEEP_ROWS = (("test_accuracy", "test accuracy"), ("gap", "generalization gap"))
+BENEFIT_AXES = {  # the x axis of each study-wide sweep, as the figures label it, and whether it is drawn on a log scale
+    "n_samples": ("training-set size (log scale)", True),
+    "noise": ("data noise", False),
+    "hidden_units": ("network width: units per hidden layer (log scale)", True),
+}
 
 
-def _data_sweep_panel(ax, study: Study, part: pd.DataFrame, axis: str, names: list[str]) -> None:
-    """One metric's paired differences from the baseline along one data axis, a line and band per variant."""
+def _x(part: pd.DataFrame, axis: str) -> pd.Series:
+    """Where a sweep's points lie on the figure: the rows left for training, or the setting (noise, width)."""
+    return part["n_train"] if axis == "n_samples" else part["setting"]
+
+
+def _shape_names(study: Study) -> dict[float, str]:
+    """The network shape of each width of the capacity sweep, e.g. {64.0: '64×64'} (one shape per width)."""
+    setup = study.analysis.setup
+    return {width(h): shape_name(h) for h in capacity_shapes(setup.model, setup.sweeps)}
+
+
+def _benefit_panel(ax, study: Study, part: pd.DataFrame, axis: str, names: list[str]) -> None:
+    """One metric's paired differences from the baseline along one sweep axis, a line and band per variant."""
     for name in names:
         line = part[part["variant"] == name].sort_values("setting")
-        x = line["n_train"] if axis == "n_samples" else line["setting"]
         line_band(
             ax,
-            x,
+            _x(line, axis),
             line["mean"] * 100,
             line["low"] * 100,
             line["high"] * 100,
@@ -243,41 +260,95 @@ def _data_sweep_panel(ax, study: Study, part: pd.DataFrame, axis: str, names: li
             markersize=3,
             lw=1.3,
         )
+        for edge in ("low", "high"):  # each band's edges in its colour: overlapping bands stay told apart
+            ax.plot(_x(line, axis), line[edge] * 100, color=study.colours[name], lw=0.5, alpha=0.7)
     ax.axhline(0, color="0.3", linestyle="--", linewidth=0.8)
-    if axis == "n_samples":
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}".replace("-", "−")))  # '0' in both rows, not '0.0'
+    if BENEFIT_AXES[axis][1]:
         ax.set_xscale("log")
-    ticks = sorted(set(part["n_train" if axis == "n_samples" else "setting"]))
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # the settings trained, nothing in between
+    ticks = sorted(set(_x(part, axis)))
+    shapes = _shape_names(study) if axis == "hidden_units" else {}
+    ax.set_xticks(ticks, [shapes.get(t, f"{t:g}") for t in ticks])  # the settings trained, nothing in between
     ax.minorticks_off()
+    if axis == "hidden_units" and len(ticks) > 3:  # shapes such as 256×256 collide side by side
+        ax.tick_params(axis="x", labelrotation=30)
+
+
+def _benefit_figure(fig: MplFigure, study: Study, axes: tuple[str, ...]) -> list[str] | None:
+    """Draw each regularized variant's benefit over the baseline (rows: test accuracy, gap) against each of these sweep
+    axes that the study has (columns); return the axes drawn (None: none)."""
+    a, sweeps = study.analysis, study.analysis.data_sweeps
+    if sweeps.empty:
+        return None
+    diffs = sweeps[sweeps["kind"] == "difference"]
+    present = [axis for axis in axes if axis in set(diffs["axis"])]
+    if not present:
+        return None
+    names = [v for v in a.variants if v in set(diffs["variant"])]
+    fig.set_size_inches(min(FULL_WIDTH_IN, 2.2 + 2.6 * len(present)), 4.6)
+    grid = fig.subplots(len(DATA_SWEEP_ROWS), len(present), squeeze=False, sharex="col", sharey="row")
+    for c, axis in enumerate(present):
+        for r, (metric, label) in enumerate(DATA_SWEEP_ROWS):
+            _benefit_panel(grid[r, c], study, diffs[(diffs["axis"] == axis) & (diffs["metric"] == metric)], axis, names)
+            grid[r, 0].set_ylabel(f"{label}:\nvariant − {safe_text(a.reference)} (pp)")
+        grid[-1, c].set_xlabel(BENEFIT_AXES[axis][0])
+    extra: list = [Line2D([], [], color="0.3", ls="--", lw=0.8, label="no difference")]
+    if len(a.seeds) > 1:
+        extra.append(Patch(color="0.3", alpha=0.2, label=f"{study.ci} interval\nover {study.seeds}"))
+    variant_legend(fig, study, names, extra)
+    return present
+
+
+def _benefit_caption(study: Study, against: str) -> str:
+    """The first sentence of a benefit figure's caption, up to what the x axis is."""
+    ref = study.analysis.reference
+    return (
+        f"Each regularized variant's paired difference from {ref} (the variant minus {ref} on the same replicate) in "
+        f"test accuracy (top: above zero, the regularizer helped) and in the generalization gap (bottom: below zero, it "
+        f"reduced overfitting), against {against}; {study.spread}."
+    )
 
 
 def draw_data_sweeps(fig: MplFigure, study: Study) -> str | None:
     """Plot each regularizer's paired difference from the baseline in test accuracy and generalization gap against
     the training-set size and the noise."""
-    a, sweeps = study.analysis, study.analysis.data_sweeps
-    if sweeps.empty:
+    present = _benefit_figure(fig, study, DATA_AXES)
+    if present is None:
         return None
-    diffs = sweeps[sweeps["kind"] == "difference"]
-    axes_present = [axis for axis in ("n_samples", "noise") if axis in set(diffs["axis"])]
-    names = [v for v in a.variants if v in set(diffs["variant"])]
-    fig.set_size_inches(min(FULL_WIDTH_IN, 2.2 + 2.6 * len(axes_present)), 4.6)
-    grid = fig.subplots(len(DATA_SWEEP_ROWS), len(axes_present), squeeze=False, sharex="col", sharey="row")
-    for c, axis in enumerate(axes_present):
-        for r, (metric, label) in enumerate(DATA_SWEEP_ROWS):
-            _data_sweep_panel(grid[r, c], study, diffs[(diffs["axis"] == axis) & (diffs["metric"] == metric)], axis, names)
-            grid[r, 0].set_ylabel(f"{label}:\nvariant − {safe_text(a.reference)} (pp)")
-        grid[-1, c].set_xlabel("training-set size (log scale)" if axis == "n_samples" else "data noise")
-    variant_legend(fig, study, names, [Line2D([], [], color="0.3", ls="--", lw=0.8, label="no difference")])
-    return (
-        f"Each regularized variant's paired difference from {a.reference} (the variant minus {a.reference} on the "
-        f"same replicate) in test accuracy (top: above zero, the regularizer helped) and in the generalization gap "
-        f"(bottom: below zero, it reduced overfitting), against "
-        + " and against ".join(
-            "the training-set size (rows left for training after the validation split)"
-            if axis == "n_samples"
-            else "the noise of the generator"
-            for axis in axes_present
+    against = " and against ".join(
+        "the training-set size (rows left for training after the validation split)"
+        if axis == "n_samples"
+        else "the noise of the generator"
+        for axis in present
+    )
+    return _benefit_caption(study, against) + (
+        " The interval at each point stands alone (not corrected for the number of points); whether the benefit "
+        "shrinks as the training set grows is judged by the slope test of the claim."
+    )
+
+
+def draw_capacity(fig: MplFigure, study: Study) -> str | None:
+    """Plot each regularizer's paired difference from the baseline in test accuracy and generalization gap against
+    the network's width (the capacity sweep)."""
+    if _benefit_figure(fig, study, (WIDTH_AXIS,)) is None:
+        return None
+    setup = study.analysis.setup
+    shapes = capacity_shapes(setup.model, setup.sweeps)
+    names = [shape_name(h) for h in shapes]
+    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    unequal = any(len(set(h)) > 1 for h in shapes)
+    depths = sorted({len(h) for h in shapes})
+    text = _benefit_caption(
+        study,
+        f"the network's width, its units per hidden layer{' (the geometric mean of unequal layers)' if unequal else ''}, "
+        f"on a log scale: hidden layers of {listed} units",
+    )
+    if len(depths) > 1:
+        text += (
+            f" The shapes also differ in depth ({depths[0]} to {depths[-1]} hidden layers); the x axis and the claim's "
+            "slope place them by width alone."
         )
-        + f"; {study.spread}. The interval at each point stands alone (not corrected for the number of points); "
-        f"whether the benefit shrinks as the training set grows is judged by the slope test of the claim."
+    return text + (
+        " The interval at each width stands alone (not corrected for the number of widths); whether the benefit grows "
+        "with the width is judged by the slope test of the claim, per doubling of the width."
     )

@@ -224,6 +224,9 @@ class Run(InOrder):
     )
     initial_loss: Number = None
     failed: list[str] | None = Field(None, description="keys of failure_reasons; absent: written before they were")
+    hidden_units: list[int] | None = Field(
+        None, description="a capacity-sweep point's hidden layers (units per layer); absent: the study's model.hidden_units"
+    )
     settings: dict[str, Any] | None = None
     layers: list[Row] | None = None
     history: dict[str, list[Number]] | None = Field(None, description="per epoch, as the shortest float32 decimals")
@@ -290,7 +293,12 @@ class Results(Record):
     failure_reasons: dict[str, str] | None = Field(None, description="each failure's key and its meaning")
     summary: list[Row] | None = Field(None, description="per variant and metric: mean, interval, n")
     sweeps: list[Row] | None = Field(None, description="per sweep point and metric: mean, interval, n")
-    data_sweeps: list[Row] | None = Field(None, description="per data-sweep point and metric; present with a data sweep")
+    data_sweeps: list[Row] | None = Field(
+        None,
+        description="per point of a data or capacity sweep and metric (axis 'n_samples', 'noise' or 'hidden_units'; "
+        "setting: the data setting, or the network's width, its units per hidden layer, their geometric mean for "
+        "unequal layers); present with such a sweep",
+    )
     sweep_choices: dict[str, SweepChoice] | None = Field(None, description="by sweep kind; absent: not recorded")
     claims: list[Claim]
     checks: list[Finding] | None = None

@@ -69,8 +69,8 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
 
     check_cancel(cancel)
     keras.utils.set_random_seed(run.seed)
-    model = build_model(run.variant, config.model, data)
-    model.set_weights(initial_weights(Network.of(run.variant, config.model, data), dense_init))
+    model = build_model(run.variant, run.model(config.model), data)
+    model.set_weights(initial_weights(Network.of(run.variant, run.model(config.model), data), dense_init))
     initial = initial_loss(run, data, config, dense_init)
     recorder = _recorder(
         progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else (), loss_limit(initial)

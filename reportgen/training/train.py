@@ -58,11 +58,14 @@ def train_runs(
     cancel = cancel or threading.Event()
     done = done or (lambda results: None)
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
-    init = {s: initial_dense_weights(config.model, s, shape) for s in sorted({r.init_seed for r in runs})}
+    init = {
+        key: initial_dense_weights(config.model.model_copy(update={"hidden_units": list(key[1])}), key[0], shape)
+        for key in sorted({init_key(r, config) for r in runs})
+    }
     if config.training.engine == "keras":
         results = []
         for run in runs:
-            fit = partial(keras_fit.train_one, run, datasets[run.data_key], config, init[run.init_seed], progress, cancel)
+            fit = partial(keras_fit.train_one, run, datasets[run.data_key], config, init[init_key(run, config)], progress, cancel)
             # made again after a cache failure: a new model, whose graphs are traced and compiled anew
             results.append(_handed(done, [_repaired(lambda f: f(), fit, lambda f: f)[0]])[0])
     else:
@@ -106,10 +109,17 @@ def _handed(done: Callable, results: list[RunResult]) -> list[RunResult]:
     return results
 
 
+def init_key(run: Run, config: StudyConfig) -> tuple[int, tuple[int, ...]]:
+    """What a run's initial Dense weights are drawn for: its init seed and its hidden widths (a capacity sweep's
+    shapes each draw their own, from the same seed)."""
+    return run.init_seed, tuple(run.model(config.model).hidden_units)
+
+
 def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
-    """What the runs of one engine graph share: the network shape, the numbers of training and validation rows and the
-    switched regularizers they use (whose arithmetic only their graphs have)."""
-    return Network.of(run.variant, config.model, data), len(data.y_train), len(data.y_val), switches(run)
+    """What the runs of one engine graph share: the network shape (a capacity sweep's widths each have their own), the
+    numbers of training and validation rows and the switched regularizers they use (whose arithmetic only their graphs
+    have)."""
+    return Network.of(run.variant, run.model(config.model), data), len(data.y_train), len(data.y_val), switches(run)
 
 
 def switches(run: Run) -> frozenset[str]:
@@ -214,9 +224,10 @@ def _block_inputs(block: _Block, datasets, config, init) -> tuple:
         momentum=config.model.momentum,
         switches=switches(runs[0]),
     )
-    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, init[r.init_seed]) for r in runs))]
+    dense = [init[init_key(r, config)] for r in runs]
+    stacked = [np.stack(arrays) for arrays in zip(*(initial_weights(block.network, w) for w in dense))]
     tensors = engine.data_tensors(*(np.stack([getattr(d, k) for d in data]) for k in ("x_train", "y_train", "x_val", "y_val")))
-    initial = [initial_loss(r, d, config, init[r.init_seed]) for r, d in zip(runs, data)]
+    initial = [initial_loss(r, d, config, w) for r, d, w in zip(runs, data, dense)]
     state = engine.initial_state(spec, stacked, np.array([loss_limit(i) for i in initial], np.float32))
     return spec, state, tensors, _group_hyper(runs), initial
 
