@@ -67,6 +67,11 @@ def _si(value: float, unit: str) -> str:
 def network_weights(config: StudyConfig, shape=None) -> int:
     """Count the weights of the study's largest network (Dense kernels and biases, plus batch-norm state if any variant
     has it) on data of the given shape (default: two features, two classes)."""
+    if config.model.factory is not None:  # the largest of the factory's networks, built once (reportgen.factory.check)
+        from reportgen import factory
+        from reportgen.datasets import DataShape
+
+        return factory.check_study(config, shape or DataShape(0, 0, 0, 2, 2)).weights
     inputs, outputs = (shape.n_features, 1 if shape.n_classes == 2 else shape.n_classes) if shape else (2, 1)
     widths = [inputs, *config.model.hidden_units, outputs]
     dense = sum(a * b + b for a, b in zip(widths, widths[1:]))
@@ -84,7 +89,9 @@ def estimate(config: StudyConfig, n_runs: int, shape=None) -> Estimate:
     replicates = len(config.training.seeds)
     from reportgen.forward import ACTIVATION_BYTES
 
-    one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * max(config.model.hidden_units) * 4
+    # a factory's runs are measured where they trained (reportgen.training.factory_fit): no forward pass here
+    width = 0 if config.model.factory is not None else max(config.model.hidden_units)
+    one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * width * 4
     activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
     memory = (
         BASE_BYTES["pdf" in config.output.formats]

@@ -203,6 +203,10 @@ def preflight(
             ", then more replicates if a verdict is borderline" if adaptive else ""
         )
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
+    if config.model.factory is not None:  # every variant's network built once: a bad factory fails before training
+        from reportgen import factory
+
+        factory.check_study(config, shape)
     est = budget.estimate(config, len(runs), shape)
     budget.check_fits(est, budget.available_memory(), source)
     _check_cache(config, runs, budget.network_weights(config, shape), cache_label or f"{source}: output.cache")

@@ -32,8 +32,12 @@ LONG = 600.0  # seconds beyond which the plan line says that the build is long a
 
 
 def shape_key(config) -> str:
-    """What the engine's rate depends on besides the work: engine, hidden widths and batch size."""
+    """What the engine's rate depends on besides the work: engine, hidden widths (a factory: its file) and batch size."""
     t = config.training
+    if config.model.factory is not None:  # a factory's network: the file's contents stand for its shape
+        from reportgen import factory
+
+        return f"{t.engine}:factory-{factory.source(config).sha256[:16]}:b{t.batch_size}"
     return f"{t.engine}:{'x'.join(map(str, config.model.hidden_units))}:b{t.batch_size}"
 
 
