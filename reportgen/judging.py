@@ -32,9 +32,23 @@ class Judged:
 
     def missing_sentence(self) -> str:
         """The claims left out, in one sentence ('' when none were)."""
-        if not self.missing:
-            return ""
-        return f"Not judged, their measures are not in the table of runs: {', '.join(self.missing)}."
+        return missing_sentence(self.missing, "are not in the table of runs")
+
+
+def missing_sentence(missing: list[str], why: str) -> str:
+    """The claims left out for want of their primary measure, in one sentence ('' when none were): 'Not judged, their
+    measures {why}: ...'. Both a table of runs (reportgen judge) and a build whose network offers nothing to measure
+    some measures on (a factory's) say it so."""
+    if not missing:
+        return ""
+    return f"Not judged, their measures {why}: {', '.join(missing)}."
+
+
+def not_judged(analysis, given: set[str]) -> list[str]:
+    """The claims (keys) an analysis brings whose primary measure is not among the measures given."""
+    from reportgen.claims.measure import raw_claims
+
+    return sorted({c.key for c in raw_claims(analysis) if c.primary.metric not in given})
 
 
 def _checked(runs: pd.DataFrame, study: StudyConfig, source: str) -> pd.DataFrame:
@@ -132,7 +146,6 @@ def judge(runs: pd.DataFrame, study: StudyConfig, source: str = "runs") -> Judge
     val_roughness or prunable). source names the table in problems (ConfigError, one line each)."""
     from reportgen import tables
     from reportgen.claims.judge import evaluate_claims
-    from reportgen.claims.measure import raw_claims
     from reportgen.claims.registry import CHECKS, REGISTRY
     from reportgen.results import claim
 
@@ -144,7 +157,7 @@ def judge(runs: pd.DataFrame, study: StudyConfig, source: str = "runs") -> Judge
     for metric in wanted - set(table.columns):
         table[metric] = np.nan  # measured as missing, then left out (evaluate_claims' metrics)
     analysis = _analysis(table, study)
-    missing = sorted({c.key for c in raw_claims(analysis) if c.primary.metric not in given})
+    missing = not_judged(analysis, given)
     verdicts = evaluate_claims(analysis, given)
     frame = tables.claims_table([claim(c) for c in verdicts.claims])
     return Judged(frame, verdicts, missing)

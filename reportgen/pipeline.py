@@ -360,7 +360,7 @@ def judge(measured, stages, memo: tuple[Memo, str] | None = None):
         if judged is not None:
             stage["name"] = "claims (from the cache)"
             return judged
-        verdicts = claims.evaluate_claims(measured)
+        verdicts = claims.evaluate_claims(measured, claims.judged_metrics(measured))
         notes = claims.observations(measured, verdicts)
         if memo:
             memo[0].put("claims", memo[1], claims.dump_verdicts(verdicts, notes))

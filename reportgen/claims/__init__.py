@@ -9,7 +9,7 @@ regularizer does by construction) are shown with their raw test and never counte
 from reportgen.claims.findings import ClaimResult, Finding, Verdicts
 from reportgen.claims.judge import contrast_matrix, evaluate_claims
 from reportgen.claims.keep import dump_verdicts, load_verdicts
-from reportgen.claims.measure import available
+from reportgen.claims.measure import available, judged_metrics
 from reportgen.claims.observations import Observation, Seen, observations, ranking, tally_sentence
 from reportgen.claims.registry import (
     CHECK,
@@ -49,6 +49,7 @@ __all__ = [
     "contrast_matrix",
     "dump_verdicts",
     "evaluate_claims",
+    "judged_metrics",
     "fmt_number",
     "fmt_p",
     "formatters",

@@ -135,6 +135,20 @@ def _finding(role, analysis, measure, metric, variant, reference, matched=None) 
     return Finding(role, variant, measure, metric, value, ref, test)
 
 
+def judged_metrics(analysis: StudyAnalysis) -> set[str] | None:
+    """The measures claims may be judged on (reportgen.claims.evaluate_claims' metrics): every one (None), or, when the
+    build's network offered nothing to measure some on (analysis.unmeasured: a factory's network without kernels),
+    all but those and the distances made of them."""
+    if not analysis.unmeasured:
+        return None
+    from reportgen.metrics import METRICS, run_columns
+
+    gone = set(analysis.unmeasured)
+    if any(m.startswith("first_below_") for m in gone):
+        gone.add("weights_distance")
+    return (set(run_columns(analysis.thresholds)) | {m.key for m in METRICS.values() if m.across}) - gone
+
+
 def available(analysis: StudyAnalysis, needs: str | None) -> bool:
     """Whether a study offers what a measure needs (see Measure.needs)."""
     if needs == "bayes":
