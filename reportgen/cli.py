@@ -230,6 +230,8 @@ def _pace(config, runs, flops: float) -> str:
     todo = sum(store.claimed_digests([r], keys) is None for r in runs) if config.output.cache is not None else len(runs)
     if not todo:
         return ""
+    if config.model.factory is not None and pace.rate(config, config.output.cache)[1] != "kept":
+        return ""  # stock fit of a network the engine's rate says nothing about: a time once a build of it has trained
     seconds = pace.training_seconds(flops * todo / len(runs), config, config.output.cache)
     if seconds > pace.LONG:  # a warning, shown with --quiet too: it is about to cost the user their time
         print(

@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from reportgen.errors import ConfigError, shorten
+from reportgen.regularizers import REGULARIZERS
 
 OUTPUTS_VERSION = 1  # of what a factory's run stores beside its weights (reportgen.training.factory_fit): in the runs'
 #                     cache keys, so bump it when that changes
-LAYER_LEVEL = ("l1", "l2", "dropout", "batchnorm", "input_noise", "max_norm")  # what the network itself must show
+# what the network itself must show: the records a layer or a part of one applies (reportgen.regularizers)
+LAYER_LEVEL = tuple(r.key for r in REGULARIZERS if r.keras_penalty or r.keras_layer or r.keras_input or r.keras_constraint)
 PROBE_ROWS = 8  # rows of random inputs a built model is called on: its output's shape and range are checked
 _lock = threading.Lock()
 BUILD_LOCK = threading.Lock()  # Keras' random state is global: one model at a time is seeded, built (and batched)

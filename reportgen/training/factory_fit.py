@@ -118,7 +118,9 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, src, plane, progress
     outputs = _outputs(model, result, data, config, plane, binary)
     outputs["kernels"] = np.asarray(positions, np.int32)
     outputs["shared_init"] = np.asarray(int(shared), np.int8)
-    return replace(result, snapshots={}, outputs=outputs)
+    # the trained model itself only when it is saved (--save-models): hundreds of them would hold their graphs meanwhile
+    extras = result.extras if config.output.save_models else {}
+    return replace(result, snapshots={}, outputs=outputs, extras=extras)
 
 
 def _outputs(model, result: RunResult, data: Dataset, config: StudyConfig, plane, binary: bool) -> dict[str, np.ndarray]:
