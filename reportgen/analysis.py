@@ -372,6 +372,12 @@ def _hidden_kernels(result: RunResult, network: Network | None) -> list[np.ndarr
 HIDDEN_KERNEL_METRICS = ("kernel_l1", "kernel_l2", "first_min_abs", "first_max_abs")
 
 
+def _no_layers(thresholds: list[float]) -> pd.DataFrame:
+    """The layer table of networks without hidden kernels (a factory's may have none): its columns, no row."""
+    stats = ["weights", "min", "max", "min_abs", "max_abs", "exact_zeros", "mean_abs", "l1_norm", "l2_norm"]
+    return pd.DataFrame(columns=["variant", "seed", "init", "key", "layer", *stats, *(f"below_{t:g}" for t in thresholds)])
+
+
 def _layer_rows(result: RunResult, network: Network | None, thresholds: list[float]) -> list[dict]:
     rows = []
     for layer, kernel in enumerate(_hidden_kernels(result, network)):
@@ -762,9 +768,12 @@ def _design(config: StudyConfig, twins: list[str], info: DataInfo, unpaired: tup
     varies = _data_varies(config) + ["the initial weights", "the batch order"]
     used = {k for v in config.variants for k in v.regularizers()} | set(config.sweeps.strengths())
     varies += [r.varies for r in REGULARIZERS if r.varies and r.key in used]  # dropout's masks
+    one = len(unpaired) == 1
     scope = (
-        f"The networks of {', '.join(unpaired)} differ in their kernels' shapes from the reference network's and draw "
-        f"their own initial weights: their comparisons are paired by data and batch order only."
+        f"The network{'' if one else 's'} of {', '.join(unpaired)} {'differs' if one else 'differ'} in "
+        f"{'its' if one else 'their'} kernels' shapes from the reference network's and "
+        f"{'draws its' if one else 'draw their'} own initial weights: {'its' if one else 'their'} comparisons are "
+        f"paired by data and batch order only."
         if unpaired
         else ""
     )
@@ -1003,7 +1012,7 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
         design=_design(config, sorted(set(twins["variant"])), info, unpaired),
         runs=runs,
         main_runs=main_rows,
-        layers=pd.DataFrame(layer_rows),
+        layers=pd.DataFrame(layer_rows) if layer_rows else _no_layers(thresholds),
         summary=summarise(main_rows, ["variant"], cols, conf, c),
         paired=_paired_summary(main_rows, reference_variant(config), cols, conf, c),
         sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf, c) if len(sweep_rows) else pd.DataFrame(),

@@ -661,12 +661,17 @@ def _factory_setup(analysis: StudyAnalysis, out: str, loss: str) -> str:
         f"compiled it with {m.optimizer_phrase()} on {loss} cross-entropy and trained it with stock model.fit for up to "
         f"{t.epochs} epochs in batches of {t.batch_size}. Within a replicate every variant sees the same data and the "
         f"same batch order and {start}, so differences between variants of one replicate come from the regularizer"
-        f"{' alone' if not unpaired else ' (and, for those, their initial weights)'}. The measures that need a "
+        f"{' alone' if not unpaired else f' (and, for {_join(unpaired)}, {_their(unpaired)} initial weights)'}. The "
+        f"measures that need a "
         f"network's layers read this one as follows: its hidden kernels are all its kernels (Dense, convolution, …) "
         f"but the last layer's, its first layer is the first layer with a kernel, the prunable share removes the "
         f"smallest weights of all its kernels, and every prediction behind the measures (training, validation and test "
         f"points, the boundary grid, pruned networks) was made by the Keras model itself where it trained."
     )
+
+
+def _their(names: list[str]) -> str:
+    return "its" if len(names) == 1 else "their"
 
 
 def _unmeasured_sentence(analysis: StudyAnalysis) -> str:
@@ -682,8 +687,11 @@ def _unmeasured_sentence(analysis: StudyAnalysis) -> str:
         if "prunable" in analysis.unmeasured
         else "the network has no kernel weights before its last layer"
     )
-    listed = ", ".join(_label(k) for k in analysis.unmeasured if not k.startswith("first_below_"))
-    text = f"Not measured, because {why}: {listed}."
+    lower = lambda text: text[0].lower() + text[1:] if text[1:2].islower() else text  # noqa: E731  'L1 norm' stays
+    listed = [lower(_label(k)) for k in analysis.unmeasured if not k.startswith("first_below_")]
+    if any(k.startswith("first_below_") for k in analysis.unmeasured):
+        listed.append("the shares of first-layer weights near zero")
+    text = f"Not measured, because {why}: {_join(listed)}."
     unjudged = missing_sentence(not_judged(analysis, judged_metrics(analysis) or set()), "could not be measured")
     return f"{text} {unjudged}".strip()
 

@@ -176,7 +176,7 @@ def test_claims_whose_measures_a_network_cannot_offer_are_left_out_in_one_senten
     left = {c.key for c in evaluate_claims(analysis, judged_metrics(analysis)).claims}
     assert left == judged - {"sparsity:l1"}
     assert _unmeasured_sentence(analysis) == (
-        "Not measured, because the network has no kernel weights: Share of weights prunable by magnitude without losing "
+        "Not measured, because the network has no kernel weights: share of weights prunable by magnitude without losing "
         "accuracy. Not judged, their measures could not be measured: sparsity:l1."
     )
 
@@ -264,3 +264,43 @@ def test_a_factory_build_comes_from_the_cache_and_a_thread_trains_the_bits_a_lon
     assert all(np.array_equal(a, b) for a, b in zip(alone.weights, kept.weights, strict=True))
     assert alone.outputs.keys() == kept.outputs.keys()
     assert all(np.array_equal(alone.outputs[k], kept.outputs[k]) for k in kept.outputs)
+
+
+def test_a_network_without_hidden_kernels_is_measured_without_them(factory_build, tmp_path):
+    """The fixture's runs as a network with one kernel, its last layer's, would have stored them (no training): the
+    kernel measures are left out and said so, the runs' texts have no layers, and the comparison figure has no
+    first-layer panel."""
+    from reportgen import analysis
+    from reportgen.arrange import _unmeasured_sentence
+    from reportgen.cache import RunCache, run_keys
+    from reportgen.config import load_config
+    from reportgen.data import make_datasets
+    from reportgen.figures import FigureSpec, draw
+    from reportgen.figures.beside import draw_comparison
+    from reportgen.figures.common import Study, palette
+    from reportgen.plan import plan_runs
+    from reportgen.results import run_lines
+
+    _, cache, args = factory_build
+    sets = [v for flag, v in zip(args, args[1:]) if flag == "--set"]
+    config = load_config(EXAMPLES / "factory.toml", sets, {"output.cache": cache, "output.dir": tmp_path / "out"})
+    runs = plan_runs(config)
+    found = RunCache(cache).lookup(runs, run_keys(runs, config)).hits
+    last = [
+        replace(found[r.key], outputs={**found[r.key].outputs, "kernels": found[r.key].outputs["kernels"][-1:]}) for r in runs
+    ]
+    measured = analysis.analyse(last, make_datasets(config.data, {r.data_key for r in runs}), config)
+    assert set(measured.unmeasured) == {*analysis.HIDDEN_KERNEL_METRICS, "first_below_0.001", "first_below_0.01", "max_unit_norm"}
+    assert measured.layers.empty and not measured.first_layer and measured.runs["kernel_l2"].isna().all()
+    assert measured.runs["prunable"].notna().all()  # the last layer's kernel is still pruned
+    assert all('"layers": []' in line for line in run_lines(last, measured))
+    assert _unmeasured_sentence(measured).startswith(
+        "Not measured, because the network has no kernel weights before its last layer: L1 norm"
+    )
+    figure = draw(
+        FigureSpec("compare:l2", "l2", lambda fig, study: draw_comparison(fig, study, "l2")),
+        Study(measured, measured.first, palette(measured.variants)),
+    )
+    assert figure is not None and figure.caption.endswith(
+        "No first-layer weights are drawn: the network has no kernel before its last layer."
+    )
