@@ -42,7 +42,7 @@ PRUNE_FRACTIONS = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95
 # Fractions tried for the prunable share: 2% steps, then finer ones near the top, where an L1 network's share lies (a
 # network that keeps its accuracy with 1% of its weights left and one that needs 0.1% differ tenfold), up to 100%,
 # which always fails (no kernel weight left: one class everywhere), so the search is never censored by its end.
-PRUNE_SEARCH = np.round(np.r_[np.arange(0.0, 0.99, 0.02), 0.99, 0.995, 0.998, 0.999, 1.0], 3)
+PRUNE_SEARCH = np.asarray(np.r_[np.arange(0.0, 0.99, 0.02), 0.99, 0.995, 0.998, 0.999, 1.0]).round(3)
 PRUNE_BATCH = 16  # runs whose pruned predictions are held at once ([runs, fractions, points] of them)
 PRUNE_CURVE_POINTS = 500  # test points behind the pruning curve: a figure, not a verdict, at a quarter of the cost
 REBOUND_SMOOTHING = 0.02  # share of the epochs in the moving average behind the validation-loss rebound
@@ -249,9 +249,8 @@ class Setup:
         """The setup of a study (its shareable form: no home folder travels in it)."""
         from reportgen.config import portable
 
-        return cls(
-            tuple(config.variants), config.analysis.margins, portable(config).data, config.model, config.training, config.sweeps
-        )
+        shared = portable(config)
+        return cls(tuple(config.variants), config.analysis.margins, shared.data, shared.model, config.training, config.sweeps)
 
     def as_json(self) -> dict:
         """The setup as JSON-ready values (report-data.npz keeps it)."""
@@ -326,12 +325,16 @@ class StudyAnalysis:
     #   high, replicates, share: the reliability diagram of each main variant's test points
     first: Dataset | None = None  # the first replicate's data (what the figures draw)
     sweep_points: dict[tuple[str, float], str] = field(default_factory=dict)  # (kind, strength) -> its runs' variant name
+    unpaired: tuple[str, ...] = ()  # variants of a factory whose networks could not start from the reference network's
+    #   initial kernels (theirs differ in shape): their comparisons are paired by data and batch order only
+    unmeasured: tuple[str, ...] = ()  # metrics this build's network offers nothing to measure on (a factory's network
+    #   without kernels: reportgen.analysis.unmeasured_metrics); the claims that need them are not judged
 
     def weight_images(self, variant: str, units: int = 6) -> WeightImages | None:
         """A variant's first-layer weights as images (None: the features are no image, or the variant has no run)."""
         weights = self.first_layer.get(variant)
-        if not self.data.image_shape or weights is None or not weights.size:
-            return None
+        if not self.data.image_shape or weights is None or not weights.size or self.setup.model.factory is not None:
+            return None  # a factory's first layer need not be a Dense layer from the pixels
         shape, hidden = self.data.image_shape, self.setup.model.hidden_units[0]
         kernels = weights.reshape(-1, int(np.prod(shape)), hidden)  # [replicates, pixels, units], first replicate first
         threshold = max(self.thresholds)
@@ -357,11 +360,34 @@ def reference_variant(config: StudyConfig) -> str | None:
     return plain[0] if plain else None
 
 
-def _hidden_kernels(result: RunResult, network: Network) -> list[np.ndarray]:
-    return [result.weights[i] for i in network.kernel_indices()[:-1]]
+def kernel_indices(result: RunResult, network: Network | None) -> list[int]:
+    """Positions of a run's kernels among its weights, hidden layers first and the output layer's last: the MLP's
+    Dense kernels, or for a factory's network every variable named kernel (Dense, convolution, ...) in its order,
+    as its run stored them (reportgen.training.factory_fit)."""
+    stored = result.outputs.get("kernels")
+    if stored is not None:
+        return [int(i) for i in stored]
+    if network is None:
+        raise ValueError(f"{result.run.key}: neither a network shape nor stored kernel positions")
+    return network.kernel_indices()
 
 
-def _layer_rows(result: RunResult, network: Network, thresholds: list[float]) -> list[dict]:
+def _hidden_kernels(result: RunResult, network: Network | None) -> list[np.ndarray]:
+    """The kernels of every layer but the last (for a factory's network: every kernel but the last layer's)."""
+    return [result.weights[i] for i in kernel_indices(result, network)[:-1]]
+
+
+# what a network without hidden kernels (or without any kernel) cannot be measured on; a factory's network may be one
+HIDDEN_KERNEL_METRICS = ("kernel_l1", "kernel_l2", "first_min_abs", "first_max_abs")
+
+
+def _no_layers(thresholds: list[float]) -> pd.DataFrame:
+    """The layer table of networks without hidden kernels (a factory's may have none): its columns, no row."""
+    stats = ["weights", "min", "max", "min_abs", "max_abs", "exact_zeros", "mean_abs", "l1_norm", "l2_norm"]
+    return pd.DataFrame(columns=["variant", "seed", "init", "key", "layer", *stats, *(f"below_{t:g}" for t in thresholds)])
+
+
+def _layer_rows(result: RunResult, network: Network | None, thresholds: list[float]) -> list[dict]:
     rows = []
     for layer, kernel in enumerate(_hidden_kernels(result, network)):
         signed = kernel.ravel()
@@ -420,13 +446,25 @@ class _Evaluator:
         """Points of the view's plane as the inputs of one replicate's networks."""
         return self.view.inputs(points, self.first, data)
 
-    def full_grid(self, result: RunResult, weights=None) -> np.ndarray:
+    def full_grid(self, result: RunResult, weights=None, epoch: int | None = None) -> np.ndarray:
         """P(class 1) [rows, cols] (P(each class) [rows, cols, K] beyond two) of a run, or of other weights of its
-        network, on the whole grid, for drawing."""
-        data = self.datasets[result.run.data_key]
-        network = Network.of(result.run.variant, result.run.model(self.config.model), data)
-        z = predict_logits(network, result.weights if weights is None else weights, self.inputs(self.frame.points, data))
+        network, on the whole grid, for drawing. A factory's run has its logits there stored (at the end of training,
+        or after a snapshot epoch)."""
+        if result.outputs:
+            z = result.outputs["grid" if epoch is None else f"snap{epoch}"]
+        else:
+            data = self.datasets[result.run.data_key]
+            network = Network.of(result.run.variant, result.run.model(self.config.model), data)
+            z = predict_logits(network, result.weights if weights is None else weights, self.inputs(self.frame.points, data))
         return probabilities(z, self.multiclass).reshape(len(self.frame.ys), len(self.frame.xs), *z.shape[1:])
+
+    def snapshot_grids(self, result: RunResult) -> dict[int, np.ndarray]:
+        """A run's probabilities on the whole grid after each snapshot epoch it kept (its weights, or a factory's run's
+        stored logits)."""
+        if result.outputs:
+            epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
+            return {e: self.full_grid(result, epoch=e) for e in epochs}
+        return {e: self.full_grid(result, w) for e, w in sorted(result.snapshots.items())}
 
     def grid_probs(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
@@ -473,13 +511,32 @@ def _group_logits(network: Network, results: list[RunResult], datasets: dict, ev
     return rows
 
 
+def _stored_logits(result: RunResult, ev: _Evaluator, main: bool) -> dict:
+    """What _group_logits computes, from what a factory's run stored where it trained (reportgen.training.factory_fit):
+    its logits on its points (and for a main variant at the best validation epoch and on the measuring grid), and its
+    prunable share from the accuracies of its pruning levels (NaN for a network without kernels)."""
+    o = result.outputs
+    z: dict[str, Any] = {split: o[split] for split in ("train", "val", "test")}
+    if main:
+        z["test_min"] = o.get("test_min", o["test"])
+        z["grid"] = o["grid"][ev.grid_mask]
+    if "prune_accuracy" in o:
+        acc = o["prune_accuracy"]
+        single = [bool(v) for v in o["prune_one_class"]]
+        share = prunable_share(PRUNE_SEARCH[: len(acc)], acc, ev.config.analysis.prune_tolerance, single)
+        z["prunable"] = (share, single[0])
+    else:
+        z["prunable"] = (math.nan, False)
+    return z
+
+
 def row_name(run: Run) -> str:
     """A run's name in the tables: its variant's, with the data-sweep point when it has one ('l2 @ n_samples=400')."""
     return run.variant.name + (f" @ {run.point.label}" if run.point else "")
 
 
 def _run_row(
-    result: RunResult, network: Network, data: Dataset, config: StudyConfig, ev: _Evaluator, bayes_acc: dict, z: dict
+    result: RunResult, network: Network | None, data: Dataset, config: StudyConfig, ev: _Evaluator, bayes_acc: dict, z: dict
 ) -> tuple[dict, np.ndarray, np.ndarray | None, np.ndarray]:
     """Measure one run from its logits; return its metrics, its test predictions, its grid probabilities and its test
     points' reliability bins (measures.reliability_bins)."""
@@ -512,16 +569,17 @@ def _run_row(
         row["boundary_length"], row["boundary_pieces"] = boundary_measures(probs, ev.frame)
     row["val_roughness"] = roughness(result.history["val_loss"], config.analysis.stability_window)
     hidden = _hidden_kernels(result, network)
-    row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
-    row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))
-    first = np.abs(hidden[0]).ravel()
-    row["first_min_abs"], row["first_max_abs"] = float(first.min()), float(first.max())
-    for t in config.analysis.sparsity_thresholds:
-        row[f"first_below_{t:g}"] = float(np.mean(first < t))
+    if hidden:  # a factory's network may have no kernel before its last layer's: these are then not measured
+        row["kernel_l1"] = float(sum(np.abs(w).sum() for w in hidden))
+        row["kernel_l2"] = float(np.sqrt(sum(np.sum(w**2) for w in hidden)))
+        first = np.abs(hidden[0]).ravel()
+        row["first_min_abs"], row["first_max_abs"] = float(first.min()), float(first.max())
+        for t in config.analysis.sparsity_thresholds:
+            row[f"first_below_{t:g}"] = float(np.mean(first < t))
+        for r in REGULARIZERS:  # what a sanity check measures itself (max-norm's largest unit norm)
+            if r.check is not None and r.check.measure is not None:
+                row[r.check.metric] = r.check.measure(hidden)
     row["prunable"], row["prune_one_class"] = z["prunable"]
-    for r in REGULARIZERS:  # what a sanity check measures itself (max-norm's largest unit norm)
-        if r.check is not None and r.check.measure is not None:
-            row[r.check.metric] = r.check.measure(hidden)
     test_probs = probabilities(z["test"], ev.multiclass)
     bins = reliability_bins(test_probs, data.y_test, ev.multiclass)
     row["brier"] = brier_score(test_probs, data.y_test, ev.multiclass)
@@ -654,7 +712,7 @@ def summarise(df: pd.DataFrame, keys: list[str], metrics: list[str], confidence:
 
 def _pruning_curve(
     results: list[RunResult],
-    network: Network,
+    network: Network | None,
     datasets: dict[int, Dataset],
     confidence: float,
     correction: float = 0.0,
@@ -665,7 +723,9 @@ def _pruning_curve(
     are and filled with this look's (a run's accuracies are its own forward passes, whatever runs it is batched with)."""
     known = {} if known is None else known
     todo = [r for r in results if ("pruning curve", r.run.key) not in known]
-    if todo:
+    known.update({("pruning curve", r.run.key): r.outputs["pruning_curve"] for r in todo if "pruning_curve" in r.outputs})
+    todo = [r for r in todo if not r.outputs]  # a factory's run pruned its network where it trained
+    if todo and network is not None:
         data = [datasets[r.run.data_key] for r in todo]
         acc, _ = _pruned_scores(
             network,
@@ -676,14 +736,16 @@ def _pruning_curve(
             network.outputs > 1,
         )
         known.update({("pruning curve", r.run.key): a for r, a in zip(todo, acc)})
+    if not results or ("kernels" in results[0].outputs and "pruning_curve" not in results[0].outputs):
+        return []  # a factory's network without kernels: nothing to prune
     acc = np.stack([known["pruning curve", r.run.key] for r in results])
     mean, low, high = estimate_columns(acc, confidence, correction)
     return [{"fraction": f, "mean": m, "low": lo, "high": hi} for f, m, lo, hi in zip(PRUNE_FRACTIONS, mean, low, high)]
 
 
-def _sparsity_curves(results: list[RunResult], network: Network, confidence: float, correction: float = 0.0) -> list[dict]:
+def _sparsity_curves(results: list[RunResult], network: Network | None, confidence: float, correction: float = 0.0) -> list[dict]:
     rows = []
-    for layer, idx in enumerate(network.kernel_indices()[:-1]):
+    for layer, idx in enumerate(kernel_indices(results[0], network)[:-1]):
         below = np.array([[np.mean(np.abs(r.weights[idx]) < t) for t in SPARSITY_CURVE] for r in results])
         mean, low, high = estimate_columns(below, confidence, correction)
         rows += [
@@ -712,15 +774,24 @@ def _data_varies(config: StudyConfig) -> list[str]:
     return list(config.data.redraws) if config.data.resample else []
 
 
-def _design(config: StudyConfig, twins: list[str], info: DataInfo) -> Design:
+def _design(config: StudyConfig, twins: list[str], info: DataInfo, unpaired: tuple[str, ...] = ()) -> Design:
     varies = _data_varies(config) + ["the initial weights", "the batch order"]
     used = {k for v in config.variants for k in v.regularizers()} | set(config.sweeps.strengths())
     varies += [r.varies for r in REGULARIZERS if r.varies and r.key in used]  # dropout's masks
-    scope = ""
+    one = len(unpaired) == 1
+    scope = (
+        f"The network{'' if one else 's'} of {', '.join(unpaired)} {'differs' if one else 'differ'} in "
+        f"{'its' if one else 'their'} kernels' shapes from the reference network's and "
+        f"{'draws its' if one else 'draw their'} own initial weights: {'its' if one else 'their'} comparisons are "
+        f"paired by data and batch order only."
+        if unpaired
+        else ""
+    )
     correction = resampling_correction(config, info)
     if not config.data.generated:
         rows = info.n_train + info.n_val + info.n_test
-        scope = (
+        scope += " " if scope else ""
+        scope += (
             f"Every replicate draws its rows from the same {rows} rows of {info.title}, so the intervals are about "
             f"this data set, not about new data from its source; and because the replicates re-split the same rows, "
             f"their scores are correlated: every interval and test uses Nadeau and Bengio's (2003) corrected "
@@ -851,11 +922,11 @@ def _measure_runs(
     other runs), taken as it is and filled with the runs measured now."""
     known = {} if known is None else known
     names = {v.name for v in config.variants}
-    net = lambda r: Network.of(r.run.variant, r.run.model(config.model), datasets[r.run.data_key])  # noqa: E731
+    net = lambda r: _network(r, config, datasets)  # noqa: E731
     todo = [r for r in results if r.run.key not in known]
     groups: dict[tuple, list[RunResult]] = {}
-    for r in todo:  # one batch per network shape and data size: the arrays of a batch are stacked (a capacity sweep's
-        #            widths apart)
+    for r in (r for r in todo if not r.outputs):  # one batch per network shape and data size: the arrays of a batch
+        #                                          are stacked (a capacity sweep's widths apart)
         d = datasets[r.run.data_key]
         groups.setdefault((net(r), len(d.y_train), len(d.y_val), len(d.y_test)), []).append(r)
     is_main = lambda r: r.run.variant.name in names and r.run.init == 0 and r.run.point is None  # noqa: E731
@@ -864,6 +935,7 @@ def _measure_runs(
         for (network, *_), rs in groups.items()
         for r, z in zip(rs, _group_logits(network, rs, datasets, ev, [is_main(r) for r in rs]))
     }
+    logits.update({r.run.key: _stored_logits(r, ev, is_main(r)) for r in todo if r.outputs})
     for r in todo:
         data = datasets[r.run.data_key]
         row, pred, probs, run_bins = _run_row(
@@ -894,6 +966,27 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
         return _analyse(results, datasets, config, {} if known is None else known)
 
 
+def _network(result: RunResult, config: StudyConfig, datasets: dict) -> Network | None:
+    """The MLP shape of a run (None for a factory's network: its run stored what needs its shape)."""
+    if result.outputs:
+        return None
+    return Network.of(result.run.variant, result.run.model(config.model), datasets[result.run.data_key])
+
+
+def unmeasured_metrics(rows: list[dict], thresholds: list[float]) -> tuple[str, ...]:
+    """The metrics that no run's network offers what they are measured on (a factory's network without kernels before
+    its last layer, or without any): every run's value is missing for want of it, not because the run failed."""
+    if not rows:
+        return ()
+    out: list[str] = []
+    if all("kernel_l2" not in row for row in rows):
+        checked = [r.check.metric for r in REGULARIZERS if r.check is not None and r.check.measure is not None]
+        out += [*HIDDEN_KERNEL_METRICS, *(f"first_below_{t:g}" for t in thresholds), *checked]
+    if all(not np.isfinite(row.get("prunable", np.nan)) for row in rows):
+        out.append("prunable")
+    return tuple(out)
+
+
 def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known: dict) -> StudyAnalysis:
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
     first = datasets[config.training.seeds[0]]
@@ -904,7 +997,11 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
     c = resampling_correction(config, info)  # every interval over replicates of one table's re-split rows is corrected
     rows, layer_rows, predictions, grids, bins = _measure_runs(results, datasets, config, ev, bayes_acc, known)
     names = [v.name for v in config.variants]
-    net = lambda r: Network.of(r.run.variant, config.model, first)  # noqa: E731
+    net = lambda r: None if r.outputs else Network.of(r.run.variant, config.model, first)  # noqa: E731
+    unmeasured = unmeasured_metrics(rows, thresholds)
+    unpaired = tuple(
+        dict.fromkeys(r.run.variant.name for r in results if "shared_init" in r.outputs and not r.outputs["shared_init"])
+    )
     shaped = ["hidden_units"] if any("hidden_units" in row for row in rows) and "hidden_units" not in rows[0] else []
     columns = [*rows[0].keys(), *shaped, *[c for c in run_columns(thresholds) if c not in rows[0]]]
     runs = pd.DataFrame(rows).reindex(columns=columns)  # a capacity sweep's runs carry their shape (the others NaN)
@@ -925,10 +1022,10 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
         variants=names,
         reference=reference_variant(config),
         seeds=list(config.training.seeds),
-        design=_design(config, sorted(set(twins["variant"])), info),
+        design=_design(config, sorted(set(twins["variant"])), info, unpaired),
         runs=runs,
         main_runs=main_rows,
-        layers=pd.DataFrame(layer_rows),
+        layers=pd.DataFrame(layer_rows) if layer_rows else _no_layers(thresholds),
         summary=summarise(main_rows, ["variant"], cols, conf, c),
         paired=_paired_summary(main_rows, reference_variant(config), cols, conf, c),
         sweeps=summarise(sweep_rows, ["kind", "strength"], cols, conf, c) if len(sweep_rows) else pd.DataFrame(),
@@ -947,12 +1044,12 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
             for n, rs in live.items()
         },
         sweep_boundaries=sweep_bounds,
-        snapshots={
-            n: {e: ev.full_grid(rs[0], w) for e, w in sorted(rs[0].snapshots.items())}
+        snapshots={n: grids for n, rs in live.items() if (grids := ev.snapshot_grids(rs[0]))},
+        first_layer={
+            n: np.concatenate([r.weights[kernel_indices(r, net(r))[0]].ravel() for r in rs])
             for n, rs in live.items()
-            if rs[0].snapshots
+            if len(kernel_indices(rs[0], net(rs[0]))) > 1
         },
-        first_layer={n: np.concatenate([r.weights[0].ravel() for r in rs]) for n, rs in live.items()},
         twins=twins,
         diverged=[(r.run.key, r.diverged_at) for r in results if r.diverged_at is not None],
         failed=[(r.run.key, failed[r.run.key], r.diverged_at) for r in results if failed[r.run.key]],
@@ -972,6 +1069,8 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
         first=first,
         sweep_points=points,
         reliability=_reliability(live, bins, conf, c),
+        unmeasured=unmeasured,
+        unpaired=unpaired,
     )
 
 

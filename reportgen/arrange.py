@@ -180,9 +180,14 @@ def intro(analysis: StudyAnalysis, n_runs: int) -> str:
         if d.resample
         else f"{len(analysis.seeds)} replicates on one fixed draw of the data, each with its own initial weights"
     )
+    network = (
+        f"a {len(m.hidden_units)}-hidden-layer network ({' → '.join(str(u) for u in m.hidden_units)} "
+        f"{m.activation_name()} units, "
+        if m.factory is None
+        else f"the network of model.factory {m.factory} ("
+    )
     text = (
-        f"{n_runs} networks were trained on {data}: a {len(m.hidden_units)}-hidden-layer network "
-        f"({' → '.join(str(u) for u in m.hidden_units)} {m.activation_name()} units, "
+        f"{n_runs} networks were trained on {data}: {network}"
         + (f"Adam at {m.learning_rate:g}" if m.optimizer == "adam" else m.optimizer_phrase())
         + f", {t.epochs} epochs, "
         f"batches of {t.batch_size})"
@@ -408,8 +413,18 @@ def body(analysis, verdicts, observations, figs: _Figures) -> list[Section]:
         ),
     ]
     weights = [claim_row(c) for c in verdicts.claims if c.definition.key == "l1_sparser_than_l2"]
-    blocks = [Claims(weights, secondary=False)] if weights else []
-    blocks += [Paragraph(pruning_note(analysis))] if analysis.prune_search.points else []
+    blocks: list = [Claims(weights, secondary=False)] if weights else []
+    if analysis.prune_search.points and "prunable" not in analysis.unmeasured:
+        blocks.append(Paragraph(pruning_note(analysis)))
+    if analysis.data.image_shape and analysis.setup.model.factory is not None:
+        h, w = analysis.data.image_shape[:2]
+        blocks.append(
+            Paragraph(
+                f"The first layer's weights are not drawn as {h}×{w} images here: that picture needs a first layer of "
+                f"Dense units fed by the pixels, and this study's network comes from model.factory "
+                f"{analysis.setup.model.factory}, whose first layer need not be one."
+            )
+        )
     # each regularizer's section already shows its first-layer histogram against the baseline's: all of them together
     # go to appendix B
     blocks += [figs.get(k, "Weights") for k in ("weight_images", "sparsity_curve", "pruning") if k in figs.by_key]
@@ -717,12 +732,16 @@ def _data_section(analysis, figs: _Figures) -> Section:
     out = "1 (sigmoid)" if info.n_classes == 2 else f"{info.n_classes} (softmax)"
     loss = "binary" if info.n_classes == 2 else "categorical"
     setup = (
-        f"Every variant is a Keras Sequential network: input {info.n_features} → "
-        f"Dense {' → '.join(str(u) for u in m.hidden_units)} "
-        f"({m.activation_name()}) → {out}, trained with {m.optimizer_phrase()} on {loss} cross-entropy for up "
-        f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
-        f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
-        f"between variants of one replicate come from the regularizer alone."
+        (
+            f"Every variant is a Keras Sequential network: input {info.n_features} → "
+            f"Dense {' → '.join(str(u) for u in m.hidden_units)} "
+            f"({m.activation_name()}) → {out}, trained with {m.optimizer_phrase()} on {loss} cross-entropy for up "
+            f"to {t.epochs} epochs in batches of {t.batch_size}, engine '{t.engine}'. Within a replicate every variant "
+            f"sees the same data, starts from the same initial weights and sees the same batch order, so differences "
+            f"between variants of one replicate come from the regularizer alone."
+        )
+        if m.factory is None
+        else _factory_setup(analysis, out, loss)
     )
     smoothed = [v.name for v in analysis.setup.variants if v.label_smoothing]
     if smoothed:
@@ -732,9 +751,68 @@ def _data_section(analysis, figs: _Figures) -> Section:
             "unsmoothed labels."
         )
     variants = Pairs("The variants.", [(v.name, v.label or v.describe()) for v in analysis.setup.variants])
-    texts = (_names_sentence(analysis.setup, info), *_table_sentences(info.notes), info.bayes_note, info.boundary_note)
+    texts = (
+        _names_sentence(analysis.setup, info),
+        *_table_sentences(info.notes),
+        info.bayes_note,
+        info.boundary_note,
+        _unmeasured_sentence(analysis),
+    )
     notes = [Paragraph(text) for text in texts if text]
     return Section("setup", "Data and networks", [figs.get("dataset", "Data and networks"), *notes, Paragraph(setup), variants])
+
+
+def _factory_setup(analysis: StudyAnalysis, out: str, loss: str) -> str:
+    """The networks of a study with model.factory: what built them, how they were trained and paired, and how the
+    measures that need a network's layers read an arbitrary one."""
+    m, t = analysis.setup.model, analysis.setup.training
+    unpaired = [v for v in analysis.variants if v in analysis.unpaired]
+    start = (
+        "starts from the same initial kernels (those of the factory's network for a variant without regularizers, "
+        "drawn with the replicate's seed)"
+        + (
+            f", except {_join(unpaired)}, whose kernels differ in shape from that network's and are drawn on their own"
+            if unpaired
+            else ""
+        )
+    )
+    return (
+        f"Every variant is the Keras network that model.factory {m.factory} builds for it (input "
+        f"{analysis.data.n_features} → … → {out}), with the layer-level regularizers it was given (kernel penalties, "
+        f"dropout, batch normalization, input noise, max-norm) checked in the built network before training; reportgen "
+        f"compiled it with {m.optimizer_phrase()} on {loss} cross-entropy and trained it with stock model.fit for up to "
+        f"{t.epochs} epochs in batches of {t.batch_size}. Within a replicate every variant sees the same data and the "
+        f"same batch order and {start}, so differences between variants of one replicate come from the regularizer"
+        f"{' alone' if not unpaired else f' (and, for {_join(unpaired)}, {_their(unpaired)} initial weights)'}. The "
+        f"measures that need a "
+        f"network's layers read this one as follows: its hidden kernels are all its kernels (Dense, convolution, …) "
+        f"but the last layer's, its first layer is the first layer with a kernel, the prunable share removes the "
+        f"smallest weights of all its kernels, and every prediction behind the measures (training, validation and test "
+        f"points, the boundary grid, pruned networks) was made by the Keras model itself where it trained."
+    )
+
+
+def _their(names: list[str]) -> str:
+    return "its" if len(names) == 1 else "their"
+
+
+def _unmeasured_sentence(analysis: StudyAnalysis) -> str:
+    """Which measures this build's network offers nothing to measure on, and the claims left unjudged for want of them
+    (the sentence `reportgen judge` writes for measures missing from a table of runs); '' when every one was measured."""
+    if not analysis.unmeasured:
+        return ""
+    why = (
+        "the network has no kernel weights"
+        if "prunable" in analysis.unmeasured
+        else "the network has no kernel weights before its last layer"
+    )
+    lower = lambda text: text[0].lower() + text[1:] if text[1:2].islower() else text  # noqa: E731  'L1 norm' stays
+    listed = [lower(_label(k)) for k in analysis.unmeasured if not k.startswith("first_below_")]
+    if any(k.startswith("first_below_") for k in analysis.unmeasured):
+        listed.append("the shares of first-layer weights near zero")
+    text = f"Not measured, because {why}: {_join(listed)}."
+    unjudged = missing_sentence(not_judged(analysis), "could not be measured")
+    return f"{text} {unjudged}".strip()
 
 
 def results_tables(analysis: StudyAnalysis) -> list[Table]:
@@ -777,9 +855,11 @@ def _narrow(tables: list[Table], limit: int = PAGE_COLUMNS) -> list[Table]:
     return out
 
 
-def layer_table(analysis: StudyAnalysis) -> Table:
+def layer_table(analysis: StudyAnalysis) -> Table | None:
     """Per hidden layer: share of near-zero weights, extremes and magnitudes."""
     cols = [f"below_{t:g}" for t in analysis.thresholds] + ["min", "max", "mean_abs", "l2_norm"]
+    if analysis.layers.empty:  # a factory's network without kernels before its last layer
+        return None
     layers = analysis.layers[analysis.layers["init"] == 0].copy()
     layers["variant"] = layers["variant"].astype(str) + " · layer " + layers["layer"].astype(str)
     summary = summarise(layers, ["variant"], cols, analysis.confidence, analysis.design.correction)
@@ -825,7 +905,7 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
     tables = Section(
         "appendix-results",
         "Appendix B: results tables",
-        [*_narrow(results_tables(analysis)), *([layer_table(analysis)] if len(analysis.layers) else [])]
+        [*_narrow(results_tables(analysis)), *[t for t in [layer_table(analysis)] if t is not None]]
         + [
             figs.get(k, "Appendix B")
             for k in ("sweep_boundaries", "weights_hist", "weights_box", "weight_extremes")
@@ -1007,5 +1087,6 @@ def build_context(
         claims=[claim_row(c) for c in verdicts.claims],
         results=results_tables(analysis)[0],
         source=analysis.design.source,
-        not_judged=missing_sentence(not_judged(analysis, verdicts)),
+        # a factory's build says what it could not judge beside what it could not measure (_unmeasured_sentence)
+        not_judged=missing_sentence(not_judged(analysis, verdicts)) if analysis.design.source else "",
     )

@@ -76,6 +76,11 @@ def network_weights(config: StudyConfig, shape=None, hidden_units=None) -> int:
     """Count the weights of the study's largest network (Dense kernels and biases, plus batch-norm state if any variant
     has it) on data of the given shape (default: two features, two classes); hidden_units: of that network shape
     instead (default: the largest the study trains, its capacity sweep's shapes among them)."""
+    if config.model.factory is not None:  # the largest of the factory's networks, built once (reportgen.factory.check)
+        from reportgen import factory
+        from reportgen.datasets import DataShape
+
+        return factory.check_study(config, shape or DataShape(0, 0, 0, 2, 2)).weights
     inputs, outputs = (shape.n_features, 1 if shape.n_classes == 2 else shape.n_classes) if shape else (2, 1)
     batchnorm = any(v.batchnorm for v in config.variants)
 
@@ -110,7 +115,8 @@ def estimate(config: StudyConfig, runs: int | Sequence[Run], shape=None) -> Esti
     replicates = len(config.training.seeds)
     from reportgen.forward import ACTIVATION_BYTES
 
-    widest = max(max(h) for h in _shapes(config))
+    # a factory's runs are measured where they trained (reportgen.training.factory_fit): no forward pass here
+    widest = 0 if config.model.factory is not None else max(max(h) for h in _shapes(config))
     one_run = max(config.analysis.grid_resolution**2, n_test, COMPLEXITY_POINTS) * widest * 4
     activation = max(min(replicates * one_run, ACTIVATION_BYTES), one_run)
     memory = (

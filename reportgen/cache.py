@@ -87,7 +87,20 @@ def run_key(run: Run, config: StudyConfig, snapshot_epochs: tuple[int, ...] = ()
         "init_seed": run.init_seed,
         "snapshots": list(snapshot_epochs),
     }
+    if m.factory is not None:
+        payload["factory"] = factory_key(config)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def factory_key(config: StudyConfig) -> dict:
+    """What of a factory's network can change its runs: the factory file's contents (its SHA-256, not its path) and
+    function, and what its runs store beside their weights (reportgen.training.factory_fit): the version of those
+    outputs, and for data without a generator the first replicate, whose data place the grid they are computed on."""
+    from reportgen import factory
+
+    src = factory.source(config)
+    first = config.training.seeds[0] if config.data.generator() is None else None
+    return {"function": src.function, "sha256": src.sha256, "outputs": factory.OUTPUTS_VERSION, "view_seed": first}
 
 
 def run_keys(runs: list[Run], config: StudyConfig) -> dict[str, str]:
@@ -114,6 +127,7 @@ def _pack(result: RunResult) -> bytes:
     arrays.update({f"m{i}": w for i, w in enumerate(result.min_val_weights or [])})
     arrays.update({f"h_{k}": np.asarray(result.history[k]) for k in HISTORY_KEYS})
     arrays.update({f"s{e}_{i}": w for e, ws in result.snapshots.items() for i, w in enumerate(ws)})
+    arrays.update({f"o_{name}": np.asarray(a) for name, a in result.outputs.items()})
     meta = {
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
@@ -173,6 +187,7 @@ def _unpack(run: Run, payload: memoryview) -> RunResult:
         diverged_at=meta["diverged_at"],
         initial_loss=meta["initial_loss"],
         snapshots={e: [w for _, w in sorted(ws)] for e, ws in snaps.items()},
+        outputs={k[2:]: z[k] for k in z if k.startswith("o_")},
     )
 
 

@@ -222,6 +222,10 @@ def preflight(
             ", then more replicates if a verdict is borderline" if adaptive else ""
         )
     shape = check_data(config)  # a bad data file fails here, before TensorFlow is imported
+    if config.model.factory is not None:  # every variant's network built once: a bad factory fails before training
+        from reportgen import factory
+
+        factory.check_study(config, shape)
     est = budget.estimate(config, runs, shape)
     budget.check_fits(est, budget.available_memory(), source)
     _check_cache(config, runs, shape, cache_label or f"{source}: output.cache")
@@ -245,6 +249,8 @@ def _pace(config, runs, flops: float) -> str:
     todo = sum(store.claimed_digests([r], keys) is None for r in runs) if config.output.cache is not None else len(runs)
     if not todo:
         return ""
+    if config.model.factory is not None and pace.rate(config, config.output.cache)[1] != "kept":
+        return ""  # stock fit of a network the engine's rate says nothing about: a time once a build of it has trained
     seconds = pace.training_seconds(flops * todo / len(runs), config, config.output.cache)
     if seconds > pace.LONG:  # a warning, shown with --quiet too: it is about to cost the user their time
         print(

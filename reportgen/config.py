@@ -34,6 +34,17 @@ MAX_VARIANTS = 100
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
+MAX_FACTORY = 500  # characters of model.factory
+_FACTORY = re.compile(r"^(?P<file>.*\S\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def factory_parts(spec: str) -> tuple[str, str] | None:
+    """A model.factory's file and function ('my_models.py:build' -> ('my_models.py', 'build')), or None when it is
+    not of that form."""
+    match = _FACTORY.match(spec)
+    return (match["file"], match["function"]) if match else None
+
+
 class ModelConfig(_Strict):
     """The network every variant starts from."""
 
@@ -51,11 +62,44 @@ class ModelConfig(_Strict):
     activation: Literal["relu", "tanh", "gelu"] = Field(
         "relu", description="Activation of the hidden layers: 'relu', 'tanh' or 'gelu' (exact, as Keras' 'gelu')."
     )
+    factory: str | None = Field(
+        None,
+        max_length=MAX_FACTORY,
+        description="Your own Keras network instead of the MLP: 'file.py:function' (the file relative to the study "
+        "file's folder). The function is called with the input width, the number of classes and the variant (its l1, "
+        "l2, dropout, batchnorm, input_noise, max_norm, ... as attributes) and returns an uncompiled Keras model ending "
+        "in one sigmoid unit (two classes) or a softmax over the classes, with the variant's layer-level regularizers in "
+        "it; reportgen compiles and trains it with stock fit (training.engine 'keras'). hidden_units and activation "
+        "are then unused.",
+        json_schema_extra={"example": "my_models.py:build"},
+    )
 
     @model_validator(mode="after")
     def _momentum_is_sgd(self) -> ModelConfig:
         if self.momentum and self.optimizer != "sgd":
             raise ValueError("momentum is a setting of optimizer 'sgd'")
+        return self
+
+    @field_validator("factory")
+    @classmethod
+    def _file_and_function(cls, spec: str | None) -> str | None:
+        if spec is not None and factory_parts(spec) is None:
+            raise ValueError("expected 'file.py:function', e.g. 'my_models.py:build'")
+        return spec
+
+    @model_validator(mode="after")
+    def _factory_has_its_own_network(self) -> ModelConfig:
+        """A factory's network has its own layers: MLP settings other than their defaults would be accepted and
+        ignored (their defaults are written back into results.json, so they are allowed)."""
+        if self.factory is None:
+            return self
+        fields = type(self).model_fields
+        unused = [name for name in ("hidden_units", "activation") if getattr(self, name) != fields[name].default]
+        if unused:
+            raise ValueError(
+                f"{' and '.join(unused)} {'describes' if len(unused) == 1 else 'describe'} reportgen's MLP; the network "
+                f"of factory '{self.factory}' has its own (leave {'it' if len(unused) == 1 else 'them'} out)"
+            )
         return self
 
     def optimizer_phrase(self) -> str:
@@ -66,6 +110,16 @@ class ModelConfig(_Strict):
     def activation_name(self) -> str:
         """The hidden layers' activation as written in texts: 'ReLU', 'tanh' or 'GELU'."""
         return {"relu": "ReLU", "tanh": "tanh", "gelu": "GELU"}[self.activation]
+
+    def factory_file(self) -> tuple[Path, str] | None:
+        """The factory's file and function name (None: the MLP)."""
+        parts = factory_parts(self.factory) if self.factory else None
+        return None if parts is None else (Path(parts[0]), parts[1])
+
+    def relocated(self, where) -> ModelConfig:
+        """These settings with the factory file's path passed through where(path) (no factory: unchanged)."""
+        parts = self.factory_file()
+        return self if parts is None else self.model_copy(update={"factory": f"{where(parts[0])}:{parts[1]}"})
 
     def keyed(self) -> dict:
         """What of the network and its optimizer can change a run's weights, for cache keys: the settings made since the
@@ -132,7 +186,8 @@ class TrainingConfig(_Strict):
     )
     engine: Literal["fast", "keras"] = Field(
         "fast",
-        description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time (reference).",
+        description="'fast': all runs in compiled TensorFlow graphs; 'keras': stock model.fit, one run at a time "
+        "(reference). A model.factory's network trains with 'keras' (then the default), one run per core.",
     )
 
     @model_validator(mode="before")
@@ -482,6 +537,18 @@ class StudyConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _factory_trains_with_fit(self) -> StudyConfig:
+        """A network from a factory trains with stock fit (validate() makes 'keras' the default then)."""
+        if self.model.factory is not None and self.training.engine != "keras":
+            raise ValueError(f"training.engine: '{self.training.engine}' cannot train model.factory's network; use 'keras'")
+        if self.model.factory is not None and self.sweeps.hidden_units:
+            raise ValueError(
+                f"sweeps.hidden_units: a capacity sweep changes the MLP's layers, and model.factory '{self.model.factory}' "
+                "builds its own network (leave the sweep out, or vary the width inside the factory)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _data_sweeps_fit_the_data(self) -> StudyConfig:
         for value in self.sweeps.noise:
             problem = self.data.sweep_problem("noise", value)
@@ -653,9 +720,30 @@ def _duplicate_names(raw: dict, source: str) -> list[str]:
     return [f"{source}: variants: duplicate variant names: {shorten(', '.join(dupes))}"] if dupes else []
 
 
+def _factory_engine(raw: dict, source: str, origins: dict[str, str]) -> tuple[dict, list[str]]:
+    """A study with model.factory trains with engine 'keras': the engine when none is given (the raw study is then a
+    copy with it), and a problem naming the key when 'fast' is."""
+    model, training = raw.get("model"), raw.get("training", {})
+    if not isinstance(model, dict) or model.get("factory") is None or not isinstance(training, dict):
+        return raw, []
+    engine = training.get("engine")
+    if engine is None:
+        return {**raw, "training": {**training, "engine": "keras"}}, []
+    if engine == "fast":
+        where = _origin(("training", "engine"), origins, source)
+        return raw, [
+            f"{where}: training.engine: 'fast' cannot train the network of model.factory (its own Keras model trains "
+            f"with stock fit: set engine = 'keras' or leave it out)"
+        ]
+    return raw, []
+
+
 def validate(raw: dict, source: str = "study", origins: dict[str, str] | None = None) -> StudyConfig:
     """Validate a raw study dict, reporting every problem at once; origins name the flags that set keys."""
     dupes = _duplicate_names(raw, source)
+    raw, engine = _factory_engine(raw, source, origins or {})
+    if engine:
+        raise ConfigError([printable(line) for line in engine])
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
@@ -721,6 +809,7 @@ def load_config(
         update={
             "output": config.output.model_copy(update={"dir": resolve(config.output.dir), "cache": resolve(config.output.cache)}),
             "data": config.data.relocated(resolve),
+            "model": config.model.relocated(resolve),
         }
     )
     resolved._base = base
@@ -741,7 +830,7 @@ def portable(config: StudyConfig) -> StudyConfig:
         return Path(os.path.relpath(p, config._base)) if config._base else Path(p.name)
 
     out = config.output.model_copy(update={"dir": rel(config.output.dir), "cache": rel(config.output.cache)})
-    return config.model_copy(update={"output": out, "data": config.data.relocated(rel)})
+    return config.model_copy(update={"output": out, "data": config.data.relocated(rel), "model": config.model.relocated(rel)})
 
 
 def _toml_value(value: Any) -> str:
@@ -765,6 +854,8 @@ def _table_lines(model: BaseModel, header: str | None, comments: bool) -> list[s
         value = getattr(model, name)
         if isinstance(value, BaseModel) or name == "variants":
             continue
+        if getattr(model, "factory", None) and name in ("hidden_units", "activation"):
+            continue  # the MLP's, unused with a factory's network
         if value is None:  # a setting of other kinds of data: shown, commented out, with an example value
             example = _example(info)
             if comments and example is not None:

@@ -53,12 +53,16 @@ def tasks(runs: list[Run], config: StudyConfig, datasets: dict | None = None) ->
     return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
-def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig) -> list[RunResult]:
-    """Train one task's runs on a worker (Keras models stay behind: their weights travel, which is all a report needs)."""
+def train_task(runs: list[Run], datasets: dict[int, Dataset], config: StudyConfig, factory_source=None) -> list[RunResult]:
+    """Train one task's runs on a worker (Keras models stay behind: their weights travel, which is all a report needs).
+    A factory's network is built from the file's text it was sent (factory_source), never from a path on the worker;
+    its runs also need the first replicate's data (the plane of the boundary grid they are measured on)."""
     from dataclasses import replace
 
     needed = {r.data_key: datasets[r.data_key] for r in runs}
-    return [replace(r, extras={}) for r in training.train_runs(runs, needed, config)]
+    if factory_source is not None:
+        needed[config.training.seeds[0]] = datasets[config.training.seeds[0]]
+    return [replace(r, extras={}) for r in training.train_runs(runs, needed, config, factory_source=factory_source)]
 
 
 def connect(address: str):
@@ -126,10 +130,15 @@ def _on_cluster(runs, datasets, config, progress, cancel, done) -> list[RunResul
     from distributed import as_completed
 
     client = connect(config.execution.scheduler)
+    source = None
+    if config.model.factory is not None:
+        from reportgen import factory
+
+        source = factory.source(config)  # its text travels: a worker may not have the file
     try:
         data = client.scatter([datasets], broadcast=True)[0]  # one object, sent once per worker, not once per task
         futures = {
-            client.submit(train_task, chunk, data, config, retries=RETRIES, pure=False): chunk
+            client.submit(train_task, chunk, data, config, source, retries=RETRIES, pure=False): chunk
             for chunk in tasks(runs, config, datasets)
         }
         progress(0, f"{len(futures)} tasks on {config.execution.scheduler}")

@@ -94,8 +94,16 @@ def build_model(variant: VariantConfig, model: ModelConfig, data=None):
     binary = net.outputs == 1
     layers.append(keras.layers.Dense(net.outputs, activation="sigmoid" if binary else "softmax"))
     keras_model = keras.Sequential(layers, name=_keras_name(variant.name))
+    hidden = {id(layer.kernel) for layer in keras_model.layers[:-1] if isinstance(layer, keras.layers.Dense)}
+    return compile_model(keras_model, variant, model, binary, [v for v in keras_model.trainable_variables if id(v) in hidden])
+
+
+def compile_model(keras_model, variant: VariantConfig, model: ModelConfig, binary: bool, decayed: list):
+    """Compile a Keras model of a variant as both of reportgen's networks are (its own MLP and a factory's): the loss
+    (with label smoothing, and the true labels' cross-entropy as the metric 'ce'), accuracy, and the optimizer, whose
+    decoupled weight decay acts on the variables in `decayed` alone (the hidden kernels)."""
     loss, metrics = _loss(variant, binary)
-    keras_model.compile(optimizer=_optimizer(variant, model, keras_model), loss=loss, metrics=metrics)
+    keras_model.compile(optimizer=_optimizer(variant, model, keras_model, decayed), loss=loss, metrics=metrics)
     return keras_model
 
 
@@ -120,10 +128,10 @@ def keras_labels(variant: VariantConfig, y: np.ndarray, n_classes: int) -> np.nd
     return np.eye(n_classes, dtype=np.float32)[y.astype(int)] if n_classes > 2 else y.astype(np.float32)[:, None]
 
 
-def _optimizer(variant: VariantConfig, model: ModelConfig, keras_model):
-    """The Keras optimizer: Adam (AdamW with decoupled weight decay) or SGD; weight decay on the hidden kernels only,
-    as L2 is (Keras decays every trainable variable unless it is excluded: the biases, the output layer and batch
-    norm's parameters are)."""
+def _optimizer(variant: VariantConfig, model: ModelConfig, keras_model, decayed: list):
+    """The Keras optimizer: Adam (AdamW with decoupled weight decay) or SGD; weight decay on the variables in `decayed`
+    only (the hidden kernels, as L2: Keras decays every trainable variable unless it is excluded, and the biases, the
+    output layer and batch norm's parameters are)."""
     from reportgen._tf import keras
 
     options = {r.keras_optimizer: variant.setting(r.key) for r in _used(variant, "keras_optimizer")}
@@ -133,8 +141,8 @@ def _optimizer(variant: VariantConfig, model: ModelConfig, keras_model):
     else:
         optimizer = (keras.optimizers.AdamW if "weight_decay" in options else keras.optimizers.Adam)(learning_rate=lr, **options)
     if options.get("weight_decay"):
-        hidden = {id(layer.kernel) for layer in keras_model.layers[:-1] if isinstance(layer, keras.layers.Dense)}
-        optimizer.exclude_from_weight_decay(var_list=[v for v in keras_model.trainable_variables if id(v) not in hidden])
+        kept = {id(v) for v in decayed}
+        optimizer.exclude_from_weight_decay(var_list=[v for v in keras_model.trainable_variables if id(v) not in kept])
     return optimizer
 
 

@@ -34,10 +34,14 @@ LONG = 600.0  # seconds beyond which the plan line says that the build is long a
 
 def shape_key(config) -> str:
     """What the engine's rate depends on besides the work: engine, hidden widths (every network shape a capacity sweep
-    trains, joined by '+') and batch size."""
+    trains, joined by '+'; a factory: its file) and batch size."""
     from reportgen.plan import shapes
 
     t = config.training
+    if config.model.factory is not None:  # a factory's network: the file's contents stand for its shape
+        from reportgen import factory
+
+        return f"{t.engine}:factory-{factory.source(config).sha256[:16]}:b{t.batch_size}"
     return f"{t.engine}:{'+'.join('x'.join(map(str, s)) for s in shapes(config))}:b{t.batch_size}"
 
 

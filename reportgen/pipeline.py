@@ -522,8 +522,11 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
             helper.submit(warm_figures)
 
         _check_memory(config, runs, datasets, helper)
+        if config.model.factory is not None:
+            _check_factory(config, missing, datasets()[config.training.seeds[0]], console)
         progress, task = _training_progress(console, quiet, len(missing) * config.training.epochs, len(missing), stages.bar)
-        label = f"training ({len(missing)} models, {config.training.engine} engine" + (
+        how = f"{config.training.engine} engine" if config.model.factory is None else "model.factory's network, model.fit"
+        label = f"training ({len(missing)} models, {how}" + (
             f"; {len(runs) - len(missing)} from the cache)" if found.hits else ")"
         )
         saver = _Saver(store, keys, console, unstored)
@@ -544,6 +547,23 @@ def _cached_or_trained(config, runs, datasets, stages, console, quiet: bool, can
     digests = {**{k: d for k, (_, d) in known.items() if d is not None}, **found.digests}
     by_key = {**{k: r for k, (r, _) in known.items()}, **found.hits, **{r.run.key: r for r in trained}}
     return [by_key[r.key] for r in runs], len(found.hits), len(trained), digests
+
+
+def _check_factory(config: StudyConfig, runs, first, console) -> None:
+    """Build every network a factory will train once before training (reportgen.factory.check: a network that does
+    not show its variant's regularizers is refused, naming the variant); say in one line each which variants cannot
+    start from the reference network's initial weights (their kernels differ in shape)."""
+    from rich.markup import escape
+
+    from reportgen import factory
+
+    checked = factory.check(config, first.n_features, first.n_classes, [r.variant for r in runs])
+    for name in checked.unpaired:
+        console.print(
+            f"[yellow]![/] variant {escape(repr(name))}: its network's kernels differ in shape from the reference "
+            "network's, so it draws its own initial weights (its comparisons stay paired by data and batch order)",
+            soft_wrap=True,
+        )
 
 
 @contextlib.contextmanager
@@ -646,8 +666,22 @@ def _save_models(folder: Path, results, config, data=None) -> None:
 
     folder.mkdir()
     for r in results:
-        model = r.extras.get("model") or build_model(r.run.variant, r.run.model(config.model), data)  # data: inputs, classes
+        model = r.extras.get("model") or (
+            build_model(r.run.variant, r.run.model(config.model), data)  # data: its inputs and classes
+            if config.model.factory is None
+            else _factory_model(r, config, data)
+        )
         model.set_weights(r.weights)
         if not model.optimizer.built:  # an unbuilt optimizer makes load_model warn that it skips the saved one
             model.optimizer.build(model.trainable_variables)
         model.save(folder / model_file_name(r.run.key))
+
+
+def _factory_model(result, config, data):
+    """A cached run's compiled Keras model from the study's factory (its weights are set by the caller)."""
+    from reportgen import factory
+    from reportgen.models import compile_model
+
+    model = factory.build(factory.source(config), result.run.variant, data.n_features, data.n_classes)
+    kernels = [model.weights[i] for i in factory.kernel_positions(model)]
+    return compile_model(model, result.run.variant, config.model, data.n_classes == 2, kernels[:-1])

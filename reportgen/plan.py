@@ -121,6 +121,9 @@ class RunResult:
     initial_loss: float | None = None
     snapshots: dict[int, list[np.ndarray]] = field(default_factory=dict)  # epoch -> weights at its end (some runs only)
     extras: dict = field(default_factory=dict)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # a factory's network only: what the analysis would
+    #   compute by forward passes of the MLP's weights, computed by the Keras model where it trained
+    #   (reportgen.training.factory_fit); empty for reportgen's own MLP
 
 
 def settings_key(variant: VariantConfig) -> str:

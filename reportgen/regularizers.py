@@ -115,10 +115,12 @@ def _max_norm_constraint(value: float):
 
 
 def largest_unit_norm(kernels: list) -> float:
-    """The largest L2 norm of any hidden unit's incoming weights (what max-norm bounds)."""
+    """The largest L2 norm of any hidden unit's incoming weights (what max-norm bounds): of a Dense kernel's columns
+    [in, out], or of a convolution's filters [..., in, out] (each output channel's weights, as MaxNorm bounds them
+    with axis=[0, 1, 2])."""
     import numpy as np
 
-    return float(max(np.sqrt(np.sum(np.square(k), axis=0)).max() for k in kernels))
+    return float(max(np.sqrt(np.sum(np.square(np.reshape(k, (-1, k.shape[-1]))), axis=0)).max() for k in kernels))
 
 
 HALF_DECADES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)

@@ -103,7 +103,7 @@ def run_lines(results, measured) -> Dumped:
                 {
                     **by_key[r.run.key],
                     "settings": r.run.variant.model_dump(mode="json"),
-                    "layers": layers[r.run.key],
+                    "layers": layers.get(r.run.key, []),  # none: a factory's network without hidden kernels
                     "history": {k: _float32_values(v) for k, v in r.history.items()},
                     "test_predictions": _packed(measured.test_predictions[r.run.key]),
                 }

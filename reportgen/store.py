@@ -118,6 +118,8 @@ def save(analysis: StudyAnalysis, data: Dataset) -> bytes:
         "tables": {t: _table(getattr(a, t)) for t in TABLES},
         "setup": a.setup.as_json(),
         "sweep_names": [[k, s, name] for (k, s), name in a.sweep_points.items()],
+        "unmeasured": list(a.unmeasured),
+        "unpaired": list(a.unpaired),
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buf = io.BytesIO()
@@ -220,5 +222,7 @@ def _analysis(arrays: dict[str, np.ndarray], meta: dict) -> tuple[StudyAnalysis,
         setup=Setup.from_json(meta["setup"]),
         first=data,
         sweep_points={(k, float(strength)): name for k, strength, name in meta["sweep_names"]},
+        unmeasured=tuple(meta.get("unmeasured", ())),
+        unpaired=tuple(meta.get("unpaired", ())),
     )
     return analysis, data

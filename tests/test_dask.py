@@ -42,6 +42,44 @@ def test_a_cluster_build_matches_the_local_one(cluster):
     assert len(cluster.workers) == 2
 
 
+DROPOUT_FACTORY = """
+import keras
+
+
+def build(n_features, n_classes, variant):
+    layers = [keras.Input((n_features,)), keras.layers.Dense(8, activation="relu")]
+    layers += [keras.layers.Dropout(variant.dropout)] if variant.dropout else []
+    return keras.Sequential([*layers, keras.layers.Dense(1, activation="sigmoid")])
+"""
+
+
+@pytest.mark.slow
+def test_a_factory_trains_on_the_cluster_as_it_does_here(cluster, tmp_path):
+    """--scheduler with model.factory: the workers build the network from the file's text they are sent, and every
+    run (its weights and what it measured where it trained) is the local one, bit for bit."""
+    from reportgen.config import load_config
+    from tests.conftest import tiny_raw, write_study
+
+    (tmp_path / "nets.py").write_text(DROPOUT_FACTORY, encoding="utf-8")
+    raw = tiny_raw(
+        model={"factory": "nets.py:build"},
+        training={"epochs": 3, "seeds": [0, 1], "batch_size": 16},
+        variants=[{"name": "baseline"}, {"name": "dropout", "dropout": 0.3}],
+        sweeps={"l1": [], "l2": [], "dropout": []},
+        execution={"scheduler": cluster.scheduler_address, "runs_per_task": 2},
+    )
+    config = load_config(write_study(tmp_path / "study.toml", raw))
+    runs = plan_runs(config)
+    datasets = make_datasets(config.data, config.training.seeds)
+    assert len(executor.tasks(runs, config, datasets)) == 2  # two workers, each with a task
+    remote = executor.train(runs, datasets, config)
+    local = train_runs(runs, datasets, config)
+    for a, b in zip(remote, local, strict=True):
+        assert a.run.key == b.run.key and a.outputs.keys() == b.outputs.keys() and "grid" in a.outputs
+        assert all(np.array_equal(wa, wb) for wa, wb in zip(a.weights, b.weights, strict=True)), a.run.key
+        assert all(np.array_equal(a.outputs[k], b.outputs[k]) for k in a.outputs), a.run.key
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     from reportgen import executor
     from tests.conftest import tiny_raw, write_study

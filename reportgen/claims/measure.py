@@ -271,24 +271,36 @@ def raw_checks(analysis: StudyAnalysis) -> list[Finding]:
 
 
 def given_measures(analysis: StudyAnalysis) -> set[str] | None:
-    """The measures a judged table of runs has (a column with a number in it); None for a build's own runs, which
-    measured everything it could."""
-    if not analysis.design.source:
+    """The measures claims may be judged on (reportgen.claims.evaluate_claims' metrics): every one (None) for a build
+    that measured all it could; for a judged table of runs, its columns with a number in them; for a build whose network
+    offered nothing to measure some on (analysis.unmeasured: a factory's network without kernels), all but those and the
+    distances made of them."""
+    if analysis.design.source:
+        return {c for c in analysis.runs.columns if analysis.runs[c].notna().any()}
+    if not analysis.unmeasured:
         return None
-    return {c for c in analysis.runs.columns if analysis.runs[c].notna().any()}
+    from reportgen.metrics import METRICS, run_columns
+
+    gone = set(analysis.unmeasured)
+    if any(m.startswith("first_below_") for m in gone):
+        gone.add("weights_distance")
+    return (set(run_columns(analysis.thresholds)) | {m.key for m in METRICS.values() if m.across}) - gone
 
 
-def not_judged(analysis: StudyAnalysis, verdicts) -> list[str]:
-    """The claims of a judged table of runs left out for want of their primary measure ([] for a build)."""
+def not_judged(analysis: StudyAnalysis, verdicts=None) -> list[str]:
+    """The claims left out for want of their primary measure (see given_measures; [] for a build that measured
+    everything), less any the verdicts judged after all."""
     given = given_measures(analysis)
     if given is None:
         return []
-    judged = {c.key for c in verdicts.claims}
+    judged = {c.key for c in verdicts.claims} if verdicts is not None else set()
     return sorted({c.key for c in raw_claims(analysis) if c.primary.metric not in given and c.key not in judged})
 
 
-def missing_sentence(missing: list[str]) -> str:
-    """The claims left out, in one sentence ('' when none were)."""
+def missing_sentence(missing: list[str], why: str = "are not in the table of runs") -> str:
+    """The claims left out for want of their primary measure, in one sentence ('' when none were): 'Not judged, their
+    measures {why}: ...'. Both a table of runs (reportgen judge) and a build whose network offers nothing to measure
+    some measures on (a factory's) say it so."""
     if not missing:
         return ""
-    return f"Not judged, their measures are not in the table of runs: {', '.join(missing)}."
+    return f"Not judged, their measures {why}: {', '.join(missing)}."

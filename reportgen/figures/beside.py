@@ -82,11 +82,13 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     a, ref = study.analysis, study.analysis.reference
     if ref is None or name == ref or name not in a.boundaries or ref not in a.boundaries:
         return None
+    weights = name in a.first_layer and ref in a.first_layer  # a factory's network may have no first-layer kernel
     fig.set_size_inches(FULL_WIDTH_IN, 2.35)
-    axes = fig.subplots(1, 3, width_ratios=[1.25, 1, 1])
+    axes = fig.subplots(1, 3 if weights else 2, width_ratios=[1.25, 1, 1] if weights else [1.25, 1])
     _boundary_panel(axes[0], study, name, ref)
     _loss_panel(axes[1], study, name, ref)
-    _weights_panel(axes[2], study, name, ref)
+    if weights:
+        _weights_panel(axes[2], study, name, ref)
     handles = [
         Line2D([], [], color=BASE_COLOUR, lw=1.5, label=safe_text(ref)),
         Line2D([], [], color=study.colours[name], lw=2, label=safe_text(name, 24)),
@@ -95,13 +97,19 @@ def draw_comparison(fig: MplFigure, study: Study, name: str) -> str | None:
     ]
     if a.bayes_grid is not None:
         handles.append(Line2D([], [], color="#f2c200", ls="--", lw=1.4, label="Bayes-optimal boundary"))
-    handles.append(Patch(color=study.colours[name], alpha=0.6, label=f"{safe_text(name, 24)} weights"))
+    if weights:
+        handles.append(Patch(color=study.colours[name], alpha=0.6, label=f"{safe_text(name, 24)} weights"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
     n = len(a.seeds)
     what = "the 0.5 decision boundary" if a.data.n_classes == 2 else "the boundaries between predicted classes"
     where = "inside the region holding 99% of the data" if not a.data.boundary_note else "on the plane of the boundary figure"
     return (
         f"{name} (colour) against {ref} (grey), {study.seeds}. Left: {what} of every replicate {where}, over "
-        f"replicate 1's training points. Middle: mean training (dashed) and validation (solid) loss"
-        f"{', ' + study.ci + ' bands' if n > 1 else ''}. Right: first-layer weights, all replicates."
+        f"replicate 1's training points. {'Middle' if weights else 'Right'}: mean training (dashed) and validation "
+        f"(solid) loss{', ' + study.ci + ' bands' if n > 1 else ''}. "
+        + (
+            "Right: first-layer weights, all replicates."
+            if weights
+            else "No first-layer weights are drawn: the network has no kernel before its last layer."
+        )
     )

@@ -115,7 +115,8 @@ def _extremes_panel(ax, study: Study, names: list[str], metric: str) -> bool:
 def draw_weight_extremes(fig: MplFigure, study: Study) -> str | None:
     """Compare the smallest and the largest first-layer |w| across variants."""
     a = study.analysis
-    names = [v for v in a.variants if summary(a, v, "first_min_abs") and summary(a, v, "first_max_abs")]
+    measured = lambda v, m: bool((row := summary(a, v, m)) and row["n"])  # noqa: E731  (a factory's network may have no first layer)
+    names = [v for v in a.variants if measured(v, "first_min_abs") and measured(v, "first_max_abs")]
     if not names:
         return None
     fig.set_size_inches(FULL_WIDTH_IN, 1.0 + 0.3 * len(names))

@@ -10,7 +10,7 @@ from reportgen.models import Network, build_model, initial_weights, keras_labels
 from reportgen.plan import Run, RunResult, check_cancel, diverged, initial_loss, loss_limit, snapshot_epochs, snapshotted
 
 
-def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np.inf):
+def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np.inf, check=None):
     from reportgen._tf import keras
 
     class Recorder(keras.callbacks.Callback):
@@ -36,6 +36,8 @@ def _recorder(progress, key: str, cancel=None, snapshot_at=(), limit: float = np
             progress(1, f"model.fit {key}, epoch {epoch + 1}")
             if cancel is not None:
                 check_cancel(cancel)  # raising here ends fit at once
+            if check is not None:
+                check()
 
     return Recorder()
 
@@ -72,8 +74,18 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
     model = build_model(run.variant, run.model(config.model), data)
     model.set_weights(initial_weights(Network.of(run.variant, run.model(config.model), data), dense_init))
     initial = initial_loss(run, data, config, dense_init)
+    tc = config.training
+    batches = _batches(data, tc.batch_size, tc.shuffle, run.seed, keras_labels(run.variant, data.y_train, data.n_classes))
+    return fit(run, data, config, model, batches, initial, progress, lambda: check_cancel(cancel))
+
+
+def fit(run: Run, data: Dataset, config: StudyConfig, model, batches, initial: float, progress, check) -> RunResult:
+    """Train a compiled model with model.fit on its batches (from its initial loss, which divergence is judged against)
+    and return the run's result in the engines' common form; check() is called after every epoch (it raises to stop)."""
+    from reportgen._tf import keras
+
     recorder = _recorder(
-        progress, run.key, cancel, snapshot_epochs(config) if snapshotted(run, config) else (), loss_limit(initial)
+        progress, run.key, None, snapshot_epochs(config) if snapshotted(run, config) else (), loss_limit(initial), check
     )
     callbacks = [recorder]  # first: it sees each epoch's weights before early stopping may restore others
     es = run.variant.early_stopping
@@ -82,10 +94,9 @@ def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=es.patience, restore_best_weights=es.restore_best_weights)
         )
     tc = config.training
-    labels = lambda y: keras_labels(run.variant, y, data.n_classes)  # noqa: E731
     fit = model.fit(
-        _batches(data, tc.batch_size, tc.shuffle, run.seed, labels(data.y_train)),
-        validation_data=(data.x_val, labels(data.y_val)),
+        batches,
+        validation_data=(data.x_val, keras_labels(run.variant, data.y_val, data.n_classes)),
         epochs=tc.epochs,
         shuffle=False,
         verbose=0,

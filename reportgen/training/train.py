@@ -8,7 +8,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -23,14 +22,15 @@ from reportgen.plan import (
     HISTORY_KEYS,
     Run,
     RunResult,
-    check_cancel,
     initial_loss,
     loss_limit,
     snapshot_epochs,
     snapshotted,
 )
 from reportgen.regularizers import REGULARIZERS
-from reportgen.training import engine, keras_fit
+from reportgen.training import engine, factory_fit, keras_fit
+from reportgen.training.threads import handed as _handed
+from reportgen.training.threads import in_threads as _in_threads
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
@@ -47,16 +47,21 @@ def train_runs(
     progress: Progress | None = None,
     cancel=None,
     done: Callable[[list[RunResult]], None] | None = None,
+    factory_source=None,
 ) -> list[RunResult]:
     """Train every run on its replicate's dataset (datasets[run.seed]) and return results in the order of runs.
 
     cancel: a threading.Event (optionally with a `signal_name`); once set, training stops within about a second
     (between chunks of epochs; a graph being compiled finishes first) and Interrupted is raised. done: called with
-    each block's results as it finishes (from its thread), before the other blocks are.
+    each block's results as it finishes (from its thread), before the other blocks are. A study with model.factory
+    trains its network with stock fit, one run per core (reportgen.training.factory_fit; factory_source: the factory
+    file as the build read it, reportgen.factory.source).
     """
     progress = progress or (lambda n, label: None)
     cancel = cancel or threading.Event()
     done = done or (lambda results: None)
+    if config.model.factory is not None:  # the study's own Keras network, with stock fit
+        return factory_fit.train_runs(runs, datasets, config, progress, cancel, done, factory_source)
     shape = datasets[runs[0].data_key] if runs else None  # every run of a study has the same inputs and classes
     init = {
         key: initial_dense_weights(config.model.model_copy(update={"hidden_units": list(key[1])}), key[0], shape)
@@ -103,12 +108,6 @@ def _repaired(call: Callable, function, retrace: Callable):
         return result, function
 
 
-def _handed(done: Callable, results: list[RunResult]) -> list[RunResult]:
-    """Hand a finished block's results to done, and return them."""
-    done(results)
-    return results
-
-
 def init_key(run: Run, config: StudyConfig) -> tuple[int, tuple[int, ...]]:
     """What a run's initial Dense weights are drawn for: its init seed and its hidden widths (a capacity sweep's
     shapes each draw their own, from the same seed)."""
@@ -118,7 +117,9 @@ def init_key(run: Run, config: StudyConfig) -> tuple[int, tuple[int, ...]]:
 def group_key(run: Run, data: Dataset, config: StudyConfig) -> tuple:
     """What the runs of one engine graph share: the network shape (a capacity sweep's widths each have their own), the
     numbers of training and validation rows and the switched regularizers they use (whose arithmetic only their graphs
-    have)."""
+    have). A factory's runs have no graph of the engine: all of them are one group."""
+    if config.model.factory is not None:
+        return ("factory", config.model.factory)
     return Network.of(run.variant, run.model(config.model), data), len(data.y_train), len(data.y_val), switches(run)
 
 
@@ -166,33 +167,6 @@ def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
             blocks.append((order, _Block(network, part + [part[-1]] * (size - len(part)), len(part))))
     blocks.sort(key=lambda b: b[0])  # stable: shapes keep their order within each rank
     return [b for _, b in blocks]
-
-
-class _Aborted(Exception):
-    """Another group failed; this one stopped early and has nothing to report."""
-
-
-def _in_threads(tasks: list[Callable], cancel) -> list:
-    """Run tasks(check) in threads, one per core; on the first failure stop the others, wait for them and re-raise."""
-    abort = threading.Event()
-
-    def check():  # called by the tasks between graph calls
-        check_cancel(cancel)
-        if abort.is_set():
-            raise _Aborted
-
-    # XLA compiles and TensorFlow runs outside the GIL, so two graphs overlap on two cores.
-    with ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(task, check) for task in tasks]
-        try:
-            wait(futures, return_when=FIRST_EXCEPTION)  # all done, or one failed
-        finally:
-            abort.set()  # the others stop at their next graph call (also when this thread is interrupted) ...
-            wait(futures)  # ... and we wait for them: no thread keeps training after we return
-    errors = [f.exception() for f in futures if f.exception() and not isinstance(f.exception(), _Aborted)]
-    if errors:
-        raise errors[0]
-    return [f.result() for f in futures]
 
 
 def _trace(blocks, datasets, config, init) -> None:
