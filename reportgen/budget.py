@@ -102,12 +102,16 @@ def estimate(config: StudyConfig, runs: int | Sequence[Run], shape=None) -> Esti
     counted with its own network: a capacity sweep trains several), or how many runs of the study's own network;
     shape: the first replicate's DataShape (rows, features, classes), default the study's generator settings with two
     features."""
-    own = network_weights(config, shape, config.model.hidden_units)
-    sizes = (
-        [own] * runs
-        if isinstance(runs, int)
-        else [network_weights(config, shape, r.model(config.model).hidden_units) for r in runs]
-    )
+    counted: dict[tuple[int, ...], int] = {}  # one count per network shape
+
+    def weights(hidden) -> int:
+        key = tuple(hidden)
+        if key not in counted:
+            counted[key] = network_weights(config, shape, list(key))
+        return counted[key]
+
+    own = weights(config.model.hidden_units)
+    sizes = [own] * runs if isinstance(runs, int) else [weights(r.model(config.model).hidden_units) for r in runs]
     n_runs, epochs, total = len(sizes), config.training.epochs, sum(sizes)
     n_train, n_val, n_test = (shape.n_train, shape.n_val, shape.n_test) if shape else config.data.sizes()
     # a training step costs ~6 flops per weight and example (forward 2, backward 4); validation is forward only
