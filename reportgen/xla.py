@@ -222,7 +222,10 @@ def _damage(entry: Path) -> str | None:
         kept = None
     if kept is None or kept != now:
         changed = f"{len(blob)} bytes with CRC-32 {zlib.crc32(blob)}, not {kept}"
-        problem = _entry_problem(blob, entry.name) if kept is None else changed
+        # written again after its check (by a build sharing this cache, whose compiler gave other bytes): a new entry,
+        # checked as one; damage on disk leaves the time a graph was written as it was
+        rewritten = kept is not None and _newer(entry, check)
+        problem = _entry_problem(blob, entry.name) if kept is None or rewritten else changed
         if problem is None:
             with contextlib.suppress(OSError):
                 check.write_text(now, encoding="ascii")
@@ -232,6 +235,14 @@ def _damage(entry: Path) -> str | None:
                 path.unlink(missing_ok=True)
         return problem
     return None
+
+
+def _newer(entry: Path, check: Path) -> bool:
+    """Whether a graph was written after its check was (TensorFlow writes a whole graph and renames it into place)."""
+    try:
+        return entry.stat().st_mtime_ns > check.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def _fields(blob: bytes) -> dict[int, int | bytes]:

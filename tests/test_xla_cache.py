@@ -91,10 +91,27 @@ def test_a_graph_damaged_after_it_was_first_seen_is_found_by_its_check(tmp_path,
     assert _prepare(tmp_path, capsys) == (True, [])  # intact: kept, every time
     flipped = bytearray(GRAPH)
     flipped[-100] ^= 0x10  # inside the executable's bytes: still well-formed, no longer what was written
+    written = entry.stat()
     entry.write_bytes(bytes(flipped))
+    os.utime(entry, ns=(written.st_atime_ns, written.st_mtime_ns))  # damage on disk: the time it was written stays
     ready, lines = _prepare(tmp_path, capsys)
     assert ready and not entry.exists() and not check.exists()
     assert len(lines) == 1 and "is damaged" in lines[0] and f"not {len(GRAPH)} {zlib.crc32(GRAPH)}" in lines[0]
+
+
+def test_a_graph_written_again_by_another_build_after_its_check_is_a_new_entry(tmp_path, capsys):
+    """Two builds sharing the cache compile one graph; the compiler's bytes differ a little from process to process, so
+    the later one's graph (renamed into place after the first build's check) has another CRC: kept, and checked anew."""
+    entry = _entry(tmp_path)
+    assert _prepare(tmp_path, capsys) == (True, [])
+    check = tmp_path / f"{entry.name}{xla.CHECK}"
+    other = bytearray(GRAPH)
+    other[-100] ^= 0x10
+    entry.write_bytes(bytes(other))
+    later = check.stat().st_mtime_ns + 1_000_000
+    os.utime(entry, ns=(later, later))
+    assert _prepare(tmp_path, capsys) == (True, [])
+    assert entry.read_bytes() == bytes(other) and check.read_text() == f"{len(other)} {zlib.crc32(bytes(other))}"
 
 
 def test_the_graphs_a_build_wrote_are_sealed_after_training(tmp_path, monkeypatch, capsys):
