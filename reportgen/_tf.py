@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import threading
 import warnings
@@ -60,6 +61,28 @@ def _start() -> tuple[ModuleType, ModuleType]:
     return tensorflow, keras
 
 
+_seed_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """keras.utils.set_random_seed(seed) for the models built inside, one thread at a time: the seed every Keras
+    initializer and random layer made without one draws when it is constructed comes, meanwhile, from a generator of
+    its own seeded alike (the same numbers as Python's global one after random.seed(seed)). Python's global generator
+    is shared with every thread of the process (a Dask client's or worker's event loop draws from it): one draw there
+    between the seeding and a layer's construction changed that layer's numbers."""
+    with _seed_lock:
+        keras.utils.set_random_seed(seed)  # starts TensorFlow and Keras first, with their settings
+        from keras.src.random import seed_generator
+
+        shared = seed_generator.python_random
+        seed_generator.python_random = random.Random(seed)
+        try:
+            yield
+        finally:
+            seed_generator.python_random = shared
+
+
 class _OnFirstUse:
     """Stands for tensorflow or keras: reading any name of it loads both (load), then reads the module's own."""
 
@@ -73,4 +96,4 @@ class _OnFirstUse:
 tf: Any = _OnFirstUse(0)
 keras: Any = _OnFirstUse(1)
 
-__all__ = ["keras", "load", "silenced_stderr", "tf"]
+__all__ = ["keras", "load", "seeded", "silenced_stderr", "tf"]

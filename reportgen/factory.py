@@ -338,7 +338,7 @@ def check(config, n_features: int, n_classes: int, variants) -> Checked:
     """Build every variant's network once (distinct settings once) and refuse the study, one line per problem, when
     the factory cannot build it or a network does not show its layer-level regularizers (ConfigError, naming the file,
     the variant and the regularizer). Kept per process for the same file, data shape and variants."""
-    from reportgen._tf import keras
+    from reportgen._tf import seeded
     from reportgen.plan import settings_key
 
     src = source(config)
@@ -350,16 +350,16 @@ def check(config, n_features: int, n_classes: int, variants) -> Checked:
     lines, weights, shapes = [], 0, {}
     with BUILD_LOCK:
         for variant in distinct:
-            keras.utils.set_random_seed(0)
-            model = build(src, variant, n_features, n_classes)
+            with seeded(0):
+                model = build(src, variant, n_features, n_classes)
             weights = max(weights, sum(int(np.prod(v.shape)) for v in model.weights))
             what = variant.label or variant.describe()
             who = f"{src.where()}: variant '{shorten(variant.name)}' ({shorten(what)})"
             lines += [f"{who}: {problem}" for problem in problems(model, variant)]
             shapes[variant.name] = kernel_shapes(model)
         if not lines:  # the network every variant's initial kernels come from (the factory for a plain variant)
-            keras.utils.set_random_seed(0)
-            reference = kernel_shapes(build(src, plain(), n_features, n_classes))
+            with seeded(0):
+                reference = kernel_shapes(build(src, plain(), n_features, n_classes))
     unpaired = [name for name, kernels in shapes.items() if not lines and kernels != reference]
     if lines:
         raise ConfigError(lines)

@@ -158,12 +158,12 @@ def initial_dense_weights(model: ModelConfig, seed: int, data=None) -> list[np.n
     keras.utils.set_random_seed(seed), at a third of the cost: each Dense layer's Glorot initializer takes its
     seed when it is constructed, in layer order, and the biases are zeros.
     """
-    from reportgen._tf import keras
+    from reportgen._tf import keras, seeded
 
     net = Network.of(VariantConfig(name="init"), model, data)
-    keras.utils.set_random_seed(seed)
     widths = [*net.hidden, net.outputs]
-    kernels = [keras.initializers.GlorotUniform() for _ in widths]  # constructed in the model's layer order
+    with seeded(seed):
+        kernels = [keras.initializers.GlorotUniform() for _ in widths]  # constructed in the model's layer order
     out = []
     for init, fan_in, fan_out in zip(kernels, [net.inputs, *net.hidden], widths):
         out += [np.asarray(init((fan_in, fan_out)), np.float32), np.zeros(fan_out, np.float32)]

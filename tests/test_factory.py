@@ -304,3 +304,26 @@ def test_a_network_without_hidden_kernels_is_measured_without_them(factory_build
     assert figure is not None and figure.caption.endswith(
         "No first-layer weights are drawn: the network has no kernel before its last layer."
     )
+
+
+def test_a_draw_from_pythons_global_random_while_a_model_is_built_changes_none_of_its_numbers():
+    """Keras draws the seed of every initializer and random layer made without one from Python's global generator,
+    which a Dask event loop in another thread draws from too: a model built under reportgen._tf.seeded takes its seeds
+    from a generator of its own, seeded alike, so such a draw (made here, between the seeding and the layers) changes
+    neither its initial weights nor its dropout stream."""
+    import random
+
+    from reportgen._tf import keras, seeded
+
+    def made(interleaved: bool):
+        with seeded(7):
+            if interleaved:
+                random.random()
+            init = keras.initializers.GlorotUniform()
+            dropout = keras.layers.Dropout(0.5)
+        return np.asarray(init((4, 3))), np.asarray(dropout.seed_generator.state)
+
+    (alone, stream), (interleaved, stream2) = made(False), made(True)
+    assert np.array_equal(alone, interleaved) and np.array_equal(stream, stream2)
+    keras.utils.set_random_seed(7)  # and the numbers are Keras' own after set_random_seed
+    assert np.array_equal(alone, np.asarray(keras.initializers.GlorotUniform()((4, 3))))

@@ -60,15 +60,15 @@ def _model(run: Run, data: Dataset, config: StudyConfig, src):
     """A run's compiled model, its batches, whether it starts from the reference network's kernels, and its kernels'
     positions among its weights (built under reportgen.factory.BUILD_LOCK)."""
     from reportgen import factory
-    from reportgen._tf import keras
+    from reportgen._tf import seeded
     from reportgen.models import compile_model, keras_labels
     from reportgen.training.keras_fit import _batches
 
     with factory.BUILD_LOCK:
-        keras.utils.set_random_seed(run.init_seed)
-        reference = _make(src, factory.plain(), data)
-        keras.utils.set_random_seed(run.seed)
-        model = _make(src, run.variant, data)
+        with seeded(run.init_seed):
+            reference = _make(src, factory.plain(), data)
+        with seeded(run.seed):
+            model = _make(src, run.variant, data)
         ref_kernels = [reference.get_weights()[i] for i in factory.kernel_positions(reference)]
         positions = factory.kernel_positions(model)
         shared = [w.shape for w in ref_kernels] == [tuple(model.weights[i].shape) for i in positions]
@@ -78,14 +78,15 @@ def _model(run: Run, data: Dataset, config: StudyConfig, src):
                 weights[i] = kernel
             model.set_weights(weights)
         else:  # its own draw, with the run's initialization seed (a twin must not start where its first run did)
-            keras.utils.set_random_seed(run.init_seed)
-            model = _make(src, run.variant, data)
+            with seeded(run.init_seed):
+                model = _make(src, run.variant, data)
             positions = factory.kernel_positions(model)
         hidden = [model.weights[i] for i in positions[:-1]]
         compile_model(model, run.variant, config.model, data.n_classes == 2, hidden)
-        keras.utils.set_random_seed(run.seed)  # the batch order is the replicate's, whatever was drawn before
-        tc = config.training
-        batches = _batches(data, tc.batch_size, tc.shuffle, run.seed, keras_labels(run.variant, data.y_train, data.n_classes))
+        with seeded(run.seed):  # the batch order is the replicate's, whatever was drawn before
+            tc = config.training
+            labels = keras_labels(run.variant, data.y_train, data.n_classes)
+            batches = _batches(data, tc.batch_size, tc.shuffle, run.seed, labels)
     return model, batches, shared, positions
 
 

@@ -67,11 +67,11 @@ def _batches(data: Dataset, batch_size: int, shuffle: bool, seed: int, y_train=N
 
 def train_one(run: Run, data: Dataset, config: StudyConfig, dense_init: list[np.ndarray], progress, cancel) -> RunResult:
     """Train one run with model.fit and return its result in the engines' common form."""
-    from reportgen._tf import keras
+    from reportgen._tf import seeded
 
     check_cancel(cancel)
-    keras.utils.set_random_seed(run.seed)
-    model = build_model(run.variant, run.model(config.model), data)
+    with seeded(run.seed):
+        model = build_model(run.variant, run.model(config.model), data)
     model.set_weights(initial_weights(Network.of(run.variant, run.model(config.model), data), dense_init))
     initial = initial_loss(run, data, config, dense_init)
     tc = config.training
