@@ -24,7 +24,7 @@ def parity():
     differ from the binary case."""
     base = dict(
         data={"kind": "classification", "n_features": 6, "n_classes": 3, "n_samples": 90},
-        training={"epochs": 4, "seeds": [3], "batch_size": 20, "shuffle": False},
+        training={"epochs": 2, "seeds": [3], "batch_size": 20, "shuffle": False},  # an epoch on the Adam state of the first
         variants=PARITY_VARIANTS,
         sweeps={"l1": []},
         model={"hidden_units": [16, 8]},
