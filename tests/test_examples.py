@@ -1,7 +1,16 @@
-"""Every kind of data builds end to end (a few epochs), and so does every example study in examples/."""
+"""Every kind of data builds end to end (a few epochs), and so does every example study in examples/.
+
+Training is the fake trainer's throughout (none of this is about learning), and the reports are light (tests/conftest.py
+light: stand-in figures, no helper process) except where a figure takes its own path on that data: drawn for real are
+every figure of a 2-D multi-class study with a Bayes boundary (blobs) and of a 30-feature one seen through its principal
+components (classification), the data figure of wine and iris (its caption names the plane shown), the first layer of
+the digits as pictures, the weight-decay sweep and the reliability diagrams of the weight-decay example (with Adam) and
+the data-sweeps figure of the data-size example (no other build in the suite draws it). A 2-D two-class study (xor,
+spirals, noisy_circles) draws what every make_moons build and tests/test_figures.py draw."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -9,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.cli import main
-from tests.conftest import write_study
+from tests.conftest import light, write_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = [
@@ -33,6 +42,28 @@ SMALL = {
 }
 
 
+@contextlib.contextmanager
+def drawn(mp: pytest.MonkeyPatch, *keys: str):
+    """A light build (see tests/conftest.py light) whose figures with these keys (every figure when none is named) are
+    drawn for real, in this process, as the build would draw them: each figure's own drawing code on each kind of data,
+    without the seconds of drawing what other builds draw already."""
+    from reportgen import figures
+    from reportgen.figures.common import Study, palette
+
+    real = figures.make_figures
+    with light(mp):
+        stand_ins = figures.make_figures
+
+        def some(analysis, helper=None):
+            study = Study(analysis, analysis.first, palette(analysis.variants))
+            real_ones = {s.key: figures.draw(s, study) for s in figures.figure_specs(analysis) if s.key in keys}
+            out = [real_ones[f.key] if f.key in keys else f for f in stand_ins(analysis)]
+            return [f for f in out if f is not None]  # as make_figures leaves out a figure with nothing to draw
+
+        mp.setattr("reportgen.figures.make_figures", some if keys else real)
+        yield
+
+
 def _built(out: Path) -> tuple[dict, str]:
     return json.loads((out / "results.json").read_text()), (out / "report.html").read_text()
 
@@ -42,19 +73,21 @@ def _figures(html: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "data, features, classes",
+    "data, features, classes, figures",
     [
-        ({"kind": "xor"}, 2, 2),
-        ({"kind": "spirals", "n_samples": 120}, 2, 2),
-        ({"kind": "blobs", "n_classes": 4}, 2, 4),
-        ({"kind": "classification", "n_features": 30, "n_classes": 3, "test_samples": 300}, 30, 3),
-        ({"kind": "wine"}, 13, 3),
-        ({"kind": "iris"}, 4, 3),
+        ({"kind": "xor"}, 2, 2, False),  # 2-D, two classes, a Bayes boundary: as every make_moons build draws
+        ({"kind": "spirals", "n_samples": 120}, 2, 2, False),
+        ({"kind": "blobs", "n_classes": 4}, 2, 4, True),  # the multi-class boundaries and Bayes boundary on the data's plane
+        ({"kind": "classification", "n_features": 30, "n_classes": 3, "test_samples": 300}, 30, 3, True),  # projected
+        ({"kind": "wine"}, 13, 3, ("dataset",)),  # projected, several classes, as classification; a table of rows
+        ({"kind": "iris"}, 4, 3, ("dataset",)),
     ],
 )
-def test_every_kind_of_data_builds(tmp_path, fake_training, data, features, classes):
+def test_every_kind_of_data_builds(tmp_path, monkeypatch, data, features, classes, figures):
+    """figures: every figure drawn (True), none (False) or these; the data figure's caption names the plane shown."""
     study = write_study(tmp_path / "s.toml", {**SMALL, "data": data, "output": {"dir": "out", "formats": ["html"], "cache": ""}})
-    assert main(["build", "--config", str(study), "--quiet"]) == 0
+    with drawn(monkeypatch, *(() if figures is True else figures)) if figures else light(monkeypatch):
+        assert main(["build", "--config", str(study), "--quiet"]) == 0
     doc, html = _built(tmp_path / "out")
     run = doc["runs"][0]
     assert len(run["layers"]) == 2 and 0 <= run["test_accuracy"] <= 1
@@ -69,7 +102,7 @@ def test_every_kind_of_data_builds(tmp_path, fake_training, data, features, clas
 
 
 @pytest.mark.parametrize("example", ["noisy_circles", "breast_cancer", "iris_csv", "birds_csv", "digits"])
-def test_example_studies_build(tmp_path, fake_training, example):
+def test_example_studies_build(tmp_path, monkeypatch, example):
     args = [
         "build",
         "--config",
@@ -86,7 +119,8 @@ def test_example_studies_build(tmp_path, fake_training, example):
         "--set",
         "variants=[{name='baseline'}, {name='l1', l1=0.001}, {name='dropout', dropout=0.2}]",
     ]  # one graph
-    assert main(args) == 0
+    with drawn(monkeypatch, "weight_images") if example == "digits" else light(monkeypatch):  # the first layer as 8×8 pictures
+        assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     assert doc["claims"] and "What this build found" in html
     if example == "iris_csv":
@@ -100,7 +134,7 @@ def test_example_studies_build(tmp_path, fake_training, example):
         assert "316 rows of birds.csv" in doc["design"]["sentence"]
 
 
-def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_training):
+def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, monkeypatch):
     args = [
         "build",
         "--config",
@@ -115,7 +149,8 @@ def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_traini
         "--set",
         "variants=[{name='baseline'}, {name='l2', l2=0.001}]",
     ]
-    assert main(args) == 0
+    with drawn(monkeypatch, "data_sweeps"):
+        assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     claim = next(c for c in doc["claims"] if c["key"] == "scarce_data:l2")
     assert claim["primary"]["statistic"] == "slope" and claim["primary"]["effect"]["n"] == 2
@@ -135,12 +170,15 @@ def test_the_data_size_example_tests_the_scarce_data_claim(tmp_path, fake_traini
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_the_weight_decay_example_tests_l2_against_decoupled_decay(tmp_path, fake_training, optimizer):
+def test_the_weight_decay_example_tests_l2_against_decoupled_decay(tmp_path, monkeypatch, optimizer):
     """examples/weight_decay.toml: every new variant key trains and gets its claims, and the weight-decay variant is
     judged against the L2 variant of matched strength (l2 = weight_decay / 2), with the study's optimizer named."""
     args = ["build", "--config", str(EXAMPLES / "weight_decay.toml"), "--out", str(tmp_path / "out"), *QUICK]
     args += ["--set", "sweeps.weight_decay=[0.01]", "--set", f"model.optimizer='{optimizer}'"]
-    assert main(args) == 0
+    # the new regularizers' sweep figures and the reliability diagrams drawn with Adam; SGD changes the text, not them
+    figures = ("sweeps", "sweep_boundaries", "reliability") if optimizer == "adam" else ()
+    with drawn(monkeypatch, *figures) if figures else light(monkeypatch):
+        assert main(args) == 0
     doc, html = _built(tmp_path / "out")
     claim = next(c for c in doc["claims"] if c["key"].startswith("decoupled_decay"))
     assert claim["variant"] == "weight decay" and claim["reference"] == "l2"
