@@ -18,11 +18,19 @@ from tests.fake_training import FAKE_CLI, fake_train
 from tests.test_cache_faults import SMALL, _main
 
 REPO = Path(__file__).resolve().parent.parent
-# `python -c LIGHT_CLI build ...` with the repository on PYTHONPATH: the reportgen command, its builds light
-LIGHT_CLI = (
-    "import pytest\nfrom tests.conftest import light\nlight(pytest.MonkeyPatch()).__enter__()\n"
-    "from reportgen.cli import run\nrun()"
-)
+# `python -c LIGHT_CLI build ...` with the repository on PYTHONPATH: the reportgen command, its builds light (made so
+# as the build starts: what light imports is imported after the command's start-up, as a build imports it)
+LIGHT_CLI = """
+import pytest
+from reportgen import cli
+from tests.conftest import light
+build = cli._build
+def light_build(args):
+    with pytest.MonkeyPatch.context() as mp, light(mp):
+        return build(args)
+cli._build = light_build
+cli.run()
+"""
 # one epoch (no frames of training) and no sweep: where figures are drawn, the fewest a report has
 STUDY = tiny_raw(**{**SMALL, "training": {"epochs": 1, "seeds": [0]}, "sweeps": {"l1": []}})
 
