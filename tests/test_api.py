@@ -1,5 +1,6 @@
 """The Python API (reportgen.load_study, build, load, render, compare, Result) and the tidy tables every build writes,
-on the tiny study with the fake trainer (tests/fake_training.py): about files, tables and display, not learning."""
+on the tiny study, its builds light (tests/conftest.py light: the fake trainer, stand-in figures, no helper process):
+about files, tables and display, not learning or figures."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 import reportgen
 from reportgen import outdir, tables
-from tests.conftest import tiny_raw, write_study
+from tests.conftest import light, tiny_raw, write_study
 
 # two variants, three replicates, no sweep: claims to judge, in seconds
 SMALL = dict(
@@ -29,14 +30,11 @@ SMALL = dict(
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The small study built once through reportgen.build with the fake trainer (HTML only, the default). Read-only:
-    a test that changes the folder works on a copy (copied)."""
-    from tests.fake_training import fake_train
-
+    """The small study built once through reportgen.build, light (HTML only, the default). Read-only: a test that
+    changes the folder works on a copy (copied)."""
     root = tmp_path_factory.mktemp("api")
     study = write_study(root / "study.toml", tiny_raw(**SMALL))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("reportgen.executor.train", fake_train)
+    with pytest.MonkeyPatch.context() as patch, light(patch):
         return reportgen.build(reportgen.load_study(study), out=root / "out", quiet=True), study
 
 
@@ -134,7 +132,7 @@ def test_the_tables_hold_results_json_numbers(built):
     assert claims["effect"].notna().any() and claims["flip_probability"].notna().any()
 
 
-def test_the_tables_are_in_the_manifest_and_render_writes_the_same_bytes(built, tmp_path):
+def test_the_tables_are_in_the_manifest_and_render_writes_the_same_bytes(built, tmp_path, light_build):
     result, _ = built
     assert {"runs.csv", "claims.csv"} <= set(outdir.read_manifest(result.out_dir)["files"])
     again = reportgen.render(result.out_dir, out=tmp_path / "again", quiet=True)
@@ -193,7 +191,7 @@ def test_build_refuses_bad_formats_and_folders_before_training(tmp_path, fake_tr
     assert trained == [] and not (tmp_path / "out").exists()
 
 
-def test_build_takes_a_study_path_and_compares(built, tmp_path, fake_training):
+def test_build_takes_a_study_path_and_compares(built, tmp_path, light_build):
     result, study = built
     again = reportgen.build(study, out=tmp_path / "again", quiet=True, compare_with=result.out_dir)
     assert again.cached == len(result.runs) and again.trained == 0  # the same runs, from the run cache

@@ -1,5 +1,7 @@
 """What a user sees when something around a build is odd: a second build into the same folder, an ASCII-only locale
-with a non-ASCII folder, a HOME that cannot be written, a narrow CI log. Fake training: none of this is about learning."""
+with a non-ASCII folder, a HOME that cannot be written, a narrow CI log. Fake training: none of this is about learning;
+light builds (tests/conftest.py light: stand-in figures, no helper process) and HTML alone wherever the figures or the
+PDF are not what is looked at, fresh interpreters wherever the process is (its locale, HOME, a second build's refusal)."""
 
 import os
 import subprocess
@@ -16,12 +18,27 @@ from tests.fake_training import FAKE_CLI, fake_train
 from tests.test_cache_faults import SMALL, _main
 
 REPO = Path(__file__).resolve().parent.parent
+# `python -c LIGHT_CLI build ...` with the repository on PYTHONPATH: the reportgen command, its builds light (made so
+# as the build starts: what light imports is imported after the command's start-up, as a build imports it)
+LIGHT_CLI = """
+import pytest
+from reportgen import cli
+from tests.conftest import light
+build = cli._build
+def light_build(args):
+    with pytest.MonkeyPatch.context() as mp, light(mp):
+        return build(args)
+cli._build = light_build
+cli.run()
+"""
+# one epoch (no frames of training) and no sweep: where figures are drawn, the fewest a report has
+STUDY = tiny_raw(**{**SMALL, "training": {"epochs": 1, "seeds": [0]}, "sweeps": {"l1": []}})
 
 
-def _fake_cli(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """`reportgen ARGS` with the fake trainer, in a fresh interpreter."""
+def _fake_cli(*args, env: dict | None = None, code: str = FAKE_CLI, **kwargs) -> subprocess.CompletedProcess:
+    """`reportgen ARGS` with the fake trainer (code: LIGHT_CLI for a light build), in a fresh interpreter."""
     return subprocess.run(
-        [sys.executable, "-c", FAKE_CLI, *map(str, args)],
+        [sys.executable, "-c", code, *map(str, args)],
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         timeout=300,
@@ -29,8 +46,8 @@ def _fake_cli(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedP
     )
 
 
-def test_a_second_build_into_the_same_folder_is_refused_at_once_naming_the_first(tmp_path, monkeypatch):
-    study, out = write_study(tmp_path / "s.toml", tiny_raw(**SMALL)), tmp_path / "out"
+def test_a_second_build_into_the_same_folder_is_refused_at_once_naming_the_first(tmp_path, monkeypatch, light_build):
+    study, out = write_study(tmp_path / "s.toml", STUDY), tmp_path / "out"
     base = ("build", "--config", study, "--out", out, "--format", "html", "--quiet")
     args = (*base, "--cache-dir", tmp_path / "c2")
     second = []
@@ -48,32 +65,33 @@ def test_a_second_build_into_the_same_folder_is_refused_at_once_naming_the_first
     ]
     assert not (tmp_path / "c2").exists()  # refused before its cache was even looked at
     assert not (tmp_path / ".out.lock").exists()  # released with the build: the next one goes ahead
-    again = _fake_cli(*args, text=True)
+    again = _fake_cli(*args, text=True, code=LIGHT_CLI)
     assert again.returncode == 0, again.stderr
 
 
 @pytest.mark.parametrize(
-    "env",
+    "env, formats",
     [
-        {"LC_ALL": "C"},
-        {"LANG": "C"},
-        {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},  # an ASCII file system encoding
-        {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"},  # output streams that cannot show the path
+        # LC_ALL=C alone (Python's UTF-8 mode, file names and streams UTF-8, the C library's locale C) is what "ascii
+        # file names" runs as once reportgen.cli has started it again with -X utf8: that case covers it, the PDF too
+        ({"LANG": "C"}, ["html"]),  # coerced to C.UTF-8
+        ({"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}, ["html", "pdf"]),  # an ASCII file system encoding
+        ({"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}, ["html"]),  # output streams that cannot show the path
     ],
-    ids=["LC_ALL=C", "LANG=C", "ascii file names", "ascii streams"],
+    ids=["LANG=C", "ascii file names", "ascii streams"],
 )
-def test_a_non_ascii_folder_works_under_an_ascii_locale(tmp_path, env):
+def test_a_non_ascii_folder_works_under_an_ascii_locale(tmp_path, env, formats):
     out = tmp_path / "résumé-報告 ✓"
-    study = write_study(tmp_path / "s.toml", tiny_raw(**SMALL))
+    study = write_study(tmp_path / "s.toml", {**STUDY, "output": {"formats": formats}})
     base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LANGUAGE") and not k.startswith("LC_")}
     done = subprocess.run(
-        [sys.executable, "-c", FAKE_CLI, "build", "--config", study, "--out", out, "--cache-dir", tmp_path / "c"],
+        [sys.executable, "-c", LIGHT_CLI, "build", "--config", study, "--out", out, "--cache-dir", tmp_path / "c"],
         env={**base, "PYTHONPATH": str(REPO), **env},
         capture_output=True,
         timeout=300,
     )
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
-    assert (out / "report.html").is_file() and (out / "report.pdf").is_file()
+    assert (out / "report.html").is_file() and (out / "report.pdf").is_file() == ("pdf" in formats)
     assert out.name in (out / "report.html").read_text(encoding="utf-8")  # the folder as typed, in the study shown
     wrote = f"wrote {out}/summary.md"
     assert (wrote.encode("ascii", "backslashreplace") if "PYTHONIOENCODING" in env else wrote.encode()) in done.stdout
@@ -82,7 +100,7 @@ def test_a_non_ascii_folder_works_under_an_ascii_locale(tmp_path, env):
 def test_matplotlib_gets_a_private_folder_removed_at_exit_when_home_cannot_be_written(tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()
-    study = write_study(tmp_path / "s.toml", tiny_raw(**SMALL))
+    study = write_study(tmp_path / "s.toml", STUDY)  # figures drawn (matplotlib's folder) and the PDF (fontconfig's)
     env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR")}
     env.update(HOME="/dev/null", TMPDIR=str(temp), PYTHONPATH=str(REPO))  # HOME a file: nothing can be made under it
     done = subprocess.run(
@@ -98,9 +116,9 @@ def test_matplotlib_gets_a_private_folder_removed_at_exit_when_home_cannot_be_wr
     assert [p.name for p in temp.iterdir()] == ["c"]  # the run cache (the fake trainer's must be in TMPDIR), no other
 
 
-def test_a_damaged_run_entry_is_one_warning_line_in_a_narrow_log(tmp_path, monkeypatch, fake_training):
+def test_a_damaged_run_entry_is_one_warning_line_in_a_narrow_log(tmp_path, monkeypatch, light_build):
     folder = tmp_path / ("a-long-cache-folder-name-" * 4)
-    study = write_study(tmp_path / "s.toml", tiny_raw(**SMALL))
+    study = write_study(tmp_path / "s.toml", STUDY)
     args = ("build", "--config", study, "--out", tmp_path / "out", "--cache-dir", folder, "--format", "html")
     assert _main(*args, "--quiet")[0] == 0
     config = load_config(study, [f"output.cache={folder}"])

@@ -117,7 +117,8 @@ def test_impute_fills_feature_cells_and_leaves_rows_without_a_label_out(tmp_path
     assert (d.notes.rows, d.notes.dropped, d.notes.filled) == (90, 1, 17) and sum(map(len, d.rows)) == 89
 
 
-def test_a_csv_with_text_and_missing_cells_builds_and_the_report_says_what_was_done(tmp_path):
+def test_a_csv_with_text_and_missing_cells_builds_and_the_report_says_what_was_done(tmp_path, light_build):
+    """Light (tests/conftest.py light: fake training, stand-in figures): what is read is the report's text."""
     shutil.copy(EXAMPLES / "birds.csv", tmp_path / "birds.csv")
     study = {
         "data": {"path": "birds.csv", "label": "species", "missing": "drop"},

@@ -17,7 +17,7 @@ import pytest
 import reportgen
 from reportgen.cli import main
 from reportgen.export import name
-from tests.conftest import tiny_raw, write_study
+from tests.conftest import light, tiny_raw, write_study
 
 mlflow = pytest.importorskip("mlflow")
 EXPERIMENT = "export test"
@@ -33,14 +33,12 @@ SMALL = dict(
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The tiny study built once with the fake trainer, then exported by the command in its own process (as a user runs
-    it: its terminal output is what the test reads). Returns (output folder, tracking URI, stdout, stderr)."""
-    from tests.fake_training import fake_train
-
+    """The tiny study built once, light (tests/conftest.py light: the fake trainer, stand-in figures), then exported by
+    the command in its own process (as a user runs it: its terminal output is what the test reads). Returns (output
+    folder, tracking URI, stdout, stderr)."""
     root = tmp_path_factory.mktemp("export")
     study = write_study(root / "study.toml", tiny_raw(**SMALL))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("reportgen.executor.train", fake_train)
+    with pytest.MonkeyPatch.context() as patch, light(patch):
         built = reportgen.build(reportgen.load_study(study), out=root / "out", quiet=True)
     uri = (root / "mlruns").as_uri()
     command = [sys.executable, "-m", "reportgen", "export", "mlflow", str(built.out_dir), "--tracking-uri", uri]

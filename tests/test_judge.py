@@ -41,9 +41,14 @@ def sklearn_runs() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_judge_gives_the_verdicts_of_the_paired_tests(sklearn_runs, tmp_path):
-    study = reportgen.load_study(write_study(tmp_path / "study.toml", STUDY))
-    judged = reportgen.judge(sklearn_runs, study)
+@pytest.fixture(scope="module")
+def judged(sklearn_runs, tmp_path_factory):
+    """reportgen.judge of the scikit-learn runs, once (each judging simulates its verdicts' stability: about a second)."""
+    study = reportgen.load_study(write_study(tmp_path_factory.mktemp("study") / "study.toml", STUDY))
+    return reportgen.judge(sklearn_runs, study)
+
+
+def test_judge_gives_the_verdicts_of_the_paired_tests(sklearn_runs, judged):
     claims = judged.claims.set_index("key")
     assert set(claims.index) == {"overfits:plain", "less_overfitting:strong", "better_generalization:strong"}
     # the effect is the paired mean difference of the given numbers, by construction
@@ -83,13 +88,13 @@ def judged_folder(sklearn_runs, tmp_path_factory):
     return root / "out", study, root / "runs.csv"
 
 
-def test_the_command_writes_the_report_and_tables_as_a_build_does(judged_folder, sklearn_runs):
-    out, study, _ = judged_folder
+def test_the_command_writes_the_report_and_tables_as_a_build_does(judged_folder, sklearn_runs, judged):
+    out, _, _ = judged_folder
     names = {"report.html", "report.pdf", "summary.md", "results.json", "report-data.npz", "runs.csv", "claims.csv"}
     manifest = json.loads((out / ".reportgen-manifest.json").read_text())
     assert {p.name for p in out.iterdir()} == names | {".reportgen-manifest.json"} and set(manifest["files"]) == names
     claims = pd.read_csv(out / "claims.csv")
-    assert claims["key"].tolist() == reportgen.judge(sklearn_runs, reportgen.load_study(study)).claims["key"].tolist()
+    assert claims["key"].tolist() == judged.claims["key"].tolist()  # the API's, of the same runs and study
     runs = pd.read_csv(out / "runs.csv").set_index(["variant", "replicate"])
     given = sklearn_runs.set_index(["variant", "replicate"])
     assert len(runs) == len(sklearn_runs) and np.allclose(runs.loc[given.index, "test_accuracy"], given["test_accuracy"])

@@ -1,5 +1,6 @@
 """examples/reportgen.ipynb: committed without outputs, and executed in a kernel as Jupyter would (nbclient, ipykernel),
-with the fake trainer installed first (tests/fake_training.py): the notebook's own cells run unchanged."""
+with its build made light first (tests/conftest.py light: the fake trainer, stand-in figures, no helper process; nothing
+here looks at a figure of the report): the notebook's own cells run unchanged."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "reportgen.ipynb"
-# run in the kernel before the notebook's cells: the repository's tests/ on the path, training replaced by the fake
-SETUP = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom tests.fake_training import install\ninstall()"
+# run in the kernel before the notebook's cells: the repository's tests/ on the path, its builds light
+SETUP = (
+    f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport pytest\nfrom tests.conftest import light\n"
+    "light(pytest.MonkeyPatch()).__enter__()"
+)
 
 
 def test_the_notebook_is_committed_without_outputs():

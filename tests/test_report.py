@@ -101,6 +101,23 @@ def hand_made_context() -> ReportContext:
     return arrange.build_context(analysis, verdicts, observations(analysis, verdicts), figures, shown, 48)
 
 
+@pytest.fixture(scope="module")
+def ctx() -> ReportContext:
+    """The hand-made context, made once (its claims are judged in about a second): the tests here only read it."""
+    return hand_made_context()
+
+
+@pytest.fixture(scope="module")
+def html(ctx) -> str:
+    return report.render_html(ctx)
+
+
+@pytest.fixture(scope="module")
+def pdf_bytes(html) -> bytes:
+    """The hand-made report as a PDF, laid out once (a few seconds)."""
+    return report.render_pdf(html)
+
+
 def _check_golden(name: str, text: str):
     path = GOLDEN / name
     if os.environ.get("REPORTGEN_REGENERATE"):
@@ -108,36 +125,33 @@ def _check_golden(name: str, text: str):
     assert text == path.read_text(encoding="utf-8"), f"{name} changed; regenerate if intended (see module docstring)"
 
 
-def test_html_matches_golden():
-    _check_golden("report.html", report.render_html(hand_made_context()))
+def test_html_matches_golden(html):
+    _check_golden("report.html", html)
 
 
-def test_summary_matches_golden():
-    _check_golden("summary.md", report.render_summary(hand_made_context()))
+def test_summary_matches_golden(ctx):
+    _check_golden("summary.md", report.render_summary(ctx))
 
 
-def test_study_text_is_escaped_everywhere():
-    html = report.render_html(hand_made_context())
+def test_study_text_is_escaped_everywhere(ctx, html):
     assert "<script>alert" not in html and "&lt;script&gt;" in html
     assert html.count("<script>") == 1 and html.count("</script>") == 1  # the report's own, at the end
     assert html.index("<script>") > html.index("Appendix C")
-    md = report.render_summary(hand_made_context())
+    md = report.render_summary(ctx)
     assert "<script>" not in md and "\\| pipe" in md
 
 
-def test_html_is_self_contained():
-    html = report.render_html(hand_made_context())
+def test_html_is_self_contained(html):
     assert not re.search(r'(src|href)="(?!data:|#)', html)
     assert "http://" not in html and "https://" not in html
     assert html.count('src="data:image/png;base64,') >= 10
 
 
-def test_pdf_renders_and_fetches_nothing():
+def test_pdf_renders_and_fetches_nothing(pdf_bytes):
     from pypdf import PdfReader
     from weasyprint.urls import FatalURLFetchingError
 
-    pdf = report.render_pdf(report.render_html(hand_made_context()))
-    reader = PdfReader(io.BytesIO(pdf))
+    reader = PdfReader(io.BytesIO(pdf_bytes))
     text = "\n".join(p.extract_text() for p in reader.pages)
     assert len(reader.pages) >= 4 and "baseline" in text and "Page 1 of" in text and "Contents" in text
     for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.png"):
@@ -160,14 +174,12 @@ def _structure(node, out: list) -> list:
     return out
 
 
-def test_pdf_is_tagged_with_language_title_headings_and_figures_alt_text():
+def test_pdf_is_tagged_with_language_title_headings_and_figures_alt_text(ctx, html, pdf_bytes):
     """PDF/UA: a screen reader gets the document's language and title, its headings in order and each figure's
     alternative text, the one the HTML gives (the printed frames of training included, the others not printed)."""
     from pypdf import PdfReader
 
-    ctx = hand_made_context()
-    html = report.render_html(ctx)
-    reader = PdfReader(io.BytesIO(report.render_pdf(html)))
+    reader = PdfReader(io.BytesIO(pdf_bytes))
     catalog = reader.trailer["/Root"]
     assert catalog["/Lang"] == "en" and catalog["/MarkInfo"]["/Marked"] and catalog["/ViewerPreferences"]["/DisplayDocTitle"]
     assert reader.metadata.title == ctx.title
@@ -254,8 +266,7 @@ def test_interval_filter_hides_missing_interval():
     assert report.fmt_interval(Cell(0.2, -0.1, 0.5, 3, "diff")) == "[-0.100, +0.500]"
 
 
-def test_page_one_answers_the_question():
-    ctx = hand_made_context()
+def test_page_one_answers_the_question(ctx):
     assert ctx.matrix.columns[:3] == ["Less overfitting", "Higher test accuracy", "Simpler boundary"]
     assert [r.variant for r in ctx.matrix.rows] == ["l1", "l2", NASTY]
     l1 = dict(zip(ctx.matrix.columns, ctx.matrix.rows[0].cells))
@@ -266,13 +277,11 @@ def test_page_one_answers_the_question():
     assert ctx.lead_figure.key == "boundaries"
 
 
-def test_sections_follow_the_study_and_the_contents_are_built_from_them():
-    ctx = hand_made_context()
+def test_sections_follow_the_study_and_the_contents_are_built_from_them(ctx, html):
     ids = [s.id for s in ctx.sections]
     assert ids == ["setup", "overfitting", "regularizers", "weights", "calibration", "sweeps", "observations"]
     regs = next(s for s in ctx.sections if s.id == "regularizers").subsections
     assert [s.title for s in regs] == ["L1: l1", "L2: l2", f"Dropout: {NASTY}"]
-    html = report.render_html(ctx)
     for s in ctx.sections + ctx.appendix + regs:
         assert f'href="#{s.id}"' in html and f'id="{s.id}"' in html
     assert "tied within uncertainty" in html
@@ -299,9 +308,8 @@ def test_tables_wider_than_a_page_are_split_keeping_every_row_and_column():
     assert parts[1].caption == "Nine columns. (part 2 of 2)" and _narrow([parts[1]]) == [parts[1]]
 
 
-def test_every_link_in_the_report_has_exactly_one_target():
+def test_every_link_in_the_report_has_exactly_one_target(html):
     """Page one's verdict cells lead to their claim's evidence: every '#' link names one id, and no id repeats."""
-    html = report.render_html(hand_made_context())
     ids = re.findall(r'\sid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     targets = set(re.findall(r'href="#([^"]+)"', html))
