@@ -87,14 +87,14 @@ def no_training(monkeypatch):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """One build (made light: fake training, stand-in figures, no helper; this module is about files, exits and
-    messages): two variants (one with batch norm and dropout), one replicate each, saved models, the first run marked
-    diverged, `--fail-on diverged`, into a folder whose name has a quote, a backslash and a newline."""
+    messages): two variants (one with batch norm and dropout), saved models, the first run marked diverged, `--fail-on
+    diverged`, into a folder whose name has a quote, a backslash and a newline."""
     from tests.conftest import light
     from tests.fake_training import fake_train
 
     root = tmp_path_factory.mktemp("safety")
     raw = tiny_raw(
-        training={"epochs": 2, "seeds": [0]},
+        training={"epochs": 2, "seeds": [0, 1]},
         sweeps={"l1": []},
         analysis={"grid_resolution": 20},
         variants=[{"name": "baseline"}, {"name": "bn+drop", "batchnorm": True, "dropout": 0.3}],
