@@ -247,9 +247,11 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
 
 
 def test_render_rebuilds_the_report_from_outputs_alone(light_tiny_build, tmp_path, capsys):
-    """From the light tiny build's outputs (its analysis is real; render draws the figures itself, for real)."""
+    """From the light tiny build's outputs (its analysis is real; render draws the figures itself, for real, without a
+    helper process: this is about what render reads and imports)."""
     out, _ = light_tiny_build
-    proc = _subprocess_build(["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"], tmp_path)
+    args = ["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"]
+    proc = _subprocess_build(args, tmp_path, {"REPORTGEN_NO_HELPER": "1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("NO-TF")
     html = (tmp_path / "r" / "report.html").read_text()
