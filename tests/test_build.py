@@ -10,12 +10,32 @@ import pytest
 from reportgen import pipeline
 from reportgen.cli import main
 from reportgen.config import load_config
+from reportgen.executor import train as ENGINES  # the real one, before any test replaces it
+from tests.conftest import tiny_raw, write_study
 
 VARIANTS = ["baseline", "l1", "l1+drop <i>"]
 
 
-def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
-    out, _ = tiny_build
+@pytest.fixture(scope="module")
+def fake_tiny_build(tmp_path_factory):
+    """`reportgen build` of the tiny study, both formats, with the fake trainer (these tests read the files a build
+    writes, not what it learned) and real figures, without a helper process and with this machine's matmul peak taken
+    as known; return (output folder, study file). Read-only: a test that builds from its study gives the build a copy of
+    its run cache and another output folder."""
+    from tests.fake_training import fake_train
+
+    root = tmp_path_factory.mktemp("build")
+    study = write_study(root / "study.toml", tiny_raw(output={"dir": "out"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("reportgen.executor.train", fake_train)
+        mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+        mp.setenv("REPORTGEN_NO_HELPER", "1")
+        assert main(["build", "--config", str(study), "--quiet"]) == 0
+    return root / "out", study
+
+
+def test_html_names_every_variant_and_embeds_its_figures(fake_tiny_build):
+    out, _ = fake_tiny_build
     html = (out / "report.html").read_text()
     for name in VARIANTS:
         assert name.replace("<", "&lt;").replace(">", "&gt;") in html
@@ -60,10 +80,10 @@ def test_html_names_every_variant_and_embeds_its_figures(tiny_build):
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="[^"]{20,}"', html)) == len(figures) - 1
 
 
-def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
+def test_pdf_holds_the_report_every_variant_and_every_figure(fake_tiny_build):
     from pypdf import PdfReader
 
-    out, _ = tiny_build
+    out, _ = fake_tiny_build
     reader = PdfReader(io.BytesIO((out / "report.pdf").read_bytes()))
     pages = [page.extract_text() for page in reader.pages]
     text = "\n".join(pages)
@@ -86,8 +106,8 @@ def test_pdf_holds_the_report_every_variant_and_every_figure(tiny_build):
     assert len(images) == figures + stills  # every figure of the HTML and every still of its film, once
 
 
-def test_results_json_keeps_every_run_and_claim(tiny_build):
-    doc = json.loads((tiny_build[0] / "results.json").read_text())
+def test_results_json_keeps_every_run_and_claim(fake_tiny_build):
+    doc = json.loads((fake_tiny_build[0] / "results.json").read_text())
     assert doc["study"]["training"]["epochs"] == 6
     keys = {(r["variant"], r["seed"]) for r in doc["runs"]}
     assert keys == {(v, s) for v in VARIANTS + ["l1=0.01"] for s in (0, 1)}
@@ -96,7 +116,7 @@ def test_results_json_keeps_every_run_and_claim(tiny_build):
     assert set(design["test_sets"]) == {"0", "1"}
     run = doc["runs"][0]
     assert len(run["history"]["val_loss"]) == run["epochs_run"] and 0 <= run["test_accuracy"] <= 1
-    text = (tiny_build[0] / "results.json").read_text()  # histories as float32's shortest decimals, not float64 noise
+    text = (fake_tiny_build[0] / "results.json").read_text()  # histories as float32's shortest decimals, not float64 noise
     first = json.dumps(run["history"]["val_loss"][0])
     assert len(first.lstrip("-0.").replace(".", "").split("e")[0]) <= 9 and first in text
     assert [layer["layer"] for layer in run["layers"]] == [1, 2]
@@ -116,19 +136,19 @@ def test_results_json_keeps_every_run_and_claim(tiny_build):
     assert np.mean(bits == labels) == pytest.approx(run["test_accuracy"])  # the kept predictions recompute the accuracy
 
 
-def test_summary_md_is_a_markdown_table(tiny_build):
-    md = (tiny_build[0] / "summary.md").read_text()
+def test_summary_md_is_a_markdown_table(fake_tiny_build):
+    md = (fake_tiny_build[0] / "summary.md").read_text()
     assert md.startswith("## Tiny study") and "| baseline |" in md and "| l1+drop &lt;i&gt; |" in md
 
 
 @pytest.mark.parametrize("stage", ["reportgen.figures.make_figures", "reportgen.report.render_html"])
-def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypatch, stage):
-    _, study = tiny_build
+def test_failed_build_leaves_the_previous_report(fake_tiny_build, tmp_path, light_build, monkeypatch, stage):
+    _, study = fake_tiny_build
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("previous")
-    cache = tmp_path / "cache"  # the runs without the kept analysis and figures, so that the figures are drawn
-    shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("derived"))
+    cache = tmp_path / "cache"  # the runs and their kept analysis without the kept figures, so that the figures are drawn
+    shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("figures-*"))
 
     def boom(*args, **kwargs):
         raise RuntimeError(f"{stage} exploded")
@@ -140,8 +160,8 @@ def test_failed_build_leaves_the_previous_report(tiny_build, tmp_path, monkeypat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
-def test_html_only_and_save_models(tmp_path, tiny_build, capsys, fake_training):
-    _, study = tiny_build
+def test_html_only_and_save_models(tmp_path, fake_tiny_build, capsys, light_build):
+    _, study = fake_tiny_build
     out = tmp_path / "o"
     out.mkdir()
     (out / "report.pdf").write_text("a stale PDF of an earlier build")
@@ -185,11 +205,12 @@ def test_html_only_and_save_models(tmp_path, tiny_build, capsys, fake_training):
     assert all(line.startswith("✓") for line in printed.err.splitlines() if line.strip())
 
 
-def test_render_writes_the_pdf_from_the_outputs_alone(tiny_build, tmp_path, capsys):
-    """`reportgen render DIR --format pdf`: the report again, as a PDF only, from the output folder (no run cache)."""
+def test_render_writes_the_pdf_from_the_outputs_alone(fake_tiny_build, tmp_path, capsys, light_build):
+    """`reportgen render DIR --format pdf`: the report again, as a PDF only, from the output folder (no run cache); its
+    figures are stand-ins (light_build), the PDF's text is what is read."""
     from pypdf import PdfReader
 
-    out, _ = tiny_build
+    out, _ = fake_tiny_build
     assert main(["render", str(out), "--out", str(tmp_path / "r"), "--format", "pdf"]) == 0
     written = sorted(p.name for p in (tmp_path / "r").iterdir())
     assert "report.pdf" in written and "report.html" not in written and "results.json" in written
@@ -201,13 +222,12 @@ def test_render_writes_the_pdf_from_the_outputs_alone(tiny_build, tmp_path, caps
     assert json.loads((tmp_path / "r" / "results.json").read_text()) == json.loads((out / "results.json").read_text())
 
 
-def test_one_fixed_draw_of_the_data_when_resample_is_false(tmp_path, fake_training):
+def test_one_fixed_draw_of_the_data_when_resample_is_false(tmp_path, light_build):
     """data.resample = false: every replicate trains and tests on the one draw of data.seed, and the report says the
     intervals cover the initial weights and the batch order, not the data."""
     import numpy as np
 
     from reportgen.data import make_datasets
-    from tests.conftest import tiny_raw, write_study
 
     raw = tiny_raw(
         data={"n_samples": 60, "test_samples": 200, "resample": False},
@@ -229,15 +249,17 @@ def test_one_fixed_draw_of_the_data_when_resample_is_false(tmp_path, fake_traini
 
 
 @pytest.mark.slow
-def test_the_keras_engine_builds_a_whole_study_and_saves_the_models_it_trained(tmp_path):
+def test_the_keras_engine_builds_a_whole_study_and_saves_the_models_it_trained(tmp_path, monkeypatch, light_build):
     """engine = "keras" (stock model.fit, one run at a time) through a whole build with --save-models: the saved models
-    are the trained ones, and they score on each replicate's test points what results.json reports."""
+    are the trained ones, and they score on each replicate's test points what results.json reports. Real training;
+    the figures are stand-ins (light_build, its fake trainer put back to the real one)."""
     import numpy as np
 
     from reportgen._tf import keras
     from reportgen.data import make_datasets
     from reportgen.plan import model_file_name
-    from tests.conftest import tiny_raw, write_study
+
+    monkeypatch.setattr("reportgen.executor.train", ENGINES)
 
     raw = tiny_raw(
         training={"epochs": 2, "seeds": [0], "batch_size": 16, "engine": "keras"},

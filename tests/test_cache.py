@@ -115,8 +115,19 @@ def _subprocess_build(args, cwd, env_extra=None):
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, tmp_path):
-    _, study = tiny_build
+@pytest.fixture
+def light_cache(light_tiny_build, tmp_path):
+    """A copy of the light tiny build's run cache (fake-trained runs: a cached run is read back the same whichever
+    trainer stored it) with its kept analysis, claims and stand-in figures, for a test whose builds read and write one."""
+    cache = tmp_path / "tiny-cache"
+    shutil.copytree(light_tiny_build[1].parent / ".reportgen-cache", cache)
+    return cache
+
+
+def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(light_tiny_build, tmp_path):
+    """Every run comes from the cache, so which trainer stored the entries does not matter: the light tiny build's
+    fake-trained entries (its kept analysis and stand-in figures left out) are rebuilt as real ones would be."""
+    _, study = light_tiny_build
     cache = tmp_path / "cache"
     shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("derived"))
     outs = [tmp_path / "first", tmp_path / "out"]
@@ -165,9 +176,9 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(tiny_build, 
     assert str(study.parent) not in (outs[0] / "results.json").read_text()
 
 
-def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tiny_cache, tmp_path, fake_training):
-    _, study = tiny_build
-    cache = tiny_cache
+def test_changes_retrain_exactly_the_runs_they_touch(light_tiny_build, light_cache, tmp_path, light_build):
+    _, study = light_tiny_build
+    cache = light_cache
     base = [f'output.dir="{tmp_path / "o"}"', f'output.cache="{cache}"', 'output.formats=["html"]']
     config = load_config(study, base)
     total = len(plan_runs(config))
@@ -189,9 +200,17 @@ def test_changes_retrain_exactly_the_runs_they_touch(tiny_build, tiny_cache, tmp
     assert pipeline.build(lr, quiet=True).trained == total
 
 
+# `python -c LIGHT_CLI build ...` with the repository on PYTHONPATH: the reportgen command with its builds made light
+# (tests/conftest.py light: the fake trainer, stand-in figures, no helper process), for a test of what several processes
+# do to the files they share, not of their figures
+LIGHT_CLI = (
+    "import pytest\nfrom tests.conftest import light\nfrom reportgen.cli import run\n"
+    "with pytest.MonkeyPatch.context() as mp, light(mp):\n    run()"
+)
+
+
 def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     from tests.conftest import tiny_raw, write_study
-    from tests.fake_training import FAKE_CLI
 
     study = write_study(
         tmp_path / "s.toml",
@@ -204,7 +223,7 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
             [
                 sys.executable,
                 "-c",
-                FAKE_CLI,  # two processes storing the same entries at once: what they store does not matter
+                LIGHT_CLI,  # two processes storing the same entries at once: what they store does not matter
                 "build",
                 "--config",
                 str(study),
@@ -227,9 +246,12 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     assert not list((tmp_path / ".reportgen-cache").rglob(".tmp-*"))
 
 
-def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path, capsys):
-    out, _ = tiny_build
-    proc = _subprocess_build(["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"], tmp_path)
+def test_render_rebuilds_the_report_from_outputs_alone(light_tiny_build, tmp_path, capsys):
+    """From the light tiny build's outputs (its analysis is real; render draws the figures itself, for real, without a
+    helper process: this is about what render reads and imports)."""
+    out, _ = light_tiny_build
+    args = ["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"]
+    proc = _subprocess_build(args, tmp_path, {"REPORTGEN_NO_HELPER": "1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("NO-TF")
     html = (tmp_path / "r" / "report.html").read_text()
@@ -243,7 +265,7 @@ def test_render_rebuilds_the_report_from_outputs_alone(tiny_build, tmp_path, cap
 
 
 @pytest.mark.parametrize("flag", ["--no-cache"])
-def test_no_cache_writes_no_cache(tmp_path, flag, fake_training):
+def test_no_cache_writes_no_cache(tmp_path, flag, light_build):
     from reportgen.cli import main
     from tests.conftest import tiny_raw, write_study
 
@@ -255,10 +277,10 @@ def test_no_cache_writes_no_cache(tmp_path, flag, fake_training):
     assert not (tmp_path / ".reportgen-cache").exists() and (tmp_path / "out" / "report.html").exists()
 
 
-def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(tiny_build, tiny_cache, tmp_path, capsys):
+def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(light_tiny_build, light_cache, tmp_path, capsys):
     from reportgen.cli import main
 
-    out, study = tiny_build
+    out, study = light_tiny_build
     old = json.loads((out / "results.json").read_text())
     assert set(old["sweep_choices"]) == {"l1"} and old["sweep_choices"]["l1"]["strength"] == 0.01  # the one L1 sweep point
     claim = next(c for c in old["claims"] if len(c["primary"]["per_replicate"]["values"]) >= 2)
@@ -274,7 +296,7 @@ def test_compare_opens_the_report_and_fail_on_changed_exits_1_only_beyond_noise(
         "--format",
         "html",
         "--cache-dir",
-        str(tiny_cache),
+        str(light_cache),
         "--quiet",
         "--compare",
         str(tmp_path / "old.json"),
@@ -351,12 +373,12 @@ def test_kept_analysis_and_figures_follow_what_they_are_made_of(tmp_path):
     assert memo.unpack_figures(b"\x05\x00\x00\x00[[1]]") is None  # not pack_figures' bytes: drawn again
 
 
-def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(tiny_build, tiny_cache):
+def test_a_build_skips_its_checks_only_when_every_run_and_the_analysis_are_kept(light_tiny_build, light_cache):
     """The command line skips the data and memory checks (there is nothing to train or measure) only when every run
     has an entry and the analysis of those entries is kept; a missing entry, a missing analysis or a changed setting
     that the analysis depends on brings the checks back."""
-    _, study = tiny_build
-    cache = tiny_cache
+    _, study = light_tiny_build
+    cache = light_cache
     at = [f'output.cache="{cache}"']
     config = load_config(study, at)
     runs = plan_runs(config)

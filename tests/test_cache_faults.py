@@ -280,14 +280,13 @@ def test_temporary_entries_of_killed_stores_are_removed_once_stale(tmp_path):
     assert not stale.exists() and fresh.exists() and entry.exists()  # a fresh one may be another build's, being written
 
 
-def test_the_entry_size_estimate_bounds_the_real_entries(tmp_path, light_build):
-    """The tiny study's entries (snapshots, early stopping, a sweep), stored as any build stores them."""
+def test_the_entry_size_estimate_bounds_the_real_entries(light_tiny_build):
+    """The tiny study's entries (snapshots, early stopping, a sweep), stored as any build stores them: the light tiny
+    build's (read only)."""
     from reportgen.budget import network_weights
     from reportgen.config import load_config
 
-    study = write_study(tmp_path / "study.toml", tiny_raw(output={"dir": "out", "formats": ["html"]}))
-    assert main(["build", "--config", str(study), "--quiet"]) == 0
-    config = load_config(study)
+    config = load_config(light_tiny_build[1])
     runs = plan_runs(config)
     keys, weights = run_keys(runs, config), network_weights(config)
     assert any(run.key.startswith("l1+drop") for run in runs) and config.training.epochs > 2

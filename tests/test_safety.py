@@ -72,19 +72,24 @@ def run_main(*args) -> tuple[int | None, str, str]:
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Fail loudly if a build gets as far as training; a refusal must come before."""
+    """Fail loudly if a build gets as far as training; a refusal must come before. No helper process is started, and
+    this machine's matmul peak is taken as known (light in tests/conftest.py): a build that passes its checks would
+    otherwise measure it for its empty cache folder (about a second) for the plan line's time."""
 
     def stand_in(*args, **kwargs):
         raise Reached()
 
     monkeypatch.setattr("reportgen.pipeline.build", stand_in)
+    monkeypatch.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    monkeypatch.setenv("REPORTGEN_NO_HELPER", "1")
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One build (fake training: this module is about files, exits and messages): two variants (one with batch norm
-    and dropout), saved models, the first run marked diverged, `--fail-on diverged`, into a folder whose name has a
-    quote, a backslash and a newline."""
+    """One build (made light: fake training, stand-in figures, no helper; this module is about files, exits and
+    messages): two variants (one with batch norm and dropout), saved models, the first run marked diverged, `--fail-on
+    diverged`, into a folder whose name has a quote, a backslash and a newline."""
+    from tests.conftest import light
     from tests.fake_training import fake_train
 
     root = tmp_path_factory.mktemp("safety")
@@ -105,7 +110,7 @@ def built(tmp_path_factory):
             done(results)  # stored as marked
         return results
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, light(mp):
         mp.setattr("reportgen.executor.train", marked)
         code, stdout, stderr = run_main(
             "build", "--config", study, "--out", out, "--format", "html", "--save-models", "--fail-on", "diverged", "--quiet"
@@ -382,7 +387,7 @@ def test_a_disk_error_names_the_output_folder_not_the_temporary_one(old_set, mon
     assert snapshot(out) == before and leftovers(out) == []
 
 
-def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch, tmp_path, fake_training):
+def test_build_failing_mid_swap_exits_1_and_keeps_the_previous_report(previous, monkeypatch, tmp_path, light_build):
     """A whole build whose second move into place fails (as a full disk would): one line, exit 1, old set intact."""
     prev, before = previous
     monkeypatch.chdir(tmp_path)  # the default study's run cache goes next to it, here, not into the repository
@@ -599,11 +604,11 @@ def test_an_interrupt_leaves_the_previous_report_and_no_temporary_files(previous
 
 def test_closed_stdout_and_stderr_do_not_fail_a_build(tmp_path):
     """`reportgen build | head -1`: the reader goes away; the build still succeeds and writes everything."""
-    from tests.fake_training import FAKE_CLI
+    from tests.test_cache import LIGHT_CLI  # fake training, stand-in figures, no helper: this is about the streams
 
     study = write_study(tmp_path / "s.toml", tiny_raw(**MINIMAL))
     proc = subprocess.Popen(
-        [sys.executable, "-c", FAKE_CLI, "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
+        [sys.executable, "-c", LIGHT_CLI, "build", "--config", str(study), "--out", str(tmp_path / "out"), "--format", "html"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env(),

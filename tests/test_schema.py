@@ -41,19 +41,19 @@ def test_the_json_schema_names_what_readers_rely_on():
     assert confidence["exclusiveMinimum"] == 0.5 and confidence["exclusiveMaximum"] == 1
 
 
-def test_a_build_s_results_json_is_exactly_what_its_records_write_back(tiny_build):
+def test_a_build_s_results_json_is_exactly_what_its_records_write_back(light_tiny_build):
     """Every key the writer puts in results.json is in the schema: reading the file and writing its records again gives
     the same bytes (a key the models ignored would be missing)."""
-    text = (tiny_build[0] / "results.json").read_bytes()
+    text = (light_tiny_build[0] / "results.json").read_bytes()
     doc = schema.parse(text, "results.json")
     lines = [json.dumps(r.model_dump(mode="json"), allow_nan=False) for r in doc.runs]
     assert results_json(doc, lines) == text
     assert len(doc.data_sha256) == 64 and doc.claims and doc.runs and doc.study.title == "Tiny study <b>&</b>"
 
 
-def test_keys_an_older_results_json_lacks_read_as_documented(tiny_build):
+def test_keys_an_older_results_json_lacks_read_as_documented(light_tiny_build):
     """A results.json from before a key existed reads with that key absent (None), not refused."""
-    doc = json.loads((tiny_build[0] / "results.json").read_text())
+    doc = json.loads((light_tiny_build[0] / "results.json").read_text())
     for key in ("data_sha256", "sweep_choices", "failed", "failure_reasons", "checks", "timings_seconds"):
         del doc[key]
     for claim in doc["claims"]:
@@ -79,8 +79,8 @@ def test_keys_an_older_results_json_lacks_read_as_documented(tiny_build):
         (lambda d: d.update(data_sha256="abc"), "key 'data_sha256': String should match pattern"),
     ],
 )
-def test_a_document_off_the_schema_is_one_line_naming_the_key(tiny_build, change, message):
-    doc = json.loads((tiny_build[0] / "results.json").read_text())
+def test_a_document_off_the_schema_is_one_line_naming_the_key(light_tiny_build, change, message):
+    doc = json.loads((light_tiny_build[0] / "results.json").read_text())
     change(doc)
     with pytest.raises(ConfigError) as err:
         schema.parse(json.dumps(doc), "x/results.json")
