@@ -139,3 +139,17 @@ def tiny_cache(tiny_build, tmp_path):
     cache = tmp_path / "tiny-cache"
     shutil.copytree(tiny_build[1].parent / ".reportgen-cache", cache)
     return cache
+
+
+@contextlib.contextmanager
+def blank_pixels(mp: pytest.MonkeyPatch):
+    """Builds draw every figure as usual (each figure's function, caption and whether it has one are the real ones) but
+    do not render it: each is a blank PNG, and there is no helper process. For tests of what a build with real
+    training writes besides the figures' pixels (their presence, titles and captions included)."""
+    from PIL import Image
+
+    blank = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(blank, "PNG")
+    mp.setattr("reportgen.figures.to_png", lambda fig, colours=0: (blank.getvalue(), 8.0))
+    mp.setenv("REPORTGEN_NO_HELPER", "1")
+    yield

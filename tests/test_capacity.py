@@ -200,12 +200,13 @@ QUICK = [  # one epoch (no snapshot frames to draw), two replicates, two variant
 def capacity_build(tmp_path_factory):
     """examples/capacity.toml built with the fake trainer on one epoch, two replicates and two of its variants (HTML
     only, no cache; this machine's matmul peak, which the plan line's estimate measures without a cache, taken as
-    known)."""
+    known; its figures drawn, with their captions, but not rendered: the figure test below draws its own)."""
     from reportgen.cli import main
+    from tests.conftest import blank_pixels
     from tests.fake_training import fake_train
 
     out = tmp_path_factory.mktemp("capacity") / "out"
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, blank_pixels(mp):
         mp.setattr("reportgen.executor.train", fake_train)
         mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
         args = ["build", "--config", str(EXAMPLES / "capacity.toml"), "--out", str(out), *QUICK]

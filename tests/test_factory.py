@@ -202,11 +202,14 @@ TINY_DIGITS = [
 def factory_build(tmp_path_factory):
     """examples/factory.toml trained for real through examples/my_models.py, tiny: 200 rows of digits, 2 variants, 2
     replicates, 3 epochs (this machine's matmul peak, which the plan line's estimate measures for a new cache folder,
-    taken as known). Returns (output folder, cache folder, the study's command-line arguments)."""
+    taken as known; its figures drawn, with their captions, but not rendered). Returns (output folder, cache folder,
+    the study's command-line arguments)."""
+    from tests.conftest import blank_pixels
+
     root = tmp_path_factory.mktemp("factory")
     args = ["--config", str(EXAMPLES / "factory.toml"), "--out", str(root / "out"), "--cache-dir", str(root / "cache")]
     args += TINY_DIGITS
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, blank_pixels(mp):
         mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
         assert main(["build", *args]) == 0
     return root / "out", root / "cache", args

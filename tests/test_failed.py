@@ -105,13 +105,17 @@ def test_failed_runs_are_left_out_of_every_interval_and_the_others_are_untouched
 def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path, capsys, monkeypatch):
     """Adam at 300 takes the training loss from about 0.7 before the first step to 1e10 within the first epoch: judged
     against the first epoch's loss (as before), none diverged and the report gave ordinary verdicts. (This machine's
-    matmul peak, which the plan line's estimate measures without a cache, is taken as known.)"""
+    matmul peak, which the plan line's estimate measures without a cache, is taken as known; the figures are drawn,
+    with their captions, but not rendered.)"""
+    from tests.conftest import blank_pixels
+
     monkeypatch.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
     raw = tiny_raw(
         output={"dir": "out"}, model={"learning_rate": 300.0}, training={"epochs": 5, "seeds": [0, 1], "batch_size": 16}
     )
     study = write_study(tmp_path / "study.toml", raw)
-    assert main(["build", "--config", str(study), "--quiet", "--no-cache", "--format", "html", "--fail-on", "diverged"]) == 1
+    with blank_pixels(monkeypatch):
+        assert main(["build", "--config", str(study), "--quiet", "--no-cache", "--format", "html", "--fail-on", "diverged"]) == 1
     assert "reportgen: --fail-on diverged: 8 run(s) failed: baseline/seed0 (diverged" in capsys.readouterr().err
     out = tmp_path / "out"
     doc = json.loads((out / "results.json").read_text())
