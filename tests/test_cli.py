@@ -59,13 +59,7 @@ def test_python_dash_m_version_and_a_refused_study(tmp_path):
 def test_terminal_shows_only_stages_and_files(tmp_path):
     """A fresh process: TensorFlow's start-up chatter and library warnings stay off the terminal, the helper process's
     (half the figures, the PDF) included."""
-    raw = tiny_raw(
-        training={"epochs": 2},
-        variants=[{"name": "baseline"}],
-        sweeps={"l1": []},
-        analysis={"grid_resolution": 20},  # the coarsest grid: measured and drawn, not looked at
-        output={"dir": "out"},
-    )
+    raw = tiny_raw(training={"epochs": 2}, variants=[{"name": "baseline"}], sweeps={"l1": []}, output={"dir": "out"})
     proc = _run("build", "--config", str(write_study(tmp_path / "s.toml", raw)), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     wrote = sorted(Path(line.split()[1]).name for line in proc.stdout.splitlines() if line.startswith("wrote "))
