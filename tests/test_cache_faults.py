@@ -21,11 +21,7 @@ from reportgen.executor import train as ENGINES  # the real one, before any test
 from reportgen.plan import plan_runs
 from tests.conftest import tiny_config, tiny_raw, write_study
 
-SMALL = {
-    "training": {"epochs": 2, "seeds": [0]},
-    "variants": [{"name": "baseline"}, {"name": "l1", "l1": 0.01}],
-    "analysis": {"grid_resolution": 20},  # the coarsest grid: these builds are about the cache, not what is measured
-}
+SMALL = {"training": {"epochs": 2, "seeds": [0]}, "variants": [{"name": "baseline"}, {"name": "l1", "l1": 0.01}]}
 
 
 def _main(*args) -> tuple[int, list[str]]:
