@@ -11,25 +11,35 @@ from reportgen import pipeline
 from reportgen.cli import main
 from reportgen.config import load_config
 from reportgen.executor import train as ENGINES  # the real one, before any test replaces it
-from tests.conftest import tiny_raw, write_study
+from tests.conftest import light, tiny_raw, write_study
 
 VARIANTS = ["baseline", "l1", "l1+drop <i>"]
 
 
 @pytest.fixture(scope="module")
 def fake_tiny_build(tmp_path_factory):
-    """`reportgen build` of the tiny study, both formats, with the fake trainer (these tests read the files a build
-    writes, not what it learned) and real figures, without a helper process and with this machine's matmul peak taken
-    as known; return (output folder, study file). Read-only: a test that builds from its study gives the build a copy of
-    its run cache and another output folder."""
-    from tests.fake_training import fake_train
+    """`reportgen build` of the tiny study, both formats, made light (tests/conftest.py light: the fake trainer, no
+    helper process, this machine's matmul peak taken as known; these tests read the files a build writes, not what it
+    learned nor the figures' pixels) with a stand-in figure of its own bytes for each figure, so that the PDF holds each
+    as an image of its own; return (output folder, study file). Read-only: a test that builds from its study gives the
+    build a copy of its run cache and another output folder."""
+    from PIL import Image
+
+    from reportgen import figures
+    from reportgen.context import Figure
+
+    def stand_ins(analysis, helper=None):
+        out = []
+        for i, spec in enumerate(figures.figure_specs(analysis)):
+            png = io.BytesIO()
+            Image.new("RGB", (1, 1), (i, 255 - i, 0)).save(png, "PNG")  # one colour per figure: bytes of its own
+            out.append(Figure(spec.key, spec.title, "A stand-in figure.", png.getvalue(), 8.0))
+        return out
 
     root = tmp_path_factory.mktemp("build")
     study = write_study(root / "study.toml", tiny_raw(output={"dir": "out"}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("reportgen.executor.train", fake_train)
-        mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
-        mp.setenv("REPORTGEN_NO_HELPER", "1")
+    with pytest.MonkeyPatch.context() as mp, light(mp):
+        mp.setattr("reportgen.figures.make_figures", stand_ins)
         assert main(["build", "--config", str(study), "--quiet"]) == 0
     return root / "out", study
 

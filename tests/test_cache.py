@@ -13,7 +13,7 @@ from reportgen import markdown, pipeline
 from reportgen.cache import RunCache, run_key, run_keys
 from reportgen.config import load_config
 from reportgen.plan import Run, RunResult, plan_runs
-from tests.conftest import tiny_config
+from tests.conftest import light, tiny_config, tiny_raw, write_study
 
 
 def _key(**changes) -> str:
@@ -124,10 +124,33 @@ def light_cache(light_tiny_build, tmp_path):
     return cache
 
 
-def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(light_tiny_build, tmp_path):
-    """Every run comes from the cache, so which trainer stored the entries does not matter: the light tiny build's
+# the tiny study cut to what every figure kind needs (two variants, one with early stopping and dropout; two replicates;
+# a sweep point; frames of training after epoch 1 and at the end) on a coarse grid: what is drawn for real below
+SMALL_STUDY = tiny_raw(
+    training={"epochs": 2, "seeds": [0, 1], "batch_size": 16},
+    variants=[{"name": "baseline"}, {"name": "l1+drop <i>", "l1": 0.001, "dropout": 0.2, "early_stopping": {"patience": 2}}],
+    analysis={"grid_resolution": 20},
+    output={"dir": "out", "formats": ["html"]},
+)
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    """A light build (tests/conftest.py light: fake training, stand-in figures) of SMALL_STUDY; return (output folder,
+    study file). Read-only: for the tests below that draw its figures for real (rebuild, render) or retrain its runs."""
+    from reportgen.cli import main
+
+    root = tmp_path_factory.mktemp("small-build")
+    study = write_study(root / "study.toml", SMALL_STUDY)
+    with pytest.MonkeyPatch.context() as mp, light(mp):
+        assert main(["build", "--config", str(study), "--quiet"]) == 0
+    return root / "out", study
+
+
+def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(small_build, tmp_path):
+    """Every run comes from the cache, so which trainer stored the entries does not matter: the small light build's
     fake-trained entries (its kept analysis and stand-in figures left out) are rebuilt as real ones would be."""
-    _, study = light_tiny_build
+    _, study = small_build
     cache = tmp_path / "cache"
     shutil.copytree(study.parent / ".reportgen-cache", cache, ignore=shutil.ignore_patterns("derived"))
     outs = [tmp_path / "first", tmp_path / "out"]
@@ -176,19 +199,15 @@ def test_cached_rebuild_imports_no_tensorflow_and_is_byte_identical(light_tiny_b
     assert str(study.parent) not in (outs[0] / "results.json").read_text()
 
 
-def test_changes_retrain_exactly_the_runs_they_touch(light_tiny_build, light_cache, tmp_path, light_build):
-    _, study = light_tiny_build
-    cache = light_cache
+def test_changes_retrain_exactly_the_runs_they_touch(small_build, tmp_path, light_build):
+    _, study = small_build
+    cache = tmp_path / "cache"  # a copy of the small build's run cache, its kept analysis included
+    shutil.copytree(study.parent / ".reportgen-cache", cache)
     base = [f'output.dir="{tmp_path / "o"}"', f'output.cache="{cache}"', 'output.formats=["html"]']
     config = load_config(study, base)
     total = len(plan_runs(config))
     changed = load_config(
-        study,
-        base
-        + [
-            'variants=[{name="baseline"}, {name="l1", l1=0.002}, '
-            '{name="l1+drop <i>", l1=0.001, dropout=0.2, early_stopping={patience=2}}]'
-        ],
+        study, base + ['variants=[{name="baseline"}, {name="l1+drop <i>", l1=0.002, dropout=0.2, early_stopping={patience=2}}]']
     )
     assert pipeline.build(changed, quiet=True).trained == 2  # the two replicates of the changed variant
     key = min(run_keys(plan_runs(config), config).values())  # an entry of the first study's (not the changed variant's)
@@ -210,12 +229,14 @@ LIGHT_CLI = (
 
 
 def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
-    from tests.conftest import tiny_raw, write_study
-
     study = write_study(
         tmp_path / "s.toml",
         tiny_raw(
-            training={"epochs": 2, "seeds": [0, 1]}, variants=[{"name": "baseline"}], sweeps={"l1": [0.01]}, output={"dir": "out"}
+            training={"epochs": 2, "seeds": [0, 1]},
+            variants=[{"name": "baseline"}],
+            sweeps={"l1": [0.01]},
+            analysis={"grid_resolution": 20},  # the coarsest grid: what they measure does not matter
+            output={"dir": "out"},
         ),
     )
     procs = [
@@ -246,10 +267,10 @@ def test_two_builds_sharing_a_cache_do_not_corrupt_it(tmp_path):
     assert not list((tmp_path / ".reportgen-cache").rglob(".tmp-*"))
 
 
-def test_render_rebuilds_the_report_from_outputs_alone(light_tiny_build, tmp_path, capsys):
-    """From the light tiny build's outputs (its analysis is real; render draws the figures itself, for real, without a
+def test_render_rebuilds_the_report_from_outputs_alone(small_build, tmp_path, capsys):
+    """From the small light build's outputs (its analysis is real; render draws the figures itself, for real, without a
     helper process: this is about what render reads and imports)."""
-    out, _ = light_tiny_build
+    out, _ = small_build
     args = ["render", str(out), "--out", str(tmp_path / "r"), "--format", "html"]
     proc = _subprocess_build(args, tmp_path, {"REPORTGEN_NO_HELPER": "1"})
     assert proc.returncode == 0, proc.stderr
@@ -267,7 +288,6 @@ def test_render_rebuilds_the_report_from_outputs_alone(light_tiny_build, tmp_pat
 @pytest.mark.parametrize("flag", ["--no-cache"])
 def test_no_cache_writes_no_cache(tmp_path, flag, light_build):
     from reportgen.cli import main
-    from tests.conftest import tiny_raw, write_study
 
     study = write_study(
         tmp_path / "s.toml",
