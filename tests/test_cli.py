@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +67,11 @@ def test_terminal_shows_only_stages_and_files(tmp_path):
     assert len(wrote) == len(proc.stdout.splitlines())  # nothing but the files written
     expected = ["claims.csv", "report-data.npz", "report.html", "report.pdf", "results.json", "runs.csv", "summary.md"]
     assert wrote == expected
-    assert "figures (in 2 processes)" in proc.stderr and "PDF (laid out in parallel)" in proc.stderr
+    # the helper always imports what drawing needs and lays out the PDF; whether it also draws half the figures depends
+    # on its imports being done by then (on a busy machine they may not be: the build draws them all, the same bytes,
+    # as tests/test_figures.py checks), so either figures line is right here
+    assert "PDF (laid out in parallel)" in proc.stderr
+    assert re.search(r"^✓ figures( \(in 2 processes\))? [0-9.]+ s$", proc.stderr, re.M), proc.stderr
     assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")
     noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("✓")]
     assert noise == []
