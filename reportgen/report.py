@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from reportgen import __version__, markdown, numbers
 from reportgen.claims import fmt_p
@@ -73,6 +74,14 @@ def anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
+def breakable(text: str) -> Markup:
+    """Escaped text that may wrap after an underscore, a plus or a slash (a variant's name in a narrow table column:
+    'early_stopping' breaks as 'early_ / stopping', not 'early_stoppi / ng')."""
+    import re
+
+    return Markup(re.sub(r"([_+/])", r"\1<wbr>", str(escape(text))))
+
+
 def data_uri(png: bytes) -> str:
     """Embed PNG bytes as a data URI."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -89,6 +98,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         anchor=anchor,
+        breakable=breakable,
         p=fmt_p,
         setting=fmt_setting,
         num=fmt_num,

@@ -316,3 +316,10 @@ def test_every_link_in_the_report_has_exactly_one_target(html):
     assert targets - set(ids) == set()
     cells = re.findall(r'<td class="cell [^"]*"><a href="#(claim-[^"]+)"', html)
     assert len(cells) >= 6 and all(f'class="claim" id="{c}"' in html for c in cells)
+
+
+def test_a_variant_name_wraps_after_its_separators_and_stays_escaped():
+    from reportgen.report import breakable
+
+    assert breakable("early_stopping") == "early_<wbr>stopping"
+    assert breakable("l1+drop </b>") == "l1+<wbr>drop &lt;/<wbr>b&gt;"
