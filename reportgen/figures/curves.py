@@ -175,14 +175,15 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     rows = [
         (m, label)
         for m, label in (
-            ("test_accuracy", "test accuracy"),
-            ("gap", "train − test accuracy"),
-            (sparse, f"share |w| < {max(a.thresholds):g}"),
+            ("test_accuracy", "test\naccuracy"),
+            ("gap", "train − test\naccuracy"),
+            (sparse, f"share of\n|w| < {max(a.thresholds):g}"),
         )
         if m in set(sweeps["metric"])
     ]
     ref = reference(study)
-    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.75 + 0.88 * len(rows))  # room for the legend above
+    # room for the legend above; each row tall enough for its two-line label
+    fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.75 + 1.0 * len(rows))
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
     for r, (metric, label) in enumerate(rows):
         for c, kind in enumerate(kinds):
