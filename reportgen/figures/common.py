@@ -191,12 +191,16 @@ def panel_grid(fig: MplFigure, n: int, row_height: float, margins=(0.8, 0.6), pa
 
 
 def plain_log_ticks(axis) -> None:
-    """Label a log axis spanning under ~2 decades at 1-2-5 steps with plain numbers (0.05, 0.2, 1)."""
+    """Label a log axis spanning under ~2 decades at 1-2-5 steps with plain numbers (0.05, 0.2, 1); one spanning many
+    decades at a power of ten every few decades (five labels at most: 10⁻³³ to 10⁻⁵ in half a page's width)."""
     low, high = axis.get_view_interval()
     if low > 0 and high / low < 10**2.2:  # over wider spans powers of ten alone are readable, and 1-2-5 crowds
         axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(ticker.NullFormatter())
+    elif low > 0 and high / low > 10**6:  # a label per decade would run into one another
+        axis.set_major_locator(ticker.LogLocator(numticks=5))
+        axis.set_minor_locator(ticker.NullLocator())
 
 
 def variant_legend(fig: MplFigure, study: Study, variants: list[str], extra: list | None = None) -> None:
