@@ -88,13 +88,25 @@ def _training_progress(console, quiet: bool, total: int, n_runs: int, bar=None):
     reportgen.notebook), else rich's on a terminal."""
     if bar is not None and not quiet:
         return bar(total, f"training {n_runs} models"), None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from reportgen.notebook import clock
+
+    class Left(ProgressColumn):
+        """'≈ 1:05 left' at the recent rate of run-epochs (it follows a busy machine and early stopping); nothing
+        while the first graphs compile."""
+
+        def render(self, task) -> Text:
+            left = task.time_remaining
+            return Text("" if left is None or task.finished else f"≈ {clock(left)} left", style="progress.remaining")
 
     progress = Progress(  # none in a log (CI, a pipe): it could not move there, and left a blank line behind
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("run-epochs"),
         TimeElapsedColumn(),
+        Left(),
         TextColumn("[dim]{task.description}"),
         console=console,
         transient=True,

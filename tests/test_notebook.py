@@ -79,3 +79,41 @@ def test_the_notebook_tabulates_claims_and_plots_runs_with_seaborn(executed):
     last = cells[-1]
     assert _outputs(last, "text/plain") == [f"({3 * 3}, 'report.html')"]  # reportgen.load read the build back
     assert (folder / "output-notebook" / "runs.csv").is_file() and (folder / "output-notebook" / "claims.csv").is_file()
+
+
+def test_the_bar_says_how_long_is_left_at_the_rate_since_its_first_run_epochs(monkeypatch):
+    """Compiling before the first run-epochs is not counted; nothing is said before RATE_AFTER seconds of training,
+    nor once training has finished."""
+    from reportgen import notebook
+
+    now = [0.0]
+    monkeypatch.setattr(notebook.time, "monotonic", lambda: now[0])
+    bar = notebook.NotebookBar(100, "training 4 models")
+    bar.update(advance=0, description="compiling the graph")
+    now[0] = 10.0  # ten seconds of compiling, then the first 10 run-epochs
+    bar.update(advance=10)
+    now[0] = 11.0
+    assert bar.left() is None and "left" not in repr(bar._view())
+    now[0] = 15.0  # 20 more in 5 s: 4 per second, 70 to go
+    bar.update(advance=20)
+    assert bar.left() == pytest.approx(17.5)
+    assert "30 / 100 run-epochs · ≈ 0:18 left · compiling the graph" in repr(bar._view())
+    assert "≈ 0:18 left" in bar._view()._repr_html_()
+    assert "left" not in repr(bar._view(finished=True))
+
+
+@pytest.mark.parametrize(("seconds", "written"), [(0.4, "0:00"), (42, "0:42"), (725, "12:05"), (3725, "1:02:05")])
+def test_a_time_left_is_written_as_the_terminal_bar_writes_it(seconds, written):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from reportgen.notebook import clock
+    from reportgen.pipeline import _training_progress
+
+    assert clock(seconds) == written
+    progress, _ = _training_progress(Console(force_terminal=True), False, 100, 4)
+    column = next(c for c in progress.columns if type(c).__name__ == "Left")
+    assert column.render(SimpleNamespace(time_remaining=seconds, finished=False)).plain == f"≈ {written} left"
+    assert column.render(SimpleNamespace(time_remaining=None, finished=False)).plain == ""  # still compiling
+    assert column.render(SimpleNamespace(time_remaining=seconds, finished=True)).plain == ""
