@@ -11,9 +11,10 @@ step, at the same shapes:
   of its input except for the first layer), the floating-point work the plan line counts;
 - Adam: one Adam update of every weight of the block (read gradient, weights and both moments, write the three).
 
-Each is measured alone (one process) and then twice at once (two processes started together, one per core, as a build
-runs one block per core); the figures are the best of three timings of each process. The last lines say what share of
-a step the products take, and the floor they set: the default study's training if a step were its products alone.
+Each is measured alone (one process: XLA spreads a graph's operations over every core), alone on one core (the process
+pinned to it), and twice at once (two processes started together, as a build trains one block per core); the figures
+are the best of three timings of each process. The last lines say what share of a step the products take on one core
+and two at once, and the floor they set: a step that was its products alone.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def _best(call, repeats: int = 3) -> float:
     return best
 
 
-def _measure(n_runs: int, epochs: int, variant: str, hidden: list[int], queue) -> None:
-    """Time one block's epoch and its pieces in this process; put seconds per step of each on the queue."""
+def _measure(n_runs: int, epochs: int, variant: str, hidden: list[int], pinned: bool, queue) -> None:
+    """Time one block's epoch and its pieces in this process (pinned: on one core); put seconds per step on the queue."""
     os.environ["REPORTGEN_XLA_CACHE"] = ""  # compile here: another build's graphs are not what is measured
+    if pinned:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from reportgen._tf import load
     from reportgen.config import validate
     from reportgen.data import make_datasets
@@ -68,7 +71,7 @@ def _measure(n_runs: int, epochs: int, variant: str, hidden: list[int], queue) -
 
     @tf.function(jit_compile=True, autograph=False)
     def products(x, d, w):
-        def made(c):  # every product of a step; c (0, from the last loop) keeps XLA from computing them once only
+        def made(c):  # every product of a step; c (0, from the last loop's) keeps XLA from computing them only once
             out = []
             for layer, (xi, di, wi) in enumerate(zip(x, d, w)):
                 xi, di = xi + c, di + c
@@ -76,10 +79,10 @@ def _measure(n_runs: int, epochs: int, variant: str, hidden: list[int], queue) -
                 out += [tf.matmul(di, wi, transpose_b=True)] if layer else []  # input gradient (not the first's)
             return out
 
-        def body(i, sums):
-            return i + 1, [s + p for s, p in zip(sums, made(sums[0][0, 0, 0] * 0.0))]
+        def body(i, last):  # each loop writes its products, as a step writes them for what uses them
+            return i + 1, made(last[0][0, 0, 0] * 0.0)
 
-        return tf.while_loop(lambda i, _: i < loops, body, (0, [tf.zeros_like(p) for p in made(0.0)]))[1]
+        return tf.while_loop(lambda i, _: i < loops, body, (0, made(0.0)))[1]
 
     @tf.function(jit_compile=True, autograph=False)
     def adam(w, g):
@@ -102,11 +105,14 @@ def _measure(n_runs: int, epochs: int, variant: str, hidden: list[int], queue) -
     )
 
 
-def _together(count: int, args) -> list[dict]:
+def _together(count: int, args, pinned: bool = False) -> list[dict]:
     """Measure in `count` processes started at once."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_measure, args=(args.runs, args.epochs, args.variant, args.hidden, queue)) for _ in range(count)]
+    procs = [
+        ctx.Process(target=_measure, args=(args.runs, args.epochs, args.variant, args.hidden, pinned, queue))
+        for _ in range(count)
+    ]
     for p in procs:
         p.start()
     out = [queue.get() for _ in procs]
@@ -123,18 +129,18 @@ def main() -> None:
     p.add_argument("--hidden", default="128,128", help="hidden widths (the default study's: 128,128)")
     args = p.parse_args()
     args.hidden = [int(w) for w in args.hidden.split(",")]
-    alone = _together(1, args)[0]
+    alone, one = _together(1, args)[0], _together(1, args, pinned=True)[0]
     pair = _together(2, args)
     both = {k: sum(o[k] for o in pair) / len(pair) for k in ("step", "products", "adam")}
     print(f"one block of {args.runs} {args.variant} runs, network {alone['network']}, {alone['steps']} steps per epoch")
-    print(f"{'per mini-batch step':<24}{'alone':>10}{'two at once':>14}{'slower':>8}")
+    print(f"{'per mini-batch step':<24}{'alone':>10}{'on one core':>14}{'two at once':>14}")
     for key, label in (("step", "whole step"), ("products", "matrix products"), ("adam", "Adam update")):
-        print(f"{label:<24}{alone[key] * 1e6:>8.0f} µs{both[key] * 1e6:>12.0f} µs{both[key] / alone[key]:>7.2f}x")
-    for name, m in (("alone", alone), ("two at once", both)):
-        rest = m["step"] - m["products"]
-        print(f"{name}: products {100 * m['products'] / m['step']:.0f}% of a step, the rest {rest * 1e6:.0f} µs")
-    print(f"two blocks at once train {2 * alone['step'] / both['step']:.2f}x as fast as one")
-    print(f"floor: a step of products alone is {both['products'] / both['step']:.2f} of today's step (two at once)")
+        print(f"{label:<24}{alone[key] * 1e6:>8.0f} µs{one[key] * 1e6:>12.0f} µs{both[key] * 1e6:>12.0f} µs")
+    for name, m in (("on one core", one), ("two at once", both)):
+        rest = (m["step"] - m["products"]) * 1e6
+        print(f"{name}: products {100 * m['products'] / m['step']:.0f}% of a step, the rest {rest:.0f} µs")
+    print(f"two blocks at once train {2 * alone['step'] / both['step']:.2f}x as fast as one alone")
+    print(f"floor: a step of products alone would take {both['products'] / both['step']:.2f} of a step two at once")
 
 
 if __name__ == "__main__":
