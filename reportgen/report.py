@@ -6,6 +6,7 @@ import base64
 import hashlib
 import math
 import platform
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,16 +70,12 @@ def fmt_interval(c: Cell) -> str:
 
 def anchor(text: str) -> str:
     """An HTML id from any text (claim keys hold colons, plus signs and spaces)."""
-    import re
-
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def breakable(text: str) -> Markup:
     """Escaped text that may wrap after an underscore, a plus or a slash (a variant's name in a narrow table column:
     'early_stopping' breaks as 'early_ / stopping', not 'early_stoppi / ng')."""
-    import re
-
     return Markup(re.sub(r"([_+/])", r"\1<wbr>", str(escape(text))))
 
 
