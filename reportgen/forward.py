@@ -9,9 +9,11 @@ the cache.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from reportgen.models import Network, predict_logits
+from reportgen.models import BN_EPSILON, Network, _activate, predict_logits
 
 CHUNK = 48  # at most this many runs per batched call
 # Bytes of one hidden activation [runs, points, width] per call: runs per call shrink with points and width, so a
@@ -67,3 +69,114 @@ def logits_pruned(network: Network, weight_sets: list[list[np.ndarray]], cuts: n
         z = predict_logits(network, expanded, xs)
         out.append(z.reshape(r, levels, *z.shape[1:]))
     return np.concatenate(out)
+
+
+def pruning_walk(network: Network, weights: list[np.ndarray], cuts: np.ndarray, x: np.ndarray) -> Iterator[np.ndarray]:
+    """Logits [points] ([points, classes] beyond two classes) of one run's network at each pruning level in turn:
+    at level k every kernel weight of magnitude <= cuts[k] is zero (cuts ascend, as measures.prune_cuts gives them).
+
+    The same networks as logits_pruned, level by level, but each level is the last one updated instead of a forward
+    pass of its own: a level removes about 2% of the weights, so a layer's pre-activations change by those weights'
+    products (a sparse product over the removed weights) and by the rows of its input that changed (a product over
+    those rows only); only a layer whose whole input changed is multiplied again. In the default network (2-128-128-1)
+    a level then costs a third of a forward pass. Every array is float32, laid out [units, points]; the updates add
+    float32 rounding of their own, so a logit may differ from the forward pass's in its last bits (tests compare them
+    at every level). The caller stops when it has what it needs: levels past that are never computed.
+    """
+    from scipy.linalg.blas import sgemm  # scipy here only: a build whose analysis is kept never loads it
+    from scipy.sparse._sparsetools import csr_matvecs  # y += A @ X for a CSR matrix A, in place (scipy's own kernel)
+
+    depth = len(network.hidden)
+    kernels: list[np.ndarray] = []
+    biases: list[np.ndarray] = []
+    norms: list[tuple[np.ndarray, ...] | None] = []  # batch norm's mean, scale, gamma and beta, [units, 1] each
+    it = iter(weights)
+    for layer in range(depth + 1):
+        kernels.append(np.array(np.asarray(next(it), np.float32).T, order="C"))  # [out, in], the walk's own copy
+        biases.append(np.asarray(next(it), np.float32)[:, None])
+        if layer < depth and network.batchnorm:
+            gamma, beta, mean, var = (np.asarray(next(it), np.float32)[:, None] for _ in range(4))
+            norms.append((mean, np.sqrt(var + BN_EPSILON), gamma, beta))
+        else:
+            norms.append(None)
+    cuts = np.asarray(cuts, np.float32)
+    # each kernel's weights in the order they go (flat indices), and where each level's begin in that order
+    gone = [np.searchsorted(cuts, np.abs(k).ravel(), side="left") for k in kernels]
+    order = [np.argsort(g, kind="stable").astype(np.int32) for g in gone]
+    bounds = [np.searchsorted(g[o], np.arange(len(cuts) + 1)) for g, o in zip(gone, order)]
+
+    def post(a: np.ndarray, layer: int, units=slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        """A hidden layer's output from its pre-activations (of some of its units)."""
+        if out is None:
+            out = a[units].copy() if isinstance(units, slice) else a[units]
+        elif network.activation == "relu" and norms[layer] is None:
+            return np.maximum(a, zeros[layer], out=out)  # faster than against a scalar 0
+        else:
+            np.copyto(out, a)
+        _activate(out, network.activation)
+        norm = norms[layer]
+        if norm is not None:
+            mean, scale, gamma, beta = (p[units] for p in norm)
+            out -= mean
+            out /= scale
+            out *= gamma
+            out += beta
+        return out
+
+    xt = np.ascontiguousarray(np.asarray(x, np.float32).T)
+    pre, outs, zeros = [], [], []
+    h = xt
+    for layer in range(depth + 1):
+        a = kernels[layer] @ h
+        a += biases[layer]
+        pre.append(a)
+        if layer < depth:
+            zeros.append(np.zeros_like(a))
+            h = post(a, layer)
+            outs.append(h)
+    spare = [np.empty_like(h) for h in outs]
+    yield _logits(pre[depth], network)
+    for level in range(1, len(cuts)):
+        leaving = [o[b[level] : b[level + 1]] for o, b in zip(order, bounds)]
+        # the removed weights' products with the inputs they had
+        for layer, flat in enumerate(leaving):
+            if len(flat):
+                _add_sparse(csr_matvecs, pre[layer], kernels[layer], flat, xt if layer == 0 else outs[layer - 1])
+                kernels[layer].flat[flat] = 0.0
+        # then what changed in each layer's input, layer by layer: None nothing, a slice everything, else those rows
+        changed: np.ndarray | slice | None = None
+        delta = np.empty(0, np.float32)
+        for layer in range(depth + 1):
+            if isinstance(changed, slice):
+                np.matmul(kernels[layer], outs[layer - 1], out=pre[layer])
+                pre[layer] += biases[layer]
+            elif changed is not None:  # pre += kernel[:, changed] @ delta, in place ([points, units] as BLAS sees it)
+                sgemm(1.0, delta.T, kernels[layer][:, changed].T, 1.0, pre[layer].T, overwrite_c=True)
+            if layer == depth:
+                break
+            if changed is not None:  # a changed row of the input reaches every unit
+                post(pre[layer], layer, out=spare[layer])
+                outs[layer], spare[layer] = spare[layer], outs[layer]
+                changed = slice(None)
+                continue
+            units = np.unique(leaving[layer] // kernels[layer].shape[1])
+            if len(units):  # the units that lost a weight (a dead unit's delta is zero rows: cheaper than finding it)
+                new = post(pre[layer], layer, units)
+                delta = new - outs[layer][units]
+                outs[layer][units] = new
+                changed = units
+        yield _logits(pre[depth], network)
+
+
+def _logits(pre: np.ndarray, network: Network) -> np.ndarray:
+    """The output layer's pre-activations [classes, points] as logits [points] or [points, classes] (a copy)."""
+    return pre[0].copy() if network.outputs == 1 else pre.T.copy()
+
+
+def _add_sparse(csr_matvecs, pre: np.ndarray, kernel: np.ndarray, flat: np.ndarray, h: np.ndarray) -> None:
+    """pre -= (the kernel's weights at flat indices (int32, ascending), the rest zero) @ h, in place: one pass over
+    those weights (pre is C-contiguous, so its ravel() is the array itself)."""
+    out_units, in_units = kernel.shape
+    rows, cols = np.divmod(flat, in_units)
+    indptr = np.searchsorted(rows, np.arange(out_units + 1, dtype=np.int32)).astype(np.int32)
+    csr_matvecs(out_units, in_units, h.shape[1], indptr, cols, -kernel.flat[flat], h.ravel(), pre.ravel())
