@@ -100,10 +100,9 @@ def pruning_walk(network: Network, weights: list[np.ndarray], cuts: np.ndarray, 
         else:
             norms.append(None)
     cuts = np.asarray(cuts, np.float32)
-    # each kernel's weights in the order they go (flat indices), and where each level's begin in that order
-    gone = [np.searchsorted(cuts, np.abs(k).ravel(), side="left") for k in kernels]
-    order = [np.argsort(g, kind="stable").astype(np.int32) for g in gone]
-    bounds = [np.searchsorted(g[o], np.arange(len(cuts) + 1)) for g, o in zip(gone, order)]
+    leaving = [_Leaving(k, cuts) for k in kernels]
+    for kernel, lv in zip(kernels, leaving):  # what the first level already removes (none at a fraction of 0)
+        kernel.ravel()[lv.flat[: lv.bounds[1]]] = 0.0
 
     def post(a: np.ndarray, layer: int, units=slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """A hidden layer's output from its pre-activations (of some of its units)."""
@@ -137,12 +136,15 @@ def pruning_walk(network: Network, weights: list[np.ndarray], cuts: np.ndarray, 
     spare = [np.empty_like(h) for h in outs]
     yield _logits(pre[depth], network)
     for level in range(1, len(cuts)):
-        leaving = [o[b[level] : b[level + 1]] for o, b in zip(order, bounds)]
-        # the removed weights' products with the inputs they had
-        for layer, flat in enumerate(leaving):
-            if len(flat):
-                _add_sparse(csr_matvecs, pre[layer], kernels[layer], flat, xt if layer == 0 else outs[layer - 1])
-                kernels[layer].flat[flat] = 0.0
+        # the removed weights' products with the inputs they had, subtracted in place (a CSR product)
+        for layer, lv in enumerate(leaving):
+            start, end = lv.bounds[level], lv.bounds[level + 1]
+            if end > start:
+                h = xt if layer == 0 else outs[layer - 1]
+                out_units, in_units = kernels[layer].shape
+                indptr, cols, values = lv.indptr[level], lv.cols[start:end], lv.values[start:end]
+                csr_matvecs(out_units, in_units, h.shape[1], indptr, cols, values, h.ravel(), pre[layer].ravel())
+                kernels[layer].ravel()[lv.flat[start:end]] = 0.0  # ravel(): a view of the C-contiguous kernel
         # then what changed in each layer's input, layer by layer: None nothing, a slice everything, else those rows
         changed: np.ndarray | slice | None = None
         delta = np.empty(0, np.float32)
@@ -159,7 +161,7 @@ def pruning_walk(network: Network, weights: list[np.ndarray], cuts: np.ndarray, 
                 outs[layer], spare[layer] = spare[layer], outs[layer]
                 changed = slice(None)
                 continue
-            units = np.unique(leaving[layer] // kernels[layer].shape[1])
+            units = leaving[layer].units[level]
             if len(units):  # the units that lost a weight (a dead unit's delta is zero rows: cheaper than finding it)
                 new = post(pre[layer], layer, units)
                 delta = new - outs[layer][units]
@@ -173,10 +175,24 @@ def _logits(pre: np.ndarray, network: Network) -> np.ndarray:
     return pre[0].copy() if network.outputs == 1 else pre.T.copy()
 
 
-def _add_sparse(csr_matvecs, pre: np.ndarray, kernel: np.ndarray, flat: np.ndarray, h: np.ndarray) -> None:
-    """pre -= (the kernel's weights at flat indices (int32, ascending), the rest zero) @ h, in place: one pass over
-    those weights (pre is C-contiguous, so its ravel() is the array itself)."""
-    out_units, in_units = kernel.shape
-    rows, cols = np.divmod(flat, in_units)
-    indptr = np.searchsorted(rows, np.arange(out_units + 1, dtype=np.int32)).astype(np.int32)
-    csr_matvecs(out_units, in_units, h.shape[1], indptr, cols, -kernel.flat[flat], h.ravel(), pre.ravel())
+class _Leaving:
+    """One kernel's weights [out, in] in the order the pruning levels remove them, and what each level removes as a
+    CSR matrix of the negated weights (its rows' offsets, its columns, its values), made once for all levels: pre-
+    activations += that matrix @ the layer's input takes those weights' products away. Weights leave in order of
+    level and then of flat index, so the rows of each level ascend, as CSR needs."""
+
+    def __init__(self, kernel: np.ndarray, cuts: np.ndarray):
+        out_units, in_units = kernel.shape
+        gone = np.searchsorted(cuts, np.abs(kernel).ravel(), side="left")  # each weight's level (len(cuts): never)
+        order = np.argsort(gone, kind="stable")
+        self.flat = order.astype(np.int32)
+        rows, cols = np.divmod(self.flat, np.int32(in_units))
+        self.cols = cols
+        self.values = -kernel.ravel()[order]
+        # weights each level removes from each unit [levels + 1, out]; a level's CSR row offsets are their running sum
+        self.per_unit = np.bincount(gone[order] * out_units + rows, minlength=(len(cuts) + 1) * out_units).reshape(-1, out_units)
+        self.indptr = np.zeros((len(self.per_unit), out_units + 1), np.int32)
+        np.cumsum(self.per_unit, axis=1, out=self.indptr[:, 1:])
+        self.bounds = np.concatenate([[0], np.cumsum(self.indptr[:, -1])])
+        level, unit = np.nonzero(self.per_unit)  # the units each level takes a weight from
+        self.units = np.split(unit, np.searchsorted(level, np.arange(1, len(self.per_unit))))
