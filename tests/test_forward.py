@@ -67,3 +67,20 @@ def test_the_pruning_walk_gives_each_level_the_logits_of_its_own_forward_pass():
         if net.outputs == 1:
             clear = np.abs(direct) > 1e-3
             assert clear.mean() > 0.9 and np.array_equal((np.stack(walked) > 0)[clear], (direct > 0)[clear])
+
+
+def test_the_pruning_walk_removes_what_its_first_level_already_cuts():
+    """Cuts that start above zero (a search that does not begin at the unpruned network): the first level's logits
+    are those of the network without its smallest weights, like every later level's."""
+    from reportgen.measures import prune_cuts
+
+    rng = np.random.default_rng(5)
+    net = Network((20, 20), batchnorm=False)
+    weights = _random_weights(net, rng)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    cuts = prune_cuts(weights, net.kernel_indices(), [0.3, 0.5, 0.9])
+    assert cuts[0] > 0
+    walked = np.stack(list(forward.pruning_walk(net, weights, cuts, x)))
+    direct = forward.logits_pruned(net, [weights], cuts[None], [x])[0]
+    np.testing.assert_allclose(walked, direct, rtol=1e-4, atol=1e-4 * np.abs(direct).max())
+    assert not np.allclose(walked[0], forward.logits_many(net, [weights], x)[0], rtol=1e-3)  # it did remove them
