@@ -412,8 +412,11 @@ def _layer_rows(result: RunResult, network: Network | None, thresholds: list[flo
 class _Evaluator:
     """Run a network on the points every measure needs, keeping the test predictions."""
 
-    def __init__(self, frame: Frame, view: View, datasets: dict, first: Dataset, config: StudyConfig):
+    def __init__(self, frame: Frame, view: View, datasets: dict, first: Dataset, config: StudyConfig, known: dict | None = None):
         self.frame, self.view, self.datasets, self.first, self.config = frame, view, datasets, first, config
+        # a run's grids for the figures, kept from one look of an adaptive build to the next (_measure_runs' known):
+        # every look draws the same first replicates
+        self.known = {} if known is None else known
         self.multiclass = first.n_classes > 2
         inside = _dilate(frame.region)
         self.grid_mask = inside.ravel()
@@ -450,6 +453,14 @@ class _Evaluator:
         """P(class 1) [rows, cols] (P(each class) [rows, cols, K] beyond two) of a run, or of other weights of its
         network, on the whole grid, for drawing. A factory's run has its logits there stored (at the end of training,
         or after a snapshot epoch)."""
+        if weights is None and epoch is None:
+            key = ("whole grid", result.run.key)
+            if key not in self.known:
+                self.known[key] = self._full_grid(result, None, None)
+            return self.known[key]
+        return self._full_grid(result, weights, epoch)
+
+    def _full_grid(self, result: RunResult, weights, epoch: int | None) -> np.ndarray:
         if result.outputs:
             z = result.outputs["grid" if epoch is None else f"snap{epoch}"]
         else:
@@ -461,10 +472,14 @@ class _Evaluator:
     def snapshot_grids(self, result: RunResult) -> dict[int, np.ndarray]:
         """A run's probabilities on the whole grid after each snapshot epoch it kept (its weights, or a factory's run's
         stored logits)."""
-        if result.outputs:
-            epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
-            return {e: self.full_grid(result, epoch=e) for e in epochs}
-        return {e: self.full_grid(result, w) for e, w in sorted(result.snapshots.items())}
+        key = ("snapshot grids", result.run.key)
+        if key not in self.known:
+            if result.outputs:
+                epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
+                self.known[key] = {e: self._full_grid(result, None, e) for e in epochs}
+            else:
+                self.known[key] = {e: self._full_grid(result, w, None) for e, w in sorted(result.snapshots.items())}
+        return self.known[key]
 
     def grid_probs(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
@@ -991,7 +1006,7 @@ def _analyse(results: list[RunResult], datasets: dict, config: StudyConfig, know
     conf, thresholds = config.analysis.confidence, config.analysis.sparsity_thresholds
     first = datasets[config.training.seeds[0]]
     view, frame = data_module.reference_view(config.data, first)
-    ev = _Evaluator(frame, view, datasets, first, config)
+    ev = _Evaluator(frame, view, datasets, first, config, known)
     bayes, bayes_acc, bayes_grid = _bayes(config, datasets, ev)
     info = _data_info(config, first, view, bayes_grid is not None)
     c = resampling_correction(config, info)  # every interval over replicates of one table's re-split rows is corrected

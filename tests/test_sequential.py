@@ -7,6 +7,7 @@ alpha spending, stability.assess (flip probabilities and replicates to firm) and
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reportgen import decision, sequential, stability
@@ -94,3 +95,28 @@ def test_the_stopping_rule_adds_rounds_only_where_they_could_decide():
     assert sequential.more_replicates(BUDGET, 20, [0.3, 0.0], [0, 0]) is None  # sits on a threshold
     assert sequential.more_replicates(BUDGET, 40, [0.3], [35]) is None  # at the maximum
     assert sequential.more_replicates(None, 20, [0.3], [25]) is None  # a fixed design
+
+
+def test_an_analysis_that_reuses_an_earlier_look_equals_one_made_afresh(tiny_runs):
+    """What one look of an adaptive build measured (per-run rows, pruning curves, the first replicates' grids for the
+    figures) is taken at the next look as it is: the analysis is the same as one that measures everything again."""
+    from reportgen.analysis import analyse
+    from reportgen.sequential import at_look
+
+    config, datasets, results = tiny_runs
+    first = config.training.seeds[0]
+    known: dict = {}
+    analyse([r for r in results if r.run.seed == first], datasets, at_look(config, 1), known)
+    assert {"whole grid", "snapshot grids", "pruning curve"} <= {k[0] for k in known if isinstance(k, tuple)}
+    carried, fresh = analyse(results, datasets, config, known), analyse(results, datasets, config)
+    assert fresh.snapshots and len(fresh.boundaries) > 1
+    pd.testing.assert_frame_equal(carried.runs, fresh.runs)
+    pd.testing.assert_frame_equal(carried.pruning, fresh.pruning)
+    assert carried.boundaries.keys() == fresh.boundaries.keys() and carried.snapshots.keys() == fresh.snapshots.keys()
+    for name, b in fresh.boundaries.items():
+        np.testing.assert_array_equal(carried.boundaries[name].background, b.background)
+        np.testing.assert_array_equal(carried.boundaries[name].probs, b.probs)
+    for name, frames in fresh.snapshots.items():
+        assert frames.keys() == carried.snapshots[name].keys()
+        for epoch, grid in frames.items():
+            np.testing.assert_array_equal(carried.snapshots[name][epoch], grid)
