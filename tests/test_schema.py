@@ -86,3 +86,14 @@ def test_a_document_off_the_schema_is_one_line_naming_the_key(light_tiny_build, 
         schema.parse(json.dumps(doc), "x/results.json")
     (line,) = err.value.lines
     assert line.startswith("x/results.json: not a reportgen results.json: ") and message in line
+
+
+def test_every_look_of_an_adaptive_build_keeps_its_stage_times():
+    """An adaptive build runs analysis and claims once a look: each time is kept (the later ones numbered), so the
+    times add up to the build's instead of the last look's replacing the others."""
+    from reportgen.results import stage_times
+
+    timings = [("data", 0.1), ("analysis", 20.0), ("claims", 2.0), ("analysis", 10.0), ("claims", 3.0), ("analysis", 9.0)]
+    times = stage_times(timings)
+    assert list(times) == ["data", "analysis", "claims", "analysis (2)", "claims (2)", "analysis (3)"]
+    assert sum(times.values()) == sum(s for _, s in timings) and times["analysis (3)"] == 9.0

@@ -304,7 +304,11 @@ class Results(Record):
     checks: list[Finding] | None = None
     observations: list[str] | None = None
     runs: list[Run]
-    timings_seconds: dict[str, float] | None = Field(None, description="per stage; null in a reproducible build")
+    timings_seconds: dict[str, float] | None = Field(
+        None,
+        description="per stage, in order; a stage run again (each look of an adaptive build) is named with its count, "
+        "'analysis (2)'; null in a reproducible build",
+    )
 
 
 def json_schema() -> dict:
