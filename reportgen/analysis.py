@@ -975,8 +975,8 @@ def analyse(results: list[RunResult], datasets: dict, config: StudyConfig, known
 
     BLAS keeps to one thread throughout: the analysis multiplies small matrices (hundreds to a few thousand points
     through layers of 128 units), which two BLAS threads multiplied up to ten times slower than one while anything
-    else used the other core (the default study's pruning curves: 8.4 s against 0.8 s). BLAS splits a product's rows
-    and columns between its threads, never the sum of one entry, so every number is the same either way."""
+    else used the other core (the default study's pruning curves: 8.4 s against 0.8 s). One thread also keeps the
+    last bits the same whatever the caller set: with two, OpenBLAS gave some grid probabilities 1 ulp apart."""
     with _one_blas_thread():
         return _analyse(results, datasets, config, {} if known is None else known)
 

@@ -127,7 +127,9 @@ def pruning_walk(network: Network, weights: list[np.ndarray], cuts: np.ndarray, 
     zero = np.zeros(xt.shape[1], np.float32)
     h = xt
     for layer in range(depth + 1):
-        a = kernels[layer] @ h
+        # C-contiguous float32, and only ever written in place: the CSR kernel adds into its ravel() and sgemm into
+        # its transpose, both of which would otherwise be copies that take the update away with them
+        a = np.ascontiguousarray(kernels[layer] @ h, np.float32)
         a += biases[layer]
         pre.append(a)
         if layer < depth:
