@@ -58,6 +58,7 @@ from reportgen.metrics import metric as metric_record
 from reportgen.plan import still_epochs
 from reportgen.regularizers import regularizer
 from reportgen.report import anchor
+from reportgen.results import stage_times
 
 MATRIX = tuple((d.key, d.column) for d in REGISTRY if d.column)  # page one's columns: claim key and title
 HEADLINE_ORDER = tuple(d.key for d in sorted(REGISTRY, key=lambda d: d.headline))
@@ -925,7 +926,10 @@ def appendix(analysis, verdicts, figs: _Figures, shown: Shown) -> list[Section]:
                 f"same table again. The study file was read for its variants and analysis settings; its data, model and "
                 f"training sections are reportgen's and do not describe how these runs were trained."
             ),
-            Pairs("Time per build stage (seconds).", [(stage, f"{seconds:.1f}") for stage, seconds in shown.timings]),
+            Pairs(
+                "Time per build stage (seconds).",
+                [(stage, f"{seconds:.1f}") for stage, seconds in stage_times(shown.timings).items()],  # as results.json
+            ),
             Pairs("Library versions.", shown.libraries),
             Preformatted(shown.study_toml),
         ],
