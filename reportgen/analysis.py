@@ -454,11 +454,14 @@ class _Evaluator:
         network, on the whole grid, for drawing. A factory's run has its logits there stored (at the end of training,
         or after a snapshot epoch)."""
         if weights is None and epoch is None:
-            key = ("whole grid", result.run.key)
-            if key not in self.known:
-                self.known[key] = self._full_grid(result, None, None)
-            return self.known[key]
+            return self._kept(("whole grid", result.run.key), lambda: self._full_grid(result, None, None))
         return self._full_grid(result, weights, epoch)
+
+    def _kept(self, key: tuple, make):
+        """What an earlier look kept under key, else make() kept there now."""
+        if key not in self.known:
+            self.known[key] = make()
+        return self.known[key]
 
     def _full_grid(self, result: RunResult, weights, epoch: int | None) -> np.ndarray:
         if result.outputs:
@@ -472,14 +475,12 @@ class _Evaluator:
     def snapshot_grids(self, result: RunResult) -> dict[int, np.ndarray]:
         """A run's probabilities on the whole grid after each snapshot epoch it kept (its weights, or a factory's run's
         stored logits)."""
-        key = ("snapshot grids", result.run.key)
-        if key not in self.known:
-            if result.outputs:
-                epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
-                self.known[key] = {e: self._full_grid(result, None, e) for e in epochs}
-            else:
-                self.known[key] = {e: self._full_grid(result, w, None) for e, w in sorted(result.snapshots.items())}
-        return self.known[key]
+        if result.outputs:
+            epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
+            make = lambda: {e: self._full_grid(result, None, e) for e in epochs}  # noqa: E731
+        else:
+            make = lambda: {e: self._full_grid(result, w, None) for e, w in sorted(result.snapshots.items())}  # noqa: E731
+        return self._kept(("snapshot grids", result.run.key), make)
 
     def grid_probs(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities on the measuring grid from logits at grid_points, NaN outside the (slightly widened) data region."""
