@@ -208,33 +208,67 @@ def _remove_stale(directory: Path) -> None:
 
 def _damage(entry: Path) -> str | None:
     """What is wrong with a graph (then it is removed), or None. A graph first seen here must be a complete entry with
-    an executable, under the key its file name spells (_entry_problem); its size and CRC-32 are then kept beside it,
-    and a graph that no longer has them is damaged."""
+    an executable, under the key its file name spells (_entry_problem); its size and CRC-32 are then kept beside it
+    with the file they were read from (inode and time written), and that file no longer having them is damage.
+
+    A graph renamed into place by a build sharing this cache (its compiler gives other bytes) is another file: a new
+    entry, checked as one. That holds however the two builds interleave: the check names the file whose bytes it
+    holds (read through one open descriptor), so a graph replaced between our read and our check is told apart."""
     check = Path(f"{entry}{CHECK}")
     try:
-        blob = entry.read_bytes()
+        with entry.open("rb") as graph:
+            blob, seen = graph.read(), os.fstat(graph.fileno())
     except OSError:
         return None  # removed meanwhile by another process, or unreadable: TensorFlow compiles the graph anew
     now = f"{len(blob)} {zlib.crc32(blob)}"
     try:
-        kept = check.read_text(encoding="ascii").strip()
+        kept = check.read_text(encoding="ascii").split()
     except (OSError, UnicodeDecodeError):
-        kept = None
-    if kept is None or kept != now:
-        changed = f"{len(blob)} bytes with CRC-32 {zlib.crc32(blob)}, not {kept}"
-        # written again after its check (by a build sharing this cache, whose compiler gave other bytes): a new entry,
-        # checked as one; damage on disk leaves the time a graph was written as it was
-        rewritten = kept is not None and _newer(entry, check)
-        problem = _entry_problem(blob, entry.name) if kept is None or rewritten else changed
-        if problem is None:
-            with contextlib.suppress(OSError):
-                check.write_text(now, encoding="ascii")
-            return None
-        for path in (entry, check):
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        return problem
-    return None
+        kept = []
+    if len(kept) < 2:  # none, or cut while another process wrote it: a graph first seen
+        return _first_seen(entry, blob, now, seen, check)
+    if len(kept) >= 4:  # the file it was read from
+        rewritten = kept[2:4] != [str(seen.st_ino), str(seen.st_mtime_ns)]
+    else:  # a check written before it named its file: damage on disk leaves the time a graph was written as it was
+        rewritten = _newer(entry, check)
+    if " ".join(kept[:2]) == now:
+        if rewritten:
+            _write_check(check, now, seen)
+        return None
+    if rewritten:
+        return _first_seen(entry, blob, now, seen, check)
+    _remove(entry, check)
+    return f"{len(blob)} bytes with CRC-32 {zlib.crc32(blob)}, not {' '.join(kept[:2])}"
+
+
+def _first_seen(entry: Path, blob: bytes, now: str, seen: os.stat_result, check: Path) -> str | None:
+    """A graph not checked before: kept with its check when it is a whole entry of its own key, else removed."""
+    problem = _entry_problem(blob, entry.name)
+    if problem is None:
+        _write_check(check, now, seen)
+    else:
+        _remove(entry, check)
+    return problem
+
+
+def _write_check(check: Path, now: str, seen: os.stat_result) -> None:
+    """Keep a graph's size and CRC-32 with the file they were read from; written whole and renamed into place, so a
+    build reading it meanwhile sees the old check or the new one."""
+    with contextlib.suppress(OSError):
+        fd, temporary = tempfile.mkstemp(dir=check.parent, prefix=".probe-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(f"{now} {seen.st_ino} {seen.st_mtime_ns}")
+            os.replace(temporary, check)
+        except OSError:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _remove(entry: Path, check: Path) -> None:
+    for path in (entry, check):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _newer(entry: Path, check: Path) -> bool:

@@ -87,11 +87,11 @@ def test_a_graph_damaged_after_it_was_first_seen_is_found_by_its_check(tmp_path,
     entry = _entry(tmp_path)
     assert _prepare(tmp_path, capsys) == (True, [])
     check = tmp_path / f"{entry.name}{xla.CHECK}"
-    assert check.read_text() == f"{len(GRAPH)} {zlib.crc32(GRAPH)}"
+    written = entry.stat()
+    assert check.read_text() == f"{len(GRAPH)} {zlib.crc32(GRAPH)} {written.st_ino} {written.st_mtime_ns}"
     assert _prepare(tmp_path, capsys) == (True, [])  # intact: kept, every time
     flipped = bytearray(GRAPH)
     flipped[-100] ^= 0x10  # inside the executable's bytes: still well-formed, no longer what was written
-    written = entry.stat()
     entry.write_bytes(bytes(flipped))
     os.utime(entry, ns=(written.st_atime_ns, written.st_mtime_ns))  # damage on disk: the time it was written stays
     ready, lines = _prepare(tmp_path, capsys)
@@ -111,7 +111,33 @@ def test_a_graph_written_again_by_another_build_after_its_check_is_a_new_entry(t
     later = check.stat().st_mtime_ns + 1_000_000
     os.utime(entry, ns=(later, later))
     assert _prepare(tmp_path, capsys) == (True, [])
-    assert entry.read_bytes() == bytes(other) and check.read_text() == f"{len(other)} {zlib.crc32(bytes(other))}"
+    assert entry.read_bytes() == bytes(other) and check.read_text().startswith(f"{len(other)} {zlib.crc32(bytes(other))} ")
+
+
+def test_a_graph_renamed_into_place_while_another_build_checked_the_old_one_is_a_new_entry(tmp_path, capsys):
+    """The race CI met: build A reads a graph to check it, build B renames its own compilation of that graph into place,
+    then A writes its check (so the check is newer than the graph it no longer describes). The check names the file
+    it was read from, so the next build sees another file, not damage; a cut graph renamed in that way still goes."""
+    entry = _entry(tmp_path)
+    check = tmp_path / f"{entry.name}{xla.CHECK}"
+    for replacement, kept in ((bytearray(GRAPH), True), (bytearray(GRAPH[:900]), False)):
+        assert _prepare(tmp_path, capsys) == (True, [])
+        replacement[-100] ^= 0x10
+        staged = _entry(tmp_path, "staged.tmp", bytes(replacement))
+        before = check.stat().st_mtime_ns - 1_000_000  # written before A's check was
+        os.utime(staged, ns=(before, before))
+        os.replace(staged, entry)
+        ready, lines = _prepare(tmp_path, capsys)
+        assert ready and entry.exists() is kept and check.exists() is kept
+        if kept:
+            assert lines == [] and check.read_text().split()[:3] == [
+                str(len(replacement)),
+                str(zlib.crc32(bytes(replacement))),
+                str(entry.stat().st_ino),
+            ]
+        else:
+            assert len(lines) == 1 and "is damaged (cut or garbled" in lines[0], lines
+            entry = _entry(tmp_path)
 
 
 def test_the_graphs_a_build_wrote_are_sealed_after_training(tmp_path, monkeypatch, capsys):
@@ -121,7 +147,7 @@ def test_the_graphs_a_build_wrote_are_sealed_after_training(tmp_path, monkeypatc
     monkeypatch.setattr(xla, "_state", {})
     written, cut = _entry(tmp_path), _entry(tmp_path, _graph(2)[0], _graph(2)[1][:500])
     xla.seal()
-    assert (tmp_path / f"{written.name}{xla.CHECK}").read_text() == f"{len(GRAPH)} {zlib.crc32(GRAPH)}"
+    assert (tmp_path / f"{written.name}{xla.CHECK}").read_text().split()[:2] == [str(len(GRAPH)), str(zlib.crc32(GRAPH))]
     assert not cut.exists()
     assert capsys.readouterr().err.splitlines() == [
         f"! compiled-graph cache entry {cut} is damaged (cut or garbled: 500 bytes); removed, the next build compiles it again"
