@@ -81,12 +81,13 @@ def network_weights(config: StudyConfig, shape=None, hidden_units=None) -> int:
         from reportgen.datasets import DataShape
 
         return factory.check_study(config, shape or DataShape(0, 0, 0, 2, 2)).weights
-    inputs, outputs = (shape.n_features, 1 if shape.n_classes == 2 else shape.n_classes) if shape else (2, 1)
+    from reportgen.models import Network, output_width
+
+    inputs, outputs = (shape.n_features, output_width(shape.n_classes)) if shape else (2, 1)
     batchnorm = any(v.batchnorm for v in config.variants)
 
     def count(hidden) -> int:
-        widths = [inputs, *hidden, outputs]
-        return sum(a * b + b for a, b in zip(widths, widths[1:])) + (4 * sum(hidden) if batchnorm else 0)
+        return Network(tuple(hidden), batchnorm, inputs, outputs).size()
 
     return count(hidden_units) if hidden_units is not None else max(count(h) for h in _shapes(config))
 

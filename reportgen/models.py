@@ -35,6 +35,11 @@ class Network:
                 names += [("gamma", i), ("beta", i), ("moving_mean", i), ("moving_variance", i)]
         return names + [("kernel", len(self.hidden)), ("bias", len(self.hidden))]
 
+    def size(self) -> int:
+        """Its weights: Dense kernels and biases, and batch norm's four arrays per hidden unit."""
+        widths = [self.inputs, *self.hidden, self.outputs]
+        return sum(a * b + b for a, b in zip(widths, widths[1:])) + (4 * sum(self.hidden) if self.batchnorm else 0)
+
     def kernel_indices(self) -> list[int]:
         """Positions of the Dense kernels (hidden layers first, output last) in the weight list."""
         return [i for i, (kind, _) in enumerate(self.layout()) if kind == "kernel"]

@@ -5,7 +5,7 @@ import pytest
 
 from reportgen.data import make_datasets
 from reportgen.models import Network, build_model, predict_proba
-from reportgen.plan import plan_runs, snapshot_epochs
+from reportgen.plan import BLOCK_RUNS, block_runs, plan_runs, snapshot_epochs
 from reportgen.training import train, train_runs
 from tests.conftest import TINY, tiny_config
 
@@ -119,6 +119,22 @@ def test_a_run_does_not_depend_on_its_group(alone, block_runs, monkeypatch):
         for wa, wb in zip(result.weights, together[key].weights, strict=True):
             np.testing.assert_array_equal(wa, wb, err_msg=key)
         np.testing.assert_array_equal(result.history["val_loss"], together[key].history["val_loss"])
+
+
+def test_a_wide_network_trains_in_blocks_small_enough_to_keep_its_memory():
+    """A block's training state stays under plan.BLOCK_STATE_BYTES (10 MiB), with at least two runs: the default
+    network's blocks keep BLOCK_RUNS, 2-256-256-1 with batch norm (68,865 weights, 1.1 MB a run) takes 9, and wider
+    ones 2; a study of the wide network is split accordingly, every run once."""
+    assert block_runs(Network((128, 128), True).size()) == BLOCK_RUNS
+    assert block_runs(Network((256, 256), True).size()) == 9
+    assert block_runs(Network((512, 512), False).size()) == block_runs(Network((1024, 1024), True).size()) == 2
+    assert block_runs(1, most=4) == 4 and block_runs(10**9) == 2
+    config = tiny_config(model={"hidden_units": [1024, 1024]})
+    data = make_datasets(config.data, config.training.seeds)
+    runs = plan_runs(config)
+    blocks = train._blocks(runs, data, config)
+    assert len(runs) > 4 and {len(b.runs) for b in blocks} == {2}
+    assert sorted(r.key for b in blocks for r in b.runs[: b.real]) == sorted(r.key for r in runs)
 
 
 def test_a_diverging_run_is_marked_and_frozen_while_the_others_train_on():

@@ -19,9 +19,11 @@ from reportgen.config import StudyConfig
 from reportgen.data import Dataset
 from reportgen.models import Network, initial_dense_weights, initial_weights
 from reportgen.plan import (
+    BLOCK_RUNS,
     HISTORY_KEYS,
     Run,
     RunResult,
+    block_runs,
     initial_loss,
     loss_limit,
     snapshot_epochs,
@@ -34,9 +36,6 @@ from reportgen.training.threads import in_threads as _in_threads
 
 Progress = Callable[[int, str], None]  # called with the run-epochs just finished and what is being trained
 MAX_CHUNK = 50  # at most this many epochs per graph call (the size of the graph's history buffer)
-# Runs per graph: large enough to amortise the per-step cost of a graph, small enough that a block's weights and
-# Adam moments stay in cache and that the blocks keep both cores busy (measured best near 32 on a 2-core machine).
-BLOCK_RUNS = 32
 CHUNK_SECONDS = 0.3  # aim for graph calls this long: progress and cancellation are checked between calls
 
 
@@ -154,11 +153,12 @@ def _blocks(runs: list[Run], datasets, config: StudyConfig) -> list[_Block]:
         groups[group_key(run, datasets[run.data_key], config)].append(run)
     cores = os.cpu_count() or 1
     with_bn = {(replace(net, batchnorm=True), rows, val, sw) for net, rows, val, sw in groups}
-    if len(groups) > 1 and len(with_bn) == 1 and len(runs) <= cores * BLOCK_RUNS:
+    if len(groups) > 1 and len(with_bn) == 1 and len(runs) <= cores * block_runs(next(iter(with_bn))[0].size(), BLOCK_RUNS):
         groups = {with_bn.pop(): runs}  # the shapes differ only in batch norm: one graph switches it per run
     blocks = []
     for (network, _, _, _), members in groups.items():
-        count = max(math.ceil(len(members) / BLOCK_RUNS), min(cores, len(members)) if len(groups) == 1 else 1)
+        most = block_runs(network.size(), BLOCK_RUNS)  # fewer for a wide network
+        count = max(math.ceil(len(members) / most), min(cores, len(members)) if len(groups) == 1 else 1)
         # XLA compiles a stack of one run differently (its numbers differ in the last bits, which 500 epochs
         # amplify): every block holds at least two, so that a run gives the same weights in any study.
         size = max(2, math.ceil(len(members) / count))
