@@ -7,7 +7,12 @@ and compiling the engine's graphs): seconds = FIXED_SECONDS + flops / rate. The 
    kept in the cache folder's pace.json after every build that trained here (its training seconds less the fixed cost,
    over the work of the runs it trained);
 2. this machine's float32 matrix-product peak (numpy's @, measured once in about a second and kept in pace.json) times
-   ENGINE_SHARE, the share of that peak the engine reached on the default study.
+   ENGINE_SHARE, the share of that peak the engine reached on the default study, slowed by memory traffic for a network
+   too wide for the processor's cache: the engine trains a block of runs per core (reportgen.plan.block_runs), and
+   when their weights, gradients and Adam moments do not fit in the last-level cache, each training step moves the
+   part that does not fit PASSES times through memory (a weight is read by the forward and backward products, its gradient
+   written, then Adam reads weight, gradient and two moments and writes three back) at this machine's memory
+   bandwidth (numpy's in-place add of two 64 MB arrays, measured once and kept in pace.json).
 
 Early stopping makes real training shorter than its work on paper; the kept rate of a study like this one knows by how
 much, the peak alone does not (see the README's "Limits" for the estimate against real times).
@@ -27,6 +32,8 @@ FILE = "pace.json"
 # against matmul_peak() 201 GFLOP/s (see the README's "Limits" for the estimate against real times)
 FIXED_SECONDS = 7.0  # tracing, compiling and per-model work, whatever the epochs
 ENGINE_SHARE = 0.3  # the engine's rate on the default study over matmul_peak() (65 of 201 GFLOP/s)
+PASSES = 10  # float32 words moved per weight and training step once a block's state is out of cache (counted above)
+CACHE_FALLBACK = 8 * 2**20  # last-level cache assumed where the system does not say
 RECORD_AFTER = 30.0
 STALE_TMP = 3600  # seconds after which a temporary pace file is a killed build's leftover
 LONG = 600.0  # seconds beyond which the plan line says that the build is long and names --scheduler
@@ -92,17 +99,75 @@ def matmul_peak(n: int = 2048, repeats: int = 3) -> float:
     return 2 * n**3 / best
 
 
+def memory_bandwidth(mib: int = 64, repeats: int = 5) -> float:
+    """Bytes/s numpy moves adding one float32 array of `mib` MiB into another in place (read two, write one), best of
+    `repeats`: beyond any cache, as a training step's Adam update is for a wide network (about 0.1 s in all)."""
+    import numpy as np
+
+    a, b = (np.ones(mib * 2**20 // 4, dtype=np.float32) for _ in range(2))
+    np.add(a, b, out=a)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.add(a, b, out=a)
+        best = min(best, time.perf_counter() - start)
+    return 3 * a.nbytes / best
+
+
+def last_level_cache() -> int:
+    """Bytes of the processor's largest cache (Linux: /sys), else CACHE_FALLBACK."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        with contextlib.suppress(OSError, ValueError):
+            text = (index / "size").read_text().strip().upper()
+            scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+            sizes.append(int(text.rstrip("KMG")) * scale)
+    return max(sizes, default=CACHE_FALLBACK)
+
+
+def machine(folder: Path | None) -> tuple[float, float]:
+    """This machine's float32 matrix-product peak (FLOP/s) and memory bandwidth (bytes/s): measured once, then kept in
+    the cache folder's pace.json."""
+    kept = _read(folder)
+    found = {k: kept.get(k) for k in ("matmul_peak", "memory_bandwidth")}
+    measured = {
+        k: measure()
+        for k, measure in (("matmul_peak", matmul_peak), ("memory_bandwidth", memory_bandwidth))
+        if not isinstance(found[k], (int, float)) or found[k] <= 0
+    }
+    if measured:
+        _write(folder, {**kept, **measured})
+    values = {**found, **measured}
+    return float(values["matmul_peak"]), float(values["memory_bandwidth"])
+
+
+def machine_rate(config, peak: float, bandwidth: float) -> float:
+    """The engine's expected FLOP/s on this machine before it has trained a network of this shape: ENGINE_SHARE of the
+    peak, slowed for each network shape by its memory traffic (module docstring); a study of several shapes (a
+    capacity sweep) at their rates weighted by their sizes."""
+    from reportgen.budget import network_weights
+    from reportgen.plan import STATE_BYTES, block_runs, shapes
+
+    compute = ENGINE_SHARE * peak
+    blocks = os.cpu_count() or 1  # one block of runs per core at a time
+    cache, batch = last_level_cache(), config.training.batch_size
+    weights = [network_weights(config, None, list(s)) for s in shapes(config)]
+    seconds = 0.0  # per FLOP of every shape, weighted by its weights
+    for w in weights:
+        spilled = max(0.0, 1 - cache / (blocks * block_runs(w) * w * STATE_BYTES))
+        # a weight's training step: 6 FLOPs per example of the batch at the compute rate, and PASSES float32 words of
+        # the part out of cache through memory
+        traffic = spilled * PASSES * 4 / bandwidth / (6 * batch / compute)
+        seconds += w * (1 + traffic) / compute
+    return sum(weights) / seconds if len(weights) > 1 else compute / (1 + traffic)
+
+
 def rate(config, folder: Path | None) -> tuple[float, str]:
     """The engine's expected FLOP/s for this study here, and where it comes from ('kept' or 'peak')."""
-    kept = _read(folder)
-    known = kept.get("rates", {}).get(shape_key(config))
+    known = _read(folder).get("rates", {}).get(shape_key(config))
     if isinstance(known, (int, float)) and known > 0:
         return float(known), "kept"
-    peak = kept.get("matmul_peak")
-    if not isinstance(peak, (int, float)) or peak <= 0:
-        peak = matmul_peak()
-        _write(folder, {**kept, "matmul_peak": peak})
-    return ENGINE_SHARE * float(peak), "peak"
+    return machine_rate(config, *machine(folder)), "peak"
 
 
 def training_seconds(flops: float, config, folder: Path | None) -> float:

@@ -92,6 +92,7 @@ def light(mp: pytest.MonkeyPatch):
     mp.setattr("reportgen.executor.train", fake_train)
     mp.setattr("reportgen.figures.make_figures", stand_ins)
     mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    mp.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
     mp.setenv("REPORTGEN_NO_HELPER", "1")
     yield
 

@@ -209,6 +209,7 @@ def capacity_build(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp, blank_pixels(mp):
         mp.setattr("reportgen.executor.train", fake_train)
         mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+        mp.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
         args = ["build", "--config", str(EXAMPLES / "capacity.toml"), "--out", str(out), *QUICK]
         assert main([*args, "--format", "html", "--quiet", "--no-cache"]) == 0
     return out

@@ -100,7 +100,9 @@ def test_a_non_ascii_folder_works_under_an_ascii_locale(tmp_path, env, formats):
 
 
 # FAKE_CLI with this machine's matmul peak taken as known (a build measures it for an empty cache folder, for a second)
-FAKE_KNOWN_PEAK_CLI = "from reportgen import pace\npace.matmul_peak = lambda: 100e9\n" + FAKE_CLI
+FAKE_KNOWN_PEAK_CLI = (
+    "from reportgen import pace\npace.matmul_peak = lambda: 100e9\npace.memory_bandwidth = lambda: 20e9\n" + FAKE_CLI
+)
 
 
 def test_matplotlib_gets_a_private_folder_removed_at_exit_when_home_cannot_be_written(tmp_path):

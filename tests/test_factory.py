@@ -211,6 +211,7 @@ def factory_build(tmp_path_factory):
     args += TINY_DIGITS
     with pytest.MonkeyPatch.context() as mp, blank_pixels(mp):
         mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+        mp.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
         assert main(["build", *args]) == 0
     return root / "out", root / "cache", args
 

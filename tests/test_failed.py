@@ -110,6 +110,7 @@ def test_an_absurd_learning_rate_fails_every_run_and_the_build_says_why(tmp_path
     from tests.conftest import blank_pixels
 
     monkeypatch.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    monkeypatch.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
     raw = tiny_raw(
         output={"dir": "out"}, model={"learning_rate": 300.0}, training={"epochs": 5, "seeds": [0, 1], "batch_size": 16}
     )

@@ -169,6 +169,7 @@ def workspace(light_tiny_build, tmp_path_factory):
         mp.setattr("reportgen.pipeline.build", stand_in)
         mp.setattr("reportgen.executor.connect", stand_in)
         mp.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+        mp.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
         yield tmp_path_factory.mktemp("fuzz")
 
 

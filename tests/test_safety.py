@@ -81,6 +81,7 @@ def no_training(monkeypatch):
 
     monkeypatch.setattr("reportgen.pipeline.build", stand_in)
     monkeypatch.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    monkeypatch.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
     monkeypatch.setenv("REPORTGEN_NO_HELPER", "1")
 
 

@@ -408,6 +408,7 @@ def test_a_graph_cache_failure_that_cannot_be_repaired_is_one_line_and_keeps_the
     monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={graphs}")
     monkeypatch.setattr(xla, "_state", {})
     monkeypatch.setattr("reportgen.pace.matmul_peak", lambda: 100e9)
+    monkeypatch.setattr("reportgen.pace.memory_bandwidth", lambda: 20e9)
     error = {
         "write": _tf_error("ResourceExhaustedError", f"{entry}host-1-2.tmp; No space left on device [Op:__inference_advance_7]"),
         "read": _tf_error("OutOfRangeError", "Read less bytes than requested [Op:__inference_advance_7]"),
