@@ -151,6 +151,8 @@ def machine_rate(config, peak: float, bandwidth: float) -> float:
     from reportgen.plan import STATE_BYTES, block_runs, shapes
 
     compute = ENGINE_SHARE * peak
+    if config.model.factory is not None:  # stock fit of the user's network: not the engine's blocks
+        return compute
     blocks = os.cpu_count() or 1  # one block of runs per core at a time
     cache, batch = last_level_cache(), config.training.batch_size
     weights = [network_weights(config, None, list(s)) for s in shapes(config)]

@@ -116,3 +116,15 @@ def test_the_machine_is_read_as_it_is():
 
 def test_times_are_said_in_the_unit_that_reads_best():
     assert [pace.say(s) for s in (45, 600, 9000)] == ["45 s", "10 min", "2.5 h"]
+
+
+def test_a_factory_network_is_not_built_for_the_estimate(monkeypatch):
+    """Its runs train through stock fit, not the engine's blocks: the peak's share, without building the network."""
+    from pathlib import Path
+
+    from reportgen import budget
+    from reportgen.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "examples" / "factory.toml")
+    monkeypatch.setattr(budget, "network_weights", lambda *a: pytest.fail("the factory's network was built"))
+    assert pace.machine_rate(config, 100e9, 20e9) == pace.ENGINE_SHARE * 100e9
