@@ -1,6 +1,6 @@
 """The plan line's training time against real cold trainings, one study after another (the README's "Limits" table).
 
-    .venv/bin/python benchmarks/estimate_accuracy.py [--rows default,csv,...] [--list]
+    .venv/bin/python benchmarks/estimate_accuracy.py [--rows default,csv,...]
 
 For each study: the estimate exactly as the plan line makes it (reportgen.pace.training_seconds of the plan's work,
 reportgen.budget.estimate), first from a cache folder that knows only this machine's matrix-product peak and memory
@@ -102,7 +102,13 @@ def _real(name: str, work: Path) -> float:
     queue = ctx.Queue()
     proc = ctx.Process(target=_train, args=(name, str(work), queue))
     proc.start()
-    seconds = queue.get()
+    while True:  # the child's seconds, or its failure (its traceback is on stderr)
+        try:
+            seconds = queue.get(timeout=5)
+            break
+        except Exception:  # queue.Empty
+            if not proc.is_alive():
+                raise SystemExit(f"estimate_accuracy: training {name} failed (exit {proc.exitcode})") from None
     proc.join()
     return seconds
 

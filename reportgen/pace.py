@@ -29,13 +29,15 @@ from pathlib import Path
 
 FILE = "pace.json"
 # Fitted to cold trainings (empty XLA cache) of the default study here (benchmarks/estimate_accuracy.py, 2026-12-03):
-# at 20 epochs 16.3 and 18.9 s, at 500 epochs 69.4 and 73.2 s, so 14.0 and 16.5 s whatever the epochs: TensorFlow's
-# import (4.8 to 6.7 s alone), tracing and compiling (about 5 s more with an empty XLA cache than with a warm one).
-# Earlier fits gave 7 s and a 30% share (9.2 s and 44.5 s against 201 GFLOP/s); see the README's "Limits".
+# 16.3 s at 20 epochs and 69.4 s at 500 give 14.1 s whatever the epochs; the runs before and after gave 16.5 and 14.9 s.
+# It is TensorFlow's import (4.8 to 6.7 s alone), tracing and compiling (about 5 s more with an empty XLA cache than
+# with a warm one). Earlier fits gave 7 s (9.2 s and 44.5 s against 201 GFLOP/s); see the README's "Limits".
 FIXED_SECONDS = 14.0  # TensorFlow's start, tracing, compiling and per-model work, whatever the epochs
 ENGINE_SHARE = 0.3  # the engine's rate on the default study over matmul_peak() (65 of 201 GFLOP/s)
 PASSES = 10  # float32 words moved per weight and training step once a block's state is out of cache (counted above)
 CACHE_FALLBACK = 8 * 2**20  # last-level cache assumed where the system does not say
+RATES = "engine_rates"  # pace.json's rates by shape_key, as flops / (seconds - FIXED_SECONDS): kept under a new name when
+# FIXED_SECONDS went from 7 to 14 s, so that a rate kept with the old one is not used with the new one
 RECORD_AFTER = 30.0
 STALE_TMP = 3600  # seconds after which a temporary pace file is a killed build's leftover
 LONG = 600.0  # seconds beyond which the plan line says that the build is long and names --scheduler
@@ -131,16 +133,17 @@ def machine(folder: Path | None) -> tuple[float, float]:
     """This machine's float32 matrix-product peak (FLOP/s) and memory bandwidth (bytes/s): measured once, then kept in
     the cache folder's pace.json."""
     kept = _read(folder)
-    found = {k: kept.get(k) for k in ("matmul_peak", "memory_bandwidth")}
-    measured = {
-        k: measure()
-        for k, measure in (("matmul_peak", matmul_peak), ("memory_bandwidth", memory_bandwidth))
-        if not isinstance(found[k], (int, float)) or found[k] <= 0
-    }
+    values: dict[str, float] = {}
+    measured: dict[str, float] = {}
+    for key, measure in (("matmul_peak", matmul_peak), ("memory_bandwidth", memory_bandwidth)):
+        found = kept.get(key)
+        if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
+            values[key] = float(found)
+        else:
+            values[key] = measured[key] = measure()
     if measured:
         _write(folder, {**kept, **measured})
-    values = {**found, **measured}
-    return float(values["matmul_peak"]), float(values["memory_bandwidth"])
+    return values["matmul_peak"], values["memory_bandwidth"]
 
 
 def machine_rate(config, peak: float, bandwidth: float) -> float:
@@ -156,19 +159,19 @@ def machine_rate(config, peak: float, bandwidth: float) -> float:
     blocks = os.cpu_count() or 1  # one block of runs per core at a time
     cache, batch = last_level_cache(), config.training.batch_size
     weights = [network_weights(config, None, list(s)) for s in shapes(config)]
-    seconds = 0.0  # per FLOP of every shape, weighted by its weights
+    slowed = 0.0  # every shape's weights, each times its slowing by memory traffic
     for w in weights:
         spilled = max(0.0, 1 - cache / (blocks * block_runs(w) * w * STATE_BYTES))
         # a weight's training step: 6 FLOPs per example of the batch at the compute rate, and PASSES float32 words of
         # the part out of cache through memory
         traffic = spilled * PASSES * 4 / bandwidth / (6 * batch / compute)
-        seconds += w * (1 + traffic) / compute
-    return sum(weights) / seconds if len(weights) > 1 else compute / (1 + traffic)
+        slowed += w * (1 + traffic)
+    return compute / (slowed / sum(weights))
 
 
 def rate(config, folder: Path | None) -> tuple[float, str]:
     """The engine's expected FLOP/s for this study here, and where it comes from ('kept' or 'peak')."""
-    known = _read(folder).get("rates", {}).get(shape_key(config))
+    known = _read(folder).get(RATES, {}).get(shape_key(config))
     if isinstance(known, (int, float)) and known > 0:
         return float(known), "kept"
     return machine_rate(config, *machine(folder)), "peak"
@@ -186,7 +189,7 @@ def record(config, folder: Path | None, flops: float, seconds: float) -> None:
     if folder is None or seconds < RECORD_AFTER or flops <= 0:
         return
     kept = _read(folder)
-    _write(folder, {**kept, "rates": {**kept.get("rates", {}), shape_key(config): flops / (seconds - FIXED_SECONDS)}})
+    _write(folder, {**kept, RATES: {**kept.get(RATES, {}), shape_key(config): flops / (seconds - FIXED_SECONDS)}})
 
 
 def say(seconds: float) -> str:

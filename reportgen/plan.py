@@ -13,16 +13,16 @@ from reportgen.errors import ConfigError, Interrupted
 from reportgen.models import Network, initial_weights, training_loss
 from reportgen.regularizers import REGULARIZERS, SWEPT, regularizer
 
-# Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 # Runs per graph: large enough to amortise the per-step cost of a graph, small enough that a block's weights and
 # Adam moments stay in cache and that the blocks keep both cores busy (measured best near 32 on a 2-core machine).
 BLOCK_RUNS = 32
 # ... and fewer for a wide network, so that a block's training state (STATE_BYTES a weight) stays under
 # BLOCK_STATE_BYTES: a block of 28 runs of 2-1024-1024-1 moved 112 MB tensors, which the allocator maps afresh at every
-# step (11.9 M page faults, 38 of 90 CPU seconds in the kernel); in blocks of 2 the same 56 runs trained in 29.0 s
-# instead of 47.2 (2-512-512-1: 10.7 s instead of 16.5; 2-256-256-1 and narrower: no change).
+# step (11.9 M page faults, 38 of 90 CPU seconds in the kernel); in blocks of 2 the same 56 runs trained in 26.6 to
+# 29.0 s instead of 47.2 (2-512-512-1: 10.7 s instead of 16.5; 2-256-256-1 and narrower: no change).
 STATE_BYTES = 16  # per weight of a run in training: the weight, its gradient and Adam's two moments
 BLOCK_STATE_BYTES = 10 * 2**20
+# Per-epoch values every engine records; losses are binary cross-entropy without the penalty term.
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty")
 SWEEP_KINDS = tuple(r.key for r in SWEPT)  # regularizers whose strengths a study may sweep
 INIT_STRIDE = 1_000_003  # init k of replicate s draws its weights with seed s + k * INIT_STRIDE: never another replicate's

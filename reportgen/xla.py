@@ -6,6 +6,8 @@ disk that filled up during the build, a folder made read-only): each is one warn
 
 - Before TensorFlow starts (prepare): an entry that is cut or garbled, holds another graph's key or no executable, or
   no longer has the size and CRC-32 it had when first seen, is removed; TensorFlow compiles the graph and writes it anew.
+  The check names the time the graph it describes was written: a graph written since (another build's, renamed into
+  place) is a new entry, checked as one.
 - After training (seal): the entries the build wrote get their size and CRC-32 at once, so damage from then on is found.
 - During training (recover): a call that failed on an entry TensorFlow could not load removes the entry, and the graph
   is traced and compiled again; a call that failed to write a graph points TensorFlow's folder elsewhere (it was given
@@ -33,7 +35,8 @@ from reportgen.versions import version
 CACHE_ENTRIES = 64  # compiled graphs kept on disk between processes (1 to 3 MB each)
 RESERVE = 64 * 2**20  # free bytes the folder needs: TensorFlow fails a compilation whose graph it cannot write
 STALE_TMP = 600  # seconds after which a temporary graph is the leftover of a process killed or a disk full while writing
-CHECK = ".crc"  # beside each graph: its size and CRC-32 as first seen intact, so a graph damaged later is found
+CHECK = ".crc"  # beside each graph: its size, CRC-32, inode and time written as first seen intact (damage is found)
+CHECK_TMP = ".check-"  # a check being written, renamed into place when whole
 FIELDS = {1, 2, 3}  # an XlaSerializedCacheEntry's key, HLO module and executable: every intact graph has all three
 LINK_PREFIX = "reportgen-xla-"  # a process's private folder (LINK_PREFIX<pid>-*) with the link TensorFlow is given
 LOAD_FAILURES = ("OutOfRangeError", "DataLossError")  # TensorFlow could not read an entry
@@ -194,10 +197,10 @@ def _warn(line: str) -> None:
 
 
 def _remove_stale(directory: Path) -> None:
-    """Remove temporary graphs (TensorFlow writes NAME.pb<host>-<pid>-<time>.tmp, then renames it) a process left behind
-    when it was killed or its disk was full, and checks without their graph."""
+    """Remove temporary graphs (TensorFlow writes NAME.pb<host>-<pid>-<time>.tmp, then renames it) and checks a process
+    left behind when it was killed or its disk was full, and checks without their graph."""
     limit = time.time() - STALE_TMP
-    for path in [*directory.glob("*.tmp"), *directory.glob(".probe-*")]:
+    for path in [*directory.glob("*.tmp"), *directory.glob(".probe-*"), *directory.glob(f"{CHECK_TMP}*")]:
         with contextlib.suppress(OSError):  # removed meanwhile by another process
             if path.stat().st_mtime < limit:
                 path.unlink()
@@ -211,9 +214,11 @@ def _damage(entry: Path) -> str | None:
     an executable, under the key its file name spells (_entry_problem); its size and CRC-32 are then kept beside it
     with the file they were read from (inode and time written), and that file no longer having them is damage.
 
-    A graph renamed into place by a build sharing this cache (its compiler gives other bytes) is another file: a new
-    entry, checked as one. That holds however the two builds interleave: the check names the file whose bytes it
-    holds (read through one open descriptor), so a graph replaced between our read and our check is told apart."""
+    A graph renamed into place by a build sharing this cache (its compiler gives other bytes) was written at another
+    time: a new entry, checked as one. That holds however the two builds interleave: the check names the time the file
+    whose bytes it holds was written (read through one open descriptor), so a graph replaced between our read and our
+    check is told apart. Damage on disk, or in a copy of the cache that keeps the times (cp -a, tar), leaves that time
+    as it was, and is found."""
     check = Path(f"{entry}{CHECK}")
     try:
         with entry.open("rb") as graph:
@@ -227,10 +232,10 @@ def _damage(entry: Path) -> str | None:
         kept = []
     if len(kept) < 2:  # none, or cut while another process wrote it: a graph first seen
         return _first_seen(entry, blob, now, seen, check)
-    if len(kept) >= 4:  # the file it was read from
-        rewritten = kept[2:4] != [str(seen.st_ino), str(seen.st_mtime_ns)]
-    else:  # a check written before it named its file: damage on disk leaves the time a graph was written as it was
-        rewritten = _newer(entry, check)
+    if len(kept) >= 4:  # the time the graph it describes was written
+        rewritten = kept[3] != str(seen.st_mtime_ns)
+    else:  # a check written before it named that time: the graph was written after the check was
+        rewritten = _newer(seen, check)
     if " ".join(kept[:2]) == now:
         if rewritten:
             _write_check(check, now, seen)
@@ -253,15 +258,16 @@ def _first_seen(entry: Path, blob: bytes, now: str, seen: os.stat_result, check:
 
 def _write_check(check: Path, now: str, seen: os.stat_result) -> None:
     """Keep a graph's size and CRC-32 with the file they were read from; written whole and renamed into place, so a
-    build reading it meanwhile sees the old check or the new one."""
+    build reading it meanwhile sees the old check or the new one (readable as the umask allows, like the graphs)."""
+    temporary = check.parent / f"{CHECK_TMP}{os.getpid()}-{threading.get_ident()}-{check.name}"
     with contextlib.suppress(OSError):
-        fd, temporary = tempfile.mkstemp(dir=check.parent, prefix=".probe-")
         try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             with os.fdopen(fd, "w", encoding="ascii") as out:
                 out.write(f"{now} {seen.st_ino} {seen.st_mtime_ns}")
             os.replace(temporary, check)
         except OSError:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
 
 
@@ -271,10 +277,10 @@ def _remove(entry: Path, check: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _newer(entry: Path, check: Path) -> bool:
+def _newer(seen: os.stat_result, check: Path) -> bool:
     """Whether a graph was written after its check was (TensorFlow writes a whole graph and renames it into place)."""
     try:
-        return entry.stat().st_mtime_ns > check.stat().st_mtime_ns
+        return seen.st_mtime_ns > check.stat().st_mtime_ns
     except OSError:
         return False
 

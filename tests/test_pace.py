@@ -78,9 +78,8 @@ def test_a_network_too_wide_for_the_cache_is_expected_slower_by_its_memory_traff
     so the rate falls to 6.4 / (6.4 + 0.51 x 2.0) of it."""
     compute = pace.ENGINE_SHARE * 100e9
     assert _rate([128, 128]) == compute
-    spilled = 1 - 32 * 2**20 / (2 * 2 * 1_061_889 * STATE_BYTES)
-    step = 6 * 32 / compute
-    assert _rate([1024, 1024]) == pytest.approx(compute * step / (step + spilled * pace.PASSES * 4 / 20e9))
+    assert 1 - 32 * 2**20 / (2 * 2 * 1_061_889 * STATE_BYTES) == pytest.approx(0.506, abs=1e-3)
+    assert _rate([1024, 1024]) == pytest.approx(30e9 * 6.4 / (6.4 + 0.506 * 2.0), rel=1e-3)  # 25.9 GFLOP/s
     widths = [_rate([w, w]) for w in (64, 128, 256, 512, 1024)]
     # 256 units: blocks of 9 runs, 19.8 MB; 512: blocks of 2, 17 MB; 1,024: slower
     assert widths[:4] == [compute] * 4 and widths[4] < compute
@@ -96,6 +95,14 @@ def test_a_study_of_several_widths_is_expected_at_their_rates_weighted_by_size()
     expected = sum(sizes) / (sizes[0] / narrow + sizes[1] / wide)
     assert pace.machine_rate(config, 100e9, 20e9) == pytest.approx(expected)
     assert wide < expected < narrow
+
+
+def test_a_rate_kept_before_the_fixed_cost_changed_is_not_used(tmp_path, monkeypatch):
+    """pace.json's "rates" were kept with a fixed cost of 7 s: their shapes are estimated from the peak again."""
+    config = validate({})
+    monkeypatch.setattr(pace, "matmul_peak", lambda: 100e9)
+    (tmp_path / pace.FILE).write_text(json.dumps({"rates": {pace.shape_key(config): 1e9}}))
+    assert pace.rate(config, tmp_path) == (100e9 * pace.ENGINE_SHARE, "peak")
 
 
 def test_the_machine_is_measured_once_and_a_pace_file_without_bandwidth_gets_it(tmp_path, monkeypatch):

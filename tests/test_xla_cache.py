@@ -130,14 +130,66 @@ def test_a_graph_renamed_into_place_while_another_build_checked_the_old_one_is_a
         ready, lines = _prepare(tmp_path, capsys)
         assert ready and entry.exists() is kept and check.exists() is kept
         if kept:
-            assert lines == [] and check.read_text().split()[:3] == [
+            now = entry.stat()
+            assert lines == [] and check.read_text().split() == [
                 str(len(replacement)),
                 str(zlib.crc32(bytes(replacement))),
-                str(entry.stat().st_ino),
+                str(now.st_ino),
+                str(now.st_mtime_ns),
             ]
+            assert check.stat().st_mode & 0o777 == 0o666 & ~_umask()  # readable by whoever shares the cache
         else:
             assert len(lines) == 1 and "is damaged (cut or garbled" in lines[0], lines
             entry = _entry(tmp_path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_damage_in_a_copy_of_the_cache_that_kept_its_times_is_found(tmp_path, capsys):
+    """cp -a, tar or a CI cache restore: every graph is another file (inode) written at the same time, and a byte
+    flipped in the copy is damage, not a new entry."""
+    import shutil
+
+    source = tmp_path / "source"
+    source.mkdir()
+    _entry(source)
+    assert _prepare(source, capsys) == (True, [])
+    copy = tmp_path / "copy"
+    shutil.copytree(source, copy, copy_function=shutil.copy2)
+    entry = copy / NAME  # damaged in the copy, before any build read it there
+    written = entry.stat()
+    flipped = bytearray(GRAPH)
+    flipped[-100] ^= 0x10
+    entry.write_bytes(bytes(flipped))
+    os.utime(entry, ns=(written.st_atime_ns, written.st_mtime_ns))
+    ready, lines = _prepare(copy, capsys)
+    assert ready and not entry.exists() and len(lines) == 1 and "is damaged" in lines[0]
+
+
+@pytest.mark.parametrize("written", ["after its check", "before its check"])
+def test_a_check_written_before_checks_named_their_graph_still_tells_damage_from_a_new_graph(tmp_path, capsys, written):
+    """A check of two fields (size and CRC-32) from an older reportgen: a graph written after it is a new entry, one
+    that changed without being written again is damage."""
+    entry = _entry(tmp_path)
+    check = tmp_path / f"{entry.name}{xla.CHECK}"
+    check.write_text(f"{len(GRAPH)} {zlib.crc32(GRAPH) ^ 1}")
+    offset = 1_000_000 if written == "after its check" else -1_000_000
+    when = check.stat().st_mtime_ns + offset
+    os.utime(entry, ns=(when, when))
+    ready, lines = _prepare(tmp_path, capsys)
+    if written == "after its check":
+        assert (
+            ready
+            and lines == []
+            and entry.exists()
+            and check.read_text().split()[:2] == [str(len(GRAPH)), str(zlib.crc32(GRAPH))]
+        )
+    else:
+        assert ready and not entry.exists() and len(lines) == 1 and "is damaged" in lines[0]
 
 
 def test_the_graphs_a_build_wrote_are_sealed_after_training(tmp_path, monkeypatch, capsys):
