@@ -242,7 +242,7 @@ def _damage(entry: Path) -> str | None:
         return None
     if rewritten:
         return _first_seen(entry, blob, now, seen, check)
-    _remove(entry, check)
+    _remove(entry)
     return f"{len(blob)} bytes with CRC-32 {zlib.crc32(blob)}, not {' '.join(kept[:2])}"
 
 
@@ -252,7 +252,7 @@ def _first_seen(entry: Path, blob: bytes, now: str, seen: os.stat_result, check:
     if problem is None:
         _write_check(check, now, seen)
     else:
-        _remove(entry, check)
+        _remove(entry)
     return problem
 
 
@@ -271,8 +271,9 @@ def _write_check(check: Path, now: str, seen: os.stat_result) -> None:
             raise
 
 
-def _remove(entry: Path, check: Path) -> None:
-    for path in (entry, check):
+def _remove(entry: Path) -> None:
+    """Remove a graph and its check (either may be gone already, removed by another process)."""
+    for path in (entry, Path(f"{entry}{CHECK}")):
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
 
@@ -414,9 +415,7 @@ def recover(err: BaseException) -> tuple[str, str | None] | None:
             "removed, compiled again"
         )
         for entry in entries or list(cache.glob("*.pb")):
-            for path in (entry, Path(f"{entry}{CHECK}")):
-                with contextlib.suppress(OSError):
-                    path.unlink()
+            _remove(entry)
         if name is not None:
             _recovered.add(name)
         return "retrace", line
@@ -492,9 +491,7 @@ def cache_failure(err: BaseException) -> str | None:
     if type(err).__name__ not in LOAD_FAILURES:
         return None
     for entry in cache.glob("*.pb"):
-        for path in (entry, Path(f"{entry}{CHECK}")):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        _remove(entry)
     return (
         f"compiled-graph cache {cache}: a compiled graph could not be read ({reason}); the cached graphs were "
         "removed: build again (the runs trained so far are kept)"
@@ -530,6 +527,4 @@ def _prune(directory: Path) -> None:
 
     entries = sorted(directory.glob("*.pb"), key=mtime)
     for entry in entries[:-CACHE_ENTRIES]:
-        for path in (entry, Path(f"{entry}{CHECK}")):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        _remove(entry)
