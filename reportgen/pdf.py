@@ -51,7 +51,26 @@ def render_pdf(html: str) -> bytes:
 
     light = _EMBEDDED.sub(by_name, html)
     with _png_pass_through():
-        return HTML(string=light, url_fetcher=url_fetcher(figures), base_url=None).write_pdf(pdf_variant="pdf/ua-1")
+        layout = lambda text: HTML(string=text, url_fetcher=url_fetcher(figures), base_url=None).render(  # noqa: E731
+            pdf_variant="pdf/ua-1"
+        )
+        document = layout(light)
+        if _page_of(document, CONTENTS) > 1 and light.count(PAGE_ONE) == 1:
+            document = layout(light.replace(PAGE_ONE, PAGE_ONE_SPILLS))
+        return document.write_pdf(pdf_variant="pdf/ua-1")
+
+
+# Page one ends with a page break, so that the contents start a page. When page one is too long for its page (its lead
+# figure goes on to a second page), the break would leave that page nearly empty: the report is laid out again with
+# the break removed, so that the contents follow the figure (print.css, .page-one.spills). Only then: a second layout.
+PAGE_ONE = 'class="page-one"'
+PAGE_ONE_SPILLS = 'class="page-one spills"'
+CONTENTS = "contents"  # the id of the contents (report.html)
+
+
+def _page_of(document, anchor: str) -> int:
+    """The index of the first page of a laid-out document holding an anchor (-1 when none does)."""
+    return next((i for i, page in enumerate(document.pages) if anchor in page.anchors), -1)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -161,6 +161,24 @@ def test_pdf_renders_and_fetches_nothing(pdf_bytes):
             report.render_pdf(f'<p>x</p><img src="{url}">')
 
 
+def _first_pages(pdf: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages[:3]]
+
+
+def test_the_contents_follow_a_page_one_that_runs_onto_a_second_page(ctx, pdf_bytes):
+    """Page one ends with a page break. When it fits, its figure is on it and the contents start page 2; when it is too
+    long (here 20 more headlines), its figure goes on to page 2 and the contents follow it there, not on a third page."""
+    caption = f"{ctx.lead_figure.title}."
+    fits = _first_pages(pdf_bytes)
+    assert caption in fits[0] and fits[1].lstrip().startswith("Contents"), fits[:2]
+    long = dataclasses.replace(ctx, headlines=[*ctx.headlines, *[f"A further headline, number {i}." for i in range(20)]])
+    spilled = _first_pages(report.render_pdf(report.render_html(long)))
+    assert "number 0" in spilled[0] and caption not in spilled[0], spilled[0]
+    assert caption in spilled[1] and "Contents" in spilled[1] and spilled[1].index(caption) < spilled[1].index("Contents")
+
+
 def _structure(node, out: list) -> list:
     """Every element of a PDF structure tree under node, depth first: (its type, its alternative text)."""
     node = node.get_object()
