@@ -32,7 +32,7 @@ from reportgen.measures import (
 )
 from reportgen.metrics import METRICS, run_columns
 from reportgen.metrics import metric as metric_record
-from reportgen.models import Network, accuracy_and_loss, predict_logits, predicted_class, probabilities
+from reportgen.models import Network, accuracy_and_loss, per_core, predict_logits, predicted_class, probabilities
 from reportgen.plan import HISTORY_KEYS, SWEEP_KINDS, Run, RunResult, settings_key, sweep_variant
 from reportgen.regularizers import REGULARIZERS
 from reportgen.stats import estimate, estimate_columns
@@ -479,7 +479,12 @@ class _Evaluator:
             epochs = sorted(int(k[4:]) for k in result.outputs if k.startswith("snap"))
             make = lambda: {e: self._full_grid(result, None, e) for e in epochs}  # noqa: E731
         else:
-            make = lambda: {e: self._full_grid(result, w, None) for e, w in sorted(result.snapshots.items())}  # noqa: E731
+            snaps = sorted(result.snapshots.items())
+
+            def make() -> dict[int, np.ndarray]:  # the epochs one per core
+                grids = per_core(lambda snap: self._full_grid(result, snap[1], None), snaps)
+                return {epoch: grid for (epoch, _), grid in zip(snaps, grids, strict=True)}
+
         return self._kept(("snapshot grids", result.run.key), make)
 
     def grid_probs(self, logits: np.ndarray) -> np.ndarray:
@@ -641,13 +646,9 @@ def _prunable(
     Each run on its own, one per core, with single-threaded BLAS: these are small matrices (2,000 points through layers
     of 128 units), which two BLAS threads multiplied 5 times slower than one while other builds shared the cores (the
     default study's analysis took 250 s with all runs batched, 35 s so). Each run's arithmetic is the same either way."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = max(1, min(os.cpu_count() or 1, len(results)))
-    search = lambda r, p: _search_prunable(network, r.weights, *p, tolerance, multiclass)  # noqa: E731
-    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in its arithmetic
-        return list(pool.map(search, results, points))
+    search = lambda pair: _search_prunable(network, pair[0].weights, *pair[1], tolerance, multiclass)  # noqa: E731
+    with _one_blas_thread():
+        return per_core(search, zip(results, points, strict=True))
 
 
 def _search_prunable(
@@ -881,11 +882,14 @@ def _bayes(config: StudyConfig, datasets: dict, ev: _Evaluator) -> tuple[dict, d
     grid = grid.reshape(len(ev.frame.ys), len(ev.frame.xs), *grid.shape[1:])
     length, pieces = contour_length(grid, ev.frame) if grid.ndim == 2 else boundary_measures(grid, ev.frame)
     per_rep = {}
-    for seed in config.training.seeds:
+    for seed in config.training.seeds:  # a replicate's, as an earlier look of the build measured it
         d = datasets[seed]
-        per_rep[seed] = {
-            s: float(np.mean(_bayes_class(config, getattr(d, f"x_{s}")) == getattr(d, f"y_{s}"))) for s in ("train", "test")
-        }
+        per_rep[seed] = ev._kept(
+            ("Bayes accuracy", seed),
+            lambda d=d: {
+                s: float(np.mean(_bayes_class(config, getattr(d, f"x_{s}")) == getattr(d, f"y_{s}"))) for s in ("train", "test")
+            },
+        )
     test = float(np.mean([a["test"] for a in per_rep.values()]))
     return {"boundary_length": length, "boundary_pieces": pieces, "test_accuracy": test}, per_rep, grid
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from reportgen.config import ModelConfig, VariantConfig
 from reportgen.regularizers import BN_EPSILON, REGULARIZERS
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -198,10 +205,9 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     per operation made grid passes 2.5 times slower.
     """
     weights = [np.asarray(w, np.float32) for w in weights]  # float32 throughout, as both engines train (no copy then)
-    if weights[0].ndim == 3 and x.shape[-2] >= 256:
-        return np.stack(
-            [predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x) for i in range(len(weights[0]))]
-        )
+    if weights[0].ndim == 3 and x.shape[-2] >= 256:  # one run per core at a time (numpy multiplies outside the GIL)
+        one = lambda i: predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x)  # noqa: E731
+        return np.stack(per_core(one, range(len(weights[0]))))
     h = x.astype(np.float32)
     it = iter(weights)
     for _ in network.hidden:
@@ -219,6 +225,18 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     out = h @ kernel
     out += bias[..., None, :]
     return out[..., 0] if network.outputs == 1 else out
+
+
+def per_core(task: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """[task(item) for item in items], one thread per core: for numpy work, which runs outside the GIL. Each item's
+    arithmetic is what it would be alone (the analysis holds BLAS to one thread per call), so the results are the same
+    bits however many cores share them."""
+    items = list(items)
+    workers = min(os.cpu_count() or 1, len(items))
+    if workers < 2:
+        return [task(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(task, items))
 
 
 def _activate(h: np.ndarray, activation: str) -> None:
