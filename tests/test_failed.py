@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reportgen.analysis import analyse, failure_lines, failure_reasons, per_replicate, sweep_choices
@@ -99,6 +100,29 @@ def test_failed_runs_are_left_out_of_every_interval_and_the_others_are_untouched
     drop = failed.paired[(failed.paired["variant"] == "l1+drop <i>") & (failed.paired["metric"] == "test_accuracy")].iloc[0]
     a, b = per_replicate(failed, "l1+drop <i>", "test_accuracy"), per_replicate(failed, "baseline", "test_accuracy")
     assert drop["n"] == 1 and drop["mean"] == pytest.approx(a[0] - b[0])  # both lost replicate 1: replicate 0 pairs
+
+
+def test_the_observations_count_and_name_the_variants_failed_runs_not_a_sweeps(partly_failed):
+    """A strength too strong to train is named in the sweeps section: the observation about failed runs counts and names
+    the variants' (it once counted a sweep's too, naming none of them: '2 runs failed …: .')."""
+    from reportgen.claims import evaluate_claims, observations
+    from reportgen.claims.observations import Seen
+
+    clean, failed = partly_failed
+    sweep_key = next(key for key in clean.runs["key"] if clean.sweep_run(key))
+    runs = clean.runs.copy()
+    runs.loc[runs["key"] == sweep_key, "failed"] = pd.Series([["one_class"]], index=runs.index[runs["key"] == sweep_key])
+    only_sweep = dataclasses.replace(clean, runs=runs, failed=[(sweep_key, ["one_class"], None)])
+    both = dataclasses.replace(failed, failed=[*failed.failed, (sweep_key, ["one_class"], None)])
+
+    def said(analysis) -> list[str]:
+        return [o.text for o in observations(analysis, evaluate_claims(analysis)) if o.kind == Seen.FAILED]
+
+    assert said(only_sweep) == [] and failure_lines(only_sweep) == [] and failure_lines(only_sweep, sweeps=True)
+    [text] = said(both)
+    assert text.startswith("3 runs failed and are left out of every interval and verdict: baseline: 1 of 2"), text
+    assert text.endswith("one class on all test points (1).") and ": ." not in text
+    assert failure_lines(both, sweeps=True)[0] not in text
 
 
 @pytest.mark.slow

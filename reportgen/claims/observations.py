@@ -166,9 +166,9 @@ def observations(analysis: StudyAnalysis, verdicts: Verdicts) -> list[Observatio
                     f"a shorter boundary there is a sign of underfitting, not of a smoother fit.",
                 )
             )
-    if analysis.failed:
+    n = sum(1 for key, *_ in analysis.failed if not analysis.sweep_run(key))  # a sweep's are named in its section
+    if n:
         lines = failure_lines(analysis)
-        n = len(analysis.failed)
         out.append(
             Observation(
                 Seen.FAILED,

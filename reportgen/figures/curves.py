@@ -212,8 +212,8 @@ def _failed_points(study: Study) -> str:
         return ""
     named = [f"{SWEEP_LABELS.get(r.kind, (r.kind,))[0]} {r.strength:g} ({reps - int(r.n)} of {reps})" for r in rows.itertuples()]
     return (
-        f" Runs that failed (named on page one) are left out: {', '.join(named)}; a strength none of whose runs "
-        f"trained has no point, and none of these strengths can be the one chosen on validation loss."
+        f" Runs that failed (named in the strength-sweep section) are left out: {', '.join(named)}; a strength none of "
+        f"whose runs trained has no point, and none of these strengths can be the one chosen on validation loss."
     )
 
 
