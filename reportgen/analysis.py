@@ -32,7 +32,7 @@ from reportgen.measures import (
 )
 from reportgen.metrics import METRICS, run_columns
 from reportgen.metrics import metric as metric_record
-from reportgen.models import Network, accuracy_and_loss, per_core, predict_logits, predicted_class, probabilities
+from reportgen.models import Network, accuracy_and_loss, at_once, per_core, predict_logits, predicted_class, probabilities
 from reportgen.plan import HISTORY_KEYS, SWEEP_KINDS, Run, RunResult, settings_key, sweep_variant
 from reportgen.regularizers import REGULARIZERS
 from reportgen.stats import estimate, estimate_columns
@@ -482,7 +482,9 @@ class _Evaluator:
             snaps = sorted(result.snapshots.items())
 
             def make() -> dict[int, np.ndarray]:  # the epochs one per core
-                grids = per_core(lambda snap: self._full_grid(result, snap[1], None), snaps)
+                network = Network.of(result.run.variant, result.run.model(self.config.model), self.datasets[result.run.data_key])
+                most = at_once(network, len(self.frame.points))  # as many as a batched call's activations allow
+                grids = per_core(lambda snap: self._full_grid(result, snap[1], None), snaps, most)
                 return {epoch: grid for (epoch, _), grid in zip(snaps, grids, strict=True)}
 
         return self._kept(("snapshot grids", result.run.key), make)

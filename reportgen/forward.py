@@ -13,12 +13,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from reportgen.models import BN_EPSILON, Network, _activate, predict_logits
+from reportgen.models import ACTIVATION_BYTES, BN_EPSILON, Network, _activate, predict_logits
+
+__all__ = ["ACTIVATION_BYTES", "logits_many", "logits_pruned", "pruning_walk", "runs_per_call"]
 
 CHUNK = 48  # at most this many runs per batched call
-# Bytes of one hidden activation [runs, points, width] per call: runs per call shrink with points and width, so a
-# grid of 22,500 points through 1,024-unit layers goes one or two runs at a time instead of 48 (4 GB each).
-ACTIVATION_BYTES = 128e6
 
 
 def runs_per_call(points: int, width: int, per_run_extra: float = 0.0, cap: int = CHUNK) -> int:

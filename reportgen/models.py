@@ -207,7 +207,7 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     weights = [np.asarray(w, np.float32) for w in weights]  # float32 throughout, as both engines train (no copy then)
     if weights[0].ndim == 3 and x.shape[-2] >= 256:  # one run per core at a time (numpy multiplies outside the GIL)
         one = lambda i: predict_logits(network, [w[i] for w in weights], x[i] if x.ndim == 3 else x)  # noqa: E731
-        return np.stack(per_core(one, range(len(weights[0]))))
+        return np.stack(per_core(one, range(len(weights[0])), at_once(network, x.shape[-2])))
     h = x.astype(np.float32)
     it = iter(weights)
     for _ in network.hidden:
@@ -227,12 +227,23 @@ def predict_logits(network: Network, weights: list[np.ndarray], x: np.ndarray) -
     return out[..., 0] if network.outputs == 1 else out
 
 
-def per_core(task: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """[task(item) for item in items], one thread per core: for numpy work, which runs outside the GIL. Each item's
-    arithmetic is what it would be alone (the analysis holds BLAS to one thread per call), so the results are the same
-    bits however many cores share them."""
+# Bytes of hidden activations [runs, points, width] at once in the analysis' forward passes: runs per batched call
+# (reportgen.forward) and runs in threads (per_core) shrink with points and width, so a grid of 22,500 points through
+# 1,024-unit layers goes one or two runs at a time instead of 48 (4 GB each).
+ACTIVATION_BYTES = 128e6
+
+
+def at_once(network: Network, points: int) -> int:
+    """How many runs on this many points keep their activations within ACTIVATION_BYTES."""
+    return max(1, int(ACTIVATION_BYTES // max(points * max((*network.hidden, network.outputs)) * 4, 1)))
+
+
+def per_core(task: Callable[[T], R], items: Iterable[T], most: int | None = None) -> list[R]:
+    """[task(item) for item in items], one thread per core (at most `most`): for numpy work, which runs outside the
+    GIL. Each item's arithmetic is what it would be alone (the analysis holds BLAS to one thread per call), so the
+    results are the same bits however many cores share them."""
     items = list(items)
-    workers = min(os.cpu_count() or 1, len(items))
+    workers = min(os.cpu_count() or 1, len(items), most or len(items))
     if workers < 2:
         return [task(item) for item in items]
     with ThreadPoolExecutor(workers) as pool:

@@ -25,6 +25,37 @@ def test_batched_logits_equal_one_run_at_a_time(monkeypatch):
     np.testing.assert_array_equal(whole, np.stack([predict_logits(net, w, x) for w in runs]))
 
 
+def test_runs_on_many_points_go_one_per_core_while_their_activations_fit(monkeypatch):
+    """predict_logits runs stacked runs on many points in threads (models.per_core), as many at once as keep their
+    activations within ACTIVATION_BYTES, and gives the same bits as each run alone."""
+    import threading
+
+    from reportgen import models
+
+    assert models.at_once(Network((1024, 1024), batchnorm=False), 22_500) == 1  # 92 MB a run: one at a time
+    assert models.at_once(Network((128, 128), batchnorm=False), 2_000) == int(models.ACTIVATION_BYTES // (2_000 * 128 * 4))
+    monkeypatch.setattr(models.os, "cpu_count", lambda: 2)
+    rng = np.random.default_rng(1)
+    net = Network((16, 8), batchnorm=False)
+    runs = [[rng.normal(size=s).astype(np.float32) for s in [(2, 16), (16,), (16, 8), (8,), (8, 1), (1,)]] for _ in range(6)]
+    x = rng.normal(size=(300, 2)).astype(np.float32)  # enough points for the one-run-at-a-time path
+    stacked = [np.stack(arrays) for arrays in zip(*runs)]
+    seen: set[str] = set()
+    original = models.per_core
+
+    def watched(task, items, most=None):
+        return original(lambda item: (seen.add(threading.current_thread().name), task(item))[1], items, most)
+
+    monkeypatch.setattr(models, "per_core", watched)
+    both = predict_logits(net, stacked, x)
+    assert len(seen) == 2 and threading.current_thread().name not in seen  # two worker threads
+    np.testing.assert_array_equal(both, np.stack([predict_logits(net, w, x) for w in runs]))
+    seen.clear()
+    monkeypatch.setattr(models, "ACTIVATION_BYTES", 300 * 16 * 4)  # one run's activation: one at a time, here
+    np.testing.assert_array_equal(predict_logits(net, stacked, x), both)
+    assert seen == {threading.current_thread().name}
+
+
 def _random_weights(net: Network, rng) -> list[np.ndarray]:
     """Weights of every array the network's layout names, batch-norm statistics in their ranges."""
     widths = [net.inputs, *net.hidden, net.outputs]
