@@ -185,7 +185,7 @@ def draw_sweeps(fig: MplFigure, study: Study) -> str | None:
     # room for the legend above; each row tall enough for its two-line label
     fig.set_size_inches(FULL_WIDTH_IN if len(kinds) > 1 else 4.2, 0.75 + 1.0 * len(rows))
     axes = fig.subplots(len(rows), len(kinds), squeeze=False, sharex="col", sharey="row")
-    fig.get_layout_engine().set(wspace=0.12)  # the columns' end ticks (10⁻² beside 10⁻⁵) apart, not touching
+    fig.set_layout_engine("constrained", wspace=0.12)  # the columns' end ticks (10⁻² beside 10⁻⁵) apart, not touching
     for r, (metric, label) in enumerate(rows):
         for c, kind in enumerate(kinds):
             part = sweeps[(sweeps["kind"] == kind) & (sweeps["metric"] == metric)]
