@@ -49,11 +49,11 @@ def render_pdf(html: str) -> bytes:
         figures[name] = base64.b64decode(match[1])
         return f'src="{name}"'
 
+    def layout(text: str):
+        return HTML(string=text, url_fetcher=url_fetcher(figures), base_url=None).render(pdf_variant="pdf/ua-1")
+
     light = _EMBEDDED.sub(by_name, html)
     with _png_pass_through():
-        layout = lambda text: HTML(string=text, url_fetcher=url_fetcher(figures), base_url=None).render(  # noqa: E731
-            pdf_variant="pdf/ua-1"
-        )
         document = layout(light)
         if _page_of(document, CONTENTS) > 1 and light.count(PAGE_ONE) == 1:
             document = layout(light.replace(PAGE_ONE, PAGE_ONE_SPILLS))
