@@ -42,13 +42,21 @@ def test_runs_on_many_points_go_one_per_core_while_their_activations_fit(monkeyp
     stacked = [np.stack(arrays) for arrays in zip(*runs)]
     seen: set[str] = set()
     original = models.per_core
+    together = threading.Barrier(2, timeout=30)  # the first two runs wait for each other: two at once, or it breaks
+    calls = iter(range(10**6))
 
     def watched(task, items, most=None):
-        return original(lambda item: (seen.add(threading.current_thread().name), task(item))[1], items, most)
+        def one(item):
+            seen.add(threading.current_thread().name)
+            if next(calls) < 2 and threading.current_thread() is not threading.main_thread():
+                together.wait()
+            return task(item)
+
+        return original(one, items, most)
 
     monkeypatch.setattr(models, "per_core", watched)
     both = predict_logits(net, stacked, x)
-    assert len(seen) == 2 and threading.current_thread().name not in seen  # two worker threads
+    assert not together.broken and len(seen) == 2 and threading.current_thread().name not in seen  # two at once
     np.testing.assert_array_equal(both, np.stack([predict_logits(net, w, x) for w in runs]))
     seen.clear()
     monkeypatch.setattr(models, "ACTIVATION_BYTES", 300 * 16 * 4)  # one run's activation: one at a time, here
