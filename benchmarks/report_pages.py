@@ -10,6 +10,7 @@ the last of a section (a page whose next page starts a section by a forced break
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,10 @@ def appendix_page(pdf: Path) -> int | None:
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("output")
     pdf = out / "report.pdf"
+    if not pdf.is_file():
+        sys.exit(f"{pdf}: no such file (run `make report` first, or name the output folder)")
+    if shutil.which("pdftoppm") is None:
+        sys.exit("pdftoppm not found: install poppler-utils (Debian: apt-get install poppler-utils)")
     shares = blank_shares(pdf)
     appendix = appendix_page(pdf) or len(shares) + 1
     before = appendix - 1
