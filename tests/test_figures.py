@@ -215,6 +215,27 @@ def test_frames_of_training_share_one_layout_and_a_palette(figures):
     assert "after 5 and 20 epochs and at the end of training" in frames[0].caption
 
 
+def test_a_variant_that_stopped_before_a_frame_says_so_on_a_white_ground():
+    """A frame after a variant stopped shows "stopped earlier" in its panel, on an opaque white box drawn above the
+    faded training points (they would otherwise run through the words)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from reportgen.figures.common import Study, palette, safe_text, style
+    from reportgen.figures.maps import draw_snapshot
+
+    analysis = make_study()
+    stopped = analysis.variants[-1]
+    del analysis.snapshots[stopped][20]
+    with style():
+        fig = MplFigure(layout="constrained")
+        draw_snapshot(fig, Study(analysis, analysis.first, palette(analysis.variants)), 20)
+    labels = [t for ax in fig.axes for t in ax.texts if t.get_text() == "stopped\nearlier"]
+    assert len(labels) == 1 and labels[0].axes.get_title() == safe_text(stopped)
+    box = labels[0].get_bbox_patch()
+    assert box is not None and box.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
+    assert labels[0].get_zorder() > max(c.get_zorder() for c in labels[0].axes.collections)
+
+
 @pytest.mark.parametrize(
     "epochs, text",
     [

@@ -291,7 +291,17 @@ def _snapshot_panel(ax, study: Study, name: str, epoch: int | None) -> None:
         ax.contourf(a.frame.xs, a.frame.ys, probs, levels=np.linspace(0, 1, 11), cmap=PROB_CMAP, alpha=0.6)
         contour_lines(ax, a.frame.xs, a.frame.ys, [probs], "black", 0.8)
     else:
-        ax.text(0.5, 0.5, "stopped\nearlier", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
+        ax.text(  # on a white ground: the faded training points stay behind the words, not through them
+            0.5,
+            0.5,
+            "stopped\nearlier",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="0.35",
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "none"},
+        )
     points = study.plane(d.x_train)
     colours = study.colours_of(d.y_train)
     ax.scatter(points[:, 0], points[:, 1], c=colours, s=2, linewidths=0, alpha=1 if probs is not None else 0.25)
