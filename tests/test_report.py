@@ -179,6 +179,27 @@ def test_the_contents_follow_a_page_one_that_runs_onto_a_second_page(ctx, pdf_by
     assert caption in spilled[1] and "Contents" in spilled[1] and spilled[1].index(caption) < spilled[1].index("Contents")
 
 
+def test_a_tables_caption_starts_the_page_its_rows_start_on(html):
+    """A results table placed ever lower on a page: wherever the page ends, its caption is on the page of its first
+    row, never left alone at the foot of the page before (print.css keeps the caption with the table)."""
+    from pypdf import PdfReader
+    from weasyprint import HTML
+
+    head = html[: html.index("</head>")]  # the report's styles, print.css among them
+    table = re.search(r'<div class="scroll">\s*<table class="results.*?</table>\s*</div>', html, re.S).group(0)
+    caption = " ".join(unescape(re.search(r"<caption>(.*?)</caption>", table, re.S).group(1)).split()[:4])
+    first_row = unescape(re.search(r'<th scope="row">(.*?)</th>', table, re.S).group(1))
+    pages_seen = set()
+    for mm in range(236, 266, 3):  # a spacer this tall, then the table: past some height the table cannot start on page 1
+        doc = f'{head}</head><body><div style="height: {mm}mm"></div>{table}</body></html>'
+        texts = [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(HTML(string=doc).write_pdf())).pages]
+        with_caption = [i for i, text in enumerate(texts) if caption in text]
+        with_row = [i for i, text in enumerate(texts) if first_row in text]
+        assert with_caption[:1] == with_row[:1], (mm, texts)
+        pages_seen.add(with_row[0])
+    assert pages_seen == {0, 1}  # the spacers put the table on either page: the page's end was crossed
+
+
 def _structure(node, out: list) -> list:
     """Every element of a PDF structure tree under node, depth first: (its type, its alternative text)."""
     node = node.get_object()
