@@ -188,7 +188,7 @@ def intro(analysis: StudyAnalysis, n_runs: int) -> str:
         else f"the network of model.factory {m.factory} ("
     )
     text = (
-        f"{n_runs} networks were trained on {data}: {network}"
+        f"{n_runs:,} networks were trained on {data}: {network}"
         + (f"Adam at {m.learning_rate:g}" if m.optimizer == "adam" else m.optimizer_phrase())
         + f", {t.epochs} epochs, "
         f"batches of {t.batch_size})"
@@ -217,7 +217,7 @@ def judged_intro(analysis: StudyAnalysis, n_runs: int) -> str:
     shape = f"{len(analysis.variants)} variants × {len(analysis.seeds)} replicates" + ("" if complete else ", not all complete")
     measures = given_labels(analysis)
     text = (
-        f"{n_runs} runs trained outside reportgen were read from the table {analysis.design.source} ({shape}), with "
+        f"{n_runs:,} runs trained outside reportgen were read from the table {analysis.design.source} ({shape}), with "
         f"these measures per run: {_join(measures) if measures else 'none'}. What each variant does comes from the study file"
     )
     text += f": {ref} has no regularizer (the baseline)" if ref else ""

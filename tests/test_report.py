@@ -200,6 +200,13 @@ def test_a_tables_caption_starts_the_page_its_rows_start_on(html):
     assert pages_seen == {0, 1}  # the spacers put the table on either page: the page's end was crossed
 
 
+def test_a_thousand_runs_or_more_are_counted_with_a_thousands_separator(ctx):
+    """1,120 models, as the plan line and summary count them, not 1120: in the title's line and the first sentence."""
+    many = dataclasses.replace(ctx, n_runs=1120, intro=arrange.intro(hand_made_study()[1], 1120))
+    page = report.render_html(many)
+    assert "· 1,120 models trained ·" in page and ">1,120 networks were trained on" in page and "1120" not in page
+
+
 def _structure(node, out: list) -> list:
     """Every element of a PDF structure tree under node, depth first: (its type, its alternative text)."""
     node = node.get_object()
