@@ -1,6 +1,6 @@
 """Time the default `reportgen build` cold (a new process, HTML and PDF) and the engine's cost per model.
 
-    .venv/bin/python benchmarks/build_time.py [--skip-build] [--models 1,6,30,130,500] [--cache both|empty|warm]
+    .venv/bin/python benchmarks/build_time.py [--skip-build | --fixed-only] [--models 1,6,30,130,500] [--cache both|empty|warm]
 
 Prints the wall time of the whole build, a first build (no run cache, an empty XLA compilation cache), with its
 per-stage times and the peak memory of its process tree, then a table of the engine's cold time (a new
@@ -59,8 +59,9 @@ def run_measured(args: list[str]) -> tuple[float, int]:
 FIXED = ["--set", "training.seeds=20"]  # the default study's first 20 replicates, none added
 
 
-def time_build(extra: list[str] | None = None, name: str = "default build") -> float:
-    """The default build as a first build: no run cache (--no-cache) and an empty XLA compilation cache."""
+def time_build(extra: list[str] | None = None, name: str = "default build") -> tuple[float, int]:
+    """The default build as a first build: no run cache (--no-cache) and an empty XLA compilation cache; its wall
+    seconds and how many models it trained."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as xla:
         os.environ["REPORTGEN_XLA_CACHE"] = xla
         command = [sys.executable, "-m", "reportgen", "build", "--out", tmp, "--quiet", "--no-cache", *(extra or [])]
@@ -77,7 +78,7 @@ def time_build(extra: list[str] | None = None, name: str = "default build") -> f
     )
     for stage, seconds in doc["timings_seconds"].items():
         print(f"  {stage:<45}{seconds:7.1f} s")
-    return wall
+    return wall, len(doc["runs"])
 
 
 def stock_fit() -> float:
@@ -188,10 +189,13 @@ def main() -> None:
         print(json.dumps(stock_fit()))
         return
     walls = {}
+    if args.skip_build and args.fixed_only:
+        p.error("--fixed-only times a build; --skip-build times none")
     if not args.skip_build:
-        walls["build/stock (560 models, 20 replicates fixed)"] = time_build(FIXED, "default study, 20 replicates fixed")
+        wall, models = time_build(FIXED, "default study, 20 replicates fixed")
+        walls[f"build/stock ({models} models, 20 replicates fixed)"] = wall
         if not args.fixed_only:
-            walls["build/stock"] = time_build()
+            walls["build/stock"] = time_build()[0]
     if args.models:
         engine_table([int(x) for x in args.models.split(",")], args.cache)
     out = subprocess.run([sys.executable, __file__, "--stock-child"], check=True, capture_output=True, text=True)
